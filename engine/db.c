@@ -1,0 +1,198 @@
+/*
+ * db.c - opening and closing a store, and the store's recorded settings.
+ *
+ * Settings blob (named by the ref "meta/config"), canonical msgpack:
+ *     map(2) { "format": 1, "node_size": T }
+ * A new store records the node size target on its first writable open;
+ * from then on every opener uses the recorded one, since a different
+ * target would give different ids for the same data.
+ */
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "util.h"
+
+#define CAIRN_STORE_FORMAT 1
+
+void cairn_options_init(cairn_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->node_cache_bytes = (size_t)256 << 20;
+}
+
+uint32_t cairn_node_size(const cairn_db *db)
+{
+    return db->ix.node_size;
+}
+
+static int encode_config(uint32_t node_size, uint8_t **bytes, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int bad = 0;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    bad |= msgpack_pack_map(&pk, 2);
+    bad |= msgpack_pack_str_with_body(&pk, "format", 6);
+    bad |= msgpack_pack_uint32(&pk, CAIRN_STORE_FORMAT);
+    bad |= msgpack_pack_str_with_body(&pk, "node_size", 9);
+    bad |= msgpack_pack_uint32(&pk, node_size);
+    if (bad || !sb.data) {
+        msgpack_sbuffer_destroy(&sb);
+        return CAIRN_NOMEM;
+    }
+    *len = sb.size;
+    *bytes = (uint8_t *)msgpack_sbuffer_release(&sb);
+    return 0;
+}
+
+static bool str_is(const msgpack_object *o, const char *s)
+{
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
+           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+static int decode_config(const cairn_buf *buf, uint32_t *node_size)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    uint32_t i;
+    uint64_t format = 0, size = 0;
+    int rc = 0;
+
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, buf->data, buf->len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_MAP) {
+        rc = cairn__fail(CAIRN_CORRUPT, "store settings (meta/config) are not a msgpack map");
+        goto done;
+    }
+    for (i = 0; i < up.data.via.map.size; i++) {
+        const msgpack_object_kv *kv = &up.data.via.map.ptr[i];
+        if (kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            continue;
+        if (str_is(&kv->key, "format"))
+            format = kv->val.via.u64;
+        else if (str_is(&kv->key, "node_size"))
+            size = kv->val.via.u64;
+    }
+    if (format != CAIRN_STORE_FORMAT)
+        rc = cairn__fail(CAIRN_VERSION, "store format %llu; this build reads format %d",
+                         (unsigned long long)format, CAIRN_STORE_FORMAT);
+    else if (size < CAIRN_NODE_SIZE_MIN || size > CAIRN_NODE_SIZE_MAX)
+        rc = cairn__fail(CAIRN_CORRUPT, "store settings: node_size %llu out of range",
+                         (unsigned long long)size);
+    else
+        *node_size = (uint32_t)size;
+done:
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+/* Reads the recorded node size, or records the requested one in a new
+ * store. Two processes creating a store at once race on the ref's CAS; the
+ * loser reads the winner's settings. */
+static int load_config(cairn_db *db, uint32_t wanted)
+{
+    cairn_id id;
+    cairn_buf buf = {0};
+    int rc, tries;
+
+    for (tries = 0; tries < 3; tries++) {
+        rc = cairn__stack_ref_get(db->stack, CAIRN_CONFIG_REF, &id);
+        if (rc == 0) {
+            if ((rc = cairn__stack_get(db->stack, &id, &buf)))
+                return cairn__fail_context(rc, "reading store settings");
+            rc = decode_config(&buf, &db->ix.node_size);
+            free(buf.data);
+            if (rc)
+                return rc;
+            if (wanted && wanted != db->ix.node_size)
+                return cairn__fail(CAIRN_BADARG,
+                                   "store was created with node size %u, not %u (it cannot change)",
+                                   db->ix.node_size, wanted);
+            return 0;
+        }
+        if (rc != CAIRN_NOTFOUND)
+            return rc;
+        db->ix.node_size = wanted ? wanted : CAIRN_NODE_SIZE_DEFAULT;
+        if (db->flags & CAIRN_RDONLY)
+            return 0;
+        {
+            cairn_blob blob;
+            uint8_t *bytes;
+            size_t len;
+            if ((rc = encode_config(db->ix.node_size, &bytes, &len)))
+                return rc;
+            cairn__sha256(bytes, len, &blob.id);
+            blob.data = bytes;
+            blob.len = len;
+            rc = cairn__stack_publish(db->stack, &blob, 1, CAIRN_CONFIG_REF, NULL, &blob.id);
+            free(bytes);
+        }
+        if (rc != CAIRN_CONFLICT)
+            return rc;
+    }
+    return rc;
+}
+
+int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
+{
+    cairn_options opts;
+    cairn_db *db;
+    int rc;
+
+    cairn__detail_clear();
+    *out = NULL;
+    if (opts_in)
+        opts = *opts_in;
+    else
+        cairn_options_init(&opts);
+    if (!spec || !*spec)
+        return cairn__fail(CAIRN_BADSPEC, "empty stack spec");
+    if (opts.node_size &&
+        (opts.node_size < CAIRN_NODE_SIZE_MIN || opts.node_size > CAIRN_NODE_SIZE_MAX))
+        return cairn__fail(CAIRN_BADARG, "node size %u outside [%d, %d]", opts.node_size,
+                           CAIRN_NODE_SIZE_MIN, CAIRN_NODE_SIZE_MAX);
+    if (!(db = calloc(1, sizeof(*db))))
+        return CAIRN_NOMEM;
+    db->flags = opts.flags;
+    pthread_mutex_init(&db->mu, NULL);
+    if ((rc = cairn__stack_open(spec, opts.flags, &db->stack)))
+        goto fail_stack;
+    if ((rc = cairn__cache_open(opts.node_cache_bytes, &db->cache)))
+        goto fail_cache;
+    db->ix.stack = db->stack;
+    db->ix.cache = db->cache;
+    if ((rc = load_config(db, opts.node_size)))
+        goto fail_config;
+    *out = db;
+    return 0;
+
+fail_config:
+    cairn__cache_close(db->cache);
+fail_cache:
+    cairn__stack_close(db->stack);
+fail_stack:
+    pthread_mutex_destroy(&db->mu);
+    free(db);
+    return rc;
+}
+
+void cairn_close(cairn_db *db)
+{
+    if (!db)
+        return;
+    cairn__cache_close(db->cache);
+    cairn__stack_close(db->stack);
+    pthread_mutex_destroy(&db->mu);
+    free(db);
+}
+
+int cairn_sync(cairn_db *db)
+{
+    cairn__detail_clear();
+    return cairn__stack_sync(db->stack);
+}

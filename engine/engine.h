@@ -1,0 +1,67 @@
+/*
+ * engine.h - what the engine's modules share: the store handle, ref names,
+ * commit objects and keyspace lookup.
+ *
+ * Refs in the tiers are namespaced like git's: branch B is "heads/B", tag T
+ * is "tags/T", and the store's settings blob is named by "meta/config".
+ */
+#ifndef CAIRN_ENGINE_H
+#define CAIRN_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cairn.h"
+#include "stack.h"
+#include "tree.h"
+
+#define CAIRN_COMMIT_FORMAT 1
+#define CAIRN_CONFIG_REF "meta/config"
+#define CAIRN_DEFAULT_BRANCH "main"
+/* Longest tier ref name: a prefix plus a name. */
+#define CAIRN_REF_NAME_MAX (CAIRN_NAME_MAX + 16)
+
+struct cairn_db {
+    cairn_stack *stack;
+    cairn_cache *cache;
+    cairn_index ix;          /* stack + cache + node size, no pending blobs */
+    unsigned flags;          /* CAIRN_RDONLY */
+    pthread_mutex_t mu;      /* guards the fields below */
+    bool txn_open;           /* one write transaction per handle... */
+    uint64_t writer_epoch;   /* this handle's epoch once it has committed */
+};
+
+/* ---- refs (refs.c) ---------------------------------------------------- */
+
+/* Checks a branch or tag name: 1..CAIRN_NAME_MAX bytes of letters, digits
+ * and "._-/", not starting with '-' or '/' nor containing "..". */
+int cairn__check_ref_name(const char *kind, const char *name);
+/* Writes "heads/NAME" or "tags/NAME" into buf. */
+void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_NAME_MAX + 1]);
+
+/* ---- commits (commit.c) ----------------------------------------------- */
+
+/* Encodes info (id ignored) as a commit object. OUT: *bytes (free), *len. */
+int cairn__commit_encode(const cairn_commit_info *info, uint8_t **bytes, size_t *len);
+/* Decodes a commit object; info->message is malloc'd. */
+int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
+                         cairn_commit_info *info);
+
+/* ---- keyspaces (snapshot.c) ------------------------------------------- */
+
+/* Checks a keyspace name (NULL means ""). */
+int cairn__check_space_name(const char *space);
+/* The root of keyspace space in catalog (the empty-tree id if absent). */
+int cairn__space_root(const cairn_index *ix, const cairn_id *catalog, const char *space,
+                      cairn_id *root);
+/* Calls fn(ctx, name, name_len, root) for every keyspace in catalog. */
+typedef int (*cairn__space_fn)(void *ctx, const uint8_t *name, size_t name_len,
+                               const cairn_id *root);
+int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__space_fn fn,
+                        void *ctx);
+
+/* Key count of a tree (its root's subtree count). */
+int cairn__tree_count(const cairn_index *ix, const cairn_id *root, uint64_t *count);
+
+#endif /* CAIRN_ENGINE_H */

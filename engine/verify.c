@@ -1,0 +1,311 @@
+/*
+ * verify.c - checking everything reachable from every ref.
+ *
+ * Blobs are read from the tier stack (never from the node cache), so the
+ * check covers what is stored: each blob must be present and hash to its
+ * id (the stack checks that), decode strictly, be canonically encoded,
+ * keep its keys inside the range its parent gives it, agree with its
+ * parent on level and key count, and split where the chunking rule says.
+ * Blobs shared between versions are checked once.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "util.h"
+
+#define SEEN_LAST 1u    /* checked as the last node of its level */
+#define SEEN_INNER 2u   /* checked as a node with a right sibling */
+
+typedef struct seen_set {
+    cairn_id *ids;
+    uint8_t *flags;
+    size_t n, n_slots;
+} seen_set;
+
+typedef struct verifier {
+    cairn_db *db;
+    cairn_problem_fn fn;
+    void *ctx;
+    cairn_verify_report rep;
+    seen_set seen;
+    const char *where;    /* "commit abcdef012345, keyspace 'x'" */
+    bool stop;
+} verifier;
+
+/* Returns a pointer to the flags of id, adding it if new. NULL on OOM. */
+static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
+{
+    size_t mask, i;
+
+    if ((s->n + 1) * 2 > s->n_slots) {
+        seen_set g = {0};
+        size_t j;
+        g.n_slots = s->n_slots ? s->n_slots * 2 : 1024;
+        g.ids = calloc(g.n_slots, sizeof(*g.ids));
+        g.flags = calloc(g.n_slots, 1);
+        if (!g.ids || !g.flags) {
+            free(g.ids);
+            free(g.flags);
+            return NULL;
+        }
+        for (j = 0; j < s->n_slots; j++) {
+            if (s->flags[j]) {
+                uint8_t *f = seen_slot(&g, &s->ids[j]);
+                *f = s->flags[j];
+            }
+        }
+        free(s->ids);
+        free(s->flags);
+        *s = g;
+    }
+    mask = s->n_slots - 1;
+    for (i = cairn__id_hash(id) & mask; s->flags[i]; i = (i + 1) & mask)
+        if (cairn__id_eq(&s->ids[i], id))
+            return &s->flags[i];
+    s->ids[i] = *id;
+    s->flags[i] = 0x80; /* present, nothing checked yet */
+    s->n++;
+    return &s->flags[i];
+}
+
+static void problem(verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(verifier *v, const char *fmt, ...)
+{
+    char msg[1024];
+    size_t len;
+    va_list ap;
+
+    v->rep.problems++;
+    if (!v->fn || v->stop)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    len = strlen(msg);
+    if (v->where && len + 4 < sizeof(msg))
+        snprintf(msg + len, sizeof(msg) - len, " (%s)", v->where);
+    if (v->fn(v->ctx, msg))
+        v->stop = true;
+}
+
+/* Reads a blob through the stack, reporting absence or corruption. */
+static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_buf *buf)
+{
+    char hex[CAIRN_ID_HEX + 1];
+    int rc = cairn__stack_get(v->db->stack, id, buf);
+    if (rc == 0) {
+        v->rep.bytes += buf->len;
+        return true;
+    }
+    cairn_id_to_hex(id, hex);
+    problem(v, "%s %s: %s", what, hex, rc == CAIRN_MISSING ? "missing" : cairn_errdetail());
+    return false;
+}
+
+/* Checks that re-encoding nd gives back its exact bytes. */
+static bool canonical(const cairn_node *nd)
+{
+    cairn_item *items = malloc((nd->n ? nd->n : 1) * sizeof(*items));
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    uint32_t i;
+    bool ok;
+
+    if (!items)
+        return true; /* cannot tell; not a finding */
+    for (i = 0; i < nd->n; i++)
+        cairn__node_item(nd, i, &items[i]);
+    ok = cairn__node_encode(nd->level, items, nd->n, &bytes, &len) != 0 ||
+         (len == nd->size && memcmp(bytes, nd->bytes, len) == 0);
+    free(bytes);
+    free(items);
+    return ok;
+}
+
+/* Expectations a parent places on a child. */
+typedef struct bounds {
+    const uint8_t *first; /* the child's first key, as the parent lists it */
+    size_t first_len;
+    const uint8_t *next;  /* the next sibling's first key, or NULL */
+    size_t next_len;
+    int level;            /* expected level, or -1 for a root */
+    uint64_t count;       /* expected key count, or 0 for a root */
+    bool is_last;
+} bounds;
+
+static void check_node(verifier *v, const cairn_id *id, const bounds *b);
+
+static void check_values(verifier *v, const cairn_node *nd)
+{
+    uint32_t i;
+    for (i = 0; i < nd->n && !v->stop; i++) {
+        const cairn_id *vid = (const cairn_id *)(nd->bytes + nd->e[i].val_off);
+        cairn_buf buf = {0};
+        uint8_t *flags;
+        if (!nd->e[i].is_ref)
+            continue;
+        if (!(flags = seen_slot(&v->seen, vid)) || *flags != 0x80)
+            continue;
+        *flags |= SEEN_INNER | SEEN_LAST;
+        v->rep.values++;
+        if (read_blob(v, vid, "value", &buf))
+            free(buf.data);
+    }
+}
+
+static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, const char *hex)
+{
+    if (b->level >= 0 && nd->level != (uint32_t)b->level)
+        problem(v, "node %s: level %u where %d was expected", hex, nd->level, b->level);
+    if (b->count && nd->count != b->count)
+        problem(v, "node %s: holds %llu keys, its parent says %llu", hex,
+                (unsigned long long)nd->count, (unsigned long long)b->count);
+    if (b->first && nd->n > 0 &&
+        cairn__bytes_cmp(cairn__node_key(nd, 0), nd->e[0].key_len, b->first, b->first_len) != 0)
+        problem(v, "node %s: first key differs from its parent's entry", hex);
+    if (b->next && nd->n > 0 &&
+        cairn__bytes_cmp(cairn__node_key(nd, nd->n - 1), nd->e[nd->n - 1].key_len, b->next,
+                         b->next_len) >= 0)
+        problem(v, "node %s: keys reach into its right sibling's range", hex);
+    if (b->level != 0 && b->level != -1 && nd->n == 0)
+        problem(v, "node %s: empty non-root node", hex);
+    if (!cairn__node_obeys_rule(nd, v->db->ix.node_size, b->is_last))
+        problem(v, "node %s: boundaries do not follow the chunking rule", hex);
+    if (!canonical(nd))
+        problem(v, "node %s: not canonically encoded", hex);
+}
+
+static void check_node(verifier *v, const cairn_id *id, const bounds *b)
+{
+    char hex[CAIRN_ID_HEX + 1];
+    cairn_buf buf = {0};
+    cairn_node *nd;
+    uint8_t *flags, want = b->is_last ? SEEN_LAST : SEEN_INNER;
+    uint32_t i;
+    int rc;
+
+    if (v->stop)
+        return;
+    if ((flags = seen_slot(&v->seen, id)) && (*flags & want))
+        return;
+    if (flags && *flags != 0x80) {
+        /* Seen before in the other position: only the rule differs. */
+        *flags |= want;
+        return;
+    }
+    if (flags)
+        *flags |= want;
+    v->rep.nodes++;
+    if (cairn__is_empty_root(id))
+        return; /* its bytes are fixed; it need not be stored */
+    if (!read_blob(v, id, "node", &buf))
+        return;
+    cairn_id_to_hex(id, hex);
+    rc = cairn__node_decode(id, buf.data, buf.len, &nd);
+    free(buf.data);
+    if (rc) {
+        problem(v, "%s", cairn_errdetail());
+        return;
+    }
+    check_structure(v, nd, b, hex);
+    if (nd->level == 0) {
+        check_values(v, nd);
+    } else {
+        for (i = 0; i < nd->n && !v->stop; i++) {
+            bounds cb = {
+                .first = cairn__node_key(nd, i), .first_len = nd->e[i].key_len,
+                .next = i + 1 < nd->n ? cairn__node_key(nd, i + 1) : b->next,
+                .next_len = i + 1 < nd->n ? nd->e[i + 1].key_len : b->next_len,
+                .level = (int)nd->level - 1, .count = nd->e[i].count,
+                .is_last = b->is_last && i + 1 == nd->n,
+            };
+            check_node(v, cairn__node_child(nd, i), &cb);
+        }
+    }
+    free(nd);
+}
+
+static void check_tree(verifier *v, const cairn_id *root)
+{
+    bounds b = {.level = -1, .is_last = true};
+    check_node(v, root, &b);
+}
+
+static int check_space(void *ctx, const uint8_t *name, size_t name_len, const cairn_id *root)
+{
+    verifier *v = ctx;
+    (void)name;
+    (void)name_len;
+    check_tree(v, root);
+    return 0;
+}
+
+/* Checks one commit and its ancestors not yet seen. */
+static void check_commits(verifier *v, const cairn_id *head)
+{
+    cairn_id id = *head;
+    for (;;) {
+        char where[64], hex[13];
+        cairn_commit_info info;
+        cairn_buf buf = {0};
+        uint8_t *flags;
+        int rc;
+
+        if (v->stop || !(flags = seen_slot(&v->seen, &id)) || *flags != 0x80)
+            return;
+        *flags |= SEEN_LAST | SEEN_INNER;
+        v->rep.commits++;
+        if (!read_blob(v, &id, "commit", &buf))
+            return;
+        rc = cairn__commit_decode(&id, buf.data, buf.len, &info);
+        free(buf.data);
+        if (rc) {
+            problem(v, "%s", cairn_errdetail());
+            return;
+        }
+        snprintf(where, sizeof(where), "commit %s", cairn__id_short(&id, hex));
+        v->where = where;
+        check_tree(v, &info.catalog);
+        /* Each keyspace root, unless the catalog itself is broken. */
+        if (!v->stop && cairn__catalog_each(&v->db->ix, &info.catalog, check_space, v))
+            problem(v, "catalog %s unreadable: %s", cairn__id_short(&info.catalog, hex),
+                    cairn_errdetail());
+        v->where = NULL;
+        if (!info.has_parent) {
+            cairn_commit_info_clear(&info);
+            return;
+        }
+        id = info.parent;
+        cairn_commit_info_clear(&info);
+    }
+}
+
+static int check_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+{
+    verifier *v = ctx;
+    (void)kind;
+    (void)name;
+    v->rep.refs++;
+    check_commits(v, commit);
+    return v->stop;
+}
+
+int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx, cairn_verify_report *report)
+{
+    verifier v = {.db = db, .fn = fn, .ctx = ctx};
+    int rc;
+
+    cairn__detail_clear();
+    rc = cairn_ref_list(db, check_ref, &v);
+    free(v.seen.ids);
+    free(v.seen.flags);
+    if (report)
+        *report = v.rep;
+    if (rc < 0)
+        return rc;
+    return v.rep.problems ? CAIRN_VERIFY : 0;
+}

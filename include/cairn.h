@@ -1,0 +1,499 @@
+/*
+ * cairn.h - the public interface of cairn, an embeddable storage engine.
+ *
+ * Concepts
+ * --------
+ * A store (cairn_db) keeps an immutable, versioned, sorted key/value index.
+ * Keys and values are byte strings; keys order by unsigned bytewise
+ * comparison (memcmp, then length).
+ *
+ * The index is a copy-on-write B+tree whose nodes are content-addressed
+ * blobs: a node's id is the SHA-256 of its bytes (cairn_id). Node boundaries
+ * are chosen by content, so the same keys and values always give the same
+ * root id, whatever order or batching produced them.
+ *
+ * A commit is itself a blob naming a catalog tree (keyspace name -> keyspace
+ * root), its parent commit, a sequence number, a time and a message. Refs are
+ * named, mutable pointers to commits: branches ("main" by default) and tags.
+ * Moving a branch is the commit point.
+ *
+ * Blobs and refs live in a stack of tiers written front to back, for example
+ * "mem:256M>lmdb:./data". See docs/tiers.md for the spec syntax and policies.
+ *
+ * One writer, many readers: one write transaction per store at a time
+ * (across processes for local stores), and any number of snapshots, each used
+ * by one thread at a time, reading consistent versions without blocking the
+ * writer.
+ *
+ * Errors
+ * ------
+ * Every fallible function returns int: 0 on success, a negative code on
+ * failure. System errors pass through as -errno; cairn's own codes are listed
+ * below (CAIRN_ERRNO_MAP). cairn_strerror() names a code; cairn_errdetail()
+ * gives the thread's last detailed message (what went wrong and where).
+ *
+ * Ownership
+ * ---------
+ * Handles are created by cairn_X_open/begin and released by cairn_X_close
+ * (or commit/abort for transactions); every close accepts NULL. Keys and
+ * values returned by a read point into engine memory owned by the handle
+ * that returned them and stay valid until the next call on that handle or
+ * its close. Copy them if you need them longer.
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CAIRN_EXTERN __attribute__((visibility("default")))
+#else
+#define CAIRN_EXTERN
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define CAIRN_VERSION_MAJOR 0
+#define CAIRN_VERSION_MINOR 1
+#define CAIRN_VERSION_PATCH 0
+#define CAIRN_VERSION_STRING "0.1.0"
+
+/* Returns the library's version string, e.g. "0.1.0". Static storage. */
+CAIRN_EXTERN const char *cairn_version(void);
+
+/* ---------------------------------------------------------------- limits */
+
+/* Longest key, in bytes. A longer key is rejected with CAIRN_KEYTOOBIG. */
+#define CAIRN_KEY_MAX 1024
+/* Values up to this many bytes are stored inside leaf nodes; longer ones
+ * are stored as separate content-addressed value blobs (so equal large
+ * values are stored once). Part of the on-storage format. */
+#define CAIRN_INLINE_MAX 1024
+/* Largest value, in bytes. A longer one is rejected with CAIRN_VALTOOBIG. */
+#define CAIRN_VALUE_MAX (64u << 20)
+/* Longest keyspace, branch or tag name, in bytes. */
+#define CAIRN_NAME_MAX 200
+/* Default and allowed node size targets, in bytes (see docs/format.md). */
+#define CAIRN_NODE_SIZE_DEFAULT 4096
+#define CAIRN_NODE_SIZE_MIN 256
+#define CAIRN_NODE_SIZE_MAX 65536
+
+/* ---------------------------------------------------------------- types */
+
+typedef struct cairn_db cairn_db;             /* an open store */
+typedef struct cairn_txn cairn_txn;           /* a write transaction */
+typedef struct cairn_snapshot cairn_snapshot; /* a read-only version */
+typedef struct cairn_iter cairn_iter;         /* a range iterator */
+typedef struct cairn_diff cairn_diff;         /* a diff stream */
+
+/* A blob id: the SHA-256 of the blob's bytes. */
+typedef struct cairn_id {
+    uint8_t bytes[32];
+} cairn_id;
+
+/* Length of a hex id without its terminating NUL. */
+#define CAIRN_ID_HEX 64
+
+/* A borrowed byte string. */
+typedef struct cairn_val {
+    const void *data;
+    size_t len;
+} cairn_val;
+
+/* ---------------------------------------------------------------- options */
+
+/* Open flags. */
+#define CAIRN_RDONLY 0x1u /* never write; a write transaction gets CAIRN_RDONLY_STORE */
+
+typedef struct cairn_options {
+    /* Bytes of decoded nodes kept in the shared node cache. */
+    size_t node_cache_bytes;
+    /* Node size target for a new store (0: CAIRN_NODE_SIZE_DEFAULT). An
+     * existing store keeps the target it was created with; asking for a
+     * different one is CAIRN_BADARG, since it would change every id. */
+    uint32_t node_size;
+    /* CAIRN_RDONLY and friends. */
+    unsigned flags;
+} cairn_options;
+
+/* Fills *opts with the defaults: a 256 MiB node cache, node_size 0, no
+ * flags. */
+CAIRN_EXTERN void cairn_options_init(cairn_options *opts);
+
+/* ---------------------------------------------------------------- errors */
+
+/* cairn's own error codes: name, value, message. Clear of -errno values and
+ * of LMDB's range (about -30800), which the LMDB tier translates. */
+#define CAIRN_ERRNO_MAP(XX)                                                      \
+    XX(NOTFOUND, -41001, "not found")                                            \
+    XX(BUSY, -41002, "store is busy: another write transaction is open")         \
+    XX(BADSPEC, -41003, "bad stack spec")                                        \
+    XX(BADARG, -41004, "invalid argument")                                       \
+    XX(KEYTOOBIG, -41005, "key too long")                                        \
+    XX(VALTOOBIG, -41006, "value too long")                                      \
+    XX(CORRUPT, -41007, "corrupt data: a blob does not match its id or format")  \
+    XX(MISSING, -41008, "blob missing from every tier")                          \
+    XX(TXN_UNUSABLE, -41009, "transaction unusable after an earlier error")      \
+    XX(CONFLICT, -41010, "ref moved concurrently (compare-and-swap failed)")     \
+    XX(MAPFULL, -41011, "LMDB map is full: reopen with a larger map_size")      \
+    XX(NOMEM, -41012, "out of memory")                                           \
+    XX(IO, -41013, "I/O error")                                                  \
+    XX(RDONLY_STORE, -41014, "store is open read-only")                          \
+    XX(VERSION, -41015, "unsupported format version")                            \
+    XX(BADINPUT, -41016, "malformed input")                                      \
+    XX(TIER, -41017, "tier failure")                                             \
+    XX(VERIFY, -41018, "verification found problems")
+
+typedef enum cairn_errno {
+#define CAIRN__ERR_ENUM(name, value, msg) CAIRN_##name = (value),
+    CAIRN_ERRNO_MAP(CAIRN__ERR_ENUM)
+#undef CAIRN__ERR_ENUM
+} cairn_errno;
+
+/* Returns a static message for rc (a cairn code or -errno). */
+CAIRN_EXTERN const char *cairn_strerror(int rc);
+/* Returns the static name of rc, e.g. "CAIRN_BUSY" or "ENOENT". */
+CAIRN_EXTERN const char *cairn_errname(int rc);
+/* Returns the calling thread's most recent detailed error message (what
+ * failed and where: a spec option, a key, a blob id, a file and line), or ""
+ * if the last failing call left none. Valid until the thread's next call into
+ * cairn. */
+CAIRN_EXTERN const char *cairn_errdetail(void);
+
+/* ---------------------------------------------------------------- ids */
+
+/* Writes id as 64 lowercase hex digits plus NUL into hex (65 bytes). */
+CAIRN_EXTERN void cairn_id_to_hex(const cairn_id *id, char hex[CAIRN_ID_HEX + 1]);
+/* Parses exactly 64 hex digits (either case). Returns CAIRN_BADARG otherwise. */
+CAIRN_EXTERN int cairn_id_from_hex(const char *hex, cairn_id *out);
+/* Writes the id of the empty tree (an empty leaf node) into *out. The same
+ * value for every store and node size; see docs/format.md. */
+CAIRN_EXTERN void cairn_empty_root(cairn_id *out);
+
+/* ---------------------------------------------------------------- store */
+
+/* Opens the store described by spec, a stack of tiers written front to back
+ * ("mem", "lmdb:./data", "mem:64M>lmdb:./data?map_size=4G"; docs/tiers.md).
+ * opts may be NULL for the defaults. A new durable store records its node
+ * size target on first open.
+ * OUT: *out, the store handle, set only on success; close it with
+ * cairn_close().
+ * Errors: CAIRN_BADSPEC (the detail names the option), CAIRN_BADARG,
+ * CAIRN_VERSION, CAIRN_CORRUPT, CAIRN_NOMEM, -errno from the file system. */
+CAIRN_EXTERN int cairn_open(const char *spec, const cairn_options *opts, cairn_db **out);
+
+/* Closes db. Every transaction, snapshot, iterator and diff of db must be
+ * closed first. Accepts NULL. */
+CAIRN_EXTERN void cairn_close(cairn_db *db);
+
+/* Returns the node size target the store uses. */
+CAIRN_EXTERN uint32_t cairn_node_size(const cairn_db *db);
+
+/* Makes every tier durable up to now (a no-op for write-through stacks of
+ * durable tiers). Errors: those of the tiers. */
+CAIRN_EXTERN int cairn_sync(cairn_db *db);
+
+/* ---------------------------------------------------------------- refs */
+
+/* Resolves at to a commit id: a branch name, else a tag name, else 64 hex
+ * digits of a commit id. NULL means the branch "main".
+ * OUT: *out. Errors: CAIRN_NOTFOUND (the detail names at). A branch with no
+ * commits yet is CAIRN_NOTFOUND. */
+CAIRN_EXTERN int cairn_resolve(cairn_db *db, const char *at, cairn_id *out);
+
+/* Ref kinds. */
+typedef enum cairn_ref_kind { CAIRN_BRANCH = 1, CAIRN_TAG = 2 } cairn_ref_kind;
+
+/* Points the branch or tag name at commit. A tag that already exists is
+ * CAIRN_CONFLICT (tags do not move); a branch moves unconditionally, so it
+ * also needs the writer lock: CAIRN_BUSY while a write transaction is open.
+ * Errors: CAIRN_BADARG (bad name), CAIRN_MISSING (no such commit). */
+CAIRN_EXTERN int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name,
+                               const cairn_id *commit);
+
+/* Calls fn once per ref, in name order, with its kind, name and commit. The
+ * name is valid during the call only. fn returns 0 to go on, anything else
+ * to stop, and that value is returned. */
+typedef int (*cairn_ref_visitor)(void *ctx, cairn_ref_kind kind, const char *name,
+                                 const cairn_id *commit);
+CAIRN_EXTERN int cairn_ref_list(cairn_db *db, cairn_ref_visitor fn, void *ctx);
+
+/* ---------------------------------------------------------------- commits */
+
+/* What a commit object says. message is malloc'd and owned by the struct:
+ * release it with cairn_commit_info_clear(). */
+typedef struct cairn_commit_info {
+    cairn_id id;           /* the commit's own id */
+    cairn_id catalog;      /* root of the keyspace catalog tree */
+    cairn_id parent;       /* meaningful only if has_parent */
+    bool has_parent;       /* false for a branch's first commit */
+    uint64_t seq;          /* 1 for the first commit, parent's + 1 after */
+    int64_t time_us;       /* microseconds since the Unix epoch */
+    uint64_t writer_epoch; /* grows by one each time a new writer handle commits */
+    uint64_t key_count;    /* keys in all keyspaces */
+    char *message;         /* NUL-terminated, "" if none */
+} cairn_commit_info;
+
+/* Reads commit id into *out (clear it afterwards).
+ * Errors: CAIRN_MISSING, CAIRN_CORRUPT (not a commit object). */
+CAIRN_EXTERN int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out);
+/* Frees what cairn_commit_get allocated and zeroes *info. Accepts a zeroed
+ * struct. */
+CAIRN_EXTERN void cairn_commit_info_clear(cairn_commit_info *info);
+
+/* ---------------------------------------------------------------- txn */
+
+/* Begins a write transaction on branch (NULL: "main"). A branch that does
+ * not exist yet starts empty and is created by the commit. Only one write
+ * transaction per store can be open at a time, across threads and, for
+ * local durable stores, across processes.
+ * OUT: *out, set only on success.
+ * Errors: CAIRN_BUSY, CAIRN_RDONLY_STORE, CAIRN_BADARG (bad branch name). */
+CAIRN_EXTERN int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out);
+
+/* Records key = value in keyspace space (NULL or "": the default keyspace).
+ * The bytes are copied. Errors: CAIRN_KEYTOOBIG, CAIRN_VALTOOBIG,
+ * CAIRN_BADARG (keyspace name), CAIRN_NOMEM, CAIRN_TXN_UNUSABLE. After any
+ * error the transaction is unusable: every call but abort returns
+ * CAIRN_TXN_UNUSABLE. */
+CAIRN_EXTERN int cairn_txn_put(cairn_txn *txn, const char *space, const void *key,
+                               size_t key_len, const void *val, size_t val_len);
+
+/* Records the deletion of key from space. Deleting a missing key is not an
+ * error. Errors as for cairn_txn_put. */
+CAIRN_EXTERN int cairn_txn_del(cairn_txn *txn, const char *space, const void *key,
+                               size_t key_len);
+
+/* Reads key in space as the transaction sees it (its own writes over the
+ * version it began from). OUT: *val, valid until the next call on txn.
+ * Errors: CAIRN_NOTFOUND, CAIRN_TXN_UNUSABLE, tier errors. */
+CAIRN_EXTERN int cairn_txn_get(cairn_txn *txn, const char *space, const void *key,
+                               size_t key_len, cairn_val *val);
+
+/* Writes the transaction's changes as a new commit and moves the branch to
+ * it: blobs first, then the ref, in every tier the write policy requires.
+ * message may be NULL. A transaction with no changes still commits (a new
+ * commit with the same catalog). The transaction is freed whether or not
+ * the commit succeeds; on failure the branch is unchanged.
+ * OUT: *commit_id if not NULL, on success.
+ * Errors: CAIRN_TXN_UNUSABLE, CAIRN_CONFLICT (the branch moved under us),
+ * CAIRN_MAPFULL, CAIRN_IO, -ENOSPC and other tier errors. */
+CAIRN_EXTERN int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id);
+
+/* Discards the transaction and frees it. Accepts NULL. */
+CAIRN_EXTERN void cairn_txn_abort(cairn_txn *txn);
+
+/* ---------------------------------------------------------------- snapshot */
+
+/* Opens a read-only view of the version named by at (as cairn_resolve; NULL:
+ * the head of "main"). An empty store's "main" opens as an empty snapshot.
+ * A snapshot is used by one thread at a time; open one per thread.
+ * OUT: *out. Errors: CAIRN_NOTFOUND, CAIRN_MISSING, CAIRN_CORRUPT. */
+CAIRN_EXTERN int cairn_snapshot_open(cairn_db *db, const char *at, cairn_snapshot **out);
+
+/* Opens the version of commit id. Errors as cairn_snapshot_open. */
+CAIRN_EXTERN int cairn_snapshot_open_commit(cairn_db *db, const cairn_id *commit,
+                                            cairn_snapshot **out);
+
+/* Closes snap. Its iterators and diffs must be closed first. Accepts NULL. */
+CAIRN_EXTERN void cairn_snapshot_close(cairn_snapshot *snap);
+
+/* The commit the snapshot reads. Returns false for the empty snapshot of a
+ * branch with no commits (then *out is untouched). */
+CAIRN_EXTERN bool cairn_snapshot_commit(const cairn_snapshot *snap, cairn_id *out);
+
+/* The root id of keyspace space (NULL or "": default), or with
+ * space == CAIRN_CATALOG the catalog root, which names the whole version.
+ * An empty or missing keyspace has the empty-tree id. */
+#define CAIRN_CATALOG ((const char *)1)
+CAIRN_EXTERN int cairn_snapshot_root(cairn_snapshot *snap, const char *space, cairn_id *out);
+
+/* Looks key up in space. OUT: *val, valid until the next call on snap or its
+ * close. Errors: CAIRN_NOTFOUND, CAIRN_KEYTOOBIG, CAIRN_MISSING,
+ * CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_get(cairn_snapshot *snap, const char *space, const void *key,
+                           size_t key_len, cairn_val *val);
+
+/* Counts the keys k of space with lo <= k < hi in O(log n) node reads. A
+ * NULL lo or hi is unbounded on that side. OUT: *count. */
+CAIRN_EXTERN int cairn_count(cairn_snapshot *snap, const char *space, const void *lo,
+                             size_t lo_len, const void *hi, size_t hi_len, uint64_t *count);
+
+/* Calls fn once per keyspace of the version, in name order, with its name
+ * and key count. The name is valid during the call only. fn returns 0 to go
+ * on, anything else to stop, and that value is returned. */
+typedef int (*cairn_space_visitor)(void *ctx, const char *name, uint64_t key_count);
+CAIRN_EXTERN int cairn_space_list(cairn_snapshot *snap, cairn_space_visitor fn, void *ctx);
+
+/* ---------------------------------------------------------------- iter */
+
+#define CAIRN_ITER_REVERSE 0x1u /* descending key order */
+
+/* Opens an iterator over the keys k of space with lo <= k < hi (NULL:
+ * unbounded), ascending or, with CAIRN_ITER_REVERSE, descending. The bounds
+ * are copied. The iterator starts before the first key in its direction.
+ * OUT: *out. Errors: CAIRN_NOMEM, CAIRN_BADARG, tier errors. */
+CAIRN_EXTERN int cairn_iter_open(cairn_snapshot *snap, const char *space, const void *lo,
+                                 size_t lo_len, const void *hi, size_t hi_len, unsigned flags,
+                                 cairn_iter **out);
+
+/* Positions it so that the next cairn_iter_next returns the first key >= key
+ * (ascending) or the last key <= key (descending), within the bounds. */
+CAIRN_EXTERN int cairn_iter_seek(cairn_iter *it, const void *key, size_t key_len);
+
+/* Steps to the next key. OUT: *key and *val, valid until the next call on it
+ * or its close. Returns CAIRN_NOTFOUND past the end; tier errors. */
+CAIRN_EXTERN int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val);
+
+/* Closes it. Accepts NULL. */
+CAIRN_EXTERN void cairn_iter_close(cairn_iter *it);
+
+/* ---------------------------------------------------------------- diff */
+
+typedef enum cairn_change {
+    CAIRN_ADDED = 1,   /* in b only: new_val set */
+    CAIRN_REMOVED = 2, /* in a only: old_val set */
+    CAIRN_CHANGED = 3  /* in both with different values: both set */
+} cairn_change;
+
+typedef struct cairn_diff_entry {
+    cairn_change change;
+    cairn_val key;
+    cairn_val old_val;
+    cairn_val new_val;
+} cairn_diff_entry;
+
+/* Opens a stream of the differences of keyspace space from snapshot a to
+ * snapshot b, in key order. Subtrees with equal ids are skipped, so the cost
+ * follows the size of the change. Both snapshots must stay open while the
+ * diff is. OUT: *out. */
+CAIRN_EXTERN int cairn_diff_open(cairn_snapshot *a, cairn_snapshot *b, const char *space,
+                                 cairn_diff **out);
+
+/* Steps to the next difference. OUT: *entry, whose bytes are valid until the
+ * next call on d or its close. Returns CAIRN_NOTFOUND at the end. */
+CAIRN_EXTERN int cairn_diff_next(cairn_diff *d, cairn_diff_entry *entry);
+
+/* Number of nodes the diff has read so far (a measure of its cost). */
+CAIRN_EXTERN uint64_t cairn_diff_nodes_read(const cairn_diff *d);
+
+/* Closes d. Accepts NULL. */
+CAIRN_EXTERN void cairn_diff_close(cairn_diff *d);
+
+/* ---------------------------------------------------------------- verify */
+
+/* Called once per problem verify finds; message names the blob, key or ref.
+ * Return 0 to go on, anything else to stop. */
+typedef int (*cairn_problem_fn)(void *ctx, const char *message);
+
+typedef struct cairn_verify_report {
+    uint64_t refs;     /* refs checked */
+    uint64_t commits;  /* commit objects checked */
+    uint64_t nodes;    /* distinct tree nodes checked */
+    uint64_t values;   /* distinct out-of-line value blobs checked */
+    uint64_t bytes;    /* bytes of all those blobs */
+    uint64_t problems; /* problems found */
+} cairn_verify_report;
+
+/* Checks everything reachable from every ref: each blob is present and
+ * matches its id, decodes, keys are ordered within and across nodes, levels
+ * and subtree counts agree, and node boundaries obey the chunking rule.
+ * fn (may be NULL) hears of each problem. OUT: *report (may be NULL).
+ * Returns 0 if all is well, CAIRN_VERIFY if problems were found, or another
+ * error if verification itself could not proceed. */
+CAIRN_EXTERN int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx,
+                              cairn_verify_report *report);
+
+/* ---------------------------------------------------------------- stats */
+
+#define CAIRN_STATS_MAX_TIERS 8
+#define CAIRN_NODE_HIST_BUCKETS 16
+
+typedef struct cairn_tier_stats {
+    char name[16];      /* "mem", "lmdb", ... */
+    char spec[256];     /* the tier's part of the spec */
+    uint64_t blobs;     /* blobs held now */
+    uint64_t bytes;     /* bytes of blobs held now (payload) */
+    uint64_t gets;      /* blobs asked for */
+    uint64_t hits;      /* blobs found */
+    uint64_t misses;    /* blobs not found */
+    uint64_t puts;      /* blobs written */
+    uint64_t put_bytes; /* bytes written */
+} cairn_tier_stats;
+
+typedef struct cairn_stats {
+    unsigned n_tiers;
+    cairn_tier_stats tiers[CAIRN_STATS_MAX_TIERS];
+    /* Node cache. */
+    uint64_t cache_hits, cache_misses, cache_bytes, cache_nodes;
+    /* Nodes of the tree at the snapshot asked for (all keyspaces). */
+    uint64_t keys;
+    uint64_t nodes, leaf_nodes, node_bytes;
+    uint32_t height;                           /* of the default keyspace */
+    uint32_t node_size_min, node_size_max;     /* encoded bytes */
+    double node_size_mean, node_size_stddev;
+    /* Node sizes: bucket i counts nodes of [i, i+1) * node_size/4 bytes;
+     * the last bucket holds the rest. */
+    uint64_t node_size_hist[CAIRN_NODE_HIST_BUCKETS];
+} cairn_stats;
+
+/* Fills *out with tier and cache counters and, if at is not NULL, with the
+ * node statistics of the version at (walking every node of it).
+ * Errors: those of cairn_snapshot_open. */
+CAIRN_EXTERN int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out);
+
+/* ---------------------------------------------------------------- import */
+
+typedef enum cairn_format { CAIRN_TSV = 1, CAIRN_JSONL = 2 } cairn_format;
+
+/* Progress callback for long operations: records done so far, bytes of
+ * input consumed (or 0), total bytes if known (else 0). */
+typedef void (*cairn_progress_fn)(void *ctx, uint64_t records, uint64_t bytes,
+                                  uint64_t total_bytes);
+
+typedef struct cairn_import_options {
+    cairn_format format;    /* CAIRN_TSV (default) or CAIRN_JSONL */
+    const char *key_field;  /* JSONL: top-level field holding the key */
+    const char *space;      /* keyspace, NULL for the default */
+    const char *branch;     /* NULL for "main" */
+    const char *source;     /* name used in messages, e.g. the file name */
+    uint64_t batch;         /* records per commit; 0 means 10000 */
+    cairn_progress_fn progress;
+    void *progress_ctx;
+} cairn_import_options;
+
+/* Reads records from the stdio stream in and commits them in batches.
+ * tsv: KEY<TAB>VALUE per line, with \t \n \r \\ and \xHH escapes. jsonl:
+ * one JSON object per line; the key is the text of top-level field
+ * key_field (a string, unescaped, or a number as written); the value is the
+ * whole line. A malformed line stops the import with CAIRN_BADINPUT and the
+ * detail "SOURCE:LINE: what is wrong"; batches committed before it stay,
+ * the partial batch is discarded.
+ * OUT: *records (may be NULL): records committed. */
+CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
+                              const cairn_import_options *opts, uint64_t *records);
+
+/* Writes every key of space at version at as tsv or jsonl lines to out
+ * (a FILE *). jsonl writes each value as it is (it should be a JSON line).
+ * OUT: *records (may be NULL). */
+CAIRN_EXTERN int cairn_export(cairn_db *db, const char *at, const char *space,
+                              cairn_format format, void *out, cairn_progress_fn progress,
+                              void *progress_ctx, uint64_t *records);
+
+/* Escapes bytes for tsv into a malloc'd NUL-terminated string (*out; free
+ * it). Returns CAIRN_NOMEM. */
+CAIRN_EXTERN int cairn_tsv_escape(const void *data, size_t len, char **out);
+/* Unescapes a tsv field in place; *len is updated. Returns CAIRN_BADINPUT
+ * for a bad escape (the detail says which). */
+CAIRN_EXTERN int cairn_tsv_unescape(char *field, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CAIRN_H */

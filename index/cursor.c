@@ -1,0 +1,200 @@
+/* cursor.c - tree paths: seek, step, skip (see cursor.h). */
+#include "cursor.h"
+
+#include <string.h>
+
+#include "util.h"
+
+int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *root,
+                       uint32_t stop)
+{
+    cairn_node *rn;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->ix = ix;
+    if ((rc = cairn__node_fetch(ix, root, &rn)))
+        return rc;
+    c->nodes_read = 1;
+    if (stop > rn->level) {
+        cairn__node_release(rn);
+        return cairn__fail(CAIRN_BADARG, "cursor below level %u of a tree of height %u",
+                           stop, rn->level + 1);
+    }
+    c->top = rn->level;
+    c->stop = stop;
+    c->node[c->top] = rn;
+    return 0;
+}
+
+void cairn__cursor_close(cairn_cursor *c)
+{
+    uint32_t l;
+    for (l = 0; l < CAIRN_MAX_HEIGHT; l++) {
+        cairn__node_release(c->node[l]);
+        c->node[l] = NULL;
+    }
+    c->valid = false;
+}
+
+/* Replaces node[level] with the child at node[level + 1]'s current index. */
+static int load_child(cairn_cursor *c, uint32_t level)
+{
+    const cairn_node *parent = c->node[level + 1];
+    cairn_node *child;
+    int rc;
+
+    if ((rc = cairn__node_fetch(c->ix, cairn__node_child(parent, c->idx[level + 1]), &child)))
+        return rc;
+    c->nodes_read++;
+    if (child->level != level || child->n == 0) {
+        char hex[13];
+        cairn__node_release(child);
+        return cairn__fail(CAIRN_CORRUPT, "node %s: child at wrong level or empty",
+                           cairn__id_short(&parent->id, hex));
+    }
+    cairn__node_release(c->node[level]);
+    c->node[level] = child;
+    return 0;
+}
+
+/* Descends from level `from` (whose index is set) to stop, taking the
+ * first (last = false) or last entry at each level below. */
+static int descend_edge(cairn_cursor *c, uint32_t from, bool last)
+{
+    uint32_t l;
+    int rc;
+    for (l = from; l > c->stop; l--) {
+        if ((rc = load_child(c, l - 1)))
+            return rc;
+        c->idx[l - 1] = last ? c->node[l - 1]->n - 1 : 0;
+    }
+    c->valid = true;
+    return 0;
+}
+
+int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
+{
+    uint32_t l;
+    int rc;
+
+    c->valid = false;
+    for (l = c->top; l > c->stop; l--) {
+        c->idx[l] = cairn__node_child_for(c->node[l], key, key_len);
+        if ((rc = load_child(c, l - 1)))
+            return rc;
+    }
+    c->idx[c->stop] = 0;
+    c->valid = c->node[c->stop]->n > 0;
+    return 0;
+}
+
+int cairn__cursor_first(cairn_cursor *c)
+{
+    c->idx[c->top] = 0;
+    c->valid = false;
+    if (c->node[c->top]->n == 0)
+        return 0;
+    return descend_edge(c, c->top, false);
+}
+
+int cairn__cursor_last(cairn_cursor *c)
+{
+    c->valid = false;
+    if (c->node[c->top]->n == 0)
+        return 0;
+    c->idx[c->top] = c->node[c->top]->n - 1;
+    return descend_edge(c, c->top, true);
+}
+
+/* Moves to the first entry of the next node at level - 1, from the node at
+ * level `from` - 1 being finished; past the last, valid becomes false. */
+static int advance_from(cairn_cursor *c, uint32_t from)
+{
+    uint32_t l;
+    for (l = from; l <= c->top; l++) {
+        if (c->idx[l] + 1 < c->node[l]->n) {
+            c->idx[l]++;
+            return descend_edge(c, l, false);
+        }
+    }
+    c->valid = false;
+    return 0;
+}
+
+static int retreat_from(cairn_cursor *c, uint32_t from)
+{
+    uint32_t l;
+    for (l = from; l <= c->top; l++) {
+        if (c->idx[l] > 0) {
+            c->idx[l]--;
+            return descend_edge(c, l, true);
+        }
+    }
+    c->valid = false;
+    return 0;
+}
+
+int cairn__cursor_next(cairn_cursor *c)
+{
+    if (!c->valid)
+        return 0;
+    if (++c->idx[c->stop] < c->node[c->stop]->n)
+        return 0;
+    return advance_from(c, c->stop + 1);
+}
+
+int cairn__cursor_prev(cairn_cursor *c)
+{
+    if (!c->valid)
+        return 0;
+    if (c->idx[c->stop] > 0) {
+        c->idx[c->stop]--;
+        return 0;
+    }
+    return retreat_from(c, c->stop + 1);
+}
+
+int cairn__cursor_skip_node(cairn_cursor *c, uint32_t level)
+{
+    if (!c->valid)
+        return 0;
+    return advance_from(c, level + 1);
+}
+
+int cairn__cursor_seek_ge(cairn_cursor *c, const void *key, size_t key_len)
+{
+    int rc;
+    if ((rc = cairn__cursor_seek_node(c, key, key_len)) || c->node[c->stop]->n == 0)
+        return rc;
+    c->idx[c->stop] = cairn__node_lower_bound(c->node[c->stop], key, key_len);
+    c->valid = true;
+    if (c->idx[c->stop] < c->node[c->stop]->n)
+        return 0;
+    return advance_from(c, c->stop + 1);
+}
+
+int cairn__cursor_seek_le(cairn_cursor *c, const void *key, size_t key_len)
+{
+    const cairn_node *nd;
+    uint32_t i;
+    int rc;
+
+    if ((rc = cairn__cursor_seek_node(c, key, key_len)) || c->node[c->stop]->n == 0)
+        return rc;
+    nd = c->node[c->stop];
+    i = cairn__node_lower_bound(nd, key, key_len);
+    if (i < nd->n && cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key,
+                                      key_len) == 0) {
+        c->idx[c->stop] = i;
+        return 0;
+    }
+    if (i > 0) {
+        c->idx[c->stop] = i - 1;
+        return 0;
+    }
+    /* key sorts before this node's first key: only possible in the first
+     * node, so there is nothing <= key. */
+    c->idx[c->stop] = 0;
+    return retreat_from(c, c->stop + 1);
+}

@@ -1,0 +1,252 @@
+/* tree.c - node fetching, point lookups, ranks, walks and rule checks. */
+#include "tree.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunker.h"
+#include "util.h"
+
+static cairn_id empty_root;
+static pthread_once_t empty_root_once = PTHREAD_ONCE_INIT;
+
+static void empty_root_init(void)
+{
+    cairn__empty_root_id(&empty_root);
+}
+
+/* The empty tree needs no stored blob: every reader knows its bytes. */
+bool cairn__is_empty_root(const cairn_id *id)
+{
+    pthread_once(&empty_root_once, empty_root_init);
+    return cairn__id_eq(id, &empty_root);
+}
+
+int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out)
+{
+    const cairn_blob *pending;
+    cairn_node *nd;
+    cairn_buf buf = {0};
+    int rc;
+
+    if ((*out = cairn__cache_get(ix->cache, id)))
+        return 0;
+    if (cairn__is_empty_root(id))
+        rc = cairn__node_decode(id, cairn__empty_node_bytes, sizeof(cairn__empty_node_bytes), &nd);
+    else if ((pending = cairn__blobset_get(ix->pending, id)))
+        rc = cairn__node_decode(id, pending->data, pending->len, &nd);
+    else if (!(rc = cairn__stack_get(ix->stack, id, &buf)))
+        rc = cairn__node_decode(id, buf.data, buf.len, &nd);
+    free(buf.data);
+    if (rc)
+        return rc;
+    *out = cairn__cache_put(ix->cache, nd);
+    return 0;
+}
+
+int cairn__bytes_append(cairn_bytes *b, const void *data, size_t len, uint32_t *off)
+{
+    if (b->len + len > UINT32_MAX)
+        return cairn__fail(CAIRN_NOMEM, "a batch larger than 4 GiB");
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        uint8_t *p;
+        while (cap < b->len + len)
+            cap *= 2;
+        if (!(p = realloc(b->data, cap)))
+            return cairn__fail(CAIRN_NOMEM, "growing a batch to %zu bytes", cap);
+        b->data = p;
+        b->cap = cap;
+    }
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    *off = (uint32_t)b->len;
+    b->len += len;
+    return 0;
+}
+
+void cairn__bytes_free(cairn_bytes *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+int cairn__edits_add(cairn_edits *e, const void *key, size_t key_len, const void *val,
+                     size_t val_len, bool is_ref, bool is_del)
+{
+    cairn_edit *ed;
+    int rc;
+
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 256;
+        cairn_edit *v = realloc(e->v, cap * sizeof(*v));
+        if (!v)
+            return cairn__fail(CAIRN_NOMEM, "growing a batch to %zu edits", cap);
+        e->v = v;
+        e->cap = cap;
+    }
+    ed = &e->v[e->n];
+    memset(ed, 0, sizeof(*ed));
+    ed->is_del = is_del;
+    ed->is_ref = is_ref;
+    ed->key_len = (uint32_t)key_len;
+    ed->val_len = is_del ? 0 : (uint32_t)val_len;
+    if ((rc = cairn__bytes_append(&e->arena, key, key_len, &ed->key_off)))
+        return rc;
+    if (!is_del && (rc = cairn__bytes_append(&e->arena, val, val_len, &ed->val_off)))
+        return rc;
+    e->n++;
+    return 0;
+}
+
+void cairn__edits_free(cairn_edits *e)
+{
+    free(e->v);
+    cairn__bytes_free(&e->arena);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Descends from root to the leaf whose range holds key. OUT: *leaf pinned. */
+static int find_leaf(const cairn_index *ix, const cairn_id *root, const void *key,
+                     size_t key_len, cairn_node **leaf)
+{
+    cairn_node *nd, *child;
+    int rc;
+
+    if ((rc = cairn__node_fetch(ix, root, &nd)))
+        return rc;
+    while (nd->level > 0) {
+        uint32_t i = cairn__node_child_for(nd, key, key_len);
+        rc = cairn__node_fetch(ix, cairn__node_child(nd, i), &child);
+        if (!rc && child->level != nd->level - 1) {
+            char hex[13];
+            cairn__node_release(child);
+            rc = cairn__fail(CAIRN_CORRUPT, "node %s: child at the wrong level",
+                             cairn__id_short(&nd->id, hex));
+        }
+        cairn__node_release(nd);
+        if (rc)
+            return rc;
+        nd = child;
+    }
+    *leaf = nd;
+    return 0;
+}
+
+int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *key,
+                     size_t key_len, cairn_node **leaf, uint32_t *pos)
+{
+    cairn_node *nd;
+    uint32_t i;
+    int rc;
+
+    *leaf = NULL;
+    if ((rc = find_leaf(ix, root, key, key_len, &nd)))
+        return rc;
+    i = cairn__node_lower_bound(nd, key, key_len);
+    if (i == nd->n || cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key,
+                                       key_len) != 0) {
+        cairn__node_release(nd);
+        return CAIRN_NOTFOUND;
+    }
+    *leaf = nd;
+    *pos = i;
+    return 0;
+}
+
+int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
+                     size_t key_len, uint64_t *out)
+{
+    cairn_node *nd, *child;
+    uint64_t rank = 0;
+    int rc;
+
+    if ((rc = cairn__node_fetch(ix, root, &nd)))
+        return rc;
+    if (!key) {
+        *out = nd->count;
+        cairn__node_release(nd);
+        return 0;
+    }
+    while (nd->level > 0) {
+        uint32_t i = cairn__node_child_for(nd, key, key_len);
+        rank += nd->e[i].before;
+        rc = cairn__node_fetch(ix, cairn__node_child(nd, i), &child);
+        cairn__node_release(nd);
+        if (rc)
+            return rc;
+        nd = child;
+    }
+    rank += cairn__node_lower_bound(nd, key, key_len);
+    cairn__node_release(nd);
+    *out = rank;
+    return 0;
+}
+
+/* Depth-first walk; is_last tells whether nd is the rightmost node of its
+ * level. */
+static int walk(const cairn_index *ix, const cairn_id *id, bool is_last, cairn_node_visitor fn,
+                void *ctx)
+{
+    cairn_node *nd;
+    uint32_t i;
+    int rc;
+
+    if ((rc = cairn__node_fetch(ix, id, &nd)))
+        return rc;
+    rc = fn(ctx, nd, is_last);
+    for (i = 0; !rc && nd->level > 0 && i < nd->n; i++)
+        rc = walk(ix, cairn__node_child(nd, i), is_last && i + 1 == nd->n, fn, ctx);
+    cairn__node_release(nd);
+    return rc;
+}
+
+int cairn__tree_walk(const cairn_index *ix, const cairn_id *root, cairn_node_visitor fn,
+                     void *ctx)
+{
+    return walk(ix, root, true, fn, ctx);
+}
+
+bool cairn__node_obeys_rule(const cairn_node *nd, uint32_t node_size, bool is_last)
+{
+    cairn_chunker ch;
+    cairn_item it;
+    uint32_t i;
+
+    cairn__chunker_init(&ch, node_size, nd->level);
+    for (i = 0; i < nd->n; i++) {
+        bool ends;
+        cairn__node_item(nd, i, &it);
+        ends = cairn__chunker_add(&ch, it.key, it.key_len, cairn__item_size(nd->level, &it));
+        if (ends != (i + 1 == nd->n) && !(is_last && !ends))
+            return false;
+    }
+    return true;
+}
+
+int cairn__value_load(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
+                      cairn_buf *scratch, cairn_val *val)
+{
+    const cairn_entry *e = &leaf->e[pos];
+    const cairn_blob *pending;
+    int rc;
+
+    if (!e->is_ref) {
+        val->data = leaf->bytes + e->val_off;
+        val->len = e->val_len;
+        return 0;
+    }
+    free(scratch->data);
+    scratch->data = NULL;
+    if ((pending = cairn__blobset_get(ix->pending, (const cairn_id *)(leaf->bytes + e->val_off)))) {
+        val->data = pending->data;
+        val->len = pending->len;
+        return 0;
+    }
+    if ((rc = cairn__stack_get(ix->stack, (const cairn_id *)(leaf->bytes + e->val_off), scratch)))
+        return rc;
+    val->data = scratch->data;
+    val->len = scratch->len;
+    return 0;
+}

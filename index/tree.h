@@ -1,0 +1,116 @@
+/*
+ * tree.h - the content-addressed, history-independent copy-on-write B+tree.
+ *
+ * A tree is named by its root id. Leaves (level 0) hold keys and values;
+ * internal nodes hold, per child, its first key, its id and the number of
+ * keys under it. Node boundaries come from the chunking rule (chunker.h),
+ * so a set of keys and values has exactly one tree: the root id is a
+ * function of the contents alone. The empty tree is an empty leaf.
+ *
+ * Canonical shape: level 0 is the leaves in key order, split by the rule;
+ * level L+1 has one item per level-L node (its first key), split by the
+ * rule with level L+1's seed; the first level with a single node is the
+ * root.
+ *
+ * This module reads nodes through the node cache and the tier stack and
+ * writes new nodes into a blob set; it never knows which tiers exist.
+ */
+#ifndef CAIRN_TREE_H
+#define CAIRN_TREE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blobset.h"
+#include "cache.h"
+#include "node.h"
+#include "stack.h"
+
+/* What tree operations need: where nodes come from and the size target. */
+typedef struct cairn_index {
+    cairn_stack *stack;
+    cairn_cache *cache;
+    uint32_t node_size;
+    /* Blobs written but not yet published (a transaction's), consulted
+     * after the cache and before the stack. May be NULL. */
+    const cairn_blobset *pending;
+} cairn_index;
+
+/* Returns node id pinned (release with cairn__node_release). Decodes and
+ * caches it on a miss. Errors: CAIRN_MISSING, CAIRN_CORRUPT, tier errors. */
+int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out);
+
+/* Whether id is the empty tree's, whose node readers know without
+ * fetching it (it need not be stored). */
+bool cairn__is_empty_root(const cairn_id *id);
+
+/* ---- edits ------------------------------------------------------------- */
+
+/* A growable byte arena; items refer to it by offset, so growth is safe. */
+typedef struct cairn_bytes {
+    uint8_t *data;
+    size_t len, cap;
+} cairn_bytes;
+
+int cairn__bytes_append(cairn_bytes *b, const void *data, size_t len, uint32_t *off);
+void cairn__bytes_free(cairn_bytes *b);
+
+/* One change at one level of a tree, keyed by the item's key. */
+typedef struct cairn_edit {
+    uint32_t key_off, key_len; /* in the list's arena */
+    uint32_t val_off, val_len; /* level 0 put: inline value or value id */
+    bool is_del;
+    bool is_ref;               /* level 0 put: the value is a value-blob id */
+    cairn_id child;            /* level > 0 put: the child's id; del: old id */
+    uint64_t count;            /* level > 0 put: keys under the child */
+} cairn_edit;
+
+/* A list of edits sorted by key, each key at most once. */
+typedef struct cairn_edits {
+    cairn_edit *v;
+    size_t n, cap;
+    cairn_bytes arena;
+} cairn_edits;
+
+/* Appends a level-0 put (val copied; is_ref: val is a 32-byte value id) or
+ * delete (val NULL). Callers append in strictly ascending key order. */
+int cairn__edits_add(cairn_edits *e, const void *key, size_t key_len, const void *val,
+                     size_t val_len, bool is_ref, bool is_del);
+void cairn__edits_free(cairn_edits *e);
+
+/* ---- operations -------------------------------------------------------- */
+
+/* Applies edits (a level-0 list) to the tree root and writes the new nodes
+ * into out. Only nodes whose content changes are rewritten: rechunking
+ * starts at the first affected node of each level and stops where a new
+ * boundary meets an old one. OUT: *new_root. */
+int cairn__tree_apply(const cairn_index *ix, const cairn_id *root, const cairn_edits *edits,
+                      cairn_blobset *out, cairn_id *new_root);
+
+/* Finds key under root. On success *leaf is the pinned leaf (release it)
+ * and *pos the entry. Returns CAIRN_NOTFOUND if absent (no leaf pinned). */
+int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *key,
+                     size_t key_len, cairn_node **leaf, uint32_t *pos);
+
+/* Number of keys < key under root (key NULL: all keys). */
+int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
+                     size_t key_len, uint64_t *out);
+
+/* Calls fn for every node under root, parents before children, children
+ * in key order. is_last says whether the node is the last at its level. */
+typedef int (*cairn_node_visitor)(void *ctx, const cairn_node *nd, bool is_last);
+int cairn__tree_walk(const cairn_index *ix, const cairn_id *root, cairn_node_visitor fn,
+                     void *ctx);
+
+/* Whether items split exactly as the chunking rule says: the rule fires
+ * after the last item and nowhere before it, except that the last node of
+ * a level may end without a boundary. */
+bool cairn__node_obeys_rule(const cairn_node *nd, uint32_t node_size, bool is_last);
+
+/* Loads the value of leaf entry pos: inline values point into the node;
+ * out-of-line ones are read from the stack into *scratch (freed and
+ * replaced; the caller frees the last one). OUT: *val. */
+int cairn__value_load(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
+                      cairn_buf *scratch, cairn_val *val);
+
+#endif /* CAIRN_TREE_H */

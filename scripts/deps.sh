@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cairn needs to build and test, skipping
+# those already present (so a second run costs a second, not a minute).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  liblmdb-dev lmdb-utils      # the LMDB tier and the raw-LMDB peer
+  libmsgpack-dev              # node and commit encoding (msgpack-c)
+  libssl-dev                  # SHA-256 and HMAC (libcrypto)
+  libxxhash-dev               # the 64-bit hash of the chunking rule
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,928 @@
+/*
+ * lmdb.c - the LMDB tier: "lmdb:PATH[?map_size=SIZE&sync=full|meta|none
+ * &max_readers=N&promote=0|1]".
+ *
+ * PATH is a directory holding LMDB's data.mdb and lock.mdb, plus cairn.lock
+ * (the writer lock file). Two named databases:
+ *
+ *     blobs   key: 32-byte id          value: the blob's bytes
+ *     refs    key: ref name (no NUL)   value: 32-byte id
+ *
+ * LMDB rules this file keeps (design brief, section 9):
+ *  - One MDB_env per directory per process. A registry keyed by the
+ *    directory's st_dev and st_ino shares one env, with a reference count,
+ *    between all tier handles of the same store.
+ *  - An env is never used after fork(): the registry records the fork
+ *    generation an env was opened in, and handles from before a fork fail
+ *    cleanly in the child (which may open the store afresh).
+ *  - mdb_reader_check at open frees reader slots of dead processes.
+ *  - Map size: with no map_size option the map starts at 1 GiB (or the
+ *    hidden map_initial option) and doubles whenever a write fills it.
+ *    mdb_env_set_mapsize needs no transaction active in this process, so
+ *    every transaction holds the env's resize_lock shared and a resize
+ *    holds it exclusive. MDB_MAP_RESIZED (another process grew the map) is
+ *    handled the same way with mdb_env_set_mapsize(env, 0). With map_size
+ *    given, a full map is CAIRN_MAPFULL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tier.h"
+#include "util.h"
+
+#define LMDB_DEFAULT_MAP (1ull << 30)
+#define LMDB_SCAN_BATCH 1024
+#define LMDB_MAX_RETRIES 48 /* map doublings or MAP_RESIZED rounds per txn */
+#define REF_NAME_CAP (CAIRN_NAME_MAX + 16 + 1)
+
+/* One open environment, shared by every handle on the same directory. */
+typedef struct lmdb_env {
+    struct lmdb_env *next; /* registry list, guarded by registry_mu */
+    dev_t dev;             /* identity of the directory */
+    ino_t ino;
+    unsigned generation; /* fork generation the env belongs to */
+    int refcount;        /* handles using it, guarded by registry_mu */
+    MDB_env *env;
+    MDB_dbi blobs, refs;
+    pthread_rwlock_t resize_lock; /* shared: any txn; exclusive: resizing */
+    bool rdonly;                  /* opened with MDB_RDONLY */
+    bool growable;                /* no map_size given: double when full */
+} lmdb_env;
+
+/* One tier handle. */
+typedef struct lmdb_tier {
+    cairn_tier base; /* must be first */
+    lmdb_env *shared;
+    bool rdonly;           /* this handle may not write */
+    _Atomic int lock_fd;   /* cairn.lock while holding the writer lock, else -1 */
+    char path[256];        /* as given in the spec, for messages */
+} lmdb_tier;
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static lmdb_env *registry;
+static _Atomic unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* ---------------------------------------------------------------- fork */
+
+/* Holding registry_mu across fork keeps the child from inheriting it
+ * locked; the child then starts a new generation, so inherited envs are
+ * never touched again. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&registry_mu);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void atfork_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static int check_fork(const lmdb_tier *t)
+{
+    if (t->shared->generation != atomic_load(&fork_generation))
+        return cairn__fail(CAIRN_TIER,
+                           "lmdb %s: handle opened before fork(); open the store again in "
+                           "this process",
+                           t->path);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* Translates an LMDB return code (MDB_*, or a positive errno) into a cairn
+ * code with a detail naming the store and the step. cairn codes and -errno
+ * values pass through, keeping their detail. */
+static int lmdb_err(const lmdb_tier *t, const char *path, int rc, const char *what)
+{
+    MDB_envinfo info;
+
+    if (t)
+        path = t->path;
+    if (rc == 0)
+        return 0;
+    if (rc > 0)
+        return cairn__fail(-rc, "lmdb %s: %s: %s", path, what, strerror(rc));
+    if (rc <= CAIRN_NOTFOUND || (rc < 0 && rc > -4096))
+        return rc;
+    switch (rc) {
+    case MDB_NOTFOUND:
+        return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: %s: not found", path, what);
+    case MDB_MAP_FULL:
+        info.me_mapsize = 0;
+        if (t)
+            mdb_env_info(t->shared->env, &info);
+        return cairn__fail(CAIRN_MAPFULL,
+                           "lmdb %s: %s: the map (map_size %zu bytes) is full; reopen with a "
+                           "larger map_size",
+                           path, what, info.me_mapsize);
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: %s: %s", path, what, mdb_strerror(rc));
+    case MDB_VERSION_MISMATCH:
+        return cairn__fail(CAIRN_VERSION, "lmdb %s: %s: %s", path, what, mdb_strerror(rc));
+    default:
+        return cairn__fail(CAIRN_TIER, "lmdb %s: %s: %s", path, what, mdb_strerror(rc));
+    }
+}
+
+/* ---------------------------------------------------------------- txns */
+
+/* Adopts a map size another process set (MDB_MAP_RESIZED). */
+static void adopt_map_size(lmdb_env *e)
+{
+    pthread_rwlock_wrlock(&e->resize_lock);
+    mdb_env_set_mapsize(e->env, 0);
+    pthread_rwlock_unlock(&e->resize_lock);
+}
+
+/* Doubles the map, unless another thread already grew it past seen. */
+static int grow_map(lmdb_tier *t, size_t seen)
+{
+    lmdb_env *e = t->shared;
+    MDB_envinfo info;
+    int rc = 0;
+
+    pthread_rwlock_wrlock(&e->resize_lock);
+    mdb_env_info(e->env, &info);
+    if (info.me_mapsize <= seen) {
+        if (seen > SIZE_MAX / 2)
+            rc = MDB_MAP_FULL;
+        else
+            rc = mdb_env_set_mapsize(e->env, seen * 2);
+    }
+    pthread_rwlock_unlock(&e->resize_lock);
+    return lmdb_err(t, NULL, rc, "growing the map");
+}
+
+/* Begins a read transaction holding resize_lock shared; end it with
+ * read_end. */
+static int read_begin(lmdb_tier *t, MDB_txn **txn)
+{
+    lmdb_env *e = t->shared;
+    int rc;
+
+    if ((rc = check_fork(t)))
+        return rc;
+    for (int attempt = 0;; attempt++) {
+        pthread_rwlock_rdlock(&e->resize_lock);
+        rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn);
+        if (rc == 0)
+            return 0;
+        pthread_rwlock_unlock(&e->resize_lock);
+        if (rc != MDB_MAP_RESIZED || attempt >= LMDB_MAX_RETRIES)
+            return lmdb_err(t, NULL, rc, "beginning a read transaction");
+        adopt_map_size(e);
+    }
+}
+
+static void read_end(lmdb_tier *t, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&t->shared->resize_lock);
+}
+
+static MDB_val id_val(const cairn_id *id)
+{
+    MDB_val v = {sizeof(id->bytes), (void *)id->bytes};
+    return v;
+}
+
+/* Compare-and-swap of one ref inside txn: CAIRN_CONFLICT unless the ref
+ * holds old_id (NULL: is absent); then sets it to new_id (NULL: deletes). */
+static int cas_in_txn(lmdb_tier *t, MDB_txn *txn, const char *name, const cairn_id *old_id,
+                      const cairn_id *new_id)
+{
+    MDB_val key = {strlen(name), (void *)name}, val;
+    bool found;
+    int rc;
+
+    if ((rc = mdb_get(txn, t->shared->refs, &key, &val)) && rc != MDB_NOTFOUND)
+        return rc;
+    found = rc == 0;
+    if (found && val.mv_size != sizeof(old_id->bytes))
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: ref '%s' holds %zu bytes, not an id",
+                           t->path, name, val.mv_size);
+    if (found != (old_id != NULL) ||
+        (found && memcmp(val.mv_data, old_id->bytes, sizeof(old_id->bytes)) != 0))
+        return cairn__fail(CAIRN_CONFLICT, "lmdb %s: ref '%s' %s", t->path, name,
+                           !found ? "does not exist"
+                           : old_id ? "moved (compare-and-swap failed)"
+                                    : "already exists");
+    if (new_id) {
+        val = id_val(new_id);
+        return mdb_put(txn, t->shared->refs, &key, &val, 0);
+    }
+    return found ? mdb_del(txn, t->shared->refs, &key, NULL) : 0;
+}
+
+/* What one write transaction does, in this order: put blobs, delete the
+ * ids in remove, move ref. Unused parts are NULL. */
+struct write_op {
+    const cairn_blob *blobs;
+    const cairn_id *remove;
+    size_t n; /* of blobs or of remove */
+    const char *ref;
+    const cairn_id *old_id, *new_id;
+};
+
+/* Returns 0, an MDB_* code or positive errno, or a cairn code with its
+ * detail set. Blobs are written without overwriting: an existing id holds
+ * the same bytes already, so MDB_KEYEXIST is success and no page is
+ * rewritten. */
+static int apply_write(lmdb_tier *t, MDB_txn *txn, const struct write_op *op)
+{
+    int rc = 0;
+
+    for (size_t i = 0; op->blobs && i < op->n && !rc; i++) {
+        MDB_val key = id_val(&op->blobs[i].id);
+        MDB_val val = {op->blobs[i].len, (void *)op->blobs[i].data};
+        if ((rc = mdb_put(txn, t->shared->blobs, &key, &val, MDB_NOOVERWRITE)) == MDB_KEYEXIST)
+            rc = 0;
+    }
+    for (size_t i = 0; op->remove && i < op->n && !rc; i++) {
+        MDB_val key = id_val(&op->remove[i]);
+        if ((rc = mdb_del(txn, t->shared->blobs, &key, NULL)) == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (!rc && op->ref)
+        rc = cas_in_txn(t, txn, op->ref, op->old_id, op->new_id);
+    return rc;
+}
+
+/* Runs op in one write transaction and commits it: one commit, one fsync,
+ * and an error (a CAS conflict too) writes nothing. A full map in a
+ * growable env aborts, doubles the map and runs op again. */
+static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
+{
+    lmdb_env *e = t->shared;
+    MDB_envinfo info;
+    MDB_txn *txn;
+    int rc;
+
+    if (t->rdonly)
+        return cairn__fail(CAIRN_RDONLY_STORE, "lmdb %s: %s: store is open read-only", t->path,
+                           what);
+    if ((rc = check_fork(t)))
+        return rc;
+    for (int attempt = 0;; attempt++) {
+        pthread_rwlock_rdlock(&e->resize_lock);
+        mdb_env_info(e->env, &info);
+        if ((rc = mdb_txn_begin(e->env, NULL, 0, &txn))) {
+            pthread_rwlock_unlock(&e->resize_lock);
+            if (rc == MDB_MAP_RESIZED && attempt < LMDB_MAX_RETRIES) {
+                adopt_map_size(e);
+                continue;
+            }
+            return lmdb_err(t, NULL, rc, what);
+        }
+        if ((rc = apply_write(t, txn, op)) == 0)
+            rc = mdb_txn_commit(txn); /* frees txn whatever happens */
+        else
+            mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&e->resize_lock);
+        if (rc != MDB_MAP_FULL || !e->growable || attempt >= LMDB_MAX_RETRIES)
+            return lmdb_err(t, NULL, rc, what);
+        if ((rc = grow_map(t, info.me_mapsize)))
+            return rc;
+    }
+}
+
+static int lmdb_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
+{
+    struct write_op op = {.blobs = blobs, .n = n};
+    return write_txn((lmdb_tier *)base, "writing blobs", &op);
+}
+
+static int lmdb_remove_many(cairn_tier *base, const cairn_id *ids, size_t n)
+{
+    struct write_op op = {.remove = ids, .n = n};
+    return write_txn((lmdb_tier *)base, "removing blobs", &op);
+}
+
+static int lmdb_ref_cas(cairn_tier *base, const char *name, const cairn_id *old_id,
+                        const cairn_id *new_id)
+{
+    struct write_op op = {.ref = name, .old_id = old_id, .new_id = new_id};
+    return write_txn((lmdb_tier *)base, "moving a ref", &op);
+}
+
+/* Blobs and ref in one write transaction (tier.h's publish). */
+static int lmdb_publish(cairn_tier *base, const cairn_blob *blobs, size_t n, const char *ref,
+                        const cairn_id *old_id, const cairn_id *new_id)
+{
+    struct write_op op = {blobs, NULL, n, ref, old_id, new_id};
+    return write_txn((lmdb_tier *)base, "publishing", &op);
+}
+
+/* ---------------------------------------------------------------- blobs */
+
+/* One read transaction; each value is copied out with malloc (one byte for
+ * an empty blob, so that a hit never has data NULL). */
+static int lmdb_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = read_begin(t, &txn)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val key = id_val(&ids[i]), val;
+
+        if ((rc = mdb_get(txn, t->shared->blobs, &key, &val)) == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        if (!(out[i].data = malloc(val.mv_size ? val.mv_size : 1))) {
+            rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory copying %zu bytes", t->path,
+                             val.mv_size);
+            break;
+        }
+        memcpy(out[i].data, val.mv_data, val.mv_size);
+        out[i].len = val.mv_size;
+    }
+    read_end(t, txn);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            free(out[i].data);
+            out[i].data = NULL;
+        }
+        return lmdb_err(t, NULL, rc, "reading blobs");
+    }
+    return 0;
+}
+
+static int lmdb_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *out)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    MDB_txn *txn;
+    int rc = 0;
+
+    if ((rc = read_begin(t, &txn)))
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        MDB_val key = id_val(&ids[i]), val;
+
+        rc = mdb_get(txn, t->shared->blobs, &key, &val);
+        out[i] = rc == 0;
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    read_end(t, txn);
+    return lmdb_err(t, NULL, rc, "looking blobs up");
+}
+
+/* Walks the blobs in batches of LMDB_SCAN_BATCH ids, each batch in its own
+ * read transaction, and calls fn with no transaction open: fn may call
+ * back into the tier, and a long scan does not pin old pages. Blobs added
+ * or removed during the scan may or may not be seen. */
+static int lmdb_scan_ids(cairn_tier *base, cairn_id_visitor fn, void *ctx)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    struct item {
+        cairn_id id;
+        size_t len;
+    } *items;
+    cairn_id last;
+    bool have_last = false;
+    int rc = 0;
+
+    if (!(items = malloc(LMDB_SCAN_BATCH * sizeof(*items))))
+        return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", t->path);
+    for (;;) {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val key, val;
+        size_t n = 0;
+
+        if ((rc = read_begin(t, &txn)))
+            break;
+        if ((rc = mdb_cursor_open(txn, t->shared->blobs, &cur)) == 0) {
+            if (have_last) {
+                key = id_val(&last);
+                rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+                if (rc == 0 && key.mv_size == sizeof(last.bytes) &&
+                    memcmp(key.mv_data, last.bytes, sizeof(last.bytes)) == 0)
+                    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            } else {
+                rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+            }
+            for (; rc == 0 && n < LMDB_SCAN_BATCH;
+                 rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+                if (key.mv_size != sizeof(last.bytes)) {
+                    rc = cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob key of %zu bytes", t->path,
+                                     key.mv_size);
+                    break;
+                }
+                memcpy(items[n].id.bytes, key.mv_data, sizeof(last.bytes));
+                items[n++].len = val.mv_size;
+            }
+            mdb_cursor_close(cur);
+        }
+        read_end(t, txn);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+        if (rc) {
+            rc = lmdb_err(t, NULL, rc, "listing blobs");
+            break;
+        }
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = fn(ctx, &items[i].id, items[i].len);
+        if (rc || n < LMDB_SCAN_BATCH)
+            break;
+        last = items[n - 1].id;
+        have_last = true;
+    }
+    free(items);
+    return rc;
+}
+
+/* blobs: entries from mdb_stat. bytes: the sum of value lengths, from a
+ * cursor walk (payload bytes, as cairn_tier_stats defines them; pages on
+ * disk are larger because of overflow pages, see the design brief). The
+ * walk reads only leaf pages, never the overflow pages of large values. */
+static int lmdb_usage(cairn_tier *base, uint64_t *blobs, uint64_t *bytes)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_stat st = {0};
+    MDB_val key, val;
+    uint64_t sum = 0;
+    int rc;
+
+    if ((rc = read_begin(t, &txn)))
+        return rc;
+    if ((rc = mdb_stat(txn, t->shared->blobs, &st)) == 0 &&
+        (rc = mdb_cursor_open(txn, t->shared->blobs, &cur)) == 0) {
+        for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+            sum += val.mv_size;
+        mdb_cursor_close(cur);
+    }
+    read_end(t, txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return lmdb_err(t, NULL, rc, "measuring usage");
+    *blobs = st.ms_entries;
+    *bytes = sum;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- refs */
+
+static int lmdb_ref_get(cairn_tier *base, const char *name, cairn_id *out)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    MDB_val key = {strlen(name), (void *)name}, val;
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = read_begin(t, &txn)))
+        return rc;
+    if ((rc = mdb_get(txn, t->shared->refs, &key, &val)) == 0) {
+        if (val.mv_size == sizeof(out->bytes))
+            memcpy(out->bytes, val.mv_data, sizeof(out->bytes));
+        else
+            rc = cairn__fail(CAIRN_CORRUPT, "lmdb %s: ref '%s' holds %zu bytes, not an id",
+                             t->path, name, val.mv_size);
+    }
+    read_end(t, txn);
+    if (rc == MDB_NOTFOUND)
+        return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no ref '%s'", t->path, name);
+    return lmdb_err(t, NULL, rc, "reading a ref");
+}
+
+/* Collects the matching refs in one read transaction, then calls fn with
+ * none open (fn may call back into the tier). */
+static int lmdb_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, void *ctx)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    struct ref_item {
+        char name[REF_NAME_CAP];
+        cairn_id id;
+    } *items = NULL, *grown;
+    size_t prefix_len = strlen(prefix), n = 0, cap = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val key = {prefix_len, (void *)prefix}, val;
+    int rc;
+
+    if ((rc = read_begin(t, &txn)))
+        return rc;
+    if ((rc = mdb_cursor_open(txn, t->shared->refs, &cur)) == 0) {
+        for (rc = mdb_cursor_get(cur, &key, &val, prefix_len ? MDB_SET_RANGE : MDB_FIRST);
+             rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+            if (key.mv_size < prefix_len || memcmp(key.mv_data, prefix, prefix_len) != 0)
+                break;
+            if (key.mv_size >= REF_NAME_CAP || val.mv_size != sizeof(items->id.bytes)) {
+                rc = cairn__fail(CAIRN_CORRUPT, "lmdb %s: a ref of %zu bytes naming %zu bytes",
+                                 t->path, key.mv_size, val.mv_size);
+                break;
+            }
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                if (!(grown = realloc(items, cap * sizeof(*items)))) {
+                    rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory listing refs",
+                                     t->path);
+                    break;
+                }
+                items = grown;
+            }
+            memcpy(items[n].name, key.mv_data, key.mv_size);
+            items[n].name[key.mv_size] = '\0';
+            memcpy(items[n++].id.bytes, val.mv_data, sizeof(items->id.bytes));
+        }
+        mdb_cursor_close(cur);
+    }
+    read_end(t, txn);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    rc = lmdb_err(t, NULL, rc, "listing refs");
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = fn(ctx, items[i].name, &items[i].id);
+    free(items);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- misc */
+
+static int lmdb_sync(cairn_tier *base)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    int rc;
+
+    if (t->shared->rdonly)
+        return 0;
+    if ((rc = check_fork(t)))
+        return rc;
+    return lmdb_err(t, NULL, mdb_env_sync(t->shared->env, 1), "syncing");
+}
+
+/* flock on PATH/cairn.lock, opened afresh for each acquire: flock locks
+ * belong to the open file description, so a second handle in this process
+ * is refused just as another process is. Closing the fd releases it, also
+ * when the process dies. */
+static int lmdb_writer_lock(cairn_tier *base, bool acquire)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    char lock_path[PATH_MAX];
+    int fd, expected = -1;
+
+    if (!acquire) {
+        if ((fd = atomic_exchange(&t->lock_fd, -1)) >= 0)
+            close(fd);
+        return 0;
+    }
+    if (t->rdonly)
+        return cairn__fail(CAIRN_RDONLY_STORE, "lmdb %s: store is open read-only", t->path);
+    if (atomic_load(&t->lock_fd) >= 0)
+        return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
+    snprintf(lock_path, sizeof(lock_path), "%s/cairn.lock", t->path);
+    if ((fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return cairn__fail(-errno, "lmdb %s: cannot open %s: %s", t->path, lock_path,
+                           strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
+        return cairn__fail(-err, "lmdb %s: cannot lock %s: %s", t->path, lock_path,
+                           strerror(err));
+    }
+    if (!atomic_compare_exchange_strong(&t->lock_fd, &expected, fd)) {
+        close(fd); /* another thread of this handle won the race */
+        return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
+    }
+    return 0;
+}
+
+/* Drops a handle's reference; the last one closes the env. An env from
+ * before a fork is left alone in the child (LMDB forbids touching it). */
+static void env_release(lmdb_env *e)
+{
+    lmdb_env **p;
+
+    pthread_mutex_lock(&registry_mu);
+    if (--e->refcount > 0) {
+        pthread_mutex_unlock(&registry_mu);
+        return;
+    }
+    for (p = &registry; *p != e; p = &(*p)->next)
+        ;
+    *p = e->next;
+    pthread_mutex_unlock(&registry_mu);
+    if (e->generation != atomic_load(&fork_generation))
+        return;
+    mdb_env_close(e->env);
+    pthread_rwlock_destroy(&e->resize_lock);
+    free(e);
+}
+
+static void lmdb_close(cairn_tier *base)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+
+    lmdb_writer_lock(base, false);
+    env_release(t->shared);
+    free(t);
+}
+
+static const cairn_tier_methods lmdb_methods = {
+    .version = 1,
+    .name = "lmdb",
+    .get_many = lmdb_get_many,
+    .put_many = lmdb_put_many,
+    .ref_get = lmdb_ref_get,
+    .ref_cas = lmdb_ref_cas,
+    .ref_list = lmdb_ref_list,
+    .sync = lmdb_sync,
+    .close = lmdb_close,
+    .has_many = lmdb_has_many,
+    .remove_many = lmdb_remove_many,
+    .scan_ids = lmdb_scan_ids,
+    .publish = lmdb_publish,
+    .writer_lock = lmdb_writer_lock,
+    .usage = lmdb_usage,
+};
+
+/* ---------------------------------------------------------------- open */
+
+struct lmdb_opts {
+    uint64_t map_size;     /* fixed size, 0: growable */
+    uint64_t map_initial;  /* first size of a growable map, 0: default */
+    unsigned env_flags;    /* MDB_NOSYNC / MDB_NOMETASYNC */
+    unsigned max_readers;  /* 0: LMDB's default */
+    int promote;           /* -1: not given */
+};
+
+static int lmdb_option(void *ctx, const char *key, const char *val)
+{
+    struct lmdb_opts *o = ctx;
+    uint64_t *size = NULL;
+    char *end;
+
+    if (strcmp(key, "map_size") == 0)
+        size = &o->map_size;
+    else if (strcmp(key, "map_initial") == 0) /* hidden: tests of map growth */
+        size = &o->map_initial;
+    if (size) {
+        if (cairn__parse_size(val, size) || *size == 0 || *size > SIZE_MAX)
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: bad %s '%s' (want a size such as 4G)", key,
+                               val);
+        return 0;
+    }
+    if (strcmp(key, "sync") == 0) {
+        if (strcmp(val, "full") == 0)
+            o->env_flags = 0;
+        else if (strcmp(val, "meta") == 0)
+            o->env_flags = MDB_NOMETASYNC;
+        else if (strcmp(val, "none") == 0)
+            o->env_flags = MDB_NOSYNC;
+        else
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: sync must be full, meta or none, not '%s'",
+                               val);
+        return 0;
+    }
+    if (strcmp(key, "max_readers") == 0) {
+        unsigned long n;
+        errno = 0;
+        n = strtoul(val, &end, 10);
+        if (!*val || *end || errno || n == 0 || n > 1000000 || val[0] == '-')
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: bad max_readers '%s'", val);
+        o->max_readers = (unsigned)n;
+        return 0;
+    }
+    if (strcmp(key, "promote") == 0) {
+        if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: promote must be 0 or 1, not '%s'", val);
+        o->promote = val[0] == '1';
+        return 0;
+    }
+    return cairn__fail(CAIRN_BADSPEC,
+                       "lmdb: unknown option '%s' (known: map_size, sync, max_readers, "
+                       "promote)",
+                       key);
+}
+
+/* mkdir -p: creates path and its missing parents. */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    struct stat st;
+
+    if (strlen(path) >= sizeof(buf))
+        return cairn__fail(-ENAMETOOLONG, "lmdb: path '%s' is too long", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return cairn__fail(-errno, "lmdb: cannot create directory '%s': %s", buf,
+                               strerror(errno));
+        *p = saved;
+        if (!saved)
+            break;
+    }
+    if (stat(path, &st) != 0)
+        return cairn__fail(-errno, "lmdb: cannot open '%s': %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", path);
+    return 0;
+}
+
+/* Opens the two databases: created in a write txn, or, read-only, looked
+ * up in a read txn (committed, which keeps the handles). */
+static int open_dbis(lmdb_env *e, const char *path)
+{
+    unsigned flags = e->rdonly ? 0 : MDB_CREATE;
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(e->env, NULL, e->rdonly ? MDB_RDONLY : 0, &txn)))
+        return lmdb_err(NULL, path, rc, "opening");
+    if ((rc = mdb_dbi_open(txn, "blobs", flags, &e->blobs)) ||
+        (rc = mdb_dbi_open(txn, "refs", flags, &e->refs))) {
+        mdb_txn_abort(txn);
+        if (rc == MDB_NOTFOUND)
+            return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: holds no cairn data", path);
+        return lmdb_err(NULL, path, rc, "opening databases");
+    }
+    return lmdb_err(NULL, path, mdb_txn_commit(txn), "opening databases");
+}
+
+/* Creates and opens a new env for path (registry_mu held by the caller). */
+static int env_open(const char *path, const struct stat *st, const struct lmdb_opts *o,
+                    bool rdonly, lmdb_env **out)
+{
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | o->env_flags | (rdonly ? MDB_RDONLY : 0);
+    pthread_rwlockattr_t attr;
+    lmdb_env *e;
+    int rc, dead;
+
+    if (!(e = calloc(1, sizeof(*e))))
+        return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", path);
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->generation = atomic_load(&fork_generation);
+    e->rdonly = rdonly;
+    e->growable = o->map_size == 0;
+    /* Prefer the resizer: readers arrive all the time and must not starve
+     * it. No thread ever takes the lock shared twice, so this is safe. */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    rc = pthread_rwlock_init(&e->resize_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc) {
+        rc = cairn__fail(-rc, "lmdb %s: cannot create a lock", path);
+        goto fail_rwlock;
+    }
+    if ((rc = mdb_env_create(&e->env))) {
+        rc = lmdb_err(NULL, path, rc, "creating the environment");
+        goto fail_create;
+    }
+    rc = mdb_env_set_maxdbs(e->env, 2);
+    if (!rc)
+        rc = mdb_env_set_mapsize(e->env, o->map_size   ? o->map_size
+                                         : o->map_initial ? o->map_initial
+                                                          : LMDB_DEFAULT_MAP);
+    if (!rc && o->max_readers)
+        rc = mdb_env_set_maxreaders(e->env, o->max_readers);
+    if (!rc)
+        rc = mdb_env_open(e->env, path, flags, 0644);
+    if (rc == ENOENT && rdonly) {
+        rc = cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no store here (read-only open creates none)",
+                         path);
+        goto fail_open;
+    }
+    if (rc) {
+        rc = lmdb_err(NULL, path, rc, "opening the environment");
+        goto fail_open;
+    }
+    if ((rc = mdb_reader_check(e->env, &dead))) {
+        rc = lmdb_err(NULL, path, rc, "checking readers");
+        goto fail_open;
+    }
+    if ((rc = open_dbis(e, path)))
+        goto fail_open;
+    e->refcount = 1;
+    *out = e;
+    return 0;
+
+fail_open:
+    mdb_env_close(e->env);
+fail_create:
+    pthread_rwlock_destroy(&e->resize_lock);
+fail_rwlock:
+    free(e);
+    return rc;
+}
+
+/* Finds the env of the directory st in this process and generation and
+ * takes a reference, or opens a new one. */
+static int env_get(const char *path, const struct stat *st, const struct lmdb_opts *o,
+                   bool rdonly, lmdb_env **out)
+{
+    unsigned gen = atomic_load(&fork_generation);
+    lmdb_env *e;
+    int rc = 0;
+
+    pthread_mutex_lock(&registry_mu);
+    for (e = registry; e; e = e->next)
+        if (e->dev == st->st_dev && e->ino == st->st_ino && e->generation == gen)
+            break;
+    if (e) {
+        if (e->rdonly && !rdonly)
+            rc = cairn__fail(CAIRN_BUSY,
+                             "lmdb %s: already open read-only in this process; close that "
+                             "handle first",
+                             path);
+        else
+            e->refcount++;
+    } else if ((rc = env_open(path, st, o, rdonly, &e)) == 0) {
+        e->next = registry;
+        registry = e;
+    }
+    pthread_mutex_unlock(&registry_mu);
+    if (rc == 0)
+        *out = e;
+    return rc;
+}
+
+/* arg is the directory (created unless read-only); opts as in the file
+ * comment. A second handle on a directory already open shares its env;
+ * the first handle's map_size, sync and max_readers settings then hold. */
+int cairn__lmdb_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out)
+{
+    struct lmdb_opts o = {0, 0, 0, 0, -1};
+    bool rdonly = open_flags & CAIRN_RDONLY;
+    struct stat st;
+    lmdb_tier *t;
+    int rc;
+
+    *out = NULL;
+    pthread_once(&atfork_once, atfork_register);
+    if (!*arg)
+        return cairn__fail(CAIRN_BADSPEC, "lmdb: needs a directory (lmdb:PATH)");
+    if ((rc = cairn__opts_each(opts, lmdb_option, &o)))
+        return rc;
+    if (o.map_size && o.map_initial)
+        return cairn__fail(CAIRN_BADSPEC, "lmdb: map_size and map_initial exclude each other");
+    if (strlen(arg) >= sizeof(t->path))
+        return cairn__fail(CAIRN_BADSPEC, "lmdb: path '%.40s...' is too long", arg);
+    if (rdonly) {
+        if (stat(arg, &st) != 0)
+            return cairn__fail(errno == ENOENT ? CAIRN_NOTFOUND : -errno,
+                               "lmdb %s: no store here (%s)", arg, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", arg);
+    } else {
+        if ((rc = make_dirs(arg)))
+            return rc;
+        if (stat(arg, &st) != 0)
+            return cairn__fail(-errno, "lmdb: cannot open '%s': %s", arg, strerror(errno));
+    }
+    if (!(t = calloc(1, sizeof(*t))))
+        return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", arg);
+    t->base.m = &lmdb_methods;
+    t->base.caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
+    t->base.promote = o.promote == 1;
+    t->rdonly = rdonly;
+    atomic_init(&t->lock_fd, -1);
+    snprintf(t->path, sizeof(t->path), "%s", arg);
+    snprintf(t->base.spec, sizeof(t->base.spec), "lmdb:%s", arg);
+    if ((rc = env_get(arg, &st, &o, rdonly, &t->shared)))
+        goto fail_env;
+    *out = &t->base;
+    return 0;
+
+fail_env:
+    free(t);
+    return rc;
+}

@@ -1,0 +1,473 @@
+/*
+ * mem.c - the in-process memory tier: "mem" (an unbounded store that also
+ * holds refs) or "mem:CAPACITY" (a cache bounded by payload bytes, evicting
+ * the least recently used blobs).
+ *
+ * Layout: a chained hash table of entries keyed by cairn__id_hash, every
+ * entry also on one doubly linked LRU list (most recent at the head), and
+ * refs in an array kept sorted by name. One mutex guards it all: gets move
+ * entries on the LRU list, so even readers write.
+ *
+ *     buckets[h & mask] -> entry -> entry -> NULL      (hash chains)
+ *     lru <-> newest <-> ... <-> oldest <-> lru        (sentinel ring)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tier.h"
+#include "util.h"
+
+typedef struct mem_entry {
+    struct mem_entry *chain;      /* next entry in the same bucket */
+    struct mem_entry *prev, *next; /* LRU ring neighbours */
+    cairn_id id;
+    size_t len;
+    unsigned char data[]; /* the blob's bytes */
+} mem_entry;
+
+typedef struct mem_ref {
+    char *name; /* malloc'd, NUL-terminated */
+    cairn_id id;
+} mem_ref;
+
+typedef struct mem_tier {
+    cairn_tier base; /* must be first */
+    pthread_mutex_t mu;
+    mem_entry **buckets; /* n_buckets chains, a power of two */
+    size_t n_buckets;
+    size_t n_entries;
+    uint64_t bytes; /* payload bytes held */
+    mem_entry lru;  /* sentinel: lru.next is the newest, lru.prev the oldest */
+    mem_ref *refs;  /* sorted by name */
+    size_t n_refs, cap_refs;
+} mem_tier;
+
+#define MEM_MIN_BUCKETS 64
+
+/* ---------------------------------------------------------------- table */
+
+static mem_entry **find_slot(mem_tier *mt, const cairn_id *id)
+{
+    mem_entry **slot = &mt->buckets[cairn__id_hash(id) & (mt->n_buckets - 1)];
+
+    while (*slot && !cairn__id_eq(&(*slot)->id, id))
+        slot = &(*slot)->chain;
+    return slot;
+}
+
+static void lru_unlink(mem_entry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+}
+
+static void lru_push_front(mem_tier *mt, mem_entry *e)
+{
+    e->prev = &mt->lru;
+    e->next = mt->lru.next;
+    mt->lru.next->prev = e;
+    mt->lru.next = e;
+}
+
+/* Doubles the bucket array when the table averages more than one entry per
+ * bucket. Failing to grow is not an error: chains just get longer. */
+static void maybe_grow(mem_tier *mt)
+{
+    size_t n = mt->n_buckets * 2;
+    mem_entry **buckets;
+
+    if (mt->n_entries <= mt->n_buckets)
+        return;
+    if (!(buckets = calloc(n, sizeof(*buckets))))
+        return;
+    for (size_t i = 0; i < mt->n_buckets; i++) {
+        mem_entry *e = mt->buckets[i], *chain;
+        for (; e; e = chain) {
+            mem_entry **head = &buckets[cairn__id_hash(&e->id) & (n - 1)];
+            chain = e->chain;
+            e->chain = *head;
+            *head = e;
+        }
+    }
+    free(mt->buckets);
+    mt->buckets = buckets;
+    mt->n_buckets = n;
+}
+
+/* Unlinks the entry at *slot from the table and the LRU ring and frees it. */
+static void drop_entry(mem_tier *mt, mem_entry **slot)
+{
+    mem_entry *e = *slot;
+
+    *slot = e->chain;
+    lru_unlink(e);
+    mt->n_entries--;
+    mt->bytes -= e->len;
+    free(e);
+}
+
+/* Evicts from the old end of the LRU ring until the payload fits. */
+static void evict(mem_tier *mt)
+{
+    while (mt->base.capacity && mt->bytes > mt->base.capacity && mt->lru.prev != &mt->lru)
+        drop_entry(mt, find_slot(mt, &mt->lru.prev->id));
+}
+
+/* ---------------------------------------------------------------- blobs */
+
+/* Copies each blob found into malloc'd memory (one byte for an empty blob,
+ * so that data is never NULL for a hit); in a bounded tier a hit becomes
+ * the most recently used. */
+static int mem_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    mem_tier *mt = (mem_tier *)t;
+    int rc = 0;
+
+    pthread_mutex_lock(&mt->mu);
+    for (size_t i = 0; i < n; i++) {
+        mem_entry *e = *find_slot(mt, &ids[i]);
+        if (!e)
+            continue;
+        if (!(out[i].data = malloc(e->len ? e->len : 1))) {
+            rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory copying a blob of %zu bytes",
+                             e->len);
+            break;
+        }
+        memcpy(out[i].data, e->data, e->len);
+        out[i].len = e->len;
+        if (t->capacity) {
+            lru_unlink(e);
+            lru_push_front(mt, e);
+        }
+    }
+    pthread_mutex_unlock(&mt->mu);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            free(out[i].data);
+            out[i].data = NULL;
+        }
+    }
+    return rc;
+}
+
+/* Stores copies of the blobs. A blob already held only becomes the most
+ * recent; a blob larger than the whole capacity is skipped (it could only
+ * evict everything and then itself). */
+static int mem_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n)
+{
+    mem_tier *mt = (mem_tier *)t;
+    int rc = 0;
+
+    pthread_mutex_lock(&mt->mu);
+    for (size_t i = 0; i < n; i++) {
+        mem_entry **slot = find_slot(mt, &blobs[i].id), *e = *slot;
+
+        if (e) {
+            lru_unlink(e);
+            lru_push_front(mt, e);
+            continue;
+        }
+        if (t->capacity && blobs[i].len > t->capacity)
+            continue;
+        if (!(e = malloc(sizeof(*e) + blobs[i].len))) {
+            rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory storing a blob of %zu bytes",
+                             blobs[i].len);
+            break;
+        }
+        e->id = blobs[i].id;
+        e->len = blobs[i].len;
+        if (e->len)
+            memcpy(e->data, blobs[i].data, e->len);
+        e->chain = NULL;
+        *slot = e;
+        lru_push_front(mt, e);
+        mt->n_entries++;
+        mt->bytes += e->len;
+        evict(mt);
+        maybe_grow(mt);
+    }
+    pthread_mutex_unlock(&mt->mu);
+    return rc;
+}
+
+static int mem_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out)
+{
+    mem_tier *mt = (mem_tier *)t;
+
+    pthread_mutex_lock(&mt->mu);
+    for (size_t i = 0; i < n; i++)
+        out[i] = *find_slot(mt, &ids[i]) != NULL;
+    pthread_mutex_unlock(&mt->mu);
+    return 0;
+}
+
+static int mem_remove_many(cairn_tier *t, const cairn_id *ids, size_t n)
+{
+    mem_tier *mt = (mem_tier *)t;
+
+    pthread_mutex_lock(&mt->mu);
+    for (size_t i = 0; i < n; i++) {
+        mem_entry **slot = find_slot(mt, &ids[i]);
+        if (*slot)
+            drop_entry(mt, slot);
+    }
+    pthread_mutex_unlock(&mt->mu);
+    return 0;
+}
+
+/* Copies the ids and lengths out under the lock and calls fn after
+ * releasing it, so that fn may call back into the tier. */
+static int mem_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
+{
+    mem_tier *mt = (mem_tier *)t;
+    struct item {
+        cairn_id id;
+        size_t len;
+    } *items;
+    size_t n = 0;
+    int rc = 0;
+
+    pthread_mutex_lock(&mt->mu);
+    if (!(items = malloc((mt->n_entries ? mt->n_entries : 1) * sizeof(*items)))) {
+        pthread_mutex_unlock(&mt->mu);
+        return cairn__fail(CAIRN_NOMEM, "mem: out of memory listing %zu blobs", mt->n_entries);
+    }
+    for (mem_entry *e = mt->lru.next; e != &mt->lru; e = e->next) {
+        items[n].id = e->id;
+        items[n++].len = e->len;
+    }
+    pthread_mutex_unlock(&mt->mu);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = fn(ctx, &items[i].id, items[i].len);
+    free(items);
+    return rc;
+}
+
+static int mem_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
+{
+    mem_tier *mt = (mem_tier *)t;
+
+    pthread_mutex_lock(&mt->mu);
+    *blobs = mt->n_entries;
+    *bytes = mt->bytes;
+    pthread_mutex_unlock(&mt->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- refs */
+
+/* Binary search: returns the index of name, or where it would go with
+ * *found false. */
+static size_t ref_find(const mem_tier *mt, const char *name, bool *found)
+{
+    size_t lo = 0, hi = mt->n_refs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(mt->refs[mid].name, name);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static int mem_ref_get(cairn_tier *t, const char *name, cairn_id *out)
+{
+    mem_tier *mt = (mem_tier *)t;
+    bool found;
+    size_t i;
+
+    pthread_mutex_lock(&mt->mu);
+    i = ref_find(mt, name, &found);
+    if (found)
+        *out = mt->refs[i].id;
+    pthread_mutex_unlock(&mt->mu);
+    return found ? 0 : cairn__fail(CAIRN_NOTFOUND, "mem: no ref '%s'", name);
+}
+
+static int mem_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
+                       const cairn_id *new_id)
+{
+    mem_tier *mt = (mem_tier *)t;
+    char *name_copy = NULL;
+    bool found;
+    size_t i;
+    int rc = 0;
+
+    pthread_mutex_lock(&mt->mu);
+    i = ref_find(mt, name, &found);
+    if (found != (old_id != NULL) || (found && !cairn__id_eq(&mt->refs[i].id, old_id))) {
+        rc = cairn__fail(CAIRN_CONFLICT, "mem: ref '%s' %s", name,
+                         !found ? "does not exist"
+                         : old_id ? "moved (compare-and-swap failed)"
+                                  : "already exists");
+        goto done;
+    }
+    if (found && new_id) {
+        mt->refs[i].id = *new_id;
+    } else if (found) {
+        free(mt->refs[i].name);
+        memmove(&mt->refs[i], &mt->refs[i + 1], (mt->n_refs - i - 1) * sizeof(mt->refs[0]));
+        mt->n_refs--;
+    } else if (new_id) {
+        if (mt->n_refs == mt->cap_refs) {
+            size_t cap = mt->cap_refs ? mt->cap_refs * 2 : 8;
+            mem_ref *refs = realloc(mt->refs, cap * sizeof(*refs));
+            if (!refs) {
+                rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory adding ref '%s'", name);
+                goto done;
+            }
+            mt->refs = refs;
+            mt->cap_refs = cap;
+        }
+        if (!(name_copy = strdup(name))) {
+            rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory adding ref '%s'", name);
+            goto done;
+        }
+        memmove(&mt->refs[i + 1], &mt->refs[i], (mt->n_refs - i) * sizeof(mt->refs[0]));
+        mt->refs[i].name = name_copy;
+        mt->refs[i].id = *new_id;
+        mt->n_refs++;
+    }
+done:
+    pthread_mutex_unlock(&mt->mu);
+    return rc;
+}
+
+/* Copies the matching refs under the lock, then calls fn without it. */
+static int mem_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx)
+{
+    mem_tier *mt = (mem_tier *)t;
+    size_t prefix_len = strlen(prefix), n = 0, i;
+    mem_ref *copy;
+    bool found;
+    int rc = 0;
+
+    pthread_mutex_lock(&mt->mu);
+    i = ref_find(mt, prefix, &found);
+    if (!(copy = calloc(mt->n_refs - i + 1, sizeof(*copy)))) {
+        pthread_mutex_unlock(&mt->mu);
+        return cairn__fail(CAIRN_NOMEM, "mem: out of memory listing refs");
+    }
+    for (; i < mt->n_refs && strncmp(mt->refs[i].name, prefix, prefix_len) == 0; i++) {
+        if (!(copy[n].name = strdup(mt->refs[i].name))) {
+            rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory listing refs");
+            break;
+        }
+        copy[n++].id = mt->refs[i].id;
+    }
+    pthread_mutex_unlock(&mt->mu);
+    for (i = 0; i < n && !rc; i++)
+        rc = fn(ctx, copy[i].name, &copy[i].id);
+    for (i = 0; i < n; i++)
+        free(copy[i].name);
+    free(copy);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- life */
+
+static int mem_sync(cairn_tier *t)
+{
+    (void)t;
+    return 0;
+}
+
+static void mem_close(cairn_tier *t)
+{
+    mem_tier *mt = (mem_tier *)t;
+    mem_entry *e, *next;
+
+    for (e = mt->lru.next; e != &mt->lru; e = next) {
+        next = e->next;
+        free(e);
+    }
+    for (size_t i = 0; i < mt->n_refs; i++)
+        free(mt->refs[i].name);
+    free(mt->refs);
+    free(mt->buckets);
+    pthread_mutex_destroy(&mt->mu);
+    free(mt);
+}
+
+static const cairn_tier_methods mem_methods = {
+    .version = 1,
+    .name = "mem",
+    .get_many = mem_get_many,
+    .put_many = mem_put_many,
+    .ref_get = mem_ref_get,
+    .ref_cas = mem_ref_cas,
+    .ref_list = mem_ref_list,
+    .sync = mem_sync,
+    .close = mem_close,
+    .has_many = mem_has_many,
+    .remove_many = mem_remove_many,
+    .scan_ids = mem_scan_ids,
+    .usage = mem_usage,
+};
+
+static int mem_option(void *ctx, const char *key, const char *val)
+{
+    mem_tier *mt = ctx;
+
+    if (strcmp(key, "promote") == 0) {
+        if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+            return cairn__fail(CAIRN_BADSPEC, "mem: promote must be 0 or 1, not '%s'", val);
+        mt->base.promote = val[0] == '1';
+        return 0;
+    }
+    return cairn__fail(CAIRN_BADSPEC, "mem: unknown option '%s' (known: promote)", key);
+}
+
+/* arg is "" (unbounded) or a positive size; opts may set promote (default
+ * 1; the stack decides whether the tier is a cache). */
+int cairn__mem_open(const char *arg, const char *opts, cairn_tier **out)
+{
+    uint64_t capacity = 0;
+    mem_tier *mt;
+    int rc;
+
+    *out = NULL;
+    if (*arg) {
+        if (cairn__parse_size(arg, &capacity) || capacity == 0)
+            return cairn__fail(CAIRN_BADSPEC,
+                               "mem: bad capacity '%s' (want a positive size such as 64M)",
+                               arg);
+    }
+    if (!(mt = calloc(1, sizeof(*mt))))
+        return cairn__fail(CAIRN_NOMEM, "mem: out of memory");
+    mt->base.m = &mem_methods;
+    mt->base.capacity = capacity;
+    mt->base.promote = true;
+    snprintf(mt->base.spec, sizeof(mt->base.spec), "mem%s%s", *arg ? ":" : "", arg);
+    mt->lru.next = mt->lru.prev = &mt->lru;
+    if ((rc = cairn__opts_each(opts, mem_option, mt)))
+        goto fail_opts;
+    if (!(mt->buckets = calloc(MEM_MIN_BUCKETS, sizeof(*mt->buckets)))) {
+        rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory");
+        goto fail_opts;
+    }
+    mt->n_buckets = MEM_MIN_BUCKETS;
+    if ((rc = pthread_mutex_init(&mt->mu, NULL))) {
+        rc = cairn__fail(-rc, "mem: cannot create a mutex");
+        goto fail_mutex;
+    }
+    *out = &mt->base;
+    return 0;
+
+fail_mutex:
+    free(mt->buckets);
+fail_opts:
+    free(mt);
+    return rc;
+}

@@ -1,0 +1,509 @@
+/*
+ * stack.c - an ordered list of tiers with write-through and front-first
+ * read policies (stack.h has the rules; this file follows them).
+ *
+ * Roles are fixed at open:
+ *
+ *     mem:256M  >  mem  >  lmdb:./a  >  lmdb:./b
+ *     cache        cache   primary      ref tier
+ *     (bounded)    (durable tier behind it)
+ *
+ * The read path allocates nothing but the blobs it returns when a call asks
+ * for at most STACK_SMALL ids: its bookkeeping lives on the stack.
+ */
+#include "stack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define STACK_MAX_TIERS CAIRN_STATS_MAX_TIERS
+#define STACK_SMALL 16
+
+struct cairn_stack {
+    size_t n_tiers;
+    cairn_tier *tiers[STACK_MAX_TIERS]; /* front (fastest) first */
+    size_t primary;                     /* index of the first ref tier */
+};
+
+/* ---------------------------------------------------------------- open */
+
+struct promote_scan {
+    bool given;
+};
+
+static int promote_visit(void *ctx, const char *key, const char *val)
+{
+    struct promote_scan *scan = ctx;
+
+    (void)val;
+    if (strcmp(key, "promote") == 0)
+        scan->given = true;
+    return 0;
+}
+
+/* Whether the tier spec part sets promote itself (the backend has already
+ * parsed and checked the value; here only its presence matters). */
+static bool promote_given(const char *part)
+{
+    struct promote_scan scan = {false};
+    const char *q = strchr(part, '?');
+
+    if (q)
+        cairn__opts_each(q + 1, promote_visit, &scan);
+    return scan.given;
+}
+
+/* Assigns roles from front to back: a tier is a cache if it has a capacity
+ * or is not durable with a durable tier behind it; the first other tier is
+ * the primary. A bounded tier with nothing durable behind it would lose
+ * refs and blobs to eviction, so it is a bad spec. */
+static int assign_roles(cairn_stack *st, const char *spec, char **parts)
+{
+    bool durable_behind = false;
+
+    st->primary = st->n_tiers;
+    for (size_t i = st->n_tiers; i-- > 0;) {
+        cairn_tier *t = st->tiers[i];
+
+        if (t->capacity && !durable_behind)
+            return cairn__fail(CAIRN_BADSPEC,
+                               "spec '%s': %s is a cache and needs a durable tier behind it",
+                               spec, parts[i]);
+        t->is_cache = t->capacity || (!(t->caps & CAIRN_TIER_DURABLE) && durable_behind);
+        if (!promote_given(parts[i]))
+            t->promote = t->is_cache;
+        if (t->caps & CAIRN_TIER_DURABLE)
+            durable_behind = true;
+    }
+    for (size_t i = 0; i < st->n_tiers; i++) {
+        if (!st->tiers[i]->is_cache) {
+            st->primary = i;
+            break;
+        }
+    }
+    /* The last tier is never a cache, so a primary always exists. */
+    return 0;
+}
+
+/* Splits spec on '>' into at most STACK_MAX_TIERS parts of a private copy
+ * (*copy, to free). An empty part is a bad spec naming its position. */
+static int split_spec(const char *spec, char **copy, char **parts, size_t *n_parts)
+{
+    size_t n = 0, offset = 0;
+    char *p;
+
+    if (!spec || !*spec)
+        return cairn__fail(CAIRN_BADSPEC, "empty stack spec");
+    if (!(*copy = strdup(spec)))
+        return cairn__fail(CAIRN_NOMEM, "spec '%s': out of memory", spec);
+    for (p = *copy;; n++) {
+        char *end = strchr(p, '>');
+
+        if (end)
+            *end = '\0';
+        if (!*p) {
+            const char *where = n == 0 ? "'>' at the start" : !end ? "'>' at the end"
+                                                                   : "doubled '>'";
+            free(*copy);
+            *copy = NULL;
+            return cairn__fail(CAIRN_BADSPEC, "spec '%s': tier %zu is empty (%s, character %zu)",
+                               spec, n + 1, where, n == 0 ? 1 : end ? offset + 1 : offset);
+        }
+        if (n == STACK_MAX_TIERS) {
+            free(*copy);
+            *copy = NULL;
+            return cairn__fail(CAIRN_BADSPEC, "spec '%s': more than %d tiers", spec,
+                               STACK_MAX_TIERS);
+        }
+        parts[n] = p;
+        if (!end)
+            break;
+        offset += (size_t)(end - p) + 1;
+        p = end + 1;
+    }
+    *n_parts = n + 1;
+    return 0;
+}
+
+int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
+{
+    char *parts[STACK_MAX_TIERS];
+    char *copy = NULL;
+    cairn_stack *st;
+    size_t n_parts = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = split_spec(spec, &copy, parts, &n_parts)))
+        return rc;
+    if (!(st = calloc(1, sizeof(*st)))) {
+        rc = cairn__fail(CAIRN_NOMEM, "spec '%s': out of memory", spec);
+        goto fail_alloc;
+    }
+    for (; st->n_tiers < n_parts; st->n_tiers++) {
+        if ((rc = cairn__tier_open(parts[st->n_tiers], open_flags, &st->tiers[st->n_tiers])))
+            goto fail_tiers;
+    }
+    if ((rc = assign_roles(st, spec, parts)))
+        goto fail_tiers;
+    free(copy);
+    *out = st;
+    return 0;
+
+fail_tiers:
+    cairn__stack_close(st);
+fail_alloc:
+    free(copy);
+    return rc;
+}
+
+void cairn__stack_close(cairn_stack *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->n_tiers; i++)
+        cairn__tier_close(st->tiers[i]);
+    free(st);
+}
+
+size_t cairn__stack_n_tiers(const cairn_stack *st)
+{
+    return st->n_tiers;
+}
+
+cairn_tier *cairn__stack_tier(const cairn_stack *st, size_t i)
+{
+    return i < st->n_tiers ? st->tiers[i] : NULL;
+}
+
+bool cairn__stack_durable(const cairn_stack *st)
+{
+    return st->tiers[st->primary]->caps & CAIRN_TIER_DURABLE;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+/* Per-call bookkeeping of a read: which ids are still missing, the
+ * sub-request for one tier, and where each hit came from. */
+struct read_work {
+    size_t *missing;      /* indexes into ids/out still to find */
+    cairn_id *sub_ids;    /* ids of the current sub-request */
+    cairn_buf *sub_out;   /* its results */
+    unsigned char *found; /* tier index + 1 of each hit, 0 if none */
+    cairn_blob *promote;  /* blobs to copy into one earlier tier */
+};
+
+struct read_small {
+    size_t missing[STACK_SMALL];
+    cairn_id sub_ids[STACK_SMALL];
+    cairn_buf sub_out[STACK_SMALL];
+    unsigned char found[STACK_SMALL];
+    cairn_blob promote[STACK_SMALL];
+};
+
+static int work_init(struct read_work *w, struct read_small *small, size_t n)
+{
+    if (n <= STACK_SMALL) {
+        w->missing = small->missing;
+        w->sub_ids = small->sub_ids;
+        w->sub_out = small->sub_out;
+        w->found = small->found;
+        w->promote = small->promote;
+        return 0;
+    }
+    w->missing = malloc(n * sizeof(*w->missing));
+    w->sub_ids = malloc(n * sizeof(*w->sub_ids));
+    w->sub_out = malloc(n * sizeof(*w->sub_out));
+    w->found = malloc(n * sizeof(*w->found));
+    w->promote = malloc(n * sizeof(*w->promote));
+    if (w->missing && w->sub_ids && w->sub_out && w->found && w->promote)
+        return 0;
+    return CAIRN_NOMEM;
+}
+
+static void work_free(struct read_work *w, const struct read_small *small)
+{
+    if (w->missing == small->missing)
+        return;
+    free(w->missing);
+    free(w->sub_ids);
+    free(w->sub_out);
+    free(w->found);
+    free(w->promote);
+}
+
+static void free_bufs(cairn_buf *bufs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(bufs[i].data);
+        bufs[i].data = NULL;
+        bufs[i].len = 0;
+    }
+}
+
+/* Asks tier k for the m ids still missing and moves the verified hits to
+ * out. A blob that does not match its id is dropped from a cache (and
+ * stays missing) but is CAIRN_CORRUPT from any other tier. A cache that
+ * fails is skipped: caches are best-effort, the tiers behind them are not. */
+static int read_tier(cairn_stack *st, size_t k, const cairn_id *ids, cairn_buf *out,
+                     struct read_work *w, size_t *m)
+{
+    cairn_tier *t = st->tiers[k];
+    size_t still = 0;
+    int rc;
+
+    for (size_t j = 0; j < *m; j++)
+        w->sub_ids[j] = ids[w->missing[j]];
+    if ((rc = cairn__tier_get_many(t, w->sub_ids, *m, w->sub_out))) {
+        if (!t->is_cache)
+            return rc;
+        cairn__detail_clear();
+        return 0;
+    }
+    for (size_t j = 0; j < *m; j++) {
+        size_t i = w->missing[j];
+        cairn_id actual;
+
+        if (!w->sub_out[j].data) {
+            w->missing[still++] = i;
+            continue;
+        }
+        cairn__sha256(w->sub_out[j].data, w->sub_out[j].len, &actual);
+        if (!cairn__id_eq(&actual, &ids[i])) {
+            char hex[CAIRN_ID_HEX + 1];
+            if (!t->is_cache) {
+                free_bufs(w->sub_out + j, *m - j);
+                cairn_id_to_hex(&ids[i], hex);
+                return cairn__fail(CAIRN_CORRUPT, "blob %s in tier '%s' does not match its id",
+                                   hex, t->spec);
+            }
+            free_bufs(w->sub_out + j, 1);
+            cairn__tier_remove_many(t, &ids[i], 1);
+            cairn__detail_clear();
+            w->missing[still++] = i;
+            continue;
+        }
+        out[i] = w->sub_out[j];
+        w->found[i] = (unsigned char)(k + 1);
+    }
+    *m = still;
+    return 0;
+}
+
+/* Copies hits into every earlier tier with promote set: tier p gets the
+ * blobs found behind it. Best-effort: a failed copy costs only speed. */
+static void promote_hits(cairn_stack *st, const cairn_id *ids, size_t n, cairn_buf *out,
+                         struct read_work *w)
+{
+    for (size_t p = 0; p + 1 < st->n_tiers; p++) {
+        size_t m = 0;
+
+        if (!st->tiers[p]->promote)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (w->found[i] > p + 1) {
+                w->promote[m].id = ids[i];
+                w->promote[m].data = out[i].data;
+                w->promote[m++].len = out[i].len;
+            }
+        }
+        if (m && cairn__tier_put_many(st->tiers[p], w->promote, m))
+            cairn__detail_clear();
+    }
+}
+
+int cairn__stack_get_many(cairn_stack *st, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    struct read_small small;
+    struct read_work w;
+    size_t m = n;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (!ids || !out)
+        return cairn__fail(CAIRN_BADARG, "get_many: NULL array for %zu ids", n);
+    memset(out, 0, n * sizeof(*out));
+    if ((rc = work_init(&w, &small, n))) {
+        rc = cairn__fail(rc, "out of memory reading %zu blobs", n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w.missing[i] = i;
+        w.found[i] = 0;
+    }
+    for (size_t k = 0; k < st->n_tiers && m > 0; k++) {
+        if ((rc = read_tier(st, k, ids, out, &w, &m))) {
+            free_bufs(out, n);
+            goto done;
+        }
+    }
+    if (m < n)
+        promote_hits(st, ids, n, out, &w);
+done:
+    work_free(&w, &small);
+    return rc;
+}
+
+int cairn__stack_get(cairn_stack *st, const cairn_id *id, cairn_buf *out)
+{
+    char hex[CAIRN_ID_HEX + 1];
+    int rc;
+
+    if ((rc = cairn__stack_get_many(st, id, 1, out)))
+        return rc;
+    if (!out->data) {
+        cairn_id_to_hex(id, hex);
+        return cairn__fail(CAIRN_MISSING, "blob %s is in no tier", hex);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+/* Writes to every tier except skip (SIZE_MAX: none), back to front, so
+ * the durable tiers hold the blobs before any cache in front of them. */
+static int put_all(cairn_stack *st, const cairn_blob *blobs, size_t n, size_t skip)
+{
+    int rc;
+
+    for (size_t k = st->n_tiers; k-- > 0;) {
+        if (k == skip)
+            continue;
+        if ((rc = cairn__tier_put_many(st->tiers[k], blobs, n)))
+            return cairn__fail_context(rc, "writing %zu blobs to tier '%s'", n,
+                                       st->tiers[k]->spec);
+    }
+    return 0;
+}
+
+int cairn__stack_put_many(cairn_stack *st, const cairn_blob *blobs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    return put_all(st, blobs, n, (size_t)-1);
+}
+
+/* Sets name to new_id in a ref tier behind the primary, which follows the
+ * primary rather than deciding anything: a CAS from old_id, and if that
+ * tier was behind (CONFLICT), a CAS from whatever it holds now. */
+static int follow_ref(cairn_tier *t, const char *name, const cairn_id *old_id,
+                      const cairn_id *new_id)
+{
+    cairn_id current;
+    int rc;
+
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if ((rc = cairn__tier_ref_cas(t, name, old_id, new_id)) != CAIRN_CONFLICT)
+            break;
+        if ((rc = cairn__tier_ref_get(t, name, &current)) == 0)
+            old_id = &current;
+        else if (rc == CAIRN_NOTFOUND)
+            old_id = NULL;
+        else
+            break;
+        rc = CAIRN_CONFLICT;
+    }
+    if (rc)
+        return cairn__fail_context(rc, "moving ref '%s' in tier '%s' after the primary", name,
+                                   t->spec);
+    cairn__detail_clear();
+    return 0;
+}
+
+/* Moves name in the ref tiers behind the primary. The first failure is
+ * returned after trying them all: the primary has already moved, so the
+ * commit stands either way. */
+static int follow_all(cairn_stack *st, const char *name, const cairn_id *old_id,
+                      const cairn_id *new_id)
+{
+    int first = 0;
+
+    for (size_t k = st->primary + 1; k < st->n_tiers; k++) {
+        int rc;
+        if (st->tiers[k]->is_cache)
+            continue;
+        if ((rc = follow_ref(st->tiers[k], name, old_id, new_id)) && !first)
+            first = rc;
+    }
+    return first;
+}
+
+int cairn__stack_publish(cairn_stack *st, const cairn_blob *blobs, size_t n, const char *ref,
+                         const cairn_id *old_id, const cairn_id *new_id)
+{
+    int rc;
+
+    if (n && (rc = put_all(st, blobs, n, st->primary)))
+        return rc;
+    if ((rc = cairn__tier_publish(st->tiers[st->primary], blobs, n, ref, old_id, new_id)))
+        return rc;
+    return follow_all(st, ref, old_id, new_id);
+}
+
+int cairn__stack_ref_cas(cairn_stack *st, const char *name, const cairn_id *old_id,
+                         const cairn_id *new_id)
+{
+    int rc;
+
+    if ((rc = cairn__tier_ref_cas(st->tiers[st->primary], name, old_id, new_id)))
+        return rc;
+    return follow_all(st, name, old_id, new_id);
+}
+
+int cairn__stack_ref_get(cairn_stack *st, const char *name, cairn_id *out)
+{
+    return cairn__tier_ref_get(st->tiers[st->primary], name, out);
+}
+
+int cairn__stack_ref_list(cairn_stack *st, const char *prefix, cairn_ref_fn fn, void *ctx)
+{
+    return cairn__tier_ref_list(st->tiers[st->primary], prefix, fn, ctx);
+}
+
+int cairn__stack_writer_lock(cairn_stack *st, bool acquire)
+{
+    return cairn__tier_writer_lock(st->tiers[st->primary], acquire);
+}
+
+/* Syncs every tier, even after one fails, and returns the first error. */
+int cairn__stack_sync(cairn_stack *st)
+{
+    int first = 0;
+
+    for (size_t k = st->n_tiers; k-- > 0;) {
+        int rc = cairn__tier_sync(st->tiers[k]);
+        if (rc && !first)
+            first = cairn__fail_context(rc, "syncing tier '%s'", st->tiers[k]->spec);
+    }
+    return first;
+}
+
+/* Counters and usage of each tier. A tier that cannot report its usage
+ * shows 0 blobs and 0 bytes rather than failing the whole call. */
+int cairn__stack_stats(cairn_stack *st, cairn_stats *out)
+{
+    out->n_tiers = (unsigned)st->n_tiers;
+    for (size_t k = 0; k < st->n_tiers; k++) {
+        cairn_tier *t = st->tiers[k];
+        cairn_tier_stats *ts = &out->tiers[k];
+
+        memset(ts, 0, sizeof(*ts));
+        snprintf(ts->name, sizeof(ts->name), "%s", t->m->name);
+        snprintf(ts->spec, sizeof(ts->spec), "%s", t->spec);
+        ts->gets = atomic_load(&t->counters.gets);
+        ts->hits = atomic_load(&t->counters.hits);
+        ts->misses = atomic_load(&t->counters.misses);
+        ts->puts = atomic_load(&t->counters.puts);
+        ts->put_bytes = atomic_load(&t->counters.put_bytes);
+        if (cairn__tier_usage(t, &ts->blobs, &ts->bytes)) {
+            ts->blobs = ts->bytes = 0;
+            cairn__detail_clear();
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * stack.h - an ordered list of tiers with write and read policies.
+ *
+ * Spec: tiers separated by '>', front (fastest) first:
+ *     mem:256M>lmdb:./data?map_size=4G
+ * Each tier is "scheme[:arg][?key=value&...]" (tier.h, docs/tiers.md).
+ *
+ * Roles. A tier that is not durable and has a durable tier behind it, or
+ * that has a capacity, is a cache: it holds blobs only, never refs. Refs
+ * live in the other ("ref") tiers; the first of them is the primary: its
+ * refs are the truth, and moving a ref there is the commit point.
+ *
+ * Write policy (write-through): a publish writes the blobs to every tier,
+ * then moves the ref in every ref tier, primary first; it returns when all
+ * are done. Blobs are always written before the ref that names them.
+ *
+ * Read policy (front-first with promotion): get asks the tiers in order;
+ * a blob found in tier k is copied into every earlier tier with promote set
+ * (caches by default). Every blob read from a tier is hash-checked against
+ * its id: a mismatch from a cache is dropped from that cache and treated as
+ * a miss; from any other tier it is CAIRN_CORRUPT (never served).
+ */
+#ifndef CAIRN_STACK_H
+#define CAIRN_STACK_H
+
+#include "tier.h"
+
+typedef struct cairn_stack cairn_stack;
+
+/* Parses spec and opens every tier. open_flags: CAIRN_RDONLY.
+ * Errors: CAIRN_BADSPEC (the detail names the tier and option), and the
+ * tiers' errors. OUT: *out. */
+int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out);
+void cairn__stack_close(cairn_stack *st);
+
+/* Number of tiers and the ith one (0 = front). */
+size_t cairn__stack_n_tiers(const cairn_stack *st);
+cairn_tier *cairn__stack_tier(const cairn_stack *st, size_t i);
+/* Whether the primary ref tier is durable (a store that outlives us). */
+bool cairn__stack_durable(const cairn_stack *st);
+
+/* Reads n blobs front-first with promotion and hash checks. out[i].data is
+ * malloc'd (caller frees) or NULL if no tier holds blob i. Returns 0, or
+ * CAIRN_CORRUPT / a tier error (then every out[i] is NULL). */
+int cairn__stack_get_many(cairn_stack *st, const cairn_id *ids, size_t n, cairn_buf *out);
+/* Convenience for one blob: CAIRN_MISSING if absent (detail names the id). */
+int cairn__stack_get(cairn_stack *st, const cairn_id *id, cairn_buf *out);
+
+/* Writes blobs to every tier (no ref). */
+int cairn__stack_put_many(cairn_stack *st, const cairn_blob *blobs, size_t n);
+
+/* Writes blobs to every tier, then moves ref from old_id (NULL: absent) to
+ * new_id in every ref tier, the primary first, whose CAS failing is
+ * CAIRN_CONFLICT (and then nothing else moves). */
+int cairn__stack_publish(cairn_stack *st, const cairn_blob *blobs, size_t n, const char *ref,
+                         const cairn_id *old_id, const cairn_id *new_id);
+
+/* Refs, read from the primary. */
+int cairn__stack_ref_get(cairn_stack *st, const char *name, cairn_id *out);
+int cairn__stack_ref_list(cairn_stack *st, const char *prefix, cairn_ref_fn fn, void *ctx);
+/* Moves a ref in every ref tier, primary first (CAS on the primary). */
+int cairn__stack_ref_cas(cairn_stack *st, const char *name, const cairn_id *old_id,
+                         const cairn_id *new_id);
+
+/* The writer lock of the primary tier: CAIRN_BUSY if held elsewhere. */
+int cairn__stack_writer_lock(cairn_stack *st, bool acquire);
+
+/* Durability barrier on every tier. */
+int cairn__stack_sync(cairn_stack *st);
+
+/* Fills the tier part of *out (n_tiers, tiers[]). */
+int cairn__stack_stats(cairn_stack *st, cairn_stats *out);
+
+#endif /* CAIRN_STACK_H */

@@ -1,0 +1,367 @@
+/*
+ * tier.c - opening a tier from its spec, and the wrappers through which
+ * every tier method is called: argument checks, counters, defaults for the
+ * optional methods, and test fault injection (SQLite's os.c plays this part
+ * for its VFS).
+ */
+#include "tier.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ---------------------------------------------------------------- opening */
+
+/* Splits spec into scheme, arg and options and calls the backend. The
+ * scheme ends at the first ':' or '?'; the arg runs from after the ':' to
+ * the first '?'. A BADSPEC from the backend gets the whole spec as context,
+ * so the detail reads "spec 'mem:1X': mem: bad capacity ...". */
+int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
+{
+    char buf[sizeof(((cairn_tier *)0)->spec)];
+    const char *arg, *opts;
+    char *q;
+    size_t scheme_len;
+    cairn_tier *t = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!spec || !*spec)
+        return cairn__fail(CAIRN_BADSPEC, "empty tier spec");
+    if (strlen(spec) >= sizeof(buf))
+        return cairn__fail(CAIRN_BADSPEC, "spec '%.60s...': longer than %zu bytes", spec,
+                           sizeof(buf) - 1);
+    memcpy(buf, spec, strlen(spec) + 1);
+    scheme_len = strcspn(buf, ":?");
+    opts = "";
+    if ((q = strchr(buf, '?'))) {
+        *q = '\0';
+        opts = q + 1;
+    }
+    arg = buf[scheme_len] == ':' ? buf + scheme_len + 1 : "";
+    buf[scheme_len] = '\0';
+
+    if (strcmp(buf, "mem") == 0)
+        rc = cairn__mem_open(arg, opts, &t);
+    else if (strcmp(buf, "lmdb") == 0)
+        rc = cairn__lmdb_open(arg, opts, open_flags, &t);
+    else
+        return cairn__fail(CAIRN_BADSPEC, "spec '%s': unknown tier '%s' (known: mem, lmdb)",
+                           spec, buf);
+    if (rc) {
+        if (rc == CAIRN_BADSPEC)
+            cairn__fail_context(rc, "spec '%s'", spec);
+        return rc;
+    }
+    snprintf(t->spec, sizeof(t->spec), "%s", spec);
+    *out = t;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- faults */
+
+/* One armed fault for the whole process. calls_left counts down matching
+ * calls; the call that takes it from 1 to 0 fails. The method name is set
+ * before calls_left is published, so a racing reader that sees a nonzero
+ * count also sees the name it belongs to. */
+static char fault_method[32];
+static _Atomic int fault_rc;
+static _Atomic uint64_t fault_calls_left;
+
+void cairn__tier_fault_arm(const char *method, uint64_t n, int rc)
+{
+    atomic_store(&fault_calls_left, 0);
+    snprintf(fault_method, sizeof(fault_method), "%s", method ? method : "*");
+    atomic_store(&fault_rc, rc);
+    atomic_store(&fault_calls_left, n);
+}
+
+/* Returns the armed rc if this call is the one that must fail, else 0. */
+static int fault_check(const char *method)
+{
+    uint64_t left = atomic_load(&fault_calls_left);
+
+    if (left == 0)
+        return 0;
+    if (strcmp(fault_method, "*") != 0 && strcmp(fault_method, method) != 0)
+        return 0;
+    while (left > 0) {
+        if (atomic_compare_exchange_weak(&fault_calls_left, &left, left - 1)) {
+            if (left != 1)
+                return 0;
+            int rc = atomic_load(&fault_rc);
+            return cairn__fail(rc, "injected fault in %s", method);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+static int check_ids(const char *method, const void *ids, size_t n, const void *out)
+{
+    if (n && (!ids || !out))
+        return cairn__fail(CAIRN_BADARG, "%s: NULL array for %zu items", method, n);
+    return 0;
+}
+
+/* Ref names: non-empty, no longer than CAIRN_NAME_MAX + 16 bytes. */
+static int check_ref_name(const char *method, const char *name)
+{
+    size_t len;
+
+    if (!name || !*name)
+        return cairn__fail(CAIRN_BADARG, "%s: empty ref name", method);
+    if ((len = strlen(name)) > CAIRN_NAME_MAX + 16)
+        return cairn__fail(CAIRN_BADARG, "%s: ref name of %zu bytes (at most %d)", method,
+                           len, CAIRN_NAME_MAX + 16);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- wrappers */
+
+/* Clears out[] first, so a backend only fills what it finds and an error
+ * leaves every entry NULL. Counts gets, hits, misses and bytes read. */
+int cairn__tier_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    uint64_t hits = 0, bytes = 0;
+    int rc;
+
+    if ((rc = check_ids("get_many", ids, n, out)))
+        return rc;
+    if (n == 0)
+        return 0;
+    memset(out, 0, n * sizeof(*out));
+    if ((rc = fault_check("get_many")))
+        return rc;
+    if ((rc = t->m->get_many(t, ids, n, out))) {
+        for (size_t i = 0; i < n; i++) {
+            free(out[i].data);
+            out[i].data = NULL;
+            out[i].len = 0;
+        }
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].data) {
+            hits++;
+            bytes += out[i].len;
+        }
+    }
+    atomic_fetch_add(&t->counters.gets, n);
+    atomic_fetch_add(&t->counters.hits, hits);
+    atomic_fetch_add(&t->counters.misses, n - hits);
+    atomic_fetch_add(&t->counters.get_bytes, bytes);
+    return 0;
+}
+
+static void count_puts(cairn_tier *t, const cairn_blob *blobs, size_t n)
+{
+    uint64_t bytes = 0;
+
+    for (size_t i = 0; i < n; i++)
+        bytes += blobs[i].len;
+    atomic_fetch_add(&t->counters.puts, n);
+    atomic_fetch_add(&t->counters.put_bytes, bytes);
+}
+
+int cairn__tier_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n)
+{
+    int rc;
+
+    if ((rc = check_ids("put_many", blobs, n, blobs)))
+        return rc;
+    if (n == 0)
+        return 0;
+    if ((rc = fault_check("put_many")))
+        return rc;
+    if ((rc = t->m->put_many(t, blobs, n)))
+        return rc;
+    count_puts(t, blobs, n);
+    return 0;
+}
+
+/* The default has_many reads the blobs and throws them away. */
+int cairn__tier_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out)
+{
+    cairn_buf one;
+    int rc;
+
+    if ((rc = check_ids("has_many", ids, n, out)))
+        return rc;
+    if (n == 0)
+        return 0;
+    if ((rc = fault_check("has_many")))
+        return rc;
+    if (t->m->has_many)
+        return t->m->has_many(t, ids, n, out);
+    for (size_t i = 0; i < n; i++) {
+        one.data = NULL;
+        if ((rc = t->m->get_many(t, &ids[i], 1, &one)))
+            return rc;
+        out[i] = one.data != NULL;
+        free(one.data);
+    }
+    return 0;
+}
+
+int cairn__tier_remove_many(cairn_tier *t, const cairn_id *ids, size_t n)
+{
+    int rc;
+
+    if ((rc = check_ids("remove_many", ids, n, ids)))
+        return rc;
+    if (n == 0)
+        return 0;
+    if ((rc = fault_check("remove_many")))
+        return rc;
+    if (!t->m->remove_many)
+        return cairn__fail(-ENOTSUP, "tier '%s' cannot remove blobs", t->spec);
+    return t->m->remove_many(t, ids, n);
+}
+
+int cairn__tier_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
+{
+    int rc;
+
+    if (!fn)
+        return cairn__fail(CAIRN_BADARG, "scan_ids: NULL visitor");
+    if ((rc = fault_check("scan_ids")))
+        return rc;
+    if (!t->m->scan_ids)
+        return cairn__fail(-ENOTSUP, "tier '%s' cannot list its blobs", t->spec);
+    return t->m->scan_ids(t, fn, ctx);
+}
+
+int cairn__tier_ref_get(cairn_tier *t, const char *name, cairn_id *out)
+{
+    int rc;
+
+    if ((rc = check_ref_name("ref_get", name)))
+        return rc;
+    if ((rc = fault_check("ref_get")))
+        return rc;
+    return t->m->ref_get(t, name, out);
+}
+
+int cairn__tier_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
+                        const cairn_id *new_id)
+{
+    int rc;
+
+    if ((rc = check_ref_name("ref_cas", name)))
+        return rc;
+    if ((rc = fault_check("ref_cas")))
+        return rc;
+    return t->m->ref_cas(t, name, old_id, new_id);
+}
+
+int cairn__tier_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx)
+{
+    int rc;
+
+    if (!fn)
+        return cairn__fail(CAIRN_BADARG, "ref_list: NULL visitor");
+    if ((rc = fault_check("ref_list")))
+        return rc;
+    if (!t->m->ref_list)
+        return cairn__fail(-ENOTSUP, "tier '%s' cannot list refs", t->spec);
+    return t->m->ref_list(t, prefix ? prefix : "", fn, ctx);
+}
+
+/* The default publish is put_many, sync, ref_cas: the ref moves only after
+ * the blobs are durable, though not in one step, so a crash between them
+ * leaves blobs no ref names (harmless garbage), never the reverse. */
+int cairn__tier_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const char *ref,
+                        const cairn_id *old_id, const cairn_id *new_id)
+{
+    int rc;
+
+    if ((rc = check_ids("publish", blobs, n, blobs)) || (rc = check_ref_name("publish", ref)))
+        return rc;
+    if ((rc = fault_check("publish")))
+        return rc;
+    if (t->m->publish) {
+        rc = t->m->publish(t, blobs, n, ref, old_id, new_id);
+    } else {
+        if (n && (rc = t->m->put_many(t, blobs, n)))
+            return rc;
+        if ((rc = t->m->sync(t)))
+            return rc;
+        rc = t->m->ref_cas(t, ref, old_id, new_id);
+    }
+    /* The blobs count as written even when the ref CAS lost: they were. */
+    if (rc == 0 || rc == CAIRN_CONFLICT)
+        count_puts(t, blobs, n);
+    return rc;
+}
+
+int cairn__tier_sync(cairn_tier *t)
+{
+    int rc;
+
+    if ((rc = fault_check("sync")))
+        return rc;
+    return t->m->sync(t);
+}
+
+/* The default writer lock is the tier's own flag: it keeps out other
+ * threads and handles of this tier object only. */
+int cairn__tier_writer_lock(cairn_tier *t, bool acquire)
+{
+    int rc;
+
+    if ((rc = fault_check("writer_lock")))
+        return rc;
+    if (t->m->writer_lock)
+        return t->m->writer_lock(t, acquire);
+    if (!acquire) {
+        atomic_store(&t->locked, false);
+        return 0;
+    }
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&t->locked, &expected, true))
+        return cairn__fail(CAIRN_BUSY, "tier '%s' is locked by another writer", t->spec);
+    return 0;
+}
+
+struct usage_sum {
+    uint64_t blobs, bytes;
+};
+
+static int usage_visit(void *ctx, const cairn_id *id, size_t len)
+{
+    struct usage_sum *sum = ctx;
+
+    (void)id;
+    sum->blobs++;
+    sum->bytes += len;
+    return 0;
+}
+
+int cairn__tier_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
+{
+    struct usage_sum sum = {0, 0};
+    int rc;
+
+    if ((rc = fault_check("usage")))
+        return rc;
+    if (t->m->usage)
+        return t->m->usage(t, blobs, bytes);
+    if (!t->m->scan_ids)
+        return cairn__fail(-ENOTSUP, "tier '%s' cannot report its usage", t->spec);
+    if ((rc = t->m->scan_ids(t, usage_visit, &sum)))
+        return rc;
+    *blobs = sum.blobs;
+    *bytes = sum.bytes;
+    return 0;
+}
+
+void cairn__tier_close(cairn_tier *t)
+{
+    if (t)
+        t->m->close(t);
+}

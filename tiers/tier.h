@@ -1,0 +1,164 @@
+/*
+ * tier.h - the tier interface: a store of content-addressed blobs plus a few
+ * small named refs.
+ *
+ * Modelled on SQLite's sqlite3_io_methods: each backend fills a
+ * cairn_tier_methods table and embeds struct cairn_tier first in its own
+ * struct. The engine never calls a method directly; it goes through the
+ * cairn__tier_* wrappers below, the single place for statistics, argument
+ * checks and test fault injection.
+ *
+ * Contract every backend keeps:
+ *  - A blob is immutable and named by the SHA-256 of its bytes. put of a blob
+ *    that already exists succeeds and changes nothing (idempotent). Tiers do
+ *    not hash: the stack verifies what it reads (see stack.h).
+ *  - Blobs put before a successful sync() (or inside a successful publish())
+ *    are durable, for tiers with CAIRN_TIER_DURABLE.
+ *  - A ref is a name (at most CAIRN_NAME_MAX + 16 bytes, no NUL) holding one
+ *    32-byte id. ref_cas is atomic against every other writer of the tier.
+ *  - Capability bits, not type checks, decide behaviour.
+ *  - Methods may be called from several threads at once, except that the
+ *    writer lock serialises all writes (put, publish, ref_cas, remove).
+ *  - Tiers never know what a blob means (node, commit, value): they only
+ *    store bytes.
+ */
+#ifndef CAIRN_TIER_H
+#define CAIRN_TIER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn.h"
+
+typedef struct cairn_tier cairn_tier;
+
+/* A blob to write: borrowed bytes and their id. */
+typedef struct cairn_blob {
+    cairn_id id;
+    const void *data;
+    size_t len;
+} cairn_blob;
+
+/* A blob read back: data is malloc'd and owned by the caller (free()), or
+ * NULL when the tier does not hold the blob. */
+typedef struct cairn_buf {
+    void *data;
+    size_t len;
+} cairn_buf;
+
+/* Visitors return 0 to go on; anything else stops the walk and is returned. */
+typedef int (*cairn_id_visitor)(void *ctx, const cairn_id *id, size_t len);
+typedef int (*cairn_ref_fn)(void *ctx, const char *name, const cairn_id *id);
+
+/* Capability bits. */
+#define CAIRN_TIER_DURABLE 0x1u /* survives the process: lmdb, file, s3 */
+#define CAIRN_TIER_SHARED 0x2u  /* other processes see the same blobs and refs */
+
+typedef struct cairn_tier_methods {
+    int version;      /* 1; append methods, bump, never reorder */
+    const char *name; /* "mem", "lmdb", "file", "s3" */
+
+    /* Reads n blobs. For each i, out[i] gets malloc'd bytes, or data = NULL
+     * if absent. Returns 0, or an error for a failure that is not absence
+     * (then every out[i] is left NULL). */
+    int (*get_many)(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out);
+    /* Writes n blobs (idempotent). */
+    int (*put_many)(cairn_tier *t, const cairn_blob *blobs, size_t n);
+    /* Reads ref name into *out; CAIRN_NOTFOUND if it does not exist. */
+    int (*ref_get)(cairn_tier *t, const char *name, cairn_id *out);
+    /* Sets ref name to *new_id (NULL: deletes it) if it currently holds
+     * *old_id (NULL: if it does not exist); else CAIRN_CONFLICT. */
+    int (*ref_cas)(cairn_tier *t, const char *name, const cairn_id *old_id,
+                   const cairn_id *new_id);
+    /* Calls fn for each ref whose name starts with prefix, in name order. */
+    int (*ref_list)(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx);
+    /* Durability barrier: everything written before is durable after. */
+    int (*sync)(cairn_tier *t);
+    /* Frees the tier. Never fails. */
+    void (*close)(cairn_tier *t);
+
+    /* Optional methods (NULL: the wrapper supplies the default named). */
+
+    /* Sets out[i] to whether blob i is held. Default: get_many. */
+    int (*has_many)(cairn_tier *t, const cairn_id *ids, size_t n, bool *out);
+    /* Deletes n blobs; absent ones are not an error. Default: -ENOTSUP. */
+    int (*remove_many)(cairn_tier *t, const cairn_id *ids, size_t n);
+    /* Calls fn for every blob id held. Default: -ENOTSUP. */
+    int (*scan_ids)(cairn_tier *t, cairn_id_visitor fn, void *ctx);
+    /* Writes blobs and then moves ref as one durable step (LMDB: one write
+     * transaction, one fsync). Must never leave the ref naming a blob that
+     * is not durable. Default: put_many, sync, ref_cas. */
+    int (*publish)(cairn_tier *t, const cairn_blob *blobs, size_t n, const char *ref,
+                   const cairn_id *old_id, const cairn_id *new_id);
+    /* Takes (or releases) the store's writer lock without waiting;
+     * CAIRN_BUSY if another handle, thread or process holds it.
+     * Default: a flag in struct cairn_tier (one process only). */
+    int (*writer_lock)(cairn_tier *t, bool acquire);
+    /* Reports blobs and payload bytes held now. Default: scan_ids. */
+    int (*usage)(cairn_tier *t, uint64_t *blobs, uint64_t *bytes);
+} cairn_tier_methods;
+
+/* Counters kept by the wrappers, one set per tier. */
+typedef struct cairn_tier_counters {
+    _Atomic uint64_t gets, hits, misses, puts, put_bytes, get_bytes;
+} cairn_tier_counters;
+
+/* The base every backend embeds first. */
+struct cairn_tier {
+    const cairn_tier_methods *m;
+    unsigned caps;                /* CAIRN_TIER_* bits */
+    bool is_cache;                /* bounded or in front of a durable tier: holds no refs */
+    bool promote;                 /* hits below are copied into this tier (caches) */
+    uint64_t capacity;            /* bytes; 0 = unbounded */
+    char spec[256];               /* this tier's part of the stack spec */
+    cairn_tier_counters counters; /* maintained by the wrappers */
+    _Atomic bool locked;          /* the default writer lock */
+};
+
+/* ---- opening ---------------------------------------------------------- */
+
+/* Parses one tier spec ("mem", "mem:64M", "lmdb:PATH?map_size=1G", ...) and
+ * opens it. Unknown schemes and options are CAIRN_BADSPEC with a detail
+ * naming them. OUT: *out. */
+int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out);
+
+/* Backends' constructors, called by cairn__tier_open. arg is the text after
+ * "scheme:" up to '?', opts the text after '?' (both may be ""). */
+int cairn__mem_open(const char *arg, const char *opts, cairn_tier **out);
+int cairn__lmdb_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out);
+
+/* Option parsing shared by backends: walks "k=v&k=v", calling fn per pair.
+ * fn returns 0 or an error (after setting the detail). */
+int cairn__opts_each(const char *opts, int (*fn)(void *ctx, const char *key, const char *val),
+                     void *ctx);
+/* Parses a size such as "4096", "64K", "256M", "20G", "1T" (powers of 1024). */
+int cairn__parse_size(const char *s, uint64_t *out);
+
+/* ---- the wrappers: the only way the engine calls a tier ---------------- */
+
+int cairn__tier_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out);
+int cairn__tier_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n);
+int cairn__tier_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out);
+int cairn__tier_remove_many(cairn_tier *t, const cairn_id *ids, size_t n);
+int cairn__tier_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx);
+int cairn__tier_ref_get(cairn_tier *t, const char *name, cairn_id *out);
+int cairn__tier_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
+                        const cairn_id *new_id);
+int cairn__tier_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx);
+int cairn__tier_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const char *ref,
+                        const cairn_id *old_id, const cairn_id *new_id);
+int cairn__tier_sync(cairn_tier *t);
+int cairn__tier_writer_lock(cairn_tier *t, bool acquire);
+int cairn__tier_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes);
+void cairn__tier_close(cairn_tier *t);
+
+/* ---- fault injection (tests) ------------------------------------------ */
+
+/* Makes the nth wrapper call from now on (1 = the next) on any tier whose
+ * method name matches method ("get_many", "publish", ... or "*") fail with
+ * rc, once. n = 0 disarms. Process-wide; for tests only. */
+void cairn__tier_fault_arm(const char *method, uint64_t n, int rc);
+
+#endif /* CAIRN_TIER_H */

@@ -1,0 +1,62 @@
+/*
+ * util.h - small helpers every layer uses: error details, hashing, ids.
+ * Lives in tiers/ because tiers are the bottom layer; it knows nothing of
+ * nodes or commits.
+ */
+#ifndef CAIRN_UTIL_H
+#define CAIRN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cairn.h"
+
+/* Records a detailed message for the calling thread (read back with
+ * cairn_errdetail()) and returns rc, so that callers can write
+ *     return cairn__fail(CAIRN_BADSPEC, "mem: bad capacity '%s'", arg);   */
+int cairn__fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefixes the thread's current detail with "context: " (or sets it to the
+ * context and strerror(rc) if there is none) and returns rc. */
+int cairn__fail_context(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clears the thread's detail; public entry points call it first. */
+void cairn__detail_clear(void);
+
+/* SHA-256 of data (OpenSSL EVP). */
+void cairn__sha256(const void *data, size_t len, cairn_id *out);
+
+static inline int cairn__id_cmp(const cairn_id *a, const cairn_id *b)
+{
+    return memcmp(a->bytes, b->bytes, sizeof(a->bytes));
+}
+
+static inline int cairn__id_eq(const cairn_id *a, const cairn_id *b)
+{
+    return memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+/* A well-mixed 64-bit hash of an id for hash tables (ids are already
+ * uniform, so the first eight bytes do). */
+static inline uint64_t cairn__id_hash(const cairn_id *id)
+{
+    uint64_t h;
+    memcpy(&h, id->bytes, sizeof(h));
+    return h;
+}
+
+/* Compares byte strings: memcmp, then length (the key order). */
+static inline int cairn__bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return (a_len > b_len) - (a_len < b_len);
+}
+
+/* Short hex of an id for messages: the first 12 digits. buf holds 13. */
+const char *cairn__id_short(const cairn_id *id, char buf[13]);
+
+#endif /* CAIRN_UTIL_H */
