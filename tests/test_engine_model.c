@@ -1,0 +1,500 @@
+/*
+ * test_engine_model.c - the public API against a plain sorted map.
+ *
+ * Thousands of random operations: puts (values of 0..3000 bytes, so some
+ * go out of line), deletes, reads inside the transaction, commits, aborts,
+ * point reads, forward and reverse range scans with seeks, range counts,
+ * diffs between commits and reopening the store, over two keyspaces. Each
+ * committed version is remembered with a copy of the model and re-read
+ * later (time travel). Run on mem and lmdb stores with several node sizes.
+ *
+ * Then history independence through the API: the same contents reached by
+ * different orders, batchings and deletions give the same catalog root in
+ * mem and in lmdb, and that root is the same in both.
+ */
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define N_SPACES 2
+static const char *space_names[N_SPACES] = {NULL, "second"};
+
+typedef struct entry {
+    char key[40];
+    size_t key_len;
+    uint8_t *val;
+    size_t val_len;
+} entry;
+
+typedef struct map {
+    entry *v;
+    size_t n, cap;
+} map;
+
+static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(a, b, n);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+static size_t map_find(const map *m, const char *key, size_t len, bool *found)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (key_cmp(m->v[mid].key, m->v[mid].key_len, key, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < m->n && key_cmp(m->v[lo].key, m->v[lo].key_len, key, len) == 0;
+    return lo;
+}
+
+static void map_put(map *m, const char *key, size_t len, const uint8_t *val, size_t val_len)
+{
+    bool found;
+    size_t i = map_find(m, key, len, &found);
+    uint8_t *copy = malloc(val_len ? val_len : 1);
+    ASSERT_TRUE(copy);
+    memcpy(copy, val, val_len);
+    if (found) {
+        free(m->v[i].val);
+    } else {
+        if (m->n == m->cap) {
+            m->cap = m->cap ? m->cap * 2 : 64;
+            m->v = realloc(m->v, m->cap * sizeof(entry));
+            ASSERT_TRUE(m->v);
+        }
+        memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(entry));
+        m->n++;
+        memcpy(m->v[i].key, key, len);
+        m->v[i].key_len = len;
+    }
+    m->v[i].val = copy;
+    m->v[i].val_len = val_len;
+}
+
+static void map_del(map *m, const char *key, size_t len)
+{
+    bool found;
+    size_t i = map_find(m, key, len, &found);
+    if (!found)
+        return;
+    free(m->v[i].val);
+    memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(entry));
+    m->n--;
+}
+
+static void map_free(map *m)
+{
+    size_t i;
+    for (i = 0; i < m->n; i++)
+        free(m->v[i].val);
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+static map map_copy(const map *m)
+{
+    map c = {0};
+    size_t i;
+    for (i = 0; i < m->n; i++)
+        map_put(&c, m->v[i].key, m->v[i].key_len, m->v[i].val, m->v[i].val_len);
+    return c;
+}
+
+static void random_key(char *key, size_t *len, unsigned key_space)
+{
+    unsigned k = (unsigned)test_rand_below(key_space);
+    *len = (size_t)snprintf(key, 40, "%s%u", k % 5 == 0 ? "a/" : "b/", k * 7u % key_space);
+}
+
+static size_t random_val(uint8_t *buf)
+{
+    size_t len, i;
+    uint64_t pick = test_rand_below(10);
+    len = pick == 0 ? 0 : pick < 8 ? test_rand_below(40) : test_rand_below(3000);
+    for (i = 0; i < len; i++)
+        buf[i] = (uint8_t)test_rand();
+    return len;
+}
+
+/* A full forward scan of space equals the model. */
+static void check_all(cairn_snapshot *snap, const char *space, const map *m)
+{
+    cairn_iter *it;
+    cairn_val k, v;
+    size_t i = 0;
+    uint64_t count;
+    int rc;
+
+    ASSERT_OK(cairn_iter_open(snap, space, NULL, 0, NULL, 0, 0, &it));
+    while ((rc = cairn_iter_next(it, &k, &v)) == 0) {
+        ASSERT_TRUE(i < m->n);
+        ASSERT_MEM_EQ(k.data, k.len, m->v[i].key, m->v[i].key_len);
+        ASSERT_MEM_EQ(v.data, v.len, m->v[i].val, m->v[i].val_len);
+        i++;
+    }
+    ASSERT_RC(rc, CAIRN_NOTFOUND);
+    ASSERT_EQ(i, m->n);
+    cairn_iter_close(it);
+    ASSERT_OK(cairn_count(snap, space, NULL, 0, NULL, 0, &count));
+    ASSERT_EQ(count, m->n);
+}
+
+/* A random bounded scan, forward or reverse, with an optional seek, and a
+ * count of the same range. */
+static void check_range(cairn_snapshot *snap, const char *space, const map *m, unsigned ks)
+{
+    char lo[40], hi[40], sk[40];
+    size_t lo_len, hi_len, sk_len, a, b, i, steps = 0;
+    bool has_lo = test_rand_below(4) != 0, has_hi = test_rand_below(4) != 0, found;
+    bool reverse = test_rand_below(2), seek = test_rand_below(3) == 0;
+    cairn_iter *it;
+    cairn_val k, v;
+    uint64_t count;
+    int rc;
+
+    random_key(lo, &lo_len, ks);
+    random_key(hi, &hi_len, ks);
+    random_key(sk, &sk_len, ks);
+    a = has_lo ? map_find(m, lo, lo_len, &found) : 0;
+    b = has_hi ? map_find(m, hi, hi_len, &found) : m->n;
+    ASSERT_OK(cairn_count(snap, space, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL, hi_len,
+                          &count));
+    ASSERT_EQ(count, b > a ? b - a : 0);
+    ASSERT_OK(cairn_iter_open(snap, space, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL,
+                              hi_len, reverse ? CAIRN_ITER_REVERSE : 0, &it));
+    if (seek) {
+        ASSERT_OK(cairn_iter_seek(it, sk, sk_len));
+        i = map_find(m, sk, sk_len, &found);
+        if (!reverse) {
+            if (i < a)
+                i = a;
+        } else {
+            /* the last key <= sk within [a, b) */
+            i = found ? i + 1 : i;
+            if (i > b)
+                i = b;
+        }
+    } else {
+        i = reverse ? b : a;
+    }
+    for (;;) {
+        rc = cairn_iter_next(it, &k, &v);
+        if (!reverse) {
+            if (i >= b || i >= m->n)
+                break;
+        } else {
+            if (i <= a || i == 0)
+                break;
+            i--;
+        }
+        ASSERT_OK(rc);
+        ASSERT_MEM_EQ(k.data, k.len, m->v[i].key, m->v[i].key_len);
+        ASSERT_MEM_EQ(v.data, v.len, m->v[i].val, m->v[i].val_len);
+        if (!reverse)
+            i++;
+        if (++steps > 50 && test_rand_below(2))
+            goto out; /* long ranges: stop early sometimes */
+    }
+    ASSERT_RC(rc, CAIRN_NOTFOUND);
+out:
+    cairn_iter_close(it);
+}
+
+static void check_gets(cairn_snapshot *snap, const char *space, const map *m, unsigned ks)
+{
+    int j;
+    for (j = 0; j < 20; j++) {
+        char key[40];
+        size_t len, i;
+        bool found;
+        cairn_val v;
+        random_key(key, &len, ks);
+        i = map_find(m, key, len, &found);
+        if (found) {
+            ASSERT_OK(cairn_get(snap, space, key, len, &v));
+            ASSERT_MEM_EQ(v.data, v.len, m->v[i].val, m->v[i].val_len);
+        } else {
+            ASSERT_RC(cairn_get(snap, space, key, len, &v), CAIRN_NOTFOUND);
+        }
+    }
+}
+
+typedef struct version {
+    cairn_id commit;
+    map spaces[N_SPACES];
+} version;
+
+/* The diff from version a to b equals the difference of their models. */
+static void check_diff(cairn_db *db, const version *a, const version *b, int space)
+{
+    cairn_snapshot *sa, *sb;
+    cairn_diff *d;
+    cairn_diff_entry e;
+    const map *ma = &a->spaces[space], *mb = &b->spaces[space];
+    size_t i = 0, j = 0;
+    int rc;
+
+    ASSERT_OK(cairn_snapshot_open_commit(db, &a->commit, &sa));
+    ASSERT_OK(cairn_snapshot_open_commit(db, &b->commit, &sb));
+    ASSERT_OK(cairn_diff_open(sa, sb, space_names[space], &d));
+    for (;;) {
+        int c;
+        /* skip equal entries in the models */
+        while (i < ma->n && j < mb->n &&
+               key_cmp(ma->v[i].key, ma->v[i].key_len, mb->v[j].key, mb->v[j].key_len) == 0 &&
+               ma->v[i].val_len == mb->v[j].val_len &&
+               memcmp(ma->v[i].val, mb->v[j].val, ma->v[i].val_len) == 0)
+            i++, j++;
+        rc = cairn_diff_next(d, &e);
+        if (i == ma->n && j == mb->n)
+            break;
+        ASSERT_OK(rc);
+        c = i == ma->n ? 1 : j == mb->n ? -1
+            : key_cmp(ma->v[i].key, ma->v[i].key_len, mb->v[j].key, mb->v[j].key_len);
+        if (c < 0) {
+            ASSERT_EQ(e.change, CAIRN_REMOVED);
+            ASSERT_MEM_EQ(e.key.data, e.key.len, ma->v[i].key, ma->v[i].key_len);
+            i++;
+        } else if (c > 0) {
+            ASSERT_EQ(e.change, CAIRN_ADDED);
+            ASSERT_MEM_EQ(e.key.data, e.key.len, mb->v[j].key, mb->v[j].key_len);
+            ASSERT_MEM_EQ(e.new_val.data, e.new_val.len, mb->v[j].val, mb->v[j].val_len);
+            j++;
+        } else {
+            ASSERT_EQ(e.change, CAIRN_CHANGED);
+            ASSERT_MEM_EQ(e.old_val.data, e.old_val.len, ma->v[i].val, ma->v[i].val_len);
+            ASSERT_MEM_EQ(e.new_val.data, e.new_val.len, mb->v[j].val, mb->v[j].val_len);
+            i++, j++;
+        }
+    }
+    ASSERT_RC(rc, CAIRN_NOTFOUND);
+    cairn_diff_close(d);
+    cairn_snapshot_close(sa);
+    cairn_snapshot_close(sb);
+}
+
+static void check_version(cairn_db *db, const version *ver, unsigned ks)
+{
+    cairn_snapshot *snap;
+    int s;
+    ASSERT_OK(cairn_snapshot_open_commit(db, &ver->commit, &snap));
+    for (s = 0; s < N_SPACES; s++) {
+        check_all(snap, space_names[s], &ver->spaces[s]);
+        check_gets(snap, space_names[s], &ver->spaces[s], ks);
+        check_range(snap, space_names[s], &ver->spaces[s], ks);
+    }
+    cairn_snapshot_close(snap);
+}
+
+static cairn_db *open_store(const char *spec, uint32_t node_size)
+{
+    cairn_options o;
+    cairn_db *db;
+    cairn_options_init(&o);
+    o.node_size = node_size;
+    o.node_cache_bytes = 1 << 20; /* small: exercise eviction and refetch */
+    ASSERT_OK(cairn_open(spec, &o, &db));
+    return db;
+}
+
+static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_space)
+{
+    cairn_db *db = open_store(spec, node_size);
+    bool reopenable = strncmp(spec, "mem", 3) != 0 || strchr(spec, '>') != NULL;
+    version *versions = NULL;
+    size_t n_versions = 0;
+    map cur[N_SPACES] = {{0}}, txn_view[N_SPACES] = {{0}};
+    cairn_txn *txn = NULL;
+    uint8_t *valbuf = malloc(3000);
+    int op, s;
+
+    printf("%s node size %u: %d operations\n", spec, node_size, n_ops);
+    ASSERT_TRUE(valbuf);
+    for (op = 0; op < n_ops; op++) {
+        uint64_t r = test_rand_below(100);
+        char key[40];
+        size_t len;
+        int sp = (int)test_rand_below(N_SPACES);
+
+        if (!txn) {
+            ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
+            for (s = 0; s < N_SPACES; s++) {
+                map_free(&txn_view[s]);
+                txn_view[s] = map_copy(&cur[s]);
+            }
+        }
+        random_key(key, &len, key_space);
+        if (r < 45) {
+            size_t vl = random_val(valbuf);
+            ASSERT_OK(cairn_txn_put(txn, space_names[sp], key, len, valbuf, vl));
+            map_put(&txn_view[sp], key, len, valbuf, vl);
+        } else if (r < 60) {
+            ASSERT_OK(cairn_txn_del(txn, space_names[sp], key, len));
+            map_del(&txn_view[sp], key, len);
+        } else if (r < 70) {
+            bool found;
+            size_t i = map_find(&txn_view[sp], key, len, &found);
+            cairn_val v;
+            if (found) {
+                ASSERT_OK(cairn_txn_get(txn, space_names[sp], key, len, &v));
+                ASSERT_MEM_EQ(v.data, v.len, txn_view[sp].v[i].val, txn_view[sp].v[i].val_len);
+            } else {
+                ASSERT_RC(cairn_txn_get(txn, space_names[sp], key, len, &v), CAIRN_NOTFOUND);
+            }
+        } else if (r < 80) {
+            version *v;
+            char msg[32];
+            snprintf(msg, sizeof(msg), "op %d", op);
+            versions = realloc(versions, (n_versions + 1) * sizeof(*versions));
+            ASSERT_TRUE(versions);
+            v = &versions[n_versions++];
+            ASSERT_OK(cairn_txn_commit(txn, msg, &v->commit));
+            txn = NULL;
+            for (s = 0; s < N_SPACES; s++) {
+                map_free(&cur[s]);
+                cur[s] = map_copy(&txn_view[s]);
+                v->spaces[s] = map_copy(&cur[s]);
+            }
+        } else if (r < 83) {
+            cairn_txn_abort(txn);
+            txn = NULL;
+        } else if (r < 93 || !n_versions) {
+            /* read the head (not the open transaction) */
+            cairn_snapshot *snap;
+            ASSERT_OK(cairn_snapshot_open(db, NULL, &snap));
+            check_gets(snap, space_names[sp], &cur[sp], key_space);
+            check_range(snap, space_names[sp], &cur[sp], key_space);
+            cairn_snapshot_close(snap);
+        } else if (r < 97) {
+            /* time travel and diff against a random earlier version */
+            const version *old = &versions[test_rand_below(n_versions)];
+            check_version(db, old, key_space);
+            check_diff(db, old, &versions[n_versions - 1], sp);
+        } else if (reopenable && !txn) {
+            cairn_close(db);
+            db = open_store(spec, 0);
+            ASSERT_EQ(cairn_node_size(db), node_size);
+        }
+    }
+    if (txn)
+        cairn_txn_abort(txn);
+    {
+        cairn_snapshot *snap;
+        cairn_verify_report rep;
+        ASSERT_OK(cairn_snapshot_open(db, NULL, &snap));
+        for (s = 0; s < N_SPACES; s++)
+            check_all(snap, space_names[s], &cur[s]);
+        cairn_snapshot_close(snap);
+        ASSERT_OK(cairn_verify(db, NULL, NULL, &rep));
+        printf("  %zu commits, %zu keys; verify: %llu nodes %llu values\n", n_versions,
+               cur[0].n + cur[1].n, (unsigned long long)rep.nodes,
+               (unsigned long long)rep.values);
+    }
+    while (n_versions > 0) {
+        n_versions--;
+        for (s = 0; s < N_SPACES; s++)
+            map_free(&versions[n_versions].spaces[s]);
+    }
+    for (s = 0; s < N_SPACES; s++) {
+        map_free(&cur[s]);
+        map_free(&txn_view[s]);
+    }
+    free(versions);
+    free(valbuf);
+    cairn_close(db);
+}
+
+/* Builds the same final contents four ways and returns the catalog root. */
+static void build_history(const char *spec, int how, size_t n, cairn_id *root)
+{
+    cairn_db *db = open_store(spec, 512);
+    cairn_snapshot *snap;
+    cairn_txn *txn = NULL;
+    char key[32], val[64];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        size_t k = how == 1 ? n - 1 - i : how == 2 ? (i * 7919) % n : i;
+        if (!txn)
+            ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
+        snprintf(key, sizeof(key), "key%06zu", k);
+        snprintf(val, sizeof(val), "value-%zu", k * 31);
+        ASSERT_OK(cairn_txn_put(txn, k % 3 ? NULL : "other", key, strlen(key), val, strlen(val)));
+        if (how == 3) { /* junk put now, deleted in a later commit */
+            snprintf(key, sizeof(key), "junk%06zu", k);
+            ASSERT_OK(cairn_txn_put(txn, "junk", key, strlen(key), val, strlen(val)));
+        }
+        if (how == 0 ? i + 1 == n : how == 1 ? i % 97 == 96 : how == 2 ? i % 13 == 12 : i % 50 == 49) {
+            ASSERT_OK(cairn_txn_commit(txn, NULL, NULL));
+            txn = NULL;
+        }
+    }
+    if (txn)
+        ASSERT_OK(cairn_txn_commit(txn, NULL, NULL));
+    if (how == 3) {
+        ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
+        for (i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "junk%06zu", i);
+            ASSERT_OK(cairn_txn_del(txn, "junk", key, strlen(key)));
+        }
+        ASSERT_OK(cairn_txn_commit(txn, NULL, NULL));
+    }
+    ASSERT_OK(cairn_snapshot_open(db, NULL, &snap));
+    ASSERT_OK(cairn_snapshot_root(snap, CAIRN_CATALOG, root));
+    cairn_snapshot_close(snap);
+    cairn_close(db);
+}
+
+static void history_independence(void)
+{
+    const char *dir = strdup(test_tmpdir());
+    cairn_id first, root;
+    char spec[512];
+    int how, kind;
+
+    mkdir(dir, 0700);
+    for (kind = 0; kind < 2; kind++) {
+        for (how = 0; how < 4; how++) {
+            if (kind == 0) {
+                snprintf(spec, sizeof(spec), "mem");
+            } else {
+                snprintf(spec, sizeof(spec), "lmdb:%s/h%d", dir, how);
+            }
+            build_history(spec, how, 4000, &root);
+            if (kind == 0 && how == 0)
+                first = root;
+            else if (memcmp(first.bytes, root.bytes, 32) != 0)
+                TEST_FAIL("history %d on %s gave a different root", how, spec);
+        }
+    }
+    printf("history independence: 8 histories, one root\n");
+    free((void *)dir);
+}
+
+int main(void)
+{
+    const char *scale_env = getenv("CAIRN_TEST_SCALE");
+    double scale = scale_env ? atof(scale_env) : 1.0;
+    int ops = (int)(6000 * scale) + 500;
+    const char *dir;
+    char spec[600];
+
+    test_seed_init(42);
+    history_independence();
+    run("mem", 256, ops, 400);
+    dir = test_tmpdir();
+    snprintf(spec, sizeof(spec), "lmdb:%s", dir);
+    run(spec, 512, ops, 3000);
+    dir = test_tmpdir();
+    snprintf(spec, sizeof(spec), "mem:1M>lmdb:%s", dir);
+    run(spec, 4096, ops / 2, 20000);
+    printf("ok\n");
+    return 0;
+}
