@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "mp.h"
 #include "util.h"
 
 #define COMMIT_FIELDS 8
@@ -45,67 +46,47 @@ int cairn__commit_encode(const cairn_commit_info *info, uint8_t **bytes, size_t 
     return 0;
 }
 
-static bool get_u64(const msgpack_object *o, uint64_t *v)
+static bool read_id(mp_reader *r, cairn_id *id)
 {
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    const uint8_t *data;
+    uint32_t len;
+    if (!mp_bin(r, &data, &len) || len != 32)
         return false;
-    *v = o->via.u64;
-    return true;
-}
-
-static bool get_id(const msgpack_object *o, cairn_id *id)
-{
-    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != 32)
-        return false;
-    memcpy(id->bytes, o->via.bin.ptr, 32);
+    memcpy(id->bytes, data, 32);
     return true;
 }
 
 int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
                          cairn_commit_info *info)
 {
-    msgpack_unpacked up;
-    const msgpack_object *f;
-    size_t off = 0;
+    mp_reader r;
+    uint32_t fields, msg_len;
+    uint64_t version;
+    const uint8_t *msg;
     char hex[13];
-    int rc = 0;
 
     memset(info, 0, sizeof(*info));
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, bytes, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
-        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != COMMIT_FIELDS) {
-        rc = cairn__fail(CAIRN_CORRUPT, "blob %s is not a commit", cairn__id_short(id, hex));
-        goto done;
-    }
-    f = up.data.via.array.ptr;
-    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[0].via.u64 != CAIRN_COMMIT_FORMAT) {
-        rc = cairn__fail(CAIRN_VERSION, "commit %s: unsupported format", cairn__id_short(id, hex));
-        goto done;
-    }
+    mp_init(&r, bytes, len);
+    if (!mp_array(&r, &fields) || fields != COMMIT_FIELDS)
+        return cairn__fail(CAIRN_CORRUPT, "blob %s is not a commit", cairn__id_short(id, hex));
+    if (!mp_uint(&r, &version) || version != CAIRN_COMMIT_FORMAT)
+        return cairn__fail(CAIRN_VERSION, "commit %s: unsupported format",
+                           cairn__id_short(id, hex));
     info->id = *id;
-    info->has_parent = f[2].type != MSGPACK_OBJECT_NIL;
-    if (f[4].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        info->time_us = (int64_t)f[4].via.u64;
-    else if (f[4].type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        info->time_us = f[4].via.i64;
-    else
-        goto bad;
-    if (!get_id(&f[1], &info->catalog) || (info->has_parent && !get_id(&f[2], &info->parent)) ||
-        !get_u64(&f[3], &info->seq) || !get_u64(&f[5], &info->writer_epoch) ||
-        f[6].type != MSGPACK_OBJECT_STR || !get_u64(&f[7], &info->key_count))
-        goto bad;
-    if (!(info->message = malloc(f[6].via.str.size + 1))) {
-        rc = cairn__fail(CAIRN_NOMEM, "reading a commit message");
-        goto done;
-    }
-    memcpy(info->message, f[6].via.str.ptr, f[6].via.str.size);
-    info->message[f[6].via.str.size] = '\0';
-    goto done;
-bad:
-    rc = cairn__fail(CAIRN_CORRUPT, "commit %s: malformed field", cairn__id_short(id, hex));
-done:
-    msgpack_unpacked_destroy(&up);
-    return rc;
+    if (!read_id(&r, &info->catalog))
+        return cairn__fail(CAIRN_CORRUPT, "commit %s: malformed catalog id",
+                           cairn__id_short(id, hex));
+    info->has_parent = !mp_nil(&r);
+    if ((info->has_parent && !read_id(&r, &info->parent)) ||
+        !mp_uint(&r, &info->seq) || !mp_int(&r, &info->time_us) ||
+        !mp_uint(&r, &info->writer_epoch) || !mp_str(&r, &msg, &msg_len) ||
+        !mp_uint(&r, &info->key_count) || !mp_at_end(&r))
+        return cairn__fail(CAIRN_CORRUPT, "commit %s: malformed field", cairn__id_short(id, hex));
+    if (!(info->message = malloc(msg_len + 1)))
+        return cairn__fail(CAIRN_NOMEM, "reading a commit message");
+    memcpy(info->message, msg, msg_len);
+    info->message[msg_len] = '\0';
+    return 0;
 }
 
 int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out)

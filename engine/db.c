@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "mp.h"
 #include "util.h"
 
 #define CAIRN_STORE_FORMAT 1
@@ -49,46 +50,46 @@ static int encode_config(uint32_t node_size, uint8_t **bytes, size_t *len)
     return 0;
 }
 
-static bool str_is(const msgpack_object *o, const char *s)
+static bool str_is(const uint8_t *data, uint32_t len, const char *s)
 {
-    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+    return len == strlen(s) && memcmp(data, s, len) == 0;
 }
 
+/* Reads the settings map; unknown keys are skipped if their values are
+ * integers or strings (room for later settings). */
 static int decode_config(const cairn_buf *buf, uint32_t *node_size)
 {
-    msgpack_unpacked up;
-    size_t off = 0;
-    uint32_t i;
-    uint64_t format = 0, size = 0;
-    int rc = 0;
+    mp_reader r;
+    uint64_t format = 0, size = 0, n, i;
 
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, buf->data, buf->len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_MAP) {
-        rc = cairn__fail(CAIRN_CORRUPT, "store settings (meta/config) are not a msgpack map");
-        goto done;
-    }
-    for (i = 0; i < up.data.via.map.size; i++) {
-        const msgpack_object_kv *kv = &up.data.via.map.ptr[i];
-        if (kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-            continue;
-        if (str_is(&kv->key, "format"))
-            format = kv->val.via.u64;
-        else if (str_is(&kv->key, "node_size"))
-            size = kv->val.via.u64;
+    mp_init(&r, buf->data, buf->len);
+    if (mp_peek(&r) < 0x80 || mp_peek(&r) > 0x8f)
+        return cairn__fail(CAIRN_CORRUPT, "store settings (meta/config) are not a small map");
+    n = (uint64_t)(*r.p++ & 0x0f);
+    for (i = 0; i < n; i++) {
+        const uint8_t *key, *sval;
+        uint32_t key_len, sval_len;
+        uint64_t v = 0;
+        int t;
+        if (!mp_str(&r, &key, &key_len))
+            return cairn__fail(CAIRN_CORRUPT, "store settings (meta/config) are malformed");
+        t = mp_peek(&r);
+        if ((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb) ? !mp_str(&r, &sval, &sval_len)
+                                                                  : !mp_uint(&r, &v))
+            return cairn__fail(CAIRN_CORRUPT, "store settings (meta/config) are malformed");
+        if (str_is(key, key_len, "format"))
+            format = v;
+        else if (str_is(key, key_len, "node_size"))
+            size = v;
     }
     if (format != CAIRN_STORE_FORMAT)
-        rc = cairn__fail(CAIRN_VERSION, "store format %llu; this build reads format %d",
-                         (unsigned long long)format, CAIRN_STORE_FORMAT);
-    else if (size < CAIRN_NODE_SIZE_MIN || size > CAIRN_NODE_SIZE_MAX)
-        rc = cairn__fail(CAIRN_CORRUPT, "store settings: node_size %llu out of range",
-                         (unsigned long long)size);
-    else
-        *node_size = (uint32_t)size;
-done:
-    msgpack_unpacked_destroy(&up);
-    return rc;
+        return cairn__fail(CAIRN_VERSION, "store format %llu; this build reads format %d",
+                           (unsigned long long)format, CAIRN_STORE_FORMAT);
+    if (size < CAIRN_NODE_SIZE_MIN || size > CAIRN_NODE_SIZE_MAX)
+        return cairn__fail(CAIRN_CORRUPT, "store settings: node_size %llu out of range",
+                           (unsigned long long)size);
+    *node_size = (uint32_t)size;
+    return 0;
 }
 
 /* Reads the recorded node size, or records the requested one in a new

@@ -361,7 +361,8 @@ static int apply_all(cairn_txn *txn, const cairn_index *ix, cairn_id *catalog, i
     int rc = 0;
 
     *delta = 0;
-    qsort(txn->spaces, txn->n_spaces, sizeof(*txn->spaces), cmp_space_names);
+    if (txn->n_spaces)
+        qsort(txn->spaces, txn->n_spaces, sizeof(*txn->spaces), cmp_space_names);
     for (i = 0; !rc && i < txn->n_spaces; i++) {
         space_ops *s = &txn->spaces[i];
         cairn_edits edits = {0};

@@ -2,6 +2,8 @@
 #include "node.h"
 
 #include <msgpack.h>
+
+#include "mp.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,136 +109,124 @@ static int corrupt(const cairn_id *id, const char *what)
     return cairn__fail(CAIRN_CORRUPT, "node %s: %s", hex, what);
 }
 
-static bool is_uint(const msgpack_object *o)
+/* Reads one leaf value (bin or value reference) into e. */
+static int read_value(const cairn_id *id, mp_reader *r, const uint8_t *base, cairn_entry *e)
 {
-    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
-}
+    const uint8_t *data;
+    uint32_t len;
+    int8_t type;
 
-/* Checks the shape of a decoded msgpack object as a node; on success sets
- * *level and *n. */
-static int check_shape(const cairn_id *id, const msgpack_object *root, uint32_t *level,
-                       uint32_t *n)
-{
-    const msgpack_object *f;
-
-    if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 4)
-        return corrupt(id, "not a node (want a msgpack array of 4 or 5)");
-    f = root->via.array.ptr;
-    if (!is_uint(&f[0]) || f[0].via.u64 != CAIRN_NODE_FORMAT)
-        return cairn__fail(CAIRN_VERSION, "node format version is not %d", CAIRN_NODE_FORMAT);
-    if (!is_uint(&f[1]) || f[1].via.u64 >= CAIRN_MAX_HEIGHT)
-        return corrupt(id, "bad level");
-    *level = (uint32_t)f[1].via.u64;
-    if (root->via.array.size != (*level ? 5u : 4u))
-        return corrupt(id, "wrong number of fields for its level");
-    if (f[2].type != MSGPACK_OBJECT_ARRAY || f[3].type != MSGPACK_OBJECT_ARRAY ||
-        f[3].via.array.size != f[2].via.array.size)
-        return corrupt(id, "key and value arrays missing or of different lengths");
-    if (*level && (f[4].type != MSGPACK_OBJECT_ARRAY ||
-                   f[4].via.array.size != f[2].via.array.size))
-        return corrupt(id, "count array missing or of the wrong length");
-    if (*level && f[2].via.array.size < 1)
-        return corrupt(id, "internal node without children");
-    *n = f[2].via.array.size;
+    if (mp_peek(r) == 0xc4 || mp_peek(r) == 0xc5 || mp_peek(r) == 0xc6) {
+        if (!mp_bin(r, &data, &len) || len > CAIRN_INLINE_MAX)
+            return corrupt(id, "inline value malformed or longer than CAIRN_INLINE_MAX");
+        e->is_ref = false;
+    } else if (!mp_ext(r, &type, &data, &len) || type != CAIRN_EXT_VALUE_REF || len != 32) {
+        return corrupt(id, "value is neither a bin nor a value reference");
+    } else {
+        e->is_ref = true;
+    }
+    e->val_off = (uint32_t)(data - base);
+    e->val_len = len;
     return 0;
 }
 
-/* Fills entry i of nd from the decoded fields; raw is where the msgpack
- * buffer began, so that pointers become offsets into nd->bytes. */
-static int fill_entry(const cairn_id *id, cairn_node *nd, const msgpack_object *f, uint32_t i,
-                      const char *raw, uint64_t *total)
+/* Fills nd's entries from the reader positioned at the key array's first
+ * element; base is where the node's bytes begin. */
+static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, cairn_node *nd)
 {
-    const msgpack_object *k = &f[2].via.array.ptr[i], *v = &f[3].via.array.ptr[i];
-    cairn_entry *e = &nd->e[i];
+    const uint8_t *data;
+    uint32_t i, len, n2;
+    uint64_t total = 0;
+    int rc;
 
-    if (k->type != MSGPACK_OBJECT_BIN || k->via.bin.size > CAIRN_KEY_MAX)
-        return corrupt(id, "key is not a bin of at most CAIRN_KEY_MAX bytes");
-    e->key_off = (uint32_t)(k->via.bin.ptr - raw);
-    e->key_len = k->via.bin.size;
-    if (nd->level > 0) {
-        const msgpack_object *c = &f[4].via.array.ptr[i];
-        if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size != 32)
-            return corrupt(id, "child id is not a 32-byte bin");
-        if (!is_uint(c) || c->via.u64 == 0)
-            return corrupt(id, "child count is not a positive integer");
-        e->val_off = (uint32_t)(v->via.bin.ptr - raw);
-        e->val_len = 32;
-        e->count = c->via.u64;
-        e->before = *total;
-        e->is_ref = false;
-        *total += c->via.u64;
-    } else if (v->type == MSGPACK_OBJECT_BIN) {
-        if (v->via.bin.size > CAIRN_INLINE_MAX)
-            return corrupt(id, "inline value longer than CAIRN_INLINE_MAX");
-        e->val_off = (uint32_t)(v->via.bin.ptr - raw);
-        e->val_len = v->via.bin.size;
-        e->is_ref = false;
-    } else if (v->type == MSGPACK_OBJECT_EXT && v->via.ext.type == CAIRN_EXT_VALUE_REF &&
-               v->via.ext.size == 32) {
-        e->val_off = (uint32_t)(v->via.ext.ptr - raw);
-        e->val_len = 32;
-        e->is_ref = true;
-    } else {
-        return corrupt(id, "value is neither a bin nor a value reference");
-    }
-    if (nd->level == 0) {
-        e->count = 1;
-        e->before = i;
-        *total += 1;
-    }
-    if (i > 0) {
-        const cairn_entry *p = &nd->e[i - 1];
-        if (cairn__bytes_cmp(nd->bytes + p->key_off, p->key_len, nd->bytes + e->key_off,
-                             e->key_len) >= 0)
+    for (i = 0; i < nd->n; i++) {
+        cairn_entry *e = &nd->e[i];
+        if (!mp_bin(r, &data, &len) || len > CAIRN_KEY_MAX)
+            return corrupt(id, "key is not a bin of at most CAIRN_KEY_MAX bytes");
+        e->key_off = (uint32_t)(data - base);
+        e->key_len = len;
+        if (i > 0 && cairn__bytes_cmp(base + e[-1].key_off, e[-1].key_len, data, len) >= 0)
             return corrupt(id, "keys out of order");
     }
+    if (!mp_array(r, &n2) || n2 != nd->n)
+        return corrupt(id, "value array missing or of the wrong length");
+    for (i = 0; i < nd->n; i++) {
+        cairn_entry *e = &nd->e[i];
+        if (nd->level == 0) {
+            if ((rc = read_value(id, r, base, e)))
+                return rc;
+            e->count = 1;
+            e->before = i;
+            continue;
+        }
+        if (!mp_bin(r, &data, &len) || len != 32)
+            return corrupt(id, "child id is not a 32-byte bin");
+        e->val_off = (uint32_t)(data - base);
+        e->val_len = 32;
+        e->is_ref = false;
+    }
+    if (nd->level == 0) {
+        nd->count = nd->n;
+        return 0;
+    }
+    if (!mp_array(r, &n2) || n2 != nd->n)
+        return corrupt(id, "count array missing or of the wrong length");
+    for (i = 0; i < nd->n; i++) {
+        uint64_t c;
+        if (!mp_uint(r, &c) || c == 0 || total + c < total)
+            return corrupt(id, "child count is not a positive integer");
+        nd->e[i].count = c;
+        nd->e[i].before = total;
+        total += c;
+    }
+    nd->count = total;
     return 0;
 }
 
 int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_node **out)
 {
-    msgpack_unpacked up;
-    size_t off = 0, mem;
-    uint32_t level = 0, n = 0, i;
-    uint64_t total = 0;
-    cairn_node *nd = NULL;
+    mp_reader r;
+    uint32_t fields, n;
+    uint64_t version, level;
+    cairn_node *nd;
+    size_t mem, header;
     int rc;
 
     *out = NULL;
     if (len > UINT32_MAX)
         return corrupt(id, "node too large");
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, bytes, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
-        rc = corrupt(id, "not a single well-formed msgpack value");
-        goto done;
-    }
-    if ((rc = check_shape(id, &up.data, &level, &n)))
-        goto done;
+    mp_init(&r, bytes, len);
+    if (!mp_array(&r, &fields) || (fields != 4 && fields != 5))
+        return corrupt(id, "not a node (want a msgpack array of 4 or 5)");
+    if (!mp_uint(&r, &version) || version != CAIRN_NODE_FORMAT)
+        return cairn__fail(CAIRN_VERSION, "node format version is not %d", CAIRN_NODE_FORMAT);
+    if (!mp_uint(&r, &level) || level >= CAIRN_MAX_HEIGHT || fields != (level ? 5u : 4u))
+        return corrupt(id, "bad level, or wrong number of fields for its level");
+    if (!mp_array(&r, &n) || (level > 0 && n == 0))
+        return corrupt(id, "key array missing, or an internal node without children");
     mem = sizeof(*nd) + (size_t)n * sizeof(cairn_entry) + len;
-    if (!(nd = malloc(mem))) {
-        rc = cairn__fail(CAIRN_NOMEM, "decoding a node of %zu bytes", len);
-        goto done;
-    }
+    if (!(nd = malloc(mem)))
+        return cairn__fail(CAIRN_NOMEM, "decoding a node of %zu bytes", len);
     memset(nd, 0, sizeof(*nd));
     nd->id = *id;
     atomic_init(&nd->refs, 1);
-    nd->level = level;
+    nd->level = (uint32_t)level;
     nd->n = n;
     nd->size = (uint32_t)len;
     nd->mem = mem;
     nd->bytes = (const uint8_t *)&nd->e[n];
     memcpy((uint8_t *)&nd->e[n], bytes, len);
-    for (i = 0; i < n; i++)
-        if ((rc = fill_entry(id, nd, up.data.via.array.ptr, i, bytes, &total)))
-            goto done;
-    nd->count = total;
+    /* Parse the entries from the private copy, so that offsets are
+     * relative to nd->bytes. */
+    header = (size_t)(r.p - (const uint8_t *)bytes);
+    mp_init(&r, nd->bytes + header, len - header);
+    if ((rc = read_entries(id, &r, nd->bytes, nd)) ||
+        (!mp_at_end(&r) && (rc = corrupt(id, "trailing bytes after the node")))) {
+        free(nd);
+        return rc;
+    }
     *out = nd;
-    nd = NULL;
-    rc = 0;
-done:
-    free(nd);
-    msgpack_unpacked_destroy(&up);
-    return rc;
+    return 0;
 }
 
 uint32_t cairn__node_lower_bound(const cairn_node *nd, const void *key, size_t key_len)

@@ -317,7 +317,8 @@ static model model_copy(const model *m)
     c.n = c.cap = m->n;
     c.v = malloc((m->n ? m->n : 1) * sizeof(kv));
     ASSERT_TRUE(c.v);
-    memcpy(c.v, m->v, m->n * sizeof(kv));
+    if (m->n)
+        memcpy(c.v, m->v, m->n * sizeof(kv));
     return c;
 }
 
