@@ -25,6 +25,7 @@ struct cairn_snapshot {
     struct {
         char name[CAIRN_NAME_MAX + 1];
         cairn_id root;
+        cairn_node *root_node; /* pinned on first read, so reads skip one lookup */
     } spaces[SPACE_CACHE];
     unsigned n_spaces, next_slot;
     cairn_node *pinned; /* leaf behind the last cairn_get result */
@@ -158,8 +159,12 @@ int cairn_snapshot_open(cairn_db *db, const char *at, cairn_snapshot **out)
 
 void cairn_snapshot_close(cairn_snapshot *snap)
 {
+    unsigned i;
+
     if (!snap)
         return;
+    for (i = 0; i < snap->n_spaces; i++)
+        cairn__node_release(snap->spaces[i].root_node);
     cairn__node_release(snap->pinned);
     free(snap->scratch.data);
     free(snap);
@@ -172,30 +177,59 @@ bool cairn_snapshot_commit(const cairn_snapshot *snap, cairn_id *out)
     return snap->has_commit;
 }
 
-/* The root of keyspace space, through the snapshot's small cache. */
-static int snap_space_root(cairn_snapshot *snap, const char *space, cairn_id *root)
+/* The cache slot of keyspace space, filling it on a miss. */
+static int snap_space(cairn_snapshot *snap, const char *space, unsigned *slot)
 {
+    cairn_id root;
     unsigned i;
     int rc;
 
     if (!space)
         space = "";
-    if ((rc = cairn__check_space_name(space)))
-        return rc;
     for (i = 0; i < snap->n_spaces; i++) {
         if (strcmp(snap->spaces[i].name, space) == 0) {
-            *root = snap->spaces[i].root;
+            *slot = i;
             return 0;
         }
     }
-    if ((rc = cairn__space_root(&snap->db->ix, &snap->catalog, space, root)))
+    if ((rc = cairn__check_space_name(space)) ||
+        (rc = cairn__space_root(&snap->db->ix, &snap->catalog, space, &root)))
         return rc;
     i = snap->next_slot;
     snap->next_slot = (snap->next_slot + 1) % SPACE_CACHE;
     if (snap->n_spaces < SPACE_CACHE)
         snap->n_spaces++;
+    cairn__node_release(snap->spaces[i].root_node);
+    snap->spaces[i].root_node = NULL;
     strcpy(snap->spaces[i].name, space);
-    snap->spaces[i].root = *root;
+    snap->spaces[i].root = root;
+    *slot = i;
+    return 0;
+}
+
+/* The root of keyspace space. */
+static int snap_space_root(cairn_snapshot *snap, const char *space, cairn_id *root)
+{
+    unsigned slot;
+    int rc;
+    if ((rc = snap_space(snap, space, &slot)))
+        return rc;
+    *root = snap->spaces[slot].root;
+    return 0;
+}
+
+/* The pinned root node of keyspace space. */
+static int snap_space_node(cairn_snapshot *snap, const char *space, cairn_node **node)
+{
+    unsigned slot;
+    int rc;
+    if ((rc = snap_space(snap, space, &slot)))
+        return rc;
+    if (!snap->spaces[slot].root_node &&
+        (rc = cairn__node_fetch(&snap->db->ix, &snap->spaces[slot].root,
+                                &snap->spaces[slot].root_node)))
+        return rc;
+    *node = snap->spaces[slot].root_node;
     return 0;
 }
 
@@ -212,17 +246,16 @@ int cairn_snapshot_root(cairn_snapshot *snap, const char *space, cairn_id *out)
 int cairn_get(cairn_snapshot *snap, const char *space, const void *key, size_t key_len,
               cairn_val *val)
 {
-    cairn_node *leaf;
-    cairn_id root;
+    cairn_node *leaf, *root;
     uint32_t pos;
     int rc;
 
     if (key_len > CAIRN_KEY_MAX)
         return cairn__fail(CAIRN_KEYTOOBIG, "key of %zu bytes (the limit is %d)", key_len,
                            CAIRN_KEY_MAX);
-    if ((rc = snap_space_root(snap, space, &root)))
+    if ((rc = snap_space_node(snap, space, &root)))
         return rc;
-    if ((rc = cairn__tree_find(&snap->db->ix, &root, key, key_len, &leaf, &pos)))
+    if ((rc = cairn__tree_find_in(&snap->db->ix, root, key, key_len, &leaf, &pos)))
         return rc;
     cairn__node_release(snap->pinned);
     snap->pinned = leaf;

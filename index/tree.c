@@ -107,17 +107,17 @@ void cairn__edits_free(cairn_edits *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* Descends from root to the leaf whose range holds key. OUT: *leaf pinned. */
-static int find_leaf(const cairn_index *ix, const cairn_id *root, const void *key,
-                     size_t key_len, cairn_node **leaf)
+int cairn__tree_find_in(const cairn_index *ix, cairn_node *root, const void *key,
+                        size_t key_len, cairn_node **leaf, uint32_t *pos)
 {
-    cairn_node *nd, *child;
+    cairn_node *nd = root, *child;
+    uint32_t i;
     int rc;
 
-    if ((rc = cairn__node_fetch(ix, root, &nd)))
-        return rc;
+    *leaf = NULL;
+    cairn__node_pin(nd);
     while (nd->level > 0) {
-        uint32_t i = cairn__node_child_for(nd, key, key_len);
+        i = cairn__node_child_for(nd, key, key_len);
         rc = cairn__node_fetch(ix, cairn__node_child(nd, i), &child);
         if (!rc && child->level != nd->level - 1) {
             char hex[13];
@@ -130,20 +130,6 @@ static int find_leaf(const cairn_index *ix, const cairn_id *root, const void *ke
             return rc;
         nd = child;
     }
-    *leaf = nd;
-    return 0;
-}
-
-int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *key,
-                     size_t key_len, cairn_node **leaf, uint32_t *pos)
-{
-    cairn_node *nd;
-    uint32_t i;
-    int rc;
-
-    *leaf = NULL;
-    if ((rc = find_leaf(ix, root, key, key_len, &nd)))
-        return rc;
     i = cairn__node_lower_bound(nd, key, key_len);
     if (i == nd->n || cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key,
                                        key_len) != 0) {
@@ -153,6 +139,20 @@ int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *ke
     *leaf = nd;
     *pos = i;
     return 0;
+}
+
+int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *key,
+                     size_t key_len, cairn_node **leaf, uint32_t *pos)
+{
+    cairn_node *rn;
+    int rc;
+
+    *leaf = NULL;
+    if ((rc = cairn__node_fetch(ix, root, &rn)))
+        return rc;
+    rc = cairn__tree_find_in(ix, rn, key, key_len, leaf, pos);
+    cairn__node_release(rn);
+    return rc;
 }
 
 int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,

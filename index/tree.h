@@ -92,6 +92,10 @@ int cairn__tree_apply(const cairn_index *ix, const cairn_id *root, const cairn_e
 int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *key,
                      size_t key_len, cairn_node **leaf, uint32_t *pos);
 
+/* The same, starting from a root node the caller has pinned (and keeps). */
+int cairn__tree_find_in(const cairn_index *ix, cairn_node *root, const void *key,
+                        size_t key_len, cairn_node **leaf, uint32_t *pos);
+
 /* Number of keys < key under root (key NULL: all keys). */
 int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
                      size_t key_len, uint64_t *out);
