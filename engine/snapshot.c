@@ -49,6 +49,9 @@ struct cairn_diff {
 
 int cairn__check_space_name(const char *space)
 {
+    if (space == CAIRN_CATALOG)
+        return cairn__fail(CAIRN_BADARG, "CAIRN_CATALOG is not a keyspace (only "
+                                         "cairn_snapshot_root takes it)");
     if (space && strlen(space) > CAIRN_NAME_MAX)
         return cairn__fail(CAIRN_BADARG, "keyspace name longer than %d bytes", CAIRN_NAME_MAX);
     return 0;
@@ -186,6 +189,8 @@ static int snap_space(cairn_snapshot *snap, const char *space, unsigned *slot)
 
     if (!space)
         space = "";
+    if (space == CAIRN_CATALOG)
+        return cairn__check_space_name(space);
     for (i = 0; i < snap->n_spaces; i++) {
         if (strcmp(snap->spaces[i].name, space) == 0) {
             *slot = i;
@@ -250,6 +255,7 @@ int cairn_get(cairn_snapshot *snap, const char *space, const void *key, size_t k
     uint32_t pos;
     int rc;
 
+    cairn__detail_clear();
     if (key_len > CAIRN_KEY_MAX)
         return cairn__fail(CAIRN_KEYTOOBIG, "key of %zu bytes (the limit is %d)", key_len,
                            CAIRN_KEY_MAX);
@@ -414,6 +420,7 @@ int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val)
     uint32_t i;
     int rc;
 
+    cairn__detail_clear();
     if (!it->positioned && (rc = iter_place(it, NULL, 0)))
         return rc;
     if (it->step_owed) {
@@ -464,6 +471,7 @@ int cairn_diff_open(cairn_snapshot *a, cairn_snapshot *b, const char *space, cai
 
 int cairn_diff_next(cairn_diff *d, cairn_diff_entry *entry)
 {
+    cairn__detail_clear();
     return cairn__tree_diff_next(&d->td, entry);
 }
 

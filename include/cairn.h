@@ -185,7 +185,10 @@ CAIRN_EXTERN void cairn_empty_root(cairn_id *out);
  * OUT: *out, the store handle, set only on success; close it with
  * cairn_close().
  * Errors: CAIRN_BADSPEC (the detail names the option), CAIRN_BADARG,
- * CAIRN_VERSION, CAIRN_CORRUPT, CAIRN_NOMEM, -errno from the file system. */
+ * CAIRN_VERSION, CAIRN_CORRUPT, CAIRN_NOMEM, -errno from the file system,
+ * CAIRN_BUSY when this process already has the same LMDB path open
+ * read-only and this open wants to write (one LMDB environment per path
+ * per process). */
 CAIRN_EXTERN int cairn_open(const char *spec, const cairn_options *opts, cairn_db **out);
 
 /* Closes db. Every transaction, snapshot, iterator and diff of db must be
@@ -463,6 +466,7 @@ typedef struct cairn_import_options {
     const char *space;      /* keyspace, NULL for the default */
     const char *branch;     /* NULL for "main" */
     const char *source;     /* name used in messages, e.g. the file name */
+    const char *message;    /* commit message prefix; NULL: "import SOURCE" */
     uint64_t batch;         /* records per commit; 0 means 10000 */
     cairn_progress_fn progress;
     void *progress_ctx;
@@ -472,16 +476,18 @@ typedef struct cairn_import_options {
  * tsv: KEY<TAB>VALUE per line, with \t \n \r \\ and \xHH escapes. jsonl:
  * one JSON object per line; the key is the text of top-level field
  * key_field (a string, unescaped, or a number as written); the value is the
- * whole line. A malformed line stops the import with CAIRN_BADINPUT and the
- * detail "SOURCE:LINE: what is wrong"; batches committed before it stay,
- * the partial batch is discarded.
- * OUT: *records (may be NULL): records committed. */
+ * whole line. Each batch commits with the message "PREFIX records A-B"
+ * (PREFIX is opts->message, else "import SOURCE"). A malformed line stops
+ * the import with CAIRN_BADINPUT and the detail "SOURCE:LINE: what is
+ * wrong"; batches committed before it stay, the partial batch is discarded.
+ * OUT: *records (may be NULL): records committed, also on failure. */
 CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
                               const cairn_import_options *opts, uint64_t *records);
 
 /* Writes every key of space at version at as tsv or jsonl lines to out
- * (a FILE *). jsonl writes each value as it is (it should be a JSON line).
- * OUT: *records (may be NULL). */
+ * (a FILE *). jsonl writes each value as it is (it should be a JSON line);
+ * a value containing a newline stops the export with CAIRN_BADINPUT naming
+ * its key. OUT: *records (may be NULL): records written, also on failure. */
 CAIRN_EXTERN int cairn_export(cairn_db *db, const char *at, const char *space,
                               cairn_format format, void *out, cairn_progress_fn progress,
                               void *progress_ctx, uint64_t *records);
@@ -490,7 +496,8 @@ CAIRN_EXTERN int cairn_export(cairn_db *db, const char *at, const char *space,
  * it). Returns CAIRN_NOMEM. */
 CAIRN_EXTERN int cairn_tsv_escape(const void *data, size_t len, char **out);
 /* Unescapes a tsv field in place; *len is updated. Returns CAIRN_BADINPUT
- * for a bad escape (the detail says which). */
+ * for a bad escape or a raw tab, newline or carriage return (the detail
+ * says which and where); then the field and *len are unchanged. */
 CAIRN_EXTERN int cairn_tsv_unescape(char *field, size_t *len);
 
 #ifdef __cplusplus

@@ -1,0 +1,150 @@
+/*
+ * cli.h - what the files of the cairn command share: the parsed command
+ * line, the commands, and helpers for errors, versions and output.
+ *
+ * The command uses only the public API (cairn.h). Every command function
+ * returns the process exit status:
+ *
+ *     0  success
+ *     1  the key asked for does not exist (get)
+ *     2  bad usage or bad input: unknown command or option, missing or
+ *        malformed argument, bad stack spec, malformed import line, key or
+ *        value too long, unknown branch, tag or commit
+ *     3  any other failure (I/O, corruption, busy store, verify problems)
+ *
+ * and prints its own message on stderr, "cairn: " first and the thread's
+ * cairn_errdetail() last when there is one.
+ */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cairn.h"
+
+enum {
+    EXIT_NOTFOUND = 1,
+    EXIT_USAGE = 2,
+    EXIT_FAILURE_ = 3
+};
+
+/* Option bits: which options were given, and which a command accepts. */
+enum {
+    OPT_STACK = 1u << 0,
+    OPT_AT = 1u << 1,
+    OPT_BRANCH = 1u << 2,
+    OPT_SPACE = 1u << 3,
+    OPT_MESSAGE = 1u << 4,
+    OPT_PREFIX = 1u << 5,
+    OPT_FROM = 1u << 6,
+    OPT_TO = 1u << 7,
+    OPT_LIMIT = 1u << 8,
+    OPT_REVERSE = 1u << 9,
+    OPT_FORMAT = 1u << 10,
+    OPT_KEY = 1u << 11,
+    OPT_BATCH = 1u << 12,
+    OPT_N = 1u << 13,
+    OPT_JSON = 1u << 14,
+    OPT_HELP = 1u << 15,
+    OPT_VERSION = 1u << 16
+};
+
+/* The parsed command line. Strings point into argv. */
+typedef struct cli {
+    const char *spec;        /* -s, else $CAIRN_STACK, else the default */
+    const char *at;          /* --at, or NULL */
+    const char *branch;      /* -b, or NULL (main) */
+    const char *space;       /* --space, "" by default */
+    const char *message;     /* -m, or NULL */
+    const char *prefix, *from, *to; /* scan and count bounds, or NULL */
+    uint64_t limit;          /* --limit (only if OPT_LIMIT is set) */
+    bool reverse;            /* --reverse */
+    cairn_format format;     /* --format, CAIRN_TSV by default */
+    const char *key_field;   /* --key, or NULL */
+    uint64_t batch;          /* --batch, 10000 by default */
+    uint64_t log_n;          /* -n (only if OPT_N is set) */
+    bool json;               /* --json */
+    unsigned seen;           /* OPT_* bits given */
+    const char *command;     /* the subcommand's name */
+    char **args;             /* its positional arguments */
+    int n_args;
+    cairn_db *db;            /* the open store, for commands that need one */
+} cli;
+
+/* ---- commands (cmd_read.c, cmd_write.c, cmd_admin.c) */
+int cmd_get(cli *c);
+int cmd_scan(cli *c);
+int cmd_count(cli *c);
+int cmd_export(cli *c);
+int cmd_root(cli *c);
+int cmd_log(cli *c);
+int cmd_diff(cli *c);
+int cmd_spaces(cli *c);
+int cmd_refs(cli *c);
+int cmd_put(cli *c);
+int cmd_del(cli *c);
+int cmd_import(cli *c);
+int cmd_tag(cli *c);
+int cmd_branch(cli *c);
+int cmd_verify(cli *c);
+int cmd_stats(cli *c);
+
+/* ---- errors and helpers (main.c) */
+
+/* The exit status for rc (see the table above; NOTFOUND is 1). */
+int cli_exit_code(int rc);
+
+/* Prints "cairn: CONTEXT: STRERROR(rc): DETAIL" (the detail only if the
+ * thread has one; for CAIRN_BADINPUT with a detail, just "cairn: DETAIL")
+ * and returns cli_exit_code(rc). Call it right after the failing cairn call,
+ * before any other call into cairn, which may replace the detail. */
+int cli_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "cairn: MESSAGE" and a hint to run help, and returns EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "cairn: MESSAGE" and returns status. */
+int cli_say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The version a read command reads: --at, else -b (NULL for "main", so an
+ * empty store reads as empty), else NULL (the head of main). */
+const char *cli_version(const cli *c);
+
+/* Opens the snapshot named by name (NULL: the head of main). An unknown
+ * name is bad input: prints "cairn: unknown branch, tag or commit 'NAME'"
+ * and returns EXIT_USAGE. Other failures print and return their status. */
+int cli_snapshot(cli *c, const char *name, cairn_snapshot **out);
+
+/* Quotes bytes for a message: printable ASCII as is, others as \xHH,
+ * at most about 64 bytes shown. Returns buf. Calls nothing in cairn, so
+ * it is safe in the arguments of cli_error. */
+const char *cli_quote(const void *data, size_t len, char buf[512]);
+
+/* Writes data tsv-escaped (cairn_tsv_escape) to f. Returns 0 or an exit
+ * status after printing the error. */
+int cli_put_escaped(FILE *f, const void *data, size_t len);
+
+/* Flushes stdout. Returns 0, or EXIT_FAILURE_ after printing the error. */
+int cli_flush_stdout(void);
+
+/* ---- progress (progress.c) */
+
+/* A progress line on stderr, shown only when stderr is a terminal. */
+typedef struct progress {
+    bool on;                 /* stderr is a terminal */
+    bool shown;              /* a line is on screen */
+    const char *verb;        /* "importing", "exporting" */
+    struct timespec start;   /* when it began */
+    struct timespec last;    /* when the line was last drawn */
+} progress;
+
+void progress_init(progress *p, const char *verb);
+/* A cairn_progress_fn: redraws the line at most ten times a second. */
+void progress_update(void *ctx, uint64_t records, uint64_t bytes, uint64_t total_bytes);
+/* Clears the line if one is shown. */
+void progress_done(progress *p);
+
+#endif /* CAIRN_CLI_H */

@@ -1,0 +1,385 @@
+/*
+ * cmd_read.c - the read commands: get, scan, count, export, root, log,
+ * diff, spaces and refs. Each reads one version (--at, -b, or the head of
+ * main) through a snapshot and writes its result to stdout.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ---------------------------------------------------------------- ranges */
+
+/* A key range [lo, hi); a NULL bound is unbounded. */
+typedef struct range {
+    const char *lo;
+    size_t lo_len;
+    const char *hi;
+    size_t hi_len;
+    char *succ;   /* malloc'd successor of the prefix, or NULL */
+} range;
+
+static int bytes_cmp(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = n ? memcmp(a, b, n) : 0;
+
+    if (c)
+        return c;
+    return (a_len > b_len) - (a_len < b_len);
+}
+
+/*
+ * Builds the range of --prefix, --from and --to: the prefix P gives
+ * [P, successor(P)), where successor(P) drops P's trailing 0xff bytes and
+ * increments the last byte left (none left: unbounded above); --from
+ * raises the lower bound and --to lowers the upper one. Returns false if the
+ * range is empty. r->succ must be freed by the caller.
+ */
+static bool range_build(const cli *c, range *r)
+{
+    size_t n;
+
+    memset(r, 0, sizeof(*r));
+    if (c->prefix) {
+        r->lo = c->prefix;
+        r->lo_len = strlen(c->prefix);
+        n = r->lo_len;
+        while (n && (unsigned char)c->prefix[n - 1] == 0xff)
+            n--;
+        if (n && (r->succ = malloc(n))) {
+            memcpy(r->succ, c->prefix, n);
+            r->succ[n - 1] = (char)((unsigned char)r->succ[n - 1] + 1);
+            r->hi = r->succ;
+            r->hi_len = n;
+        }
+    }
+    if (c->from && (!r->lo || bytes_cmp(c->from, strlen(c->from), r->lo, r->lo_len) > 0)) {
+        r->lo = c->from;
+        r->lo_len = strlen(c->from);
+    }
+    if (c->to && (!r->hi || bytes_cmp(c->to, strlen(c->to), r->hi, r->hi_len) < 0)) {
+        r->hi = c->to;
+        r->hi_len = strlen(c->to);
+    }
+    return !(r->lo && r->hi && bytes_cmp(r->lo, r->lo_len, r->hi, r->hi_len) >= 0);
+}
+
+/* ---------------------------------------------------------------- get */
+
+/* get KEY: prints the raw value and a newline; exit 1 if the key is
+ * missing in the version read. */
+int cmd_get(cli *c)
+{
+    const char *key = c->args[0];
+    cairn_snapshot *snap;
+    cairn_val val;
+    char q[512];
+    int rc, status;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    rc = cairn_get(snap, c->space, key, strlen(key), &val);
+    if (rc == CAIRN_NOTFOUND)
+        status = cli_say(EXIT_NOTFOUND, "key '%s' not found", cli_quote(key, strlen(key), q));
+    else if (rc)
+        status = cli_error(rc, "get '%s'", cli_quote(key, strlen(key), q));
+    else {
+        fwrite(val.data, 1, val.len, stdout);
+        putchar('\n');
+        status = cli_flush_stdout();
+    }
+    cairn_snapshot_close(snap);
+    return status;
+}
+
+/* ---------------------------------------------------------------- scan, count */
+
+/* scan: one tsv line per key of the range (range_build) in the version
+ * read, ascending or with --reverse descending, at most --limit lines. */
+int cmd_scan(cli *c)
+{
+    cairn_snapshot *snap;
+    cairn_iter *it = NULL;
+    cairn_val key, val;
+    uint64_t n = 0;
+    range r;
+    int rc, status;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    if (!range_build(c, &r) || ((c->seen & OPT_LIMIT) && c->limit == 0))
+        goto done;
+    rc = cairn_iter_open(snap, c->space, r.lo, r.lo_len, r.hi, r.hi_len,
+                         c->reverse ? CAIRN_ITER_REVERSE : 0, &it);
+    if (rc) {
+        status = cli_error(rc, "scan");
+        goto done;
+    }
+    while (!(rc = cairn_iter_next(it, &key, &val))) {
+        if ((status = cli_put_escaped(stdout, key.data, key.len)))
+            goto done;
+        putchar('\t');
+        if ((status = cli_put_escaped(stdout, val.data, val.len)))
+            goto done;
+        putchar('\n');
+        if ((c->seen & OPT_LIMIT) && ++n >= c->limit)
+            break;
+    }
+    if (rc && rc != CAIRN_NOTFOUND) {
+        status = cli_error(rc, "scan");
+        goto done;
+    }
+done:
+    if (!status)
+        status = cli_flush_stdout();
+    cairn_iter_close(it);
+    cairn_snapshot_close(snap);
+    free(r.succ);
+    return status;
+}
+
+/* count: the number of keys in the range, from cairn_count (O(log n)). */
+int cmd_count(cli *c)
+{
+    cairn_snapshot *snap;
+    uint64_t count = 0;
+    range r;
+    int rc, status;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    if (range_build(c, &r) &&
+        (rc = cairn_count(snap, c->space, r.lo, r.lo_len, r.hi, r.hi_len, &count)))
+        status = cli_error(rc, "count");
+    if (!status) {
+        printf("%" PRIu64 "\n", count);
+        status = cli_flush_stdout();
+    }
+    cairn_snapshot_close(snap);
+    free(r.succ);
+    return status;
+}
+
+/* ---------------------------------------------------------------- export */
+
+/* export: every key of the keyspace at the version read, to stdout, with
+ * a progress line on a terminal. */
+int cmd_export(cli *c)
+{
+    cairn_snapshot *snap;
+    cairn_id commit;
+    char hex[CAIRN_ID_HEX + 1];
+    const char *at = NULL;
+    uint64_t records = 0;
+    progress prog;
+    int rc, status;
+
+    /* Resolve the version once, so that a branch moving meanwhile cannot
+     * change what is exported, and so that an unknown ref says so. */
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    if (cairn_snapshot_commit(snap, &commit)) {
+        cairn_id_to_hex(&commit, hex);
+        at = hex;
+    }
+    cairn_snapshot_close(snap);
+    if (!at && cli_version(c))
+        at = cli_version(c); /* an empty branch: let export say what it is */
+
+    progress_init(&prog, "exporting");
+    rc = cairn_export(c->db, at, c->space, c->format, stdout, progress_update, &prog, &records);
+    progress_done(&prog);
+    if (rc)
+        return cli_error(rc, "export");
+    if ((status = cli_flush_stdout()))
+        return status;
+    if (prog.on)
+        fprintf(stderr, "exported %" PRIu64 " records\n", records);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- root */
+
+/* root: the catalog root of the version read, or with --space that
+ * keyspace's root (the empty-tree id if it is empty or missing). */
+int cmd_root(cli *c)
+{
+    cairn_snapshot *snap;
+    cairn_id root;
+    char hex[CAIRN_ID_HEX + 1], q[512];
+    int rc, status;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    rc = cairn_snapshot_root(snap, (c->seen & OPT_SPACE) ? c->space : CAIRN_CATALOG, &root);
+    if (rc)
+        status = cli_error(rc, "root of keyspace '%s'", cli_quote(c->space, strlen(c->space), q));
+    else {
+        cairn_id_to_hex(&root, hex);
+        printf("%s\n", hex);
+        status = cli_flush_stdout();
+    }
+    cairn_snapshot_close(snap);
+    return status;
+}
+
+/* ---------------------------------------------------------------- log */
+
+/* Writes time_us (microseconds since the epoch) as ISO-8601 UTC. */
+static void format_time(int64_t time_us, char buf[32])
+{
+    int64_t secs = time_us / 1000000;
+    struct tm tm;
+    time_t t;
+
+    if (time_us < 0 && time_us % 1000000)
+        secs--;
+    t = (time_t)secs;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, 32, "@%" PRId64, secs);
+}
+
+/* log: commits from the version read back through their parents, newest
+ * first, at most -n N. The head of main on an empty store prints nothing;
+ * an unknown --at or -b is bad input. */
+int cmd_log(cli *c)
+{
+    const char *at = cli_version(c);
+    cairn_commit_info info;
+    char hex[CAIRN_ID_HEX + 1], when[32], q[512];
+    cairn_id id;
+    uint64_t shown = 0;
+    int rc, status = 0;
+
+    if ((rc = cairn_resolve(c->db, at, &id))) {
+        if (rc == CAIRN_NOTFOUND && !at)
+            return 0; /* main has no commits yet */
+        if (rc == CAIRN_NOTFOUND) {
+            cli_error(rc, "unknown branch, tag or commit '%s'", cli_quote(at, strlen(at), q));
+            return EXIT_USAGE;
+        }
+        return cli_error(rc, "log");
+    }
+    while (!(c->seen & OPT_N) || shown < c->log_n) {
+        memset(&info, 0, sizeof(info));
+        cairn_id_to_hex(&id, hex);
+        if ((rc = cairn_commit_get(c->db, &id, &info))) {
+            status = cli_error(rc, "reading commit %s", hex);
+            break;
+        }
+        format_time(info.time_us, when);
+        printf("%s %" PRIu64 " %s %" PRIu64 " ", hex, info.seq, when, info.key_count);
+        status = cli_put_escaped(stdout, info.message, strlen(info.message));
+        putchar('\n');
+        shown++;
+        id = info.parent;
+        if (status || !info.has_parent) {
+            cairn_commit_info_clear(&info);
+            break;
+        }
+        cairn_commit_info_clear(&info);
+    }
+    if (!status)
+        status = cli_flush_stdout();
+    return status;
+}
+
+/* ---------------------------------------------------------------- diff */
+
+/* Writes "\t" and the escaped bytes of v. */
+static int put_field(const cairn_val *v)
+{
+    putchar('\t');
+    return cli_put_escaped(stdout, v->data, v->len);
+}
+
+/* diff A B: the changes of the keyspace from version A to version B, one
+ * tsv-escaped line each ("+", "-" or "~"). */
+int cmd_diff(cli *c)
+{
+    cairn_snapshot *a = NULL, *b = NULL;
+    cairn_diff *d = NULL;
+    cairn_diff_entry e;
+    int rc, status;
+
+    if ((status = cli_snapshot(c, c->args[0], &a)))
+        return status;
+    if ((status = cli_snapshot(c, c->args[1], &b)))
+        goto done;
+    if ((rc = cairn_diff_open(a, b, c->space, &d))) {
+        status = cli_error(rc, "diff");
+        goto done;
+    }
+    while (!status && !(rc = cairn_diff_next(d, &e))) {
+        putchar(e.change == CAIRN_ADDED ? '+' : e.change == CAIRN_REMOVED ? '-' : '~');
+        putchar(' ');
+        status = cli_put_escaped(stdout, e.key.data, e.key.len);
+        if (!status && e.change != CAIRN_ADDED)
+            status = put_field(&e.old_val);
+        if (!status && e.change != CAIRN_REMOVED)
+            status = put_field(&e.new_val);
+        putchar('\n');
+    }
+    if (!status && rc != CAIRN_NOTFOUND)
+        status = cli_error(rc, "diff");
+done:
+    if (!status)
+        status = cli_flush_stdout();
+    cairn_diff_close(d);
+    cairn_snapshot_close(b);
+    cairn_snapshot_close(a);
+    return status;
+}
+
+/* ---------------------------------------------------------------- spaces, refs */
+
+static int print_space(void *ctx, const char *name, uint64_t key_count)
+{
+    int *status = ctx;
+
+    if ((*status = cli_put_escaped(stdout, name, strlen(name))))
+        return 1;
+    printf("\t%" PRIu64 "\n", key_count);
+    return 0;
+}
+
+/* spaces: NAME<TAB>KEYS per keyspace of the version read. */
+int cmd_spaces(cli *c)
+{
+    cairn_snapshot *snap;
+    int rc, status, visit_status = 0;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    rc = cairn_space_list(snap, print_space, &visit_status);
+    if (visit_status)
+        status = visit_status;
+    else if (rc)
+        status = cli_error(rc, "listing keyspaces");
+    else
+        status = cli_flush_stdout();
+    cairn_snapshot_close(snap);
+    return status;
+}
+
+static int print_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+{
+    char hex[CAIRN_ID_HEX + 1];
+
+    (void)ctx;
+    cairn_id_to_hex(commit, hex);
+    printf("%s %s %s\n", kind == CAIRN_TAG ? "tag" : "branch", name, hex);
+    return 0;
+}
+
+/* refs: KIND NAME COMMIT per ref, in name order. */
+int cmd_refs(cli *c)
+{
+    int rc;
+
+    if ((rc = cairn_ref_list(c->db, print_ref, NULL)))
+        return cli_error(rc, "listing refs");
+    return cli_flush_stdout();
+}

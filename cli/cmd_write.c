@@ -1,0 +1,141 @@
+/*
+ * cmd_write.c - the write commands: put, del, import, tag and branch.
+ * put and del make one commit each on -b BRANCH (default main); import
+ * commits once per --batch records; tag and branch move refs only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ---------------------------------------------------------------- put, del */
+
+/*
+ * Runs one single-key transaction: a put of value (if not NULL) or a delete
+ * of key, committed with -m MSG or "VERB KEY". Returns the exit status.
+ */
+static int write_one(cli *c, const char *verb, const char *key, const char *value)
+{
+    cairn_txn *txn;
+    char message[600], q[512];
+    int rc;
+
+    if ((rc = cairn_txn_begin(c->db, c->branch, &txn)))
+        return cli_error(rc, "%s: beginning a transaction on branch '%s'", verb,
+                         c->branch ? c->branch : "main");
+    if (value)
+        rc = cairn_txn_put(txn, c->space, key, strlen(key), value, strlen(value));
+    else
+        rc = cairn_txn_del(txn, c->space, key, strlen(key));
+    if (rc) {
+        int status = cli_error(rc, "%s '%s'", verb, cli_quote(key, strlen(key), q));
+        cairn_txn_abort(txn);
+        return status;
+    }
+    if (!c->message)
+        snprintf(message, sizeof(message), "%s %s", verb, cli_quote(key, strlen(key), q));
+    if ((rc = cairn_txn_commit(txn, c->message ? c->message : message, NULL)))
+        return cli_error(rc, "%s '%s': commit", verb, cli_quote(key, strlen(key), q));
+    return 0;
+}
+
+int cmd_put(cli *c)
+{
+    return write_one(c, "put", c->args[0], c->args[1]);
+}
+
+int cmd_del(cli *c)
+{
+    return write_one(c, "del", c->args[0], NULL);
+}
+
+/* ---------------------------------------------------------------- import */
+
+/* import FILE|-: cairn_import with the command's options, a progress line
+ * on a terminal, and always the summary "imported N records in M commits"
+ * on stderr (after the error, if there was one). A file that does not
+ * exist is bad input. */
+int cmd_import(cli *c)
+{
+    const char *path = c->args[0];
+    cairn_import_options opts;
+    uint64_t records = 0, commits;
+    progress prog;
+    FILE *in;
+    int rc, status = 0;
+
+    if (strcmp(path, "-") == 0)
+        in = stdin;
+    else if (!(in = fopen(path, "r")))
+        return cli_say(errno == ENOENT ? EXIT_USAGE : EXIT_FAILURE_, "cannot open '%s': %s",
+                       path, strerror(errno));
+
+    memset(&opts, 0, sizeof(opts));
+    opts.format = c->format;
+    opts.key_field = c->key_field;
+    opts.space = c->space;
+    opts.branch = c->branch;
+    opts.source = in == stdin ? "<stdin>" : path;
+    opts.batch = c->batch;
+    opts.message = c->message;
+    opts.progress = progress_update;
+    opts.progress_ctx = &prog;
+
+    progress_init(&prog, "importing");
+    rc = cairn_import(c->db, in, &opts, &records);
+    progress_done(&prog);
+    if (rc)
+        status = cli_error(rc, "import '%s'", opts.source);
+    /* Every commit but the last holds a full batch. */
+    commits = records / c->batch + (records % c->batch != 0);
+    fprintf(stderr, "imported %" PRIu64 " records in %" PRIu64 " commit%s\n", records, commits,
+            commits == 1 ? "" : "s");
+    if (in != stdin)
+        fclose(in);
+    return status;
+}
+
+/* ---------------------------------------------------------------- tag, branch */
+
+/* Points ref name of kind at --at REF, or at the head of -b BRANCH or main. */
+static int set_ref(cli *c, cairn_ref_kind kind)
+{
+    const char *kind_name = kind == CAIRN_TAG ? "tag" : "branch";
+    const char *name = c->args[0];
+    const char *target = c->at ? c->at : c->branch ? c->branch : "main";
+    char q[512], q2[512];
+    cairn_id commit;
+    int rc;
+
+    if ((rc = cairn_resolve(c->db, target, &commit))) {
+        if (rc != CAIRN_NOTFOUND)
+            return cli_error(rc, "%s: resolving '%s'", kind_name,
+                             cli_quote(target, strlen(target), q));
+        if (c->at)
+            cli_error(rc, "unknown branch, tag or commit '%s'",
+                      cli_quote(target, strlen(target), q));
+        else
+            cli_error(rc, "branch '%s' has no commits to point a %s at",
+                      cli_quote(target, strlen(target), q), kind_name);
+        return EXIT_USAGE;
+    }
+    if ((rc = cairn_ref_set(c->db, kind, name, &commit))) {
+        if (rc == CAIRN_CONFLICT && kind == CAIRN_TAG)
+            return cli_error(rc, "tag '%s' already exists", cli_quote(name, strlen(name), q));
+        return cli_error(rc, "%s '%s' at '%s'", kind_name, cli_quote(name, strlen(name), q),
+                         cli_quote(target, strlen(target), q2));
+    }
+    return 0;
+}
+
+int cmd_tag(cli *c)
+{
+    return set_ref(c, CAIRN_TAG);
+}
+
+int cmd_branch(cli *c)
+{
+    return set_ref(c, CAIRN_BRANCH);
+}

@@ -1,0 +1,537 @@
+/*
+ * main.c - the cairn command: option parsing, dispatch, help, and the
+ * error and output helpers the commands share (cli.h).
+ *
+ * Options may come before or after the subcommand; "--" ends the options
+ * (so that a key may begin with '-'), and a lone "-" is an argument. Long
+ * options take their value as "--opt VALUE" or "--opt=VALUE", short ones
+ * as "-s VALUE" or "-sVALUE".
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define DEFAULT_STACK "lmdb:./cairn-data"
+
+/* ---------------------------------------------------------------- options */
+
+typedef struct option_def {
+    const char *long_name; /* without "--", or NULL */
+    char short_name;       /* or 0 */
+    bool has_arg;
+    unsigned bit;
+} option_def;
+
+static const option_def options[] = {
+    {"stack", 's', true, OPT_STACK},     {"at", 0, true, OPT_AT},
+    {"branch", 'b', true, OPT_BRANCH},   {"space", 0, true, OPT_SPACE},
+    {"message", 'm', true, OPT_MESSAGE}, {"prefix", 0, true, OPT_PREFIX},
+    {"from", 0, true, OPT_FROM},         {"to", 0, true, OPT_TO},
+    {"limit", 0, true, OPT_LIMIT},       {"reverse", 0, false, OPT_REVERSE},
+    {"format", 0, true, OPT_FORMAT},     {"key", 0, true, OPT_KEY},
+    {"batch", 0, true, OPT_BATCH},       {NULL, 'n', true, OPT_N},
+    {"json", 0, false, OPT_JSON},        {"help", 'h', false, OPT_HELP},
+    {"version", 0, false, OPT_VERSION},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* The name of an option for messages: "--at" or "-n". */
+static const char *option_name(unsigned bit)
+{
+    static char buf[32];
+    size_t i;
+
+    for (i = 0; i < N_OPTIONS; i++) {
+        if (options[i].bit != bit)
+            continue;
+        if (options[i].long_name)
+            snprintf(buf, sizeof(buf), "--%s", options[i].long_name);
+        else
+            snprintf(buf, sizeof(buf), "-%c", options[i].short_name);
+        return buf;
+    }
+    return "?";
+}
+
+/* ---------------------------------------------------------------- commands */
+
+#define READ_OPTS (OPT_AT | OPT_BRANCH)
+#define WRITE_OPTS (OPT_BRANCH | OPT_MESSAGE)
+
+typedef struct command {
+    const char *name;
+    int (*run)(cli *c);
+    unsigned opts;      /* options accepted besides -s and -h */
+    int min_args, max_args;
+    const char *synopsis;
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"put", cmd_put, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE",
+     "Sets KEY to VALUE in one commit. Both are taken as raw bytes.\n"
+     "  -b BRANCH   write to BRANCH (created if new)\n"
+     "  --space S   write to keyspace S\n"
+     "  -m MSG      commit message (default \"put KEY\")\n"},
+    {"get", cmd_get, READ_OPTS | OPT_SPACE, 1, 1, "get KEY",
+     "Prints the value of KEY (raw bytes) and a newline; exit 1 if KEY is missing.\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
+    {"del", cmd_del, WRITE_OPTS | OPT_SPACE, 1, 1, "del KEY",
+     "Deletes KEY in one commit. Deleting a missing key is not an error.\n"
+     "  -b BRANCH, --space S, -m MSG as for put\n"},
+    {"scan", cmd_scan,
+     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE, 0, 0,
+     "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse]",
+     "Prints one KEY<TAB>VALUE line (tsv-escaped) per key, in key order.\n"
+     "  --prefix P  only keys starting with P\n"
+     "  --from K    keys >= K;  --to K  keys < K\n"
+     "  --limit N   at most N lines;  --reverse  descending order\n"
+     "  --at REF, -b BRANCH, --space S\n"},
+    {"count", cmd_count, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
+     "count [--prefix P] [--from K] [--to K]",
+     "Prints the number of keys in the range (as for scan), in O(log n).\n"},
+    {"import", cmd_import, WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH, 1, 1,
+     "import [--format tsv|jsonl] [--key FIELD] [--batch N] FILE|-",
+     "Loads records from FILE (or stdin for -), one commit per N records.\n"
+     "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
+     "  --format jsonl  one JSON object per line; the line is the value\n"
+     "  --key FIELD     jsonl: top-level field holding the key (required)\n"
+     "  --batch N       records per commit (default 10000)\n"
+     "  -m MSG          commit messages \"MSG records A-B\" (default \"import FILE\")\n"
+     "  -b BRANCH, --space S\n"
+     "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
+     "committed before it stay.\n"},
+    {"export", cmd_export, READ_OPTS | OPT_SPACE | OPT_FORMAT, 0, 0,
+     "export [--format tsv|jsonl]",
+     "Writes every key of the keyspace to stdout as tsv (default) or jsonl\n"
+     "(each value as a line).\n  --at REF, -b BRANCH, --space S\n"},
+    {"root", cmd_root, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
+     "Prints the hex root id of the version (its catalog), or with --space\n"
+     "that keyspace's root. An empty store prints the empty-tree id.\n"},
+    {"log", cmd_log, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
+     "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE.\n"
+     "  -n N  at most N commits;  --at REF, -b BRANCH  start there\n"},
+    {"diff", cmd_diff, OPT_SPACE, 2, 2, "diff A B",
+     "Shows how version B differs from A (branches, tags or commit ids):\n"
+     "  + KEY<TAB>VALUE         added in B\n"
+     "  - KEY<TAB>OLD           removed in B\n"
+     "  ~ KEY<TAB>OLD<TAB>NEW   changed\n"
+     "  --space S  diff keyspace S\n"},
+    {"verify", cmd_verify, 0, 0, 0, "verify",
+     "Checks every blob reachable from every ref; prints each problem and a\n"
+     "summary. Exit 3 if there are problems.\n"},
+    {"stats", cmd_stats, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
+     "Prints tier and cache counters and the node statistics of the version.\n"
+     "  --json  as one JSON object;  --at REF, -b BRANCH\n"},
+    {"tag", cmd_tag, READ_OPTS, 1, 1, "tag NAME [--at REF]",
+     "Creates tag NAME at REF (default: the head of -b BRANCH or main).\n"
+     "Tags never move: an existing NAME is an error.\n"},
+    {"branch", cmd_branch, READ_OPTS, 1, 1, "branch NAME [--at REF]",
+     "Points branch NAME at REF (default: the head of -b BRANCH or main),\n"
+     "creating or moving it.\n"},
+    {"refs", cmd_refs, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
+    {"spaces", cmd_spaces, READ_OPTS, 0, 0, "spaces",
+     "Lists the keyspaces of the version: NAME<TAB>KEYS (tsv-escaped; the\n"
+     "default keyspace has the empty name).\n"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_usage(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "usage: cairn [OPTIONS] COMMAND [ARGS]\n\nCommands:\n");
+    for (i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %s\n", commands[i].synopsis);
+    fprintf(f, "  help [COMMAND]\n\n"
+               "Options (before or after the command):\n"
+               "  -s, --stack SPEC   the store (default $CAIRN_STACK, else " DEFAULT_STACK ")\n"
+               "  -b, --branch NAME  branch to write to or read from (default main)\n"
+               "      --at REF       read version REF: a branch, tag or commit id\n"
+               "      --space NAME   keyspace (default: the one with the empty name)\n"
+               "  -m, --message MSG  commit message for put and del\n"
+               "  -h, --help         show help;  --version  show the version\n"
+               "  --                 end of options (for keys starting with '-')\n\n"
+               "Exit status: 0 ok, 1 key not found, 2 bad usage or input, 3 other failure.\n"
+               "Run 'cairn help COMMAND' for a command's options; docs/cli.md has more.\n");
+}
+
+static void print_command_help(const command *cmd)
+{
+    printf("usage: cairn %s\n\n%s", cmd->synopsis, cmd->help);
+    printf("  -s SPEC  the store (default $CAIRN_STACK, else " DEFAULT_STACK ")\n");
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+int cli_exit_code(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case CAIRN_NOTFOUND:
+        return EXIT_NOTFOUND;
+    case CAIRN_BADSPEC:
+    case CAIRN_BADARG:
+    case CAIRN_BADINPUT:
+    case CAIRN_KEYTOOBIG:
+    case CAIRN_VALTOOBIG:
+        return EXIT_USAGE;
+    default:
+        return EXIT_FAILURE_;
+    }
+}
+
+int cli_error(int rc, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+
+    snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
+    if (rc == CAIRN_BADINPUT && detail[0]) {
+        fprintf(stderr, "cairn: %s\n", detail);
+        return cli_exit_code(rc);
+    }
+    fputs("cairn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s%s%s\n", cairn_strerror(rc), detail[0] ? ": " : "", detail);
+    return cli_exit_code(rc);
+}
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("cairn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(run 'cairn --help' for usage)\n", stderr);
+    return EXIT_USAGE;
+}
+
+int cli_say(int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("cairn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+const char *cli_version(const cli *c)
+{
+    if (c->at)
+        return c->at;
+    if (c->branch && strcmp(c->branch, "main") != 0)
+        return c->branch;
+    return NULL;
+}
+
+int cli_snapshot(cli *c, const char *name, cairn_snapshot **out)
+{
+    char q[512];
+    int rc;
+
+    if (!(rc = cairn_snapshot_open(c->db, name, out)))
+        return 0;
+    if (rc == CAIRN_NOTFOUND) {
+        cli_error(rc, "unknown branch, tag or commit '%s'",
+                  cli_quote(name ? name : "main", strlen(name ? name : "main"), q));
+        return EXIT_USAGE;
+    }
+    return cli_error(rc, "opening version '%s'",
+                     cli_quote(name ? name : "main", strlen(name ? name : "main"), q));
+}
+
+const char *cli_quote(const void *data, size_t len, char buf[512])
+{
+    const unsigned char *bytes = data;
+    size_t i, n = 0;
+
+    for (i = 0; i < len && n < 64; i++) {
+        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\')
+            buf[n++] = (char)bytes[i];
+        else if (bytes[i] == '\\')
+            n += (size_t)snprintf(buf + n, 512 - n, "\\\\");
+        else
+            n += (size_t)snprintf(buf + n, 512 - n, "\\x%02x", bytes[i]);
+    }
+    if (i < len)
+        n += (size_t)snprintf(buf + n, 512 - n, "... (%zu bytes)", len);
+    buf[n] = '\0';
+    return buf;
+}
+
+int cli_put_escaped(FILE *f, const void *data, size_t len)
+{
+    char *text;
+    int rc;
+
+    if ((rc = cairn_tsv_escape(data, len, &text)))
+        return cli_error(rc, "escaping output");
+    fputs(text, f);
+    free(text);
+    return 0;
+}
+
+int cli_flush_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    return cli_say(EXIT_FAILURE_, "writing output: %s", strerror(errno ? errno : EIO));
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* Parses a decimal count. */
+static bool parse_count(const char *text, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p;
+
+    if (!*text)
+        return false;
+    for (p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Stores the value of option def into c. Returns 0 or EXIT_USAGE. */
+static int set_option(cli *c, const option_def *def, const char *value)
+{
+    const char *name = option_name(def->bit);
+
+    c->seen |= def->bit;
+    switch (def->bit) {
+    case OPT_STACK:
+        c->spec = value;
+        break;
+    case OPT_AT:
+        c->at = value;
+        break;
+    case OPT_BRANCH:
+        c->branch = value;
+        break;
+    case OPT_SPACE:
+        c->space = value;
+        break;
+    case OPT_MESSAGE:
+        c->message = value;
+        break;
+    case OPT_PREFIX:
+        c->prefix = value;
+        break;
+    case OPT_FROM:
+        c->from = value;
+        break;
+    case OPT_TO:
+        c->to = value;
+        break;
+    case OPT_KEY:
+        c->key_field = value;
+        break;
+    case OPT_REVERSE:
+        c->reverse = true;
+        break;
+    case OPT_JSON:
+        c->json = true;
+        break;
+    case OPT_LIMIT:
+    case OPT_BATCH:
+    case OPT_N:
+        if (!parse_count(value, def->bit == OPT_LIMIT   ? &c->limit
+                                : def->bit == OPT_BATCH ? &c->batch
+                                                        : &c->log_n))
+            return cli_usage("%s needs a non-negative whole number, not '%s'", name, value);
+        if (def->bit == OPT_BATCH && c->batch == 0)
+            return cli_usage("--batch must be at least 1");
+        break;
+    case OPT_FORMAT:
+        if (strcmp(value, "tsv") == 0)
+            c->format = CAIRN_TSV;
+        else if (strcmp(value, "jsonl") == 0)
+            c->format = CAIRN_JSONL;
+        else
+            return cli_usage("unknown format '%s' (want tsv or jsonl)", value);
+        break;
+    default: /* --help, --version */
+        break;
+    }
+    return 0;
+}
+
+/* Parses argv into c: options anywhere, the first other word as the
+ * command, the rest as its arguments (collected in place in argv). */
+static int parse_args(cli *c, int argc, char **argv)
+{
+    const option_def *def;
+    bool options_done = false;
+    const char *arg, *value, *eq;
+    size_t i, name_len;
+    int k, rc;
+
+    c->args = argv + 1;
+    for (k = 1; k < argc; k++) {
+        arg = argv[k];
+        if (options_done || arg[0] != '-' || arg[1] == '\0') {
+            if (!c->command)
+                c->command = arg;
+            else
+                c->args[c->n_args++] = argv[k];
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        def = NULL;
+        value = NULL;
+        if (arg[1] == '-') {
+            eq = strchr(arg + 2, '=');
+            name_len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+            for (i = 0; i < N_OPTIONS && !def; i++)
+                if (options[i].long_name && strlen(options[i].long_name) == name_len &&
+                    memcmp(options[i].long_name, arg + 2, name_len) == 0)
+                    def = &options[i];
+            if (!def)
+                return cli_usage("unknown option '%.*s'", (int)(name_len + 2), arg);
+            if (eq && !def->has_arg)
+                return cli_usage("option --%s takes no value", def->long_name);
+            if (eq)
+                value = eq + 1;
+        } else {
+            for (i = 0; i < N_OPTIONS && !def; i++)
+                if (options[i].short_name == arg[1])
+                    def = &options[i];
+            if (!def)
+                return cli_usage("unknown option '-%c'", arg[1]);
+            if (arg[2] && !def->has_arg)
+                return cli_usage("option -%c takes no value", arg[1]);
+            if (arg[2])
+                value = arg + 2;
+        }
+        if (def->has_arg && !value) {
+            if (k + 1 >= argc)
+                return cli_usage("option %s needs a value", option_name(def->bit));
+            value = argv[++k];
+        }
+        if ((rc = set_option(c, def, value)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Checks that cmd accepts every option given and its argument count. */
+static int check_command(const cli *c, const command *cmd)
+{
+    unsigned extra = c->seen & ~(cmd->opts | OPT_STACK | OPT_HELP | OPT_VERSION);
+    unsigned bit;
+
+    for (bit = 1; extra; bit <<= 1)
+        if (extra & bit)
+            return cli_usage("option %s does not apply to %s", option_name(bit), cmd->name);
+    if ((c->seen & OPT_AT) && (c->seen & OPT_BRANCH))
+        return cli_usage("give --at or --branch, not both");
+    if (c->n_args < cmd->min_args)
+        return cli_usage("%s: missing argument (usage: cairn %s)", cmd->name, cmd->synopsis);
+    if (c->n_args > cmd->max_args)
+        return cli_usage("%s: too many arguments (usage: cairn %s)", cmd->name, cmd->synopsis);
+    if (strcmp(cmd->name, "import") == 0) {
+        if (c->format == CAIRN_JSONL && !c->key_field)
+            return cli_usage("import --format jsonl needs --key FIELD");
+        if (c->format != CAIRN_JSONL && c->key_field)
+            return cli_usage("--key applies only to --format jsonl");
+    }
+    return 0;
+}
+
+/* Runs "cairn help [COMMAND]". */
+static int run_help(const cli *c)
+{
+    const command *cmd;
+
+    if (c->n_args == 0) {
+        print_usage(stdout);
+        return cli_flush_stdout();
+    }
+    if (c->n_args > 1)
+        return cli_usage("help: too many arguments");
+    if (!(cmd = find_command(c->args[0])))
+        return cli_usage("no command '%s'", c->args[0]);
+    print_command_help(cmd);
+    return cli_flush_stdout();
+}
+
+int main(int argc, char **argv)
+{
+    const command *cmd;
+    const char *env;
+    cli c;
+    int rc, status;
+
+    memset(&c, 0, sizeof(c));
+    c.space = "";
+    c.format = CAIRN_TSV;
+    c.batch = 10000;
+    if ((status = parse_args(&c, argc, argv)))
+        return status;
+    if (c.seen & OPT_VERSION) {
+        printf("cairn %s\n", cairn_version());
+        return cli_flush_stdout();
+    }
+    if (!c.command) {
+        if (c.seen & OPT_HELP) {
+            print_usage(stdout);
+            return cli_flush_stdout();
+        }
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(c.command, "help") == 0)
+        return run_help(&c);
+    if (!(cmd = find_command(c.command)))
+        return cli_usage("unknown command '%s'", c.command);
+    if (c.seen & OPT_HELP) {
+        print_command_help(cmd);
+        return cli_flush_stdout();
+    }
+    if ((status = check_command(&c, cmd)))
+        return status;
+
+    if (!c.spec) {
+        env = getenv("CAIRN_STACK");
+        c.spec = env && *env ? env : DEFAULT_STACK;
+    }
+    if ((rc = cairn_open(c.spec, NULL, &c.db)))
+        return cli_error(rc, "cannot open store '%s'", c.spec);
+    status = cmd->run(&c);
+    cairn_close(c.db);
+    return status;
+}

@@ -1,0 +1,366 @@
+/*
+ * import.c - cairn_import and cairn_export: tsv and jsonl streams in and
+ * out of a keyspace, written with the public API only (transactions,
+ * snapshots, iterators).
+ *
+ * Import reads lines of any length with getline, strips "\n" and then one
+ * "\r" before it (CRLF input), and turns each line into one record:
+ *
+ *     tsv    KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
+ *     jsonl  one JSON object; the key is top-level field key_field (string:
+ *            unescaped bytes; number: its text), the value the whole line
+ *
+ * Records are committed every opts->batch records, each commit with the
+ * message "import SOURCE records A-B" (1-based record numbers; opts->message
+ * replaces "import SOURCE"). The first
+ * malformed line stops the import: the open batch is aborted, batches
+ * already committed stay, and the error is CAIRN_BADINPUT with the detail
+ * "SOURCE:LINE: what is wrong".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "cairn.h"
+#include "jsonl.h"
+#include "tsv.h"
+#include "util.h"
+
+#define IMPORT_BATCH_DEFAULT 10000
+
+/* The state of one import. */
+typedef struct importer {
+    cairn_db *db;
+    const cairn_import_options *opts;
+    const char *source;    /* for messages and commit messages */
+    uint64_t batch;        /* records per commit */
+    cairn_txn *txn;        /* the open batch, or NULL */
+    uint64_t line_no;      /* 1-based number of the line being read */
+    uint64_t records;      /* records read, including the open batch */
+    uint64_t committed;    /* records in committed batches */
+    uint64_t bytes;        /* input bytes consumed */
+    uint64_t total_bytes;  /* size of the input if it is a regular file, else 0 */
+    char *key_copy;        /* jsonl: the current line's key (malloc'd) */
+} importer;
+
+/* Aborts the open batch, then records the detail "SOURCE:LINE: message" and
+ * returns rc. The abort comes first so that it cannot clobber the detail. */
+static int line_fail(importer *im, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int line_fail(importer *im, int rc, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cairn_txn_abort(im->txn);
+    im->txn = NULL;
+    return cairn__fail(rc, "%s:%" PRIu64 ": %s", im->source, im->line_no, msg);
+}
+
+/* Commits the open batch (if any) as "import SOURCE records A-B". */
+static int commit_batch(importer *im)
+{
+    char message[512];
+    char detail[512];
+    cairn_txn *txn = im->txn;
+    int rc;
+
+    if (!txn)
+        return 0;
+    im->txn = NULL;
+    if (im->opts->message)
+        snprintf(message, sizeof(message), "%s records %" PRIu64 "-%" PRIu64, im->opts->message,
+                 im->committed + 1, im->records);
+    else
+        snprintf(message, sizeof(message), "import %s records %" PRIu64 "-%" PRIu64, im->source,
+                 im->committed + 1, im->records);
+    if ((rc = cairn_txn_commit(txn, message, NULL))) {
+        snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
+        return cairn__fail(rc, "%s: committing records %" PRIu64 "-%" PRIu64 ": %s%s%s",
+                           im->source, im->committed + 1, im->records, cairn_strerror(rc),
+                           detail[0] ? ": " : "", detail);
+    }
+    im->committed = im->records;
+    return 0;
+}
+
+/* Splits and unescapes a tsv line in place. OUT: key and value spans. */
+static int parse_tsv(importer *im, char *line, size_t len, cairn_val *key, cairn_val *val)
+{
+    char *tab = memchr(line, '\t', len);
+    size_t key_len, val_len, val_off;
+    cairn__tsv_error err;
+
+    if (!tab)
+        return line_fail(im, CAIRN_BADINPUT, "no tab between key and value");
+    key_len = (size_t)(tab - line);
+    val_off = key_len + 1;
+    val_len = len - val_off;
+    if (cairn__tsv_unescape(line, &key_len, &err))
+        return line_fail(im, CAIRN_BADINPUT, "%s in key at column %zu", err.what,
+                         err.offset + 1);
+    if (cairn__tsv_unescape(line + val_off, &val_len, &err))
+        return line_fail(im, CAIRN_BADINPUT, "%s in value at column %zu", err.what,
+                         val_off + err.offset + 1);
+    key->data = line;
+    key->len = key_len;
+    val->data = line + val_off;
+    val->len = val_len;
+    return 0;
+}
+
+/* Checks a jsonl line and takes its key field. OUT: key (im->key_copy) and
+ * value (the whole line). */
+static int parse_jsonl(importer *im, char *line, size_t len, cairn_val *key, cairn_val *val)
+{
+    cairn__jsonl_error err;
+    char what[512];
+    size_t key_len;
+    int rc;
+
+    free(im->key_copy);
+    im->key_copy = NULL;
+    rc = cairn__jsonl_field(line, len, im->opts->key_field, &im->key_copy, &key_len, &err);
+    if (rc == CAIRN_BADINPUT)
+        return line_fail(im, rc, "%s",
+                         cairn__jsonl_describe(&err, im->opts->key_field, what, sizeof(what)));
+    if (rc)
+        return line_fail(im, rc, "%s", cairn_strerror(rc));
+    key->data = im->key_copy;
+    key->len = key_len;
+    val->data = line;
+    val->len = len;
+    return 0;
+}
+
+/* Adds one record to the open batch (beginning one if needed) and commits
+ * the batch when it is full. */
+static int add_record(importer *im, const cairn_val *key, const cairn_val *val)
+{
+    char detail[256];
+    int rc;
+
+    if (key->len > CAIRN_KEY_MAX)
+        return line_fail(im, CAIRN_BADINPUT, "key too long (%zu bytes, max %d)", key->len,
+                         CAIRN_KEY_MAX);
+    if (val->len > CAIRN_VALUE_MAX)
+        return line_fail(im, CAIRN_BADINPUT, "value too long (%zu bytes, max %u)", val->len,
+                         (unsigned)CAIRN_VALUE_MAX);
+    if (!im->txn && (rc = cairn_txn_begin(im->db, im->opts->branch, &im->txn))) {
+        im->txn = NULL;
+        return cairn__fail_context(rc, "%s: beginning a transaction", im->source);
+    }
+    rc = cairn_txn_put(im->txn, im->opts->space, key->data, key->len, val->data, val->len);
+    if (rc) {
+        const char *what = cairn_strerror(rc);
+        snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
+        if (rc == CAIRN_KEYTOOBIG || rc == CAIRN_VALTOOBIG)
+            rc = CAIRN_BADINPUT;
+        return line_fail(im, rc, "%s%s%s", what, detail[0] ? ": " : "", detail);
+    }
+    im->records++;
+    if (im->records - im->committed >= im->batch)
+        return commit_batch(im);
+    return 0;
+}
+
+/* Size of the stream if it is a regular file, else 0. */
+static uint64_t stream_size(FILE *in)
+{
+    struct stat st;
+    int fd = fileno(in);
+
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode))
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
+/*
+ * Public: reads records from in and commits them in batches (the format
+ * and the failure rules are in the comment at the top of this file).
+ * Errors: CAIRN_BADARG (bad options), CAIRN_BADINPUT (a malformed line; the
+ * detail is "SOURCE:LINE: what"), read errors as -errno, and the errors of
+ * cairn_txn_begin, cairn_txn_put and cairn_txn_commit. *records (if not
+ * NULL) receives the records committed, on failure as well as on success.
+ */
+int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint64_t *records)
+{
+    cairn_format format;
+    importer im;
+    char *line = NULL;
+    size_t cap = 0, len;
+    ssize_t got;
+    cairn_val key = {NULL, 0}, val = {NULL, 0};
+    int rc = 0;
+
+    cairn__detail_clear();
+    if (records)
+        *records = 0;
+    if (!db || !in || !opts)
+        return cairn__fail(CAIRN_BADARG, "import: db, input and options are required");
+    format = opts->format ? opts->format : CAIRN_TSV;
+    if (format != CAIRN_TSV && format != CAIRN_JSONL)
+        return cairn__fail(CAIRN_BADARG, "import: unknown format %d", (int)format);
+    if (format == CAIRN_JSONL && (!opts->key_field || !opts->key_field[0]))
+        return cairn__fail(CAIRN_BADARG, "import: jsonl needs a key field");
+
+    memset(&im, 0, sizeof(im));
+    im.db = db;
+    im.opts = opts;
+    im.source = opts->source ? opts->source : "input";
+    im.batch = opts->batch ? opts->batch : IMPORT_BATCH_DEFAULT;
+    im.total_bytes = stream_size(in);
+
+    for (;;) {
+        errno = 0;
+        if ((got = getline(&line, &cap, in)) < 0) {
+            if (ferror(in)) {
+                rc = errno > 0 ? -errno : CAIRN_IO;
+                rc = line_fail(&im, rc, "read error: %s", cairn_strerror(rc));
+            }
+            break;
+        }
+        im.line_no++;
+        im.bytes += (uint64_t)got;
+        len = (size_t)got;
+        if (len && line[len - 1] == '\n') {
+            len--;
+            if (len && line[len - 1] == '\r')
+                len--;
+        }
+        if (format == CAIRN_TSV)
+            rc = parse_tsv(&im, line, len, &key, &val);
+        else
+            rc = parse_jsonl(&im, line, len, &key, &val);
+        if (rc || (rc = add_record(&im, &key, &val)))
+            break;
+        if (opts->progress)
+            opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
+    }
+    if (!rc)
+        rc = commit_batch(&im);
+    else if (im.txn) {
+        cairn_txn_abort(im.txn);
+        im.txn = NULL;
+    }
+    if (!rc && opts->progress)
+        opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
+    free(im.key_copy);
+    free(line);
+    if (records)
+        *records = im.committed;
+    return rc;
+}
+
+/* Writes one record as a line. Returns 0 or a stream error. */
+static int write_record(FILE *out, cairn_format format, const cairn_val *key,
+                        const cairn_val *val)
+{
+    int rc;
+
+    errno = 0;
+    if (format == CAIRN_JSONL) {
+        if (val->len && fwrite(val->data, 1, val->len, out) != val->len)
+            goto fail;
+    } else {
+        if ((rc = cairn__tsv_write(out, key->data, key->len)))
+            return rc;
+        if (putc('\t', out) == EOF)
+            goto fail;
+        if ((rc = cairn__tsv_write(out, val->data, val->len)))
+            return rc;
+    }
+    if (putc('\n', out) == EOF)
+        goto fail;
+    return 0;
+
+fail:
+    return errno > 0 ? -errno : CAIRN_IO;
+}
+
+/*
+ * Public: writes every key of space at version at to out, in key order, as
+ * tsv (escaped key, tab, escaped value) or jsonl (the value as stored; a
+ * value holding a newline cannot be a JSON line and stops the export with
+ * CAIRN_BADINPUT naming the key). Errors: those of cairn_snapshot_open and
+ * cairn_iter_open/next, CAIRN_BADARG (format), stream errors as -errno.
+ * *records (if not NULL) receives the records written, also on failure.
+ */
+int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format format,
+                 void *out, cairn_progress_fn progress, void *progress_ctx, uint64_t *records)
+{
+    cairn_snapshot *snap = NULL;
+    cairn_iter *it = NULL;
+    cairn_val key, val;
+    uint64_t n = 0, bytes = 0;
+    char detail[512], *key_text = NULL;
+    int rc;
+
+    cairn__detail_clear();
+    if (records)
+        *records = 0;
+    if (!db || !out)
+        return cairn__fail(CAIRN_BADARG, "export: db and output are required");
+    if (format != CAIRN_TSV && format != CAIRN_JSONL)
+        return cairn__fail(CAIRN_BADARG, "export: unknown format %d", (int)format);
+    if ((rc = cairn_snapshot_open(db, at, &snap)))
+        return rc;
+    if ((rc = cairn_iter_open(snap, space, NULL, 0, NULL, 0, 0, &it)))
+        goto fail_iter;
+    while (!(rc = cairn_iter_next(it, &key, &val))) {
+        if (format == CAIRN_JSONL && memchr(val.data, '\n', val.len)) {
+            if (cairn_tsv_escape(key.data, key.len, &key_text))
+                key_text = NULL;
+            rc = CAIRN_BADINPUT;
+            snprintf(detail, sizeof(detail),
+                     "export: the value of key '%.200s' holds a newline, so it is not a "
+                     "JSON line",
+                     key_text ? key_text : "?");
+            goto fail_record;
+        }
+        if ((rc = write_record(out, format, &key, &val))) {
+            snprintf(detail, sizeof(detail), "export: write error: %s", cairn_strerror(rc));
+            goto fail_record;
+        }
+        n++;
+        bytes += key.len + val.len + 2;
+        if (progress)
+            progress(progress_ctx, n, bytes, 0);
+    }
+    if (rc != CAIRN_NOTFOUND) {
+        snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
+        goto fail_record;
+    }
+    errno = 0;
+    if (fflush(out)) {
+        rc = errno > 0 ? -errno : CAIRN_IO;
+        snprintf(detail, sizeof(detail), "export: write error: %s", cairn_strerror(rc));
+        goto fail_record;
+    }
+    cairn_iter_close(it);
+    cairn_snapshot_close(snap);
+    if (records)
+        *records = n;
+    return 0;
+
+fail_record:
+    free(key_text);
+    cairn_iter_close(it);
+    cairn_snapshot_close(snap);
+    if (records)
+        *records = n;
+    return cairn__fail(rc, "%s", detail);
+fail_iter:
+    snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
+    cairn_snapshot_close(snap);
+    return cairn__fail(rc, "%s", detail);
+}

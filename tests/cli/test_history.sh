@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# test_history.sh - versions: log (order, format, -n, messages), --at time
+# travel by commit id, tag and branch, diff of two versions, tag, branch
+# and refs, -b branches, and root (empty store, per keyspace, per version).
+# Usage: test_history.sh PATH/TO/cairn
+set -euo pipefail
+
+bin=${1:?usage: $0 PATH/TO/cairn}
+[[ $bin == /* ]] || bin=$PWD/$bin
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+db="lmdb:$tmp/db"
+unset CAIRN_STACK
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+c() { "$bin" -s "$db" "$@"; }
+expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
+expect_status() {
+    local want=$1 what=$2 got=0
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+    [[ $got == "$want" ]] || fail "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"
+}
+expect_err() { grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr '$(cat "$tmp/err")' lacks /$1/"; }
+
+# ---- an empty store
+empty=$("$bin" -s mem root)
+[[ $empty =~ ^[0-9a-f]{64}$ ]] || fail "root prints 64 hex digits: '$empty'"
+expect_eq "$(c root)" "$empty" "root of a fresh lmdb store"
+expect_eq "$(c root --space '')" "$empty" "keyspace root of a fresh store"
+expect_eq "$(c log)" "" "log of an empty store"
+expect_eq "$(c scan)" "" "scan of an empty store"
+expect_eq "$(c count)" 0 "count of an empty store"
+expect_status 2 "tag on an empty store" c tag nothing
+expect_err "no commits" "tag on an empty store message"
+
+# ---- four commits
+c put a 1 -m first
+c put b 2 --message second
+c put a 3 -m "third
+with a newline"
+c del b -m fourth
+c log >"$tmp/log"
+expect_eq "$(wc -l <"$tmp/log" | tr -d ' ')" 4 "log has one line per commit"
+re='^[0-9a-f]{64} [0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [0-9]+ .*$'
+while IFS= read -r line; do
+    [[ $line =~ $re ]] || fail "log line format: '$line'"
+done <"$tmp/log"
+expect_eq "$(cut -d' ' -f2 "$tmp/log" | tr '\n' ' ')" "4 3 2 1 " "log is newest first"
+expect_eq "$(cut -d' ' -f4 "$tmp/log" | tr '\n' ' ')" "1 2 2 1 " "log key counts"
+expect_eq "$(cut -d' ' -f5- "$tmp/log" | tr '\n' '|')" 'fourth|third\nwith a newline|second|first|' \
+    "log messages, escaped"
+expect_eq "$(c log -n 2 | wc -l | tr -d ' ')" 2 "log -n 2"
+expect_eq "$(c log -n 0)" "" "log -n 0"
+id4=$(sed -n 1p "$tmp/log" | cut -d' ' -f1)
+id3=$(sed -n 2p "$tmp/log" | cut -d' ' -f1)
+id2=$(sed -n 3p "$tmp/log" | cut -d' ' -f1)
+id1=$(sed -n 4p "$tmp/log" | cut -d' ' -f1)
+expect_eq "$(c log --at "$id2" | cut -d' ' -f1 | tr '\n' ' ')" "$id2 $id1 " "log --at"
+c put z 0
+c log -n 1 | grep -q ' put z$' || fail "default commit message: $(c log -n 1)"
+c del z
+
+# ---- time travel
+expect_eq "$(c get a --at "$id1")" 1 "--at first commit"
+expect_status 1 "b not yet written at commit 1" c get b --at "$id1"
+expect_eq "$(c get b --at "$id2")" 2 "--at second commit"
+expect_eq "$(c get a --at "$id3")" 3 "--at third commit"
+expect_status 1 "b deleted at commit 4" c get b --at "$id4"
+expect_eq "$(c scan --at "$id2")" $'a\t1\nb\t2' "scan --at"
+expect_eq "$(c count --at "$id3")" 2 "count --at"
+expect_eq "$(c export --at "$id1")" $'a\t1' "export --at"
+expect_eq "$(c get a --at "${id1^^}")" 1 "--at with uppercase hex"
+expect_status 2 "unknown --at" c get a --at nosuch
+expect_err "nosuch" "unknown ref is named"
+expect_status 2 "unknown --at for scan" c scan --at nosuch
+expect_status 2 "unknown --at for export" c export --at nosuch
+expect_status 2 "unknown --at for log" c log --at nosuch
+[[ "$(c root --at "$id1")" != "$(c root)" ]] || fail "roots of different versions differ"
+
+# ---- tags and branches
+c tag v1 --at "$id1"
+c tag v4 --at "$id4"
+expect_status 3 "a tag does not move" c tag v1 --at "$id2"
+expect_err "already exists" "existing tag message"
+expect_eq "$(c get a --at v1)" 1 "--at a tag"
+expect_eq "$(c root --at v4)" "$(c root)" "the same keys give the same root (v4 and the head after put z, del z)"
+c branch feature --at v1
+c -b feature put c 5 -m "on feature"
+expect_eq "$(c get c -b feature)" 5 "read a branch"
+expect_eq "$(c get c --at feature)" 5 "--at a branch"
+expect_status 1 "main does not see the branch's write" c get c
+expect_eq "$(c log -b feature | cut -d' ' -f5- | tr '\n' '|')" "on feature|first|" "log -b"
+c branch copy -b feature
+expect_eq "$(c get c --at copy)" 5 "branch NAME -b BRANCH starts at BRANCH's head"
+c branch copy --at v4
+expect_status 1 "a branch moves" c get c --at copy
+expect_status 2 "unknown branch for reading" c get a -b nosuch
+c refs >"$tmp/refs"
+expect_eq "$(wc -l <"$tmp/refs" | tr -d ' ')" 5 "refs lists every ref"
+grep -qx "branch main $(c log -n 1 | cut -d' ' -f1)" "$tmp/refs" || fail "refs: main"
+grep -qx "tag v1 $id1" "$tmp/refs" || fail "refs: v1 $(cat "$tmp/refs")"
+grep -qx "tag v4 $id4" "$tmp/refs" || fail "refs: v4"
+grep -q "^branch feature [0-9a-f]\{64\}$" "$tmp/refs" || fail "refs: feature"
+grep -qx "branch copy $id4" "$tmp/refs" || fail "refs: copy"
+
+# ---- diff
+expect_eq "$(c diff v1 v4)" $'~ a\t1\t3' "diff: changed"
+expect_eq "$(c diff "$id2" "$id4")" $'~ a\t1\t3\n- b\t2' "diff: changed and removed"
+expect_eq "$(c diff "$id4" "$id2")" $'~ a\t3\t1\n+ b\t2' "diff: changed and added"
+expect_eq "$(c diff main main)" "" "diff of a version with itself"
+expect_eq "$(c diff main feature)" $'~ a\t3\t1\n+ c\t5' "diff of two branches"
+c put $'t\tk' $'line\nvalue' -b feature
+expect_eq "$(c diff main feature | grep '^+ t')" $'+ t\\tk\tline\\nvalue' "diff output is tsv-escaped"
+c put --space s1 x 1
+c put --space s1 x 2
+expect_eq "$(c diff "$(c log -n 2 | sed -n 2p | cut -d' ' -f1)" main --space s1)" $'~ x\t1\t2' \
+    "diff --space"
+expect_eq "$(c diff "$id4" main)" "" "diff of the default keyspace ignores other keyspaces"
+expect_status 2 "diff with an unknown ref" c diff v1 nosuch
+expect_err "nosuch" "diff names the unknown ref"
+expect_status 2 "diff needs two refs" c diff v1
+
+# ---- roots per keyspace
+[[ "$(c root --space s1)" != "$(c root --space '')" ]] || fail "keyspace roots differ"
+expect_eq "$(c root --space nosuch)" "$empty" "a missing keyspace has the empty root"
+c del a
+expect_eq "$(c root --space '')" "$empty" "a keyspace emptied again has the empty root"
+
+echo "ok"

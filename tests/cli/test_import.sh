@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# test_import.sh - import and export: the tsv escaping round trip (tabs,
+# newlines, CR, backslashes, 0x01, 0xff), CRLF input, jsonl keys (string,
+# escaped, number), malformed lines (message FILE:LINE, exit 2, committed
+# batches kept, partial batch dropped), stdin, batching and commit
+# messages, --space and -b, and history independence (the same data in any
+# order and batching gives the same root).
+# Usage: test_import.sh PATH/TO/cairn
+set -euo pipefail
+
+bin=${1:?usage: $0 PATH/TO/cairn}
+[[ $bin == /* ]] || bin=$PWD/$bin
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+unset CAIRN_STACK
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
+expect_status() {
+    local want=$1 what=$2 got=0
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+    [[ $got == "$want" ]] || fail "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"
+}
+expect_err() { grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr '$(cat "$tmp/err")' lacks /$1/"; }
+no_cr_in_err() { ! grep -q $'\r' "$tmp/err" || fail "$1: progress written to a non-terminal"; }
+
+# ---- tsv: escaping round trip
+# Input uses every escape, uppercase hex, CRLF on one line, a raw 0xff and
+# an empty value; the export must give the canonical (lowercase) form.
+printf 'tab\\tkey\tv1\n'                 >"$tmp/in.tsv"
+printf 'nl\\nkey\tline1\\nline2\r\n'    >>"$tmp/in.tsv"
+printf 'bs\\\\key\tback\\\\slash\n'      >>"$tmp/in.tsv"
+printf 'ctl\\x01\\x1F\tcr\\rhere\\x1B\n' >>"$tmp/in.tsv"
+printf 'high\xff\t\xff\xfe\\x7f\n'       >>"$tmp/in.tsv"
+printf 'empty\t\n'                       >>"$tmp/in.tsv"
+printf 'upper\t\\x41\\x4a\\x4A'          >>"$tmp/in.tsv"   # no final newline
+db="lmdb:$tmp/tsv"
+expect_status 0 "tsv import" "$bin" -s "$db" import "$tmp/in.tsv"
+expect_err '^imported 7 records in 1 commit$' "import summary"
+no_cr_in_err "import"
+expect_eq "$("$bin" -s "$db" count)" 7 "tsv record count"
+# Values come back as raw bytes through get.
+"$bin" -s "$db" get $'nl\nkey' >"$tmp/got"
+printf 'line1\nline2\n' | cmp -s - "$tmp/got" || fail "newline in a value (CRLF stripped)"
+"$bin" -s "$db" get $'ctl\x01\x1f' >"$tmp/got"
+printf 'cr\rhere\x1b\n' | cmp -s - "$tmp/got" || fail "\\x and \\r escapes"
+"$bin" -s "$db" get $'high\xff' >"$tmp/got"
+printf '\xff\xfe\x7f\n' | cmp -s - "$tmp/got" || fail "raw 0xff and \\x7f"
+expect_eq "$("$bin" -s "$db" get 'bs\key')" 'back\slash' "backslash escapes"
+expect_eq "$("$bin" -s "$db" get upper)" 'AJJ' "last line without a newline"
+expect_eq "$("$bin" -s "$db" get empty)" '' "empty value"
+
+expect_status 0 "tsv export" "$bin" -s "$db" export
+no_cr_in_err "export"
+printf 'bs\\\\key\tback\\\\slash\n'        >"$tmp/want.tsv"
+printf 'ctl\\x01\\x1f\tcr\\rhere\\x1b\n'  >>"$tmp/want.tsv"
+printf 'empty\t\n'                        >>"$tmp/want.tsv"
+printf 'high\xff\t\xff\xfe\x7f\n'         >>"$tmp/want.tsv"
+printf 'nl\\nkey\tline1\\nline2\n'        >>"$tmp/want.tsv"
+printf 'tab\\tkey\tv1\n'                  >>"$tmp/want.tsv"
+printf 'upper\tAJJ\n'                     >>"$tmp/want.tsv"
+cmp -s "$tmp/want.tsv" "$tmp/out" || fail "export differs: $(diff <(od -c "$tmp/want.tsv") <(od -c "$tmp/out"))"
+# scan prints the same lines.
+"$bin" -s "$db" scan | cmp -s "$tmp/want.tsv" - || fail "scan differs from export"
+# Export, import elsewhere, export again: identical, and the same root.
+"$bin" -s "lmdb:$tmp/tsv2" import - <"$tmp/out" 2>/dev/null
+"$bin" -s "lmdb:$tmp/tsv2" export | cmp -s "$tmp/want.tsv" - || fail "second round trip"
+expect_eq "$("$bin" -s "lmdb:$tmp/tsv2" root)" "$("$bin" -s "$db" root)" "round trip root"
+
+# ---- tsv: malformed lines
+make_lines() { # make_lines FILE N BAD_LINE BAD_TEXT
+    local i
+    : >"$1"
+    for ((i = 1; i <= $2; i++)); do
+        if ((i == $3)); then printf '%s\n' "$4" >>"$1"; else printf 'k%02d\tv%d\n' "$i" "$i" >>"$1"; fi
+    done
+}
+make_lines "$tmp/bad.tsv" 6 5 "no tab here"
+db="lmdb:$tmp/bad"
+expect_status 2 "tsv: line without a tab" "$bin" -s "$db" import --batch 2 "$tmp/bad.tsv"
+expect_err "^cairn: $tmp/bad.tsv:5: no tab between key and value$" "no-tab message"
+expect_err '^imported 4 records in 2 commits$' "summary after an error"
+expect_eq "$("$bin" -s "$db" count)" 4 "batches before the bad line stay, the partial one does not"
+expect_status 1 "record after the bad line" "$bin" -s "$db" get k06
+expect_eq "$("$bin" -s "$db" log | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')" \
+    "import $tmp/bad.tsv records 3-4"$'\n'"import $tmp/bad.tsv records 1-2" "commit messages"
+# With --batch 3 the error on line 5 drops record 4.
+expect_status 2 "tsv: batch 3" "$bin" -s "lmdb:$tmp/bad3" import --batch 3 "$tmp/bad.tsv"
+expect_eq "$("$bin" -s "lmdb:$tmp/bad3" count)" 3 "partial batch discarded"
+# -m sets the prefix of each batch's commit message.
+expect_status 2 "tsv: with -m" "$bin" -s "lmdb:$tmp/badm" import -m "nightly load" --batch 2 "$tmp/bad.tsv"
+expect_eq "$("$bin" -s "lmdb:$tmp/badm" log | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')" \
+    "nightly load records 3-4"$'\n'"nightly load records 1-2" "commit messages with -m"
+
+make_lines "$tmp/esc.tsv" 3 2 $'k2\tv\\q'
+expect_status 2 "tsv: bad escape" "$bin" -s mem import "$tmp/esc.tsv"
+expect_err "esc.tsv:2: bad escape '\\\\q' in value at column 5" "bad escape message"
+make_lines "$tmp/esc.tsv" 3 3 $'k\\x4\tv'
+expect_status 2 "tsv: short \\x" "$bin" -s mem import "$tmp/esc.tsv"
+expect_err "esc.tsv:3: bad escape '\\\\x4.*in key at column 2" "short \\x message"
+make_lines "$tmp/esc.tsv" 3 1 $'k\tv\tw'
+expect_status 2 "tsv: two tabs" "$bin" -s mem import "$tmp/esc.tsv"
+expect_err "esc.tsv:1: unescaped tab in value at column 4" "two tabs message"
+make_lines "$tmp/esc.tsv" 2 2 $'k\tv\rw'
+expect_status 2 "tsv: raw CR" "$bin" -s mem import "$tmp/esc.tsv"
+expect_err "esc.tsv:2: unescaped carriage return" "raw CR message"
+make_lines "$tmp/esc.tsv" 2 2 ""
+expect_status 2 "tsv: empty line" "$bin" -s mem import "$tmp/esc.tsv"
+expect_err "esc.tsv:2: no tab" "empty line message"
+{ printf 'ok\t1\n'; head -c 1025 /dev/zero | tr '\0' k; printf '\tv\n'; } >"$tmp/long.tsv"
+expect_status 2 "tsv: key too long" "$bin" -s mem import "$tmp/long.tsv"
+expect_err "long.tsv:2: key too long \\(1025 bytes, max 1024\\)" "key too long message"
+expect_status 2 "missing file" "$bin" -s mem import "$tmp/nonexistent.tsv"
+expect_err "nonexistent.tsv" "missing file message"
+
+# ---- stdin, batching, --space, -b
+db="lmdb:$tmp/batch"
+for ((i = 1; i <= 25; i++)); do printf 'key%03d\tvalue %d\n' "$i" "$i"; done >"$tmp/25.tsv"
+expect_status 0 "import from stdin" "$bin" -s "$db" import --batch 10 - <"$tmp/25.tsv"
+expect_err '^imported 25 records in 3 commits$' "stdin summary"
+expect_eq "$("$bin" -s "$db" log | wc -l | tr -d ' ')" 3 "one commit per batch"
+"$bin" -s "$db" log -n 1 | grep -q 'import <stdin> records 21-25$' || fail "stdin commit message"
+"$bin" -s "$db" import --space other -b side "$tmp/25.tsv" 2>/dev/null
+expect_eq "$("$bin" -s "$db" count --space other -b side)" 25 "import into a space on a branch"
+expect_eq "$("$bin" -s "$db" count --space other)" 0 "main is untouched"
+expect_eq "$("$bin" -s "$db" export --space other -b side | head -1)" $'key001\tvalue 1' \
+    "export --space -b"
+expect_status 0 "empty input" "$bin" -s "$db" import /dev/null
+expect_err '^imported 0 records in 0 commits$' "empty input summary"
+
+# ---- jsonl
+db="lmdb:$tmp/json"
+cat >"$tmp/in.jsonl" <<'EOF'
+{"id": "alpha", "n": 1, "tags": ["x", "y"]}
+{"id": 42, "nested": {"id": "not me"}}
+{"id": -1.5e3}
+{"id": "caf\u00e9 \ud83d\ude00", "v": null}
+{"other": 1, "id": "tab\there"}
+EOF
+expect_status 0 "jsonl import" "$bin" -s "$db" import --format jsonl --key id "$tmp/in.jsonl"
+expect_eq "$("$bin" -s "$db" count)" 5 "jsonl count"
+expect_eq "$("$bin" -s "$db" get alpha)" '{"id": "alpha", "n": 1, "tags": ["x", "y"]}' \
+    "the whole line is the value"
+expect_eq "$("$bin" -s "$db" get 42)" '{"id": 42, "nested": {"id": "not me"}}' "number key"
+expect_eq "$("$bin" -s "$db" get -- -1.5e3)" '{"id": -1.5e3}' "number key as written"
+expect_eq "$("$bin" -s "$db" get $'caf\xc3\xa9 \xf0\x9f\x98\x80')" \
+    '{"id": "caf\u00e9 \ud83d\ude00", "v": null}' "unescaped UTF-8 key"
+expect_eq "$("$bin" -s "$db" get $'tab\there' | cut -c1-10)" '{"other": ' "escaped tab in key"
+# jsonl export writes the values, in key order, and re-imports to the same root.
+"$bin" -s "$db" export --format jsonl >"$tmp/out.jsonl"
+expect_eq "$(head -1 "$tmp/out.jsonl")" '{"id": -1.5e3}' "jsonl export order"
+sort "$tmp/in.jsonl" | cmp -s - <(sort "$tmp/out.jsonl") || fail "jsonl export lines"
+"$bin" -s "lmdb:$tmp/json2" import --format jsonl --key id --batch 2 "$tmp/out.jsonl" 2>/dev/null
+expect_eq "$("$bin" -s "lmdb:$tmp/json2" root)" "$("$bin" -s "$db" root)" "jsonl round trip root"
+
+expect_status 2 "jsonl without --key" "$bin" -s mem import --format jsonl "$tmp/in.jsonl"
+expect_err "needs --key" "jsonl without --key message"
+expect_status 2 "--key with tsv" "$bin" -s mem import --key id "$tmp/in.jsonl"
+printf '{"id":"crlf"}\r\n' | "$bin" -s "$db" import --format jsonl --key id - 2>/dev/null
+expect_eq "$("$bin" -s "$db" get crlf | od -c | grep -c '\\r' || true)" 0 "jsonl CRLF stripped"
+
+jsonl_lines() { # jsonl_lines FILE N BAD_LINE BAD_TEXT
+    local i
+    : >"$1"
+    for ((i = 1; i <= $2; i++)); do
+        if ((i == $3)); then printf '%s\n' "$4" >>"$1"; else printf '{"id":"r%d","i":%d}\n' "$i" "$i" >>"$1"; fi
+    done
+}
+jsonl_lines "$tmp/bad.jsonl" 7 5 '{"abcdefg" 5}'
+db="lmdb:$tmp/jbad"
+expect_status 2 "jsonl: malformed line 5" \
+    "$bin" -s "$db" import --format jsonl --key id --batch 2 "$tmp/bad.jsonl"
+expect_err "^cairn: $tmp/bad.jsonl:5: invalid JSON at column 12: expected ':'$" "JSON syntax message"
+expect_eq "$("$bin" -s "$db" count)" 4 "jsonl: committed batches stay, partial batch does not"
+expect_status 1 "jsonl: nothing after the bad line" "$bin" -s "$db" get r6
+
+jsonl_lines "$tmp/bad.jsonl" 3 2 '{"name":"x"}'
+expect_status 2 "jsonl: field missing" "$bin" -s mem import --format jsonl --key id "$tmp/bad.jsonl"
+expect_err 'bad.jsonl:2: field "id" missing$' "missing field message"
+jsonl_lines "$tmp/bad.jsonl" 3 3 '{"id":{"a":1}}'
+expect_status 2 "jsonl: field is an object" "$bin" -s mem import --format jsonl --key id "$tmp/bad.jsonl"
+expect_err 'bad.jsonl:3: field "id" is an object, want a string or number$' "object field message"
+jsonl_lines "$tmp/bad.jsonl" 3 1 '[1,2]'
+expect_status 2 "jsonl: not an object" "$bin" -s mem import --format jsonl --key id "$tmp/bad.jsonl"
+expect_err "bad.jsonl:1: invalid JSON at column 1: expected '\\{'" "not an object message"
+jsonl_lines "$tmp/bad.jsonl" 3 2 '{"id":"a"} trailing'
+expect_status 2 "jsonl: trailing text" "$bin" -s mem import --format jsonl --key id "$tmp/bad.jsonl"
+expect_err "bad.jsonl:2: invalid JSON at column 12: unexpected text after the object" \
+    "trailing text message"
+
+# ---- history independence: same data, any order and batching, same root
+python3 - "$tmp" <<'EOF'
+import random, sys
+tmp = sys.argv[1]
+rng = random.Random(7)
+recs = {}
+while len(recs) < 3000:
+    k = "k%06d" % rng.randrange(10**6)
+    recs[k] = "v" * rng.randrange(1, 300)
+lines = ["%s\t%s\n" % kv for kv in recs.items()]
+open(tmp + "/sorted.tsv", "w").write("".join(sorted(lines)))
+rng.shuffle(lines)
+open(tmp + "/shuffled.tsv", "w").write("".join(lines))
+# The same keys, first with other values, then with the right ones.
+decoy = ["%s\tdecoy\n" % k for k in recs]
+open(tmp + "/twice.tsv", "w").write("".join(decoy[:1000] + lines))
+EOF
+"$bin" -s "lmdb:$tmp/h1" import --batch 100000 "$tmp/sorted.tsv" 2>/dev/null
+"$bin" -s "lmdb:$tmp/h2" import --batch 7 "$tmp/shuffled.tsv" 2>/dev/null
+"$bin" -s "lmdb:$tmp/h3" import --batch 333 "$tmp/twice.tsv" 2>/dev/null
+"$bin" -s "lmdb:$tmp/h3" put extra-key 1
+"$bin" -s "lmdb:$tmp/h3" del extra-key
+r1=$("$bin" -s "lmdb:$tmp/h1" root)
+expect_eq "$("$bin" -s "lmdb:$tmp/h2" root)" "$r1" "root after a shuffled, small-batch import"
+expect_eq "$("$bin" -s "lmdb:$tmp/h3" root)" "$r1" "root after overwrites and a delete"
+expect_eq "$("$bin" -s "lmdb:$tmp/h2" root --space '')" "$("$bin" -s "lmdb:$tmp/h1" root --space '')" \
+    "keyspace roots agree"
+"$bin" -s "lmdb:$tmp/h2" export | cmp -s "$tmp/sorted.tsv" - || fail "export of the shuffled import"
+
+echo "ok"
