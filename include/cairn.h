@@ -243,7 +243,9 @@ typedef struct cairn_commit_info {
     char *message;         /* NUL-terminated, "" if none */
 } cairn_commit_info;
 
-/* Reads commit id into *out (clear it afterwards).
+/* Reads commit id into *out (clear it afterwards). A branch's log is its
+ * head (cairn_resolve) followed by each commit's parent until has_parent is
+ * false; `cairn log` walks it that way.
  * Errors: CAIRN_MISSING, CAIRN_CORRUPT (not a commit object). */
 CAIRN_EXTERN int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out);
 /* Frees what cairn_commit_get allocated and zeroes *info. Accepts a zeroed
