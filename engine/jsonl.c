@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 typedef struct scanner {
     const unsigned char *start;   /* the line */
     const unsigned char *p;       /* next byte to read */
@@ -62,17 +64,6 @@ static bool at_char(const scanner *s, unsigned char c)
     return s->p < s->end && *s->p == c;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the four hex digits at p (bounded by end) into *cp. Returns false if
  * they are not four hex digits. */
 static bool read_hex4(const unsigned char *p, const unsigned char *end, unsigned *cp)
@@ -83,7 +74,7 @@ static bool read_hex4(const unsigned char *p, const unsigned char *end, unsigned
     if (end - p < 4)
         return false;
     for (i = 0; i < 4; i++) {
-        if ((d = hex_value(p[i])) < 0)
+        if ((d = cairn__hex_digit(p[i])) < 0)
             return false;
         v = v << 4 | (unsigned)d;
     }

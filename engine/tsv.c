@@ -46,17 +46,6 @@ static size_t escaped_len(unsigned char c)
     return c < 0x20 ? 4 : 1;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Describes the bad escape starting at field[i] (a backslash) as it appears:
  * the escape letter, and for \x the two bytes after it, printable bytes as
  * themselves and others as <HH>. */
@@ -115,8 +104,8 @@ static size_t check_field(const char *field, size_t len, cairn__tsv_error *err)
             i += 1;
             break;
         case 'x':
-            if (i + 3 < len && hex_value((unsigned char)field[i + 2]) >= 0 &&
-                hex_value((unsigned char)field[i + 3]) >= 0) {
+            if (i + 3 < len && cairn__hex_digit((unsigned char)field[i + 2]) >= 0 &&
+                cairn__hex_digit((unsigned char)field[i + 3]) >= 0) {
                 i += 3;
                 break;
             }
@@ -157,8 +146,8 @@ int cairn__tsv_unescape(char *field, size_t *len, cairn__tsv_error *err)
             field[o++] = '\\';
             break;
         default: /* 'x', checked above */
-            field[o++] = (char)(hex_value((unsigned char)field[i + 1]) << 4 |
-                                hex_value((unsigned char)field[i + 2]));
+            field[o++] = (char)(cairn__hex_digit((unsigned char)field[i + 1]) << 4 |
+                                cairn__hex_digit((unsigned char)field[i + 2]));
             i += 2;
             break;
         }

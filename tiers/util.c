@@ -219,17 +219,6 @@ void cairn_id_to_hex(const cairn_id *id, char hex[CAIRN_ID_HEX + 1])
     hex_encode(id->bytes, sizeof(id->bytes), hex);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int cairn_id_from_hex(const char *hex, cairn_id *out)
 {
     cairn_id id;
@@ -237,7 +226,7 @@ int cairn_id_from_hex(const char *hex, cairn_id *out)
     if (!hex)
         return cairn__fail(CAIRN_BADARG, "id is NULL");
     for (size_t i = 0; i < sizeof(id.bytes); i++) {
-        int hi = hex_value(hex[2 * i]), lo = hi < 0 ? -1 : hex_value(hex[2 * i + 1]);
+        int hi = cairn__hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : cairn__hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return cairn__fail(CAIRN_BADARG, "bad id '%.80s': want 64 hex digits", hex);
         id.bytes[i] = (uint8_t)(hi << 4 | lo);

@@ -76,6 +76,18 @@ static inline int cairn__bytes_cmp(const void *a, size_t a_len, const void *b, s
     return (a_len > b_len) - (a_len < b_len);
 }
 
+/* The value of hex digit c (either case), or -1. */
+static inline int cairn__hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Short hex of an id for messages: the first 12 digits. buf holds 13. */
 const char *cairn__id_short(const cairn_id *id, char buf[13]);
 

@@ -4,24 +4,8 @@
 # line: absent when stderr is not a terminal, present on one (via script(1)
 # if it is installed).
 # Usage: test_admin.sh PATH/TO/cairn
-set -euo pipefail
+source "$(dirname "$0")/lib.sh" "$@"
 
-bin=${1:?usage: $0 PATH/TO/cairn}
-[[ $bin == /* ]] || bin=$PWD/$bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-db="lmdb:$tmp/db"
-unset CAIRN_STACK
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-c() { "$bin" -s "$db" "$@"; }
-expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
-expect_status() {
-    local want=$1 what=$2 got=0
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    [[ $got == "$want" ]] || fail "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"
-}
 # json_get EXPR: evaluates EXPR on the JSON document in $tmp/out as "d".
 json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$tmp/out"; }
 

@@ -3,28 +3,7 @@
 # limit), keyspaces, option placement, help and version, and exit codes
 # (1 missing key, 2 bad usage or bad spec).
 # Usage: test_basic.sh PATH/TO/cairn
-set -euo pipefail
-
-bin=${1:?usage: $0 PATH/TO/cairn}
-[[ $bin == /* ]] || bin=$PWD/$bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-db="lmdb:$tmp/db"
-unset CAIRN_STACK
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-c() { "$bin" -s "$db" "$@"; }
-# expect_eq GOT WANT WHAT
-expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
-# expect_status WANT WHAT CMD...: runs CMD, output in $tmp/out and $tmp/err.
-expect_status() {
-    local want=$1 what=$2 got=0
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    [[ $got == "$want" ]] || fail "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"
-}
-# expect_err PATTERN WHAT: the last stderr matches PATTERN (grep -E).
-expect_err() { grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr '$(cat "$tmp/err")' lacks /$1/"; }
+source "$(dirname "$0")/lib.sh" "$@"
 
 # ---- help and version
 expect_status 0 "--version" "$bin" --version

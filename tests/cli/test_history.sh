@@ -3,25 +3,7 @@
 # travel by commit id, tag and branch, diff of two versions, tag, branch
 # and refs, -b branches, and root (empty store, per keyspace, per version).
 # Usage: test_history.sh PATH/TO/cairn
-set -euo pipefail
-
-bin=${1:?usage: $0 PATH/TO/cairn}
-[[ $bin == /* ]] || bin=$PWD/$bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-db="lmdb:$tmp/db"
-unset CAIRN_STACK
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-c() { "$bin" -s "$db" "$@"; }
-expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
-expect_status() {
-    local want=$1 what=$2 got=0
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    [[ $got == "$want" ]] || fail "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"
-}
-expect_err() { grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr '$(cat "$tmp/err")' lacks /$1/"; }
+source "$(dirname "$0")/lib.sh" "$@"
 
 # ---- an empty store
 empty=$("$bin" -s mem root)

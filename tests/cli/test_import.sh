@@ -6,23 +6,8 @@
 # messages, --space and -b, and history independence (the same data in any
 # order and batching gives the same root).
 # Usage: test_import.sh PATH/TO/cairn
-set -euo pipefail
+source "$(dirname "$0")/lib.sh" "$@"
 
-bin=${1:?usage: $0 PATH/TO/cairn}
-[[ $bin == /* ]] || bin=$PWD/$bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-unset CAIRN_STACK
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_eq() { [[ "$1" == "$2" ]] || fail "$3: got '$1', want '$2'"; }
-expect_status() {
-    local want=$1 what=$2 got=0
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
-    [[ $got == "$want" ]] || fail "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"
-}
-expect_err() { grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr '$(cat "$tmp/err")' lacks /$1/"; }
 no_cr_in_err() { ! grep -q $'\r' "$tmp/err" || fail "$1: progress written to a non-terminal"; }
 
 # ---- tsv: escaping round trip
