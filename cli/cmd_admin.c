@@ -109,8 +109,10 @@ static void stats_json(const cairn_stats *st, const char *version, uint32_t node
         json_string(t->spec, sizeof(t->spec));
         printf(",\"blobs\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"gets\":%" PRIu64
                ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"puts\":%" PRIu64
-               ",\"put_bytes\":%" PRIu64 "}",
-               t->blobs, t->bytes, t->gets, t->hits, t->misses, t->puts, t->put_bytes);
+               ",\"put_bytes\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"io_uring\":%s"
+               ",\"io_submits\":%" PRIu64 ",\"io_ops\":%" PRIu64 "}",
+               t->blobs, t->bytes, t->gets, t->hits, t->misses, t->puts, t->put_bytes,
+               t->evictions, t->io_uring ? "true" : "false", t->io_submits, t->io_ops);
     }
     printf("],\"cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"bytes\":%" PRIu64
            ",\"nodes\":%" PRIu64 "},\"version\":",
@@ -151,6 +153,11 @@ static void stats_text(const cairn_stats *st, const char *version, uint32_t node
         printf("      blobs %" PRIu64 ", bytes %" PRIu64 ", gets %" PRIu64 " (hits %" PRIu64
                ", misses %" PRIu64 "), puts %" PRIu64 " (%" PRIu64 " bytes)\n",
                t->blobs, t->bytes, t->gets, t->hits, t->misses, t->puts, t->put_bytes);
+        if (t->evictions)
+            printf("      evictions %" PRIu64 "\n", t->evictions);
+        if (t->io_ops)
+            printf("      io: %s, %" PRIu64 " submissions, %" PRIu64 " operations\n",
+                   t->io_uring ? "io_uring" : "system calls", t->io_submits, t->io_ops);
     }
     printf("node cache: %" PRIu64 " nodes, %" PRIu64 " bytes, hits %" PRIu64 ", misses %" PRIu64
            "\n",

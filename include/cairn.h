@@ -430,6 +430,10 @@ typedef struct cairn_tier_stats {
     uint64_t misses;    /* blobs not found */
     uint64_t puts;      /* blobs written */
     uint64_t put_bytes; /* bytes written */
+    uint64_t evictions; /* blobs a bounded cache dropped to stay in capacity */
+    uint64_t io_submits; /* file tier: io_uring submissions (0 on the fallback) */
+    uint64_t io_ops;     /* file tier: operations issued (SQEs, or system calls) */
+    bool io_uring;       /* file tier: I/O goes through io_uring */
 } cairn_tier_stats;
 
 typedef struct cairn_stats {

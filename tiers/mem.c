@@ -112,8 +112,10 @@ static void drop_entry(mem_tier *mt, mem_entry **slot)
 /* Evicts from the old end of the LRU ring until the payload fits. */
 static void evict(mem_tier *mt)
 {
-    while (mt->base.capacity && mt->bytes > mt->base.capacity && mt->lru.prev != &mt->lru)
+    while (mt->base.capacity && mt->bytes > mt->base.capacity && mt->lru.prev != &mt->lru) {
         drop_entry(mt, find_slot(mt, &mt->lru.prev->id));
+        atomic_fetch_add_explicit(&mt->base.counters.evictions, 1, memory_order_relaxed);
+    }
 }
 
 /* ---------------------------------------------------------------- blobs */

@@ -500,6 +500,10 @@ int cairn__stack_stats(cairn_stack *st, cairn_stats *out)
         ts->misses = atomic_load(&t->counters.misses);
         ts->puts = atomic_load(&t->counters.puts);
         ts->put_bytes = atomic_load(&t->counters.put_bytes);
+        ts->evictions = atomic_load(&t->counters.evictions);
+        ts->io_submits = atomic_load(&t->counters.io_submits);
+        ts->io_ops = atomic_load(&t->counters.io_ops);
+        ts->io_uring = atomic_load(&t->counters.io_uring);
         if (cairn__tier_usage(t, &ts->blobs, &ts->bytes)) {
             ts->blobs = ts->bytes = 0;
             cairn__detail_clear();

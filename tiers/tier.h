@@ -103,6 +103,11 @@ typedef struct cairn_tier_methods {
 /* Counters kept by the wrappers, one set per tier. */
 typedef struct cairn_tier_counters {
     _Atomic uint64_t gets, hits, misses, puts, put_bytes, get_bytes;
+    /* Kept by backends themselves: */
+    _Atomic uint64_t evictions;  /* blobs dropped by a bounded cache */
+    _Atomic uint64_t io_submits; /* io_uring submissions */
+    _Atomic uint64_t io_ops;     /* I/O operations issued (SQEs or syscalls) */
+    _Atomic bool io_uring;       /* I/O goes through io_uring */
 } cairn_tier_counters;
 
 /* The base every backend embeds first. */
