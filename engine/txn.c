@@ -1,9 +1,10 @@
 /*
  * txn.c - write transactions.
  *
- * A transaction records puts and deletes per keyspace in memory (a log of
- * operations plus a hash index from key to its latest operation, for
- * cairn_txn_get). Values longer than CAIRN_INLINE_MAX become value blobs
+ * A transaction records puts and deletes per keyspace in memory: a log of
+ * operations, plus a hash index from key to its latest operation that is
+ * built on the first cairn_txn_get of the keyspace (a write-only batch
+ * never pays for it). Values longer than CAIRN_INLINE_MAX become value blobs
  * at once. Commit sorts each keyspace's operations, applies them to that
  * keyspace's tree as one batch, applies the changed keyspace roots to the
  * catalog, writes a commit object, and publishes every new blob together
@@ -30,8 +31,9 @@ typedef struct space_ops {
     op *ops;
     size_t n, cap;
     cairn_bytes arena;  /* keys and values */
-    size_t *index;      /* open addressing: op index + 1 of a key's latest op */
-    size_t n_index;
+    size_t *index;      /* open addressing: op index + 1 of a key's latest op;
+                           NULL until the first read of this keyspace */
+    size_t n_index;     /* slots */
     size_t n_keys;      /* distinct keys in index */
 } space_ops;
 
@@ -181,18 +183,43 @@ static int index_grow(space_ops *s)
     return 0;
 }
 
-/* Appends one operation to the keyspace's log and points the index at it. */
+/* Points the index at op i (the latest for its key), growing it first. */
+static int index_add(space_ops *s, size_t i)
+{
+    const op *o = &s->ops[i];
+    size_t slot;
+    int rc;
+
+    if ((s->n_keys + 1) * 2 > s->n_index && (rc = index_grow(s)))
+        return rc;
+    slot = index_slot(s, op_key(s, o), o->key_len);
+    if (!s->index[slot])
+        s->n_keys++;
+    s->index[slot] = i + 1;
+    return 0;
+}
+
+/* Builds the index of a keyspace from its log, on its first read. */
+static int index_build(space_ops *s)
+{
+    size_t i;
+    int rc;
+    for (i = 0; i < s->n; i++)
+        if ((rc = index_add(s, i)))
+            return rc;
+    return 0;
+}
+
+/* Appends one operation to the keyspace's log (and to its index, once it
+ * has one). */
 static int record(cairn_txn *txn, const char *space, const void *key, size_t key_len,
                   const void *val, size_t val_len, bool is_ref, bool is_del)
 {
     space_ops *s;
     op *o;
-    size_t slot;
     int rc;
 
     if ((rc = get_space(txn, space ? space : "", &s)))
-        return rc;
-    if ((s->n_keys + 1) * 2 > s->n_index && (rc = index_grow(s)))
         return rc;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
@@ -212,11 +239,7 @@ static int record(cairn_txn *txn, const char *space, const void *key, size_t key
         (!is_del && (rc = cairn__bytes_append(&s->arena, val, val_len, &o->val_off))))
         return rc;
     s->n++;
-    slot = index_slot(s, key, key_len);
-    if (!s->index[slot])
-        s->n_keys++;
-    s->index[slot] = s->n;
-    return 0;
+    return s->index ? index_add(s, s->n - 1) : 0;
 }
 
 static int check_key(const void *key, size_t key_len)
@@ -290,8 +313,11 @@ int cairn_txn_get(cairn_txn *txn, const char *space, const void *key, size_t key
     ix = &with_pending;
     cairn__node_release(txn->pinned);
     txn->pinned = NULL;
-    if ((s = find_space(txn, space ? space : "")) && s->n_index) {
-        size_t slot = index_slot(s, key, key_len);
+    if ((s = find_space(txn, space ? space : "")) && s->n) {
+        size_t slot;
+        if (!s->index && (rc = index_build(s)))
+            return rc;
+        slot = index_slot(s, key, key_len);
         if (s->index[slot]) {
             const op *o = &s->ops[s->index[slot] - 1];
             const uint8_t *v = s->arena.data + o->val_off;
@@ -315,29 +341,58 @@ int cairn_txn_get(cairn_txn *txn, const char *space, const void *key, size_t key
 }
 
 /* Orders op indices by key (glibc's qsort_r passes the keyspace). */
+/* An operation to sort: the first eight key bytes, big-endian, decide most
+ * comparisons without touching the arena. */
+typedef struct sort_op {
+    uint64_t prefix;
+    size_t i; /* index into the log; ties keep log order */
+} sort_op;
+
+static uint64_t key_prefix(const uint8_t *key, size_t len)
+{
+    uint8_t buf[8] = {0};
+    uint64_t p;
+    memcpy(buf, key, len < 8 ? len : 8);
+    memcpy(&p, buf, 8);
+    return __builtin_bswap64(p);
+}
+
 static int cmp_ops(const void *a, const void *b, void *ctx)
 {
+    const sort_op *x = a, *y = b;
     const space_ops *s = ctx;
-    const op *x = &s->ops[*(const size_t *)a], *y = &s->ops[*(const size_t *)b];
-    return cairn__bytes_cmp(op_key(s, x), x->key_len, op_key(s, y), y->key_len);
+    const op *ox, *oy;
+    int c;
+
+    if (x->prefix != y->prefix)
+        return x->prefix < y->prefix ? -1 : 1;
+    ox = &s->ops[x->i];
+    oy = &s->ops[y->i];
+    if ((c = cairn__bytes_cmp(op_key(s, ox), ox->key_len, op_key(s, oy), oy->key_len)))
+        return c;
+    return (x->i > y->i) - (x->i < y->i);
 }
 
 /* Builds the level-0 edit list of a keyspace: its operations sorted by
- * key, the latest one per key winning. Only the key index's latest ops are
- * sorted, so a key written many times costs one entry. */
+ * key, the latest one per key winning. */
 static int space_edits(space_ops *s, cairn_edits *edits)
 {
-    size_t *order, i, n = 0;
+    sort_op *order;
+    size_t i;
     int rc = 0;
 
-    if (!(order = malloc((s->n_keys ? s->n_keys : 1) * sizeof(*order))))
+    if (!(order = malloc((s->n ? s->n : 1) * sizeof(*order))))
         return CAIRN_NOMEM;
-    for (i = 0; i < s->n_index; i++)
-        if (s->index[i])
-            order[n++] = s->index[i] - 1;
-    qsort_r(order, n, sizeof(*order), cmp_ops, s);
-    for (i = 0; !rc && i < n; i++) {
-        const op *o = &s->ops[order[i]];
+    for (i = 0; i < s->n; i++)
+        order[i] = (sort_op){key_prefix(op_key(s, &s->ops[i]), s->ops[i].key_len), i};
+    qsort_r(order, s->n, sizeof(*order), cmp_ops, s);
+    for (i = 0; !rc && i < s->n; i++) {
+        const op *o = &s->ops[order[i].i];
+        if (i + 1 < s->n) {
+            const op *next = &s->ops[order[i + 1].i];
+            if (cairn__bytes_cmp(op_key(s, o), o->key_len, op_key(s, next), next->key_len) == 0)
+                continue; /* a later operation on the same key wins */
+        }
         rc = cairn__edits_add(edits, op_key(s, o), o->key_len,
                               o->is_del ? NULL : s->arena.data + o->val_off, o->val_len,
                               o->is_ref, o->is_del);
