@@ -37,6 +37,10 @@ struct cairn_db {
 /* Checks a branch or tag name: 1..CAIRN_NAME_MAX bytes of letters, digits
  * and "._-/", not starting with '-' or '/' nor containing "..". */
 int cairn__check_ref_name(const char *kind, const char *name);
+/* Checks that a new ref path ("heads/a/b") neither lies inside an existing
+ * ref ("heads/a") nor has refs inside it ("heads/a/b/c"), as git requires
+ * and file-like tiers need. Errors: CAIRN_BADARG naming both. */
+int cairn__ref_check_free(cairn_stack *st, const char *path);
 /* Writes "heads/NAME" or "tags/NAME" into buf. */
 void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_NAME_MAX + 1]);
 

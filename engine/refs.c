@@ -29,6 +29,38 @@ void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_N
     snprintf(buf, CAIRN_REF_NAME_MAX + 1, "%s/%s", kind == CAIRN_TAG ? "tags" : "heads", name);
 }
 
+static int found_any(void *ctx, const char *name, const cairn_id *id)
+{
+    (void)id;
+    snprintf(ctx, CAIRN_REF_NAME_MAX + 1, "%s", name);
+    return 1;
+}
+
+int cairn__ref_check_free(cairn_stack *st, const char *path)
+{
+    char prefix[CAIRN_REF_NAME_MAX + 2], other[CAIRN_REF_NAME_MAX + 1];
+    const char *slash = strchr(path, '/'); /* after the namespace ("heads/") */
+    cairn_id id;
+    int rc;
+
+    /* A ref named by one of path's directories ("heads/a" for "heads/a/b"). */
+    for (slash = slash ? strchr(slash + 1, '/') : NULL; slash; slash = strchr(slash + 1, '/')) {
+        snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - path), path);
+        if ((rc = cairn__stack_ref_get(st, prefix, &id)) == 0)
+            return cairn__fail(CAIRN_BADARG, "ref '%s' cannot be created: '%s' exists (a ref "
+                                             "cannot also be a folder of refs)", path, prefix);
+        if (rc != CAIRN_NOTFOUND)
+            return rc;
+    }
+    /* A ref inside path ("heads/a/b" for "heads/a"). */
+    snprintf(prefix, sizeof(prefix), "%s/", path);
+    rc = cairn__stack_ref_list(st, prefix, found_any, other);
+    if (rc == 1)
+        return cairn__fail(CAIRN_BADARG, "ref '%s' cannot be created: '%s' exists (a ref "
+                                         "cannot also be a folder of refs)", path, other);
+    return rc;
+}
+
 static bool is_hex_id(const char *s)
 {
     size_t i;
@@ -92,6 +124,8 @@ int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cai
     if (rc && rc != CAIRN_NOTFOUND)
         return rc;
     have_old = rc == 0;
+    if (!have_old && (rc = cairn__ref_check_free(db->stack, path)))
+        return rc;
     if (kind == CAIRN_TAG) {
         if (have_old)
             return cairn__fail(CAIRN_CONFLICT, "tag '%s' already exists", name);

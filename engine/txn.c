@@ -103,6 +103,9 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
 
     rc = cairn__stack_ref_get(db->stack, txn->ref, &head);
     if (rc == CAIRN_NOTFOUND) {
+        /* A new branch: its name must not clash with another ref's. */
+        if ((rc = cairn__ref_check_free(db->stack, txn->ref)))
+            goto fail_head;
         cairn__empty_root_id(&txn->base_catalog);
     } else if (rc) {
         goto fail_head;

@@ -9,6 +9,10 @@ packages=(
   libmsgpack-dev              # node and commit encoding (msgpack-c)
   libssl-dev                  # SHA-256 and HMAC (libcrypto)
   libxxhash-dev               # the 64-bit hash of the chunking rule
+  liburing-dev                # the file tier's batched I/O (io_uring)
+  librocksdb-dev              # cairn-bench: the RocksDB peer (C API)
+  libsqlite3-dev              # cairn-bench: the SQLite peer
+  gnuplot-nox                 # cairn-bench: the plots (SVG, PNG)
 )
 
 missing=()

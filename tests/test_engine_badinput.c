@@ -837,6 +837,37 @@ static int known_bugs(void)
     return failures;
 }
 
+/* A ref cannot also be a folder of refs ("a" and "a/b"), in every tier:
+ * git's rule, which a file-per-ref tier needs. Tags and branches are
+ * separate namespaces. */
+static void ref_folders(void)
+{
+    const char *prefixes[] = {"lmdb:", "file:", "mem"};
+    size_t p;
+
+    for (p = 0; p < 3; p++) {
+        char *dir = fresh_dir();
+        cairn_db *db = open_spec(prefixes[p], p == 2 ? "" : dir, 0);
+        cairn_txn *txn;
+        cairn_id head;
+
+        ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
+        ASSERT_OK(cairn_txn_put(txn, NULL, "k", 1, "v", 1));
+        ASSERT_OK(cairn_txn_commit(txn, NULL, &head));
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "a", &head));
+        ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, "a/b", &head), CAIRN_BADARG);
+        ASSERT_DETAIL("heads/a");
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "x/y", &head));
+        ASSERT_RC(cairn_txn_begin(db, "x", &txn), CAIRN_BADARG);
+        ASSERT_DETAIL("heads/x/y");
+        ASSERT_OK(cairn_ref_set(db, CAIRN_TAG, "a/b", &head)); /* tags/ is its own folder */
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "a", &head)); /* moving is not creating */
+        printf("%s: a ref is never also a folder of refs\n", prefixes[p]);
+        cairn_close(db);
+        free(dir);
+    }
+}
+
 int main(void)
 {
     int bugs;
@@ -849,6 +880,7 @@ int main(void)
     damaged_blobs();
     read_only();
     aborted_txn();
+    ref_folders();
     /* Known failures last, so that everything above runs regardless. */
     bugs = known_bugs();
     if (bugs)

@@ -6,11 +6,12 @@
  * point reads, forward and reverse range scans with seeks, range counts,
  * diffs between commits and reopening the store, over two keyspaces. Each
  * committed version is remembered with a copy of the model and re-read
- * later (time travel). Run on mem and lmdb stores with several node sizes.
+ * later (time travel). Run on mem, lmdb and file stores, and a stack with a
+ * small file cache, with several node sizes.
  *
  * Then history independence through the API: the same contents reached by
  * different orders, batchings and deletions give the same catalog root in
- * mem and in lmdb, and that root is the same in both.
+ * mem, lmdb and file, and that root is the same in all three.
  */
 #include "test.h"
 
@@ -460,13 +461,14 @@ static void history_independence(void)
     int how, kind;
 
     mkdir(dir, 0700);
-    for (kind = 0; kind < 2; kind++) {
+    for (kind = 0; kind < 3; kind++) {
         for (how = 0; how < 4; how++) {
-            if (kind == 0) {
+            if (kind == 0)
                 snprintf(spec, sizeof(spec), "mem");
-            } else {
+            else if (kind == 1)
                 snprintf(spec, sizeof(spec), "lmdb:%s/h%d", dir, how);
-            }
+            else
+                snprintf(spec, sizeof(spec), "file:%s/f%d", dir, how);
             build_history(spec, how, 4000, &root);
             if (kind == 0 && how == 0)
                 first = root;
@@ -474,7 +476,7 @@ static void history_independence(void)
                 TEST_FAIL("history %d on %s gave a different root", how, spec);
         }
     }
-    printf("history independence: 8 histories, one root\n");
+    printf("history independence: 12 histories in mem, lmdb and file, one root\n");
     free((void *)dir);
 }
 
@@ -495,6 +497,13 @@ int main(void)
     dir = test_tmpdir();
     snprintf(spec, sizeof(spec), "mem:1M>lmdb:%s", dir);
     run(spec, 4096, ops / 2, 20000);
+    dir = test_tmpdir();
+    snprintf(spec, sizeof(spec), "file:%s", dir);
+    run(spec, 512, ops / 2, 3000);
+    dir = test_tmpdir();
+    snprintf(spec, sizeof(spec), "mem:1M>file:%s/cache?capacity=256K&io=syscall>lmdb:%s/data", dir,
+             dir);
+    run(spec, 1024, ops / 2, 3000);
     printf("ok\n");
     return 0;
 }

@@ -729,34 +729,6 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
                        key);
 }
 
-/* mkdir -p: creates path and its missing parents. */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    struct stat st;
-
-    if (strlen(path) >= sizeof(buf))
-        return cairn__fail(-ENAMETOOLONG, "lmdb: path '%s' is too long", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return cairn__fail(-errno, "lmdb: cannot create directory '%s': %s", buf,
-                               strerror(errno));
-        *p = saved;
-        if (!saved)
-            break;
-    }
-    if (stat(path, &st) != 0)
-        return cairn__fail(-errno, "lmdb: cannot open '%s': %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", path);
-    return 0;
-}
-
 /* Opens the two databases: created in a write txn, or, read-only, looked
  * up in a read txn (committed, which keeps the handles). */
 static int open_dbis(lmdb_env *e, const char *path)
@@ -903,8 +875,8 @@ int cairn__lmdb_open(const char *arg, const char *opts, unsigned open_flags, cai
         if (!S_ISDIR(st.st_mode))
             return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", arg);
     } else {
-        if ((rc = make_dirs(arg)))
-            return rc;
+        if ((rc = cairn__mkdir_p(arg)))
+            return cairn__fail_context(rc, "lmdb");
         if (stat(arg, &st) != 0)
             return cairn__fail(-errno, "lmdb: cannot open '%s': %s", arg, strerror(errno));
     }

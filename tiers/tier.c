@@ -48,9 +48,11 @@ int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
         rc = cairn__mem_open(arg, opts, &t);
     else if (strcmp(buf, "lmdb") == 0)
         rc = cairn__lmdb_open(arg, opts, open_flags, &t);
+    else if (strcmp(buf, "file") == 0)
+        rc = cairn__file_open(arg, opts, open_flags, &t);
     else
-        return cairn__fail(CAIRN_BADSPEC, "spec '%s': unknown tier '%s' (known: mem, lmdb)",
-                           spec, buf);
+        return cairn__fail(CAIRN_BADSPEC,
+                           "spec '%s': unknown tier '%s' (known: mem, lmdb, file)", spec, buf);
     if (rc) {
         if (rc == CAIRN_BADSPEC)
             cairn__fail_context(rc, "spec '%s'", spec);

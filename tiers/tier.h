@@ -17,8 +17,12 @@
  *  - A ref is a name (at most CAIRN_NAME_MAX + 16 bytes, no NUL) holding one
  *    32-byte id. ref_cas is atomic against every other writer of the tier.
  *  - Capability bits, not type checks, decide behaviour.
- *  - Methods may be called from several threads at once, except that the
- *    writer lock serialises all writes (put, publish, ref_cas, remove).
+ *  - Methods may be called from several threads at once. The writer lock
+ *    serialises a store's commits (publish, ref_cas), but caches also take
+ *    put_many (promotion) and remove_many (dropping a damaged blob) from
+ *    reader threads, concurrently with everything else.
+ *  - A damaged blob may come back from get_many absent or with wrong bytes;
+ *    the stack's hash check is what keeps wrong bytes from being served.
  *  - Tiers never know what a blob means (node, commit, value): they only
  *    store bytes.
  */
@@ -133,6 +137,7 @@ int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out);
  * "scheme:" up to '?', opts the text after '?' (both may be ""). */
 int cairn__mem_open(const char *arg, const char *opts, cairn_tier **out);
 int cairn__lmdb_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out);
+int cairn__file_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out);
 
 /* Option parsing shared by backends: walks "k=v&k=v", calling fn per pair.
  * fn returns 0 or an error (after setting the detail). */

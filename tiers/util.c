@@ -7,11 +7,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
@@ -314,4 +316,33 @@ int cairn__opts_each(const char *opts, int (*fn)(void *ctx, const char *key, con
     }
     free(copy);
     return rc;
+}
+
+/* ---------------------------------------------------------------- files */
+
+int cairn__mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    struct stat st;
+
+    if (strlen(path) >= sizeof(buf))
+        return cairn__fail(-ENAMETOOLONG, "path '%.60s...' is too long", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return cairn__fail(-errno, "cannot create directory '%s': %s", buf,
+                               strerror(errno));
+        *p = saved;
+        if (!saved)
+            break;
+    }
+    if (stat(path, &st) != 0)
+        return cairn__fail(-errno, "cannot open '%s': %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cairn__fail(-ENOTDIR, "'%s' is not a directory", path);
+    return 0;
 }

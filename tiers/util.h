@@ -88,6 +88,11 @@ static inline int cairn__hex_digit(unsigned char c)
     return -1;
 }
 
+/* mkdir -p: creates path and any missing parents (mode 0755). Returns 0 if
+ * path is, or now is, a directory; else -errno with a detail naming the
+ * path (-ENOTDIR when a file is in the way). */
+int cairn__mkdir_p(const char *path);
+
 /* Short hex of an id for messages: the first 12 digits. buf holds 13. */
 const char *cairn__id_short(const cairn_id *id, char buf[13]);
 

@@ -1,0 +1,99 @@
+/*
+ * file_int.h - what the file tier's sources (file.c, file_refs.c,
+ * file_cache.c) share: the tier struct, path helpers and the cache index.
+ * See file.c for the on-disk layout.
+ */
+#ifndef CAIRN_FILE_INT_H
+#define CAIRN_FILE_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tier.h"
+#include "uring.h"
+
+/* "objects/ab/" + 62 hex digits + NUL. */
+#define FILE_BLOB_PATH 74
+/* "tmp/" + a stem of up to 64 bytes + ".<pid>.<counter>" + NUL. */
+#define FILE_TMP_PATH 112
+
+typedef struct cairn_fcache cairn_fcache;
+
+typedef struct file_tier {
+    cairn_tier base;       /* must be first */
+    char path[256];        /* PATH as given, for messages */
+    int root_fd;           /* PATH, O_DIRECTORY: every path is relative to it */
+    cairn_io_engine *io;   /* io_uring or the fallback */
+    bool rdonly;           /* opened CAIRN_RDONLY (stores only) */
+    bool sync_full;        /* fsync files and directories before returning */
+    cairn_fcache *cache;   /* capacity set: the LRU index, else NULL */
+    _Atomic int lock_fd;   /* cairn.lock while holding the writer lock, else -1 */
+    _Atomic uint64_t tmp_counter;   /* makes tmp names unique in this process */
+    _Atomic uint64_t dir_known[4];  /* bit XX: objects/XX exists (seen by us) */
+} file_tier;
+
+/* Writes "tmp/<stem>.<pid>.<counter>" into buf (FILE_TMP_PATH bytes). */
+void cairn__file_tmp_name(file_tier *t, const char *stem, char *buf);
+
+/* Options of a file tier spec (file.c's header lists them). */
+struct file_opts {
+    uint64_t capacity;  /* 0: a store */
+    int sync;           /* 1 full, 0 none, -1 not given */
+    bool force_syscall; /* io=syscall */
+    unsigned queue;     /* ring entries */
+    int promote;        /* -1: not given */
+};
+
+#define FILE_DEFAULT_QUEUE 256
+
+/* cairn__opts_each callback filling a struct file_opts (ctx). */
+int cairn__file_option(void *ctx, const char *key, const char *val);
+
+/* Checks the format file of t's directory, or creates it if the directory
+ * is empty; then (unless read-only) creates missing objects/, refs/ and
+ * tmp/ and removes tmp/ files of dead processes. Errors: CAIRN_BADSPEC (a
+ * non-empty directory that is not a store), CAIRN_VERSION, CAIRN_CORRUPT,
+ * CAIRN_NOTFOUND (read-only, no store), -errno; each names the path. */
+int cairn__file_layout_open(const file_tier *t);
+
+/* ---- refs (file_refs.c): the tier methods of the same names ---------- */
+
+int cairn__file_ref_get(cairn_tier *base, const char *name, cairn_id *out);
+int cairn__file_ref_cas(cairn_tier *base, const char *name, const cairn_id *old_id,
+                        const cairn_id *new_id);
+int cairn__file_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, void *ctx);
+
+/* ---- the cache index (file_cache.c) ------------------------------------
+ *
+ * An in-memory map id -> size with an LRU order, guarded by its own mutex.
+ * It mirrors the files of a cache tier as this process knows them; other
+ * processes sharing the directory may add or remove files behind its back,
+ * which costs at most a miss (see file.c). */
+
+int cairn__fcache_new(uint64_t capacity, cairn_fcache **out);
+void cairn__fcache_free(cairn_fcache *c);
+
+/* Loading at open: add every blob found (in any order), then finish, which
+ * orders them oldest to newest by the cache-order file at dirfd/path (ids
+ * listed there, in its order) and then by mtime (ids not listed: written
+ * after the last clean close). A missing or damaged order file only costs
+ * the order. */
+int cairn__fcache_load_add(cairn_fcache *c, const cairn_id *id, uint64_t size, int64_t mtime_ns);
+int cairn__fcache_load_finish(cairn_fcache *c, int dirfd, const char *path);
+
+/* Whether id is indexed; *size gets its size. touch makes it the newest. */
+bool cairn__fcache_lookup(cairn_fcache *c, const cairn_id *id, uint64_t *size, bool touch);
+/* Adds id (or, if present, makes it the newest). */
+int cairn__fcache_add(cairn_fcache *c, const cairn_id *id, uint64_t size);
+/* Forgets id (absent: nothing). */
+void cairn__fcache_remove(cairn_fcache *c, const cairn_id *id);
+/* Takes the oldest entries out until the total fits the capacity; *victims
+ * (malloc'd, caller frees, NULL if none) gets their ids. */
+int cairn__fcache_evict(cairn_fcache *c, cairn_id **victims, size_t *n_victims);
+void cairn__fcache_usage(cairn_fcache *c, uint64_t *blobs, uint64_t *bytes);
+/* Writes the ids oldest to newest to dirfd/tmp_path, then renames it to
+ * dirfd/path (no fsync: a cache order is a hint). */
+int cairn__fcache_save(cairn_fcache *c, int dirfd, const char *tmp_path, const char *path);
+
+#endif /* CAIRN_FILE_INT_H */
