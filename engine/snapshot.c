@@ -16,6 +16,9 @@
 #include "util.h"
 
 #define SPACE_CACHE 8
+/* Leaves an iterator reads ahead, in one batch, when it meets one that is
+ * not cached (cold scans; see cursor.c). */
+#define ITER_PREFETCH 32
 
 struct cairn_snapshot {
     cairn_db *db;
@@ -356,6 +359,8 @@ int cairn_iter_open(cairn_snapshot *snap, const char *space, const void *lo, siz
         free(it);
         return rc;
     }
+    it->cur.prefetch = ITER_PREFETCH;
+    it->cur.dir = it->reverse ? -1 : 1;
     *out = it;
     return 0;
 }

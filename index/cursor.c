@@ -37,14 +37,67 @@ void cairn__cursor_close(cairn_cursor *c)
     c->valid = false;
 }
 
+/* Collects into ids (up to max) the child ids of nd from entry `from` on,
+ * stepping in direction dir (+1 or -1); nothing if from is out of range. */
+static uint32_t collect_children(const cairn_node *nd, int64_t from, int dir, cairn_id *ids,
+                                 uint32_t max)
+{
+    uint32_t n = 0;
+    for (int64_t i = from; n < max && i >= 0 && i < (int64_t)nd->n; i += dir)
+        ids[n++] = *cairn__node_child(nd, (uint32_t)i);
+    return n;
+}
+
+/*
+ * Read-ahead for scans. When an iterating cursor needs a node at level 0 or
+ * 1 that is not cached, it reads that node together with the next ones in
+ * the scan's direction in one batched stack read (many reads in flight on
+ * tiers that can, like file and S3):
+ *   level 1: the node and its next 7 siblings;
+ *   level 0: the next level-1 nodes as above, then the leaf and the next
+ *            c->prefetch - 1 leaves, listed across those level-1 nodes.
+ * Warm scans find their nodes cached and never get here.
+ */
+static void read_ahead(cairn_cursor *c, uint32_t level)
+{
+    cairn_id ids[64];
+    uint32_t want = c->prefetch < 64 ? c->prefetch : 64, n;
+    int dir = c->dir >= 0 ? 1 : -1;
+    cairn_node *held = NULL;
+    int64_t gi;
+
+    if (c->top >= 2 && (n = collect_children(c->node[2], (int64_t)c->idx[2] + (level == 0 ? dir : 0),
+                                             dir, ids, 8)))
+        cairn__node_prefetch(c->ix, ids, n);
+    if (level == 1)
+        return;
+    n = collect_children(c->node[1], c->idx[1], dir, ids, want);
+    for (gi = (int64_t)c->idx[2] + dir; c->top >= 2 && n < want && gi >= 0 &&
+                                        gi < (int64_t)c->node[2]->n; gi += dir) {
+        cairn_node *next = cairn__cache_get(c->ix->cache, cairn__node_child(c->node[2], (uint32_t)gi));
+        if (!next)
+            break; /* not read ahead above; the scan will get there */
+        cairn__node_release(held);
+        held = next;
+        if (next->level != 1)
+            break;
+        n += collect_children(next, dir > 0 ? 0 : (int64_t)next->n - 1, dir, ids + n, want - n);
+    }
+    cairn__node_release(held);
+    cairn__node_prefetch(c->ix, ids, n);
+}
+
 /* Replaces node[level] with the child at node[level + 1]'s current index. */
 static int load_child(cairn_cursor *c, uint32_t level)
 {
     const cairn_node *parent = c->node[level + 1];
-    cairn_node *child;
+    const cairn_id *id = cairn__node_child(parent, c->idx[level + 1]);
+    cairn_node *child = NULL;
     int rc;
 
-    if ((rc = cairn__node_fetch(c->ix, cairn__node_child(parent, c->idx[level + 1]), &child)))
+    if (c->prefetch && level <= 1 && !(child = cairn__cache_get(c->ix->cache, id)))
+        read_ahead(c, level);
+    if (!child && (rc = cairn__node_fetch(c->ix, id, &child)))
         return rc;
     c->nodes_read++;
     if (child->level != level || child->n == 0) {
@@ -58,8 +111,6 @@ static int load_child(cairn_cursor *c, uint32_t level)
     return 0;
 }
 
-/* Descends from level `from` (whose index is set) to stop, taking the
- * first (last = false) or last entry at each level below. */
 static int descend_edge(cairn_cursor *c, uint32_t from, bool last)
 {
     uint32_t l;
@@ -137,6 +188,7 @@ static int retreat_from(cairn_cursor *c, uint32_t from)
 
 int cairn__cursor_next(cairn_cursor *c)
 {
+    c->dir = 1;
     if (!c->valid)
         return 0;
     if (++c->idx[c->stop] < c->node[c->stop]->n)
@@ -146,6 +198,7 @@ int cairn__cursor_next(cairn_cursor *c)
 
 int cairn__cursor_prev(cairn_cursor *c)
 {
+    c->dir = -1;
     if (!c->valid)
         return 0;
     if (c->idx[c->stop] > 0) {

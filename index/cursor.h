@@ -16,6 +16,8 @@ typedef struct cairn_cursor {
     cairn_node *node[CAIRN_MAX_HEIGHT];   /* node[l]: the node at level l */
     uint32_t idx[CAIRN_MAX_HEIGHT];       /* entry index within node[l] */
     uint64_t nodes_read;                  /* fetches made, for cost tests */
+    uint32_t prefetch;                    /* leaves to read ahead on a miss; 0: off */
+    int dir;                              /* +1 after next, -1 after prev */
 } cairn_cursor;
 
 /* Opens a cursor on root walking level stop (stop above the root's level

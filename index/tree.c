@@ -23,26 +23,64 @@ bool cairn__is_empty_root(const cairn_id *id)
     return cairn__id_eq(id, &empty_root);
 }
 
+/* Decodes a blob read from the stack (or pending) into a cached node. */
+static int decode_and_cache(const cairn_index *ix, const cairn_id *id, const void *bytes,
+                            size_t len, cairn_node **out)
+{
+    cairn_node *nd;
+    int rc;
+    if ((rc = cairn__node_decode(id, bytes, len, &nd)))
+        return rc;
+    *out = cairn__cache_put(ix->cache, nd);
+    return 0;
+}
+
 int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out)
 {
     const cairn_blob *pending;
-    cairn_node *nd;
     cairn_buf buf = {0};
     int rc;
 
     if ((*out = cairn__cache_get(ix->cache, id)))
         return 0;
     if (cairn__is_empty_root(id))
-        rc = cairn__node_decode(id, cairn__empty_node_bytes, sizeof(cairn__empty_node_bytes), &nd);
-    else if ((pending = cairn__blobset_get(ix->pending, id)))
-        rc = cairn__node_decode(id, pending->data, pending->len, &nd);
-    else if (!(rc = cairn__stack_get(ix->stack, id, &buf)))
-        rc = cairn__node_decode(id, buf.data, buf.len, &nd);
-    free(buf.data);
-    if (rc)
+        return decode_and_cache(ix, id, cairn__empty_node_bytes,
+                                sizeof(cairn__empty_node_bytes), out);
+    if ((pending = cairn__blobset_get(ix->pending, id)))
+        return decode_and_cache(ix, id, pending->data, pending->len, out);
+    if ((rc = cairn__stack_get(ix->stack, id, &buf)))
         return rc;
-    *out = cairn__cache_put(ix->cache, nd);
-    return 0;
+    rc = decode_and_cache(ix, id, buf.data, buf.len, out);
+    free(buf.data);
+    return rc;
+}
+
+#define PREFETCH_MAX 64
+
+void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n)
+{
+    cairn_id want[PREFETCH_MAX];
+    cairn_buf bufs[PREFETCH_MAX];
+    size_t i, m = 0;
+
+    for (i = 0; i < n && m < PREFETCH_MAX; i++) {
+        cairn_node *nd = cairn__cache_get(ix->cache, &ids[i]);
+        if (nd)
+            cairn__node_release(nd);
+        else if (!cairn__blobset_get(ix->pending, &ids[i]))
+            want[m++] = ids[i];
+    }
+    if (m == 0 || cairn__stack_get_many(ix->stack, want, m, bufs) != 0) {
+        cairn__detail_clear(); /* advisory: the real fetch reports errors */
+        return;
+    }
+    for (i = 0; i < m; i++) {
+        cairn_node *nd;
+        if (bufs[i].data && decode_and_cache(ix, &want[i], bufs[i].data, bufs[i].len, &nd) == 0)
+            cairn__node_release(nd);
+        free(bufs[i].data);
+    }
+    cairn__detail_clear();
 }
 
 int cairn__bytes_append(cairn_bytes *b, const void *data, size_t len, uint32_t *off)

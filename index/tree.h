@@ -39,6 +39,10 @@ typedef struct cairn_index {
 /* Returns node id pinned (release with cairn__node_release). Decodes and
  * caches it on a miss. Errors: CAIRN_MISSING, CAIRN_CORRUPT, tier errors. */
 int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out);
+/* Reads into the cache, in one batched stack read, those of ids[0..n) that
+ * are not cached (at most 64). Advisory: errors are dropped, since the
+ * fetch that needs a node reports them. */
+void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n);
 
 /* Whether id is the empty tree's, whose node readers know without
  * fetching it (it need not be stored). */
