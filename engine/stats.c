@@ -62,8 +62,6 @@ int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
 
     cairn__detail_clear();
     memset(out, 0, sizeof(*out));
-    if ((rc = cairn__stack_stats(db->stack, out)))
-        return rc;
     if (at) {
         if ((rc = cairn_snapshot_open(db, at, &snap)))
             return rc;
@@ -79,7 +77,9 @@ int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
             out->node_size_stddev = sqrt(fmax(0.0, acc.sum_sq / out->nodes - mean * mean));
         }
     }
-    /* Read the cache last, so that it includes the walk above. */
+    /* Read the counters last, so that they include the walk above. */
+    if ((rc = cairn__stack_stats(db->stack, out)))
+        return rc;
     cairn__cache_stats(db->cache, &cs);
     out->cache_hits = cs.hits;
     out->cache_misses = cs.misses;
