@@ -1,0 +1,383 @@
+/*
+ * sys.c - the system helpers of cairn-bench: make, remove and copy
+ * directory trees, measure disk usage (st_blocks * 512), read
+ * /proc/self/io, drop files from the page cache, and expand spec templates.
+ *
+ * It also describes the machine: cores, CPU model, memory, kernel, and the
+ * file system and block device the data directory is on.
+ *
+ * Copies use copy_file_range (in-kernel, a reflink where the file system
+ * can). Cache drops first advise POSIX_FADV_DONTNEED on every file (after
+ * an fdatasync, since dirty pages cannot be dropped), then try
+ * `echo 1 > /proc/sys/vm/drop_caches`, which needs root; the caller is told
+ * which of the two happened.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+int bench_mkdirs(const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+
+    if (len >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* Calls fn on every entry below path, children before their directory.
+ * fn gets the full path and its lstat. */
+typedef int (*walk_fn)(void *ctx, const char *path, const struct stat *st);
+
+static int walk(const char *path, walk_fn fn, void *ctx)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    if (lstat(path, &st))
+        return errno == ENOENT ? 0 : -1;
+    if (S_ISDIR(st.st_mode)) {
+        if (!(d = opendir(path)))
+            return -1;
+        while (!rc && (e = readdir(d))) {
+            char child[4096];
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            if (snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= (int)sizeof(child))
+                rc = -1;
+            else
+                rc = walk(child, fn, ctx);
+        }
+        closedir(d);
+        if (rc)
+            return rc;
+    }
+    return fn(ctx, path, &st);
+}
+
+static int remove_one(void *ctx, const char *path, const struct stat *st)
+{
+    (void)ctx;
+    return (S_ISDIR(st->st_mode) ? rmdir(path) : unlink(path)) && errno != ENOENT ? -1 : 0;
+}
+
+int bench_rmtree(const char *path)
+{
+    return walk(path, remove_one, NULL);
+}
+
+static int copy_file(const char *src, const char *dst, mode_t mode)
+{
+    int in, out, rc = 0;
+    struct stat st;
+    off_t left;
+
+    if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777)) < 0) {
+        close(in);
+        return -1;
+    }
+    if (fstat(in, &st))
+        rc = -1;
+    for (left = st.st_size; !rc && left > 0;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+        if (n <= 0) {
+            /* no copy_file_range here: fall back to read/write */
+            char buf[1 << 16];
+            ssize_t r = read(in, buf, sizeof(buf));
+            if (r <= 0 || write(out, buf, (size_t)r) != r)
+                rc = -1;
+            else
+                left -= r;
+            continue;
+        }
+        left -= n;
+    }
+    close(in);
+    if (close(out))
+        rc = -1;
+    return rc;
+}
+
+static int copy_tree(const char *src, const char *dst)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    if (lstat(src, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return S_ISREG(st.st_mode) ? copy_file(src, dst, st.st_mode) : 0;
+    if (mkdir(dst, st.st_mode & 0777) && errno != EEXIST)
+        return -1;
+    if (!(d = opendir(src)))
+        return -1;
+    while (!rc && (e = readdir(d))) {
+        char s[4096], t[4096];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (snprintf(s, sizeof(s), "%s/%s", src, e->d_name) >= (int)sizeof(s) ||
+            snprintf(t, sizeof(t), "%s/%s", dst, e->d_name) >= (int)sizeof(t))
+            rc = -1;
+        else
+            rc = copy_tree(s, t);
+    }
+    closedir(d);
+    return rc;
+}
+
+int bench_copytree(const char *src, const char *dst)
+{
+    return copy_tree(src, dst);
+}
+
+static int add_blocks(void *ctx, const char *path, const struct stat *st)
+{
+    (void)path;
+    if (S_ISREG(st->st_mode))
+        *(double *)ctx += (double)st->st_blocks * 512.0;
+    return 0;
+}
+
+double bench_disk_usage(const char *path)
+{
+    double total = 0;
+
+    return walk(path, add_blocks, &total) ? -1 : total;
+}
+
+void bench_proc_io(double *read_bytes, double *write_bytes)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    unsigned long long v;
+
+    *read_bytes = *write_bytes = -1;
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "read_bytes: %llu", &v) == 1)
+            *read_bytes = (double)v;
+        else if (sscanf(line, "write_bytes: %llu", &v) == 1)
+            *write_bytes = (double)v;
+    }
+    fclose(f);
+}
+
+static int drop_one(void *ctx, const char *path, const struct stat *st)
+{
+    int fd;
+
+    if (!S_ISREG(st->st_mode))
+        return 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    fdatasync(fd);
+    if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
+        (*(unsigned *)ctx)++;
+    close(fd);
+    return 0;
+}
+
+void bench_drop_caches(const char *path, char *how, size_t howlen)
+{
+    unsigned files = 0;
+    bool dropped = false;
+    int fd;
+
+    sync();
+    walk(path, drop_one, &files);
+    if ((fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC)) >= 0) {
+        dropped = write(fd, "1", 1) == 1;
+        close(fd);
+    }
+    snprintf(how, howlen, "%s", dropped ? "fadvise+drop_caches" : "fadvise");
+}
+
+void bench_fmt(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+}
+
+void bench_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (!size)
+        return;
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const char *run)
+{
+    size_t cap = strlen(tmpl) + 1, len = 0;
+    char *out;
+    const char *p;
+
+    for (p = tmpl; (p = strchr(p, '{')); p++)
+        cap += strlen(dir) + strlen(tmp) + strlen(run);
+    if (!(out = malloc(cap)))
+        return NULL;
+    for (p = tmpl; *p;) {
+        if (strncmp(p, "{dir}", 5) == 0) {
+            len += (size_t)sprintf(out + len, "%s", dir);
+            p += 5;
+        } else if (strncmp(p, "{tmp}", 5) == 0) {
+            len += (size_t)sprintf(out + len, "%s", tmp);
+            p += 5;
+        } else if (strncmp(p, "{run}", 5) == 0) {
+            /* the run directory as one path-free name */
+            for (const char *r = run + (*run == '/'); *r; r++)
+                out[len++] = *r == '/' ? '-' : *r;
+            p += 5;
+        } else {
+            out[len++] = *p++;
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
+bool bench_spec_on_disk(const char *tmpl)
+{
+    return strstr(tmpl, "{dir}") != NULL;
+}
+
+/* ---------------------------------------------------------------- machine */
+
+/* Reads the first line of path into buf, without its newline. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return -1;
+    if (!fgets(buf, (int)len, f)) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+static const char *fs_name(long type)
+{
+    switch ((unsigned long)type) {
+    case 0xEF53: return "ext4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs";
+    case 0x794c7630: return "overlayfs";
+    case 0x2fc12fc1: return "zfs";
+    case 0x6a656a63: return "fakeowner";
+    default: return "unknown fs";
+    }
+}
+
+/* "ext4 on vda (rotational=0, model X)" from the device of path. */
+static void describe_disk(const char *path, char *out, size_t len)
+{
+    struct stat st;
+    struct statfs sfs;
+    char sys[256], name[64] = "", rot[16] = "?", model[96] = "", line[256];
+    const char *fs = "unknown fs";
+    FILE *f;
+
+    if (statfs(path, &sfs) == 0)
+        fs = fs_name((long)sfs.f_type);
+    if (stat(path, &st)) {
+        snprintf(out, len, "%s", fs);
+        return;
+    }
+    snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/uevent", major(st.st_dev),
+             minor(st.st_dev));
+    if ((f = fopen(sys, "r"))) {
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "DEVNAME=%63s", name) == 1)
+                break;
+        fclose(f);
+    }
+    snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/queue/rotational", major(st.st_dev),
+             minor(st.st_dev));
+    if (read_line(sys, rot, sizeof(rot))) {
+        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/../queue/rotational",
+                 major(st.st_dev), minor(st.st_dev));
+        read_line(sys, rot, sizeof(rot));
+    }
+    snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/device/model", major(st.st_dev),
+             minor(st.st_dev));
+    read_line(sys, model, sizeof(model));
+    snprintf(out, len, "%s on %s (rotational=%s%s%s)", fs, name[0] ? name : "?", rot,
+             model[0] ? ", model " : "", model);
+}
+
+void bench_machine_info(bench_machine *m, const char *data_dir)
+{
+    struct utsname u;
+    char line[512];
+    unsigned long long kb;
+    time_t now = time(NULL);
+    FILE *f;
+
+    memset(m, 0, sizeof(*m));
+    m->nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(m->cpu, sizeof(m->cpu), "unknown CPU");
+    if ((f = fopen("/proc/cpuinfo", "r"))) {
+        while (fgets(line, sizeof(line), f)) {
+            char *colon = strchr(line, ':');
+            if (strncmp(line, "model name", 10) == 0 && colon) {
+                colon += 1 + (colon[1] == ' ');
+                colon[strcspn(colon, "\n")] = '\0';
+                snprintf(m->cpu, sizeof(m->cpu), "%s", colon);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    if (uname(&u) == 0 &&
+        snprintf(m->kernel, sizeof(m->kernel), "%s %s %s", u.sysname, u.release, u.machine) < 0)
+        m->kernel[0] = '\0';
+    if ((f = fopen("/proc/meminfo", "r"))) {
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+                m->mem_bytes = (double)kb * 1024.0;
+        fclose(f);
+    }
+    describe_disk(data_dir, m->disk, sizeof(m->disk));
+    strftime(m->date, sizeof(m->date), "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
+}
