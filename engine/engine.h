@@ -30,6 +30,9 @@ struct cairn_db {
     pthread_mutex_t mu;      /* guards the fields below */
     bool txn_open;           /* one write transaction per handle... */
     uint64_t writer_epoch;   /* this handle's epoch once it has committed */
+    bool has_last;           /* last_commit is valid */
+    cairn_commit_info last_commit; /* this handle's latest commit (message NULL), so
+                                      the next transaction need not read it back */
 };
 
 /* ---- refs (refs.c) ---------------------------------------------------- */

@@ -110,7 +110,12 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
     } else if (rc) {
         goto fail_head;
     } else {
-        if ((rc = cairn_commit_get(db, &head, &txn->parent)))
+        pthread_mutex_lock(&db->mu);
+        if (db->has_last && cairn__id_eq(&db->last_commit.id, &head))
+            txn->parent = db->last_commit; /* our own latest commit: no need to read it */
+        pthread_mutex_unlock(&db->mu);
+        if (!cairn__id_eq(&txn->parent.id, &head) &&
+            (rc = cairn_commit_get(db, &head, &txn->parent)))
             goto fail_head;
         txn->has_parent = true;
         txn->base_catalog = txn->parent.catalog;
@@ -469,6 +474,21 @@ static void txn_free(cairn_txn *txn)
     free(txn);
 }
 
+/* Puts the nodes a commit wrote into the node cache: the next transaction
+ * and readers would otherwise read them back from the tiers, hash and
+ * decode them again (measured: a fifth of a random bulk load's time).
+ * Best effort: a node that fails to decode is simply left out. */
+static void cache_new_nodes(cairn_db *db, const cairn_blobset *blobs, size_t from, size_t to)
+{
+    size_t i;
+    for (i = from; i < to; i++) {
+        cairn_node *nd;
+        if (cairn__node_decode(&blobs->v[i].id, blobs->v[i].data, blobs->v[i].len, &nd) == 0)
+            cairn__node_release(cairn__cache_put(db->cache, nd));
+    }
+    cairn__detail_clear();
+}
+
 static int64_t now_us(void)
 {
     struct timeval tv;
@@ -483,7 +503,7 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
     cairn_commit_info info = {0};
     cairn_blob commit;
     uint8_t *bytes = NULL;
-    size_t len;
+    size_t len, first_node, end_nodes;
     int64_t delta;
     int rc;
 
@@ -493,8 +513,10 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
     db = txn->db;
     ix = db->ix;
     ix.pending = &txn->blobs;
+    first_node = txn->blobs.n; /* blobs added by apply_all are tree nodes */
     if ((rc = apply_all(txn, &ix, &info.catalog, &delta)))
         goto done;
+    end_nodes = txn->blobs.n;
 
     pthread_mutex_lock(&db->mu);
     if (db->writer_epoch == 0 || (txn->has_parent && db->writer_epoch <= txn->parent.writer_epoch))
@@ -516,8 +538,17 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
         goto done;
     rc = cairn__stack_publish(db->stack, txn->blobs.v, txn->blobs.n, txn->ref,
                               txn->has_parent ? &txn->parent.id : NULL, &commit.id);
-    if (!rc && commit_id)
+    if (rc)
+        goto done;
+    if (commit_id)
         *commit_id = commit.id;
+    cache_new_nodes(db, &txn->blobs, first_node, end_nodes);
+    info.id = commit.id;
+    info.message = NULL;
+    pthread_mutex_lock(&db->mu);
+    db->last_commit = info;
+    db->has_last = true;
+    pthread_mutex_unlock(&db->mu);
 done:
     if (txn)
         txn_free(txn);
