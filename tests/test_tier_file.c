@@ -868,7 +868,7 @@ static void test_writer_lock(void)
 
 /* The writer: forever, a batch of blobs plus a manifest listing their ids,
  * in one put_many, then the ref moves to the manifest. Never returns. */
-static void killed_writer(const char *dir, const char *opts, uint64_t seed)
+static void killed_writer(const char *dir, const char *opts, uint64_t seed, int ack_fd)
 {
     char spec[700];
     cairn_tier *t = NULL;
@@ -902,6 +902,8 @@ static void killed_writer(const char *dir, const char *opts, uint64_t seed)
             _exit(5);
         head = id;
         have = &head;
+        if (round == 0 && write(ack_fd, "a", 1) != 1) /* the ref has moved once */
+            _exit(6);
         for (int i = 0; i < KILL_BATCH; i++)
             free(b[i].data);
     }
@@ -964,12 +966,22 @@ static void test_sigkill(const char *opts, int rounds)
         cairn_id head;
         cairn_buf man;
         pid_t pid;
-        int status, rc;
+        int status, rc, fds[2];
+        char ack;
 
         fflush(NULL);
+        ASSERT_EQ(pipe(fds), 0);
         ASSERT_TRUE((pid = fork()) >= 0);
-        if (pid == 0)
-            killed_writer(dir, opts, test_seed + (uint64_t)round);
+        if (pid == 0) {
+            close(fds[0]);
+            killed_writer(dir, opts, test_seed + (uint64_t)round, fds[1]);
+        }
+        close(fds[1]);
+        /* Kill at a random moment after the writer has moved the ref once
+         * (a fixed pause alone may end before a slow build writes at all). */
+        if (read(fds[0], &ack, 1) != 1)
+            TEST_FAIL("round %d: the writer died before moving the ref", round);
+        close(fds[0]);
         nanosleep(&pause, NULL);
         kill(pid, SIGKILL);
         ASSERT_EQ(waitpid(pid, &status, 0), pid);
