@@ -27,54 +27,9 @@
 
 #include "stack.h"
 #include "test.h"
+#include "tierutil.h"
 #include "tier.h"
 #include "util.h"
-
-typedef struct test_blob {
-    cairn_id id;
-    unsigned char *data;
-    size_t len;
-} test_blob;
-
-/* A blob of len bytes derived from seed, with its id. */
-static test_blob make_blob(uint64_t seed, size_t len)
-{
-    test_blob b;
-
-    b.len = len;
-    b.data = malloc(len ? len : 1);
-    ASSERT_TRUE(b.data != NULL);
-    for (size_t i = 0; i < len; i++)
-        b.data[i] = (unsigned char)((seed * 31 + i * 7 + (seed >> 3)) & 0xff);
-    if (len)
-        memcpy(b.data, &seed, len < sizeof(seed) ? len : sizeof(seed));
-    cairn__sha256(b.data, len, &b.id);
-    return b;
-}
-
-static cairn_blob as_blob(const test_blob *b)
-{
-    cairn_blob c = {b->id, b->data, b->len};
-    return c;
-}
-
-static int put_one(cairn_tier *t, const test_blob *b)
-{
-    cairn_blob c = as_blob(b);
-    return cairn__tier_put_many(t, &c, 1);
-}
-
-static bool holds(cairn_tier *t, const test_blob *b)
-{
-    cairn_buf buf;
-
-    ASSERT_OK(cairn__tier_get_many(t, &b->id, 1, &buf));
-    if (!buf.data)
-        return false;
-    ASSERT_MEM_EQ(buf.data, buf.len, b->data, b->len);
-    free(buf.data);
-    return true;
-}
 
 static char *fresh_dir(void)
 {

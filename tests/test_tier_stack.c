@@ -10,34 +10,8 @@
 
 #include "stack.h"
 #include "test.h"
+#include "tierutil.h"
 #include "util.h"
-
-typedef struct test_blob {
-    cairn_id id;
-    unsigned char *data;
-    size_t len;
-} test_blob;
-
-static test_blob make_blob(uint64_t seed, size_t len)
-{
-    test_blob b;
-
-    b.len = len;
-    b.data = malloc(len ? len : 1);
-    ASSERT_TRUE(b.data != NULL);
-    for (size_t i = 0; i < len; i++)
-        b.data[i] = (unsigned char)((seed * 31 + i * 7 + (seed >> 3)) & 0xff);
-    if (len)
-        memcpy(b.data, &seed, len < sizeof(seed) ? len : sizeof(seed));
-    cairn__sha256(b.data, len, &b.id);
-    return b;
-}
-
-static cairn_blob as_blob(const test_blob *b)
-{
-    cairn_blob c = {b->id, b->data, b->len};
-    return c;
-}
 
 /* Whether tier t holds the blob id (any bytes). */
 static bool tier_has(cairn_tier *t, const cairn_id *id)
