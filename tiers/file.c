@@ -668,37 +668,14 @@ static int file_publish(cairn_tier *base, const cairn_blob *blobs, size_t n, con
     return cairn__file_ref_cas(base, ref, old_id, new_id);
 }
 
-/* flock on PATH/cairn.lock, opened afresh for each acquire: a second
- * handle in this process is refused just as another process is. */
+/* flock on PATH/cairn.lock (cairn__store_lock). */
 static int file_writer_lock(cairn_tier *base, bool acquire)
 {
     file_tier *t = (file_tier *)base;
-    int fd, expected = -1;
 
-    if (!acquire) {
-        if ((fd = atomic_exchange(&t->lock_fd, -1)) >= 0)
-            close(fd);
-        return 0;
-    }
-    if (t->rdonly)
+    if (acquire && t->rdonly)
         return cairn__fail(CAIRN_RDONLY_STORE, "file %s: store is open read-only", t->path);
-    if (atomic_load(&t->lock_fd) >= 0)
-        return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
-    if ((fd = openat(t->root_fd, "cairn.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
-        return cairn__fail(-errno, "file %s: cannot open cairn.lock: %s", t->path,
-                           strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
-        close(fd);
-        if (err == EWOULDBLOCK)
-            return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
-        return cairn__fail(-err, "file %s: cannot lock cairn.lock: %s", t->path, strerror(err));
-    }
-    if (!atomic_compare_exchange_strong(&t->lock_fd, &expected, fd)) {
-        close(fd);
-        return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
-    }
-    return 0;
+    return cairn__store_lock(&t->lock_fd, t->root_fd, t->path, acquire);
 }
 
 /* A cache saves its order for the next open (best effort). */

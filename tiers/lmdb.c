@@ -583,42 +583,15 @@ static int lmdb_sync(cairn_tier *base)
     return lmdb_err(t, NULL, mdb_env_sync(t->shared->env, 1), "syncing");
 }
 
-/* flock on PATH/cairn.lock, opened afresh for each acquire: flock locks
- * belong to the open file description, so a second handle in this process
- * is refused just as another process is. Closing the fd releases it, also
+/* flock on PATH/cairn.lock (cairn__store_lock); the lock also goes away
  * when the process dies. */
 static int lmdb_writer_lock(cairn_tier *base, bool acquire)
 {
     lmdb_tier *t = (lmdb_tier *)base;
-    char lock_path[PATH_MAX];
-    int fd, expected = -1;
 
-    if (!acquire) {
-        if ((fd = atomic_exchange(&t->lock_fd, -1)) >= 0)
-            close(fd);
-        return 0;
-    }
-    if (t->rdonly)
+    if (acquire && t->rdonly)
         return cairn__fail(CAIRN_RDONLY_STORE, "lmdb %s: store is open read-only", t->path);
-    if (atomic_load(&t->lock_fd) >= 0)
-        return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
-    snprintf(lock_path, sizeof(lock_path), "%s/cairn.lock", t->path);
-    if ((fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
-        return cairn__fail(-errno, "lmdb %s: cannot open %s: %s", t->path, lock_path,
-                           strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
-        close(fd);
-        if (err == EWOULDBLOCK)
-            return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
-        return cairn__fail(-err, "lmdb %s: cannot lock %s: %s", t->path, lock_path,
-                           strerror(err));
-    }
-    if (!atomic_compare_exchange_strong(&t->lock_fd, &expected, fd)) {
-        close(fd); /* another thread of this handle won the race */
-        return cairn__fail(CAIRN_BUSY, "store %s is locked by another writer", t->path);
-    }
-    return 0;
+    return cairn__store_lock(&t->lock_fd, AT_FDCWD, t->path, acquire);
 }
 
 /* Drops a handle's reference; the last one closes the env. An env from

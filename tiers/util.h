@@ -6,6 +6,7 @@
 #ifndef CAIRN_UTIL_H
 #define CAIRN_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -92,6 +93,15 @@ static inline int cairn__hex_digit(unsigned char c)
  * path is, or now is, a directory; else -errno with a detail naming the
  * path (-ENOTDIR when a file is in the way). */
 int cairn__mkdir_p(const char *path);
+
+/* The writer lock of a local store: flock(LOCK_EX | LOCK_NB) on
+ * cairn.lock in the store's directory (dirfd, or store_path when dirfd is
+ * AT_FDCWD), opened afresh for each acquire, since flock locks belong to
+ * the open file description: a second handle in this process is refused
+ * just as another process is. *slot holds the lock's fd while held, else
+ * -1; releasing closes it. Errors: CAIRN_BUSY, -errno (the detail names
+ * store_path). */
+int cairn__store_lock(_Atomic int *slot, int dirfd, const char *store_path, bool acquire);
 
 /* Short hex of an id for messages: the first 12 digits. buf holds 13. */
 const char *cairn__id_short(const cairn_id *id, char buf[13]);
