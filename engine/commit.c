@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "engine.h"
+#include "error.h"
+#include "id.h"
 #include "mp.h"
-#include "util.h"
 
 #define COMMIT_FIELDS 8
 

@@ -12,10 +12,16 @@
 #include <string.h>
 
 #include "engine.h"
+#include "error.h"
+#include "id.h"
 #include "mp.h"
-#include "util.h"
 
 #define CAIRN_STORE_FORMAT 1
+
+const char *cairn_version(void)
+{
+    return CAIRN_VERSION_STRING;
+}
 
 void cairn_options_init(cairn_options *opts)
 {

@@ -27,9 +27,9 @@
 #include <sys/types.h>
 
 #include "cairn.h"
+#include "error.h"
 #include "jsonl.h"
 #include "tsv.h"
-#include "util.h"
 
 #define IMPORT_BATCH_DEFAULT 10000
 

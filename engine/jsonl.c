@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "id.h"
 
 typedef struct scanner {
     const unsigned char *start;   /* the line */

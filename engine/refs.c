@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "engine.h"
-#include "util.h"
+#include "error.h"
 
 int cairn__check_ref_name(const char *kind, const char *name)
 {

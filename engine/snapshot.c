@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cursor.h"
 #include "diff.h"
 #include "engine.h"
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 #define SPACE_CACHE 8
 /* Leaves an iterator reads ahead, in one batch, when it meets one that is

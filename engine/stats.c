@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "engine.h"
-#include "util.h"
+#include "error.h"
 
 typedef struct node_acc {
     const cairn_index *ix;

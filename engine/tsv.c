@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 static const char hex_digits[] = "0123456789abcdef";
 

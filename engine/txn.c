@@ -15,8 +15,10 @@
 #include <sys/time.h>
 #include <xxhash.h>
 
+#include "bytes.h"
 #include "engine.h"
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 /* One put or delete, in order of arrival. */
 typedef struct op {

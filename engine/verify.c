@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "engine.h"
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 #define SEEN_LAST 1u    /* checked as the last node of its level */
 #define SEEN_INNER 2u   /* checked as a node with a right sibling */

@@ -24,10 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "chunker.h"
 #include "cursor.h"
+#include "error.h"
+#include "id.h"
 #include "tree.h"
-#include "util.h"
 
 /* Collects the items of the node being built and writes it out when the
  * chunker says it ends. Items are copied, since the old nodes they come

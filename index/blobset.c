@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 static size_t find_slot(const cairn_blobset *s, const cairn_id *id)
 {

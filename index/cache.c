@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "id.h"
 
 #define N_SHARDS 16
 #define BUCKETS_MIN 256

@@ -3,7 +3,9 @@
 
 #include <string.h>
 
-#include "util.h"
+#include "bytes.h"
+#include "error.h"
+#include "id.h"
 
 int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *root,
                        uint32_t stop)

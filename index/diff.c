@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cache.h"
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 static int side_open(cairn_diff_side *s, const cairn_index *ix, const cairn_id *root)
 {

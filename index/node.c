@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "bytes.h"
+#include "error.h"
+#include "id.h"
 
 const uint8_t cairn__empty_node_bytes[5] = {0x94, 0x01, 0x00, 0x90, 0x90};
 

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "chunker.h"
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 static cairn_id empty_root;
 static pthread_once_t empty_root_once = PTHREAD_ONCE_INIT;

@@ -42,9 +42,9 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "id.h"
 #include "test.h"
 #include "tree.h"
-#include "util.h"
 
 #define ROWS 3000
 #define BIGS 10

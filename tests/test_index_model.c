@@ -17,11 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cursor.h"
 #include "diff.h"
+#include "id.h"
 #include "stack.h"
 #include "tree.h"
-#include "util.h"
 
 typedef struct kv {
     uint8_t key[24];

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "chunker.h"
+#include "id.h"
 #include "node.h"
-#include "util.h"
 
 static void check_hex(const cairn_id *id, const char *want)
 {

@@ -25,11 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "id.h"
 #include "stack.h"
 #include "test.h"
-#include "tierutil.h"
 #include "tier.h"
-#include "util.h"
+#include "tierutil.h"
 
 static char *fresh_dir(void)
 {

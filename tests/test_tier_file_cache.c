@@ -21,7 +21,7 @@
 #include "test.h"
 #include "tierutil.h"
 #include "tier.h"
-#include "util.h"
+
 
 static char *fresh_dir(void)
 {

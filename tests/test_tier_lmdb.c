@@ -15,10 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "id.h"
 #include "test.h"
-#include "tierutil.h"
 #include "tier.h"
-#include "util.h"
+#include "tierutil.h"
 
 static char *fresh_dir(void)
 {

@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include "id.h"
 #include "test.h"
-#include "tierutil.h"
 #include "tier.h"
-#include "util.h"
+#include "tierutil.h"
 
 static cairn_tier *open_ok(const char *spec)
 {

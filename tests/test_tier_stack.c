@@ -8,10 +8,10 @@
 #include <errno.h>
 #include <limits.h>
 
+#include "id.h"
 #include "stack.h"
 #include "test.h"
 #include "tierutil.h"
-#include "util.h"
 
 /* Whether tier t holds the blob id (any bytes). */
 static bool tier_has(cairn_tier *t, const cairn_id *id)

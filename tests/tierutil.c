@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "id.h"
 #include "test.h"
-#include "util.h"
 
 test_blob make_blob(uint64_t seed, size_t len)
 {

@@ -67,8 +67,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "file_int.h"
-#include "util.h"
+#include "id.h"
+#include "local.h"
 
 #define ORDER_FILE "cache-order"
 

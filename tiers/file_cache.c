@@ -26,8 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "file_int.h"
-#include "util.h"
+#include "id.h"
 
 #define ORDER_MAGIC "cairn cache order 1\n"
 #define ORDER_MAGIC_LEN 20

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "file_int.h"
-#include "util.h"
 
 #define FORMAT_FILE "cairn-file-store"
 #define FORMAT_HEAD "cairn file store\n"

@@ -31,8 +31,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "file_int.h"
-#include "util.h"
+#include "id.h"
 
 #define REF_FILE_LEN (CAIRN_ID_HEX + 1)
 #define REF_NAME_CAP (CAIRN_NAME_MAX + 16 + 1)

@@ -37,8 +37,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
+#include "local.h"
 #include "tier.h"
-#include "util.h"
 
 #define LMDB_DEFAULT_MAP (1ull << 30)
 #define LMDB_SCAN_BATCH 1024

@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+#include "id.h"
 #include "tier.h"
-#include "util.h"
 
 typedef struct mem_entry {
     struct mem_entry *chain;      /* next entry in the same bucket */

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "error.h"
+#include "id.h"
 
 #define STACK_MAX_TIERS CAIRN_STATS_MAX_TIERS
 #define STACK_SMALL 16

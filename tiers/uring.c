@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "error.h"
 
 #define MAX_STEPS 5
 #define STEP_BITS 3

@@ -1,13 +1,14 @@
 /*
- * test_util_errors.c - error names and messages, thread-local details,
+ * test_base.c - error names and messages, thread-local details,
  * hex ids, SHA-256, and the size and option parsers of tier specs.
  */
 #include <errno.h>
 #include <pthread.h>
 
+#include "error.h"
+#include "id.h"
 #include "test.h"
 #include "tier.h"
-#include "util.h"
 
 static void test_names_and_messages(void)
 {
