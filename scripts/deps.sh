@@ -13,6 +13,7 @@ packages=(
   librocksdb-dev              # cairn-bench: the RocksDB peer (C API)
   libsqlite3-dev              # cairn-bench: the SQLite peer
   gnuplot-nox                 # cairn-bench: the plots (SVG, PNG)
+  python3                     # tests: JSON checks and byte-level store surgery
 )
 
 missing=()
