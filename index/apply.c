@@ -16,8 +16,14 @@
  * the next edit (or stop). Only changed nodes are rewritten, and a batch
  * that changes k places costs about k * height node writes.
  *
- * When the old root's level is reached, the new nodes of that level are
- * the whole level, and levels are built on top until one node remains.
+ * When the old root's level is reached and the root was rewritten, the new
+ * nodes of that level are the whole level (the root is the level's only
+ * node, and a rewrite that starts in it runs to its end), and levels are
+ * built on top until one node remains. A rewrite may also consume edits
+ * without touching any old node: deletes of absent keys that sort before
+ * the level's first key. Below the root that leaves no edits for the level
+ * above; at the root's level it leaves the root as it was. (Treating the
+ * empty output as "the whole level" once emptied a one-leaf tree.)
  * Finally a root with a single child is replaced by that child (a
  * shrinking tree), which gives the canonical shape of tree.h.
  */
@@ -324,9 +330,9 @@ int cairn__tree_apply(const cairn_index *ix_in, const cairn_id *root, const cair
     for (level = 0;; level++) {
         cairn_edits emitted = {0}, deleted = {0}, next = {0};
         rc = rewrite_level(&ix, root, level, cur, out, &emitted, &deleted);
-        if (!rc && level == top)
+        if (!rc && level == top && (emitted.n || deleted.n))
             rc = build_up(&ix, out, level + 1, &emitted, &result);
-        else if (!rc)
+        else if (!rc && level < top)
             rc = merge_level_edits(&emitted, &deleted, &next);
         cairn__edits_free(&emitted);
         cairn__edits_free(&deleted);

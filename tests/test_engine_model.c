@@ -9,6 +9,11 @@
  * later (time travel). Run on mem, lmdb and file stores, and a stack with a
  * small file cache, with several node sizes.
  *
+ * Deletes pick absent keys (before, between and after the present ones)
+ * a third of the time, and phases drain the keyspaces to nothing so that
+ * small trees recur; after every commit each keyspace root is compared with
+ * a fresh build of the model's contents.
+ *
  * Then history independence through the API: the same contents reached by
  * different orders, batchings and deletions give the same catalog root in
  * mem, lmdb and file, and that root is the same in all three.
@@ -122,6 +127,33 @@ static size_t random_val(uint8_t *buf)
     for (i = 0; i < len; i++)
         buf[i] = (uint8_t)test_rand();
     return len;
+}
+
+/* A key the model lacks: before every key ("" or "0..."), after every key
+ * ("z..."), or right after a present key (it plus a zero byte). */
+static void absent_key(const map *m, char *key, size_t *len)
+{
+    bool found;
+    for (;;) {
+        unsigned pick = (unsigned)test_rand_below(4), k = (unsigned)test_rand_below(100);
+        if (pick == 0) {
+            *len = 0;
+        } else if (pick == 1) {
+            *len = (size_t)snprintf(key, 40, "0%u", k);
+        } else if (pick == 2) {
+            *len = (size_t)snprintf(key, 40, "z%u", k);
+        } else if (m->n) {
+            const entry *near = &m->v[test_rand_below(m->n)];
+            memcpy(key, near->key, near->key_len);
+            key[near->key_len] = '\0';
+            *len = near->key_len + 1;
+        } else {
+            continue;
+        }
+        map_find(m, key, *len, &found);
+        if (!found)
+            return;
+    }
 }
 
 /* A full forward scan of space equals the model. */
@@ -294,6 +326,49 @@ static void check_version(cairn_db *db, const version *ver, unsigned ks)
     cairn_snapshot_close(snap);
 }
 
+static cairn_db *open_store(const char *spec, uint32_t node_size);
+
+/* Every keyspace root of commit equals the root of its contents built
+ * from nothing in one transaction (history independence), and the
+ * commit's key count is the models' total. */
+static void check_fresh(cairn_db *db, const cairn_id *commit, const map *spaces,
+                        uint32_t node_size)
+{
+    cairn_db *fresh = open_store("mem", node_size);
+    cairn_snapshot *a, *b;
+    cairn_commit_info info;
+    cairn_txn *txn;
+    uint64_t keys = 0;
+    int s;
+
+    ASSERT_OK(cairn_txn_begin(fresh, NULL, &txn));
+    for (s = 0; s < N_SPACES; s++) {
+        for (size_t i = 0; i < spaces[s].n; i++)
+            ASSERT_OK(cairn_txn_put(txn, space_names[s], spaces[s].v[i].key,
+                                    spaces[s].v[i].key_len, spaces[s].v[i].val,
+                                    spaces[s].v[i].val_len));
+        keys += spaces[s].n;
+    }
+    ASSERT_OK(cairn_txn_commit(txn, NULL, NULL));
+    ASSERT_OK(cairn_snapshot_open_commit(db, commit, &a));
+    ASSERT_OK(cairn_snapshot_open(fresh, NULL, &b));
+    for (s = -1; s < N_SPACES; s++) {
+        const char *space = s < 0 ? CAIRN_CATALOG : space_names[s];
+        cairn_id ra, rb;
+        ASSERT_OK(cairn_snapshot_root(a, space, &ra));
+        ASSERT_OK(cairn_snapshot_root(b, space, &rb));
+        if (memcmp(ra.bytes, rb.bytes, 32) != 0)
+            TEST_FAIL("%s root after a commit differs from a fresh build of the same contents",
+                      s < 0 ? "catalog" : s == 0 ? "default keyspace" : space_names[s]);
+    }
+    ASSERT_OK(cairn_commit_get(db, commit, &info));
+    ASSERT_EQ(info.key_count, keys);
+    cairn_commit_info_clear(&info);
+    cairn_snapshot_close(a);
+    cairn_snapshot_close(b);
+    cairn_close(fresh);
+}
+
 static cairn_db *open_store(const char *spec, uint32_t node_size)
 {
     cairn_options o;
@@ -319,11 +394,17 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
     printf("%s node size %u: %d operations\n", spec, node_size, n_ops);
     ASSERT_TRUE(valbuf);
     for (op = 0; op < n_ops; op++) {
+        /* Phases of 300 operations: two normal, one delete-heavy, one that
+         * drains the keyspaces (small trees, one leaf and empty ones keep
+         * coming back). Deletes pick absent keys a third of the time. */
+        int phase = (op / 300) % 4;
         uint64_t r = test_rand_below(100);
         char key[40];
         size_t len;
         int sp = (int)test_rand_below(N_SPACES);
 
+        if (phase == 2 && r >= 45 && r < 70)
+            r -= 25; /* delete-heavy: some reads become deletes */
         if (!txn) {
             ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
             for (s = 0; s < N_SPACES; s++) {
@@ -332,11 +413,20 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
             }
         }
         random_key(key, &len, key_space);
-        if (r < 45) {
+        if (phase == 3 && r < 45 && txn_view[sp].n) {
+            /* drain: delete a present key instead of putting */
+            const entry *victim = &txn_view[sp].v[test_rand_below(txn_view[sp].n)];
+            len = victim->key_len;
+            memcpy(key, victim->key, len);
+            ASSERT_OK(cairn_txn_del(txn, space_names[sp], key, len));
+            map_del(&txn_view[sp], key, len);
+        } else if (r < 45) {
             size_t vl = random_val(valbuf);
             ASSERT_OK(cairn_txn_put(txn, space_names[sp], key, len, valbuf, vl));
             map_put(&txn_view[sp], key, len, valbuf, vl);
         } else if (r < 60) {
+            if (test_rand_below(3) == 0)
+                absent_key(&txn_view[sp], key, &len);
             ASSERT_OK(cairn_txn_del(txn, space_names[sp], key, len));
             map_del(&txn_view[sp], key, len);
         } else if (r < 70) {
@@ -363,6 +453,7 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
                 cur[s] = map_copy(&txn_view[s]);
                 v->spaces[s] = map_copy(&cur[s]);
             }
+            check_fresh(db, &v->commit, cur, node_size);
         } else if (r < 83) {
             cairn_txn_abort(txn);
             txn = NULL;

@@ -10,7 +10,10 @@
  *  - every node obeys the chunking rule;
  *  - the diff from the previous root lists exactly the model's changes,
  *    reading a number of nodes bounded by the change.
- * Runs with several node sizes. Seed via CAIRN_TEST_SEED.
+ * Batches include deletes of absent keys only (before, between, after the
+ * present ones), and phases drain the tree to nothing so that small trees
+ * (one leaf, empty) recur. Runs with several node sizes. Seed via
+ * CAIRN_TEST_SEED.
  */
 #include "test.h"
 
@@ -94,6 +97,36 @@ static void random_key(kv *item, uint64_t key_space)
         item->key_len += (size_t)snprintf((char *)item->key + item->key_len,
                                           sizeof(item->key) - item->key_len, "/x%llu",
                                           (unsigned long long)k);
+}
+
+/* A key the model does not hold: before every key ("" or "a..."), after
+ * every key ("z..."), or right after a present key (that key plus a zero
+ * byte, which sorts before its successor). */
+static void absent_key(kv *item, const model *m)
+{
+    bool found;
+    for (;;) {
+        uint64_t pick = test_rand_below(4), k = test_rand_below(1000);
+        if (pick == 0) {
+            item->key_len = 0;
+        } else if (pick == 1) {
+            item->key_len = (size_t)snprintf((char *)item->key, sizeof(item->key), "a%llu",
+                                             (unsigned long long)k);
+        } else if (pick == 2) {
+            item->key_len = (size_t)snprintf((char *)item->key, sizeof(item->key), "z%llu",
+                                             (unsigned long long)k);
+        } else if (m->n) {
+            const kv *near = &m->v[test_rand_below(m->n)];
+            memcpy(item->key, near->key, near->key_len);
+            item->key[near->key_len] = 0;
+            item->key_len = near->key_len + 1;
+        } else {
+            continue;
+        }
+        model_find(m, item->key, item->key_len, &found);
+        if (!found)
+            return;
+    }
 }
 
 static void random_val(kv *item)
@@ -345,15 +378,33 @@ static void run(uint32_t node_size, int rounds, uint64_t key_space, size_t max_b
         rule_ctx rctx = {node_size, 0};
         cairn_node *rn;
         size_t i;
-        /* Mostly small batches, sometimes large; delete-heavy phases too. */
+        /* Mostly small batches, sometimes large. Phases of 20 rounds: two
+         * normal, one delete-heavy, one that drains the tree to nothing
+         * (so small trees, one leaf and the empty tree, keep coming back).
+         * One batch in five deletes only absent keys: before the first
+         * key, after the last, between neighbours. */
+        int phase = (r / 20) % 4;
+        bool absent_only = test_rand_below(5) == 0;
         size_t n = test_rand_below(4) == 0 ? test_rand_below(max_batch) + 1
                                            : test_rand_below(8) + 1;
-        unsigned del_pct = (r / 20) % 3 == 2 ? 70 : 25;
+        unsigned del_pct = phase == 2 ? 70 : 25;
 
+        if (phase == 3 && !absent_only)
+            n = m.n / 3 + 1;
         b.items = calloc(n, sizeof(kv));
         b.is_del = calloc(n, sizeof(bool));
         ASSERT_TRUE(b.items && b.is_del);
         for (i = 0; i < n; i++) {
+            if (absent_only) {
+                absent_key(&b.items[i], &m);
+                b.is_del[i] = true;
+                continue;
+            }
+            if (phase == 3 && m.n) { /* drain: delete present keys */
+                b.items[i] = m.v[test_rand_below(m.n)];
+                b.is_del[i] = true;
+                continue;
+            }
             random_key(&b.items[i], key_space);
             b.is_del[i] = test_rand_below(100) < del_pct;
             if (!b.is_del[i])
