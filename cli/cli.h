@@ -49,7 +49,8 @@ enum {
     OPT_N = 1u << 13,
     OPT_JSON = 1u << 14,
     OPT_HELP = 1u << 15,
-    OPT_VERSION = 1u << 16
+    OPT_VERSION = 1u << 16,
+    OPT_NODE_SIZE = 1u << 17
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -67,6 +68,7 @@ typedef struct cli {
     uint64_t batch;          /* --batch, 10000 by default */
     uint64_t log_n;          /* -n (only if OPT_N is set) */
     bool json;               /* --json */
+    uint64_t node_size;      /* --node-size (only if OPT_NODE_SIZE is set) */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
@@ -91,6 +93,7 @@ int cmd_tag(cli *c);
 int cmd_branch(cli *c);
 int cmd_verify(cli *c);
 int cmd_stats(cli *c);
+int cmd_init(cli *c);
 
 /* ---- errors and helpers (main.c) */
 

@@ -1,11 +1,22 @@
 /*
- * cmd_admin.c - the operator commands: verify and stats (text or JSON).
+ * cmd_admin.c - the operator commands: init, verify and stats (text or
+ * JSON).
  */
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
 #include "cli.h"
+
+/* ---------------------------------------------------------------- init */
+
+/* init: main() opened (so created) the store, with --node-size if given;
+ * this says so. */
+int cmd_init(cli *c)
+{
+    printf("store '%s': node size %" PRIu32 "\n", c->spec, cairn_node_size(c->db));
+    return cli_flush_stdout();
+}
 
 /* ---------------------------------------------------------------- verify */
 

@@ -34,7 +34,7 @@ static const option_def options[] = {
     {"format", 0, true, OPT_FORMAT},     {"key", 0, true, OPT_KEY},
     {"batch", 0, true, OPT_BATCH},       {NULL, 'n', true, OPT_N},
     {"json", 0, false, OPT_JSON},        {"help", 'h', false, OPT_HELP},
-    {"version", 0, false, OPT_VERSION},
+    {"version", 0, false, OPT_VERSION},  {"node-size", 0, true, OPT_NODE_SIZE},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -64,6 +64,7 @@ static const char *option_name(unsigned bit)
 typedef struct command {
     const char *name;
     int (*run)(cli *c);
+    bool writes;        /* opens the store for writing; others open it read-only */
     unsigned opts;      /* options accepted besides -s and -h */
     int min_args, max_args;
     const char *synopsis;
@@ -71,19 +72,25 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"put", cmd_put, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE",
+    {"init", cmd_init, true, OPT_NODE_SIZE, 0, 0, "init [--node-size N]",
+     "Creates an empty store (nothing else does for read commands), or opens\n"
+     "an existing one, and prints its node size target.\n"
+     "  --node-size N  node size target in bytes for a new store (256 to 65536,\n"
+     "                 default 4096); an existing store keeps its own, and a\n"
+     "                 different N is an error\n"},
+    {"put", cmd_put, true, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE",
      "Sets KEY to VALUE in one commit. Both are taken as raw bytes.\n"
      "  -b BRANCH   write to BRANCH (created if new)\n"
      "  --space S   write to keyspace S\n"
      "  -m MSG      commit message (default \"put KEY\")\n"},
-    {"get", cmd_get, READ_OPTS | OPT_SPACE, 1, 1, "get KEY",
+    {"get", cmd_get, false, READ_OPTS | OPT_SPACE, 1, 1, "get KEY",
      "Prints the value of KEY (raw bytes) and a newline; exit 1 if KEY is missing.\n"
      "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
      "  --space S   read keyspace S\n"},
-    {"del", cmd_del, WRITE_OPTS | OPT_SPACE, 1, 1, "del KEY",
+    {"del", cmd_del, true, WRITE_OPTS | OPT_SPACE, 1, 1, "del KEY",
      "Deletes KEY in one commit. Deleting a missing key is not an error.\n"
      "  -b BRANCH, --space S, -m MSG as for put\n"},
-    {"scan", cmd_scan,
+    {"scan", cmd_scan, false,
      READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE, 0, 0,
      "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse]",
      "Prints one KEY<TAB>VALUE line (tsv-escaped) per key, in key order.\n"
@@ -91,10 +98,10 @@ static const command commands[] = {
      "  --from K    keys >= K;  --to K  keys < K\n"
      "  --limit N   at most N lines;  --reverse  descending order\n"
      "  --at REF, -b BRANCH, --space S\n"},
-    {"count", cmd_count, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
+    {"count", cmd_count, false, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
      "count [--prefix P] [--from K] [--to K]",
      "Prints the number of keys in the range (as for scan), in O(log n).\n"},
-    {"import", cmd_import, WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH, 1, 1,
+    {"import", cmd_import, true, WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH, 1, 1,
      "import [--format tsv|jsonl] [--key FIELD] [--batch N] FILE|-",
      "Loads records from FILE (or stdin for -), one commit per N records.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
@@ -105,36 +112,36 @@ static const command commands[] = {
      "  -b BRANCH, --space S\n"
      "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
      "committed before it stay.\n"},
-    {"export", cmd_export, READ_OPTS | OPT_SPACE | OPT_FORMAT, 0, 0,
+    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT, 0, 0,
      "export [--format tsv|jsonl]",
      "Writes every key of the keyspace to stdout as tsv (default) or jsonl\n"
      "(each value as a line).\n  --at REF, -b BRANCH, --space S\n"},
-    {"root", cmd_root, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
+    {"root", cmd_root, false, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
      "Prints the hex root id of the version (its catalog), or with --space\n"
      "that keyspace's root. An empty store prints the empty-tree id.\n"},
-    {"log", cmd_log, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
+    {"log", cmd_log, false, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
      "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE.\n"
      "  -n N  at most N commits;  --at REF, -b BRANCH  start there\n"},
-    {"diff", cmd_diff, OPT_SPACE, 2, 2, "diff A B",
+    {"diff", cmd_diff, false, OPT_SPACE, 2, 2, "diff A B",
      "Shows how version B differs from A (branches, tags or commit ids):\n"
      "  + KEY<TAB>VALUE         added in B\n"
      "  - KEY<TAB>OLD           removed in B\n"
      "  ~ KEY<TAB>OLD<TAB>NEW   changed\n"
      "  --space S  diff keyspace S\n"},
-    {"verify", cmd_verify, 0, 0, 0, "verify",
+    {"verify", cmd_verify, false, 0, 0, 0, "verify",
      "Checks every blob reachable from every ref; prints each problem and a\n"
      "summary. Exit 3 if there are problems.\n"},
-    {"stats", cmd_stats, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
+    {"stats", cmd_stats, false, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
      "Prints tier and cache counters and the node statistics of the version.\n"
      "  --json  as one JSON object;  --at REF, -b BRANCH\n"},
-    {"tag", cmd_tag, READ_OPTS, 1, 1, "tag NAME [--at REF]",
+    {"tag", cmd_tag, true, READ_OPTS, 1, 1, "tag NAME [--at REF]",
      "Creates tag NAME at REF (default: the head of -b BRANCH or main).\n"
      "Tags never move: an existing NAME is an error.\n"},
-    {"branch", cmd_branch, READ_OPTS, 1, 1, "branch NAME [--at REF]",
+    {"branch", cmd_branch, true, READ_OPTS, 1, 1, "branch NAME [--at REF]",
      "Points branch NAME at REF (default: the head of -b BRANCH or main),\n"
      "creating or moving it.\n"},
-    {"refs", cmd_refs, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
-    {"spaces", cmd_spaces, READ_OPTS, 0, 0, "spaces",
+    {"refs", cmd_refs, false, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
+    {"spaces", cmd_spaces, false, READ_OPTS, 0, 0, "spaces",
      "Lists the keyspaces of the version: NAME<TAB>KEYS (tsv-escaped; the\n"
      "default keyspace has the empty name).\n"},
 };
@@ -363,6 +370,12 @@ static int set_option(cli *c, const option_def *def, const char *value)
     case OPT_JSON:
         c->json = true;
         break;
+    case OPT_NODE_SIZE:
+        if (!parse_count(value, &c->node_size) || c->node_size < CAIRN_NODE_SIZE_MIN ||
+            c->node_size > CAIRN_NODE_SIZE_MAX)
+            return cli_usage("--node-size needs a whole number from %d to %d, not '%s'",
+                             CAIRN_NODE_SIZE_MIN, CAIRN_NODE_SIZE_MAX, value);
+        break;
     case OPT_LIMIT:
     case OPT_BATCH:
     case OPT_N:
@@ -493,6 +506,7 @@ int main(int argc, char **argv)
 {
     const command *cmd;
     const char *env;
+    cairn_options opts;
     cli c;
     int rc, status;
 
@@ -529,8 +543,20 @@ int main(int argc, char **argv)
         env = getenv("CAIRN_STACK");
         c.spec = env && *env ? env : DEFAULT_STACK;
     }
-    if ((rc = cairn_open(c.spec, NULL, &c.db)))
+    /* Read commands open the store read-only: they never create one, and
+     * they work with read permission only or on read-only media. */
+    cairn_options_init(&opts);
+    if (!cmd->writes)
+        opts.flags |= CAIRN_RDONLY;
+    if (c.seen & OPT_NODE_SIZE)
+        opts.node_size = (uint32_t)c.node_size;
+    if ((rc = cairn_open(c.spec, &opts, &c.db))) {
+        if (rc == CAIRN_NOTFOUND && !cmd->writes) {
+            cli_error(rc, "no store at '%s' (nothing has been written there yet)", c.spec);
+            return EXIT_USAGE;
+        }
         return cli_error(rc, "cannot open store '%s'", c.spec);
+    }
     status = cmd->run(&c);
     cairn_close(c.db);
     return status;

@@ -718,33 +718,46 @@ static const cairn_tier_methods file_methods = {
 
 /* ---------------------------------------------------------------- open */
 
-int cairn__file_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out)
+int cairn__file_check(cairn_tier_config *cfg)
 {
     struct file_opts o = {0, -1, false, FILE_DEFAULT_QUEUE, -1};
-    const char *why = NULL;
+    int rc;
+
+    if (!cfg->arg[0])
+        return cairn__fail(CAIRN_BADSPEC, "file: needs a directory (file:PATH)");
+    if ((rc = cairn__opts_each(cfg->opts, cairn__file_option, &o)))
+        return rc;
+    if (strlen(cfg->arg) >= sizeof(((file_tier *)0)->path))
+        return cairn__fail(CAIRN_BADSPEC, "file: path '%.40s...' is too long", cfg->arg);
+    cfg->capacity = o.capacity;
+    cfg->caps = o.capacity ? CAIRN_TIER_SHARED : CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
+    /* A cache is filled by readers too, so CAIRN_RDONLY never applies. */
+    return cairn__file_layout_check(cfg->arg, (cfg->open_flags & CAIRN_RDONLY) && !o.capacity,
+                                    &cfg->holds_store);
+}
+
+int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)
+{
+    struct file_opts o = {0, -1, false, FILE_DEFAULT_QUEUE, -1};
+    const char *arg = cfg->arg, *why = NULL;
     struct stat st;
     file_tier *t;
     int rc;
 
     *out = NULL;
-    if (!*arg)
-        return cairn__fail(CAIRN_BADSPEC, "file: needs a directory (file:PATH)");
-    if ((rc = cairn__opts_each(opts, cairn__file_option, &o)))
+    if ((rc = cairn__opts_each(cfg->opts, cairn__file_option, &o)))
         return rc;
-    if (strlen(arg) >= sizeof(t->path))
-        return cairn__fail(CAIRN_BADSPEC, "file: path '%.40s...' is too long", arg);
     if (!(t = calloc(1, sizeof(*t))))
         return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", arg);
     t->base.m = &file_methods;
-    t->base.capacity = o.capacity;
     t->base.caps = o.capacity ? CAIRN_TIER_SHARED : CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
+    t->base.capacity = o.capacity;
     t->base.promote = o.promote == 1;
-    t->rdonly = (open_flags & CAIRN_RDONLY) && !o.capacity;
+    t->rdonly = (cfg->open_flags & CAIRN_RDONLY) && !o.capacity;
     t->sync_full = o.sync >= 0 ? o.sync == 1 : o.capacity == 0;
     t->root_fd = -1;
     atomic_init(&t->lock_fd, -1);
     snprintf(t->path, sizeof(t->path), "%s", arg);
-    snprintf(t->base.spec, sizeof(t->base.spec), "file:%s", arg);
 
     if (t->rdonly) {
         if (stat(arg, &st) != 0) {

@@ -50,11 +50,17 @@ struct file_opts {
 /* cairn__opts_each callback filling a struct file_opts (ctx). */
 int cairn__file_option(void *ctx, const char *key, const char *val);
 
-/* Checks the format file of t's directory, or creates it if the directory
- * is empty; then (unless read-only) creates missing objects/, refs/ and
- * tmp/ and removes tmp/ files of dead processes. Errors: CAIRN_BADSPEC (a
- * non-empty directory that is not a store), CAIRN_VERSION, CAIRN_CORRUPT,
- * CAIRN_NOTFOUND (read-only, no store), -errno; each names the path. */
+/* Inspects path without changing anything: a file store (its format file
+ * is checked; *holds_store tells whether refs/ holds a ref), or a directory
+ * that is empty or missing (a new store, unless rdonly). Errors:
+ * CAIRN_BADSPEC (a non-empty directory that is not a file store, naming
+ * an lmdb store as such), CAIRN_NOTFOUND (rdonly, no store), CAIRN_VERSION,
+ * CAIRN_CORRUPT, -errno; each names the path. */
+int cairn__file_layout_check(const char *path, bool rdonly, bool *holds_store);
+
+/* Creates the format file in t's directory if it is empty, checks it; then
+ * (unless read-only) creates missing objects/, refs/ and tmp/ and removes
+ * tmp/ files of dead processes. Errors as for the check. */
 int cairn__file_layout_open(const file_tier *t);
 
 /* ---- refs (file_refs.c): the tier methods of the same names ---------- */

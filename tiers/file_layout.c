@@ -58,91 +58,167 @@ int cairn__file_option(void *ctx, const char *key, const char *val)
     return 0;
 }
 
-/* Whether the directory holds anything at all. */
-static int dir_is_empty(const file_tier *t, bool *empty)
+/* What a directory named as a file store holds. */
+enum dir_kind { DIR_EMPTY, DIR_STORE, DIR_LMDB, DIR_OTHER };
+
+static int dir_kind_of(int dirfd, const char *path, enum dir_kind *kind)
 {
-    int fd = openat(t->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct dirent *de;
     DIR *d;
 
     if (fd < 0 || !(d = fdopendir(fd))) {
         if (fd >= 0)
             close(fd);
-        return cairn__fail(-errno, "file: cannot list '%s': %s", t->path, strerror(errno));
+        return cairn__fail(-errno, "file: cannot list '%s': %s", path, strerror(errno));
     }
-    *empty = true;
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            *empty = false;
+    *kind = DIR_EMPTY;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, FORMAT_FILE) == 0) {
+            *kind = DIR_STORE;
+            break;
+        }
+        if (strcmp(de->d_name, "data.mdb") == 0)
+            *kind = DIR_LMDB;
+        else if (*kind == DIR_EMPTY && strcmp(de->d_name, ".") != 0 &&
+                 strcmp(de->d_name, "..") != 0 &&
+                 strncmp(de->d_name, "." FORMAT_FILE ".", strlen(FORMAT_FILE) + 2) != 0)
+            *kind = DIR_OTHER; /* (a format file being written does not count) */
+    }
     closedir(d);
     return 0;
 }
 
-/* Writes the format file of a new store (then the directory entry). */
-static int create_format(const file_tier *t)
-{
-    static const char text[] = FORMAT_HEAD "format 1\n";
-    int fd, rc = 0;
-
-    if ((fd = openat(t->root_fd, FORMAT_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
-        return errno == EEXIST ? 0 : cairn__fail(-errno, "file %s: cannot create %s: %s",
-                                                 t->path, FORMAT_FILE, strerror(errno));
-    if (write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) || fsync(fd) != 0)
-        rc = cairn__fail(errno ? -errno : -EIO, "file %s: cannot write %s", t->path, FORMAT_FILE);
-    close(fd);
-    if (!rc && fsync(t->root_fd) != 0)
-        rc = cairn__fail(-errno, "file %s: cannot sync: %s", t->path, strerror(errno));
-    return rc;
-}
-
-/* Reads and checks the format file; creates it in an empty directory. */
-static int check_format(const file_tier *t)
+/* Reads and checks the format file. A process creating the store this
+ * instant has it in place only once it is complete (create_format), but an
+ * empty one from an older build is given a moment. */
+static int check_format(int dirfd, const char *path)
 {
     char buf[128], *end;
     unsigned long version;
     ssize_t got;
-    bool empty;
-    int fd, rc;
+    int fd;
 
-    for (int attempt = 0;; attempt++) {
-        if ((fd = openat(t->root_fd, FORMAT_FILE, O_RDONLY | O_CLOEXEC)) >= 0)
-            break;
-        if (errno != ENOENT || attempt > 0)
-            return cairn__fail(-errno, "file %s: cannot open %s: %s", t->path, FORMAT_FILE,
-                               strerror(errno));
-        if ((rc = dir_is_empty(t, &empty)))
-            return rc;
-        if (!empty)
-            return cairn__fail(CAIRN_BADSPEC,
-                               "file: '%s' is not empty and holds no %s: not a cairn file "
-                               "store, refusing to write into it",
-                               t->path, FORMAT_FILE);
-        if (t->rdonly)
-            return cairn__fail(CAIRN_NOTFOUND, "file %s: no store here (read-only open "
-                                               "creates none)", t->path);
-        if ((rc = create_format(t)))
-            return rc;
-    }
-    /* A process creating the store this instant may not have written the
-     * file yet: an empty one is given a moment. */
+    if ((fd = openat(dirfd, FORMAT_FILE, O_RDONLY | O_CLOEXEC)) < 0)
+        return cairn__fail(-errno, "file %s: cannot open %s: %s", path, FORMAT_FILE,
+                           strerror(errno));
     for (int wait = 0; (got = pread(fd, buf, sizeof(buf) - 1, 0)) == 0 && wait < 50; wait++)
         usleep(2000);
     close(fd);
     if (got < 0)
-        return cairn__fail(-errno, "file %s: cannot read %s", t->path, FORMAT_FILE);
+        return cairn__fail(-errno, "file %s: cannot read %s", path, FORMAT_FILE);
     buf[got] = '\0';
     if (strncmp(buf, FORMAT_HEAD "format ", strlen(FORMAT_HEAD "format ")) != 0)
-        return cairn__fail(CAIRN_CORRUPT, "file %s: %s is not a cairn format file", t->path,
+        return cairn__fail(CAIRN_CORRUPT, "file %s: %s is not a cairn format file", path,
                            FORMAT_FILE);
     errno = 0;
     version = strtoul(buf + strlen(FORMAT_HEAD "format "), &end, 10);
     if (errno || *end != '\n')
-        return cairn__fail(CAIRN_CORRUPT, "file %s: %s is not a cairn format file", t->path,
+        return cairn__fail(CAIRN_CORRUPT, "file %s: %s is not a cairn format file", path,
                            FORMAT_FILE);
     if (version != FORMAT_VERSION)
         return cairn__fail(CAIRN_VERSION, "file %s: store format %lu; this build reads format %d",
-                           t->path, version, FORMAT_VERSION);
+                           path, version, FORMAT_VERSION);
     return 0;
+}
+
+/* Whether the directory rel below parent_fd holds a ref file (a name not
+ * starting with '.', in it or below). */
+static bool has_refs(int parent_fd, const char *rel, int depth)
+{
+    int fd = openat(parent_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct dirent *de;
+    bool found = false;
+    DIR *d;
+
+    if (fd < 0 || depth > 64 || !(d = fdopendir(fd))) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    while (!found && (de = readdir(d))) {
+        struct stat st;
+        if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+            continue;
+        found = S_ISREG(st.st_mode) || (S_ISDIR(st.st_mode) && has_refs(dirfd(d), de->d_name,
+                                                                        depth + 1));
+    }
+    closedir(d);
+    return found;
+}
+
+int cairn__file_layout_check(const char *path, bool rdonly, bool *holds_store)
+{
+    enum dir_kind kind;
+    struct stat st;
+    int fd, rc;
+
+    *holds_store = false;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT)
+            return cairn__fail(-errno, "file: cannot open '%s': %s", path, strerror(errno));
+        if (rdonly)
+            return cairn__fail(CAIRN_NOTFOUND,
+                               "file %s: no store here (a read-only open creates none)", path);
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return cairn__fail(-ENOTDIR, "file: '%s' is not a directory", path);
+    if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cairn__fail(-errno, "file: cannot open '%s': %s", path, strerror(errno));
+    if ((rc = dir_kind_of(fd, path, &kind)) == 0) {
+        switch (kind) {
+        case DIR_STORE:
+            if ((rc = check_format(fd, path)) == 0)
+                *holds_store = has_refs(fd, "refs", 0);
+            break;
+        case DIR_LMDB:
+            rc = cairn__fail(CAIRN_BADSPEC,
+                             "file: '%s' is a cairn lmdb store, not a file one (open it as "
+                             "lmdb:%s)",
+                             path, path);
+            break;
+        case DIR_OTHER:
+            rc = cairn__fail(CAIRN_BADSPEC,
+                             "file: '%s' is not empty and holds no %s: not a cairn file "
+                             "store, refusing to write into it",
+                             path, FORMAT_FILE);
+            break;
+        case DIR_EMPTY:
+            if (rdonly)
+                rc = cairn__fail(CAIRN_NOTFOUND,
+                                 "file %s: no store here (a read-only open creates none)", path);
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* Writes the format file of a new store: complete in a temporary name,
+ * synced, then linked into place, so the name never shows a partial file
+ * (a crash during creation leaves no marker, and the directory reads as a
+ * new store). link fails if another process created the store first. */
+static int create_format(const file_tier *t)
+{
+    static const char text[] = FORMAT_HEAD "format 1\n";
+    char tmp[64];
+    int fd, rc = 0;
+
+    snprintf(tmp, sizeof(tmp), ".%s.%ld", FORMAT_FILE, (long)getpid());
+    if ((fd = openat(t->root_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return cairn__fail(-errno, "file %s: cannot create %s: %s", t->path, FORMAT_FILE,
+                           strerror(errno));
+    if (write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) || fsync(fd) != 0)
+        rc = cairn__fail(errno ? -errno : -EIO, "file %s: cannot write %s", t->path, FORMAT_FILE);
+    close(fd);
+    if (!rc && linkat(t->root_fd, tmp, t->root_fd, FORMAT_FILE, 0) != 0 && errno != EEXIST)
+        rc = cairn__fail(-errno, "file %s: cannot create %s: %s", t->path, FORMAT_FILE,
+                         strerror(errno));
+    unlinkat(t->root_fd, tmp, 0);
+    if (!rc && fsync(t->root_fd) != 0)
+        rc = cairn__fail(-errno, "file %s: cannot sync: %s", t->path, strerror(errno));
+    return rc;
 }
 
 /* Creates objects/, refs/ and tmp/ if missing (after a crash during
@@ -200,9 +276,14 @@ static void clean_tmp(const file_tier *t)
 
 int cairn__file_layout_open(const file_tier *t)
 {
+    enum dir_kind kind;
     int rc;
 
-    if ((rc = check_format(t)))
+    if ((rc = dir_kind_of(t->root_fd, t->path, &kind)))
+        return rc;
+    if (kind == DIR_EMPTY && !t->rdonly && (rc = create_format(t)))
+        return rc;
+    if ((rc = check_format(t->root_fd, t->path)))
         return rc;
     if (t->rdonly)
         return 0;

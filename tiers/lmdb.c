@@ -24,6 +24,7 @@
  *    handled the same way with mdb_env_set_mapsize(env, 0). With map_size
  *    given, a full map is CAIRN_MAPFULL.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -703,16 +704,56 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
                        key);
 }
 
+/* Refuses an LMDB environment that holds anything but cairn's two named
+ * databases: the directory belongs to some other program. */
+static int check_ours(MDB_txn *txn, const char *path)
+{
+    MDB_dbi main_db;
+    MDB_cursor *cur;
+    MDB_val key, val;
+    int rc;
+
+    if ((rc = mdb_dbi_open(txn, NULL, 0, &main_db)) ||
+        (rc = mdb_cursor_open(txn, main_db, &cur)))
+        return lmdb_err(NULL, path, rc, "opening");
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if ((key.mv_size == 5 && memcmp(key.mv_data, "blobs", 5) == 0) ||
+            (key.mv_size == 4 && memcmp(key.mv_data, "refs", 4) == 0))
+            continue;
+        mdb_cursor_close(cur);
+        return cairn__fail(CAIRN_BADSPEC,
+                           "lmdb: '%s' holds an LMDB database that is not a cairn store "
+                           "(it has a key '%.*s'); refusing to write into it",
+                           path, (int)(key.mv_size < 64 ? key.mv_size : 64),
+                           (const char *)key.mv_data);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : lmdb_err(NULL, path, rc, "opening");
+}
+
 /* Opens the two databases: created in a write txn, or, read-only, looked
- * up in a read txn (committed, which keeps the handles). */
+ * up in a read txn (committed, which keeps the handles). The env is not
+ * shared yet, so a map another process grew is adopted without the
+ * resize lock. */
 static int open_dbis(lmdb_env *e, const char *path)
 {
     unsigned flags = e->rdonly ? 0 : MDB_CREATE;
     MDB_txn *txn;
     int rc;
 
-    if ((rc = mdb_txn_begin(e->env, NULL, e->rdonly ? MDB_RDONLY : 0, &txn)))
+    for (int attempt = 0;; attempt++) {
+        rc = mdb_txn_begin(e->env, NULL, e->rdonly ? MDB_RDONLY : 0, &txn);
+        if (rc != MDB_MAP_RESIZED || attempt >= LMDB_MAX_RETRIES)
+            break;
+        mdb_env_set_mapsize(e->env, 0);
+    }
+    if (rc)
         return lmdb_err(NULL, path, rc, "opening");
+    if ((rc = check_ours(txn, path))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
     if ((rc = mdb_dbi_open(txn, "blobs", flags, &e->blobs)) ||
         (rc = mdb_dbi_open(txn, "refs", flags, &e->refs))) {
         mdb_txn_abort(txn);
@@ -723,7 +764,38 @@ static int open_dbis(lmdb_env *e, const char *path)
     return lmdb_err(NULL, path, mdb_txn_commit(txn), "opening databases");
 }
 
-/* Creates and opens a new env for path (registry_mu held by the caller). */
+/* Creates an MDB_env with o's settings and opens path with flags. Returns
+ * 0 or an LMDB code (the env is closed on failure, as LMDB requires). */
+static int create_env(const char *path, const struct lmdb_opts *o, unsigned flags, MDB_env **out)
+{
+    MDB_env *env;
+    int rc;
+
+    if ((rc = mdb_env_create(&env)))
+        return rc;
+    rc = mdb_env_set_maxdbs(env, 2);
+    if (!rc)
+        rc = mdb_env_set_mapsize(env, o->map_size   ? o->map_size
+                                      : o->map_initial ? o->map_initial
+                                                       : LMDB_DEFAULT_MAP);
+    if (!rc && o->max_readers)
+        rc = mdb_env_set_maxreaders(env, o->max_readers);
+    if (!rc)
+        rc = mdb_env_open(env, path, flags, 0644);
+    if (rc) {
+        mdb_env_close(env);
+        return rc;
+    }
+    *out = env;
+    return 0;
+}
+
+/* Creates and opens a new env for path (registry_mu held by the caller).
+ * A read-only open without write permission on lock.mdb (a store owned by
+ * another user) falls back to MDB_NOLOCK: this reader then has no slot in
+ * LMDB's reader table, so a writer active at the same time may reuse pages
+ * it is reading; the stack's hash check turns such a torn read into
+ * CAIRN_CORRUPT, never into wrong data (docs/tiers.md). */
 static int env_open(const char *path, const struct stat *st, const struct lmdb_opts *o,
                     bool rdonly, lmdb_env **out)
 {
@@ -749,27 +821,17 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = cairn__fail(-rc, "lmdb %s: cannot create a lock", path);
         goto fail_rwlock;
     }
-    if ((rc = mdb_env_create(&e->env))) {
-        rc = lmdb_err(NULL, path, rc, "creating the environment");
-        goto fail_create;
-    }
-    rc = mdb_env_set_maxdbs(e->env, 2);
-    if (!rc)
-        rc = mdb_env_set_mapsize(e->env, o->map_size   ? o->map_size
-                                         : o->map_initial ? o->map_initial
-                                                          : LMDB_DEFAULT_MAP);
-    if (!rc && o->max_readers)
-        rc = mdb_env_set_maxreaders(e->env, o->max_readers);
-    if (!rc)
-        rc = mdb_env_open(e->env, path, flags, 0644);
+    rc = create_env(path, o, flags, &e->env);
+    if (rc == EACCES && rdonly)
+        rc = create_env(path, o, flags | MDB_NOLOCK, &e->env);
     if (rc == ENOENT && rdonly) {
         rc = cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no store here (read-only open creates none)",
                          path);
-        goto fail_open;
+        goto fail_create;
     }
     if (rc) {
         rc = lmdb_err(NULL, path, rc, "opening the environment");
-        goto fail_open;
+        goto fail_create;
     }
     if ((rc = mdb_reader_check(e->env, &dead))) {
         rc = lmdb_err(NULL, path, rc, "checking readers");
@@ -821,49 +883,123 @@ static int env_get(const char *path, const struct stat *st, const struct lmdb_op
     return rc;
 }
 
-/* arg is the directory (created unless read-only); opts as in the file
- * comment. A second handle on a directory already open shares its env;
- * the first handle's map_size, sync and max_readers settings then hold. */
-int cairn__lmdb_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out)
+/* What a directory named as an lmdb store holds. */
+enum dir_kind { DIR_MISSING, DIR_EMPTY, DIR_LMDB, DIR_FILE_STORE, DIR_OTHER };
+
+/* Looks at path without changing anything. Only LMDB's own files and our
+ * lock file count as "empty" leftovers (a creation cut short). */
+static int inspect_dir(const char *path, enum dir_kind *kind)
+{
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) {
+            *kind = DIR_MISSING;
+            return 0;
+        }
+        return cairn__fail(-errno, "lmdb: cannot open '%s': %s", path, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", path);
+    if (!(d = opendir(path)))
+        return cairn__fail(-errno, "lmdb: cannot list '%s': %s", path, strerror(errno));
+    *kind = DIR_EMPTY;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (strcmp(n, "data.mdb") == 0) {
+            *kind = DIR_LMDB;
+            break;
+        }
+        if (strcmp(n, "cairn-file-store") == 0)
+            *kind = DIR_FILE_STORE;
+        else if (*kind == DIR_EMPTY && strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
+                 strcmp(n, "lock.mdb") != 0 && strcmp(n, "cairn.lock") != 0)
+            *kind = DIR_OTHER;
+    }
+    closedir(d);
+    return 0;
+}
+
+/* arg is the directory: an LMDB cairn store, or a directory that is empty
+ * or does not exist yet (a new store, unless read-only). Anything else is
+ * refused, so that a mistyped spec never writes into a random place. */
+int cairn__lmdb_check(cairn_tier_config *cfg)
 {
     struct lmdb_opts o = {0, 0, 0, 0, -1};
-    bool rdonly = open_flags & CAIRN_RDONLY;
+    enum dir_kind kind = DIR_OTHER;
+    int rc;
+
+    if (!cfg->arg[0])
+        return cairn__fail(CAIRN_BADSPEC, "lmdb: needs a directory (lmdb:PATH)");
+    if ((rc = cairn__opts_each(cfg->opts, lmdb_option, &o)))
+        return rc;
+    if (o.map_size && o.map_initial)
+        return cairn__fail(CAIRN_BADSPEC, "lmdb: map_size and map_initial exclude each other");
+    if (strlen(cfg->arg) >= sizeof(((lmdb_tier *)0)->path))
+        return cairn__fail(CAIRN_BADSPEC, "lmdb: path '%.40s...' is too long", cfg->arg);
+    if ((rc = inspect_dir(cfg->arg, &kind)))
+        return rc;
+    switch (kind) {
+    case DIR_FILE_STORE:
+        return cairn__fail(CAIRN_BADSPEC,
+                           "lmdb: '%s' is a cairn file store, not an lmdb one (open it as "
+                           "file:%s)",
+                           cfg->arg, cfg->arg);
+    case DIR_OTHER:
+        return cairn__fail(CAIRN_BADSPEC,
+                           "lmdb: '%s' is not empty and holds no data.mdb: not a cairn lmdb "
+                           "store, refusing to write into it",
+                           cfg->arg);
+    case DIR_MISSING:
+    case DIR_EMPTY:
+        if (cfg->open_flags & CAIRN_RDONLY)
+            return cairn__fail(CAIRN_NOTFOUND,
+                               "lmdb %s: no store here (a read-only open creates none)",
+                               cfg->arg);
+        break;
+    case DIR_LMDB:
+        cfg->holds_store = true;
+        break;
+    }
+    cfg->caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
+    return 0;
+}
+
+/* Opens the store checked by cairn__lmdb_check, creating the directory if
+ * needed (not read-only). A second handle on a directory already open
+ * shares its env; the first handle's map_size, sync and max_readers
+ * settings then hold. */
+int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
+{
+    struct lmdb_opts o = {0, 0, 0, 0, -1};
+    bool rdonly = cfg->open_flags & CAIRN_RDONLY;
+    const char *path = cfg->arg;
     struct stat st;
     lmdb_tier *t;
     int rc;
 
     *out = NULL;
     pthread_once(&atfork_once, atfork_register);
-    if (!*arg)
-        return cairn__fail(CAIRN_BADSPEC, "lmdb: needs a directory (lmdb:PATH)");
-    if ((rc = cairn__opts_each(opts, lmdb_option, &o)))
+    if ((rc = cairn__opts_each(cfg->opts, lmdb_option, &o)))
         return rc;
-    if (o.map_size && o.map_initial)
-        return cairn__fail(CAIRN_BADSPEC, "lmdb: map_size and map_initial exclude each other");
-    if (strlen(arg) >= sizeof(t->path))
-        return cairn__fail(CAIRN_BADSPEC, "lmdb: path '%.40s...' is too long", arg);
-    if (rdonly) {
-        if (stat(arg, &st) != 0)
-            return cairn__fail(errno == ENOENT ? CAIRN_NOTFOUND : -errno,
-                               "lmdb %s: no store here (%s)", arg, strerror(errno));
-        if (!S_ISDIR(st.st_mode))
-            return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", arg);
-    } else {
-        if ((rc = cairn__mkdir_p(arg)))
-            return cairn__fail_context(rc, "lmdb");
-        if (stat(arg, &st) != 0)
-            return cairn__fail(-errno, "lmdb: cannot open '%s': %s", arg, strerror(errno));
-    }
+    if (!rdonly && (rc = cairn__mkdir_p(path)))
+        return cairn__fail_context(rc, "lmdb");
+    if (stat(path, &st) != 0)
+        return cairn__fail(errno == ENOENT ? CAIRN_NOTFOUND : -errno,
+                           "lmdb %s: no store here (%s)", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", path);
     if (!(t = calloc(1, sizeof(*t))))
-        return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", arg);
+        return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", path);
     t->base.m = &lmdb_methods;
     t->base.caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
     t->base.promote = o.promote == 1;
     t->rdonly = rdonly;
     atomic_init(&t->lock_fd, -1);
-    snprintf(t->path, sizeof(t->path), "%s", arg);
-    snprintf(t->base.spec, sizeof(t->base.spec), "lmdb:%s", arg);
-    if ((rc = env_get(arg, &st, &o, rdonly, &t->shared)))
+    snprintf(t->path, sizeof(t->path), "%s", path);
+    if ((rc = env_get(path, &st, &o, rdonly, &t->shared)))
         goto fail_env;
     *out = &t->base;
     return 0;

@@ -421,12 +421,12 @@ static const cairn_tier_methods mem_methods = {
 
 static int mem_option(void *ctx, const char *key, const char *val)
 {
-    mem_tier *mt = ctx;
+    bool *promote = ctx;
 
     if (strcmp(key, "promote") == 0) {
         if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
             return cairn__fail(CAIRN_BADSPEC, "mem: promote must be 0 or 1, not '%s'", val);
-        mt->base.promote = val[0] == '1';
+        *promote = val[0] == '1';
         return 0;
     }
     return cairn__fail(CAIRN_BADSPEC, "mem: unknown option '%s' (known: promote)", key);
@@ -434,31 +434,36 @@ static int mem_option(void *ctx, const char *key, const char *val)
 
 /* arg is "" (unbounded) or a positive size; opts may set promote (default
  * 1; the stack decides whether the tier is a cache). */
-int cairn__mem_open(const char *arg, const char *opts, cairn_tier **out)
+int cairn__mem_check(cairn_tier_config *cfg)
 {
-    uint64_t capacity = 0;
+    bool promote;
+
+    if (cfg->arg[0] && (cairn__parse_size(cfg->arg, &cfg->capacity) || cfg->capacity == 0))
+        return cairn__fail(CAIRN_BADSPEC,
+                           "mem: bad capacity '%s' (want a positive size such as 64M)",
+                           cfg->arg);
+    cfg->caps = 0;
+    return cairn__opts_each(cfg->opts, mem_option, &promote);
+}
+
+int cairn__mem_open(const cairn_tier_config *cfg, cairn_tier **out)
+{
     mem_tier *mt;
+    bool promote = true;
     int rc;
 
     *out = NULL;
-    if (*arg) {
-        if (cairn__parse_size(arg, &capacity) || capacity == 0)
-            return cairn__fail(CAIRN_BADSPEC,
-                               "mem: bad capacity '%s' (want a positive size such as 64M)",
-                               arg);
-    }
+    if ((rc = cairn__opts_each(cfg->opts, mem_option, &promote)))
+        return rc;
     if (!(mt = calloc(1, sizeof(*mt))))
         return cairn__fail(CAIRN_NOMEM, "mem: out of memory");
     mt->base.m = &mem_methods;
-    mt->base.capacity = capacity;
-    mt->base.promote = true;
-    snprintf(mt->base.spec, sizeof(mt->base.spec), "mem%s%s", *arg ? ":" : "", arg);
+    mt->base.capacity = cfg->capacity;
+    mt->base.promote = promote;
     mt->lru.next = mt->lru.prev = &mt->lru;
-    if ((rc = cairn__opts_each(opts, mem_option, mt)))
-        goto fail_opts;
     if (!(mt->buckets = calloc(MEM_MIN_BUCKETS, sizeof(*mt->buckets)))) {
         rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory");
-        goto fail_opts;
+        goto fail_buckets;
     }
     mt->n_buckets = MEM_MIN_BUCKETS;
     if ((rc = pthread_mutex_init(&mt->mu, NULL))) {
@@ -470,7 +475,7 @@ int cairn__mem_open(const char *arg, const char *opts, cairn_tier **out)
 
 fail_mutex:
     free(mt->buckets);
-fail_opts:
+fail_buckets:
     free(mt);
     return rc;
 }

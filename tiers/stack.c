@@ -58,35 +58,33 @@ static bool promote_given(const char *part)
     return scan.given;
 }
 
-/* Assigns roles from front to back: a tier is a cache if it has a capacity
+/* Assigns roles from back to front: a tier is a cache if it has a capacity
  * or is not durable with a durable tier behind it; the first other tier is
  * the primary. A bounded tier with nothing durable behind it would lose
- * refs and blobs to eviction, so it is a bad spec. */
-static int assign_roles(cairn_stack *st, const char *spec, char **parts)
+ * refs and blobs to eviction, and a cache named on a directory that holds a
+ * store would evict that store's blobs: both are bad specs, refused before
+ * any tier is opened. */
+static int assign_roles(const char *spec, cairn_tier_config *cfgs, size_t n)
 {
     bool durable_behind = false;
 
-    st->primary = st->n_tiers;
-    for (size_t i = st->n_tiers; i-- > 0;) {
-        cairn_tier *t = st->tiers[i];
+    for (size_t i = n; i-- > 0;) {
+        cairn_tier_config *c = &cfgs[i];
 
-        if (t->capacity && !durable_behind)
+        if (c->capacity && !durable_behind)
             return cairn__fail(CAIRN_BADSPEC,
                                "spec '%s': %s is a cache and needs a durable tier behind it",
-                               spec, parts[i]);
-        t->is_cache = t->capacity || (!(t->caps & CAIRN_TIER_DURABLE) && durable_behind);
-        if (!promote_given(parts[i]))
-            t->promote = t->is_cache;
-        if (t->caps & CAIRN_TIER_DURABLE)
+                               spec, c->spec);
+        c->is_cache = c->capacity || (!(c->caps & CAIRN_TIER_DURABLE) && durable_behind);
+        if (c->is_cache && c->holds_store)
+            return cairn__fail(CAIRN_BADSPEC,
+                               "spec '%s': %s would be a cache, but '%s' holds a store (it has "
+                               "refs), whose blobs a cache evicts; refusing. Name it without a "
+                               "capacity to use it as a store",
+                               spec, c->spec, c->arg);
+        if (c->caps & CAIRN_TIER_DURABLE)
             durable_behind = true;
     }
-    for (size_t i = 0; i < st->n_tiers; i++) {
-        if (!st->tiers[i]->is_cache) {
-            st->primary = i;
-            break;
-        }
-    }
-    /* The last tier is never a cache, so a primary always exists. */
     return 0;
 }
 
@@ -130,34 +128,48 @@ static int split_spec(const char *spec, char **copy, char **parts, size_t *n_par
     return 0;
 }
 
+/* Parses and checks every tier, assigns roles, and only then opens the
+ * tiers: nothing is created or changed on disk for a spec that is refused. */
 int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
 {
+    cairn_tier_config *cfgs = NULL;
     char *parts[STACK_MAX_TIERS];
     char *copy = NULL;
-    cairn_stack *st;
+    cairn_stack *st = NULL;
     size_t n_parts = 0;
     int rc;
 
     *out = NULL;
     if ((rc = split_spec(spec, &copy, parts, &n_parts)))
         return rc;
-    if (!(st = calloc(1, sizeof(*st)))) {
+    if (!(cfgs = calloc(n_parts, sizeof(*cfgs))) || !(st = calloc(1, sizeof(*st)))) {
         rc = cairn__fail(CAIRN_NOMEM, "spec '%s': out of memory", spec);
-        goto fail_alloc;
+        goto done;
     }
+    for (size_t i = 0; i < n_parts; i++)
+        if ((rc = cairn__tier_parse(parts[i], open_flags, &cfgs[i])))
+            goto done;
+    if ((rc = assign_roles(spec, cfgs, n_parts)))
+        goto done;
+    st->primary = n_parts;
     for (; st->n_tiers < n_parts; st->n_tiers++) {
-        if ((rc = cairn__tier_open(parts[st->n_tiers], open_flags, &st->tiers[st->n_tiers])))
-            goto fail_tiers;
-    }
-    if ((rc = assign_roles(st, spec, parts)))
-        goto fail_tiers;
-    free(copy);
-    *out = st;
-    return 0;
+        size_t i = st->n_tiers;
+        cairn_tier *t;
 
-fail_tiers:
+        if ((rc = cairn__tier_open_config(&cfgs[i], &st->tiers[i])))
+            goto done;
+        t = st->tiers[i];
+        if (!promote_given(parts[i]))
+            t->promote = t->is_cache;
+        if (!t->is_cache && st->primary == n_parts)
+            st->primary = i;
+    }
+    /* The last tier is never a cache, so a primary always exists. */
+    *out = st;
+    st = NULL;
+done:
     cairn__stack_close(st);
-fail_alloc:
+    free(cfgs);
     free(copy);
     return rc;
 }

@@ -15,52 +15,95 @@
 
 /* ---------------------------------------------------------------- opening */
 
-/* Splits spec into scheme, arg and options and calls the backend. The
- * scheme ends at the first ':' or '?'; the arg runs from after the ':' to
- * the first '?'. A BADSPEC from the backend gets the whole spec as context,
- * so the detail reads "spec 'mem:1X': mem: bad capacity ...". */
-int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
+typedef struct backend {
+    const char *scheme;
+    int (*check)(cairn_tier_config *cfg);
+    int (*open)(const cairn_tier_config *cfg, cairn_tier **out);
+} backend;
+
+static const backend backends[] = {
+    {"mem", cairn__mem_check, cairn__mem_open},
+    {"lmdb", cairn__lmdb_check, cairn__lmdb_open},
+    {"file", cairn__file_check, cairn__file_open},
+};
+
+static const backend *find_backend(const char *scheme)
 {
-    char buf[sizeof(((cairn_tier *)0)->spec)];
-    const char *arg, *opts;
-    char *q;
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strcmp(backends[i].scheme, scheme) == 0)
+            return &backends[i];
+    return NULL;
+}
+
+/* Splits spec into scheme, arg and options. The scheme ends at the first
+ * ':' or '?'; the arg runs from after the ':' to the first '?'. A BADSPEC
+ * from the backend gets the whole spec as context, so the detail reads
+ * "spec 'mem:1X': mem: bad capacity ...". */
+int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *cfg)
+{
+    const backend *be;
     size_t scheme_len;
-    cairn_tier *t = NULL;
+    const char *q;
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (!spec || !*spec)
+        return cairn__fail(CAIRN_BADSPEC, "empty tier spec");
+    if (strlen(spec) >= sizeof(cfg->spec))
+        return cairn__fail(CAIRN_BADSPEC, "spec '%.60s...': longer than %zu bytes", spec,
+                           sizeof(cfg->spec) - 1);
+    snprintf(cfg->spec, sizeof(cfg->spec), "%s", spec);
+    cfg->open_flags = open_flags;
+    scheme_len = strcspn(spec, ":?");
+    q = strchr(spec, '?');
+    if (scheme_len < sizeof(cfg->scheme))
+        memcpy(cfg->scheme, spec, scheme_len);
+    if (!(be = find_backend(cfg->scheme)))
+        return cairn__fail(CAIRN_BADSPEC,
+                           "spec '%s': unknown tier '%.*s' (known: mem, lmdb, file)", spec,
+                           (int)scheme_len, spec);
+    if (spec[scheme_len] == ':')
+        snprintf(cfg->arg, sizeof(cfg->arg), "%.*s",
+                 (int)((q ? (size_t)(q - spec) : strlen(spec)) - scheme_len - 1),
+                 spec + scheme_len + 1);
+    if (q)
+        snprintf(cfg->opts, sizeof(cfg->opts), "%s", q + 1);
+    if ((rc = be->check(cfg)) && rc == CAIRN_BADSPEC)
+        cairn__fail_context(rc, "spec '%s'", spec);
+    return rc;
+}
+
+int cairn__tier_open_config(const cairn_tier_config *cfg, cairn_tier **out)
+{
+    const backend *be = find_backend(cfg->scheme);
+    cairn_tier *t;
     int rc;
 
     *out = NULL;
-    if (!spec || !*spec)
-        return cairn__fail(CAIRN_BADSPEC, "empty tier spec");
-    if (strlen(spec) >= sizeof(buf))
-        return cairn__fail(CAIRN_BADSPEC, "spec '%.60s...': longer than %zu bytes", spec,
-                           sizeof(buf) - 1);
-    memcpy(buf, spec, strlen(spec) + 1);
-    scheme_len = strcspn(buf, ":?");
-    opts = "";
-    if ((q = strchr(buf, '?'))) {
-        *q = '\0';
-        opts = q + 1;
-    }
-    arg = buf[scheme_len] == ':' ? buf + scheme_len + 1 : "";
-    buf[scheme_len] = '\0';
-
-    if (strcmp(buf, "mem") == 0)
-        rc = cairn__mem_open(arg, opts, &t);
-    else if (strcmp(buf, "lmdb") == 0)
-        rc = cairn__lmdb_open(arg, opts, open_flags, &t);
-    else if (strcmp(buf, "file") == 0)
-        rc = cairn__file_open(arg, opts, open_flags, &t);
-    else
-        return cairn__fail(CAIRN_BADSPEC,
-                           "spec '%s': unknown tier '%s' (known: mem, lmdb, file)", spec, buf);
-    if (rc) {
+    if (!be)
+        return cairn__fail(CAIRN_BADSPEC, "spec '%s': unknown tier", cfg->spec);
+    if ((rc = be->open(cfg, &t))) {
         if (rc == CAIRN_BADSPEC)
-            cairn__fail_context(rc, "spec '%s'", spec);
+            cairn__fail_context(rc, "spec '%s'", cfg->spec);
         return rc;
     }
-    snprintf(t->spec, sizeof(t->spec), "%s", spec);
+    snprintf(t->spec, sizeof(t->spec), "%s", cfg->spec);
+    t->capacity = cfg->capacity;
+    t->is_cache = cfg->is_cache;
     *out = t;
     return 0;
+}
+
+int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
+{
+    cairn_tier_config cfg;
+    int rc;
+
+    *out = NULL;
+    if ((rc = cairn__tier_parse(spec, open_flags, &cfg)))
+        return rc;
+    cfg.is_cache = cfg.capacity != 0;
+    return cairn__tier_open_config(&cfg, out);
 }
 
 /* ---------------------------------------------------------------- faults */

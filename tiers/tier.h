@@ -126,18 +126,53 @@ struct cairn_tier {
     _Atomic bool locked;          /* the default writer lock */
 };
 
-/* ---- opening ---------------------------------------------------------- */
+/* ---- opening ----------------------------------------------------------
+ *
+ * Opening takes two steps so that a stack can refuse a spec before anything
+ * changes on disk: every tier's spec is parsed and its target inspected
+ * (read-only) first, the stack then decides each tier's role, and only when
+ * the whole spec is accepted are the tiers opened (which may create
+ * directories and files). */
 
-/* Parses one tier spec ("mem", "mem:64M", "lmdb:PATH?map_size=1G", ...) and
- * opens it. Unknown schemes and options are CAIRN_BADSPEC with a detail
- * naming them. OUT: *out. */
+/* One tier's spec, parsed and checked. */
+typedef struct cairn_tier_config {
+    char spec[256];        /* the tier's part of the stack spec, as given */
+    char scheme[16];       /* "mem", "lmdb", "file" */
+    char arg[256];         /* the text after "scheme:" up to '?' (may be "") */
+    char opts[256];        /* the text after '?' (may be "") */
+    unsigned open_flags;   /* CAIRN_RDONLY */
+    /* Set by the backend's check: */
+    unsigned caps;         /* CAIRN_TIER_* bits the open tier will have */
+    uint64_t capacity;     /* bytes; 0 = unbounded */
+    bool holds_store;      /* the target already holds a store (refs): it must
+                              not be opened as a cache, which would evict it */
+    /* Set by the stack before opening: */
+    bool is_cache;
+} cairn_tier_config;
+
+/* Parses one tier spec ("mem", "mem:64M", "lmdb:PATH?map_size=1G", ...),
+ * checks its options and inspects its target without changing anything.
+ * Errors: CAIRN_BADSPEC for an unknown scheme or option, a bad value, or a
+ * target that is not a store of this kind (the detail names it);
+ * CAIRN_NOTFOUND for a read-only open of a store that does not exist;
+ * CAIRN_VERSION, CAIRN_CORRUPT, -errno. OUT: *cfg. */
+int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *cfg);
+
+/* Opens the tier a parsed (and, in a stack, role-assigned) config names.
+ * OUT: *out. */
+int cairn__tier_open_config(const cairn_tier_config *cfg, cairn_tier **out);
+
+/* Both steps for a tier on its own (a cache if it has a capacity). */
 int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out);
 
-/* Backends' constructors, called by cairn__tier_open. arg is the text after
- * "scheme:" up to '?', opts the text after '?' (both may be ""). */
-int cairn__mem_open(const char *arg, const char *opts, cairn_tier **out);
-int cairn__lmdb_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out);
-int cairn__file_open(const char *arg, const char *opts, unsigned open_flags, cairn_tier **out);
+/* Each backend's two steps, called by the functions above: check fills
+ * caps, capacity and holds_store; open may assume check succeeded. */
+int cairn__mem_check(cairn_tier_config *cfg);
+int cairn__mem_open(const cairn_tier_config *cfg, cairn_tier **out);
+int cairn__lmdb_check(cairn_tier_config *cfg);
+int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out);
+int cairn__file_check(cairn_tier_config *cfg);
+int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out);
 
 /* Option parsing shared by backends: walks "k=v&k=v", calling fn per pair.
  * fn returns 0 or an error (after setting the detail). */

@@ -10,6 +10,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$tmp/out"; }
 
 # ---- stats of an empty store
+c init >/dev/null
 expect_status 0 "stats --json on an empty store" c stats --json
 python3 -c 'import json,sys; json.load(sys.stdin)' <"$tmp/out" || fail "stats --json (empty) is not JSON: $(cat "$tmp/out")"
 expect_eq "$(json_get 'd["version"] is None or d["version"]["keys"] == 0')" True "empty store stats"

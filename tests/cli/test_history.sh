@@ -5,6 +5,18 @@
 # Usage: test_history.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
+# ---- no store yet: read commands refuse (and create nothing); init creates one
+expect_status 2 "root where no store is" c root
+expect_err "no store at" "root where no store is"
+[[ ! -e $tmp/db ]] || fail "a read command created $tmp/db"
+expect_status 0 "init" c init --node-size 1024
+expect_eq "$(cat "$tmp/out")" "store '$db': node size 1024" "init output"
+expect_status 0 "init again" c init
+expect_eq "$(cat "$tmp/out")" "store '$db': node size 1024" "init keeps the node size"
+expect_status 2 "init with another node size" c init --node-size 2048
+expect_err "node size 1024, not 2048" "init with another node size"
+expect_status 2 "bad --node-size" c init --node-size 100
+
 # ---- an empty store
 empty=$("$bin" -s mem root)
 [[ $empty =~ ^[0-9a-f]{64}$ ]] || fail "root prints 64 hex digits: '$empty'"
