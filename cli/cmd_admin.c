@@ -42,9 +42,11 @@ int cmd_verify(cli *c)
         return status;
     }
     printf("checked %" PRIu64 " refs, %" PRIu64 " commits, %" PRIu64 " nodes, %" PRIu64
-           " values, %" PRIu64 " bytes: %" PRIu64 " problem%s\n",
-           report.refs, report.commits, report.nodes, report.values, report.bytes,
-           report.problems, report.problems == 1 ? "" : "s");
+           " values, %" PRIu64 " bytes",
+           report.refs, report.commits, report.nodes, report.values, report.bytes);
+    if (report.tiers > 1)
+        printf(" in %" PRIu64 " ref tiers, each on its own", report.tiers);
+    printf(": %" PRIu64 " problem%s\n", report.problems, report.problems == 1 ? "" : "s");
     if ((status = cli_flush_stdout()))
         return status;
     if (rc == CAIRN_VERIFY || report.problems)

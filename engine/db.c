@@ -173,6 +173,10 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
         goto fail_cache;
     db->ix.stack = db->stack;
     db->ix.cache = db->cache;
+    /* Before anything is written (a new primary records its settings): a
+     * follower that is another store must be refused untouched. */
+    if (!(db->flags & CAIRN_RDONLY) && (rc = cairn__followers_check(db)))
+        goto fail_config;
     if ((rc = load_config(db, opts.node_size)))
         goto fail_config;
     *out = db;
@@ -198,8 +202,35 @@ void cairn_close(cairn_db *db)
     free(db);
 }
 
+unsigned cairn_tiers_behind(cairn_db *db, const char **spec)
+{
+    unsigned behind = cairn__stack_behind(db->stack), n = 0;
+
+    for (size_t k = 0; k < cairn__stack_n_tiers(db->stack); k++) {
+        if (!(behind & (1u << k)))
+            continue;
+        if (n++ == 0 && spec)
+            *spec = cairn__stack_tier(db->stack, k)->spec;
+    }
+    return n;
+}
+
 int cairn_sync(cairn_db *db)
 {
+    int rc = 0;
+
     cairn__detail_clear();
+    if (cairn__stack_behind(db->stack) && !(db->flags & CAIRN_RDONLY)) {
+        pthread_mutex_lock(&db->mu);
+        rc = db->txn_open ? cairn__fail(CAIRN_BUSY, "a write transaction is open on this store")
+                          : cairn__stack_writer_lock(db->stack, true);
+        pthread_mutex_unlock(&db->mu);
+        if (rc)
+            return rc;
+        rc = cairn__followers_catch_up(db);
+        cairn__stack_writer_lock(db->stack, false);
+        if (rc)
+            return rc;
+    }
     return cairn__stack_sync(db->stack);
 }

@@ -68,6 +68,18 @@ typedef int (*cairn__space_fn)(void *ctx, const uint8_t *name, size_t name_len,
 int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__space_fn fn,
                         void *ctx);
 
+/* ---- ref tiers behind the primary (replicate.c) ------------------------ */
+
+/* At a writable open: compares every follower's refs with the primary's.
+ * A follower that differs is marked behind (the stack's mask); one holding
+ * refs to commits the primary does not hold, or other settings, is another
+ * store: CAIRN_BADSPEC naming it, and nothing is written. */
+int cairn__followers_check(cairn_db *db);
+/* Brings every follower marked behind up to date (the writer lock must be
+ * held): copies what it lacks, found by diff, then moves its refs. Returns
+ * the first failure; a follower that failed stays marked. */
+int cairn__followers_catch_up(cairn_db *db);
+
 /* Key count of a tree (its root's subtree count). */
 int cairn__tree_count(const cairn_index *ix, const cairn_id *root, uint64_t *count);
 

@@ -139,6 +139,8 @@ int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cai
     if (rc)
         return rc;
     rc = cairn__stack_ref_cas(db->stack, path, have_old ? &old : NULL, commit);
+    if (!rc && cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+        cairn__detail_clear();
     cairn__stack_writer_lock(db->stack, false);
     return rc;
 }

@@ -103,6 +103,11 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
     if (rc)
         goto fail_lock;
 
+    /* Followers left behind (by a failure, or added behind this store)
+     * catch up now, under the lock; if one cannot, it stays behind and the
+     * transaction goes on: the primary decides. */
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+        cairn__detail_clear();
     rc = cairn__stack_ref_get(db->stack, txn->ref, &head);
     if (rc == CAIRN_NOTFOUND) {
         /* A new branch: its name must not clash with another ref's. */
@@ -519,6 +524,12 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
     if ((rc = apply_all(txn, &ix, &info.catalog, &delta)))
         goto done;
     end_nodes = txn->blobs.n;
+    if (cairn__id_eq(&info.catalog, &txn->base_catalog)) {
+        /* Nothing changed: no commit, the branch stays. */
+        if (commit_id && txn->has_parent)
+            *commit_id = txn->parent.id;
+        goto done;
+    }
 
     pthread_mutex_lock(&db->mu);
     if (db->writer_epoch == 0 || (txn->has_parent && db->writer_epoch <= txn->parent.writer_epoch))
@@ -544,6 +555,10 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
         goto done;
     if (commit_id)
         *commit_id = commit.id;
+    /* The commit stands; a follower that could not follow catches up now
+     * or at the next write (cairn_tiers_behind reports it meanwhile). */
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+        cairn__detail_clear();
     cache_new_nodes(db, &txn->blobs, first_node, end_nodes);
     info.id = commit.id;
     info.message = NULL;
@@ -555,6 +570,14 @@ done:
     if (txn)
         txn_free(txn);
     return rc;
+}
+
+bool cairn_txn_base(const cairn_txn *txn, cairn_id *out)
+{
+    if (!txn || !txn->has_parent)
+        return false;
+    *out = txn->parent.id;
+    return true;
 }
 
 void cairn_txn_abort(cairn_txn *txn)

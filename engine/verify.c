@@ -1,9 +1,11 @@
 /*
  * verify.c - checking everything reachable from every ref.
  *
- * Blobs are read from the tier stack (never from the node cache), so the
- * check covers what is stored: each blob must be present and hash to its
- * id (the stack checks that), decode strictly, be canonically encoded,
+ * Every ref tier of the stack is checked on its own: blobs are read from
+ * that tier alone (never from another tier or the store's node cache), so
+ * the check covers what each tier stores: each blob must be present and
+ * hash to its id (the stack checks that), decode strictly, be canonically
+ * encoded,
  * keep its keys inside the range its parent gives it, agree with its
  * parent on level and key count, and split where the chunking rule says.
  * Blobs shared between versions are checked once.
@@ -29,10 +31,12 @@ typedef struct seen_set {
 
 typedef struct verifier {
     cairn_db *db;
+    cairn_index ix;       /* reads from the tier being checked, alone */
     cairn_problem_fn fn;
     void *ctx;
     cairn_verify_report rep;
     seen_set seen;
+    const char *tier;     /* "file:./b" when the stack has several ref tiers */
     const char *where;    /* "commit abcdef012345, keyspace 'x'" */
     bool stop;
 } verifier;
@@ -78,14 +82,16 @@ static void problem(verifier *v, const char *fmt, ...) __attribute__((format(pri
 static void problem(verifier *v, const char *fmt, ...)
 {
     char msg[1024];
-    size_t len;
+    size_t len = 0;
     va_list ap;
 
     v->rep.problems++;
     if (!v->fn || v->stop)
         return;
+    if (v->tier)
+        len = (size_t)snprintf(msg, sizeof(msg), "tier '%.200s': ", v->tier);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(msg + len, sizeof(msg) - len, fmt, ap);
     va_end(ap);
     len = strlen(msg);
     if (v->where && len + 4 < sizeof(msg))
@@ -94,11 +100,12 @@ static void problem(verifier *v, const char *fmt, ...)
         v->stop = true;
 }
 
-/* Reads a blob through the stack, reporting absence or corruption. */
+/* Reads a blob from the tier being checked, reporting absence or
+ * corruption. */
 static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_buf *buf)
 {
     char hex[CAIRN_ID_HEX + 1];
-    int rc = cairn__stack_get(v->db->stack, id, buf);
+    int rc = cairn__stack_get(v->ix.stack, id, buf);
     if (rc == 0) {
         v->rep.bytes += buf->len;
         return true;
@@ -175,7 +182,7 @@ static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, 
         problem(v, "node %s: keys reach into its right sibling's range", hex);
     if (b->level != 0 && b->level != -1 && nd->n == 0)
         problem(v, "node %s: empty non-root node", hex);
-    if (!cairn__node_obeys_rule(nd, v->db->ix.node_size, b->is_last))
+    if (!cairn__node_obeys_rule(nd, v->ix.node_size, b->is_last))
         problem(v, "node %s: boundaries do not follow the chunking rule", hex);
     if (!canonical(nd))
         problem(v, "node %s: not canonically encoded", hex);
@@ -273,7 +280,7 @@ static void check_commits(verifier *v, const cairn_id *head)
         v->where = where;
         check_tree(v, &info.catalog);
         /* Each keyspace root, unless the catalog itself is broken. */
-        if (!v->stop && cairn__catalog_each(&v->db->ix, &info.catalog, check_space, v))
+        if (!v->stop && cairn__catalog_each(&v->ix, &info.catalog, check_space, v))
             problem(v, "catalog %s unreadable: %s", cairn__id_short(&info.catalog, hex),
                     cairn_errdetail());
         v->where = NULL;
@@ -286,25 +293,62 @@ static void check_commits(verifier *v, const cairn_id *head)
     }
 }
 
-static int check_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+static int check_ref(void *ctx, const char *name, const cairn_id *commit)
 {
     verifier *v = ctx;
-    (void)kind;
-    (void)name;
+
+    if (strncmp(name, "heads/", 6) != 0 && strncmp(name, "tags/", 5) != 0)
+        return 0; /* meta/config names the settings, read at open */
     v->rep.refs++;
     check_commits(v, commit);
     return v->stop;
 }
 
+/* Checks every ref of ref tier k on its own: blobs are read from that tier
+ * alone, through a node cache of its own, so that each ref tier must hold
+ * everything its refs reach. */
+static int check_tier(verifier *v, size_t k, bool name_it)
+{
+    cairn_tier *t = cairn__stack_tier(v->db->stack, k);
+    cairn_stack *view;
+    int rc;
+
+    if ((rc = cairn__stack_view(v->db->stack, k, &view)))
+        return rc;
+    if ((rc = cairn__cache_open(16u << 20, &v->ix.cache))) {
+        cairn__stack_close(view);
+        return rc;
+    }
+    v->ix.stack = view;
+    v->tier = name_it ? t->spec : NULL;
+    rc = cairn__tier_ref_list(t, "", check_ref, v);
+    if (rc < 0)
+        cairn__fail_context(rc, "listing the refs of tier '%s'", t->spec);
+    cairn__cache_close(v->ix.cache);
+    cairn__stack_close(view);
+    free(v->seen.ids);
+    free(v->seen.flags);
+    memset(&v->seen, 0, sizeof(v->seen));
+    return rc < 0 ? rc : 0;
+}
+
 int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx, cairn_verify_report *report)
 {
     verifier v = {.db = db, .fn = fn, .ctx = ctx};
-    int rc;
+    size_t primary = cairn__stack_primary(db->stack), n = cairn__stack_n_tiers(db->stack);
+    size_t ref_tiers = 0;
+    int rc = 0;
 
     cairn__detail_clear();
-    rc = cairn_ref_list(db, check_ref, &v);
-    free(v.seen.ids);
-    free(v.seen.flags);
+    v.ix = db->ix;
+    for (size_t k = primary; k < n; k++)
+        ref_tiers += !cairn__stack_tier(db->stack, k)->is_cache;
+    for (size_t k = primary; k < n && !rc && !v.stop; k++) {
+        if (cairn__stack_tier(db->stack, k)->is_cache)
+            continue;
+        rc = check_tier(&v, k, ref_tiers > 1);
+        v.rep.tiers++;
+    }
     if (report)
         *report = v.rep;
     if (rc < 0)

@@ -199,8 +199,20 @@ CAIRN_EXTERN void cairn_close(cairn_db *db);
 CAIRN_EXTERN uint32_t cairn_node_size(const cairn_db *db);
 
 /* Makes every tier durable up to now (a no-op for write-through stacks of
- * durable tiers). Errors: those of the tiers. */
+ * durable tiers), after bringing every ref tier that is behind the primary
+ * up to date (see cairn_tiers_behind; this takes the writer lock, so no
+ * write transaction may be open on db). Errors: those of the tiers,
+ * CAIRN_BUSY. */
 CAIRN_EXTERN int cairn_sync(cairn_db *db);
+
+/* Returns how many ref tiers behind the primary are behind it: a write to
+ * them failed after the primary had committed (the commit stands), or they
+ * were added to the stack behind an existing store. Such a tier keeps refs
+ * to versions it holds whole, never more; it catches up, copying only what
+ * it lacks (found by diff), at the next write transaction, branch move or
+ * cairn_sync(). If spec is not NULL and the count is not 0, *spec is the
+ * first such tier's spec (valid until cairn_close). */
+CAIRN_EXTERN unsigned cairn_tiers_behind(cairn_db *db, const char **spec);
 
 /* ---------------------------------------------------------------- refs */
 
@@ -283,16 +295,26 @@ CAIRN_EXTERN int cairn_txn_get(cairn_txn *txn, const char *space, const void *ke
 
 /* Writes the transaction's changes as a new commit and moves the branch to
  * it: blobs first, then the ref, in every tier the write policy requires.
- * message may be NULL. A transaction with no changes still commits (a new
- * commit with the same catalog). The transaction is freed whether or not
- * the commit succeeds; on failure the branch is unchanged.
- * OUT: *commit_id if not NULL, on success.
+ * message may be NULL. A transaction whose changes leave every keyspace as
+ * it was (no operations, deletes of absent keys, puts of equal values)
+ * writes nothing, as git does: the branch stays where it was (compare the
+ * id returned with cairn_txn_base to tell). The transaction is freed
+ * whether or not the commit succeeds; on failure the branch is unchanged.
+ * Once the primary tier has committed, the commit stands: a ref tier behind
+ * it that fails to follow is reported by cairn_tiers_behind, not here.
+ * OUT: *commit_id if not NULL, on success: the branch's head, that is the
+ * new commit, or the unchanged head when nothing changed (left untouched
+ * when nothing changed on a branch with no commits, which stays absent).
  * Errors: CAIRN_TXN_UNUSABLE, CAIRN_CONFLICT (the branch moved under us),
  * CAIRN_MAPFULL, CAIRN_IO, -ENOSPC and other tier errors. */
 CAIRN_EXTERN int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id);
 
 /* Discards the transaction and frees it. Accepts NULL. */
 CAIRN_EXTERN void cairn_txn_abort(cairn_txn *txn);
+
+/* The commit the transaction builds on: its branch's head when it began.
+ * Returns false for a branch with no commits yet (*out is then untouched). */
+CAIRN_EXTERN bool cairn_txn_base(const cairn_txn *txn, cairn_id *out);
 
 /* ---------------------------------------------------------------- snapshot */
 
@@ -397,7 +419,9 @@ CAIRN_EXTERN void cairn_diff_close(cairn_diff *d);
  * Return 0 to go on, anything else to stop. */
 typedef int (*cairn_problem_fn)(void *ctx, const char *message);
 
+/* Counts are summed over every ref tier checked. */
 typedef struct cairn_verify_report {
+    uint64_t tiers;    /* ref tiers checked, each on its own */
     uint64_t refs;     /* refs checked */
     uint64_t commits;  /* commit objects checked */
     uint64_t nodes;    /* distinct tree nodes checked */
@@ -406,9 +430,12 @@ typedef struct cairn_verify_report {
     uint64_t problems; /* problems found */
 } cairn_verify_report;
 
-/* Checks everything reachable from every ref: each blob is present and
+/* Checks everything reachable from every ref, in every ref tier of the
+ * stack on its own (reading blobs from that tier alone, so a tier that
+ * lacks what its refs reach is found out): each blob is present and
  * matches its id, decodes, keys are ordered within and across nodes, levels
  * and subtree counts agree, and node boundaries obey the chunking rule.
+ * Problems in a stack of several ref tiers name the tier.
  * fn (may be NULL) hears of each problem. OUT: *report (may be NULL).
  * Returns 0 if all is well, CAIRN_VERIFY if problems were found, or another
  * error if verification itself could not proceed. */
@@ -434,6 +461,7 @@ typedef struct cairn_tier_stats {
     uint64_t io_submits; /* file tier: io_uring submissions (0 on the fallback) */
     uint64_t io_ops;     /* file tier: operations issued (SQEs, or system calls) */
     bool io_uring;       /* file tier: I/O goes through io_uring */
+    bool behind;         /* a ref tier behind the primary (cairn_tiers_behind) */
 } cairn_tier_stats;
 
 typedef struct cairn_stats {

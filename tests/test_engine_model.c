@@ -6,8 +6,9 @@
  * point reads, forward and reverse range scans with seeks, range counts,
  * diffs between commits and reopening the store, over two keyspaces. Each
  * committed version is remembered with a copy of the model and re-read
- * later (time travel). Run on mem, lmdb and file stores, and a stack with a
- * small file cache, with several node sizes.
+ * later (time travel). Run on mem, lmdb and file stores, a stack with a
+ * small file cache, and an lmdb store with a file ref tier behind it (whose
+ * verify checks each tier on its own), with several node sizes.
  *
  * Deletes pick absent keys (before, between and after the present ones)
  * a third of the time, and phases drain the keyspaces to nothing so that
@@ -102,6 +103,18 @@ static void map_free(map *m)
         free(m->v[i].val);
     free(m->v);
     memset(m, 0, sizeof(*m));
+}
+
+static bool maps_equal(const map *a, const map *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (key_cmp(a->v[i].key, a->v[i].key_len, b->v[i].key, b->v[i].key_len) != 0 ||
+            a->v[i].val_len != b->v[i].val_len ||
+            memcmp(a->v[i].val, b->v[i].val, a->v[i].val_len) != 0)
+            return false;
+    return true;
 }
 
 static map map_copy(const map *m)
@@ -389,6 +402,7 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
     map cur[N_SPACES] = {{0}}, txn_view[N_SPACES] = {{0}};
     cairn_txn *txn = NULL;
     uint8_t *valbuf = malloc(3000);
+    unsigned no_change_commits = 0;
     int op, s;
 
     printf("%s node size %u: %d operations\n", spec, node_size, n_ops);
@@ -440,20 +454,42 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
                 ASSERT_RC(cairn_txn_get(txn, space_names[sp], key, len, &v), CAIRN_NOTFOUND);
             }
         } else if (r < 80) {
-            version *v;
+            /* A commit that changes nothing writes nothing: the head stays
+             * (and a branch with no commits stays without one). */
+            bool same = true, has_base;
+            cairn_id base, id;
             char msg[32];
+            for (s = 0; s < N_SPACES; s++)
+                same = same && maps_equal(&cur[s], &txn_view[s]);
+            has_base = cairn_txn_base(txn, &base);
+            ASSERT_EQ(has_base, n_versions > 0);
             snprintf(msg, sizeof(msg), "op %d", op);
+            memset(&id, 0xee, sizeof(id));
+            ASSERT_OK(cairn_txn_commit(txn, msg, &id));
+            txn = NULL;
+            if (same) {
+                cairn_id head;
+                no_change_commits++;
+                if (has_base) {
+                    ASSERT_TRUE(memcmp(id.bytes, base.bytes, 32) == 0);
+                    ASSERT_OK(cairn_resolve(db, NULL, &head));
+                    ASSERT_TRUE(memcmp(head.bytes, base.bytes, 32) == 0);
+                } else {
+                    ASSERT_RC(cairn_resolve(db, NULL, &head), CAIRN_NOTFOUND);
+                }
+                continue;
+            }
+            ASSERT_TRUE(!has_base || memcmp(id.bytes, base.bytes, 32) != 0);
             versions = realloc(versions, (n_versions + 1) * sizeof(*versions));
             ASSERT_TRUE(versions);
-            v = &versions[n_versions++];
-            ASSERT_OK(cairn_txn_commit(txn, msg, &v->commit));
-            txn = NULL;
+            versions[n_versions].commit = id;
             for (s = 0; s < N_SPACES; s++) {
                 map_free(&cur[s]);
                 cur[s] = map_copy(&txn_view[s]);
-                v->spaces[s] = map_copy(&cur[s]);
+                versions[n_versions].spaces[s] = map_copy(&cur[s]);
             }
-            check_fresh(db, &v->commit, cur, node_size);
+            n_versions++;
+            check_fresh(db, &id, cur, node_size);
         } else if (r < 83) {
             cairn_txn_abort(txn);
             txn = NULL;
@@ -485,8 +521,9 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
             check_all(snap, space_names[s], &cur[s]);
         cairn_snapshot_close(snap);
         ASSERT_OK(cairn_verify(db, NULL, NULL, &rep));
-        printf("  %zu commits, %zu keys; verify: %llu nodes %llu values\n", n_versions,
-               cur[0].n + cur[1].n, (unsigned long long)rep.nodes,
+        printf("  %zu commits (and %u that changed nothing), %zu keys; verify: %llu nodes "
+               "%llu values\n",
+               n_versions, no_change_commits, cur[0].n + cur[1].n, (unsigned long long)rep.nodes,
                (unsigned long long)rep.values);
     }
     while (n_versions > 0) {
@@ -595,6 +632,9 @@ int main(void)
     snprintf(spec, sizeof(spec), "mem:1M>file:%s/cache?capacity=256K&io=syscall>lmdb:%s/data", dir,
              dir);
     run(spec, 1024, ops / 2, 3000);
+    dir = test_tmpdir();
+    snprintf(spec, sizeof(spec), "lmdb:%s/primary>file:%s/follower", dir, dir);
+    run(spec, 512, ops / 3, 3000);
     printf("ok\n");
     return 0;
 }

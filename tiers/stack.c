@@ -28,6 +28,8 @@ struct cairn_stack {
     size_t n_tiers;
     cairn_tier *tiers[STACK_MAX_TIERS]; /* front (fastest) first */
     size_t primary;                     /* index of the first ref tier */
+    _Atomic unsigned behind;            /* bit k: follower k is behind */
+    bool borrowed;                      /* a view: the tiers are not ours */
 };
 
 /* ---------------------------------------------------------------- open */
@@ -178,9 +180,43 @@ void cairn__stack_close(cairn_stack *st)
 {
     if (!st)
         return;
-    for (size_t i = 0; i < st->n_tiers; i++)
+    for (size_t i = 0; i < st->n_tiers && !st->borrowed; i++)
         cairn__tier_close(st->tiers[i]);
     free(st);
+}
+
+int cairn__stack_view(const cairn_stack *st, size_t k, cairn_stack **out)
+{
+    cairn_stack *view;
+
+    *out = NULL;
+    if (k >= st->n_tiers)
+        return cairn__fail(CAIRN_BADARG, "no tier %zu in a stack of %zu", k, st->n_tiers);
+    if (!(view = calloc(1, sizeof(*view))))
+        return cairn__fail(CAIRN_NOMEM, "out of memory");
+    view->n_tiers = 1;
+    view->tiers[0] = st->tiers[k];
+    view->borrowed = true;
+    *out = view;
+    return 0;
+}
+
+size_t cairn__stack_primary(const cairn_stack *st)
+{
+    return st->primary;
+}
+
+unsigned cairn__stack_behind(const cairn_stack *st)
+{
+    return atomic_load(&st->behind);
+}
+
+void cairn__stack_set_behind(cairn_stack *st, size_t k, bool behind)
+{
+    if (behind)
+        atomic_fetch_or(&st->behind, 1u << k);
+    else
+        atomic_fetch_and(&st->behind, ~(1u << k));
 }
 
 size_t cairn__stack_n_tiers(const cairn_stack *st)
@@ -378,72 +414,50 @@ int cairn__stack_get(cairn_stack *st, const cairn_id *id, cairn_buf *out)
 
 /* ---------------------------------------------------------------- writes */
 
-/* Writes to every tier except skip (SIZE_MAX: none), back to front, so
- * the durable tiers hold the blobs before any cache in front of them. */
-static int put_all(cairn_stack *st, const cairn_blob *blobs, size_t n, size_t skip)
+/* Writes blobs to every tier but the primary, back to front, so that the
+ * durable tiers hold them before any cache in front of them. A cache that
+ * fails is skipped (a blob it lacks is a miss); a follower that fails is
+ * marked behind (it will catch up by diff). Neither fails the write: only
+ * the primary decides a commit. */
+static void put_others(cairn_stack *st, const cairn_blob *blobs, size_t n)
 {
-    int rc;
-
     for (size_t k = st->n_tiers; k-- > 0;) {
-        if (k == skip)
-            continue;
-        if ((rc = cairn__tier_put_many(st->tiers[k], blobs, n)))
-            return cairn__fail_context(rc, "writing %zu blobs to tier '%s'", n,
-                                       st->tiers[k]->spec);
+        cairn_tier *t = st->tiers[k];
+
+        if (k == st->primary || (!t->is_cache && (cairn__stack_behind(st) & (1u << k))))
+            continue; /* a follower behind gets everything when it catches up */
+        if (cairn__tier_put_many(t, blobs, n) && !t->is_cache)
+            cairn__stack_set_behind(st, k, true);
+        cairn__detail_clear();
     }
-    return 0;
 }
 
 int cairn__stack_put_many(cairn_stack *st, const cairn_blob *blobs, size_t n)
 {
-    if (n == 0)
-        return 0;
-    return put_all(st, blobs, n, (size_t)-1);
-}
-
-/* Sets name to new_id in a ref tier behind the primary, which follows the
- * primary rather than deciding anything: a CAS from old_id, and if that
- * tier was behind (CONFLICT), a CAS from whatever it holds now. */
-static int follow_ref(cairn_tier *t, const char *name, const cairn_id *old_id,
-                      const cairn_id *new_id)
-{
-    cairn_id current;
     int rc;
 
-    for (int attempt = 0; attempt < 4; attempt++) {
-        if ((rc = cairn__tier_ref_cas(t, name, old_id, new_id)) != CAIRN_CONFLICT)
-            break;
-        if ((rc = cairn__tier_ref_get(t, name, &current)) == 0)
-            old_id = &current;
-        else if (rc == CAIRN_NOTFOUND)
-            old_id = NULL;
-        else
-            break;
-        rc = CAIRN_CONFLICT;
-    }
-    if (rc)
-        return cairn__fail_context(rc, "moving ref '%s' in tier '%s' after the primary", name,
-                                   t->spec);
-    cairn__detail_clear();
+    if (n == 0)
+        return 0;
+    if ((rc = cairn__tier_put_many(st->tiers[st->primary], blobs, n)))
+        return cairn__fail_context(rc, "writing %zu blobs to tier '%s'", n,
+                                   st->tiers[st->primary]->spec);
+    put_others(st, blobs, n);
     return 0;
 }
 
-/* Moves name in the ref tiers behind the primary. The first failure is
- * returned after trying them all: the primary has already moved, so the
- * commit stands either way. */
-static int follow_all(cairn_stack *st, const char *name, const cairn_id *old_id,
-                      const cairn_id *new_id)
+/* Moves name from old_id to new_id in every follower that is not behind.
+ * A follower whose CAS fails (it failed, or its ref was not at old_id) is
+ * marked behind instead: it keeps the ref it has, whose blobs it holds. */
+static void follow_all(cairn_stack *st, const char *name, const cairn_id *old_id,
+                       const cairn_id *new_id)
 {
-    int first = 0;
-
     for (size_t k = st->primary + 1; k < st->n_tiers; k++) {
-        int rc;
-        if (st->tiers[k]->is_cache)
+        if (st->tiers[k]->is_cache || (cairn__stack_behind(st) & (1u << k)))
             continue;
-        if ((rc = follow_ref(st->tiers[k], name, old_id, new_id)) && !first)
-            first = rc;
+        if (cairn__tier_ref_cas(st->tiers[k], name, old_id, new_id))
+            cairn__stack_set_behind(st, k, true);
+        cairn__detail_clear();
     }
-    return first;
 }
 
 int cairn__stack_publish(cairn_stack *st, const cairn_blob *blobs, size_t n, const char *ref,
@@ -451,11 +465,12 @@ int cairn__stack_publish(cairn_stack *st, const cairn_blob *blobs, size_t n, con
 {
     int rc;
 
-    if (n && (rc = put_all(st, blobs, n, st->primary)))
-        return rc;
+    if (n)
+        put_others(st, blobs, n);
     if ((rc = cairn__tier_publish(st->tiers[st->primary], blobs, n, ref, old_id, new_id)))
         return rc;
-    return follow_all(st, ref, old_id, new_id);
+    follow_all(st, ref, old_id, new_id);
+    return 0;
 }
 
 int cairn__stack_ref_cas(cairn_stack *st, const char *name, const cairn_id *old_id,
@@ -465,7 +480,8 @@ int cairn__stack_ref_cas(cairn_stack *st, const char *name, const cairn_id *old_
 
     if ((rc = cairn__tier_ref_cas(st->tiers[st->primary], name, old_id, new_id)))
         return rc;
-    return follow_all(st, name, old_id, new_id);
+    follow_all(st, name, old_id, new_id);
+    return 0;
 }
 
 int cairn__stack_ref_get(cairn_stack *st, const char *name, cairn_id *out)
@@ -480,7 +496,22 @@ int cairn__stack_ref_list(cairn_stack *st, const char *prefix, cairn_ref_fn fn, 
 
 int cairn__stack_writer_lock(cairn_stack *st, bool acquire)
 {
-    return cairn__tier_writer_lock(st->tiers[st->primary], acquire);
+    int rc = 0;
+    size_t k;
+
+    for (k = st->primary; k < st->n_tiers; k++) {
+        if (st->tiers[k]->is_cache)
+            continue;
+        if (!acquire)
+            cairn__tier_writer_lock(st->tiers[k], false);
+        else if ((rc = cairn__tier_writer_lock(st->tiers[k], true)))
+            break;
+    }
+    if (rc) /* release what was taken, primary first */
+        while (k-- > st->primary)
+            if (!st->tiers[k]->is_cache)
+                cairn__tier_writer_lock(st->tiers[k], false);
+    return rc;
 }
 
 /* Syncs every tier, even after one fails, and returns the first error. */
@@ -517,6 +548,7 @@ int cairn__stack_stats(cairn_stack *st, cairn_stats *out)
         ts->io_submits = atomic_load(&t->counters.io_submits);
         ts->io_ops = atomic_load(&t->counters.io_ops);
         ts->io_uring = atomic_load(&t->counters.io_uring);
+        ts->behind = (cairn__stack_behind(st) >> k) & 1u;
         if (cairn__tier_usage(t, &ts->blobs, &ts->bytes)) {
             ts->blobs = ts->bytes = 0;
             cairn__detail_clear();

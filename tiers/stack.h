@@ -11,8 +11,13 @@
  * refs are the truth, and moving a ref there is the commit point.
  *
  * Write policy (write-through): a publish writes the blobs to every tier,
- * then moves the ref in every ref tier, primary first; it returns when all
- * are done. Blobs are always written before the ref that names them.
+ * then moves the ref in the primary (the commit point), then in every other
+ * ref tier (a "follower"). Blobs are always written before the ref that
+ * names them. Once the primary has moved, the commit stands: a follower
+ * that fails (or whose ref is not where the primary's was) is marked
+ * behind and keeps its old ref, never one naming blobs it may lack; the
+ * engine brings it up to date by diff (engine/replicate.c). A cache that
+ * fails a write is skipped: a blob a cache lacks is only a miss.
  *
  * Read policy (front-first with promotion): get asks the tiers in order;
  * a blob found in tier k is copied into every earlier tier with promote set
@@ -36,6 +41,19 @@ void cairn__stack_close(cairn_stack *st);
 /* Number of tiers and the ith one (0 = front). */
 size_t cairn__stack_n_tiers(const cairn_stack *st);
 cairn_tier *cairn__stack_tier(const cairn_stack *st, size_t i);
+/* Index of the primary (the first ref tier). */
+size_t cairn__stack_primary(const cairn_stack *st);
+
+/* Followers (ref tiers behind the primary) that are behind it: bit k set
+ * for tier k. Set by a publish or ref move that could not reach them, and
+ * by the engine for a follower found behind at open; cleared by the
+ * engine once it has brought the follower up to date. */
+unsigned cairn__stack_behind(const cairn_stack *st);
+void cairn__stack_set_behind(cairn_stack *st, size_t k, bool behind);
+
+/* A stack of tier k of st alone (not owned: closing the view leaves the
+ * tier open; st must outlive it). For checking one tier on its own. */
+int cairn__stack_view(const cairn_stack *st, size_t k, cairn_stack **out);
 /* Whether the primary ref tier is durable (a store that outlives us). */
 bool cairn__stack_durable(const cairn_stack *st);
 
@@ -51,18 +69,22 @@ int cairn__stack_put_many(cairn_stack *st, const cairn_blob *blobs, size_t n);
 
 /* Writes blobs to every tier, then moves ref from old_id (NULL: absent) to
  * new_id in every ref tier, the primary first, whose CAS failing is
- * CAIRN_CONFLICT (and then nothing else moves). */
+ * CAIRN_CONFLICT (and then nothing else moves). Returns 0 once the primary
+ * has moved; followers that could not follow are marked behind. */
 int cairn__stack_publish(cairn_stack *st, const cairn_blob *blobs, size_t n, const char *ref,
                          const cairn_id *old_id, const cairn_id *new_id);
 
 /* Refs, read from the primary. */
 int cairn__stack_ref_get(cairn_stack *st, const char *name, cairn_id *out);
 int cairn__stack_ref_list(cairn_stack *st, const char *prefix, cairn_ref_fn fn, void *ctx);
-/* Moves a ref in every ref tier, primary first (CAS on the primary). */
+/* Moves a ref in every ref tier, primary first (CAS on the primary; as for
+ * publish, followers that cannot follow are marked behind). */
 int cairn__stack_ref_cas(cairn_stack *st, const char *name, const cairn_id *old_id,
                          const cairn_id *new_id);
 
-/* The writer lock of the primary tier: CAIRN_BUSY if held elsewhere. */
+/* The writer lock of every ref tier (the primary first; all or none):
+ * CAIRN_BUSY if one is held elsewhere, for a follower too, since it is
+ * part of this store. */
 int cairn__stack_writer_lock(cairn_stack *st, bool acquire);
 
 /* Durability barrier on every tier. */

@@ -109,19 +109,33 @@ int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
 /* ---------------------------------------------------------------- faults */
 
 /* One armed fault for the whole process. calls_left counts down matching
- * calls; the call that takes it from 1 to 0 fails. The method name is set
- * before calls_left is published, so a racing reader that sees a nonzero
- * count also sees the name it belongs to. */
+ * calls; the call that takes it from 1 to 0 fails, and with forever set so
+ * does every matching call after it. The method name is set before
+ * calls_left is published, so a racing reader that sees a nonzero count
+ * also sees the name it belongs to. */
 static char fault_method[32];
 static _Atomic int fault_rc;
+static _Atomic bool fault_forever, fault_fired;
 static _Atomic uint64_t fault_calls_left;
+
+static void fault_arm(const char *method, uint64_t n, int rc, bool forever)
+{
+    atomic_store(&fault_calls_left, 0);
+    atomic_store(&fault_fired, false);
+    snprintf(fault_method, sizeof(fault_method), "%s", method ? method : "*");
+    atomic_store(&fault_rc, rc);
+    atomic_store(&fault_forever, forever);
+    atomic_store(&fault_calls_left, n);
+}
 
 void cairn__tier_fault_arm(const char *method, uint64_t n, int rc)
 {
-    atomic_store(&fault_calls_left, 0);
-    snprintf(fault_method, sizeof(fault_method), "%s", method ? method : "*");
-    atomic_store(&fault_rc, rc);
-    atomic_store(&fault_calls_left, n);
+    fault_arm(method, n, rc, false);
+}
+
+void cairn__tier_fault_arm_forever(const char *method, uint64_t n, int rc)
+{
+    fault_arm(method, n, rc, true);
 }
 
 /* Returns the armed rc if this call is the one that must fail, else 0. */
@@ -129,16 +143,19 @@ static int fault_check(const char *method)
 {
     uint64_t left = atomic_load(&fault_calls_left);
 
-    if (left == 0)
+    if (left == 0 && !atomic_load(&fault_fired))
         return 0;
     if (strcmp(fault_method, "*") != 0 && strcmp(fault_method, method) != 0)
         return 0;
+    if (left == 0) /* fired, and forever */
+        return cairn__fail(atomic_load(&fault_rc), "injected fault in %s", method);
     while (left > 0) {
         if (atomic_compare_exchange_weak(&fault_calls_left, &left, left - 1)) {
             if (left != 1)
                 return 0;
-            int rc = atomic_load(&fault_rc);
-            return cairn__fail(rc, "injected fault in %s", method);
+            if (atomic_load(&fault_forever))
+                atomic_store(&fault_fired, true);
+            return cairn__fail(atomic_load(&fault_rc), "injected fault in %s", method);
         }
     }
     return 0;

@@ -205,5 +205,8 @@ void cairn__tier_close(cairn_tier *t);
  * method name matches method ("get_many", "publish", ... or "*") fail with
  * rc, once. n = 0 disarms. Process-wide; for tests only. */
 void cairn__tier_fault_arm(const char *method, uint64_t n, int rc);
+/* The same, but the nth matching call and every one after it fail, until
+ * the next arm (n = 0 disarms). */
+void cairn__tier_fault_arm_forever(const char *method, uint64_t n, int rc);
 
 #endif /* CAIRN_TIER_H */
