@@ -17,11 +17,11 @@
 
 #define COMMIT_FIELDS 8
 
-int cairn__commit_encode(const cairn_commit_info *info, uint8_t **bytes, size_t *len)
+int cairn__commit_encode(const cairn_commit_info *info, size_t msg_len, uint8_t **bytes,
+                         size_t *len)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    size_t msg_len = info->message ? strlen(info->message) : 0;
     int bad = 0;
 
     msgpack_sbuffer_init(&sb);
@@ -58,7 +58,7 @@ static bool read_id(mp_reader *r, cairn_id *id)
 }
 
 int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
-                         cairn_commit_info *info)
+                         cairn_commit_info *info, size_t *msg_len_out)
 {
     mp_reader r;
     uint32_t fields, msg_len;
@@ -87,6 +87,8 @@ int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
         return cairn__fail(CAIRN_NOMEM, "reading a commit message");
     memcpy(info->message, msg, msg_len);
     info->message[msg_len] = '\0';
+    if (msg_len_out)
+        *msg_len_out = msg_len;
     return 0;
 }
 
@@ -99,7 +101,7 @@ int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out)
     memset(out, 0, sizeof(*out));
     if ((rc = cairn__stack_get(db->stack, id, &buf)))
         return rc;
-    rc = cairn__commit_decode(id, buf.data, buf.len, out);
+    rc = cairn__commit_decode(id, buf.data, buf.len, out, NULL);
     free(buf.data);
     return rc;
 }

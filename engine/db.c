@@ -34,7 +34,7 @@ uint32_t cairn_node_size(const cairn_db *db)
     return db->ix.node_size;
 }
 
-static int encode_config(uint32_t node_size, uint8_t **bytes, size_t *len)
+int cairn__config_encode(uint32_t node_size, uint8_t **bytes, size_t *len)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -63,7 +63,7 @@ static bool str_is(const uint8_t *data, uint32_t len, const char *s)
 
 /* Reads the settings map; unknown keys are skipped if their values are
  * integers or strings (room for later settings). */
-static int decode_config(const cairn_buf *buf, uint32_t *node_size)
+int cairn__config_decode(const cairn_buf *buf, uint32_t *node_size)
 {
     mp_reader r;
     uint64_t format = 0, size = 0, n, i;
@@ -112,7 +112,7 @@ static int load_config(cairn_db *db, uint32_t wanted)
         if (rc == 0) {
             if ((rc = cairn__stack_get(db->stack, &id, &buf)))
                 return cairn__fail_context(rc, "reading store settings");
-            rc = decode_config(&buf, &db->ix.node_size);
+            rc = cairn__config_decode(&buf, &db->ix.node_size);
             free(buf.data);
             if (rc)
                 return rc;
@@ -131,7 +131,7 @@ static int load_config(cairn_db *db, uint32_t wanted)
             cairn_blob blob;
             uint8_t *bytes;
             size_t len;
-            if ((rc = encode_config(db->ix.node_size, &bytes, &len)))
+            if ((rc = cairn__config_encode(db->ix.node_size, &bytes, &len)))
                 return rc;
             cairn__sha256(bytes, len, &blob.id);
             blob.data = bytes;

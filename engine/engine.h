@@ -49,11 +49,21 @@ void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_N
 
 /* ---- commits (commit.c) ----------------------------------------------- */
 
-/* Encodes info (id ignored) as a commit object. OUT: *bytes (free), *len. */
-int cairn__commit_encode(const cairn_commit_info *info, uint8_t **bytes, size_t *len);
-/* Decodes a commit object; info->message is malloc'd. */
+/* Encodes info (id ignored; the message is its first msg_len bytes, which
+ * may be any bytes) as a commit object. OUT: *bytes (free), *len. */
+int cairn__commit_encode(const cairn_commit_info *info, size_t msg_len, uint8_t **bytes,
+                         size_t *len);
+/* Decodes a commit object; info->message is malloc'd (NUL-terminated;
+ * *msg_len, if not NULL, gets its length, which counts any NUL inside). */
 int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
-                         cairn_commit_info *info);
+                         cairn_commit_info *info, size_t *msg_len);
+
+/* ---- store settings (db.c) --------------------------------------------- */
+
+/* The settings blob: map(2) {"format": 1, "node_size": T}, canonical. */
+int cairn__config_encode(uint32_t node_size, uint8_t **bytes, size_t *len);
+/* Reads a settings blob. Errors: CAIRN_CORRUPT, CAIRN_VERSION. */
+int cairn__config_decode(const cairn_buf *buf, uint32_t *node_size);
 
 /* ---- keyspaces (snapshot.c) ------------------------------------------- */
 

@@ -542,7 +542,7 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
     info.time_us = now_us();
     info.key_count = (uint64_t)((int64_t)(txn->has_parent ? txn->parent.key_count : 0) + delta);
     info.message = (char *)(message ? message : "");
-    if ((rc = cairn__commit_encode(&info, &bytes, &len)))
+    if ((rc = cairn__commit_encode(&info, strlen(info.message), &bytes, &len)))
         goto done;
     cairn__sha256(bytes, len, &commit.id);
     commit.data = bytes;

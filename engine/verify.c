@@ -35,7 +35,7 @@ typedef struct verifier {
     cairn_problem_fn fn;
     void *ctx;
     cairn_verify_report rep;
-    seen_set seen;
+    seen_set nodes, values, commits; /* apart: one id may be several kinds */
     const char *tier;     /* "file:./b" when the stack has several ref tiers */
     const char *where;    /* "commit abcdef012345, keyspace 'x'" */
     bool stop;
@@ -75,6 +75,13 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
     s->flags[i] = 0x80; /* present, nothing checked yet */
     s->n++;
     return &s->flags[i];
+}
+
+static void seen_free(seen_set *s)
+{
+    free(s->ids);
+    free(s->flags);
+    memset(s, 0, sizeof(*s));
 }
 
 static void problem(verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -157,7 +164,7 @@ static void check_values(verifier *v, const cairn_node *nd)
         uint8_t *flags;
         if (!nd->e[i].is_ref)
             continue;
-        if (!(flags = seen_slot(&v->seen, vid)) || *flags != 0x80)
+        if (!(flags = seen_slot(&v->values, vid)) || *flags != 0x80)
             continue;
         *flags |= SEEN_INNER | SEEN_LAST;
         v->rep.values++;
@@ -182,6 +189,9 @@ static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, 
         problem(v, "node %s: keys reach into its right sibling's range", hex);
     if (b->level != 0 && b->level != -1 && nd->n == 0)
         problem(v, "node %s: empty non-root node", hex);
+    if (b->level == -1 && nd->level > 0 && nd->n == 1)
+        problem(v, "node %s: a root with a single child is not the canonical shape (the "
+                   "child would be the root)", hex);
     if (!cairn__node_obeys_rule(nd, v->ix.node_size, b->is_last))
         problem(v, "node %s: boundaries do not follow the chunking rule", hex);
     if (!canonical(nd))
@@ -199,7 +209,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
 
     if (v->stop)
         return;
-    if ((flags = seen_slot(&v->seen, id)) && (*flags & want))
+    if ((flags = seen_slot(&v->nodes, id)) && (*flags & want))
         return;
     if (flags && *flags != 0x80) {
         /* Seen before in the other position: only the rule differs. */
@@ -244,13 +254,69 @@ static void check_tree(verifier *v, const cairn_id *root)
     check_node(v, root, &b);
 }
 
+/* Per commit: the keys its keyspaces hold, summed while they are checked. */
+typedef struct space_sum {
+    verifier *v;
+    uint64_t keys;
+    bool known; /* false once a keyspace root could not be counted */
+} space_sum;
+
 static int check_space(void *ctx, const uint8_t *name, size_t name_len, const cairn_id *root)
 {
-    verifier *v = ctx;
-    (void)name;
-    (void)name_len;
+    space_sum *sum = ctx;
+    verifier *v = sum->v;
+    uint64_t keys;
+
     check_tree(v, root);
+    if (cairn__is_empty_root(root))
+        problem(v, "catalog lists keyspace '%.*s' with the empty tree (an empty keyspace is "
+                   "absent from the catalog)",
+                (int)(name_len < 200 ? name_len : 200), (const char *)name);
+    if (sum->known && cairn__tree_count(&v->ix, root, &keys) == 0)
+        sum->keys += keys;
+    else
+        sum->known = false;
+    cairn__detail_clear();
     return 0;
+}
+
+/* Checks what a commit says against its parent (read quietly: the walk
+ * reports a parent that is missing or broken when it gets there) and
+ * against the bytes it was read from. */
+static void check_commit_fields(verifier *v, const cairn_commit_info *info, size_t msg_len,
+                                const cairn_buf *buf)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    char hex[13];
+
+    cairn__id_short(&info->id, hex);
+    if (cairn__commit_encode(info, msg_len, &bytes, &len) == 0 &&
+        (len != buf->len || memcmp(bytes, buf->data, len) != 0))
+        problem(v, "commit %s: not canonically encoded (re-encoding it gives other bytes)",
+                hex);
+    free(bytes);
+    if (!info->has_parent) {
+        if (info->seq != 1)
+            problem(v, "commit %s: a first commit with seq %llu (want 1)", hex,
+                    (unsigned long long)info->seq);
+    } else {
+        cairn_buf pbuf = {0};
+        cairn_commit_info parent;
+        if (cairn__stack_get(v->ix.stack, &info->parent, &pbuf) == 0 &&
+            cairn__commit_decode(&info->parent, pbuf.data, pbuf.len, &parent, NULL) == 0) {
+            if (info->seq != parent.seq + 1)
+                problem(v, "commit %s: seq %llu after a parent with seq %llu", hex,
+                        (unsigned long long)info->seq, (unsigned long long)parent.seq);
+            if (info->writer_epoch < parent.writer_epoch)
+                problem(v, "commit %s: writer epoch %llu below its parent's %llu", hex,
+                        (unsigned long long)info->writer_epoch,
+                        (unsigned long long)parent.writer_epoch);
+            cairn_commit_info_clear(&parent);
+        }
+        free(pbuf.data);
+        cairn__detail_clear();
+    }
 }
 
 /* Checks one commit and its ancestors not yet seen. */
@@ -261,28 +327,38 @@ static void check_commits(verifier *v, const cairn_id *head)
         char where[64], hex[13];
         cairn_commit_info info;
         cairn_buf buf = {0};
+        space_sum sum;
+        size_t msg_len;
         uint8_t *flags;
         int rc;
 
-        if (v->stop || !(flags = seen_slot(&v->seen, &id)) || *flags != 0x80)
+        if (v->stop || !(flags = seen_slot(&v->commits, &id)) || *flags != 0x80)
             return;
         *flags |= SEEN_LAST | SEEN_INNER;
         v->rep.commits++;
         if (!read_blob(v, &id, "commit", &buf))
             return;
-        rc = cairn__commit_decode(&id, buf.data, buf.len, &info);
-        free(buf.data);
+        rc = cairn__commit_decode(&id, buf.data, buf.len, &info, &msg_len);
         if (rc) {
+            free(buf.data);
             problem(v, "%s", cairn_errdetail());
             return;
         }
+        check_commit_fields(v, &info, msg_len, &buf);
+        free(buf.data);
         snprintf(where, sizeof(where), "commit %s", cairn__id_short(&id, hex));
         v->where = where;
         check_tree(v, &info.catalog);
-        /* Each keyspace root, unless the catalog itself is broken. */
-        if (!v->stop && cairn__catalog_each(&v->ix, &info.catalog, check_space, v))
+        /* Each keyspace root, unless the catalog itself is broken; their
+         * key counts must add up to the commit's. */
+        sum = (space_sum){v, 0, true};
+        if (!v->stop && cairn__catalog_each(&v->ix, &info.catalog, check_space, &sum)) {
             problem(v, "catalog %s unreadable: %s", cairn__id_short(&info.catalog, hex),
                     cairn_errdetail());
+        } else if (!v->stop && sum.known && sum.keys != info.key_count) {
+            problem(v, "key_count %llu, but its keyspaces hold %llu keys",
+                    (unsigned long long)info.key_count, (unsigned long long)sum.keys);
+        }
         v->where = NULL;
         if (!info.has_parent) {
             cairn_commit_info_clear(&info);
@@ -304,12 +380,44 @@ static int check_ref(void *ctx, const char *name, const cairn_id *commit)
     return v->stop;
 }
 
+/* The tier's settings blob: present (if the tier has branches or tags),
+ * canonical, and the node size the store is read with. */
+static void check_settings(verifier *v, cairn_tier *t, bool has_refs)
+{
+    uint8_t *bytes = NULL;
+    cairn_buf buf = {0};
+    uint32_t node_size;
+    size_t len = 0;
+    cairn_id id;
+    int rc;
+
+    if ((rc = cairn__tier_ref_get(t, CAIRN_CONFIG_REF, &id))) {
+        if (rc != CAIRN_NOTFOUND || has_refs)
+            problem(v, "no settings (ref meta/config): %s",
+                    rc == CAIRN_NOTFOUND ? "missing" : cairn_errdetail());
+        return;
+    }
+    if (!read_blob(v, &id, "settings", &buf))
+        return;
+    if ((rc = cairn__config_decode(&buf, &node_size)))
+        problem(v, "settings: %s", cairn_errdetail());
+    else if (node_size != v->ix.node_size)
+        problem(v, "settings: node size %u, but the store is read with %u", node_size,
+                v->ix.node_size);
+    else if (cairn__config_encode(node_size, &bytes, &len) == 0 &&
+             (len != buf.len || memcmp(bytes, buf.data, len) != 0))
+        problem(v, "settings: not canonically encoded");
+    free(bytes);
+    free(buf.data);
+}
+
 /* Checks every ref of ref tier k on its own: blobs are read from that tier
  * alone, through a node cache of its own, so that each ref tier must hold
  * everything its refs reach. */
 static int check_tier(verifier *v, size_t k, bool name_it)
 {
     cairn_tier *t = cairn__stack_tier(v->db->stack, k);
+    uint64_t refs_before;
     cairn_stack *view;
     int rc;
 
@@ -321,14 +429,17 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     }
     v->ix.stack = view;
     v->tier = name_it ? t->spec : NULL;
+    refs_before = v->rep.refs;
     rc = cairn__tier_ref_list(t, "", check_ref, v);
+    if (rc >= 0 && !v->stop)
+        check_settings(v, t, v->rep.refs > refs_before);
     if (rc < 0)
         cairn__fail_context(rc, "listing the refs of tier '%s'", t->spec);
     cairn__cache_close(v->ix.cache);
     cairn__stack_close(view);
-    free(v->seen.ids);
-    free(v->seen.flags);
-    memset(&v->seen, 0, sizeof(v->seen));
+    seen_free(&v->nodes);
+    seen_free(&v->values);
+    seen_free(&v->commits);
     return rc < 0 ? rc : 0;
 }
 

@@ -634,7 +634,7 @@ static void damaged_blobs(void)
         raw(dir, "blobs", junk_id.bytes, 32, junk, sizeof(junk) - 1, NULL, NULL);
         raw(dir, "refs", "heads/junk", 10, junk_id.bytes, 32, NULL, NULL);
         info.catalog = junk_id;
-        ASSERT_OK(cairn__commit_encode(&info, &bytes, &len));
+        ASSERT_OK(cairn__commit_encode(&info, strlen(info.message), &bytes, &len));
         cairn__sha256(bytes, len, &commit_id);
         raw(dir, "blobs", commit_id.bytes, 32, bytes, len, NULL, NULL);
         free(bytes);
