@@ -50,7 +50,9 @@ enum {
     OPT_JSON = 1u << 14,
     OPT_HELP = 1u << 15,
     OPT_VERSION = 1u << 16,
-    OPT_NODE_SIZE = 1u << 17
+    OPT_NODE_SIZE = 1u << 17,
+    OPT_FORCE = 1u << 18,
+    OPT_DELETE = 1u << 19
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -69,6 +71,8 @@ typedef struct cli {
     uint64_t log_n;          /* -n (only if OPT_N is set) */
     bool json;               /* --json */
     uint64_t node_size;      /* --node-size (only if OPT_NODE_SIZE is set) */
+    bool force;              /* -f, --force */
+    bool delete_;            /* -d, --delete */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
@@ -94,6 +98,7 @@ int cmd_branch(cli *c);
 int cmd_verify(cli *c);
 int cmd_stats(cli *c);
 int cmd_init(cli *c);
+int cmd_sync(cli *c);
 
 /* ---- errors and helpers (main.c) */
 

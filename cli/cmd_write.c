@@ -12,6 +12,26 @@
 
 /* ---------------------------------------------------------------- put, del */
 
+static bool same_id(const cairn_id *a, const cairn_id *b)
+{
+    return memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+/* After a write: a ref tier of the stack that could not follow is named on
+ * stderr (the write stands; the tier catches up later). Returns 0. */
+static int warn_behind(cli *c)
+{
+    const char *spec = NULL;
+    unsigned n = cairn_tiers_behind(c->db, &spec);
+
+    if (n)
+        fprintf(stderr,
+                "cairn: warning: tier '%s'%s is behind the primary (the write stands; it "
+                "catches up at the next write or 'cairn sync')\n",
+                spec, n > 1 ? " and others" : "");
+    return 0;
+}
+
 /*
  * Runs one single-key transaction: a put of value (if not NULL) or a delete
  * of key, committed with -m MSG or "VERB KEY". Returns the exit status.
@@ -19,6 +39,8 @@
 static int write_one(cli *c, const char *verb, const char *key, const char *value)
 {
     cairn_txn *txn;
+    cairn_id base, head;
+    bool has_base;
     char message[600], q[512];
     int rc;
 
@@ -36,9 +58,15 @@ static int write_one(cli *c, const char *verb, const char *key, const char *valu
     }
     if (!c->message)
         snprintf(message, sizeof(message), "%s %s", verb, cli_quote(key, strlen(key), q));
-    if ((rc = cairn_txn_commit(txn, c->message ? c->message : message, NULL)))
+    has_base = cairn_txn_base(txn, &base);
+    memset(&head, 0, sizeof(head));
+    if ((rc = cairn_txn_commit(txn, c->message ? c->message : message, &head)))
         return cli_error(rc, "%s '%s': commit", verb, cli_quote(key, strlen(key), q));
-    return 0;
+    if (has_base ? same_id(&head, &base) : cairn_resolve(c->db, c->branch, &head) != 0)
+        fprintf(stderr, "cairn: nothing to commit: %s '%s' changes nothing (%s)\n", verb,
+                cli_quote(key, strlen(key), q),
+                value ? "the key already has this value" : "the key is absent");
+    return warn_behind(c);
 }
 
 int cmd_put(cli *c)
@@ -99,6 +127,27 @@ int cmd_import(cli *c)
 
 /* ---------------------------------------------------------------- tag, branch */
 
+/* Deletes ref name of kind and says which commit it named. */
+static int delete_ref(cli *c, cairn_ref_kind kind)
+{
+    const char *kind_name = kind == CAIRN_TAG ? "tag" : "branch";
+    const char *name = c->args[0];
+    char q[512], hex[CAIRN_ID_HEX + 1];
+    cairn_id was;
+    int rc;
+
+    if ((rc = cairn_ref_delete(c->db, kind, name, &was))) {
+        if (rc == CAIRN_NOTFOUND)
+            return cli_say(EXIT_USAGE, "no %s '%s'", kind_name, cli_quote(name, strlen(name), q));
+        return cli_error(rc, "deleting %s '%s'", kind_name, cli_quote(name, strlen(name), q));
+    }
+    cairn_id_to_hex(&was, hex);
+    printf("deleted %s %s (was %s)\n", kind_name, cli_quote(name, strlen(name), q), hex);
+    if ((rc = cli_flush_stdout()))
+        return rc;
+    return warn_behind(c);
+}
+
 /* Points ref name of kind at --at REF, or at the head of -b BRANCH or main. */
 static int set_ref(cli *c, cairn_ref_kind kind)
 {
@@ -109,6 +158,8 @@ static int set_ref(cli *c, cairn_ref_kind kind)
     cairn_id commit;
     int rc;
 
+    if (c->delete_)
+        return delete_ref(c, kind);
     if ((rc = cairn_resolve(c->db, target, &commit))) {
         if (rc != CAIRN_NOTFOUND)
             return cli_error(rc, "%s: resolving '%s'", kind_name,
@@ -121,12 +172,28 @@ static int set_ref(cli *c, cairn_ref_kind kind)
                       cli_quote(target, strlen(target), q), kind_name);
         return EXIT_USAGE;
     }
-    if ((rc = cairn_ref_set(c->db, kind, name, &commit))) {
-        if (rc == CAIRN_CONFLICT && kind == CAIRN_TAG)
-            return cli_error(rc, "tag '%s' already exists", cli_quote(name, strlen(name), q));
+    rc = cairn_ref_set(c->db, kind, name, &commit, c->force ? CAIRN_REF_FORCE : 0);
+    if (rc == CAIRN_EXISTS)
+        return cli_say(EXIT_USAGE, "tag '%s' already exists (tags do not move; 'tag -d %s' "
+                                   "deletes it)",
+                       cli_quote(name, strlen(name), q), cli_quote(name, strlen(name), q2));
+    if (rc == CAIRN_REWIND)
+        return cli_say(EXIT_USAGE, "%s (use --force to move branch '%s' anyway)",
+                       cairn_errdetail(), cli_quote(name, strlen(name), q));
+    if (rc)
         return cli_error(rc, "%s '%s' at '%s'", kind_name, cli_quote(name, strlen(name), q),
                          cli_quote(target, strlen(target), q2));
-    }
+    return warn_behind(c);
+}
+
+/* sync: brings every ref tier behind the primary up to date and makes
+ * every tier durable. */
+int cmd_sync(cli *c)
+{
+    int rc;
+
+    if ((rc = cairn_sync(c->db)))
+        return cli_error(rc, "sync");
     return 0;
 }
 

@@ -35,6 +35,7 @@ static const option_def options[] = {
     {"batch", 0, true, OPT_BATCH},       {NULL, 'n', true, OPT_N},
     {"json", 0, false, OPT_JSON},        {"help", 'h', false, OPT_HELP},
     {"version", 0, false, OPT_VERSION},  {"node-size", 0, true, OPT_NODE_SIZE},
+    {"force", 'f', false, OPT_FORCE},    {"delete", 'd', false, OPT_DELETE},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -134,13 +135,24 @@ static const command commands[] = {
     {"stats", cmd_stats, false, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
      "Prints tier and cache counters and the node statistics of the version.\n"
      "  --json  as one JSON object;  --at REF, -b BRANCH\n"},
-    {"tag", cmd_tag, true, READ_OPTS, 1, 1, "tag NAME [--at REF]",
+    {"tag", cmd_tag, true, READ_OPTS | OPT_DELETE, 1, 1, "tag NAME [--at REF] | tag -d NAME",
      "Creates tag NAME at REF (default: the head of -b BRANCH or main).\n"
-     "Tags never move: an existing NAME is an error.\n"},
-    {"branch", cmd_branch, true, READ_OPTS, 1, 1, "branch NAME [--at REF]",
+     "Tags never move: an existing NAME is an error.\n"
+     "  --at REF, -b BRANCH  where the tag points\n"
+     "  -d, --delete         delete tag NAME (prints the commit it named)\n"},
+    {"branch", cmd_branch, true, READ_OPTS | OPT_FORCE | OPT_DELETE, 1, 1,
+     "branch NAME [--at REF] [--force] | branch -d NAME",
      "Points branch NAME at REF (default: the head of -b BRANCH or main),\n"
-     "creating or moving it.\n"},
+     "creating it, or moving it forward. A move that would drop commits from\n"
+     "the branch (REF does not descend from its head) needs --force.\n"
+     "  --at REF, -b BRANCH  where the branch points\n"
+     "  -f, --force          move it anyway (a rollback)\n"
+     "  -d, --delete         delete branch NAME (prints the commit it named;\n"
+     "                       'branch NAME --at ID' restores it)\n"},
     {"refs", cmd_refs, false, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
+    {"sync", cmd_sync, true, 0, 0, 0, "sync",
+     "Brings every ref tier that is behind the primary up to date (copying\n"
+     "only what it lacks) and makes every tier durable.\n"},
     {"spaces", cmd_spaces, false, READ_OPTS, 0, 0, "spaces",
      "Lists the keyspaces of the version: NAME<TAB>KEYS (tsv-escaped; the\n"
      "default keyspace has the empty name).\n"},
@@ -370,6 +382,12 @@ static int set_option(cli *c, const option_def *def, const char *value)
     case OPT_JSON:
         c->json = true;
         break;
+    case OPT_FORCE:
+        c->force = true;
+        break;
+    case OPT_DELETE:
+        c->delete_ = true;
+        break;
     case OPT_NODE_SIZE:
         if (!parse_count(value, &c->node_size) || c->node_size < CAIRN_NODE_SIZE_MIN ||
             c->node_size > CAIRN_NODE_SIZE_MAX)
@@ -476,6 +494,8 @@ static int check_command(const cli *c, const command *cmd)
         return cli_usage("%s: missing argument (usage: cairn %s)", cmd->name, cmd->synopsis);
     if (c->n_args > cmd->max_args)
         return cli_usage("%s: too many arguments (usage: cairn %s)", cmd->name, cmd->synopsis);
+    if ((c->seen & OPT_DELETE) && (c->seen & (READ_OPTS | OPT_FORCE)))
+        return cli_usage("%s -d takes only a name", cmd->name);
     if (strcmp(cmd->name, "import") == 0) {
         if (c->format == CAIRN_JSONL && !c->key_field)
             return cli_usage("import --format jsonl needs --key FIELD");

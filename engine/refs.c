@@ -4,6 +4,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "id.h"
 
 int cairn__check_ref_name(const char *kind, const char *name)
 {
@@ -61,25 +62,93 @@ int cairn__ref_check_free(cairn_stack *st, const char *path)
     return rc;
 }
 
-static bool is_hex_id(const char *s)
+/* ---------------------------------------------------------------- resolving */
+
+/* Length of the run of hex digits at s. */
+static size_t hex_run(const char *s)
 {
-    size_t i;
-    for (i = 0; i < CAIRN_ID_HEX; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return s[CAIRN_ID_HEX] == '\0';
+    size_t n = 0;
+    while (cairn__hex_digit((unsigned char)s[n]) >= 0)
+        n++;
+    return n;
 }
 
-int cairn_resolve(cairn_db *db, const char *at, cairn_id *out)
+#define PREFIX_MIN 7
+
+/* Finding the commits whose ids start with a hex prefix. */
+typedef struct prefix_search {
+    cairn_db *db;
+    uint8_t bytes[32];   /* the prefix, padded with zeros */
+    size_t nibbles;
+    cairn_id found[4];   /* commits matching (the first few) */
+    size_t n_found;
+    size_t scanned;
+} prefix_search;
+
+static bool has_prefix(const prefix_search *ps, const cairn_id *id)
 {
-    char path[CAIRN_REF_NAME_MAX + 1];
+    size_t full = ps->nibbles / 2;
+    if (memcmp(id->bytes, ps->bytes, full) != 0)
+        return false;
+    return ps->nibbles % 2 == 0 || (id->bytes[full] >> 4) == (ps->bytes[full] >> 4);
+}
+
+/* Visits ids in ascending order from the padded prefix: stops at the first
+ * id past it. Each match that is a commit is kept. */
+static int prefix_visit(void *ctx, const cairn_id *id, size_t len)
+{
+    prefix_search *ps = ctx;
+    cairn_commit_info info;
+
+    (void)len;
+    if (!has_prefix(ps, id))
+        return 1;
+    ps->scanned++;
+    if (cairn_commit_get(ps->db, id, &info) == 0) {
+        cairn_commit_info_clear(&info);
+        if (ps->n_found < sizeof(ps->found) / sizeof(ps->found[0]))
+            ps->found[ps->n_found] = *id;
+        ps->n_found++;
+    }
+    cairn__detail_clear();
+    return 0;
+}
+
+/* Resolves a hex prefix of PREFIX_MIN..63 digits among the primary's
+ * commits. */
+static int resolve_prefix(cairn_db *db, const char *hex, size_t nibbles, cairn_id *out)
+{
+    cairn_tier *p = cairn__stack_tier(db->stack, cairn__stack_primary(db->stack));
+    prefix_search ps = {.db = db, .nibbles = nibbles};
+    cairn_id from;
     int rc;
 
-    cairn__detail_clear();
-    if (!at)
-        at = CAIRN_DEFAULT_BRANCH;
+    for (size_t i = 0; i < nibbles; i++)
+        ps.bytes[i / 2] |= (uint8_t)(cairn__hex_digit((unsigned char)hex[i]) << (i % 2 ? 0 : 4));
+    memcpy(from.bytes, ps.bytes, 32);
+    rc = cairn__tier_scan_from(p, &from, prefix_visit, &ps);
+    if (rc < 0)
+        return rc;
+    if (ps.n_found == 0)
+        return cairn__fail(CAIRN_NOTFOUND, "no commit starts with %.*s", (int)nibbles, hex);
+    if (ps.n_found > 1) {
+        char a[13], b[13];
+        return cairn__fail(CAIRN_BADARG,
+                           "%zu commits start with %.*s (%s, %s%s): give more digits",
+                           ps.n_found, (int)nibbles, hex, cairn__id_short(&ps.found[0], a),
+                           cairn__id_short(&ps.found[1], b), ps.n_found > 2 ? ", ..." : "");
+    }
+    *out = ps.found[0];
+    return 0;
+}
+
+/* Resolves a name without "~N": branch, tag, full id, id prefix. */
+static int resolve_base(cairn_db *db, const char *at, cairn_id *out)
+{
+    char path[CAIRN_REF_NAME_MAX + 1];
+    size_t hex_len = hex_run(at);
+    int rc;
+
     if (strlen(at) <= CAIRN_NAME_MAX) {
         cairn__ref_path(CAIRN_BRANCH, at, path);
         if ((rc = cairn__stack_ref_get(db->stack, path, out)) != CAIRN_NOTFOUND)
@@ -88,7 +157,7 @@ int cairn_resolve(cairn_db *db, const char *at, cairn_id *out)
         if ((rc = cairn__stack_ref_get(db->stack, path, out)) != CAIRN_NOTFOUND)
             return rc;
     }
-    if (is_hex_id(at)) {
+    if (at[hex_len] == '\0' && hex_len == CAIRN_ID_HEX) {
         cairn_commit_info info;
         cairn_id id;
         cairn_id_from_hex(at, &id);
@@ -99,49 +168,177 @@ int cairn_resolve(cairn_db *db, const char *at, cairn_id *out)
         *out = id;
         return 0;
     }
+    if (at[hex_len] == '\0' && hex_len >= PREFIX_MIN && hex_len < CAIRN_ID_HEX)
+        return resolve_prefix(db, at, hex_len, out);
     return cairn__fail(CAIRN_NOTFOUND, "no branch, tag or commit named '%s'", at);
 }
 
-int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+int cairn_resolve(cairn_db *db, const char *at, cairn_id *out)
+{
+    char base[CAIRN_ID_HEX + CAIRN_NAME_MAX + 2];
+    const char *tilde;
+    uint64_t steps = 0;
+    cairn_id id;
+    int rc;
+
+    cairn__detail_clear();
+    if (!at)
+        at = CAIRN_DEFAULT_BRANCH;
+    if (!(tilde = strrchr(at, '~')))
+        return resolve_base(db, at, out);
+    /* REF~N: N decimal digits, or none for 1. */
+    if ((size_t)(tilde - at) >= sizeof(base) || tilde == at)
+        return cairn__fail(CAIRN_BADARG, "bad version '%s'", at);
+    if (!tilde[1]) {
+        steps = 1;
+    } else {
+        for (const char *p = tilde + 1; *p; p++) {
+            if (*p < '0' || *p > '9' || steps > 100000000)
+                return cairn__fail(CAIRN_BADARG, "bad version '%s': want REF~N with N a number",
+                                   at);
+            steps = steps * 10 + (uint64_t)(*p - '0');
+        }
+    }
+    snprintf(base, sizeof(base), "%.*s", (int)(tilde - at), at);
+    if ((rc = resolve_base(db, base, &id)))
+        return rc;
+    for (uint64_t i = 0; i < steps; i++) {
+        cairn_commit_info info;
+        if ((rc = cairn_commit_get(db, &id, &info)))
+            return rc;
+        if (!info.has_parent) {
+            cairn_commit_info_clear(&info);
+            return cairn__fail(CAIRN_NOTFOUND, "'%s': %s has only %llu ancestors", at, base,
+                               (unsigned long long)i);
+        }
+        id = info.parent;
+        cairn_commit_info_clear(&info);
+    }
+    *out = id;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- moving refs */
+
+/* Whether commit descends from (or is) ancestor. Walks commit's history
+ * back only while seq is above ancestor's: a descendant has a larger seq. */
+static int descends(cairn_db *db, const cairn_id *commit, const cairn_id *ancestor, bool *out)
+{
+    cairn_commit_info anc, info;
+    cairn_id id = *commit;
+    int rc;
+
+    *out = false;
+    if ((rc = cairn_commit_get(db, ancestor, &anc)))
+        return rc;
+    for (;;) {
+        if (cairn__id_eq(&id, ancestor)) {
+            *out = true;
+            break;
+        }
+        if ((rc = cairn_commit_get(db, &id, &info)))
+            break;
+        if (!info.has_parent || info.seq <= anc.seq) {
+            cairn_commit_info_clear(&info);
+            break;
+        }
+        id = info.parent;
+        cairn_commit_info_clear(&info);
+    }
+    cairn_commit_info_clear(&anc);
+    return rc;
+}
+
+/* Takes the writer lock for a ref change (the handle's, then the tiers'). */
+static int lock_for_ref(cairn_db *db)
+{
+    int rc;
+
+    pthread_mutex_lock(&db->mu);
+    rc = db->txn_open ? cairn__fail(CAIRN_BUSY, "a write transaction is open on this store")
+                      : cairn__stack_writer_lock(db->stack, true);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* After a ref change with the lock held: followers left behind catch up
+ * (best effort: cairn_tiers_behind reports them), then the lock goes. */
+static void unlock_for_ref(cairn_db *db)
+{
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+        cairn__detail_clear();
+    cairn__stack_writer_lock(db->stack, false);
+}
+
+static int check_ref_args(cairn_db *db, cairn_ref_kind kind, const char *name)
+{
+    if (db->flags & CAIRN_RDONLY)
+        return cairn__fail(CAIRN_RDONLY_STORE, "cannot change a ref in a read-only store");
+    if (kind != CAIRN_BRANCH && kind != CAIRN_TAG)
+        return cairn__fail(CAIRN_BADARG, "unknown ref kind %d", (int)kind);
+    return cairn__check_ref_name(kind == CAIRN_TAG ? "tag" : "branch", name);
+}
+
+int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cairn_id *commit,
+                  unsigned flags)
 {
     char path[CAIRN_REF_NAME_MAX + 1];
     cairn_commit_info info;
     cairn_id old;
-    int rc, have_old;
+    bool have_old, forward;
+    int rc;
 
     cairn__detail_clear();
-    if (db->flags & CAIRN_RDONLY)
-        return cairn__fail(CAIRN_RDONLY_STORE, "cannot set a ref in a read-only store");
-    if (kind != CAIRN_BRANCH && kind != CAIRN_TAG)
-        return cairn__fail(CAIRN_BADARG, "unknown ref kind %d", (int)kind);
-    if ((rc = cairn__check_ref_name(kind == CAIRN_TAG ? "tag" : "branch", name)))
+    if ((rc = check_ref_args(db, kind, name)))
         return rc;
     if ((rc = cairn_commit_get(db, commit, &info)))
         return rc;
     cairn_commit_info_clear(&info);
     cairn__ref_path(kind, name, path);
+    if ((rc = lock_for_ref(db)))
+        return rc;
     rc = cairn__stack_ref_get(db->stack, path, &old);
     if (rc && rc != CAIRN_NOTFOUND)
-        return rc;
+        goto done;
     have_old = rc == 0;
-    if (!have_old && (rc = cairn__ref_check_free(db->stack, path)))
-        return rc;
-    if (kind == CAIRN_TAG) {
-        if (have_old)
-            return cairn__fail(CAIRN_CONFLICT, "tag '%s' already exists", name);
-        return cairn__stack_ref_cas(db->stack, path, NULL, commit);
+    rc = 0;
+    if (!have_old) {
+        rc = cairn__ref_check_free(db->stack, path);
+    } else if (kind == CAIRN_TAG) {
+        rc = cairn__fail(CAIRN_EXISTS, "tag '%s' already exists (tags do not move)", name);
+    } else if (!(flags & CAIRN_REF_FORCE) && !cairn__id_eq(&old, commit)) {
+        char hex[13];
+        if (!(rc = descends(db, commit, &old, &forward)) && !forward)
+            rc = cairn__fail(CAIRN_REWIND,
+                             "branch '%s' is at %s, which the new commit does not descend "
+                             "from: moving it would drop commits from it (force it to)",
+                             name, cairn__id_short(&old, hex));
     }
-    /* Moving a branch is a write: it takes the writer lock. */
-    pthread_mutex_lock(&db->mu);
-    rc = db->txn_open ? cairn__fail(CAIRN_BUSY, "a write transaction is open on this store")
-                      : cairn__stack_writer_lock(db->stack, true);
-    pthread_mutex_unlock(&db->mu);
-    if (rc)
+    if (!rc)
+        rc = cairn__stack_ref_cas(db->stack, path, have_old ? &old : NULL, commit);
+done:
+    unlock_for_ref(db);
+    return rc;
+}
+
+int cairn_ref_delete(cairn_db *db, cairn_ref_kind kind, const char *name, cairn_id *was)
+{
+    char path[CAIRN_REF_NAME_MAX + 1];
+    cairn_id old;
+    int rc;
+
+    cairn__detail_clear();
+    if ((rc = check_ref_args(db, kind, name)))
         return rc;
-    rc = cairn__stack_ref_cas(db->stack, path, have_old ? &old : NULL, commit);
-    if (!rc && cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
-        cairn__detail_clear();
-    cairn__stack_writer_lock(db->stack, false);
+    cairn__ref_path(kind, name, path);
+    if ((rc = lock_for_ref(db)))
+        return rc;
+    if ((rc = cairn__stack_ref_get(db->stack, path, &old)) == CAIRN_NOTFOUND)
+        rc = cairn__fail(CAIRN_NOTFOUND, "no %s '%s'", kind == CAIRN_TAG ? "tag" : "branch",
+                         name);
+    else if (!rc && !(rc = cairn__stack_ref_cas(db->stack, path, &old, NULL)) && was)
+        *was = old;
+    unlock_for_ref(db);
     return rc;
 }
 

@@ -148,7 +148,9 @@ CAIRN_EXTERN void cairn_options_init(cairn_options *opts);
     XX(VERSION, -41015, "unsupported format version")                            \
     XX(BADINPUT, -41016, "malformed input")                                      \
     XX(TIER, -41017, "tier failure")                                             \
-    XX(VERIFY, -41018, "verification found problems")
+    XX(VERIFY, -41018, "verification found problems")                          \
+    XX(EXISTS, -41019, "already exists")                                         \
+    XX(REWIND, -41020, "the branch would lose commits (not a descendant of its head)")
 
 typedef enum cairn_errno {
 #define CAIRN__ERR_ENUM(name, value, msg) CAIRN_##name = (value),
@@ -216,21 +218,42 @@ CAIRN_EXTERN unsigned cairn_tiers_behind(cairn_db *db, const char **spec);
 
 /* ---------------------------------------------------------------- refs */
 
-/* Resolves at to a commit id: a branch name, else a tag name, else 64 hex
- * digits of a commit id. NULL means the branch "main".
- * OUT: *out. Errors: CAIRN_NOTFOUND (the detail names at). A branch with no
- * commits yet is CAIRN_NOTFOUND. */
+/* Resolves at to a commit id. at is a branch name, else a tag name, else a
+ * commit id: 64 hex digits, or a unique prefix of at least 7 (either case);
+ * any of them may end in "~N", the Nth ancestor ("~" alone: the parent).
+ * NULL means the branch "main".
+ * OUT: *out. Errors: CAIRN_NOTFOUND (the detail names at; a branch with no
+ * commits yet, a prefix no commit has, an ancestor past the first commit),
+ * CAIRN_BADARG (a prefix that several commits share, naming them; a bad
+ * "~N"). */
 CAIRN_EXTERN int cairn_resolve(cairn_db *db, const char *at, cairn_id *out);
 
 /* Ref kinds. */
 typedef enum cairn_ref_kind { CAIRN_BRANCH = 1, CAIRN_TAG = 2 } cairn_ref_kind;
 
-/* Points the branch or tag name at commit. A tag that already exists is
- * CAIRN_CONFLICT (tags do not move); a branch moves unconditionally, so it
- * also needs the writer lock: CAIRN_BUSY while a write transaction is open.
- * Errors: CAIRN_BADARG (bad name), CAIRN_MISSING (no such commit). */
+/* cairn_ref_set flags. */
+#define CAIRN_REF_FORCE 0x1u /* move a branch even where that drops commits from it */
+
+/* Points the branch or tag name at commit, creating it if it does not
+ * exist. A tag never moves: an existing one is CAIRN_EXISTS. An existing
+ * branch moves forward only (to commit or a descendant of its head, so that
+ * no commit drops out of its history) unless flags has CAIRN_REF_FORCE;
+ * moving it elsewhere is CAIRN_REWIND. Changing a ref is a write: it takes
+ * the writer lock (CAIRN_BUSY while a write transaction is open).
+ * Errors: CAIRN_BADARG (bad name, unknown kind), CAIRN_MISSING (no such
+ * commit), CAIRN_EXISTS, CAIRN_REWIND, CAIRN_BUSY, CAIRN_RDONLY_STORE,
+ * tier errors. */
 CAIRN_EXTERN int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name,
-                               const cairn_id *commit);
+                               const cairn_id *commit, unsigned flags);
+
+/* Deletes branch or tag name. Its commits stay in the store (another ref
+ * may reach them, and cairn_ref_set can restore the ref).
+ * OUT: *was (may be NULL): the commit the ref named.
+ * Takes the writer lock, as cairn_ref_set does.
+ * Errors: CAIRN_NOTFOUND (no such ref), CAIRN_BADARG, CAIRN_BUSY,
+ * CAIRN_RDONLY_STORE, tier errors. */
+CAIRN_EXTERN int cairn_ref_delete(cairn_db *db, cairn_ref_kind kind, const char *name,
+                                  cairn_id *was);
 
 /* Calls fn once per ref, in name order, with its kind, name and commit. The
  * name is valid during the call only. fn returns 0 to go on, anything else

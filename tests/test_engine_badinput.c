@@ -303,8 +303,8 @@ static void bad_names(void)
         txn = NULL;
         ASSERT_RC(cairn_txn_begin(db, n, &txn), CAIRN_BADARG);
         ASSERT_TRUE(txn == NULL);
-        ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, n, &head), CAIRN_BADARG);
-        ASSERT_RC(cairn_ref_set(db, CAIRN_TAG, n, &head), CAIRN_BADARG);
+        ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, n, &head, 0), CAIRN_BADARG);
+        ASSERT_RC(cairn_ref_set(db, CAIRN_TAG, n, &head, 0), CAIRN_BADARG);
     }
     /* The refusals left the writer lock free. */
     ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
@@ -685,8 +685,8 @@ static void read_only(void)
 
     db = open_spec("lmdb:", dir, CAIRN_RDONLY);
     ASSERT_RC(cairn_txn_begin(db, NULL, &txn), CAIRN_RDONLY_STORE);
-    ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, "other", &head), CAIRN_RDONLY_STORE);
-    ASSERT_RC(cairn_ref_set(db, CAIRN_TAG, "v1", &head), CAIRN_RDONLY_STORE);
+    ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, "other", &head, 0), CAIRN_RDONLY_STORE);
+    ASSERT_RC(cairn_ref_set(db, CAIRN_TAG, "v1", &head, 0), CAIRN_RDONLY_STORE);
     ASSERT_OK(cairn_snapshot_open(db, NULL, &snap));
     ASSERT_OK(cairn_get(snap, NULL, "k", 1, &v));
     ASSERT_MEM_EQ(v.data, v.len, "v", 1);
@@ -854,14 +854,14 @@ static void ref_folders(void)
         ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
         ASSERT_OK(cairn_txn_put(txn, NULL, "k", 1, "v", 1));
         ASSERT_OK(cairn_txn_commit(txn, NULL, &head));
-        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "a", &head));
-        ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, "a/b", &head), CAIRN_BADARG);
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "a", &head, 0));
+        ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, "a/b", &head, 0), CAIRN_BADARG);
         ASSERT_DETAIL("heads/a");
-        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "x/y", &head));
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "x/y", &head, 0));
         ASSERT_RC(cairn_txn_begin(db, "x", &txn), CAIRN_BADARG);
         ASSERT_DETAIL("heads/x/y");
-        ASSERT_OK(cairn_ref_set(db, CAIRN_TAG, "a/b", &head)); /* tags/ is its own folder */
-        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "a", &head)); /* moving is not creating */
+        ASSERT_OK(cairn_ref_set(db, CAIRN_TAG, "a/b", &head, 0)); /* tags/ is its own folder */
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "a", &head, 0)); /* moving is not creating */
         printf("%s: a ref is never also a folder of refs\n", prefixes[p]);
         cairn_close(db);
         free(dir);

@@ -567,7 +567,7 @@ static void writer_exclusion(void)
     ASSERT_RC(cairn_txn_begin(db1, "other", &other), CAIRN_BUSY);
     /* (b) a second handle on the same path */
     ASSERT_RC(cairn_txn_begin(db2, NULL, &other), CAIRN_BUSY);
-    ASSERT_RC(cairn_ref_set(db2, CAIRN_BRANCH, "main", &first), CAIRN_BUSY);
+    ASSERT_RC(cairn_ref_set(db2, CAIRN_BRANCH, "main", &first, 0), CAIRN_BUSY);
     /* (c) another process */
     ASSERT_EQ(spawn_self("--child-writer", dir, ""), CHILD_BUSY);
     /* (d) a reader in another process sees the last commit meanwhile */

@@ -81,7 +81,7 @@ static void make_history(cairn_db *db, int commits)
         ASSERT_OK(cairn_txn_commit(txn, NULL, &head));
         if (c % 7 == 3) {
             snprintf(key, sizeof(key), "v%d", c);
-            ASSERT_OK(cairn_ref_set(db, CAIRN_TAG, key, &head));
+            ASSERT_OK(cairn_ref_set(db, CAIRN_TAG, key, &head, 0));
         }
     }
     free(big);
@@ -319,7 +319,7 @@ static void test_failures(const char *dir)
         ASSERT_OK(cairn_resolve(db, NULL, &head));
         /* the first ref_cas is the primary's, the rest the follower's */
         cairn__tier_fault_arm_forever("ref_cas", 2, -EIO);
-        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "dev", &head));
+        ASSERT_OK(cairn_ref_set(db, CAIRN_BRANCH, "dev", &head, CAIRN_REF_FORCE));
         cairn__tier_fault_arm(NULL, 0, 0);
         ASSERT_EQ(cairn_tiers_behind(db, NULL), 1);
         ASSERT_OK(cairn_sync(db));

@@ -563,20 +563,28 @@ static int list_dir(file_tier *t, unsigned xx, struct walk_item **items, size_t 
     return 0;
 }
 
-/* Calls fn for every blob file, in id order, with its size and mtime (one
- * batched statx per objects/XX directory). Files that vanish meanwhile are
- * skipped. fn runs with nothing locked. */
-static int walk_objects(file_tier *t, walk_fn fn, void *ctx)
+/* Calls fn for every blob file whose id is >= *from (NULL: all), in id
+ * order, with its size and mtime (one batched statx per objects/XX
+ * directory). Files that vanish meanwhile are skipped. fn runs with nothing
+ * locked. */
+static int walk_objects(file_tier *t, const cairn_id *from, walk_fn fn, void *ctx)
 {
     int rc = 0;
 
-    for (unsigned xx = 0; xx < 256 && !rc; xx++) {
+    for (unsigned xx = from ? from->bytes[0] : 0; xx < 256 && !rc; xx++) {
         struct walk_item *items;
         cairn_io *ios;
-        size_t n;
+        size_t n, skip = 0;
 
         if ((rc = list_dir(t, xx, &items, &n)) || n == 0)
             continue;
+        while (from && skip < n && cairn__id_cmp(&items[skip].id, from) < 0)
+            skip++;
+        memmove(items, items + skip, (n - skip) * sizeof(*items));
+        if ((n -= skip) == 0) {
+            free(items);
+            continue;
+        }
         if (!(ios = calloc(n, sizeof(*ios)))) {
             free(items);
             return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
@@ -617,7 +625,14 @@ static int scan_visit(void *ctx, const cairn_id *id, uint64_t size, int64_t mtim
 static int file_scan_ids(cairn_tier *base, cairn_id_visitor fn, void *ctx)
 {
     struct scan_ctx s = {fn, ctx, 0, 0};
-    return walk_objects((file_tier *)base, scan_visit, &s);
+    return walk_objects((file_tier *)base, NULL, scan_visit, &s);
+}
+
+static int file_scan_from(cairn_tier *base, const cairn_id *from, cairn_id_visitor fn,
+                          void *ctx)
+{
+    struct scan_ctx s = {fn, ctx, 0, 0};
+    return walk_objects((file_tier *)base, from, scan_visit, &s);
 }
 
 /* A cache answers from its index; a store counts its files. */
@@ -631,7 +646,7 @@ static int file_usage(cairn_tier *base, uint64_t *blobs, uint64_t *bytes)
         cairn__fcache_usage(t->cache, blobs, bytes);
         return 0;
     }
-    if ((rc = walk_objects(t, scan_visit, &s)))
+    if ((rc = walk_objects(t, NULL, scan_visit, &s)))
         return rc;
     *blobs = s.blobs;
     *bytes = s.bytes;
@@ -714,6 +729,7 @@ static const cairn_tier_methods file_methods = {
     .writer_lock = file_writer_lock,
     .usage = file_usage,
     .publish = file_publish,
+    .scan_from = file_scan_from,
 };
 
 /* ---------------------------------------------------------------- open */
@@ -782,7 +798,7 @@ int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)
                 why);
     if (o.capacity) {
         if ((rc = cairn__fcache_new(o.capacity, &t->cache)) ||
-            (rc = walk_objects(t, cache_load_visit, t->cache)) ||
+            (rc = walk_objects(t, NULL, cache_load_visit, t->cache)) ||
             (rc = cairn__fcache_load_finish(t->cache, t->root_fd, ORDER_FILE)))
             goto fail;
         evict_excess(t); /* the capacity may have shrunk since last time */

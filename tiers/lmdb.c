@@ -399,13 +399,13 @@ static int lmdb_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *
     return lmdb_err(t, NULL, rc, "looking blobs up");
 }
 
-/* Walks the blobs in batches of LMDB_SCAN_BATCH ids, each batch in its own
- * read transaction, and calls fn with no transaction open: fn may call
- * back into the tier, and a long scan does not pin old pages. Blobs added
- * or removed during the scan may or may not be seen. */
-static int lmdb_scan_ids(cairn_tier *base, cairn_id_visitor fn, void *ctx)
+/* Walks the blobs from id *from (NULL: the first) in id order, in batches
+ * of LMDB_SCAN_BATCH ids, each batch in its own read transaction, and calls
+ * fn with no transaction open: fn may call back into the tier, and a long
+ * scan does not pin old pages. Blobs added or removed during the scan may
+ * or may not be seen. */
+static int scan_range(lmdb_tier *t, const cairn_id *from, cairn_id_visitor fn, void *ctx)
 {
-    lmdb_tier *t = (lmdb_tier *)base;
     struct item {
         cairn_id id;
         size_t len;
@@ -431,6 +431,9 @@ static int lmdb_scan_ids(cairn_tier *base, cairn_id_visitor fn, void *ctx)
                 if (rc == 0 && key.mv_size == sizeof(last.bytes) &&
                     memcmp(key.mv_data, last.bytes, sizeof(last.bytes)) == 0)
                     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+            } else if (from) {
+                key = id_val(from);
+                rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
             } else {
                 rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
             }
@@ -462,6 +465,17 @@ static int lmdb_scan_ids(cairn_tier *base, cairn_id_visitor fn, void *ctx)
     }
     free(items);
     return rc;
+}
+
+static int lmdb_scan_ids(cairn_tier *base, cairn_id_visitor fn, void *ctx)
+{
+    return scan_range((lmdb_tier *)base, NULL, fn, ctx);
+}
+
+static int lmdb_scan_from(cairn_tier *base, const cairn_id *from, cairn_id_visitor fn,
+                          void *ctx)
+{
+    return scan_range((lmdb_tier *)base, from, fn, ctx);
 }
 
 /* blobs: entries from mdb_stat. bytes: the sum of value lengths, from a
@@ -643,6 +657,7 @@ static const cairn_tier_methods lmdb_methods = {
     .publish = lmdb_publish,
     .writer_lock = lmdb_writer_lock,
     .usage = lmdb_usage,
+    .scan_from = lmdb_scan_from,
 };
 
 /* ---------------------------------------------------------------- open */

@@ -298,6 +298,74 @@ int cairn__tier_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
     return t->m->scan_ids(t, fn, ctx);
 }
 
+/* The default scan_from: every id from scan_ids, sorted. */
+struct id_list {
+    cairn_id *ids;
+    size_t *lens;
+    size_t n, cap;
+};
+
+static int id_list_add(void *ctx, const cairn_id *id, size_t len)
+{
+    struct id_list *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        cairn_id *ids = realloc(l->ids, cap * sizeof(*ids));
+        size_t *lens = ids ? realloc(l->lens, cap * sizeof(*lens)) : NULL;
+        if (ids)
+            l->ids = ids;
+        if (!ids || !lens)
+            return cairn__fail(CAIRN_NOMEM, "out of memory listing %zu blobs", cap);
+        l->lens = lens;
+        l->cap = cap;
+    }
+    l->ids[l->n] = *id;
+    l->lens[l->n++] = len;
+    return 0;
+}
+
+static int id_order(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(cairn_id));
+}
+
+int cairn__tier_scan_from(cairn_tier *t, const cairn_id *from, cairn_id_visitor fn, void *ctx)
+{
+    struct id_list l = {0};
+    int rc;
+
+    if (!fn || !from)
+        return cairn__fail(CAIRN_BADARG, "scan_from: NULL visitor or start");
+    if ((rc = fault_check("scan_from")))
+        return rc;
+    if (t->m->scan_from)
+        return t->m->scan_from(t, from, fn, ctx);
+    if (!t->m->scan_ids)
+        return cairn__fail(-ENOTSUP, "tier '%s' cannot list its blobs", t->spec);
+    if ((rc = t->m->scan_ids(t, id_list_add, &l)) == 0) {
+        /* the lengths travel with the ids: sort pairs by id */
+        struct pair {
+            cairn_id id;
+            size_t len;
+        } *pairs = malloc((l.n ? l.n : 1) * sizeof(*pairs));
+        if (!pairs) {
+            rc = cairn__fail(CAIRN_NOMEM, "out of memory sorting %zu blobs", l.n);
+        } else {
+            for (size_t i = 0; i < l.n; i++)
+                pairs[i] = (struct pair){l.ids[i], l.lens[i]};
+            qsort(pairs, l.n, sizeof(*pairs), id_order);
+            for (size_t i = 0; i < l.n && !rc; i++)
+                if (memcmp(&pairs[i].id, from, sizeof(*from)) >= 0)
+                    rc = fn(ctx, &pairs[i].id, pairs[i].len);
+            free(pairs);
+        }
+    }
+    free(l.ids);
+    free(l.lens);
+    return rc;
+}
+
 int cairn__tier_ref_get(cairn_tier *t, const char *name, cairn_id *out)
 {
     int rc;

@@ -102,6 +102,9 @@ typedef struct cairn_tier_methods {
     int (*writer_lock)(cairn_tier *t, bool acquire);
     /* Reports blobs and payload bytes held now. Default: scan_ids. */
     int (*usage)(cairn_tier *t, uint64_t *blobs, uint64_t *bytes);
+    /* Calls fn for every blob id >= *from held, in ascending id order,
+     * until fn returns nonzero (returned). Default: scan_ids, sorted. */
+    int (*scan_from)(cairn_tier *t, const cairn_id *from, cairn_id_visitor fn, void *ctx);
 } cairn_tier_methods;
 
 /* Counters kept by the wrappers, one set per tier. */
@@ -188,6 +191,7 @@ int cairn__tier_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n);
 int cairn__tier_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out);
 int cairn__tier_remove_many(cairn_tier *t, const cairn_id *ids, size_t n);
 int cairn__tier_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx);
+int cairn__tier_scan_from(cairn_tier *t, const cairn_id *from, cairn_id_visitor fn, void *ctx);
 int cairn__tier_ref_get(cairn_tier *t, const char *name, cairn_id *out);
 int cairn__tier_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
                         const cairn_id *new_id);

@@ -75,7 +75,7 @@ expect_status 2 "unknown --at for log" c log --at nosuch
 # ---- tags and branches
 c tag v1 --at "$id1"
 c tag v4 --at "$id4"
-expect_status 3 "a tag does not move" c tag v1 --at "$id2"
+expect_status 2 "a tag does not move" c tag v1 --at "$id2"
 expect_err "already exists" "existing tag message"
 expect_eq "$(c get a --at v1)" 1 "--at a tag"
 expect_eq "$(c root --at v4)" "$(c root)" "the same keys give the same root (v4 and the head after put z, del z)"
@@ -87,8 +87,11 @@ expect_status 1 "main does not see the branch's write" c get c
 expect_eq "$(c log -b feature | cut -d' ' -f5- | tr '\n' '|')" "on feature|first|" "log -b"
 c branch copy -b feature
 expect_eq "$(c get c --at copy)" 5 "branch NAME -b BRANCH starts at BRANCH's head"
-c branch copy --at v4
-expect_status 1 "a branch moves" c get c --at copy
+expect_status 2 "moving a branch where it would lose commits" c branch copy --at v4
+expect_err "would drop commits.*--force" "a rewind needs --force"
+expect_eq "$(c get c --at copy)" 5 "a refused rewind leaves the branch"
+c branch copy --at v4 --force
+expect_status 1 "a forced branch move moves" c get c --at copy
 expect_status 2 "unknown branch for reading" c get a -b nosuch
 c refs >"$tmp/refs"
 expect_eq "$(wc -l <"$tmp/refs" | tr -d ' ')" 5 "refs lists every ref"
@@ -97,6 +100,44 @@ grep -qx "tag v1 $id1" "$tmp/refs" || fail "refs: v1 $(cat "$tmp/refs")"
 grep -qx "tag v4 $id4" "$tmp/refs" || fail "refs: v4"
 grep -q "^branch feature [0-9a-f]\{64\}$" "$tmp/refs" || fail "refs: feature"
 grep -qx "branch copy $id4" "$tmp/refs" || fail "refs: copy"
+
+# ---- a write that changes nothing commits nothing
+n_before=$(c log | wc -l)
+head_before=$(c log -n 1 | cut -d' ' -f1)
+expect_status 0 "del of an absent key" c del no-such-key
+expect_err "nothing to commit: del 'no-such-key' changes nothing" "del of an absent key says so"
+c put -b scratch same-value 1
+expect_status 0 "put of the value a key has" c put -b scratch same-value 1
+expect_err "nothing to commit" "put of an equal value says so"
+expect_eq "$(c log -b scratch | wc -l)" 1 "no commit for a put of an equal value"
+expect_eq "$(c log | wc -l)" "$n_before" "no commit for a del of an absent key"
+c branch -d scratch >/dev/null
+
+# ---- versions by prefix and ancestry, moving forward, deleting refs
+expect_eq "$(c root --at "${id4:0:7}")" "$(c root --at v4)" "a 7-digit commit prefix"
+expect_eq "$(c root --at "${id4^^}")" "$(c root --at v4)" "an upper-case full id"
+expect_status 2 "a 6-digit prefix is too short" c root --at "${id4:0:6}"
+expect_status 2 "a prefix no commit has" c root --at 0000000
+expect_eq "$(c log -n 1 --at main~1 | cut -d' ' -f1)" "$(c log -n 2 | tail -n 1 | cut -d' ' -f1)" "main~1"
+expect_eq "$(c root --at v4~)" "$(c root --at v4~1)" "REF~ is REF~1"
+expect_eq "$(c root --at "${id4:0:8}~2")" "$(c root --at v4~2)" "PREFIX~N"
+expect_status 2 "an ancestor past the first commit" c root --at v1~5
+expect_err "has only" "ancestor past the first commit says so"
+expect_status 2 "a bad ~N" c root --at v1~x
+c branch fwd --at v1
+c branch fwd --at v4
+expect_eq "$(c root --at fwd)" "$(c root --at v4)" "a branch moves forward without --force"
+expect_status 2 "tag on an existing tag" c tag v1 --at v4
+expect_err "tag 'v1' already exists" "tag exists message"
+if grep -q "moved concurrently" "$tmp/err"; then fail "tag exists says 'moved concurrently'"; fi
+expect_status 0 "tag -d" c tag -d v1
+expect_eq "$(cat "$tmp/out")" "deleted tag v1 (was $id1)" "tag -d says what it named"
+expect_status 2 "tag -d again" c tag -d v1
+expect_err "no tag 'v1'" "tag -d of a missing tag"
+c tag v1 --at "$id1"
+expect_status 0 "branch -d" c branch -d fwd
+expect_status 2 "reading a deleted branch" c root --at fwd
+expect_status 2 "branch -d with --at" c branch -d copy --at v1
 
 # ---- diff
 expect_eq "$(c diff v1 v4)" $'~ a\t1\t3' "diff: changed"
