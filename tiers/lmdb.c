@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -274,6 +275,21 @@ static int apply_write(lmdb_tier *t, MDB_txn *txn, const struct write_op *op)
     return rc;
 }
 
+/* Whether the file system holding t has (almost) no space left: LMDB turns
+ * a short write, which is how a full disk often shows, into EIO. "Almost":
+ * less than 16 MiB or 0.5% free, since a commit needs room for its pages. */
+static bool disk_full(const lmdb_tier *t)
+{
+    struct statvfs vfs;
+    uint64_t avail, total;
+
+    if (statvfs(t->path, &vfs) != 0)
+        return false;
+    avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+    return avail < (16u << 20) || avail < total / 200;
+}
+
 /* Runs op in one write transaction and commits it: one commit, one fsync,
  * and an error (a CAS conflict too) writes nothing. A full map in a
  * growable env aborts, doubles the map and runs op again. */
@@ -305,6 +321,12 @@ static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
         else
             mdb_txn_abort(txn);
         pthread_rwlock_unlock(&e->resize_lock);
+        if (rc == EIO && disk_full(t))
+            return cairn__fail(-ENOSPC,
+                               "lmdb %s: %s: no space left on device (LMDB reported an I/O "
+                               "error on a short write; the file system has almost no space "
+                               "left)",
+                               t->path, what);
         if (rc != MDB_MAP_FULL || !e->growable || attempt >= LMDB_MAX_RETRIES)
             return lmdb_err(t, NULL, rc, what);
         if ((rc = grow_map(t, info.me_mapsize)))
