@@ -355,7 +355,6 @@ int cairn_txn_get(cairn_txn *txn, const char *space, const void *key, size_t key
     return cairn__value_load(ix, txn->pinned, pos, &txn->scratch, val);
 }
 
-/* Orders op indices by key (glibc's qsort_r passes the keyspace). */
 /* An operation to sort: the first eight key bytes, big-endian, decide most
  * comparisons without touching the arena. */
 typedef struct sort_op {

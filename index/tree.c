@@ -89,7 +89,9 @@ int cairn__bytes_append(cairn_bytes *b, const void *data, size_t len, uint32_t *
 {
     if (b->len + len > UINT32_MAX)
         return cairn__fail(CAIRN_NOMEM, "a batch larger than 4 GiB");
-    if (b->len + len > b->cap) {
+    /* Allocated even for an empty first item, so that items (an empty key
+     * too) always point into storage, never at NULL + 0. */
+    if (!b->data || b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         uint8_t *p;
         while (cap < b->len + len)

@@ -49,6 +49,8 @@ static int id_order(const void *a, const void *b)
 static void set_sort(idset *s)
 {
     size_t out = 0;
+    if (s->n < 2)
+        return;
     qsort(s->v, s->n, sizeof(*s->v), id_order);
     for (size_t i = 0; i < s->n; i++)
         if (out == 0 || !cairn__id_eq(&s->v[out - 1], &s->v[i]))
@@ -58,7 +60,7 @@ static void set_sort(idset *s)
 
 static bool set_has(const idset *s, const cairn_id *id)
 {
-    return bsearch(id, s->v, s->n, sizeof(*s->v), id_order) != NULL;
+    return s->n && bsearch(id, s->v, s->n, sizeof(*s->v), id_order) != NULL;
 }
 
 /* Every node and value id of a tree, by walking it whole. */
