@@ -7,6 +7,7 @@
  * into its scratch buffer for out-of-line values), which is why results
  * stay valid until the next call on the same handle.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,8 @@ struct cairn_iter {
     bool reverse;
     bool positioned;    /* a seek or the first next has placed the cursor */
     bool step_owed;     /* move before returning the next entry */
+    int err;            /* sticky: after a failure every call returns it */
+    char detail[1024];  /* ... with the detail of the first failure */
     uint8_t *lo, *hi;   /* copies of the bounds; NULL = unbounded */
     size_t lo_len, hi_len;
     cairn_buf scratch;
@@ -413,12 +416,29 @@ static int iter_place(cairn_iter *it, const void *key, size_t key_len)
     return rc;
 }
 
+/* Makes a failure sticky: the iterator may have lost its place (a leaf it
+ * could not load), so it must neither go on from elsewhere nor skip. */
+static int iter_fail(cairn_iter *it, int rc)
+{
+    if (!it->err) {
+        it->err = rc;
+        snprintf(it->detail, sizeof(it->detail), "%s", cairn_errdetail());
+    }
+    return cairn__fail(it->err, "%s", it->detail[0] ? it->detail : "the iterator failed earlier");
+}
+
 int cairn_iter_seek(cairn_iter *it, const void *key, size_t key_len)
 {
+    int rc;
+
     cairn__detail_clear();
+    if (it->err)
+        return iter_fail(it, it->err);
     if (key_len > CAIRN_KEY_MAX)
         return cairn__fail(CAIRN_KEYTOOBIG, "seek key of %zu bytes", key_len);
-    return iter_place(it, key ? key : "", key_len);
+    if ((rc = iter_place(it, key ? key : "", key_len)))
+        return iter_fail(it, rc);
+    return 0;
 }
 
 int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val)
@@ -428,12 +448,14 @@ int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val)
     int rc;
 
     cairn__detail_clear();
+    if (it->err)
+        return iter_fail(it, it->err);
     if (!it->positioned && (rc = iter_place(it, NULL, 0)))
-        return rc;
+        return iter_fail(it, rc);
     if (it->step_owed) {
         rc = it->reverse ? cairn__cursor_prev(&it->cur) : cairn__cursor_next(&it->cur);
         if (rc)
-            return rc;
+            return iter_fail(it, rc);
         it->step_owed = false;
     }
     if (!it->cur.valid)
@@ -445,7 +467,7 @@ int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val)
     nd = cairn__cursor_node(&it->cur);
     i = cairn__cursor_pos(&it->cur);
     if ((rc = cairn__value_load(&it->snap->db->ix, nd, i, &it->scratch, val)))
-        return rc;
+        return iter_fail(it, rc);
     key->data = cairn__node_key(nd, i);
     key->len = nd->e[i].key_len;
     it->step_owed = true;

@@ -170,6 +170,7 @@ static int rewrite_level(const cairn_index *ix, const cairn_id *root, uint32_t l
         goto done;
     while (i < E->n) {
         bool synced = false, level_done = false;
+        size_t first = i;
         if ((rc = cairn__cursor_seek_node(&cur, E->arena.data + E->v[i].key_off, E->v[i].key_len)))
             goto done;
         while (!synced && !level_done) {
@@ -209,6 +210,17 @@ static int rewrite_level(const cairn_index *ix, const cairn_id *root, uint32_t l
         }
         if (level_done)
             break;
+        /* The node seek_node picks holds the edit's key, so the rewrite
+         * from its start consumes that edit before it can fall in step
+         * again. If not, the tree's separators disagree with its nodes
+         * (cursor.c checks what it loads, but this loop must end whatever
+         * it is given). */
+        if (i == first) {
+            rc = cairn__fail(CAIRN_CORRUPT, "tree rewrite made no progress at level %u: the "
+                                            "tree's separators disagree with its nodes",
+                             level);
+            goto done;
+        }
     }
     rc = builder_flush(&b);
 done:
@@ -290,21 +302,25 @@ static int build_up(const cairn_index *ix, cairn_blobset *out, uint32_t level,
     return rc;
 }
 
-/* Replaces a root that has a single child by that child, repeatedly. */
+/* Replaces a root that has a single child by that child, repeatedly (each
+ * step goes a level down, so at most CAIRN_MAX_HEIGHT of them). */
 static int collapse(const cairn_index *ix, cairn_id *root)
 {
-    for (;;) {
-        cairn_node *nd;
-        int rc;
-        if ((rc = cairn__node_fetch(ix, root, &nd)))
-            return rc;
-        if (nd->level == 0 || nd->n != 1) {
-            cairn__node_release(nd);
-            return 0;
-        }
-        *root = *cairn__node_child(nd, 0);
+    cairn_node *nd, *child;
+    int rc;
+
+    if ((rc = cairn__node_fetch(ix, root, &nd)))
+        return rc;
+    while (nd->level > 0 && nd->n == 1) {
+        rc = cairn__child_fetch(ix, nd, 0, &child);
         cairn__node_release(nd);
+        if (rc)
+            return rc;
+        nd = child;
     }
+    *root = nd->id;
+    cairn__node_release(nd);
+    return 0;
 }
 
 int cairn__tree_apply(const cairn_index *ix_in, const cairn_id *root, const cairn_edits *edits,

@@ -89,25 +89,34 @@ static void read_ahead(cairn_cursor *c, uint32_t level)
     cairn__node_prefetch(c->ix, ids, n);
 }
 
-/* Replaces node[level] with the child at node[level + 1]'s current index. */
+/* Records a failed move: the cursor stands nowhere from now on. */
+static int fail(cairn_cursor *c, int rc)
+{
+    c->valid = false;
+    if (!c->err)
+        c->err = rc;
+    return rc;
+}
+
+/* Replaces node[level] with the child at node[level + 1]'s current index,
+ * checked against its entry. */
 static int load_child(cairn_cursor *c, uint32_t level)
 {
     const cairn_node *parent = c->node[level + 1];
-    const cairn_id *id = cairn__node_child(parent, c->idx[level + 1]);
+    uint32_t i = c->idx[level + 1];
     cairn_node *child = NULL;
     int rc;
 
-    if (c->prefetch && level <= 1 && !(child = cairn__cache_get(c->ix->cache, id)))
+    if (c->prefetch && level <= 1 &&
+        !(child = cairn__cache_get(c->ix->cache, cairn__node_child(parent, i))))
         read_ahead(c, level);
-    if (!child && (rc = cairn__node_fetch(c->ix, id, &child)))
+    if (child && (rc = cairn__child_check(parent, i, child))) {
+        cairn__node_release(child);
+        return rc;
+    }
+    if (!child && (rc = cairn__child_fetch(c->ix, parent, i, &child)))
         return rc;
     c->nodes_read++;
-    if (child->level != level || child->n == 0) {
-        char hex[13];
-        cairn__node_release(child);
-        return cairn__fail(CAIRN_CORRUPT, "node %s: child at wrong level or empty",
-                           cairn__id_short(&parent->id, hex));
-    }
     cairn__node_release(c->node[level]);
     c->node[level] = child;
     return 0;
@@ -119,7 +128,7 @@ static int descend_edge(cairn_cursor *c, uint32_t from, bool last)
     int rc;
     for (l = from; l > c->stop; l--) {
         if ((rc = load_child(c, l - 1)))
-            return rc;
+            return fail(c, rc);
         c->idx[l - 1] = last ? c->node[l - 1]->n - 1 : 0;
     }
     c->valid = true;
@@ -131,11 +140,13 @@ int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
     uint32_t l;
     int rc;
 
+    if (c->err)
+        return c->err;
     c->valid = false;
     for (l = c->top; l > c->stop; l--) {
         c->idx[l] = cairn__node_child_for(c->node[l], key, key_len);
         if ((rc = load_child(c, l - 1)))
-            return rc;
+            return fail(c, rc);
     }
     c->idx[c->stop] = 0;
     c->valid = c->node[c->stop]->n > 0;
@@ -144,6 +155,8 @@ int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
 
 int cairn__cursor_first(cairn_cursor *c)
 {
+    if (c->err)
+        return c->err;
     c->idx[c->top] = 0;
     c->valid = false;
     if (c->node[c->top]->n == 0)
@@ -153,6 +166,8 @@ int cairn__cursor_first(cairn_cursor *c)
 
 int cairn__cursor_last(cairn_cursor *c)
 {
+    if (c->err)
+        return c->err;
     c->valid = false;
     if (c->node[c->top]->n == 0)
         return 0;
@@ -190,6 +205,8 @@ static int retreat_from(cairn_cursor *c, uint32_t from)
 
 int cairn__cursor_next(cairn_cursor *c)
 {
+    if (c->err)
+        return c->err;
     c->dir = 1;
     if (!c->valid)
         return 0;
@@ -200,6 +217,8 @@ int cairn__cursor_next(cairn_cursor *c)
 
 int cairn__cursor_prev(cairn_cursor *c)
 {
+    if (c->err)
+        return c->err;
     c->dir = -1;
     if (!c->valid)
         return 0;
@@ -212,6 +231,8 @@ int cairn__cursor_prev(cairn_cursor *c)
 
 int cairn__cursor_skip_node(cairn_cursor *c, uint32_t level)
 {
+    if (c->err)
+        return c->err;
     if (!c->valid)
         return 0;
     return advance_from(c, level + 1);
@@ -223,7 +244,6 @@ int cairn__cursor_seek_ge(cairn_cursor *c, const void *key, size_t key_len)
     if ((rc = cairn__cursor_seek_node(c, key, key_len)) || c->node[c->stop]->n == 0)
         return rc;
     c->idx[c->stop] = cairn__node_lower_bound(c->node[c->stop], key, key_len);
-    c->valid = true;
     if (c->idx[c->stop] < c->node[c->stop]->n)
         return 0;
     return advance_from(c, c->stop + 1);

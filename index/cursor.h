@@ -18,10 +18,16 @@ typedef struct cairn_cursor {
     uint64_t nodes_read;                  /* fetches made, for cost tests */
     uint32_t prefetch;                    /* leaves to read ahead on a miss; 0: off */
     int dir;                              /* +1 after next, -1 after prev */
+    int err;                              /* sticky: the first failure of a move */
 } cairn_cursor;
 
 /* Opens a cursor on root walking level stop (stop above the root's level
- * is CAIRN_BADARG). Not positioned until a seek, first or last. */
+ * is CAIRN_BADARG). Not positioned until a seek, first or last.
+ *
+ * Errors are sticky: a move that fails (a child that cannot be read, or
+ * does not match its parent's entry) leaves the cursor not valid, and
+ * every later move returns the same error, so that no caller can read
+ * past a node it failed to load or silently skip it. */
 int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *root,
                        uint32_t stop);
 void cairn__cursor_close(cairn_cursor *c);

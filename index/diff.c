@@ -72,19 +72,12 @@ static void side_advance(cairn_diff_side *s)
 static int side_descend(cairn_diff_side *s)
 {
     uint32_t l = (uint32_t)s->level;
-    const cairn_node *parent = s->node[l];
     cairn_node *child;
     int rc;
 
-    if ((rc = cairn__node_fetch(s->ix, cairn__node_child(parent, s->idx[l]), &child)))
+    if ((rc = cairn__child_fetch(s->ix, s->node[l], s->idx[l], &child)))
         return rc;
     s->nodes_read++;
-    if (child->level != l - 1 || child->n == 0) {
-        char hex[13];
-        cairn__node_release(child);
-        return cairn__fail(CAIRN_CORRUPT, "node %s: child at wrong level or empty",
-                           cairn__id_short(&parent->id, hex));
-    }
     cairn__node_release(s->node[l - 1]);
     s->node[l - 1] = child;
     s->idx[l - 1] = 0;
@@ -136,7 +129,23 @@ static int take(cairn_diff_side *s, cairn_diff_entry *entry, cairn_val *val)
     return cairn__value_load(s->ix, cur_node(s), s->idx[0], &s->scratch, val);
 }
 
+static int diff_step(cairn_tree_diff *d, cairn_diff_entry *entry);
+
+/* A failure is sticky: the walk may have consumed the entry it failed on,
+ * and going on would skip it. */
 int cairn__tree_diff_next(cairn_tree_diff *d, cairn_diff_entry *entry)
+{
+    int rc;
+
+    if (d->err)
+        return cairn__fail(d->err, "the diff failed earlier");
+    rc = diff_step(d, entry);
+    if (rc && rc != CAIRN_NOTFOUND)
+        d->err = rc;
+    return rc;
+}
+
+static int diff_step(cairn_tree_diff *d, cairn_diff_entry *entry)
 {
     cairn_diff_side *a = &d->a, *b = &d->b;
     int rc = 0;

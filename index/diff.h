@@ -27,6 +27,7 @@ typedef struct cairn_diff_side {
 
 typedef struct cairn_tree_diff {
     cairn_diff_side a, b;
+    int err; /* sticky: after a failure every next returns it (nothing skipped) */
 } cairn_tree_diff;
 
 int cairn__tree_diff_open(cairn_tree_diff *d, const cairn_index *ix, const cairn_id *root_a,

@@ -57,6 +57,45 @@ int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **ou
     return rc;
 }
 
+int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *child)
+{
+    const cairn_entry *e = &parent->e[i];
+    const char *what = NULL;
+    char hex[13], chex[13];
+
+    if (child->level + 1 != parent->level)
+        what = "is not one level below it";
+    else if (child->n == 0)
+        what = "is empty";
+    else if (cairn__bytes_cmp(cairn__node_key(child, 0), child->e[0].key_len,
+                              parent->bytes + e->key_off, e->key_len) != 0)
+        what = "does not start with the key its entry gives";
+    else if (child->count != e->count)
+        what = "holds another number of keys than its entry says";
+    if (!what)
+        return 0;
+    return cairn__fail(CAIRN_CORRUPT, "node %s: child %u (%s) %s",
+                       cairn__id_short(&parent->id, hex), i, cairn__id_short(&child->id, chex),
+                       what);
+}
+
+int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                       cairn_node **out)
+{
+    cairn_node *child;
+    int rc;
+
+    *out = NULL;
+    if ((rc = cairn__node_fetch(ix, cairn__node_child(parent, i), &child)))
+        return rc;
+    if ((rc = cairn__child_check(parent, i, child))) {
+        cairn__node_release(child);
+        return rc;
+    }
+    *out = child;
+    return 0;
+}
+
 #define PREFETCH_MAX 64
 
 void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n)
@@ -160,13 +199,7 @@ int cairn__tree_find_in(const cairn_index *ix, cairn_node *root, const void *key
     cairn__node_pin(nd);
     while (nd->level > 0) {
         i = cairn__node_child_for(nd, key, key_len);
-        rc = cairn__node_fetch(ix, cairn__node_child(nd, i), &child);
-        if (!rc && child->level != nd->level - 1) {
-            char hex[13];
-            cairn__node_release(child);
-            rc = cairn__fail(CAIRN_CORRUPT, "node %s: child at the wrong level",
-                             cairn__id_short(&nd->id, hex));
-        }
+        rc = cairn__child_fetch(ix, nd, i, &child);
         cairn__node_release(nd);
         if (rc)
             return rc;
@@ -214,7 +247,7 @@ int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *ke
     while (nd->level > 0) {
         uint32_t i = cairn__node_child_for(nd, key, key_len);
         rank += nd->e[i].before;
-        rc = cairn__node_fetch(ix, cairn__node_child(nd, i), &child);
+        rc = cairn__child_fetch(ix, nd, i, &child);
         cairn__node_release(nd);
         if (rc)
             return rc;
@@ -226,20 +259,21 @@ int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *ke
     return 0;
 }
 
-/* Depth-first walk; is_last tells whether nd is the rightmost node of its
- * level. */
-static int walk(const cairn_index *ix, const cairn_id *id, bool is_last, cairn_node_visitor fn,
+/* Depth-first walk from nd (pinned; released here); is_last tells whether
+ * nd is the rightmost node of its level. */
+static int walk(const cairn_index *ix, cairn_node *nd, bool is_last, cairn_node_visitor fn,
                 void *ctx)
 {
-    cairn_node *nd;
     uint32_t i;
     int rc;
 
-    if ((rc = cairn__node_fetch(ix, id, &nd)))
-        return rc;
     rc = fn(ctx, nd, is_last);
-    for (i = 0; !rc && nd->level > 0 && i < nd->n; i++)
-        rc = walk(ix, cairn__node_child(nd, i), is_last && i + 1 == nd->n, fn, ctx);
+    for (i = 0; !rc && nd->level > 0 && i < nd->n; i++) {
+        cairn_node *child;
+        if ((rc = cairn__child_fetch(ix, nd, i, &child)))
+            break;
+        rc = walk(ix, child, is_last && i + 1 == nd->n, fn, ctx);
+    }
     cairn__node_release(nd);
     return rc;
 }
@@ -247,7 +281,12 @@ static int walk(const cairn_index *ix, const cairn_id *id, bool is_last, cairn_n
 int cairn__tree_walk(const cairn_index *ix, const cairn_id *root, cairn_node_visitor fn,
                      void *ctx)
 {
-    return walk(ix, root, true, fn, ctx);
+    cairn_node *nd;
+    int rc;
+
+    if ((rc = cairn__node_fetch(ix, root, &nd)))
+        return rc;
+    return walk(ix, nd, true, fn, ctx);
 }
 
 bool cairn__node_obeys_rule(const cairn_node *nd, uint32_t node_size, bool is_last)

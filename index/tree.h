@@ -44,6 +44,19 @@ int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **ou
  * fetch that needs a node reports them. */
 void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n);
 
+/* Checks that child, fetched for entry i of parent, is what the entry says:
+ * one level below, not empty, starting with the entry's key and holding the
+ * entry's key count. A hash-valid but hostile or broken tree can say
+ * otherwise, and every walk relies on it (a separator that disagrees with
+ * its child's first key sends searches astray and rewrites in circles).
+ * Returns 0 or CAIRN_CORRUPT naming the parent. */
+int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *child);
+
+/* Fetches the child of entry i of parent and checks it (cairn__child_check).
+ * OUT: *out, pinned. */
+int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                       cairn_node **out);
+
 /* Whether id is the empty tree's, whose node readers know without
  * fetching it (it need not be stored). */
 bool cairn__is_empty_root(const cairn_id *id);
