@@ -191,8 +191,13 @@ int cmd_export(cli *c)
     progress_init(&prog, "exporting");
     rc = cairn_export(c->db, at, c->space, c->format, stdout, progress_update, &prog, &records);
     progress_done(&prog);
-    if (rc)
-        return cli_error(rc, "export");
+    if (rc) {
+        status = cli_error(rc, "export");
+        if (records)
+            cli_say(status, "export stopped after %" PRIu64 " record%s: the output is incomplete",
+                    records, records == 1 ? "" : "s");
+        return status;
+    }
     if ((status = cli_flush_stdout()))
         return status;
     if (prog.on)

@@ -16,6 +16,9 @@
  * malformed line stops the import: the open batch is aborted, batches
  * already committed stay, and the error is CAIRN_BADINPUT with the detail
  * "SOURCE:LINE: what is wrong".
+ *
+ * Export writes one line per key; a value the format cannot hold (jsonl: not
+ * one JSON object on one line) stops it before that line.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -287,13 +290,43 @@ fail:
     return errno > 0 ? -errno : CAIRN_IO;
 }
 
+/* Whether format can hold the record as a line that reads back the same.
+ * If not, returns false with the reason, naming the key, in why. */
+static bool record_fits(cairn_format format, const cairn_val *key, const cairn_val *val,
+                        char *why, size_t why_size)
+{
+    cairn__jsonl_error err;
+    char problem[320], *key_text = NULL;
+
+    if (format != CAIRN_JSONL)
+        return true;
+    if (val->len && memchr(val->data, '\n', val->len))
+        snprintf(problem, sizeof(problem), "holds a newline, so it is not a JSON line");
+    else if (cairn__jsonl_object(val->len ? val->data : "", val->len, &err) == 0)
+        return true;
+    else {
+        snprintf(problem, sizeof(problem),
+                 "is not a JSON object, so it cannot be a jsonl line (");
+        cairn__jsonl_describe(&err, NULL, problem + strlen(problem),
+                              sizeof(problem) - strlen(problem));
+        snprintf(problem + strlen(problem), sizeof(problem) - strlen(problem),
+                 "); export it as tsv instead");
+    }
+    if (cairn_tsv_escape(key->data, key->len, &key_text))
+        key_text = NULL;
+    snprintf(why, why_size, "export: the value of key '%.200s' %s", key_text ? key_text : "?",
+             problem);
+    free(key_text);
+    return false;
+}
+
 /*
- * Public: writes every key of space at version at to out, in key order, as
- * tsv (escaped key, tab, escaped value) or jsonl (the value as stored; a
- * value holding a newline cannot be a JSON line and stops the export with
- * CAIRN_BADINPUT naming the key). Errors: those of cairn_snapshot_open and
- * cairn_iter_open/next, CAIRN_BADARG (format), stream errors as -errno.
- * *records (if not NULL) receives the records written, also on failure.
+ * Public: writes every key of space at version at to out, in key order, one
+ * line per record in format (the rules are at cairn_export in cairn.h); a
+ * record the format cannot hold stops the export with CAIRN_BADINPUT before
+ * its line. Errors: those of cairn_snapshot_open and cairn_iter_open/next,
+ * CAIRN_BADARG (format), stream errors as -errno. *records (if not NULL)
+ * receives the records written, also on failure.
  */
 int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format format,
                  void *out, cairn_progress_fn progress, void *progress_ctx, uint64_t *records)
@@ -302,7 +335,7 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
     cairn_iter *it = NULL;
     cairn_val key, val;
     uint64_t n = 0, bytes = 0;
-    char detail[512], *key_text = NULL;
+    char detail[768];
     int rc;
 
     cairn__detail_clear();
@@ -317,14 +350,8 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
     if ((rc = cairn_iter_open(snap, space, NULL, 0, NULL, 0, 0, &it)))
         goto fail_iter;
     while (!(rc = cairn_iter_next(it, &key, &val))) {
-        if (format == CAIRN_JSONL && memchr(val.data, '\n', val.len)) {
-            if (cairn_tsv_escape(key.data, key.len, &key_text))
-                key_text = NULL;
+        if (!record_fits(format, &key, &val, detail, sizeof(detail))) {
             rc = CAIRN_BADINPUT;
-            snprintf(detail, sizeof(detail),
-                     "export: the value of key '%.200s' holds a newline, so it is not a "
-                     "JSON line",
-                     key_text ? key_text : "?");
             goto fail_record;
         }
         if ((rc = write_record(out, format, &key, &val))) {
@@ -353,7 +380,9 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
     return 0;
 
 fail_record:
-    free(key_text);
+    /* Flush the whole lines written so far, so the output holds exactly
+     * the *records records before the one refused. */
+    fflush(out);
     cairn_iter_close(it);
     cairn_snapshot_close(snap);
     if (records)

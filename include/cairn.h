@@ -490,10 +490,20 @@ typedef struct cairn_import_options {
 CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
                               const cairn_import_options *opts, uint64_t *records);
 
-/* Writes every key of space at version at as tsv or jsonl lines to out
- * (a FILE *). jsonl writes each value as it is (it should be a JSON line);
- * a value containing a newline stops the export with CAIRN_BADINPUT naming
- * its key. OUT: *records (may be NULL): records written, also on failure. */
+/* Writes every key of space at version at to out (a FILE *), one line per
+ * key in key order:
+ *   CAIRN_TSV      escaped key, tab, escaped value: any bytes can be written.
+ *   CAIRN_JSONL    the value as stored. Every value must be one JSON object
+ *                  on one line (what a jsonl import stores); otherwise the
+ *                  export stops at that key with CAIRN_BADINPUT, the detail
+ *                  naming the key and the problem, and the value is not
+ *                  written (a bare value would not re-import).
+ * Lines written before a refused key are whole records; *records says how
+ * many. progress (may be NULL) is called after each record with
+ * progress_ctx, the records and the bytes written so far.
+ * Errors: CAIRN_BADINPUT (above), CAIRN_BADARG (format), those of
+ * cairn_snapshot_open and cairn_iter_open/next, stream errors as -errno.
+ * OUT: *records (may be NULL): records written, also on failure. */
 CAIRN_EXTERN int cairn_export(cairn_db *db, const char *at, const char *space,
                               cairn_format format, void *out, cairn_progress_fn progress,
                               void *progress_ctx, uint64_t *records);

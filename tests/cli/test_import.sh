@@ -3,8 +3,9 @@
 # newlines, CR, backslashes, 0x01, 0xff), CRLF input, jsonl keys (string,
 # escaped, number), malformed lines (message FILE:LINE, exit 2, committed
 # batches kept, partial batch dropped), stdin, batching and commit
-# messages, --space and -b, and history independence (the same data in any
-# order and batching gives the same root).
+# messages, --space and -b, jsonl export of values that are not JSON
+# objects (refused, naming the key), and history independence (the same
+# data in any order and batching gives the same root).
 # Usage: test_import.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -138,6 +139,31 @@ expect_eq "$(head -1 "$tmp/out.jsonl")" '{"id": -1.5e3}' "jsonl export order"
 sort "$tmp/in.jsonl" | cmp -s - <(sort "$tmp/out.jsonl") || fail "jsonl export lines"
 "$bin" -s "lmdb:$tmp/json2" import --format jsonl --key id --batch 2 "$tmp/out.jsonl" 2>/dev/null
 expect_eq "$("$bin" -s "lmdb:$tmp/json2" root)" "$("$bin" -s "$db" root)" "jsonl round trip root"
+
+# ---- jsonl export of values that are not JSON objects: refused, naming the
+# key, and the bare value is never written.
+db="lmdb:$tmp/jexp"
+printf 'a\t{"id":"a"}\nb\tplain text\nc\t{"id":"c"}\n' | "$bin" -s "$db" import - 2>/dev/null
+expect_status 2 "jsonl export of a plain value" "$bin" -s "$db" export --format jsonl
+expect_err "^cairn: export: the value of key 'b' is not a JSON object, so it cannot be a jsonl line \\(invalid JSON at column 1: expected '\\{'" \
+    "jsonl export names the key"
+expect_err "export stopped after 1 record: the output is incomplete" "jsonl export: records before"
+expect_eq "$(cat "$tmp/out")" '{"id":"a"}' "jsonl export writes no bare value"
+"$bin" -s "$db" put b '[1, 2]'
+expect_status 2 "jsonl export of an array" "$bin" -s "$db" export --format jsonl
+expect_err "key 'b' is not a JSON object" "an array is not an object"
+"$bin" -s "$db" put b '{"id":"b"} trailing'
+expect_status 2 "jsonl export of an object and more" "$bin" -s "$db" export --format jsonl
+expect_err "key 'b'.*unexpected text after the object" "text after the object"
+"$bin" -s "$db" put a 42
+expect_status 2 "jsonl export with the first value bad" "$bin" -s "$db" export --format jsonl
+[[ ! -s "$tmp/out" ]] || fail "jsonl export wrote '$(cat "$tmp/out")' before the first bad value"
+! grep -q 'stopped after' "$tmp/err" || fail "no 'stopped after' when nothing was written"
+"$bin" -s "$db" put a '{"id":"a"}'
+"$bin" -s "$db" put b ' {"id": "b", "n": [1, {}]} '
+expect_status 0 "jsonl export of objects" "$bin" -s "$db" export --format jsonl
+expect_eq "$(cat "$tmp/out")" $'{"id":"a"}\n {"id": "b", "n": [1, {}]} \n{"id":"c"}' \
+    "jsonl export writes objects as they are"
 
 expect_status 2 "jsonl without --key" "$bin" -s mem import --format jsonl "$tmp/in.jsonl"
 expect_err "needs --key" "jsonl without --key message"
