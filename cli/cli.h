@@ -49,7 +49,8 @@ enum {
     OPT_N = 1u << 13,
     OPT_JSON = 1u << 14,
     OPT_HELP = 1u << 15,
-    OPT_VERSION = 1u << 16
+    OPT_VERSION = 1u << 16,
+    OPT_RAW = 1u << 17
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -63,6 +64,7 @@ typedef struct cli {
     uint64_t limit;          /* --limit (only if OPT_LIMIT is set) */
     bool reverse;            /* --reverse */
     cairn_format format;     /* --format, CAIRN_TSV by default */
+    bool raw;                /* --raw: tsv without escapes (cli_format) */
     const char *key_field;   /* --key, or NULL */
     uint64_t batch;          /* --batch, 10000 by default */
     uint64_t log_n;          /* -n (only if OPT_N is set) */
@@ -117,6 +119,10 @@ const char *cli_version(const cli *c);
  * name is bad input: prints "cairn: unknown branch, tag or commit 'NAME'"
  * and returns EXIT_USAGE. Other failures print and return their status. */
 int cli_snapshot(cli *c, const char *name, cairn_snapshot **out);
+
+/* The line format of --format and --raw: CAIRN_TSV_RAW for --raw (which
+ * check_command allows only with tsv), else --format. */
+cairn_format cli_format(const cli *c);
 
 /* Quotes bytes for a message: printable ASCII as is, others as \xHH,
  * at most about 64 bytes shown. Returns buf. Calls nothing in cairn, so

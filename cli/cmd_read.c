@@ -96,6 +96,37 @@ int cmd_get(cli *c)
 
 /* ---------------------------------------------------------------- scan, count */
 
+/* Writes one scan line: KEY<TAB>VALUE, tsv-escaped, or with --raw the bytes
+ * as they are, refusing (exit 2, naming the key) a record raw tsv cannot
+ * hold (cairn_tsv_raw_check). Returns 0 or the exit status. */
+static int put_record(const cli *c, const cairn_val *key, const cairn_val *val)
+{
+    char q[512];
+    int rc, status;
+
+    if (!c->raw) {
+        if ((status = cli_put_escaped(stdout, key->data, key->len)))
+            return status;
+        putchar('\t');
+        if ((status = cli_put_escaped(stdout, val->data, val->len)))
+            return status;
+        putchar('\n');
+        return 0;
+    }
+    if ((rc = cairn_tsv_raw_check(key->data, key->len, val->data, val->len))) {
+        cli_quote(key->data, key->len, q);
+        return cli_say(EXIT_USAGE,
+                       "scan --raw: the record of key '%s' cannot be a raw tsv line: %s; "
+                       "scan without --raw to see it escaped",
+                       q, cairn_errdetail());
+    }
+    fwrite(key->data, 1, key->len, stdout);
+    putchar('\t');
+    fwrite(val->data, 1, val->len, stdout);
+    putchar('\n');
+    return 0;
+}
+
 /* scan: one tsv line per key of the range (range_build) in the version
  * read, ascending or with --reverse descending, at most --limit lines. */
 int cmd_scan(cli *c)
@@ -118,12 +149,8 @@ int cmd_scan(cli *c)
         goto done;
     }
     while (!(rc = cairn_iter_next(it, &key, &val))) {
-        if ((status = cli_put_escaped(stdout, key.data, key.len)))
+        if ((status = put_record(c, &key, &val)))
             goto done;
-        putchar('\t');
-        if ((status = cli_put_escaped(stdout, val.data, val.len)))
-            goto done;
-        putchar('\n');
         if ((c->seen & OPT_LIMIT) && ++n >= c->limit)
             break;
     }
@@ -134,6 +161,8 @@ int cmd_scan(cli *c)
 done:
     if (!status)
         status = cli_flush_stdout();
+    else
+        cli_flush_stdout(); /* the whole lines before the error */
     cairn_iter_close(it);
     cairn_snapshot_close(snap);
     free(r.succ);
@@ -189,7 +218,8 @@ int cmd_export(cli *c)
         at = cli_version(c); /* an empty branch: let export say what it is */
 
     progress_init(&prog, "exporting");
-    rc = cairn_export(c->db, at, c->space, c->format, stdout, progress_update, &prog, &records);
+    rc = cairn_export(c->db, at, c->space, cli_format(c), stdout, progress_update, &prog,
+                      &records);
     progress_done(&prog);
     if (rc) {
         status = cli_error(rc, "export");

@@ -73,7 +73,7 @@ int cmd_import(cli *c)
                        path, strerror(errno));
 
     memset(&opts, 0, sizeof(opts));
-    opts.format = c->format;
+    opts.format = cli_format(c);
     opts.key_field = c->key_field;
     opts.space = c->space;
     opts.branch = c->branch;

@@ -34,7 +34,7 @@ static const option_def options[] = {
     {"format", 0, true, OPT_FORMAT},     {"key", 0, true, OPT_KEY},
     {"batch", 0, true, OPT_BATCH},       {NULL, 'n', true, OPT_N},
     {"json", 0, false, OPT_JSON},        {"help", 'h', false, OPT_HELP},
-    {"version", 0, false, OPT_VERSION},
+    {"version", 0, false, OPT_VERSION},  {"raw", 0, false, OPT_RAW},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -84,20 +84,25 @@ static const command commands[] = {
      "Deletes KEY in one commit. Deleting a missing key is not an error.\n"
      "  -b BRANCH, --space S, -m MSG as for put\n"},
     {"scan", cmd_scan,
-     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE, 0, 0,
-     "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse]",
+     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE | OPT_RAW,
+     0, 0, "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse] [--raw]",
      "Prints one KEY<TAB>VALUE line (tsv-escaped) per key, in key order.\n"
      "  --prefix P  only keys starting with P\n"
      "  --from K    keys >= K;  --to K  keys < K\n"
      "  --limit N   at most N lines;  --reverse  descending order\n"
-     "  --at REF, -b BRANCH, --space S\n"},
+     "  --raw       raw tsv: bytes as they are, no escapes (a key or value\n"
+     "              holding a tab or newline is an error)\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
     {"count", cmd_count, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
      "count [--prefix P] [--from K] [--to K]",
      "Prints the number of keys in the range (as for scan), in O(log n).\n"},
-    {"import", cmd_import, WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH, 1, 1,
-     "import [--format tsv|jsonl] [--key FIELD] [--batch N] FILE|-",
+    {"import", cmd_import,
+     WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH | OPT_RAW, 1, 1,
+     "import [--format tsv|jsonl] [--raw] [--key FIELD] [--batch N] FILE|-",
      "Loads records from FILE (or stdin for -), one commit per N records.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
+     "  --raw           raw tsv: split at the first tab, no unescaping\n"
      "  --format jsonl  one JSON object per line; the line is the value\n"
      "  --key FIELD     jsonl: top-level field holding the key (required)\n"
      "  --batch N       records per commit (default 10000)\n"
@@ -105,10 +110,15 @@ static const command commands[] = {
      "  -b BRANCH, --space S\n"
      "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
      "committed before it stay.\n"},
-    {"export", cmd_export, READ_OPTS | OPT_SPACE | OPT_FORMAT, 0, 0,
-     "export [--format tsv|jsonl]",
-     "Writes every key of the keyspace to stdout as tsv (default) or jsonl\n"
-     "(each value as a line).\n  --at REF, -b BRANCH, --space S\n"},
+    {"export", cmd_export, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW, 0, 0,
+     "export [--format tsv|jsonl] [--raw]",
+     "Writes every key of the keyspace to stdout, in key order.\n"
+     "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
+     "  --raw           raw tsv: bytes as they are (a key or value holding a\n"
+     "                  tab or newline is an error)\n"
+     "  --format jsonl  each value as a line (every value must be a JSON object)\n"
+     "  --at REF        read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S       read keyspace S\n"},
     {"root", cmd_root, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
      "Prints the hex root id of the version (its catalog), or with --space\n"
      "that keyspace's root. An empty store prints the empty-tree id.\n"},
@@ -263,6 +273,11 @@ int cli_snapshot(cli *c, const char *name, cairn_snapshot **out)
                      cli_quote(name ? name : "main", strlen(name ? name : "main"), q));
 }
 
+cairn_format cli_format(const cli *c)
+{
+    return c->raw ? CAIRN_TSV_RAW : c->format;
+}
+
 const char *cli_quote(const void *data, size_t len, char buf[512])
 {
     const unsigned char *bytes = data;
@@ -362,6 +377,9 @@ static int set_option(cli *c, const option_def *def, const char *value)
         break;
     case OPT_JSON:
         c->json = true;
+        break;
+    case OPT_RAW:
+        c->raw = true;
         break;
     case OPT_LIMIT:
     case OPT_BATCH:
@@ -469,6 +487,8 @@ static int check_command(const cli *c, const command *cmd)
         if (c->format != CAIRN_JSONL && c->key_field)
             return cli_usage("--key applies only to --format jsonl");
     }
+    if (c->raw && c->format != CAIRN_TSV)
+        return cli_usage("--raw applies only to --format tsv");
     return 0;
 }
 

@@ -1,14 +1,15 @@
 /*
- * import.c - cairn_import and cairn_export: tsv and jsonl streams in and
- * out of a keyspace, written with the public API only (transactions,
+ * import.c - cairn_import and cairn_export: tsv, raw tsv and jsonl streams
+ * in and out of a keyspace, written with the public API only (transactions,
  * snapshots, iterators).
  *
  * Import reads lines of any length with getline, strips "\n" and then one
  * "\r" before it (CRLF input), and turns each line into one record:
  *
- *     tsv    KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
- *     jsonl  one JSON object; the key is top-level field key_field (string:
- *            unescaped bytes; number: its text), the value the whole line
+ *     tsv      KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
+ *     raw tsv  KEY<TAB>VALUE, split at the first tab, bytes taken as they are
+ *     jsonl    one JSON object; the key is top-level field key_field (string:
+ *              unescaped bytes; number: its text), the value the whole line
  *
  * Records are committed every opts->batch records, each commit with the
  * message "import SOURCE records A-B" (1-based record numbers; opts->message
@@ -18,7 +19,7 @@
  * "SOURCE:LINE: what is wrong".
  *
  * Export writes one line per key; a value the format cannot hold (jsonl: not
- * one JSON object on one line) stops it before that line.
+ * one JSON object on one line; raw tsv: tsv.h) stops it before that line.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -96,8 +97,10 @@ static int commit_batch(importer *im)
     return 0;
 }
 
-/* Splits and unescapes a tsv line in place. OUT: key and value spans. */
-static int parse_tsv(importer *im, char *line, size_t len, cairn_val *key, cairn_val *val)
+/* Splits a tsv line at its first tab and, unless raw, unescapes both
+ * fields in place. OUT: key and value spans. */
+static int parse_tsv(importer *im, char *line, size_t len, bool raw, cairn_val *key,
+                     cairn_val *val)
 {
     char *tab = memchr(line, '\t', len);
     size_t key_len, val_len, val_off;
@@ -108,12 +111,15 @@ static int parse_tsv(importer *im, char *line, size_t len, cairn_val *key, cairn
     key_len = (size_t)(tab - line);
     val_off = key_len + 1;
     val_len = len - val_off;
+    if (raw)
+        goto done;
     if (cairn__tsv_unescape(line, &key_len, &err))
         return line_fail(im, CAIRN_BADINPUT, "%s in key at column %zu", err.what,
                          err.offset + 1);
     if (cairn__tsv_unescape(line + val_off, &val_len, &err))
         return line_fail(im, CAIRN_BADINPUT, "%s in value at column %zu", err.what,
                          val_off + err.offset + 1);
+done:
     key->data = line;
     key->len = key_len;
     val->data = line + val_off;
@@ -211,7 +217,7 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     if (!db || !in || !opts)
         return cairn__fail(CAIRN_BADARG, "import: db, input and options are required");
     format = opts->format ? opts->format : CAIRN_TSV;
-    if (format != CAIRN_TSV && format != CAIRN_JSONL)
+    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW)
         return cairn__fail(CAIRN_BADARG, "import: unknown format %d", (int)format);
     if (format == CAIRN_JSONL && (!opts->key_field || !opts->key_field[0]))
         return cairn__fail(CAIRN_BADARG, "import: jsonl needs a key field");
@@ -240,10 +246,10 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
             if (len && line[len - 1] == '\r')
                 len--;
         }
-        if (format == CAIRN_TSV)
-            rc = parse_tsv(&im, line, len, &key, &val);
-        else
+        if (format == CAIRN_JSONL)
             rc = parse_jsonl(&im, line, len, &key, &val);
+        else
+            rc = parse_tsv(&im, line, len, format == CAIRN_TSV_RAW, &key, &val);
         if (rc || (rc = add_record(&im, &key, &val)))
             break;
         if (opts->progress)
@@ -264,30 +270,37 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     return rc;
 }
 
+/* Writes n bytes of data to out. Returns 0 or a stream error. */
+static int write_bytes(FILE *out, const void *data, size_t n)
+{
+    errno = 0;
+    if (n && fwrite(data, 1, n, out) != n)
+        return errno > 0 ? -errno : CAIRN_IO;
+    return 0;
+}
+
 /* Writes one record as a line. Returns 0 or a stream error. */
 static int write_record(FILE *out, cairn_format format, const cairn_val *key,
                         const cairn_val *val)
 {
     int rc;
 
-    errno = 0;
-    if (format == CAIRN_JSONL) {
-        if (val->len && fwrite(val->data, 1, val->len, out) != val->len)
-            goto fail;
-    } else {
-        if ((rc = cairn__tsv_write(out, key->data, key->len)))
-            return rc;
-        if (putc('\t', out) == EOF)
-            goto fail;
-        if ((rc = cairn__tsv_write(out, val->data, val->len)))
-            return rc;
-    }
-    if (putc('\n', out) == EOF)
-        goto fail;
-    return 0;
-
-fail:
-    return errno > 0 ? -errno : CAIRN_IO;
+    if (format == CAIRN_JSONL)
+        rc = write_bytes(out, val->data, val->len);
+    else if (format == CAIRN_TSV_RAW)
+        rc = write_bytes(out, key->data, key->len);
+    else
+        rc = cairn__tsv_write(out, key->data, key->len);
+    if (rc || format == CAIRN_JSONL)
+        goto end;
+    if ((rc = write_bytes(out, "\t", 1)))
+        return rc;
+    if (format == CAIRN_TSV_RAW)
+        rc = write_bytes(out, val->data, val->len);
+    else
+        rc = cairn__tsv_write(out, val->data, val->len);
+end:
+    return rc ? rc : write_bytes(out, "\n", 1);
 }
 
 /* Whether format can hold the record as a line that reads back the same.
@@ -297,25 +310,32 @@ static bool record_fits(cairn_format format, const cairn_val *key, const cairn_v
 {
     cairn__jsonl_error err;
     char problem[320], *key_text = NULL;
+    const char *raw_problem;
 
-    if (format != CAIRN_JSONL)
-        return true;
-    if (val->len && memchr(val->data, '\n', val->len))
-        snprintf(problem, sizeof(problem), "holds a newline, so it is not a JSON line");
-    else if (cairn__jsonl_object(val->len ? val->data : "", val->len, &err) == 0)
-        return true;
-    else {
+    if (format == CAIRN_JSONL) {
+        if (val->len && memchr(val->data, '\n', val->len))
+            snprintf(problem, sizeof(problem), "holds a newline, so it is not a JSON line");
+        else if (cairn__jsonl_object(val->len ? val->data : "", val->len, &err) == 0)
+            return true;
+        else {
+            snprintf(problem, sizeof(problem),
+                     "is not a JSON object, so it cannot be a jsonl line (");
+            cairn__jsonl_describe(&err, NULL, problem + strlen(problem),
+                                  sizeof(problem) - strlen(problem));
+            snprintf(problem + strlen(problem), sizeof(problem) - strlen(problem),
+                     "); export it as tsv instead");
+        }
+    } else if (format == CAIRN_TSV_RAW &&
+               (raw_problem = cairn__tsv_raw_problem(key->data, key->len, val->data, val->len)))
         snprintf(problem, sizeof(problem),
-                 "is not a JSON object, so it cannot be a jsonl line (");
-        cairn__jsonl_describe(&err, NULL, problem + strlen(problem),
-                              sizeof(problem) - strlen(problem));
-        snprintf(problem + strlen(problem), sizeof(problem) - strlen(problem),
-                 "); export it as tsv instead");
-    }
+                 "cannot be a raw tsv line: %s; export it as (escaped) tsv instead",
+                 raw_problem);
+    else
+        return true;
     if (cairn_tsv_escape(key->data, key->len, &key_text))
         key_text = NULL;
-    snprintf(why, why_size, "export: the value of key '%.200s' %s", key_text ? key_text : "?",
-             problem);
+    snprintf(why, why_size, "export: the %s of key '%.200s' %s",
+             format == CAIRN_JSONL ? "value" : "record", key_text ? key_text : "?", problem);
     free(key_text);
     return false;
 }
@@ -343,7 +363,7 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
         *records = 0;
     if (!db || !out)
         return cairn__fail(CAIRN_BADARG, "export: db and output are required");
-    if (format != CAIRN_TSV && format != CAIRN_JSONL)
+    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW)
         return cairn__fail(CAIRN_BADARG, "export: unknown format %d", (int)format);
     if ((rc = cairn_snapshot_open(db, at, &snap)))
         return rc;

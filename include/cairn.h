@@ -459,7 +459,16 @@ CAIRN_EXTERN int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
 
 /* ---------------------------------------------------------------- import */
 
-typedef enum cairn_format { CAIRN_TSV = 1, CAIRN_JSONL = 2 } cairn_format;
+/* Line formats of cairn_import and cairn_export (docs/cli.md has the full
+ * rules):
+ *   CAIRN_TSV      KEY<TAB>VALUE, both escaped (\t \n \r \\ \xHH; see
+ *                  cairn_tsv_escape), so any bytes round-trip.
+ *   CAIRN_JSONL    one JSON object per line; the line is the value, the key
+ *                  is one of its top-level fields.
+ *   CAIRN_TSV_RAW  KEY<TAB>VALUE as bytes, split at the first tab, with no
+ *                  escapes at all (for data whose backslashes are data, such
+ *                  as systemd's "\x2d"). */
+typedef enum cairn_format { CAIRN_TSV = 1, CAIRN_JSONL = 2, CAIRN_TSV_RAW = 3 } cairn_format;
 
 /* Progress callback for long operations: records done so far, bytes of
  * input consumed (or 0), total bytes if known (else 0). */
@@ -467,7 +476,7 @@ typedef void (*cairn_progress_fn)(void *ctx, uint64_t records, uint64_t bytes,
                                   uint64_t total_bytes);
 
 typedef struct cairn_import_options {
-    cairn_format format;    /* CAIRN_TSV (default) or CAIRN_JSONL */
+    cairn_format format;    /* CAIRN_TSV (default), CAIRN_JSONL or CAIRN_TSV_RAW */
     const char *key_field;  /* JSONL: top-level field holding the key */
     const char *space;      /* keyspace, NULL for the default */
     const char *branch;     /* NULL for "main" */
@@ -479,8 +488,9 @@ typedef struct cairn_import_options {
 } cairn_import_options;
 
 /* Reads records from the stdio stream in and commits them in batches.
- * tsv: KEY<TAB>VALUE per line, with \t \n \r \\ and \xHH escapes. jsonl:
- * one JSON object per line; the key is the text of top-level field
+ * tsv: KEY<TAB>VALUE per line, with \t \n \r \\ and \xHH escapes. Raw tsv
+ * (CAIRN_TSV_RAW): KEY<TAB>VALUE split at the first tab, no unescaping.
+ * jsonl: one JSON object per line; the key is the text of top-level field
  * key_field (a string, unescaped, or a number as written); the value is the
  * whole line. Each batch commits with the message "PREFIX records A-B"
  * (PREFIX is opts->message, else "import SOURCE"). A malformed line stops
@@ -498,6 +508,8 @@ CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
  *                  export stops at that key with CAIRN_BADINPUT, the detail
  *                  naming the key and the problem, and the value is not
  *                  written (a bare value would not re-import).
+ *   CAIRN_TSV_RAW  key, tab, value as bytes; a record raw tsv cannot hold
+ *                  (cairn_tsv_raw_check) stops the export the same way.
  * Lines written before a refused key are whole records; *records says how
  * many. progress (may be NULL) is called after each record with
  * progress_ctx, the records and the bytes written so far.
@@ -515,6 +527,14 @@ CAIRN_EXTERN int cairn_tsv_escape(const void *data, size_t len, char **out);
  * for a bad escape or a raw tab, newline or carriage return (the detail
  * says which and where); then the field and *len are unchanged. */
 CAIRN_EXTERN int cairn_tsv_unescape(char *field, size_t *len);
+/* Checks that a record can be written as a raw tsv line that reads back as
+ * the same record: the key holds no tab, newline or carriage return, and
+ * the value holds no tab or newline and does not end in a carriage return
+ * (a raw import would take it for a CRLF line ending). Reads the bytes
+ * only. Returns 0, or CAIRN_BADINPUT with the detail saying what is wrong
+ * ("the key holds a tab", "the value ends in a carriage return", ...). */
+CAIRN_EXTERN int cairn_tsv_raw_check(const void *key, size_t key_len, const void *val,
+                                     size_t val_len);
 
 #ifdef __cplusplus
 }

@@ -3,9 +3,10 @@
 # newlines, CR, backslashes, 0x01, 0xff), CRLF input, jsonl keys (string,
 # escaped, number), malformed lines (message FILE:LINE, exit 2, committed
 # batches kept, partial batch dropped), stdin, batching and commit
-# messages, --space and -b, jsonl export of values that are not JSON
-# objects (refused, naming the key), and history independence (the same
-# data in any order and batching gives the same root).
+# messages, --space and -b, raw tsv (--raw: import, export, scan, and
+# their refusals), jsonl export of values that are not JSON objects
+# (refused, naming the key), and history independence (the same data in
+# any order and batching gives the same root).
 # Usage: test_import.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -114,6 +115,73 @@ expect_eq "$("$bin" -s "$db" export --space other -b side | head -1)" $'key001\t
     "export --space -b"
 expect_status 0 "empty input" "$bin" -s "$db" import /dev/null
 expect_err '^imported 0 records in 0 commits$' "empty input summary"
+
+# ---- raw tsv: backslashes are data (a systemd unit path keeps its \x2d),
+# the first tab splits, and raw export, raw import give the same root.
+db="lmdb:$tmp/raw"
+{
+    printf 'sys-devices-platform-serial8250-tty-ttyS1.device\tplain\n'
+    printf 'dev-disk-by\\x2dlabel-root.device\tC:\\new\\table \\t \\x41 \\\n'
+    printf 'utf8-caf\xc3\xa9\t\xe2\x82\xac \x01 ctl\n'
+    printf 'tab-in-value\tleft\tright\r\n'
+    printf 'empty\t\n'
+} >"$tmp/raw.tsv"
+expect_status 0 "raw import" "$bin" -s "$db" import --raw "$tmp/raw.tsv"
+expect_err '^imported 5 records in 1 commit$' "raw import summary"
+"$bin" -s "$db" get 'dev-disk-by\x2dlabel-root.device' >"$tmp/got" ||
+    fail "raw import unescaped the key"
+printf '%s\n' 'C:\new\table \t \x41 \' | cmp -s - "$tmp/got" || fail "raw value: $(cat "$tmp/got")"
+expect_eq "$("$bin" -s "$db" get tab-in-value)" $'left\tright' "raw: the first tab splits"
+# The escaped import would have turned \x2d into '-': the default is unchanged.
+"$bin" -s "lmdb:$tmp/esc" import "$tmp/raw.tsv" 2>/dev/null || true
+expect_status 1 "escaped import unescapes \\x2d" "$bin" -s "lmdb:$tmp/esc" get 'dev-disk-by\x2dlabel-root.device'
+# Raw export refuses the value with a tab, naming its key, after the lines
+# before it (in key order: dev-..., empty, sys-..., then tab-in-value).
+expect_status 2 "raw export of a value with a tab" "$bin" -s "$db" export --raw
+expect_err "^cairn: export: the record of key 'tab-in-value' cannot be a raw tsv line: the value holds a tab" \
+    "raw export refusal message"
+expect_err "^cairn: export stopped after 3 records: the output is incomplete$" "records before the refusal"
+expect_eq "$(cut -f1 "$tmp/out" | tr '\n' ' ')" \
+    "dev-disk-by\\x2dlabel-root.device empty sys-devices-platform-serial8250-tty-ttyS1.device " \
+    "raw export writes whole lines up to the refused key"
+"$bin" -s "$db" del tab-in-value
+expect_status 0 "raw export" "$bin" -s "$db" export --raw
+grep -v '^tab-in-value' "$tmp/raw.tsv" | sort | cmp -s - "$tmp/out" || fail "raw export is the input"
+"$bin" -s "lmdb:$tmp/raw2" import --raw - <"$tmp/out" 2>/dev/null
+expect_eq "$("$bin" -s "lmdb:$tmp/raw2" root)" "$("$bin" -s "$db" root)" "raw round trip root"
+# Escaped export and import of the same store also round-trips.
+"$bin" -s "$db" export | "$bin" -s "lmdb:$tmp/raw3" import - 2>/dev/null
+expect_eq "$("$bin" -s "lmdb:$tmp/raw3" root)" "$("$bin" -s "$db" root)" "escaped round trip root"
+# scan --raw prints the same lines, and the same refusals.
+"$bin" -s "$db" scan --raw | cmp -s "$tmp/out" - || fail "scan --raw differs from export --raw"
+expect_eq "$("$bin" -s "$db" scan --raw --prefix dev- | cut -f1)" 'dev-disk-by\x2dlabel-root.device' \
+    "scan --raw --prefix"
+for bad in $'key\twith tab' $'key\nwith newline' $'key\rwith cr'; do
+    db="lmdb:$tmp/rawbad"
+    rm -rf "$tmp/rawbad"
+    "$bin" -s "$db" put "$bad" v
+    expect_status 2 "raw export of a bad key" "$bin" -s "$db" export --raw
+    # The library names the key tsv-escaped, the command's own messages
+    # with \xHH for control bytes.
+    expect_err "key 'key\\\\[tnr]with .*the key holds a" "raw export names the bad key"
+    expect_status 2 "scan --raw of a bad key" "$bin" -s "$db" scan --raw
+    expect_err "scan --raw: the record of key 'key\\\\x(09|0a|0d)with .*: the key holds a" \
+        "scan --raw names the bad key"
+done
+db="lmdb:$tmp/rawbad"
+rm -rf "$tmp/rawbad"
+"$bin" -s "$db" put k $'line1\nline2'
+expect_status 2 "raw export of a value with a newline" "$bin" -s "$db" export --raw
+expect_err "key 'k'.*the value holds a newline" "newline in a value"
+"$bin" -s "$db" put k $'ends in cr\r'
+expect_status 2 "raw export of a value ending in CR" "$bin" -s "$db" export --raw
+expect_err "key 'k'.*the value ends in a carriage return" "CR at the end of a value"
+expect_status 2 "--raw with jsonl" "$bin" -s "$db" export --raw --format jsonl
+expect_err "--raw applies only to --format tsv" "--raw with jsonl message"
+expect_status 2 "--raw does not apply to get" "$bin" -s "$db" get k --raw
+printf 'no tab here\n' >"$tmp/rawnotab.tsv"
+expect_status 2 "raw import of a line without a tab" "$bin" -s "$db" import --raw "$tmp/rawnotab.tsv"
+expect_err "rawnotab.tsv:1: no tab between key and value" "raw import: no tab"
 
 # ---- jsonl
 db="lmdb:$tmp/json"
