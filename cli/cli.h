@@ -18,6 +18,7 @@
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,6 +136,20 @@ int cli_put_escaped(FILE *f, const void *data, size_t len);
 
 /* Flushes stdout. Returns 0, or EXIT_FAILURE_ after printing the error. */
 int cli_flush_stdout(void);
+
+/* ---- SIGINT and SIGTERM during an import (stop.c) */
+
+/* The signal received since cli_stop_catch, or 0. cairn_import polls it. */
+extern volatile sig_atomic_t cli_stop_signal;
+/* Catches SIGINT and SIGTERM (unless inherited as ignored): the first one
+ * sets cli_stop_signal and interrupts a waiting read; a second one ends the
+ * process at once. */
+void cli_stop_catch(void);
+/* "SIGINT" or "SIGTERM", for messages. */
+const char *cli_stop_name(void);
+/* If a signal was caught, flushes the output and ends the process by that
+ * signal (the shell sees 128 + its number); else returns. */
+void cli_stop_finish(void);
 
 /* ---- progress (progress.c) */
 

@@ -53,10 +53,16 @@ int cmd_del(cli *c)
 
 /* ---------------------------------------------------------------- import */
 
-/* import FILE|-: cairn_import with the command's options, a progress line
+/*
+ * import FILE|-: cairn_import with the command's options, a progress line
  * on a terminal, and always the summary "imported N records in M commits"
  * on stderr (after the error, if there was one). A file that does not
- * exist is bad input. */
+ * exist is bad input. SIGINT or SIGTERM (stop.c) stops the import at a
+ * record boundary after it commits the records read; the command then says
+ * where a rerun resumes ("FILE:LINE": line N is record N, so it is the line
+ * after the last committed record), prints the summary, and main ends the
+ * process by the signal.
+ */
 int cmd_import(cli *c)
 {
     const char *path = c->args[0];
@@ -82,11 +88,16 @@ int cmd_import(cli *c)
     opts.message = c->message;
     opts.progress = progress_update;
     opts.progress_ctx = &prog;
+    opts.stop = &cli_stop_signal;
 
+    cli_stop_catch();
     progress_init(&prog, "importing");
     rc = cairn_import(c->db, in, &opts, &records);
     progress_done(&prog);
-    if (rc)
+    if (rc == -ECANCELED)
+        status = cli_say(128 + cli_stop_signal, "import interrupted by %s; resume at %s:%" PRIu64,
+                         cli_stop_name(), opts.source, records + 1);
+    else if (rc)
         status = cli_error(rc, "import '%s'", opts.source);
     /* Every commit but the last holds a full batch. */
     commits = records / c->batch + (records % c->batch != 0);

@@ -109,7 +109,8 @@ static const command commands[] = {
      "  -m MSG          commit messages \"MSG records A-B\" (default \"import FILE\")\n"
      "  -b BRANCH, --space S\n"
      "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
-     "committed before it stay.\n"},
+     "committed before it stay. SIGINT or SIGTERM stops it after the records\n"
+     "read so far are committed and says where to resume (FILE:LINE).\n"},
     {"export", cmd_export, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW, 0, 0,
      "export [--format tsv|jsonl] [--raw]",
      "Writes every key of the keyspace to stdout, in key order.\n"
@@ -553,5 +554,6 @@ int main(int argc, char **argv)
         return cli_error(rc, "cannot open store '%s'", c.spec);
     status = cmd->run(&c);
     cairn_close(c.db);
+    cli_stop_finish(); /* ends the process by the signal an import caught */
     return status;
 }

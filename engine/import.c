@@ -13,10 +13,13 @@
  *
  * Records are committed every opts->batch records, each commit with the
  * message "import SOURCE records A-B" (1-based record numbers; opts->message
- * replaces "import SOURCE"). The first
- * malformed line stops the import: the open batch is aborted, batches
- * already committed stay, and the error is CAIRN_BADINPUT with the detail
- * "SOURCE:LINE: what is wrong".
+ * replaces "import SOURCE"). Since line N is record N, the committed records
+ * are always lines 1..committed of the input. The first malformed line
+ * stops the import: the open batch is aborted, batches already committed
+ * stay, and the error is CAIRN_BADINPUT with the detail "SOURCE:LINE: what
+ * is wrong". A stop request (*opts->stop, polled before each record and
+ * after a read interrupted by a signal) commits the open batch, whose
+ * records are all whole and valid, and returns -ECANCELED.
  *
  * Export writes one line per key; a value the format cannot hold (jsonl: not
  * one JSON object on one line; raw tsv: tsv.h) stops it before that line.
@@ -50,6 +53,10 @@ typedef struct importer {
     uint64_t bytes;        /* input bytes consumed */
     uint64_t total_bytes;  /* size of the input if it is a regular file, else 0 */
     char *key_copy;        /* jsonl: the current line's key (malloc'd) */
+    char *line;            /* the line being parsed (getline's buffer) */
+    size_t line_cap;
+    char *rest;            /* the rest of a line whose read a signal interrupted */
+    size_t rest_cap;
 } importer;
 
 /* Aborts the open batch, then records the detail "SOURCE:LINE: message" and
@@ -193,21 +200,93 @@ static uint64_t stream_size(FILE *in)
     return (uint64_t)st.st_size;
 }
 
+static bool stop_requested(const importer *im)
+{
+    return im->opts->stop && *im->opts->stop;
+}
+
+/* Appends rest[0..n) to the line, whose first have bytes are kept. */
+static int append_rest(importer *im, size_t have, size_t n)
+{
+    char *grown;
+    size_t need = have + n + 1;
+
+    if (need > im->line_cap) {
+        if (!(grown = realloc(im->line, need)))
+            return CAIRN_NOMEM;
+        im->line = grown;
+        im->line_cap = need;
+    }
+    memcpy(im->line + have, im->rest, n);
+    im->line[have + n] = '\0';
+    return 0;
+}
+
+/*
+ * Reads the next line into im->line. OUT: *len, its length without the
+ * "\n" or "\r\n" ending. Returns 1 for a line, 0 at the end of the input,
+ * -ECANCELED if a stop was requested while a read was interrupted (the part
+ * of the line read so far is dropped), or a read error (-errno).
+ *
+ * A read interrupted by a signal (EINTR: the caller's handler was installed
+ * without SA_RESTART, so that a stop request does not wait for input) makes
+ * getline return the part of the line it had, with the stream's error flag
+ * set; without a stop request the read is resumed and the parts joined.
+ */
+static int read_line(importer *im, FILE *in, size_t *len)
+{
+    size_t have = 0;
+    ssize_t got;
+    int err, rc;
+
+    for (;;) {
+        errno = 0;
+        if (!have)
+            got = getline(&im->line, &im->line_cap, in);
+        else
+            got = getline(&im->rest, &im->rest_cap, in);
+        err = errno;
+        if (got > 0 && have && (rc = append_rest(im, have, (size_t)got)))
+            return rc;
+        if (got > 0)
+            have += (size_t)got;
+        if (have && im->line[have - 1] == '\n')
+            break;
+        if (!ferror(in)) {
+            if (!have)
+                return 0; /* the end of the input */
+            break;        /* a last line without "\n" */
+        }
+        if (err != EINTR)
+            return err > 0 ? -err : CAIRN_IO;
+        clearerr(in);
+        if (stop_requested(im))
+            return -ECANCELED;
+    }
+    im->bytes += have;
+    if (im->line[have - 1] == '\n') {
+        have--;
+        if (have && im->line[have - 1] == '\r')
+            have--;
+    }
+    *len = have;
+    return 1;
+}
+
 /*
  * Public: reads records from in and commits them in batches (the format
  * and the failure rules are in the comment at the top of this file).
  * Errors: CAIRN_BADARG (bad options), CAIRN_BADINPUT (a malformed line; the
- * detail is "SOURCE:LINE: what"), read errors as -errno, and the errors of
- * cairn_txn_begin, cairn_txn_put and cairn_txn_commit. *records (if not
- * NULL) receives the records committed, on failure as well as on success.
+ * detail is "SOURCE:LINE: what"), -ECANCELED (a stop request), read errors
+ * as -errno, and the errors of cairn_txn_begin, cairn_txn_put and
+ * cairn_txn_commit. *records (if not NULL) receives the records committed,
+ * on failure as well as on success.
  */
 int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint64_t *records)
 {
     cairn_format format;
     importer im;
-    char *line = NULL;
-    size_t cap = 0, len;
-    ssize_t got;
+    size_t len = 0;
     cairn_val key = {NULL, 0}, val = {NULL, 0};
     int rc = 0;
 
@@ -230,41 +309,43 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     im.total_bytes = stream_size(in);
 
     for (;;) {
-        errno = 0;
-        if ((got = getline(&line, &cap, in)) < 0) {
-            if (ferror(in)) {
-                rc = errno > 0 ? -errno : CAIRN_IO;
+        if (stop_requested(&im)) {
+            rc = -ECANCELED;
+            break;
+        }
+        if ((rc = read_line(&im, in, &len)) <= 0) {
+            if (rc && rc != -ECANCELED) {
+                im.line_no++;
                 rc = line_fail(&im, rc, "read error: %s", cairn_strerror(rc));
             }
             break;
         }
         im.line_no++;
-        im.bytes += (uint64_t)got;
-        len = (size_t)got;
-        if (len && line[len - 1] == '\n') {
-            len--;
-            if (len && line[len - 1] == '\r')
-                len--;
-        }
         if (format == CAIRN_JSONL)
-            rc = parse_jsonl(&im, line, len, &key, &val);
+            rc = parse_jsonl(&im, im.line, len, &key, &val);
         else
-            rc = parse_tsv(&im, line, len, format == CAIRN_TSV_RAW, &key, &val);
+            rc = parse_tsv(&im, im.line, len, format == CAIRN_TSV_RAW, &key, &val);
         if (rc || (rc = add_record(&im, &key, &val)))
             break;
         if (opts->progress)
             opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
     }
-    if (!rc)
+    if (rc == -ECANCELED) {
+        /* Every record read is whole and valid: keep them. */
+        if (!(rc = commit_batch(&im)))
+            rc = cairn__fail(-ECANCELED, "%s:%" PRIu64 ": stopped on request before this line",
+                             im.source, im.committed + 1);
+    } else if (!rc)
         rc = commit_batch(&im);
     else if (im.txn) {
         cairn_txn_abort(im.txn);
         im.txn = NULL;
     }
-    if (!rc && opts->progress)
+    if (opts->progress && (!rc || rc == -ECANCELED))
         opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
     free(im.key_copy);
-    free(line);
+    free(im.line);
+    free(im.rest);
     if (records)
         *records = im.committed;
     return rc;

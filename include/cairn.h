@@ -43,6 +43,7 @@
 #ifndef CAIRN_H
 #define CAIRN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -485,18 +486,47 @@ typedef struct cairn_import_options {
     uint64_t batch;         /* records per commit; 0 means 10000 */
     cairn_progress_fn progress;
     void *progress_ctx;
+    /* May be NULL. Read (never written) before each record and when a read
+     * is interrupted by a signal: once *stop is nonzero the import stops at
+     * that record boundary, as described at cairn_import. Meant to be set
+     * by a signal handler (sig_atomic_t); the caller owns it and it must
+     * stay valid until cairn_import returns. */
+    const volatile sig_atomic_t *stop;
 } cairn_import_options;
 
 /* Reads records from the stdio stream in and commits them in batches.
- * tsv: KEY<TAB>VALUE per line, with \t \n \r \\ and \xHH escapes. Raw tsv
- * (CAIRN_TSV_RAW): KEY<TAB>VALUE split at the first tab, no unescaping.
- * jsonl: one JSON object per line; the key is the text of top-level field
- * key_field (a string, unescaped, or a number as written); the value is the
- * whole line. Each batch commits with the message "PREFIX records A-B"
- * (PREFIX is opts->message, else "import SOURCE"). A malformed line stops
- * the import with CAIRN_BADINPUT and the detail "SOURCE:LINE: what is
- * wrong"; batches committed before it stay, the partial batch is discarded.
- * OUT: *records (may be NULL): records committed, also on failure. */
+ * Every line is one record (a blank line is malformed), in the format
+ * opts->format: tsv (KEY<TAB>VALUE, escaped), raw tsv (split at the first
+ * tab, no unescaping), or jsonl (one JSON object per line; the key is the
+ * text of top-level field key_field, a string unescaped or a number as
+ * written; the value is the whole line). A "\r" before the "\n" is
+ * dropped (CRLF input). Each batch commits with the message
+ * "PREFIX records A-B" (PREFIX is opts->message, else "import SOURCE").
+ *
+ * Because every line is one record and batches commit in order, the records
+ * committed are always exactly lines 1..*records of the input: a rerun
+ * resumes at line *records + 1 (rerunning from line 1 is also safe, since
+ * puts are idempotent).
+ *
+ * Errors:
+ *   CAIRN_BADINPUT  a malformed line; the detail is "SOURCE:LINE: what is
+ *                   wrong". Batches committed before it stay; the open
+ *                   batch is discarded.
+ *   -ECANCELED      *opts->stop became nonzero. The import stopped at a
+ *                   record boundary: the records already read (all whole
+ *                   and valid) were committed as a last, shorter batch, and
+ *                   nothing after them was. A line that was being read when
+ *                   a signal interrupted the read is dropped (it was not
+ *                   imported). The detail is "SOURCE:LINE: stopped on
+ *                   request before this line". If committing that last
+ *                   batch fails, its error is returned instead.
+ *   CAIRN_BADARG    bad options (unknown format, jsonl without key_field).
+ *   -errno          a read error (a read interrupted by a signal while
+ *                   *stop is still 0 is resumed, not an error).
+ *   and the errors of cairn_txn_begin, cairn_txn_put and cairn_txn_commit.
+ * OUT: *records (may be NULL): records committed, also on failure.
+ * The library never installs signal handlers; the caller does, and sets
+ * *stop from them (the cairn command does this for SIGINT and SIGTERM). */
 CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
                               const cairn_import_options *opts, uint64_t *records);
 
