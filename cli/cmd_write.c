@@ -13,10 +13,12 @@
 /* ---------------------------------------------------------------- put, del */
 
 /*
- * Runs one single-key transaction: a put of value (if not NULL) or a delete
- * of key, committed with -m MSG or "VERB KEY". Returns the exit status.
+ * Runs one single-key transaction: a put of value[0..value_len) (if value
+ * is not NULL) or a delete of key, committed with -m MSG or "VERB KEY".
+ * Returns the exit status.
  */
-static int write_one(cli *c, const char *verb, const char *key, const char *value)
+static int write_one(cli *c, const char *verb, const char *key, const char *value,
+                     size_t value_len)
 {
     cairn_txn *txn;
     char message[600], q[512];
@@ -26,7 +28,7 @@ static int write_one(cli *c, const char *verb, const char *key, const char *valu
         return cli_error(rc, "%s: beginning a transaction on branch '%s'", verb,
                          c->branch ? c->branch : "main");
     if (value)
-        rc = cairn_txn_put(txn, c->space, key, strlen(key), value, strlen(value));
+        rc = cairn_txn_put(txn, c->space, key, strlen(key), value, value_len);
     else
         rc = cairn_txn_del(txn, c->space, key, strlen(key));
     if (rc) {
@@ -41,14 +43,69 @@ static int write_one(cli *c, const char *verb, const char *key, const char *valu
     return 0;
 }
 
+/*
+ * Reads all of stdin into a malloc'd buffer (OUT: *out, free it; *len),
+ * refusing more than CAIRN_VALUE_MAX bytes. Returns 0 or the exit status
+ * after printing the error: EXIT_USAGE for too much input, EXIT_FAILURE_
+ * for a read error or no memory.
+ */
+static int read_stdin_value(char **out, size_t *len)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = NULL, *grown;
+
+    for (;;) {
+        if (!(grown = realloc(buf, cap))) {
+            free(buf);
+            return cli_say(EXIT_FAILURE_, "put: out of memory reading the value from stdin");
+        }
+        buf = grown;
+        errno = 0;
+        n += fread(buf + n, 1, cap - n, stdin);
+        if (n > CAIRN_VALUE_MAX) {
+            free(buf);
+            return cli_say(EXIT_USAGE,
+                           "put: the value on stdin is too long (more than %u bytes, the "
+                           "most a value can hold)",
+                           (unsigned)CAIRN_VALUE_MAX);
+        }
+        if (ferror(stdin)) {
+            free(buf);
+            return cli_say(EXIT_FAILURE_, "put: reading the value from stdin: %s",
+                           strerror(errno ? errno : EIO));
+        }
+        if (n < cap) /* fread stops short only at the end of the input */
+            break;
+        /* Grow, but never past one byte over the limit: reading that byte
+         * tells "at the limit" from "over it". */
+        cap = cap * 2 > (size_t)CAIRN_VALUE_MAX + 1 ? (size_t)CAIRN_VALUE_MAX + 1 : cap * 2;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* put KEY VALUE, or put KEY - with the value read from stdin. */
 int cmd_put(cli *c)
 {
-    return write_one(c, "put", c->args[0], c->args[1]);
+    const char *value = c->args[1];
+    char *input = NULL;
+    size_t len = strlen(value);
+    int status;
+
+    if (strcmp(value, "-") == 0) {
+        if ((status = read_stdin_value(&input, &len)))
+            return status;
+        value = input;
+    }
+    status = write_one(c, "put", c->args[0], value, len);
+    free(input);
+    return status;
 }
 
 int cmd_del(cli *c)
 {
-    return write_one(c, "del", c->args[0], NULL);
+    return write_one(c, "del", c->args[0], NULL, 0);
 }
 
 /* ---------------------------------------------------------------- import */

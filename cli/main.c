@@ -71,8 +71,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"put", cmd_put, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE",
-     "Sets KEY to VALUE in one commit. Both are taken as raw bytes.\n"
+    {"put", cmd_put, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE|-",
+     "Sets KEY to VALUE in one commit. Both are taken as raw bytes. A VALUE of\n"
+     "- reads the value from stdin (all of it, binary-safe, up to 64 MiB); to\n"
+     "store a lone '-', run: printf %s - | cairn put KEY -\n"
      "  -b BRANCH   write to BRANCH (created if new)\n"
      "  --space S   write to keyspace S\n"
      "  -m MSG      commit message (default \"put KEY\")\n"},

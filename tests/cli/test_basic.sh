@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# test_basic.sh - put, get, del, scan, count (prefix, from/to, reverse,
-# limit), keyspaces, option placement, help and version, and exit codes
-# (1 missing key, 2 bad usage or bad spec).
+# test_basic.sh - put (also of a value read from stdin), get, del, scan,
+# count (prefix, from/to, reverse, limit), keyspaces, option placement,
+# help and version, and exit codes (1 missing key, 2 bad usage or bad
+# spec).
 # Usage: test_basic.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -40,6 +41,28 @@ expect_err "key 'nosuch' not found" "missing key message"
 c del banana
 expect_status 1 "get after del" c get banana
 expect_status 0 "del of a missing key" c del banana
+
+# ---- put KEY -: the value from stdin, all bytes, up to CAIRN_VALUE_MAX
+# (on a store of its own, m, so that the checks below see only their keys)
+m() { "$bin" -s "lmdb:$tmp/m" "$@"; }
+printf 'a\0b\nc\r\n\xff' | m put bin - || fail "put - from a pipe"
+m get bin >"$tmp/got"
+printf 'a\0b\nc\r\n\xff\n' | cmp -s - "$tmp/got" || fail "put - is binary-safe: $(od -c "$tmp/got")"
+m put empty - </dev/null
+expect_eq "$(m get empty | od -An -c | tr -d ' ')" '\n' "put - of empty stdin stores the empty value"
+printf %s - | m put dash -
+expect_eq "$(m get dash)" "-" "the literal value '-' via stdin"
+m put -m "from a file" big - <"$bin"
+cmp -s "$bin" <(m get big | head -c "$(stat -c %s "$bin")") || fail "put - of a large binary file"
+m log -n 1 | cut -f1 | grep -q ' from a file$' || fail "put - takes -m"
+head -c $((64 * 1024 * 1024)) /dev/zero >"$tmp/max"
+expect_status 0 "put - of exactly CAIRN_VALUE_MAX bytes" m put max - <"$tmp/max"
+expect_eq "$(m get max | wc -c | tr -d ' ')" $((64 * 1024 * 1024 + 1)) "the largest value"
+printf x >>"$tmp/max"
+expect_status 2 "put - of one byte more" m put max2 - <"$tmp/max"
+expect_err "^cairn: put: the value on stdin is too long \(more than 67108864 bytes" "too long message"
+expect_status 1 "nothing stored for a value too long" m get max2
+rm -f "$tmp/max"
 
 # Raw bytes: no unescaping of arguments; tabs and backslashes survive.
 c put 'back\slash' 'tab	inside\n'

@@ -106,4 +106,19 @@ expect_eq "$("$bin" -s "$db" log)" "" "no commit when nothing was read"
 expect_status 0 "an import that is not interrupted" "$bin" -s "lmdb:$tmp/plain" import "$tmp/all.tsv"
 expect_eq "$(cat "$tmp/err")" "imported 3000 records in 1 commit" "summary of a whole import"
 
+# ---- other commands keep the default action of SIGINT: "put KEY -"
+# waiting on its input dies at once and writes nothing.
+rm -f "$tmp/fifo"
+mkfifo "$tmp/fifo"
+set -m
+"$bin" -s "lmdb:$tmp/plain" put waiting - <"$tmp/fifo" 2>"$tmp/put.err" &
+pid=$!
+set +m
+exec 7>"$tmp/fifo"
+printf 'part of a value' >&7
+sleep 0.3
+stop_import INT
+expect_eq "$status" 130 "put - killed by SIGINT"
+expect_status 1 "nothing written by an interrupted put" "$bin" -s "lmdb:$tmp/plain" get waiting
+
 echo "ok"
