@@ -6,7 +6,7 @@
  * returns the process exit status:
  *
  *     0  success
- *     1  the key asked for does not exist (get)
+ *     1  the key asked for does not exist (get, mget)
  *     2  bad usage or bad input: unknown command or option, missing or
  *        malformed argument, bad stack spec, malformed import line, key or
  *        value too long, unknown branch, tag or commit
@@ -79,6 +79,7 @@ typedef struct cli {
 
 /* ---- commands (cmd_read.c, cmd_write.c, cmd_admin.c) */
 int cmd_get(cli *c);
+int cmd_mget(cli *c);
 int cmd_scan(cli *c);
 int cmd_count(cli *c);
 int cmd_export(cli *c);

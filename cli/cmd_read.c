@@ -94,6 +94,45 @@ int cmd_get(cli *c)
     return status;
 }
 
+/* mget KEY...: one line per key, in argument order, all from one snapshot:
+ * "KEY<TAB>VALUE" tsv-escaped for a key found, the escaped key alone (no
+ * tab) for a key missing. Exit 1 if any key is missing, after every line. */
+int cmd_mget(cli *c)
+{
+    cairn_snapshot *snap;
+    cairn_val val;
+    char q[512];
+    int i, rc, missing = 0, status;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    for (i = 0; i < c->n_args; i++) {
+        const char *key = c->args[i];
+        rc = cairn_get(snap, c->space, key, strlen(key), &val);
+        if (rc && rc != CAIRN_NOTFOUND) {
+            status = cli_error(rc, "mget '%s'", cli_quote(key, strlen(key), q));
+            break;
+        }
+        if ((status = cli_put_escaped(stdout, key, strlen(key))))
+            break;
+        if (rc == CAIRN_NOTFOUND)
+            missing++;
+        else {
+            putchar('\t');
+            status = cli_put_escaped(stdout, val.data, val.len);
+        }
+        putchar('\n');
+    }
+    if (!status)
+        status = cli_flush_stdout();
+    else
+        cli_flush_stdout();
+    if (!status && missing)
+        status = cli_say(EXIT_NOTFOUND, "%d of %d keys not found", missing, c->n_args);
+    cairn_snapshot_close(snap);
+    return status;
+}
+
 /* ---------------------------------------------------------------- scan, count */
 
 /* Writes one scan line: KEY<TAB>VALUE, tsv-escaped, or with --raw the bytes

@@ -8,6 +8,7 @@
  * as "-s VALUE" or "-sVALUE".
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,12 @@ static const command commands[] = {
      "  -m MSG      commit message (default \"put KEY\")\n"},
     {"get", cmd_get, READ_OPTS | OPT_SPACE, 1, 1, "get KEY",
      "Prints the value of KEY (raw bytes) and a newline; exit 1 if KEY is missing.\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
+    {"mget", cmd_mget, READ_OPTS | OPT_SPACE, 1, INT_MAX, "mget KEY...",
+     "Gets several keys from one version, one line per KEY in argument order:\n"
+     "KEY<TAB>VALUE (tsv-escaped) if found, the escaped KEY alone (no tab) if\n"
+     "missing. Exit 1 if any KEY is missing.\n"
      "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
      "  --space S   read keyspace S\n"},
     {"del", cmd_del, WRITE_OPTS | OPT_SPACE, 1, 1, "del KEY",

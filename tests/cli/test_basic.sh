@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# test_basic.sh - put (also of a value read from stdin), get, del, scan,
-# count (prefix, from/to, reverse, limit), keyspaces, option placement,
-# help and version, and exit codes (1 missing key, 2 bad usage or bad
-# spec).
+# test_basic.sh - put (also of a value read from stdin), get, mget, del,
+# scan, count (prefix, from/to, reverse, limit), keyspaces, option
+# placement, help and version, and exit codes (1 missing key, 2 bad usage
+# or bad spec).
 # Usage: test_basic.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -12,7 +12,7 @@ grep -q '^cairn [0-9]' "$tmp/out" || fail "--version printed '$(cat "$tmp/out")'
 expect_status 0 "--help" "$bin" --help
 grep -q 'usage: cairn' "$tmp/out" || fail "--help lacks usage"
 cp "$tmp/out" "$tmp/help"
-for cmd in put get del scan count import export root log diff verify stats tag branch refs spaces; do
+for cmd in put get mget del scan count import export root log diff verify stats tag branch refs spaces; do
     grep -q "^  $cmd" "$tmp/help" || fail "--help does not list $cmd"
     expect_status 0 "help $cmd" "$bin" help "$cmd"
     grep -q "usage: cairn $cmd" "$tmp/out" || fail "help $cmd lacks its synopsis"
@@ -72,6 +72,27 @@ c del 'back\slash'
 c put -- -dash minus
 expect_eq "$(c get -- -dash)" "minus" "key after --"
 c del -- -dash
+
+# ---- mget: one snapshot, one line per key in argument order; a missing key
+# is its escaped name alone (no tab); exit 1 if any is missing.
+m put apple green
+m put cherry dark
+m put $'t\tab' $'v\n2'
+expect_status 0 "mget of present keys" m mget cherry apple
+expect_eq "$(cat "$tmp/out")" $'cherry\tdark\napple\tgreen' "mget output"
+expect_status 1 "mget with a missing key" m mget apple nosuch $'t\tab' apple ''
+printf 'apple\tgreen\nnosuch\nt\\tab\tv\\n2\napple\tgreen\n\n' | cmp -s - "$tmp/out" ||
+    fail "mget lines: $(od -c "$tmp/out")"
+expect_err "^cairn: 2 of 5 keys not found$" "mget summary of missing keys"
+expect_status 2 "mget needs a key" m mget
+old_apple=$(m log -n 1 | cut -d' ' -f1)
+m put apple ripe
+expect_eq "$(m mget apple --at "$old_apple")" $'apple\tgreen' "mget --at"
+m put --space fruit apple sweet
+expect_eq "$(m mget --space fruit apple cherry 2>/dev/null || true)" $'apple\tsweet\ncherry' "mget --space"
+m -b side put apple sour
+expect_eq "$(m mget -b side apple)" $'apple\tsour' "mget -b"
+expect_status 2 "mget of an unknown version" m mget apple --at nosuch
 
 # ---- scan and count
 expect_eq "$(c scan)" $'apple\tgreen\ncherry\tdark\ndate\tbrown\nelder\tblack' "scan"
