@@ -315,14 +315,95 @@ static void format_time(int64_t time_us, char buf[32])
         snprintf(buf, 32, "@%" PRId64, secs);
 }
 
+/* The refs of the store, sorted by commit id (then branches before tags,
+ * then by name), so that log can find the refs of each commit it prints. */
+typedef struct ref_entry {
+    cairn_id commit;
+    cairn_ref_kind kind;
+    char *name; /* malloc'd */
+} ref_entry;
+
+typedef struct ref_table {
+    ref_entry *refs;
+    size_t n, cap;
+} ref_table;
+
+/* A cairn_ref_visitor: appends a copy of the ref. Returns 1 (stop) when out
+ * of memory. */
+static int collect_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+{
+    ref_table *t = ctx;
+    ref_entry *grown;
+
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        if (!(grown = realloc(t->refs, cap * sizeof(*grown))))
+            return 1;
+        t->refs = grown;
+        t->cap = cap;
+    }
+    if (!(t->refs[t->n].name = strdup(name)))
+        return 1;
+    t->refs[t->n].commit = *commit;
+    t->refs[t->n].kind = kind;
+    t->n++;
+    return 0;
+}
+
+static int ref_order(const void *a, const void *b)
+{
+    const ref_entry *x = a, *y = b;
+    int c = memcmp(x->commit.bytes, y->commit.bytes, sizeof(x->commit.bytes));
+
+    if (c)
+        return c;
+    if (x->kind != y->kind)
+        return x->kind == CAIRN_BRANCH ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static void ref_table_free(ref_table *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        free(t->refs[i].name);
+    free(t->refs);
+}
+
+/* Prints "<TAB>(main, tag: v1)" for the refs pointing at id, or nothing. */
+static void print_decorations(const ref_table *t, const cairn_id *id)
+{
+    size_t lo = 0, hi = t->n, mid;
+    bool first = true;
+
+    while (lo < hi) { /* the first entry whose commit is >= id */
+        mid = lo + (hi - lo) / 2;
+        if (memcmp(t->refs[mid].commit.bytes, id->bytes, sizeof(id->bytes)) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < t->n && memcmp(t->refs[lo].commit.bytes, id->bytes, sizeof(id->bytes)) == 0;
+         lo++) {
+        printf("%s%s%s", first ? "\t(" : ", ", t->refs[lo].kind == CAIRN_TAG ? "tag: " : "",
+               t->refs[lo].name);
+        first = false;
+    }
+    if (!first)
+        putchar(')');
+}
+
 /* log: commits from the version read back through their parents, newest
- * first, at most -n N. The head of main on an empty store prints nothing;
- * an unknown --at or -b is bad input. */
+ * first, at most -n N, each followed by the branches and tags pointing at
+ * it. The head of main on an empty store prints nothing; an unknown --at or
+ * -b is bad input. */
 int cmd_log(cli *c)
 {
     const char *at = cli_version(c);
     cairn_commit_info info;
     char hex[CAIRN_ID_HEX + 1], when[32], q[512];
+    ref_table refs = {NULL, 0, 0};
     cairn_id id;
     uint64_t shown = 0;
     int rc, status = 0;
@@ -336,6 +417,14 @@ int cmd_log(cli *c)
         }
         return cli_error(rc, "log");
     }
+    if ((rc = cairn_ref_list(c->db, collect_ref, &refs))) {
+        ref_table_free(&refs);
+        if (rc == 1)
+            return cli_say(EXIT_FAILURE_, "log: out of memory listing refs");
+        return cli_error(rc, "log: listing refs");
+    }
+    if (refs.n)
+        qsort(refs.refs, refs.n, sizeof(refs.refs[0]), ref_order);
     while (!(c->seen & OPT_N) || shown < c->log_n) {
         memset(&info, 0, sizeof(info));
         cairn_id_to_hex(&id, hex);
@@ -346,6 +435,7 @@ int cmd_log(cli *c)
         format_time(info.time_us, when);
         printf("%s %" PRIu64 " %s %" PRIu64 " ", hex, info.seq, when, info.key_count);
         status = cli_put_escaped(stdout, info.message, strlen(info.message));
+        print_decorations(&refs, &id);
         putchar('\n');
         shown++;
         id = info.parent;
@@ -355,6 +445,7 @@ int cmd_log(cli *c)
         }
         cairn_commit_info_clear(&info);
     }
+    ref_table_free(&refs);
     if (!status)
         status = cli_flush_stdout();
     return status;

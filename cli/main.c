@@ -133,8 +133,10 @@ static const command commands[] = {
      "Prints the hex root id of the version (its catalog), or with --space\n"
      "that keyspace's root. An empty store prints the empty-tree id.\n"},
     {"log", cmd_log, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
-     "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE.\n"
-     "  -n N  at most N commits;  --at REF, -b BRANCH  start there\n"},
+     "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE, then, if\n"
+     "branches or tags point at the commit, a tab and (BRANCH, tag: TAG).\n"
+     "  -n N        at most N commits\n"
+     "  --at REF    start at version REF;  -b BRANCH  start at BRANCH\n"},
     {"diff", cmd_diff, OPT_SPACE, 2, 2, "diff A B",
      "Shows how version B differs from A (branches, tags or commit ids):\n"
      "  + KEY<TAB>VALUE         added in B\n"
