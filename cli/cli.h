@@ -126,10 +126,16 @@ int cli_snapshot(cli *c, const char *name, cairn_snapshot **out);
  * check_command allows only with tsv), else --format. */
 cairn_format cli_format(const cli *c);
 
-/* Quotes bytes for a message: printable ASCII as is, others as \xHH,
- * at most about 64 bytes shown. Returns buf. Calls nothing in cairn, so
- * it is safe in the arguments of cli_error. */
+/* Quotes bytes for a message: valid UTF-8 text as is; control characters
+ * (C0, DEL, C1), bytes that are not UTF-8 and the backslash as \xHH (the
+ * backslash as \\); at most about 64 bytes shown. Returns buf. Calls
+ * nothing in cairn, so it is safe in the arguments of cli_error. */
 const char *cli_quote(const void *data, size_t len, char buf[512]);
+
+/* Length of the well-formed UTF-8 sequence at s (at most avail bytes; the
+ * strict rules of Unicode table 3-7: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0 if s[0] does not start one. s[0] >= 0x80. */
+size_t cli_utf8_len(const unsigned char *s, size_t avail);
 
 /* Writes data tsv-escaped (cairn_tsv_escape) to f. Returns 0 or an exit
  * status after printing the error. */

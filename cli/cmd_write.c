@@ -158,8 +158,8 @@ int cmd_import(cli *c)
         status = cli_error(rc, "import '%s'", opts.source);
     /* Every commit but the last holds a full batch. */
     commits = records / c->batch + (records % c->batch != 0);
-    fprintf(stderr, "imported %" PRIu64 " records in %" PRIu64 " commit%s\n", records, commits,
-            commits == 1 ? "" : "s");
+    fprintf(stderr, "imported %" PRIu64 " record%s in %" PRIu64 " commit%s\n", records,
+            records == 1 ? "" : "s", commits, commits == 1 ? "" : "s");
     if (in != stdin)
         fclose(in);
     return status;

@@ -105,7 +105,11 @@ static const command commands[] = {
      "  --space S   read keyspace S\n"},
     {"count", cmd_count, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
      "count [--prefix P] [--from K] [--to K]",
-     "Prints the number of keys in the range (as for scan), in O(log n).\n"},
+     "Prints the number of keys in the range (as for scan), in O(log n).\n"
+     "  --prefix P  only keys starting with P\n"
+     "  --from K    keys >= K;  --to K  keys < K\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
     {"import", cmd_import,
      WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH | OPT_RAW, 1, 1,
      "import [--format tsv|jsonl] [--raw] [--key FIELD] [--batch N] FILE|-",
@@ -116,7 +120,7 @@ static const command commands[] = {
      "  --key FIELD     jsonl: top-level field holding the key (required)\n"
      "  --batch N       records per commit (default 10000)\n"
      "  -m MSG          commit messages \"MSG records A-B\" (default \"import FILE\")\n"
-     "  -b BRANCH, --space S\n"
+     "  -b BRANCH       write to BRANCH;  --space S  write to keyspace S\n"
      "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
      "committed before it stay. SIGINT or SIGTERM stops it after the records\n"
      "read so far are committed and says where to resume (FILE:LINE).\n"},
@@ -131,7 +135,9 @@ static const command commands[] = {
      "  --space S       read keyspace S\n"},
     {"root", cmd_root, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
      "Prints the hex root id of the version (its catalog), or with --space\n"
-     "that keyspace's root. An empty store prints the empty-tree id.\n"},
+     "that keyspace's root. An empty store prints the empty-tree id.\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   the root of keyspace S ('' for the default keyspace)\n"},
     {"log", cmd_log, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
      "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE, then, if\n"
      "branches or tags point at the commit, a tab and (BRANCH, tag: TAG).\n"
@@ -148,17 +154,21 @@ static const command commands[] = {
      "summary. Exit 3 if there are problems.\n"},
     {"stats", cmd_stats, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
      "Prints tier and cache counters and the node statistics of the version.\n"
-     "  --json  as one JSON object;  --at REF, -b BRANCH\n"},
+     "  --json      as one JSON object\n"
+     "  --at REF    the version REF;  -b BRANCH  the head of BRANCH\n"},
     {"tag", cmd_tag, READ_OPTS, 1, 1, "tag NAME [--at REF]",
      "Creates tag NAME at REF (default: the head of -b BRANCH or main).\n"
-     "Tags never move: an existing NAME is an error.\n"},
+     "Tags never move: an existing NAME is an error.\n"
+     "  --at REF    tag version REF;  -b BRANCH  tag the head of BRANCH\n"},
     {"branch", cmd_branch, READ_OPTS, 1, 1, "branch NAME [--at REF]",
      "Points branch NAME at REF (default: the head of -b BRANCH or main),\n"
-     "creating or moving it.\n"},
+     "creating or moving it.\n"
+     "  --at REF    at version REF;  -b BRANCH  at the head of BRANCH\n"},
     {"refs", cmd_refs, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
     {"spaces", cmd_spaces, READ_OPTS, 0, 0, "spaces",
      "Lists the keyspaces of the version: NAME<TAB>KEYS (tsv-escaped; the\n"
-     "default keyspace has the empty name).\n"},
+     "default keyspace has the empty name).\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -185,12 +195,19 @@ static void print_usage(FILE *f)
                "  -b, --branch NAME  branch to write to or read from (default main)\n"
                "      --at REF       read version REF: a branch, tag or commit id\n"
                "      --space NAME   keyspace (default: the one with the empty name)\n"
-               "  -m, --message MSG  commit message for put and del\n"
+               "  -m, --message MSG  commit message for put and del (import: its prefix)\n"
                "  -h, --help         show help;  --version  show the version\n"
                "  --                 end of options (for keys starting with '-')\n\n"
                "Exit status: 0 ok, 1 key not found, 2 bad usage or input, 3 other failure.\n"
                "Run 'cairn help COMMAND' for a command's options; docs/cli.md has more.\n");
 }
+
+/* The help of "cairn help help", which is not in the command table. */
+static const char help_help[] =
+    "usage: cairn help [COMMAND]\n\n"
+    "Without COMMAND, lists the commands and the global options; with one,\n"
+    "prints its usage and every option it accepts. 'cairn COMMAND --help'\n"
+    "is the same as 'cairn help COMMAND'. docs/cli.md has the full manual.\n";
 
 static void print_command_help(const command *cmd)
 {
@@ -290,18 +307,56 @@ cairn_format cli_format(const cli *c)
     return c->raw ? CAIRN_TSV_RAW : c->format;
 }
 
+size_t cli_utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n, i;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (s[0] == 0xe0)
+        lo = 0xa0; /* no overlong forms */
+    else if (s[0] == 0xed)
+        hi = 0x9f; /* no surrogates */
+    else if (s[0] == 0xf0)
+        lo = 0x90; /* no overlong forms */
+    else if (s[0] == 0xf4)
+        hi = 0x8f; /* nothing above U+10FFFF */
+    if (avail < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
 const char *cli_quote(const void *data, size_t len, char buf[512])
 {
     const unsigned char *bytes = data;
-    size_t i, n = 0;
+    size_t i = 0, n = 0, seq;
 
-    for (i = 0; i < len && n < 64; i++) {
-        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\')
-            buf[n++] = (char)bytes[i];
-        else if (bytes[i] == '\\')
+    while (i < len && n < 64) {
+        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\') {
+            buf[n++] = (char)bytes[i++];
+        } else if (bytes[i] == '\\') {
             n += (size_t)snprintf(buf + n, 512 - n, "\\\\");
-        else
+            i++;
+        } else if (bytes[i] >= 0x80 && (seq = cli_utf8_len(bytes + i, len - i)) &&
+                   !(bytes[i] == 0xc2 && bytes[i + 1] < 0xa0)) {
+            /* A UTF-8 character (not a C1 control, U+0080-U+009F): as is. */
+            memcpy(buf + n, bytes + i, seq);
+            n += seq;
+            i += seq;
+        } else {
             n += (size_t)snprintf(buf + n, 512 - n, "\\x%02x", bytes[i]);
+            i++;
+        }
     }
     if (i < len)
         n += (size_t)snprintf(buf + n, 512 - n, "... (%zu bytes)", len);
@@ -515,6 +570,10 @@ static int run_help(const cli *c)
     }
     if (c->n_args > 1)
         return cli_usage("help: too many arguments");
+    if (strcmp(c->args[0], "help") == 0) {
+        fputs(help_help, stdout);
+        return cli_flush_stdout();
+    }
     if (!(cmd = find_command(c->args[0])))
         return cli_usage("no command '%s'", c->args[0]);
     print_command_help(cmd);

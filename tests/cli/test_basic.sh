@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_basic.sh - put (also of a value read from stdin), get, mget, del,
 # scan, count (prefix, from/to, reverse, limit), keyspaces, option
-# placement, help and version, and exit codes (1 missing key, 2 bad usage
-# or bad spec).
+# placement, help and version, keys quoted in messages (UTF-8 as it is,
+# control and invalid bytes as \xHH), and exit codes (1 missing key, 2 bad
+# usage or bad spec).
 # Usage: test_basic.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -20,6 +21,9 @@ done
 expect_status 0 "scan --help" "$bin" scan --help
 grep -q -- '--prefix' "$tmp/out" || fail "scan --help lacks --prefix"
 expect_status 2 "help of an unknown command" "$bin" help frobnicate
+expect_status 0 "help help" "$bin" help help
+grep -q '^usage: cairn help \[COMMAND\]' "$tmp/out" || fail "help help: $(cat "$tmp/out")"
+grep -q "cairn COMMAND --help" "$tmp/out" || fail "help help explains COMMAND --help"
 
 # ---- put, get, del
 c put apple red
@@ -93,6 +97,16 @@ expect_eq "$(m mget --space fruit apple cherry 2>/dev/null || true)" $'apple\tsw
 m -b side put apple sour
 expect_eq "$(m mget -b side apple)" $'apple\tsour' "mget -b"
 expect_status 2 "mget of an unknown version" m mget apple --at nosuch
+
+# ---- keys in messages: valid UTF-8 as it is; control bytes, bytes that are
+# not UTF-8 and C1 controls as \xHH; a backslash doubled.
+expect_status 1 "get of a missing UTF-8 key" c get 'café ☕ 𝄞'
+expect_err "^cairn: key 'café ☕ 𝄞' not found$" "UTF-8 key in a message"
+expect_status 1 "get of a missing binary key" c get $'a\x01\xff\xc3(\xe2\x82\\z\xc2\x9b\x7f'
+expect_err "^cairn: key 'a\\\\x01\\\\xff\\\\xc3\\(\\\\xe2\\\\x82\\\\\\\\z\\\\xc2\\\\x9b\\\\x7f' not found$" \
+    "invalid UTF-8 and controls in a message"
+expect_status 1 "get of an overlong form" c get $'\xc0\xaf\xed\xa0\x80'
+expect_err "^cairn: key '\\\\xc0\\\\xaf\\\\xed\\\\xa0\\\\x80' not found$" "overlong and surrogate bytes"
 
 # ---- scan and count
 expect_eq "$(c scan)" $'apple\tgreen\ncherry\tdark\ndate\tbrown\nelder\tblack' "scan"

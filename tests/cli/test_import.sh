@@ -3,10 +3,10 @@
 # newlines, CR, backslashes, 0x01, 0xff), CRLF input, jsonl keys (string,
 # escaped, number), malformed lines (message FILE:LINE, exit 2, committed
 # batches kept, partial batch dropped), stdin, batching and commit
-# messages, --space and -b, raw tsv (--raw: import, export, scan, and
-# their refusals), jsonl export of values that are not JSON objects
-# (refused, naming the key), and history independence (the same data in
-# any order and batching gives the same root).
+# messages, --space and -b, the summary's singular, raw tsv (--raw: import,
+# export, scan, and their refusals), jsonl export of values that are not
+# JSON objects (refused, naming the key), and history independence (the
+# same data in any order and batching gives the same root).
 # Usage: test_import.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -115,6 +115,9 @@ expect_eq "$("$bin" -s "$db" export --space other -b side | head -1)" $'key001\t
     "export --space -b"
 expect_status 0 "empty input" "$bin" -s "$db" import /dev/null
 expect_err '^imported 0 records in 0 commits$' "empty input summary"
+printf 'one\t1\n' >"$tmp/one.tsv"
+expect_status 0 "one record" "$bin" -s "$db" import "$tmp/one.tsv"
+expect_eq "$(cat "$tmp/err")" "imported 1 record in 1 commit" "singular summary"
 
 # ---- raw tsv: backslashes are data (a systemd unit path keeps its \x2d),
 # the first tab splits, and raw export, raw import give the same root.
