@@ -6,7 +6,7 @@
  * returns the process exit status:
  *
  *     0  success
- *     1  the key asked for does not exist (get)
+ *     1  the key asked for does not exist (get, mget)
  *     2  bad usage or bad input: unknown command or option, missing or
  *        malformed argument, bad stack spec, malformed import line, key or
  *        value too long, unknown branch, tag or commit
@@ -18,6 +18,7 @@
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,7 +53,8 @@ enum {
     OPT_VERSION = 1u << 16,
     OPT_NODE_SIZE = 1u << 17,
     OPT_FORCE = 1u << 18,
-    OPT_DELETE = 1u << 19
+    OPT_DELETE = 1u << 19,
+    OPT_RAW = 1u << 20
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -66,6 +68,7 @@ typedef struct cli {
     uint64_t limit;          /* --limit (only if OPT_LIMIT is set) */
     bool reverse;            /* --reverse */
     cairn_format format;     /* --format, CAIRN_TSV by default */
+    bool raw;                /* --raw: tsv without escapes (cli_format) */
     const char *key_field;   /* --key, or NULL */
     uint64_t batch;          /* --batch, 10000 by default */
     uint64_t log_n;          /* -n (only if OPT_N is set) */
@@ -82,6 +85,7 @@ typedef struct cli {
 
 /* ---- commands (cmd_read.c, cmd_write.c, cmd_admin.c) */
 int cmd_get(cli *c);
+int cmd_mget(cli *c);
 int cmd_scan(cli *c);
 int cmd_count(cli *c);
 int cmd_export(cli *c);
@@ -126,10 +130,20 @@ const char *cli_version(const cli *c);
  * and returns EXIT_USAGE. Other failures print and return their status. */
 int cli_snapshot(cli *c, const char *name, cairn_snapshot **out);
 
-/* Quotes bytes for a message: printable ASCII as is, others as \xHH,
- * at most about 64 bytes shown. Returns buf. Calls nothing in cairn, so
- * it is safe in the arguments of cli_error. */
+/* The line format of --format and --raw: CAIRN_TSV_RAW for --raw (which
+ * check_command allows only with tsv), else --format. */
+cairn_format cli_format(const cli *c);
+
+/* Quotes bytes for a message: valid UTF-8 text as is; control characters
+ * (C0, DEL, C1), bytes that are not UTF-8 and the backslash as \xHH (the
+ * backslash as \\); at most about 64 bytes shown. Returns buf. Calls
+ * nothing in cairn, so it is safe in the arguments of cli_error. */
 const char *cli_quote(const void *data, size_t len, char buf[512]);
+
+/* Length of the well-formed UTF-8 sequence at s (at most avail bytes; the
+ * strict rules of Unicode table 3-7: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0 if s[0] does not start one. s[0] >= 0x80. */
+size_t cli_utf8_len(const unsigned char *s, size_t avail);
 
 /* Writes data tsv-escaped (cairn_tsv_escape) to f. Returns 0 or an exit
  * status after printing the error. */
@@ -137,6 +151,20 @@ int cli_put_escaped(FILE *f, const void *data, size_t len);
 
 /* Flushes stdout. Returns 0, or EXIT_FAILURE_ after printing the error. */
 int cli_flush_stdout(void);
+
+/* ---- SIGINT and SIGTERM during an import (stop.c) */
+
+/* The signal received since cli_stop_catch, or 0. cairn_import polls it. */
+extern volatile sig_atomic_t cli_stop_signal;
+/* Catches SIGINT and SIGTERM (unless inherited as ignored): the first one
+ * sets cli_stop_signal and interrupts a waiting read; a second one ends the
+ * process at once. */
+void cli_stop_catch(void);
+/* "SIGINT" or "SIGTERM", for messages. */
+const char *cli_stop_name(void);
+/* If a signal was caught, flushes the output and ends the process by that
+ * signal (the shell sees 128 + its number); else returns. */
+void cli_stop_finish(void);
 
 /* ---- progress (progress.c) */
 

@@ -57,27 +57,6 @@ int cmd_verify(cli *c)
 
 /* ---------------------------------------------------------------- stats */
 
-/* Length of the well-formed UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-    size_t n, i;
-
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (avail < n)
-        return 0;
-    for (i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* Writes text[0..strnlen(text, max)) as a JSON string. Bytes that are not
  * UTF-8 are written as the code points of the same value (Latin-1), so the
  * output is valid JSON whatever the bytes. */
@@ -94,7 +73,7 @@ static void json_string(const char *text, size_t max)
             printf("\\u%04x", s[i]);
         else if (s[i] < 0x80)
             putchar(s[i]);
-        else if ((n = utf8_len(s + i, len - i))) {
+        else if ((n = cli_utf8_len(s + i, len - i))) {
             fwrite(s + i, 1, n, stdout);
             i += n - 1;
         } else

@@ -94,7 +94,77 @@ int cmd_get(cli *c)
     return status;
 }
 
+/* mget KEY...: one line per key, in argument order, all from one snapshot:
+ * "KEY<TAB>VALUE" tsv-escaped for a key found, the escaped key alone (no
+ * tab) for a key missing. Exit 1 if any key is missing, after every line. */
+int cmd_mget(cli *c)
+{
+    cairn_snapshot *snap;
+    cairn_val val;
+    char q[512];
+    int i, rc, missing = 0, status;
+
+    if ((status = cli_snapshot(c, cli_version(c), &snap)))
+        return status;
+    for (i = 0; i < c->n_args; i++) {
+        const char *key = c->args[i];
+        rc = cairn_get(snap, c->space, key, strlen(key), &val);
+        if (rc && rc != CAIRN_NOTFOUND) {
+            status = cli_error(rc, "mget '%s'", cli_quote(key, strlen(key), q));
+            break;
+        }
+        if ((status = cli_put_escaped(stdout, key, strlen(key))))
+            break;
+        if (rc == CAIRN_NOTFOUND)
+            missing++;
+        else {
+            putchar('\t');
+            status = cli_put_escaped(stdout, val.data, val.len);
+        }
+        putchar('\n');
+    }
+    if (!status)
+        status = cli_flush_stdout();
+    else
+        cli_flush_stdout();
+    if (!status && missing)
+        status = cli_say(EXIT_NOTFOUND, "%d of %d keys not found", missing, c->n_args);
+    cairn_snapshot_close(snap);
+    return status;
+}
+
 /* ---------------------------------------------------------------- scan, count */
+
+/* Writes one scan line: KEY<TAB>VALUE, tsv-escaped, or with --raw the bytes
+ * as they are, refusing (exit 2, naming the key) a record raw tsv cannot
+ * hold (cairn_tsv_raw_check). Returns 0 or the exit status. */
+static int put_record(const cli *c, const cairn_val *key, const cairn_val *val)
+{
+    char q[512];
+    int rc, status;
+
+    if (!c->raw) {
+        if ((status = cli_put_escaped(stdout, key->data, key->len)))
+            return status;
+        putchar('\t');
+        if ((status = cli_put_escaped(stdout, val->data, val->len)))
+            return status;
+        putchar('\n');
+        return 0;
+    }
+    if ((rc = cairn_tsv_raw_check(key->data, key->len, val->data, val->len))) {
+        cli_quote(key->data, key->len, q);
+        return cli_say(EXIT_USAGE,
+                       "scan --raw: the record of key '%s' cannot be a raw tsv line: %s; "
+                       "scan without --raw to see it escaped",
+                       q, cairn_errdetail());
+    }
+    fwrite(key->data, 1, key->len, stdout);
+    putchar('\t');
+    fwrite(val->data, 1, val->len, stdout);
+    putchar('\n');
+    return 0;
+}
 
 /* scan: one tsv line per key of the range (range_build) in the version
  * read, ascending or with --reverse descending, at most --limit lines. */
@@ -118,12 +188,8 @@ int cmd_scan(cli *c)
         goto done;
     }
     while (!(rc = cairn_iter_next(it, &key, &val))) {
-        if ((status = cli_put_escaped(stdout, key.data, key.len)))
+        if ((status = put_record(c, &key, &val)))
             goto done;
-        putchar('\t');
-        if ((status = cli_put_escaped(stdout, val.data, val.len)))
-            goto done;
-        putchar('\n');
         if ((c->seen & OPT_LIMIT) && ++n >= c->limit)
             break;
     }
@@ -134,6 +200,8 @@ int cmd_scan(cli *c)
 done:
     if (!status)
         status = cli_flush_stdout();
+    else
+        cli_flush_stdout(); /* the whole lines before the error */
     cairn_iter_close(it);
     cairn_snapshot_close(snap);
     free(r.succ);
@@ -189,10 +257,16 @@ int cmd_export(cli *c)
         at = cli_version(c); /* an empty branch: let export say what it is */
 
     progress_init(&prog, "exporting");
-    rc = cairn_export(c->db, at, c->space, c->format, stdout, progress_update, &prog, &records);
+    rc = cairn_export(c->db, at, c->space, cli_format(c), stdout, progress_update, &prog,
+                      &records);
     progress_done(&prog);
-    if (rc)
-        return cli_error(rc, "export");
+    if (rc) {
+        status = cli_error(rc, "export");
+        if (records)
+            cli_say(status, "export stopped after %" PRIu64 " record%s: the output is incomplete",
+                    records, records == 1 ? "" : "s");
+        return status;
+    }
     if ((status = cli_flush_stdout()))
         return status;
     if (prog.on)
@@ -241,14 +315,95 @@ static void format_time(int64_t time_us, char buf[32])
         snprintf(buf, 32, "@%" PRId64, secs);
 }
 
+/* The refs of the store, sorted by commit id (then branches before tags,
+ * then by name), so that log can find the refs of each commit it prints. */
+typedef struct ref_entry {
+    cairn_id commit;
+    cairn_ref_kind kind;
+    char *name; /* malloc'd */
+} ref_entry;
+
+typedef struct ref_table {
+    ref_entry *refs;
+    size_t n, cap;
+} ref_table;
+
+/* A cairn_ref_visitor: appends a copy of the ref. Returns 1 (stop) when out
+ * of memory. */
+static int collect_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+{
+    ref_table *t = ctx;
+    ref_entry *grown;
+
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        if (!(grown = realloc(t->refs, cap * sizeof(*grown))))
+            return 1;
+        t->refs = grown;
+        t->cap = cap;
+    }
+    if (!(t->refs[t->n].name = strdup(name)))
+        return 1;
+    t->refs[t->n].commit = *commit;
+    t->refs[t->n].kind = kind;
+    t->n++;
+    return 0;
+}
+
+static int ref_order(const void *a, const void *b)
+{
+    const ref_entry *x = a, *y = b;
+    int c = memcmp(x->commit.bytes, y->commit.bytes, sizeof(x->commit.bytes));
+
+    if (c)
+        return c;
+    if (x->kind != y->kind)
+        return x->kind == CAIRN_BRANCH ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static void ref_table_free(ref_table *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        free(t->refs[i].name);
+    free(t->refs);
+}
+
+/* Prints "<TAB>(main, tag: v1)" for the refs pointing at id, or nothing. */
+static void print_decorations(const ref_table *t, const cairn_id *id)
+{
+    size_t lo = 0, hi = t->n, mid;
+    bool first = true;
+
+    while (lo < hi) { /* the first entry whose commit is >= id */
+        mid = lo + (hi - lo) / 2;
+        if (memcmp(t->refs[mid].commit.bytes, id->bytes, sizeof(id->bytes)) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < t->n && memcmp(t->refs[lo].commit.bytes, id->bytes, sizeof(id->bytes)) == 0;
+         lo++) {
+        printf("%s%s%s", first ? "\t(" : ", ", t->refs[lo].kind == CAIRN_TAG ? "tag: " : "",
+               t->refs[lo].name);
+        first = false;
+    }
+    if (!first)
+        putchar(')');
+}
+
 /* log: commits from the version read back through their parents, newest
- * first, at most -n N. The head of main on an empty store prints nothing;
- * an unknown --at or -b is bad input. */
+ * first, at most -n N, each followed by the branches and tags pointing at
+ * it. The head of main on an empty store prints nothing; an unknown --at or
+ * -b is bad input. */
 int cmd_log(cli *c)
 {
     const char *at = cli_version(c);
     cairn_commit_info info;
     char hex[CAIRN_ID_HEX + 1], when[32], q[512];
+    ref_table refs = {NULL, 0, 0};
     cairn_id id;
     uint64_t shown = 0;
     int rc, status = 0;
@@ -262,6 +417,14 @@ int cmd_log(cli *c)
         }
         return cli_error(rc, "log");
     }
+    if ((rc = cairn_ref_list(c->db, collect_ref, &refs))) {
+        ref_table_free(&refs);
+        if (rc == 1)
+            return cli_say(EXIT_FAILURE_, "log: out of memory listing refs");
+        return cli_error(rc, "log: listing refs");
+    }
+    if (refs.n)
+        qsort(refs.refs, refs.n, sizeof(refs.refs[0]), ref_order);
     while (!(c->seen & OPT_N) || shown < c->log_n) {
         memset(&info, 0, sizeof(info));
         cairn_id_to_hex(&id, hex);
@@ -272,6 +435,7 @@ int cmd_log(cli *c)
         format_time(info.time_us, when);
         printf("%s %" PRIu64 " %s %" PRIu64 " ", hex, info.seq, when, info.key_count);
         status = cli_put_escaped(stdout, info.message, strlen(info.message));
+        print_decorations(&refs, &id);
         putchar('\n');
         shown++;
         id = info.parent;
@@ -281,6 +445,7 @@ int cmd_log(cli *c)
         }
         cairn_commit_info_clear(&info);
     }
+    ref_table_free(&refs);
     if (!status)
         status = cli_flush_stdout();
     return status;

@@ -33,10 +33,12 @@ static int warn_behind(cli *c)
 }
 
 /*
- * Runs one single-key transaction: a put of value (if not NULL) or a delete
- * of key, committed with -m MSG or "VERB KEY". Returns the exit status.
+ * Runs one single-key transaction: a put of value[0..value_len) (if value
+ * is not NULL) or a delete of key, committed with -m MSG or "VERB KEY".
+ * Returns the exit status.
  */
-static int write_one(cli *c, const char *verb, const char *key, const char *value)
+static int write_one(cli *c, const char *verb, const char *key, const char *value,
+                     size_t value_len)
 {
     cairn_txn *txn;
     cairn_id base, head;
@@ -48,7 +50,7 @@ static int write_one(cli *c, const char *verb, const char *key, const char *valu
         return cli_error(rc, "%s: beginning a transaction on branch '%s'", verb,
                          c->branch ? c->branch : "main");
     if (value)
-        rc = cairn_txn_put(txn, c->space, key, strlen(key), value, strlen(value));
+        rc = cairn_txn_put(txn, c->space, key, strlen(key), value, value_len);
     else
         rc = cairn_txn_del(txn, c->space, key, strlen(key));
     if (rc) {
@@ -69,27 +71,88 @@ static int write_one(cli *c, const char *verb, const char *key, const char *valu
     return warn_behind(c);
 }
 
+/*
+ * Reads all of stdin into a malloc'd buffer (OUT: *out, free it; *len),
+ * refusing more than CAIRN_VALUE_MAX bytes. Returns 0 or the exit status
+ * after printing the error: EXIT_USAGE for too much input, EXIT_FAILURE_
+ * for a read error or no memory.
+ */
+static int read_stdin_value(char **out, size_t *len)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = NULL, *grown;
+
+    for (;;) {
+        if (!(grown = realloc(buf, cap))) {
+            free(buf);
+            return cli_say(EXIT_FAILURE_, "put: out of memory reading the value from stdin");
+        }
+        buf = grown;
+        errno = 0;
+        n += fread(buf + n, 1, cap - n, stdin);
+        if (n > CAIRN_VALUE_MAX) {
+            free(buf);
+            return cli_say(EXIT_USAGE,
+                           "put: the value on stdin is too long (more than %u bytes, the "
+                           "most a value can hold)",
+                           (unsigned)CAIRN_VALUE_MAX);
+        }
+        if (ferror(stdin)) {
+            free(buf);
+            return cli_say(EXIT_FAILURE_, "put: reading the value from stdin: %s",
+                           strerror(errno ? errno : EIO));
+        }
+        if (n < cap) /* fread stops short only at the end of the input */
+            break;
+        /* Grow, but never past one byte over the limit: reading that byte
+         * tells "at the limit" from "over it". */
+        cap = cap * 2 > (size_t)CAIRN_VALUE_MAX + 1 ? (size_t)CAIRN_VALUE_MAX + 1 : cap * 2;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* put KEY VALUE, or put KEY - with the value read from stdin. */
 int cmd_put(cli *c)
 {
-    return write_one(c, "put", c->args[0], c->args[1]);
+    const char *value = c->args[1];
+    char *input = NULL;
+    size_t len = strlen(value);
+    int status;
+
+    if (strcmp(value, "-") == 0) {
+        if ((status = read_stdin_value(&input, &len)))
+            return status;
+        value = input;
+    }
+    status = write_one(c, "put", c->args[0], value, len);
+    free(input);
+    return status;
 }
 
 int cmd_del(cli *c)
 {
-    return write_one(c, "del", c->args[0], NULL);
+    return write_one(c, "del", c->args[0], NULL, 0);
 }
 
 /* ---------------------------------------------------------------- import */
 
-/* import FILE|-: cairn_import with the command's options, a progress line
+/*
+ * import FILE|-: cairn_import with the command's options, a progress line
  * on a terminal, and always the summary "imported N records in M commits"
  * on stderr (after the error, if there was one). A file that does not
- * exist is bad input. */
+ * exist is bad input. SIGINT or SIGTERM (stop.c) stops the import at a
+ * record boundary after it commits the records read; the command then says
+ * where a rerun resumes ("FILE:LINE": line N is record N, so it is the line
+ * after the last committed record), prints the summary, and main ends the
+ * process by the signal.
+ */
 int cmd_import(cli *c)
 {
     const char *path = c->args[0];
     cairn_import_options opts;
-    uint64_t records = 0, commits;
+    uint64_t records = 0, commits = 0;
     progress prog;
     FILE *in;
     int rc, status = 0;
@@ -101,7 +164,7 @@ int cmd_import(cli *c)
                        path, strerror(errno));
 
     memset(&opts, 0, sizeof(opts));
-    opts.format = c->format;
+    opts.format = cli_format(c);
     opts.key_field = c->key_field;
     opts.space = c->space;
     opts.branch = c->branch;
@@ -110,18 +173,24 @@ int cmd_import(cli *c)
     opts.message = c->message;
     opts.progress = progress_update;
     opts.progress_ctx = &prog;
+    opts.stop = &cli_stop_signal;
 
+    cli_stop_catch();
     progress_init(&prog, "importing");
-    rc = cairn_import(c->db, in, &opts, &records);
+    rc = cairn_import(c->db, in, &opts, &records, &commits);
     progress_done(&prog);
-    if (rc)
+    if (rc == -ECANCELED)
+        status = cli_say(128 + cli_stop_signal, "import interrupted by %s; resume at %s:%" PRIu64,
+                         cli_stop_name(), opts.source, records + 1);
+    else if (rc)
         status = cli_error(rc, "import '%s'", opts.source);
-    /* Every commit but the last holds a full batch. */
-    commits = records / c->batch + (records % c->batch != 0);
-    fprintf(stderr, "imported %" PRIu64 " records in %" PRIu64 " commit%s\n", records, commits,
-            commits == 1 ? "" : "s");
+    fprintf(stderr, "imported %" PRIu64 " record%s in %" PRIu64 " commit%s%s\n", records,
+            records == 1 ? "" : "s", commits, commits == 1 ? "" : "s",
+            records && !commits ? " (the store already held them)" : "");
     if (in != stdin)
         fclose(in);
+    if (!status)
+        status = warn_behind(c);
     return status;
 }
 

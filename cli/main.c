@@ -8,6 +8,7 @@
  * as "-s VALUE" or "-sVALUE".
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,9 @@ static const option_def options[] = {
     {"format", 0, true, OPT_FORMAT},     {"key", 0, true, OPT_KEY},
     {"batch", 0, true, OPT_BATCH},       {NULL, 'n', true, OPT_N},
     {"json", 0, false, OPT_JSON},        {"help", 'h', false, OPT_HELP},
-    {"version", 0, false, OPT_VERSION},  {"node-size", 0, true, OPT_NODE_SIZE},
-    {"force", 'f', false, OPT_FORCE},    {"delete", 'd', false, OPT_DELETE},
+    {"version", 0, false, OPT_VERSION},  {"raw", 0, false, OPT_RAW},
+    {"node-size", 0, true, OPT_NODE_SIZE}, {"force", 'f', false, OPT_FORCE},
+    {"delete", 'd', false, OPT_DELETE},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -79,8 +81,10 @@ static const command commands[] = {
      "  --node-size N  node size target in bytes for a new store (256 to 65536,\n"
      "                 default 4096); an existing store keeps its own, and a\n"
      "                 different N is an error\n"},
-    {"put", cmd_put, true, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE",
-     "Sets KEY to VALUE in one commit. Both are taken as raw bytes.\n"
+    {"put", cmd_put, true, WRITE_OPTS | OPT_SPACE, 2, 2, "put KEY VALUE|-",
+     "Sets KEY to VALUE in one commit. Both are taken as raw bytes. A VALUE of\n"
+     "- reads the value from stdin (all of it, binary-safe, up to 64 MiB); to\n"
+     "store a lone '-', run: printf %s - | cairn put KEY -\n"
      "  -b BRANCH   write to BRANCH (created if new)\n"
      "  --space S   write to keyspace S\n"
      "  -m MSG      commit message (default \"put KEY\")\n"},
@@ -88,41 +92,66 @@ static const command commands[] = {
      "Prints the value of KEY (raw bytes) and a newline; exit 1 if KEY is missing.\n"
      "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
      "  --space S   read keyspace S\n"},
+    {"mget", cmd_mget, false, READ_OPTS | OPT_SPACE, 1, INT_MAX, "mget KEY...",
+     "Gets several keys from one version, one line per KEY in argument order:\n"
+     "KEY<TAB>VALUE (tsv-escaped) if found, the escaped KEY alone (no tab) if\n"
+     "missing. Exit 1 if any KEY is missing.\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
     {"del", cmd_del, true, WRITE_OPTS | OPT_SPACE, 1, 1, "del KEY",
      "Deletes KEY in one commit. Deleting a missing key is not an error.\n"
      "  -b BRANCH, --space S, -m MSG as for put\n"},
     {"scan", cmd_scan, false,
-     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE, 0, 0,
-     "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse]",
+     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE | OPT_RAW,
+     0, 0, "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse] [--raw]",
      "Prints one KEY<TAB>VALUE line (tsv-escaped) per key, in key order.\n"
      "  --prefix P  only keys starting with P\n"
      "  --from K    keys >= K;  --to K  keys < K\n"
      "  --limit N   at most N lines;  --reverse  descending order\n"
-     "  --at REF, -b BRANCH, --space S\n"},
+     "  --raw       raw tsv: bytes as they are, no escapes (a key or value\n"
+     "              holding a tab or newline is an error)\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
     {"count", cmd_count, false, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
      "count [--prefix P] [--from K] [--to K]",
-     "Prints the number of keys in the range (as for scan), in O(log n).\n"},
-    {"import", cmd_import, true, WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH, 1, 1,
-     "import [--format tsv|jsonl] [--key FIELD] [--batch N] FILE|-",
+     "Prints the number of keys in the range (as for scan), in O(log n).\n"
+     "  --prefix P  only keys starting with P\n"
+     "  --from K    keys >= K;  --to K  keys < K\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   read keyspace S\n"},
+    {"import", cmd_import, true,
+     WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH | OPT_RAW, 1, 1,
+     "import [--format tsv|jsonl] [--raw] [--key FIELD] [--batch N] FILE|-",
      "Loads records from FILE (or stdin for -), one commit per N records.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
+     "  --raw           raw tsv: split at the first tab, no unescaping\n"
      "  --format jsonl  one JSON object per line; the line is the value\n"
      "  --key FIELD     jsonl: top-level field holding the key (required)\n"
      "  --batch N       records per commit (default 10000)\n"
      "  -m MSG          commit messages \"MSG records A-B\" (default \"import FILE\")\n"
-     "  -b BRANCH, --space S\n"
+     "  -b BRANCH       write to BRANCH;  --space S  write to keyspace S\n"
      "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
-     "committed before it stay.\n"},
-    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT, 0, 0,
-     "export [--format tsv|jsonl]",
-     "Writes every key of the keyspace to stdout as tsv (default) or jsonl\n"
-     "(each value as a line).\n  --at REF, -b BRANCH, --space S\n"},
+     "committed before it stay. SIGINT or SIGTERM stops it after the records\n"
+     "read so far are committed and says where to resume (FILE:LINE).\n"},
+    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW, 0, 0,
+     "export [--format tsv|jsonl] [--raw]",
+     "Writes every key of the keyspace to stdout, in key order.\n"
+     "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
+     "  --raw           raw tsv: bytes as they are (a key or value holding a\n"
+     "                  tab or newline is an error)\n"
+     "  --format jsonl  each value as a line (every value must be a JSON object)\n"
+     "  --at REF        read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S       read keyspace S\n"},
     {"root", cmd_root, false, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
      "Prints the hex root id of the version (its catalog), or with --space\n"
-     "that keyspace's root. An empty store prints the empty-tree id.\n"},
+     "that keyspace's root. An empty store prints the empty-tree id.\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
+     "  --space S   the root of keyspace S ('' for the default keyspace)\n"},
     {"log", cmd_log, false, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
-     "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE.\n"
-     "  -n N  at most N commits;  --at REF, -b BRANCH  start there\n"},
+     "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE, then, if\n"
+     "branches or tags point at the commit, a tab and (BRANCH, tag: TAG).\n"
+     "  -n N        at most N commits\n"
+     "  --at REF    start at version REF;  -b BRANCH  start at BRANCH\n"},
     {"diff", cmd_diff, false, OPT_SPACE, 2, 2, "diff A B",
      "Shows how version B differs from A (branches, tags or commit ids):\n"
      "  + KEY<TAB>VALUE         added in B\n"
@@ -134,28 +163,30 @@ static const command commands[] = {
      "summary. Exit 3 if there are problems.\n"},
     {"stats", cmd_stats, false, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
      "Prints tier and cache counters and the node statistics of the version.\n"
-     "  --json  as one JSON object;  --at REF, -b BRANCH\n"},
+     "  --json      as one JSON object\n"
+     "  --at REF    the version REF;  -b BRANCH  the head of BRANCH\n"},
     {"tag", cmd_tag, true, READ_OPTS | OPT_DELETE, 1, 1, "tag NAME [--at REF] | tag -d NAME",
      "Creates tag NAME at REF (default: the head of -b BRANCH or main).\n"
      "Tags never move: an existing NAME is an error.\n"
-     "  --at REF, -b BRANCH  where the tag points\n"
-     "  -d, --delete         delete tag NAME (prints the commit it named)\n"},
+     "  --at REF    tag version REF;  -b BRANCH  tag the head of BRANCH\n"
+     "  -d, --delete  delete tag NAME (prints the commit it named)\n"},
     {"branch", cmd_branch, true, READ_OPTS | OPT_FORCE | OPT_DELETE, 1, 1,
      "branch NAME [--at REF] [--force] | branch -d NAME",
      "Points branch NAME at REF (default: the head of -b BRANCH or main),\n"
      "creating it, or moving it forward. A move that would drop commits from\n"
      "the branch (REF does not descend from its head) needs --force.\n"
-     "  --at REF, -b BRANCH  where the branch points\n"
-     "  -f, --force          move it anyway (a rollback)\n"
-     "  -d, --delete         delete branch NAME (prints the commit it named;\n"
-     "                       'branch NAME --at ID' restores it)\n"},
+     "  --at REF    at version REF;  -b BRANCH  at the head of BRANCH\n"
+     "  -f, --force   move it anyway (a rollback)\n"
+     "  -d, --delete  delete branch NAME (prints the commit it named;\n"
+     "                'branch NAME --at ID' restores it)\n"},
     {"refs", cmd_refs, false, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
     {"sync", cmd_sync, true, 0, 0, 0, "sync",
      "Brings every ref tier that is behind the primary up to date (copying\n"
      "only what it lacks) and makes every tier durable.\n"},
     {"spaces", cmd_spaces, false, READ_OPTS, 0, 0, "spaces",
      "Lists the keyspaces of the version: NAME<TAB>KEYS (tsv-escaped; the\n"
-     "default keyspace has the empty name).\n"},
+     "default keyspace has the empty name).\n"
+     "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -182,12 +213,19 @@ static void print_usage(FILE *f)
                "  -b, --branch NAME  branch to write to or read from (default main)\n"
                "      --at REF       read version REF: a branch, tag or commit id\n"
                "      --space NAME   keyspace (default: the one with the empty name)\n"
-               "  -m, --message MSG  commit message for put and del\n"
+               "  -m, --message MSG  commit message for put and del (import: its prefix)\n"
                "  -h, --help         show help;  --version  show the version\n"
                "  --                 end of options (for keys starting with '-')\n\n"
                "Exit status: 0 ok, 1 key not found, 2 bad usage or input, 3 other failure.\n"
                "Run 'cairn help COMMAND' for a command's options; docs/cli.md has more.\n");
 }
+
+/* The help of "cairn help help", which is not in the command table. */
+static const char help_help[] =
+    "usage: cairn help [COMMAND]\n\n"
+    "Without COMMAND, lists the commands and the global options; with one,\n"
+    "prints its usage and every option it accepts. 'cairn COMMAND --help'\n"
+    "is the same as 'cairn help COMMAND'. docs/cli.md has the full manual.\n";
 
 static void print_command_help(const command *cmd)
 {
@@ -282,18 +320,61 @@ int cli_snapshot(cli *c, const char *name, cairn_snapshot **out)
                      cli_quote(name ? name : "main", strlen(name ? name : "main"), q));
 }
 
+cairn_format cli_format(const cli *c)
+{
+    return c->raw ? CAIRN_TSV_RAW : c->format;
+}
+
+size_t cli_utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n, i;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (s[0] == 0xe0)
+        lo = 0xa0; /* no overlong forms */
+    else if (s[0] == 0xed)
+        hi = 0x9f; /* no surrogates */
+    else if (s[0] == 0xf0)
+        lo = 0x90; /* no overlong forms */
+    else if (s[0] == 0xf4)
+        hi = 0x8f; /* nothing above U+10FFFF */
+    if (avail < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
 const char *cli_quote(const void *data, size_t len, char buf[512])
 {
     const unsigned char *bytes = data;
-    size_t i, n = 0;
+    size_t i = 0, n = 0, seq;
 
-    for (i = 0; i < len && n < 64; i++) {
-        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\')
-            buf[n++] = (char)bytes[i];
-        else if (bytes[i] == '\\')
+    while (i < len && n < 64) {
+        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\') {
+            buf[n++] = (char)bytes[i++];
+        } else if (bytes[i] == '\\') {
             n += (size_t)snprintf(buf + n, 512 - n, "\\\\");
-        else
+            i++;
+        } else if (bytes[i] >= 0x80 && (seq = cli_utf8_len(bytes + i, len - i)) &&
+                   !(bytes[i] == 0xc2 && bytes[i + 1] < 0xa0)) {
+            /* A UTF-8 character (not a C1 control, U+0080-U+009F): as is. */
+            memcpy(buf + n, bytes + i, seq);
+            n += seq;
+            i += seq;
+        } else {
             n += (size_t)snprintf(buf + n, 512 - n, "\\x%02x", bytes[i]);
+            i++;
+        }
     }
     if (i < len)
         n += (size_t)snprintf(buf + n, 512 - n, "... (%zu bytes)", len);
@@ -381,6 +462,9 @@ static int set_option(cli *c, const option_def *def, const char *value)
         break;
     case OPT_JSON:
         c->json = true;
+        break;
+    case OPT_RAW:
+        c->raw = true;
         break;
     case OPT_FORCE:
         c->force = true;
@@ -502,6 +586,8 @@ static int check_command(const cli *c, const command *cmd)
         if (c->format != CAIRN_JSONL && c->key_field)
             return cli_usage("--key applies only to --format jsonl");
     }
+    if (c->raw && c->format != CAIRN_TSV)
+        return cli_usage("--raw applies only to --format tsv");
     return 0;
 }
 
@@ -516,6 +602,10 @@ static int run_help(const cli *c)
     }
     if (c->n_args > 1)
         return cli_usage("help: too many arguments");
+    if (strcmp(c->args[0], "help") == 0) {
+        fputs(help_help, stdout);
+        return cli_flush_stdout();
+    }
     if (!(cmd = find_command(c->args[0])))
         return cli_usage("no command '%s'", c->args[0]);
     print_command_help(cmd);
@@ -579,5 +669,6 @@ int main(int argc, char **argv)
     }
     status = cmd->run(&c);
     cairn_close(c.db);
+    cli_stop_finish(); /* ends the process by the signal an import caught */
     return status;
 }

@@ -1,21 +1,28 @@
 /*
- * import.c - cairn_import and cairn_export: tsv and jsonl streams in and
- * out of a keyspace, written with the public API only (transactions,
+ * import.c - cairn_import and cairn_export: tsv, raw tsv and jsonl streams
+ * in and out of a keyspace, written with the public API only (transactions,
  * snapshots, iterators).
  *
  * Import reads lines of any length with getline, strips "\n" and then one
  * "\r" before it (CRLF input), and turns each line into one record:
  *
- *     tsv    KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
- *     jsonl  one JSON object; the key is top-level field key_field (string:
- *            unescaped bytes; number: its text), the value the whole line
+ *     tsv      KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
+ *     raw tsv  KEY<TAB>VALUE, split at the first tab, bytes taken as they are
+ *     jsonl    one JSON object; the key is top-level field key_field (string:
+ *              unescaped bytes; number: its text), the value the whole line
  *
  * Records are committed every opts->batch records, each commit with the
  * message "import SOURCE records A-B" (1-based record numbers; opts->message
- * replaces "import SOURCE"). The first
- * malformed line stops the import: the open batch is aborted, batches
- * already committed stay, and the error is CAIRN_BADINPUT with the detail
- * "SOURCE:LINE: what is wrong".
+ * replaces "import SOURCE"). Since line N is record N, the committed records
+ * are always lines 1..committed of the input. The first malformed line
+ * stops the import: the open batch is aborted, batches already committed
+ * stay, and the error is CAIRN_BADINPUT with the detail "SOURCE:LINE: what
+ * is wrong". A stop request (*opts->stop, polled before each record and
+ * after a read interrupted by a signal) commits the open batch, whose
+ * records are all whole and valid, and returns -ECANCELED.
+ *
+ * Export writes one line per key; a value the format cannot hold (jsonl: not
+ * one JSON object on one line; raw tsv: tsv.h) stops it before that line.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -43,9 +50,14 @@ typedef struct importer {
     uint64_t line_no;      /* 1-based number of the line being read */
     uint64_t records;      /* records read, including the open batch */
     uint64_t committed;    /* records in committed batches */
+    uint64_t commits;      /* commits written (a batch that changed nothing writes none) */
     uint64_t bytes;        /* input bytes consumed */
     uint64_t total_bytes;  /* size of the input if it is a regular file, else 0 */
     char *key_copy;        /* jsonl: the current line's key (malloc'd) */
+    char *line;            /* the line being parsed (getline's buffer) */
+    size_t line_cap;
+    char *rest;            /* the rest of a line whose read a signal interrupted */
+    size_t rest_cap;
 } importer;
 
 /* Aborts the open batch, then records the detail "SOURCE:LINE: message" and
@@ -66,12 +78,22 @@ static int line_fail(importer *im, int rc, const char *fmt, ...)
     return cairn__fail(rc, "%s:%" PRIu64 ": %s", im->source, im->line_no, msg);
 }
 
+static bool id_is_zero(const cairn_id *id)
+{
+    for (size_t i = 0; i < sizeof(id->bytes); i++)
+        if (id->bytes[i])
+            return false;
+    return true;
+}
+
 /* Commits the open batch (if any) as "import SOURCE records A-B". */
 static int commit_batch(importer *im)
 {
     char message[512];
     char detail[512];
     cairn_txn *txn = im->txn;
+    cairn_id base, head;
+    bool has_base;
     int rc;
 
     if (!txn)
@@ -83,18 +105,25 @@ static int commit_batch(importer *im)
     else
         snprintf(message, sizeof(message), "import %s records %" PRIu64 "-%" PRIu64, im->source,
                  im->committed + 1, im->records);
-    if ((rc = cairn_txn_commit(txn, message, NULL))) {
+    has_base = cairn_txn_base(txn, &base);
+    memset(&head, 0, sizeof(head));
+    if ((rc = cairn_txn_commit(txn, message, &head))) {
         snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
         return cairn__fail(rc, "%s: committing records %" PRIu64 "-%" PRIu64 ": %s%s%s",
                            im->source, im->committed + 1, im->records, cairn_strerror(rc),
                            detail[0] ? ": " : "", detail);
     }
     im->committed = im->records;
+    /* A batch that changed nothing (the same records again) wrote none. */
+    if (has_base ? memcmp(head.bytes, base.bytes, 32) != 0 : !id_is_zero(&head))
+        im->commits++;
     return 0;
 }
 
-/* Splits and unescapes a tsv line in place. OUT: key and value spans. */
-static int parse_tsv(importer *im, char *line, size_t len, cairn_val *key, cairn_val *val)
+/* Splits a tsv line at its first tab and, unless raw, unescapes both
+ * fields in place. OUT: key and value spans. */
+static int parse_tsv(importer *im, char *line, size_t len, bool raw, cairn_val *key,
+                     cairn_val *val)
 {
     char *tab = memchr(line, '\t', len);
     size_t key_len, val_len, val_off;
@@ -105,12 +134,15 @@ static int parse_tsv(importer *im, char *line, size_t len, cairn_val *key, cairn
     key_len = (size_t)(tab - line);
     val_off = key_len + 1;
     val_len = len - val_off;
+    if (raw)
+        goto done;
     if (cairn__tsv_unescape(line, &key_len, &err))
         return line_fail(im, CAIRN_BADINPUT, "%s in key at column %zu", err.what,
                          err.offset + 1);
     if (cairn__tsv_unescape(line + val_off, &val_len, &err))
         return line_fail(im, CAIRN_BADINPUT, "%s in value at column %zu", err.what,
                          val_off + err.offset + 1);
+done:
     key->data = line;
     key->len = key_len;
     val->data = line + val_off;
@@ -184,31 +216,106 @@ static uint64_t stream_size(FILE *in)
     return (uint64_t)st.st_size;
 }
 
+static bool stop_requested(const importer *im)
+{
+    return im->opts->stop && *im->opts->stop;
+}
+
+/* Appends rest[0..n) to the line, whose first have bytes are kept. */
+static int append_rest(importer *im, size_t have, size_t n)
+{
+    char *grown;
+    size_t need = have + n + 1;
+
+    if (need > im->line_cap) {
+        if (!(grown = realloc(im->line, need)))
+            return CAIRN_NOMEM;
+        im->line = grown;
+        im->line_cap = need;
+    }
+    memcpy(im->line + have, im->rest, n);
+    im->line[have + n] = '\0';
+    return 0;
+}
+
+/*
+ * Reads the next line into im->line. OUT: *len, its length without the
+ * "\n" or "\r\n" ending. Returns 1 for a line, 0 at the end of the input,
+ * -ECANCELED if a stop was requested while a read was interrupted (the part
+ * of the line read so far is dropped), or a read error (-errno).
+ *
+ * A read interrupted by a signal (EINTR: the caller's handler was installed
+ * without SA_RESTART, so that a stop request does not wait for input) makes
+ * getline return the part of the line it had, with the stream's error flag
+ * set; without a stop request the read is resumed and the parts joined.
+ */
+static int read_line(importer *im, FILE *in, size_t *len)
+{
+    size_t have = 0;
+    ssize_t got;
+    int err, rc;
+
+    for (;;) {
+        errno = 0;
+        if (!have)
+            got = getline(&im->line, &im->line_cap, in);
+        else
+            got = getline(&im->rest, &im->rest_cap, in);
+        err = errno;
+        if (got > 0 && have && (rc = append_rest(im, have, (size_t)got)))
+            return rc;
+        if (got > 0)
+            have += (size_t)got;
+        if (have && im->line[have - 1] == '\n')
+            break;
+        if (!ferror(in)) {
+            if (!have)
+                return 0; /* the end of the input */
+            break;        /* a last line without "\n" */
+        }
+        if (err != EINTR)
+            return err > 0 ? -err : CAIRN_IO;
+        clearerr(in);
+        if (stop_requested(im))
+            return -ECANCELED;
+    }
+    im->bytes += have;
+    if (im->line[have - 1] == '\n') {
+        have--;
+        if (have && im->line[have - 1] == '\r')
+            have--;
+    }
+    *len = have;
+    return 1;
+}
+
 /*
  * Public: reads records from in and commits them in batches (the format
  * and the failure rules are in the comment at the top of this file).
  * Errors: CAIRN_BADARG (bad options), CAIRN_BADINPUT (a malformed line; the
- * detail is "SOURCE:LINE: what"), read errors as -errno, and the errors of
- * cairn_txn_begin, cairn_txn_put and cairn_txn_commit. *records (if not
- * NULL) receives the records committed, on failure as well as on success.
+ * detail is "SOURCE:LINE: what"), -ECANCELED (a stop request), read errors
+ * as -errno, and the errors of cairn_txn_begin, cairn_txn_put and
+ * cairn_txn_commit. *records and *commits (if not NULL) receive the records
+ * committed and the commits written, on failure as well as on success.
  */
-int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint64_t *records)
+int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint64_t *records,
+                 uint64_t *commits)
 {
     cairn_format format;
     importer im;
-    char *line = NULL;
-    size_t cap = 0, len;
-    ssize_t got;
+    size_t len = 0;
     cairn_val key = {NULL, 0}, val = {NULL, 0};
     int rc = 0;
 
     cairn__detail_clear();
     if (records)
         *records = 0;
+    if (commits)
+        *commits = 0;
     if (!db || !in || !opts)
         return cairn__fail(CAIRN_BADARG, "import: db, input and options are required");
     format = opts->format ? opts->format : CAIRN_TSV;
-    if (format != CAIRN_TSV && format != CAIRN_JSONL)
+    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW)
         return cairn__fail(CAIRN_BADARG, "import: unknown format %d", (int)format);
     if (format == CAIRN_JSONL && (!opts->key_field || !opts->key_field[0]))
         return cairn__fail(CAIRN_BADARG, "import: jsonl needs a key field");
@@ -221,44 +328,57 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     im.total_bytes = stream_size(in);
 
     for (;;) {
-        errno = 0;
-        if ((got = getline(&line, &cap, in)) < 0) {
-            if (ferror(in)) {
-                rc = errno > 0 ? -errno : CAIRN_IO;
+        if (stop_requested(&im)) {
+            rc = -ECANCELED;
+            break;
+        }
+        if ((rc = read_line(&im, in, &len)) <= 0) {
+            if (rc && rc != -ECANCELED) {
+                im.line_no++;
                 rc = line_fail(&im, rc, "read error: %s", cairn_strerror(rc));
             }
             break;
         }
         im.line_no++;
-        im.bytes += (uint64_t)got;
-        len = (size_t)got;
-        if (len && line[len - 1] == '\n') {
-            len--;
-            if (len && line[len - 1] == '\r')
-                len--;
-        }
-        if (format == CAIRN_TSV)
-            rc = parse_tsv(&im, line, len, &key, &val);
+        if (format == CAIRN_JSONL)
+            rc = parse_jsonl(&im, im.line, len, &key, &val);
         else
-            rc = parse_jsonl(&im, line, len, &key, &val);
+            rc = parse_tsv(&im, im.line, len, format == CAIRN_TSV_RAW, &key, &val);
         if (rc || (rc = add_record(&im, &key, &val)))
             break;
         if (opts->progress)
             opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
     }
-    if (!rc)
+    if (rc == -ECANCELED) {
+        /* Every record read is whole and valid: keep them. */
+        if (!(rc = commit_batch(&im)))
+            rc = cairn__fail(-ECANCELED, "%s:%" PRIu64 ": stopped on request before this line",
+                             im.source, im.committed + 1);
+    } else if (!rc)
         rc = commit_batch(&im);
     else if (im.txn) {
         cairn_txn_abort(im.txn);
         im.txn = NULL;
     }
-    if (!rc && opts->progress)
+    if (opts->progress && (!rc || rc == -ECANCELED))
         opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
     free(im.key_copy);
-    free(line);
+    free(im.line);
+    free(im.rest);
     if (records)
         *records = im.committed;
+    if (commits)
+        *commits = im.commits;
     return rc;
+}
+
+/* Writes n bytes of data to out. Returns 0 or a stream error. */
+static int write_bytes(FILE *out, const void *data, size_t n)
+{
+    errno = 0;
+    if (n && fwrite(data, 1, n, out) != n)
+        return errno > 0 ? -errno : CAIRN_IO;
+    return 0;
 }
 
 /* Writes one record as a line. Returns 0 or a stream error. */
@@ -267,33 +387,68 @@ static int write_record(FILE *out, cairn_format format, const cairn_val *key,
 {
     int rc;
 
-    errno = 0;
-    if (format == CAIRN_JSONL) {
-        if (val->len && fwrite(val->data, 1, val->len, out) != val->len)
-            goto fail;
-    } else {
-        if ((rc = cairn__tsv_write(out, key->data, key->len)))
-            return rc;
-        if (putc('\t', out) == EOF)
-            goto fail;
-        if ((rc = cairn__tsv_write(out, val->data, val->len)))
-            return rc;
-    }
-    if (putc('\n', out) == EOF)
-        goto fail;
-    return 0;
+    if (format == CAIRN_JSONL)
+        rc = write_bytes(out, val->data, val->len);
+    else if (format == CAIRN_TSV_RAW)
+        rc = write_bytes(out, key->data, key->len);
+    else
+        rc = cairn__tsv_write(out, key->data, key->len);
+    if (rc || format == CAIRN_JSONL)
+        goto end;
+    if ((rc = write_bytes(out, "\t", 1)))
+        return rc;
+    if (format == CAIRN_TSV_RAW)
+        rc = write_bytes(out, val->data, val->len);
+    else
+        rc = cairn__tsv_write(out, val->data, val->len);
+end:
+    return rc ? rc : write_bytes(out, "\n", 1);
+}
 
-fail:
-    return errno > 0 ? -errno : CAIRN_IO;
+/* Whether format can hold the record as a line that reads back the same.
+ * If not, returns false with the reason, naming the key, in why. */
+static bool record_fits(cairn_format format, const cairn_val *key, const cairn_val *val,
+                        char *why, size_t why_size)
+{
+    cairn__jsonl_error err;
+    char problem[320], *key_text = NULL;
+    const char *raw_problem;
+
+    if (format == CAIRN_JSONL) {
+        if (val->len && memchr(val->data, '\n', val->len))
+            snprintf(problem, sizeof(problem), "holds a newline, so it is not a JSON line");
+        else if (cairn__jsonl_object(val->len ? val->data : "", val->len, &err) == 0)
+            return true;
+        else {
+            snprintf(problem, sizeof(problem),
+                     "is not a JSON object, so it cannot be a jsonl line (");
+            cairn__jsonl_describe(&err, NULL, problem + strlen(problem),
+                                  sizeof(problem) - strlen(problem));
+            snprintf(problem + strlen(problem), sizeof(problem) - strlen(problem),
+                     "); export it as tsv instead");
+        }
+    } else if (format == CAIRN_TSV_RAW &&
+               (raw_problem = cairn__tsv_raw_problem(key->data, key->len, val->data, val->len)))
+        snprintf(problem, sizeof(problem),
+                 "cannot be a raw tsv line: %s; export it as (escaped) tsv instead",
+                 raw_problem);
+    else
+        return true;
+    if (cairn_tsv_escape(key->data, key->len, &key_text))
+        key_text = NULL;
+    snprintf(why, why_size, "export: the %s of key '%.200s' %s",
+             format == CAIRN_JSONL ? "value" : "record", key_text ? key_text : "?", problem);
+    free(key_text);
+    return false;
 }
 
 /*
- * Public: writes every key of space at version at to out, in key order, as
- * tsv (escaped key, tab, escaped value) or jsonl (the value as stored; a
- * value holding a newline cannot be a JSON line and stops the export with
- * CAIRN_BADINPUT naming the key). Errors: those of cairn_snapshot_open and
- * cairn_iter_open/next, CAIRN_BADARG (format), stream errors as -errno.
- * *records (if not NULL) receives the records written, also on failure.
+ * Public: writes every key of space at version at to out, in key order, one
+ * line per record in format (the rules are at cairn_export in cairn.h); a
+ * record the format cannot hold stops the export with CAIRN_BADINPUT before
+ * its line. Errors: those of cairn_snapshot_open and cairn_iter_open/next,
+ * CAIRN_BADARG (format), stream errors as -errno. *records (if not NULL)
+ * receives the records written, also on failure.
  */
 int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format format,
                  void *out, cairn_progress_fn progress, void *progress_ctx, uint64_t *records)
@@ -302,7 +457,7 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
     cairn_iter *it = NULL;
     cairn_val key, val;
     uint64_t n = 0, bytes = 0;
-    char detail[512], *key_text = NULL;
+    char detail[768];
     int rc;
 
     cairn__detail_clear();
@@ -310,21 +465,15 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
         *records = 0;
     if (!db || !out)
         return cairn__fail(CAIRN_BADARG, "export: db and output are required");
-    if (format != CAIRN_TSV && format != CAIRN_JSONL)
+    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW)
         return cairn__fail(CAIRN_BADARG, "export: unknown format %d", (int)format);
     if ((rc = cairn_snapshot_open(db, at, &snap)))
         return rc;
     if ((rc = cairn_iter_open(snap, space, NULL, 0, NULL, 0, 0, &it)))
         goto fail_iter;
     while (!(rc = cairn_iter_next(it, &key, &val))) {
-        if (format == CAIRN_JSONL && memchr(val.data, '\n', val.len)) {
-            if (cairn_tsv_escape(key.data, key.len, &key_text))
-                key_text = NULL;
+        if (!record_fits(format, &key, &val, detail, sizeof(detail))) {
             rc = CAIRN_BADINPUT;
-            snprintf(detail, sizeof(detail),
-                     "export: the value of key '%.200s' holds a newline, so it is not a "
-                     "JSON line",
-                     key_text ? key_text : "?");
             goto fail_record;
         }
         if ((rc = write_record(out, format, &key, &val))) {
@@ -353,7 +502,9 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
     return 0;
 
 fail_record:
-    free(key_text);
+    /* Flush the whole lines written so far, so the output holds exactly
+     * the *records records before the one refused. */
+    fflush(out);
     cairn_iter_close(it);
     cairn_snapshot_close(snap);
     if (records)

@@ -1,7 +1,8 @@
 /*
  * jsonl.c - a strict one-pass JSON scanner that validates a line as one
  * JSON object and extracts one top-level field (the contract is in
- * jsonl.h).
+ * jsonl.h). Export uses the same scanner to check that a value is one
+ * JSON object before writing it as a line.
  *
  * Grammar checked (RFC 8259):
  *
@@ -303,8 +304,9 @@ static bool name_matches(const scanner *s, const unsigned char *p, const unsigne
     return matched == s->field_len;
 }
 
-/* Scans the object at s->p (a '{'). At the top level (top) it watches the
- * member names for the key field and records where its value is. */
+/* Scans the object at s->p (a '{'). At the top level (top, and only when
+ * there is a key field) it watches the member names for the key field and
+ * records where its value is. */
 static int scan_object(scanner *s, int depth, bool top)
 {
     const unsigned char *name_at, *value_at;
@@ -449,35 +451,58 @@ static int copy_key(const scanner *s, char **key, size_t *key_len)
     return 0;
 }
 
+/* Points s at line[0..len) and err, watching for field (NULL: none). */
+static void scanner_init(scanner *s, const char *line, size_t len, const char *field,
+                         cairn__jsonl_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    memset(s, 0, sizeof(*s));
+    s->start = s->p = (const unsigned char *)line;
+    s->end = s->start + len;
+    s->field = field;
+    s->field_len = field ? strlen(field) : 0;
+    s->err = err;
+}
+
+/* Scans the whole line as ws object ws. Returns 0 or CAIRN_BADINPUT with
+ * the error recorded. */
+static int scan_line(scanner *s)
+{
+    skip_ws(s);
+    if (s->p == s->end) {
+        fail(s, s->start, "empty line (want one JSON object)");
+        return CAIRN_BADINPUT;
+    }
+    if (*s->p != '{') {
+        fail(s, s->p, "expected '{' (each line must be one JSON object)");
+        return CAIRN_BADINPUT;
+    }
+    if (scan_object(s, 1, s->field != NULL))
+        return CAIRN_BADINPUT;
+    skip_ws(s);
+    if (s->p != s->end) {
+        fail(s, s->p, "unexpected text after the object");
+        return CAIRN_BADINPUT;
+    }
+    return 0;
+}
+
+int cairn__jsonl_object(const char *line, size_t len, cairn__jsonl_error *err)
+{
+    scanner s;
+
+    scanner_init(&s, line, len, NULL, err);
+    return scan_line(&s);
+}
+
 int cairn__jsonl_field(const char *line, size_t len, const char *field, char **key,
                        size_t *key_len, cairn__jsonl_error *err)
 {
     scanner s;
 
-    memset(err, 0, sizeof(*err));
-    memset(&s, 0, sizeof(s));
-    s.start = s.p = (const unsigned char *)line;
-    s.end = s.start + len;
-    s.field = field;
-    s.field_len = strlen(field);
-    s.err = err;
-
-    skip_ws(&s);
-    if (s.p == s.end) {
-        fail(&s, s.start, "empty line (want one JSON object)");
+    scanner_init(&s, line, len, field, err);
+    if (scan_line(&s))
         return CAIRN_BADINPUT;
-    }
-    if (*s.p != '{') {
-        fail(&s, s.p, "expected '{' (each line must be one JSON object)");
-        return CAIRN_BADINPUT;
-    }
-    if (scan_object(&s, 1, true))
-        return CAIRN_BADINPUT;
-    skip_ws(&s);
-    if (s.p != s.end) {
-        fail(&s, s.p, "unexpected text after the object");
-        return CAIRN_BADINPUT;
-    }
     if (!s.key_at) {
         err->problem = CAIRN__JSONL_MISSING;
         err->what = "missing";

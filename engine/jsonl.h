@@ -4,7 +4,8 @@
  * It checks that a line is exactly one JSON object (RFC 8259: objects,
  * arrays, strings with every escape including \uXXXX and surrogate pairs,
  * numbers, true, false, null, whitespace around tokens; strings must be
- * valid UTF-8) and pulls out one top-level field to serve as the key.
+ * valid UTF-8) and pulls out one top-level field to serve as the key, or
+ * only checks the line (for jsonl export).
  * It builds no tree: one pass, recursion bounded by CAIRN__JSON_MAX_DEPTH.
  */
 #ifndef CAIRN_JSONL_H
@@ -42,6 +43,12 @@ typedef struct cairn__jsonl_error {
  * detail. */
 int cairn__jsonl_field(const char *line, size_t len, const char *field, char **key,
                        size_t *key_len, cairn__jsonl_error *err);
+
+/* Checks that line[0..len) (no newline) is exactly one JSON object, with
+ * only whitespace around it: what jsonl import accepts as a line, and what
+ * jsonl export therefore requires of a value. Returns 0, or CAIRN_BADINPUT
+ * with *err filled (problem CAIRN__JSONL_SYNTAX). Sets no thread detail. */
+int cairn__jsonl_object(const char *line, size_t len, cairn__jsonl_error *err);
 
 /* Words err for a message: "invalid JSON at column 12: expected ':'",
  * "field \"id\" missing", "field \"id\" is an object, want a string or

@@ -207,6 +207,40 @@ int cairn_tsv_unescape(char *field, size_t *len)
     return 0;
 }
 
+const char *cairn__tsv_raw_problem(const void *key, size_t key_len, const void *val,
+                                   size_t val_len)
+{
+    const unsigned char *v = val;
+
+    if (key_len && memchr(key, '\t', key_len))
+        return "the key holds a tab";
+    if (key_len && memchr(key, '\n', key_len))
+        return "the key holds a newline";
+    if (key_len && memchr(key, '\r', key_len))
+        return "the key holds a carriage return";
+    if (val_len && memchr(val, '\t', val_len))
+        return "the value holds a tab";
+    if (val_len && memchr(val, '\n', val_len))
+        return "the value holds a newline";
+    if (val_len && v[val_len - 1] == '\r')
+        return "the value ends in a carriage return";
+    return NULL;
+}
+
+/*
+ * Public: whether a record can be written as raw tsv. Returns 0, or
+ * CAIRN_BADINPUT with the detail cairn__tsv_raw_problem gives.
+ */
+int cairn_tsv_raw_check(const void *key, size_t key_len, const void *val, size_t val_len)
+{
+    const char *problem = cairn__tsv_raw_problem(key, key_len, val, val_len);
+
+    cairn__detail_clear();
+    if (problem)
+        return cairn__fail(CAIRN_BADINPUT, "%s", problem);
+    return 0;
+}
+
 static int stream_error(void)
 {
     return errno > 0 ? -errno : CAIRN_IO;

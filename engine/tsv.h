@@ -14,6 +14,10 @@
  * Every other byte (including 0x7f and 0x80-0xff) stands for itself. On
  * input a raw tab, newline or carriage return inside a field is an error:
  * they are structure, never data.
+ *
+ * Raw tsv (CAIRN_TSV_RAW) has no escapes: a line is the key's bytes, a tab,
+ * the value's bytes. It can hold only the records cairn__tsv_raw_problem
+ * accepts.
  */
 #ifndef CAIRN_TSV_H
 #define CAIRN_TSV_H
@@ -37,5 +41,12 @@ int cairn__tsv_unescape(char *field, size_t *len, cairn__tsv_error *err);
 /* Writes data escaped to f. Returns 0, or -errno (CAIRN_IO if errno says
  * nothing) when the stream fails. */
 int cairn__tsv_write(FILE *f, const void *data, size_t len);
+
+/* Why the record cannot be a raw tsv line that reads back the same, as a
+ * static phrase ("the key holds a tab", "the value holds a newline", "the
+ * key holds a carriage return", "the value ends in a carriage return"), or
+ * NULL if it can. */
+const char *cairn__tsv_raw_problem(const void *key, size_t key_len, const void *val,
+                                   size_t val_len);
 
 #endif /* CAIRN_TSV_H */

@@ -43,6 +43,7 @@
 #ifndef CAIRN_H
 #define CAIRN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -510,7 +511,16 @@ CAIRN_EXTERN int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
 
 /* ---------------------------------------------------------------- import */
 
-typedef enum cairn_format { CAIRN_TSV = 1, CAIRN_JSONL = 2 } cairn_format;
+/* Line formats of cairn_import and cairn_export (docs/cli.md has the full
+ * rules):
+ *   CAIRN_TSV      KEY<TAB>VALUE, both escaped (\t \n \r \\ \xHH; see
+ *                  cairn_tsv_escape), so any bytes round-trip.
+ *   CAIRN_JSONL    one JSON object per line; the line is the value, the key
+ *                  is one of its top-level fields.
+ *   CAIRN_TSV_RAW  KEY<TAB>VALUE as bytes, split at the first tab, with no
+ *                  escapes at all (for data whose backslashes are data, such
+ *                  as systemd's "\x2d"). */
+typedef enum cairn_format { CAIRN_TSV = 1, CAIRN_JSONL = 2, CAIRN_TSV_RAW = 3 } cairn_format;
 
 /* Progress callback for long operations: records done so far, bytes of
  * input consumed (or 0), total bytes if known (else 0). */
@@ -518,7 +528,7 @@ typedef void (*cairn_progress_fn)(void *ctx, uint64_t records, uint64_t bytes,
                                   uint64_t total_bytes);
 
 typedef struct cairn_import_options {
-    cairn_format format;    /* CAIRN_TSV (default) or CAIRN_JSONL */
+    cairn_format format;    /* CAIRN_TSV (default), CAIRN_JSONL or CAIRN_TSV_RAW */
     const char *key_field;  /* JSONL: top-level field holding the key */
     const char *space;      /* keyspace, NULL for the default */
     const char *branch;     /* NULL for "main" */
@@ -527,24 +537,69 @@ typedef struct cairn_import_options {
     uint64_t batch;         /* records per commit; 0 means 10000 */
     cairn_progress_fn progress;
     void *progress_ctx;
+    /* May be NULL. Read (never written) before each record and when a read
+     * is interrupted by a signal: once *stop is nonzero the import stops at
+     * that record boundary, as described at cairn_import. Meant to be set
+     * by a signal handler (sig_atomic_t); the caller owns it and it must
+     * stay valid until cairn_import returns. */
+    const volatile sig_atomic_t *stop;
 } cairn_import_options;
 
 /* Reads records from the stdio stream in and commits them in batches.
- * tsv: KEY<TAB>VALUE per line, with \t \n \r \\ and \xHH escapes. jsonl:
- * one JSON object per line; the key is the text of top-level field
- * key_field (a string, unescaped, or a number as written); the value is the
- * whole line. Each batch commits with the message "PREFIX records A-B"
- * (PREFIX is opts->message, else "import SOURCE"). A malformed line stops
- * the import with CAIRN_BADINPUT and the detail "SOURCE:LINE: what is
- * wrong"; batches committed before it stay, the partial batch is discarded.
- * OUT: *records (may be NULL): records committed, also on failure. */
+ * Every line is one record (a blank line is malformed), in the format
+ * opts->format: tsv (KEY<TAB>VALUE, escaped), raw tsv (split at the first
+ * tab, no unescaping), or jsonl (one JSON object per line; the key is the
+ * text of top-level field key_field, a string unescaped or a number as
+ * written; the value is the whole line). A "\r" before the "\n" is
+ * dropped (CRLF input). Each batch commits with the message
+ * "PREFIX records A-B" (PREFIX is opts->message, else "import SOURCE").
+ *
+ * Because every line is one record and batches commit in order, the records
+ * committed are always exactly lines 1..*records of the input: a rerun
+ * resumes at line *records + 1 (rerunning from line 1 is also safe, since
+ * puts are idempotent).
+ *
+ * Errors:
+ *   CAIRN_BADINPUT  a malformed line; the detail is "SOURCE:LINE: what is
+ *                   wrong". Batches committed before it stay; the open
+ *                   batch is discarded.
+ *   -ECANCELED      *opts->stop became nonzero. The import stopped at a
+ *                   record boundary: the records already read (all whole
+ *                   and valid) were committed as a last, shorter batch, and
+ *                   nothing after them was. A line that was being read when
+ *                   a signal interrupted the read is dropped (it was not
+ *                   imported). The detail is "SOURCE:LINE: stopped on
+ *                   request before this line". If committing that last
+ *                   batch fails, its error is returned instead.
+ *   CAIRN_BADARG    bad options (unknown format, jsonl without key_field).
+ *   -errno          a read error (a read interrupted by a signal while
+ *                   *stop is still 0 is resumed, not an error).
+ *   and the errors of cairn_txn_begin, cairn_txn_put and cairn_txn_commit.
+ * OUT: *records (may be NULL): records committed, also on failure.
+ * *commits (may be NULL): commits written, also on failure; a batch that
+ * changes nothing (records the store already holds) writes no commit.
+ * The library never installs signal handlers; the caller does, and sets
+ * *stop from them (the cairn command does this for SIGINT and SIGTERM). */
 CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
-                              const cairn_import_options *opts, uint64_t *records);
+                              const cairn_import_options *opts, uint64_t *records,
+                              uint64_t *commits);
 
-/* Writes every key of space at version at as tsv or jsonl lines to out
- * (a FILE *). jsonl writes each value as it is (it should be a JSON line);
- * a value containing a newline stops the export with CAIRN_BADINPUT naming
- * its key. OUT: *records (may be NULL): records written, also on failure. */
+/* Writes every key of space at version at to out (a FILE *), one line per
+ * key in key order:
+ *   CAIRN_TSV      escaped key, tab, escaped value: any bytes can be written.
+ *   CAIRN_JSONL    the value as stored. Every value must be one JSON object
+ *                  on one line (what a jsonl import stores); otherwise the
+ *                  export stops at that key with CAIRN_BADINPUT, the detail
+ *                  naming the key and the problem, and the value is not
+ *                  written (a bare value would not re-import).
+ *   CAIRN_TSV_RAW  key, tab, value as bytes; a record raw tsv cannot hold
+ *                  (cairn_tsv_raw_check) stops the export the same way.
+ * Lines written before a refused key are whole records; *records says how
+ * many. progress (may be NULL) is called after each record with
+ * progress_ctx, the records and the bytes written so far.
+ * Errors: CAIRN_BADINPUT (above), CAIRN_BADARG (format), those of
+ * cairn_snapshot_open and cairn_iter_open/next, stream errors as -errno.
+ * OUT: *records (may be NULL): records written, also on failure. */
 CAIRN_EXTERN int cairn_export(cairn_db *db, const char *at, const char *space,
                               cairn_format format, void *out, cairn_progress_fn progress,
                               void *progress_ctx, uint64_t *records);
@@ -556,6 +611,14 @@ CAIRN_EXTERN int cairn_tsv_escape(const void *data, size_t len, char **out);
  * for a bad escape or a raw tab, newline or carriage return (the detail
  * says which and where); then the field and *len are unchanged. */
 CAIRN_EXTERN int cairn_tsv_unescape(char *field, size_t *len);
+/* Checks that a record can be written as a raw tsv line that reads back as
+ * the same record: the key holds no tab, newline or carriage return, and
+ * the value holds no tab or newline and does not end in a carriage return
+ * (a raw import would take it for a CRLF line ending). Reads the bytes
+ * only. Returns 0, or CAIRN_BADINPUT with the detail saying what is wrong
+ * ("the key holds a tab", "the value ends in a carriage return", ...). */
+CAIRN_EXTERN int cairn_tsv_raw_check(const void *key, size_t key_len, const void *val,
+                                     size_t val_len);
 
 #ifdef __cplusplus
 }

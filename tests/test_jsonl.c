@@ -1,7 +1,8 @@
 /*
  * test_jsonl.c - the strict JSON scanner behind jsonl import: key
  * extraction (strings with every escape, numbers as written), the field's
- * type and presence, and syntax errors with their columns and wording.
+ * type and presence, syntax errors with their columns and wording, and the
+ * object check jsonl export applies to each value (cairn__jsonl_object).
  */
 #include "jsonl.h"
 #include "test.h"
@@ -214,6 +215,56 @@ static void test_depth(void)
     }
 }
 
+/* cairn__jsonl_object must accept line (one JSON object, whitespace
+ * around it). */
+static void check_object(const char *line)
+{
+    cairn__jsonl_error err;
+
+    if (cairn__jsonl_object(line, strlen(line), &err))
+        TEST_FAIL("cairn__jsonl_object rejected '%s' at column %zu: %s", line, err.col,
+                  err.what);
+}
+
+/* cairn__jsonl_object must reject line with the message want. */
+static void check_not_object(const char *line, const char *want)
+{
+    cairn__jsonl_error err;
+    char msg[256];
+
+    ASSERT_RC(cairn__jsonl_object(line, strlen(line), &err), CAIRN_BADINPUT);
+    ASSERT_EQ(err.problem, CAIRN__JSONL_SYNTAX);
+    cairn__jsonl_describe(&err, NULL, msg, sizeof(msg));
+    if (strcmp(msg, want) != 0)
+        TEST_FAIL("'%s': got \"%s\", want \"%s\"", line, msg, want);
+}
+
+/* What jsonl export accepts as a value: exactly one JSON object, with no
+ * key field needed (duplicate or missing names are fine: only the syntax
+ * counts). */
+static void test_object_check(void)
+{
+    check_object("{}");
+    check_object(" \t{\"a\":1} ");
+    check_object("{\"a\":1,\"a\":2}");
+    check_object("{\"id\":{\"x\":[1,{\"y\":null}]}}");
+    check_object("{\"s\":\"caf\xc3\xa9 \\u00e9\"}");
+    check_not_object("", "invalid JSON at column 1: empty line (want one JSON object)");
+    check_not_object("plain text",
+                     "invalid JSON at column 1: expected '{' (each line must be one JSON object)");
+    check_not_object("42",
+                     "invalid JSON at column 1: expected '{' (each line must be one JSON object)");
+    check_not_object("\"str\"",
+                     "invalid JSON at column 1: expected '{' (each line must be one JSON object)");
+    check_not_object("[{}]",
+                     "invalid JSON at column 1: expected '{' (each line must be one JSON object)");
+    check_not_object("{\"a\":1}{\"b\":2}",
+                     "invalid JSON at column 8: unexpected text after the object");
+    check_not_object("{\"a\":1", "invalid JSON at column 7: expected ',' or '}'");
+    check_not_object("{not json}",
+                     "invalid JSON at column 2: expected a string (a member name)");
+}
+
 int main(void)
 {
     test_seed_init(1);
@@ -223,6 +274,7 @@ int main(void)
     test_syntax_errors();
     test_valid_documents();
     test_depth();
+    test_object_check();
     printf("ok\n");
     return 0;
 }

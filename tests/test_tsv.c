@@ -1,6 +1,7 @@
 /*
  * test_tsv.c - tsv field escaping: the escape table, unescaping (including
- * its errors and their columns) and round trips of every byte.
+ * its errors and their columns), round trips of every byte, and which
+ * records raw tsv can hold (cairn_tsv_raw_check).
  */
 #include "test.h"
 #include "tsv.h"
@@ -151,6 +152,38 @@ static void test_write(void)
     free(buf);
 }
 
+/* cairn_tsv_raw_check(key, val) must give want: NULL for success, else the
+ * detail of its CAIRN_BADINPUT. */
+static void check_raw(const char *key, size_t key_len, const char *val, size_t val_len,
+                      const char *want)
+{
+    if (!want) {
+        ASSERT_OK(cairn_tsv_raw_check(key, key_len, val, val_len));
+        ASSERT_TRUE(cairn__tsv_raw_problem(key, key_len, val, val_len) == NULL);
+        return;
+    }
+    ASSERT_RC(cairn_tsv_raw_check(key, key_len, val, val_len), CAIRN_BADINPUT);
+    if (strcmp(cairn_errdetail(), want) != 0)
+        TEST_FAIL("raw check gave \"%s\", want \"%s\"", cairn_errdetail(), want);
+}
+
+static void test_raw_check(void)
+{
+    /* Backslashes, control bytes other than tab, LF and CR, high bytes, a
+     * CR inside a value, empty fields: all fine as raw bytes. */
+    check_raw("sys\\x2dfoo", 10, "C:\\path\\x2d", 12, NULL);
+    check_raw("\x01\xff", 2, "\x00\x1b[0m", 5, NULL);
+    check_raw("k", 1, "a\rb", 3, NULL);
+    check_raw("", 0, "", 0, NULL);
+    check_raw("a\tb", 3, "v", 1, "the key holds a tab");
+    check_raw("a\nb", 3, "v", 1, "the key holds a newline");
+    check_raw("a\rb", 3, "v", 1, "the key holds a carriage return");
+    check_raw("k", 1, "v\tw", 3, "the value holds a tab");
+    check_raw("k", 1, "v\nw", 3, "the value holds a newline");
+    /* A raw import would take a final CR for a CRLF line ending. */
+    check_raw("k", 1, "v\r", 2, "the value ends in a carriage return");
+}
+
 int main(void)
 {
     test_seed_init(20240601);
@@ -160,6 +193,7 @@ int main(void)
     test_round_trip_bytes();
     test_round_trip_random();
     test_write();
+    test_raw_check();
     printf("ok\n");
     return 0;
 }

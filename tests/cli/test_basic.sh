@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# test_basic.sh - put, get, del, scan, count (prefix, from/to, reverse,
-# limit), keyspaces, option placement, help and version, and exit codes
-# (1 missing key, 2 bad usage or bad spec).
+# test_basic.sh - put (also of a value read from stdin), get, mget, del,
+# scan, count (prefix, from/to, reverse, limit), keyspaces, option
+# placement, help and version, keys quoted in messages (UTF-8 as it is,
+# control and invalid bytes as \xHH), and exit codes (1 missing key, 2 bad
+# usage or bad spec).
 # Usage: test_basic.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -11,7 +13,7 @@ grep -q '^cairn [0-9]' "$tmp/out" || fail "--version printed '$(cat "$tmp/out")'
 expect_status 0 "--help" "$bin" --help
 grep -q 'usage: cairn' "$tmp/out" || fail "--help lacks usage"
 cp "$tmp/out" "$tmp/help"
-for cmd in put get del scan count import export root log diff verify stats tag branch refs spaces; do
+for cmd in put get mget del scan count import export root log diff verify stats tag branch refs spaces; do
     grep -q "^  $cmd" "$tmp/help" || fail "--help does not list $cmd"
     expect_status 0 "help $cmd" "$bin" help "$cmd"
     grep -q "usage: cairn $cmd" "$tmp/out" || fail "help $cmd lacks its synopsis"
@@ -19,6 +21,9 @@ done
 expect_status 0 "scan --help" "$bin" scan --help
 grep -q -- '--prefix' "$tmp/out" || fail "scan --help lacks --prefix"
 expect_status 2 "help of an unknown command" "$bin" help frobnicate
+expect_status 0 "help help" "$bin" help help
+grep -q '^usage: cairn help \[COMMAND\]' "$tmp/out" || fail "help help: $(cat "$tmp/out")"
+grep -q "cairn COMMAND --help" "$tmp/out" || fail "help help explains COMMAND --help"
 
 # ---- put, get, del
 c put apple red
@@ -41,6 +46,28 @@ c del banana
 expect_status 1 "get after del" c get banana
 expect_status 0 "del of a missing key" c del banana
 
+# ---- put KEY -: the value from stdin, all bytes, up to CAIRN_VALUE_MAX
+# (on a store of its own, m, so that the checks below see only their keys)
+m() { "$bin" -s "lmdb:$tmp/m" "$@"; }
+printf 'a\0b\nc\r\n\xff' | m put bin - || fail "put - from a pipe"
+m get bin >"$tmp/got"
+printf 'a\0b\nc\r\n\xff\n' | cmp -s - "$tmp/got" || fail "put - is binary-safe: $(od -c "$tmp/got")"
+m put empty - </dev/null
+expect_eq "$(m get empty | od -An -c | tr -d ' ')" '\n' "put - of empty stdin stores the empty value"
+printf %s - | m put dash -
+expect_eq "$(m get dash)" "-" "the literal value '-' via stdin"
+m put -m "from a file" big - <"$bin"
+cmp -s "$bin" <(m get big | head -c "$(stat -c %s "$bin")") || fail "put - of a large binary file"
+m log -n 1 | cut -f1 | grep -q ' from a file$' || fail "put - takes -m"
+head -c $((64 * 1024 * 1024)) /dev/zero >"$tmp/max"
+expect_status 0 "put - of exactly CAIRN_VALUE_MAX bytes" m put max - <"$tmp/max"
+expect_eq "$(m get max | wc -c | tr -d ' ')" $((64 * 1024 * 1024 + 1)) "the largest value"
+printf x >>"$tmp/max"
+expect_status 2 "put - of one byte more" m put max2 - <"$tmp/max"
+expect_err "^cairn: put: the value on stdin is too long \(more than 67108864 bytes" "too long message"
+expect_status 1 "nothing stored for a value too long" m get max2
+rm -f "$tmp/max"
+
 # Raw bytes: no unescaping of arguments; tabs and backslashes survive.
 c put 'back\slash' 'tab	inside\n'
 expect_eq "$(c get 'back\slash')" 'tab	inside\n' "raw bytes in put/get"
@@ -49,6 +76,37 @@ c del 'back\slash'
 c put -- -dash minus
 expect_eq "$(c get -- -dash)" "minus" "key after --"
 c del -- -dash
+
+# ---- mget: one snapshot, one line per key in argument order; a missing key
+# is its escaped name alone (no tab); exit 1 if any is missing.
+m put apple green
+m put cherry dark
+m put $'t\tab' $'v\n2'
+expect_status 0 "mget of present keys" m mget cherry apple
+expect_eq "$(cat "$tmp/out")" $'cherry\tdark\napple\tgreen' "mget output"
+expect_status 1 "mget with a missing key" m mget apple nosuch $'t\tab' apple ''
+printf 'apple\tgreen\nnosuch\nt\\tab\tv\\n2\napple\tgreen\n\n' | cmp -s - "$tmp/out" ||
+    fail "mget lines: $(od -c "$tmp/out")"
+expect_err "^cairn: 2 of 5 keys not found$" "mget summary of missing keys"
+expect_status 2 "mget needs a key" m mget
+old_apple=$(m log -n 1 | cut -d' ' -f1)
+m put apple ripe
+expect_eq "$(m mget apple --at "$old_apple")" $'apple\tgreen' "mget --at"
+m put --space fruit apple sweet
+expect_eq "$(m mget --space fruit apple cherry 2>/dev/null || true)" $'apple\tsweet\ncherry' "mget --space"
+m -b side put apple sour
+expect_eq "$(m mget -b side apple)" $'apple\tsour' "mget -b"
+expect_status 2 "mget of an unknown version" m mget apple --at nosuch
+
+# ---- keys in messages: valid UTF-8 as it is; control bytes, bytes that are
+# not UTF-8 and C1 controls as \xHH; a backslash doubled.
+expect_status 1 "get of a missing UTF-8 key" c get 'café ☕ 𝄞'
+expect_err "^cairn: key 'café ☕ 𝄞' not found$" "UTF-8 key in a message"
+expect_status 1 "get of a missing binary key" c get $'a\x01\xff\xc3(\xe2\x82\\z\xc2\x9b\x7f'
+expect_err "^cairn: key 'a\\\\x01\\\\xff\\\\xc3\\(\\\\xe2\\\\x82\\\\\\\\z\\\\xc2\\\\x9b\\\\x7f' not found$" \
+    "invalid UTF-8 and controls in a message"
+expect_status 1 "get of an overlong form" c get $'\xc0\xaf\xed\xa0\x80'
+expect_err "^cairn: key '\\\\xc0\\\\xaf\\\\xed\\\\xa0\\\\x80' not found$" "overlong and surrogate bytes"
 
 # ---- scan and count
 expect_eq "$(c scan)" $'apple\tgreen\ncherry\tdark\ndate\tbrown\nelder\tblack' "scan"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# test_history.sh - versions: log (order, format, -n, messages), --at time
-# travel by commit id, tag and branch, diff of two versions, tag, branch
-# and refs, -b branches, and root (empty store, per keyspace, per version).
+# test_history.sh - versions: log (order, format, -n, messages, the refs
+# of each commit), --at time travel by commit id, tag and branch, diff of
+# two versions, tag, branch and refs, -b branches, and root (empty store,
+# per keyspace, per version).
 # Usage: test_history.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -36,14 +37,18 @@ with a newline"
 c del b -m fourth
 c log >"$tmp/log"
 expect_eq "$(wc -l <"$tmp/log" | tr -d ' ')" 4 "log has one line per commit"
-re='^[0-9a-f]{64} [0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [0-9]+ .*$'
+re='^[0-9a-f]{64} [0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [0-9]+ [^	]*(	\(.*\))?$'
 while IFS= read -r line; do
     [[ $line =~ $re ]] || fail "log line format: '$line'"
 done <"$tmp/log"
+# The refs of a commit follow its message after a tab; here only main's head
+# has one.
+expect_eq "$(cut -s -f2 "$tmp/log")" "(main)" "log shows the branch at its head"
+expect_eq "$(grep -c $'\t' "$tmp/log")" 1 "log decorates only commits that refs point at"
 expect_eq "$(cut -d' ' -f2 "$tmp/log" | tr '\n' ' ')" "4 3 2 1 " "log is newest first"
 expect_eq "$(cut -d' ' -f4 "$tmp/log" | tr '\n' ' ')" "1 2 2 1 " "log key counts"
-expect_eq "$(cut -d' ' -f5- "$tmp/log" | tr '\n' '|')" 'fourth|third\nwith a newline|second|first|' \
-    "log messages, escaped"
+expect_eq "$(cut -f1 "$tmp/log" | cut -d' ' -f5- | tr '\n' '|')" \
+    'fourth|third\nwith a newline|second|first|' "log messages, escaped"
 expect_eq "$(c log -n 2 | wc -l | tr -d ' ')" 2 "log -n 2"
 expect_eq "$(c log -n 0)" "" "log -n 0"
 id4=$(sed -n 1p "$tmp/log" | cut -d' ' -f1)
@@ -52,7 +57,7 @@ id2=$(sed -n 3p "$tmp/log" | cut -d' ' -f1)
 id1=$(sed -n 4p "$tmp/log" | cut -d' ' -f1)
 expect_eq "$(c log --at "$id2" | cut -d' ' -f1 | tr '\n' ' ')" "$id2 $id1 " "log --at"
 c put z 0
-c log -n 1 | grep -q ' put z$' || fail "default commit message: $(c log -n 1)"
+c log -n 1 | cut -f1 | grep -q ' put z$' || fail "default commit message: $(c log -n 1)"
 c del z
 
 # ---- time travel
@@ -84,7 +89,7 @@ c -b feature put c 5 -m "on feature"
 expect_eq "$(c get c -b feature)" 5 "read a branch"
 expect_eq "$(c get c --at feature)" 5 "--at a branch"
 expect_status 1 "main does not see the branch's write" c get c
-expect_eq "$(c log -b feature | cut -d' ' -f5- | tr '\n' '|')" "on feature|first|" "log -b"
+expect_eq "$(c log -b feature | cut -f1 | cut -d' ' -f5- | tr '\n' '|')" "on feature|first|" "log -b"
 c branch copy -b feature
 expect_eq "$(c get c --at copy)" 5 "branch NAME -b BRANCH starts at BRANCH's head"
 expect_status 2 "moving a branch where it would lose commits" c branch copy --at v4
@@ -100,6 +105,19 @@ grep -qx "tag v1 $id1" "$tmp/refs" || fail "refs: v1 $(cat "$tmp/refs")"
 grep -qx "tag v4 $id4" "$tmp/refs" || fail "refs: v4"
 grep -q "^branch feature [0-9a-f]\{64\}$" "$tmp/refs" || fail "refs: feature"
 grep -qx "branch copy $id4" "$tmp/refs" || fail "refs: copy"
+
+# ---- log shows every branch and tag at each commit: branches first, then
+# tags, each group in name order.
+c tag v4b --at "$id4"
+c log --at "$id4" >"$tmp/log"
+expect_eq "$(sed -n 1p "$tmp/log" | cut -s -f2)" "(copy, tag: v4, tag: v4b)" "log: refs at id4"
+expect_eq "$(sed -n 4p "$tmp/log" | cut -s -f2)" "(tag: v1)" "log: refs at id1"
+expect_eq "$(cut -s -f2 "$tmp/log" | wc -l | tr -d ' ')" 2 "log: undecorated commits have no tab"
+expect_eq "$(c log -b feature -n 1 | cut -s -f2)" "(feature)" "log: a branch's own head"
+main_head=$(c log -n 1 | cut -d' ' -f1)
+c tag "head-tag"
+expect_eq "$(c log -n 1 | cut -s -f2)" "(main, tag: head-tag)" "log: main and a tag at the head"
+expect_eq "$(c log -n 1 | cut -d' ' -f1)" "$main_head" "tagging makes no commit"
 
 # ---- a write that changes nothing commits nothing
 n_before=$(c log | wc -l)

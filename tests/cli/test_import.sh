@@ -3,8 +3,10 @@
 # newlines, CR, backslashes, 0x01, 0xff), CRLF input, jsonl keys (string,
 # escaped, number), malformed lines (message FILE:LINE, exit 2, committed
 # batches kept, partial batch dropped), stdin, batching and commit
-# messages, --space and -b, and history independence (the same data in any
-# order and batching gives the same root).
+# messages, --space and -b, the summary's singular, raw tsv (--raw: import,
+# export, scan, and their refusals), jsonl export of values that are not
+# JSON objects (refused, naming the key), and history independence (the
+# same data in any order and batching gives the same root).
 # Usage: test_import.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -68,14 +70,14 @@ expect_err "^cairn: $tmp/bad.tsv:5: no tab between key and value$" "no-tab messa
 expect_err '^imported 4 records in 2 commits$' "summary after an error"
 expect_eq "$("$bin" -s "$db" count)" 4 "batches before the bad line stay, the partial one does not"
 expect_status 1 "record after the bad line" "$bin" -s "$db" get k06
-expect_eq "$("$bin" -s "$db" log | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')" \
+expect_eq "$("$bin" -s "$db" log | cut -f1 | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')" \
     "import $tmp/bad.tsv records 3-4"$'\n'"import $tmp/bad.tsv records 1-2" "commit messages"
 # With --batch 3 the error on line 5 drops record 4.
 expect_status 2 "tsv: batch 3" "$bin" -s "lmdb:$tmp/bad3" import --batch 3 "$tmp/bad.tsv"
 expect_eq "$("$bin" -s "lmdb:$tmp/bad3" count)" 3 "partial batch discarded"
 # -m sets the prefix of each batch's commit message.
 expect_status 2 "tsv: with -m" "$bin" -s "lmdb:$tmp/badm" import -m "nightly load" --batch 2 "$tmp/bad.tsv"
-expect_eq "$("$bin" -s "lmdb:$tmp/badm" log | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')" \
+expect_eq "$("$bin" -s "lmdb:$tmp/badm" log | cut -f1 | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')" \
     "nightly load records 3-4"$'\n'"nightly load records 1-2" "commit messages with -m"
 
 make_lines "$tmp/esc.tsv" 3 2 $'k2\tv\\q'
@@ -105,7 +107,7 @@ for ((i = 1; i <= 25; i++)); do printf 'key%03d\tvalue %d\n' "$i" "$i"; done >"$
 expect_status 0 "import from stdin" "$bin" -s "$db" import --batch 10 - <"$tmp/25.tsv"
 expect_err '^imported 25 records in 3 commits$' "stdin summary"
 expect_eq "$("$bin" -s "$db" log | wc -l | tr -d ' ')" 3 "one commit per batch"
-"$bin" -s "$db" log -n 1 | grep -q 'import <stdin> records 21-25$' || fail "stdin commit message"
+"$bin" -s "$db" log -n 1 | cut -f1 | grep -q 'import <stdin> records 21-25$' || fail "stdin commit message"
 "$bin" -s "$db" import --space other -b side "$tmp/25.tsv" 2>/dev/null
 expect_eq "$("$bin" -s "$db" count --space other -b side)" 25 "import into a space on a branch"
 expect_eq "$("$bin" -s "$db" count --space other)" 0 "main is untouched"
@@ -113,6 +115,76 @@ expect_eq "$("$bin" -s "$db" export --space other -b side | head -1)" $'key001\t
     "export --space -b"
 expect_status 0 "empty input" "$bin" -s "$db" import /dev/null
 expect_err '^imported 0 records in 0 commits$' "empty input summary"
+printf 'one\t1\n' >"$tmp/one.tsv"
+expect_status 0 "one record" "$bin" -s "$db" import "$tmp/one.tsv"
+expect_eq "$(cat "$tmp/err")" "imported 1 record in 1 commit" "singular summary"
+
+# ---- raw tsv: backslashes are data (a systemd unit path keeps its \x2d),
+# the first tab splits, and raw export, raw import give the same root.
+db="lmdb:$tmp/raw"
+{
+    printf 'sys-devices-platform-serial8250-tty-ttyS1.device\tplain\n'
+    printf 'dev-disk-by\\x2dlabel-root.device\tC:\\new\\table \\t \\x41 \\\n'
+    printf 'utf8-caf\xc3\xa9\t\xe2\x82\xac \x01 ctl\n'
+    printf 'tab-in-value\tleft\tright\r\n'
+    printf 'empty\t\n'
+} >"$tmp/raw.tsv"
+expect_status 0 "raw import" "$bin" -s "$db" import --raw "$tmp/raw.tsv"
+expect_err '^imported 5 records in 1 commit$' "raw import summary"
+"$bin" -s "$db" get 'dev-disk-by\x2dlabel-root.device' >"$tmp/got" ||
+    fail "raw import unescaped the key"
+printf '%s\n' 'C:\new\table \t \x41 \' | cmp -s - "$tmp/got" || fail "raw value: $(cat "$tmp/got")"
+expect_eq "$("$bin" -s "$db" get tab-in-value)" $'left\tright' "raw: the first tab splits"
+# The escaped import would have turned \x2d into '-': the default is unchanged.
+"$bin" -s "lmdb:$tmp/esc" import "$tmp/raw.tsv" 2>/dev/null || true
+expect_status 1 "escaped import unescapes \\x2d" "$bin" -s "lmdb:$tmp/esc" get 'dev-disk-by\x2dlabel-root.device'
+# Raw export refuses the value with a tab, naming its key, after the lines
+# before it (in key order: dev-..., empty, sys-..., then tab-in-value).
+expect_status 2 "raw export of a value with a tab" "$bin" -s "$db" export --raw
+expect_err "^cairn: export: the record of key 'tab-in-value' cannot be a raw tsv line: the value holds a tab" \
+    "raw export refusal message"
+expect_err "^cairn: export stopped after 3 records: the output is incomplete$" "records before the refusal"
+expect_eq "$(cut -f1 "$tmp/out" | tr '\n' ' ')" \
+    "dev-disk-by\\x2dlabel-root.device empty sys-devices-platform-serial8250-tty-ttyS1.device " \
+    "raw export writes whole lines up to the refused key"
+"$bin" -s "$db" del tab-in-value
+expect_status 0 "raw export" "$bin" -s "$db" export --raw
+grep -v '^tab-in-value' "$tmp/raw.tsv" | sort | cmp -s - "$tmp/out" || fail "raw export is the input"
+"$bin" -s "lmdb:$tmp/raw2" import --raw - <"$tmp/out" 2>/dev/null
+expect_eq "$("$bin" -s "lmdb:$tmp/raw2" root)" "$("$bin" -s "$db" root)" "raw round trip root"
+# Escaped export and import of the same store also round-trips.
+"$bin" -s "$db" export | "$bin" -s "lmdb:$tmp/raw3" import - 2>/dev/null
+expect_eq "$("$bin" -s "lmdb:$tmp/raw3" root)" "$("$bin" -s "$db" root)" "escaped round trip root"
+# scan --raw prints the same lines, and the same refusals.
+"$bin" -s "$db" scan --raw | cmp -s "$tmp/out" - || fail "scan --raw differs from export --raw"
+expect_eq "$("$bin" -s "$db" scan --raw --prefix dev- | cut -f1)" 'dev-disk-by\x2dlabel-root.device' \
+    "scan --raw --prefix"
+for bad in $'key\twith tab' $'key\nwith newline' $'key\rwith cr'; do
+    db="lmdb:$tmp/rawbad"
+    rm -rf "$tmp/rawbad"
+    "$bin" -s "$db" put "$bad" v
+    expect_status 2 "raw export of a bad key" "$bin" -s "$db" export --raw
+    # The library names the key tsv-escaped, the command's own messages
+    # with \xHH for control bytes.
+    expect_err "key 'key\\\\[tnr]with .*the key holds a" "raw export names the bad key"
+    expect_status 2 "scan --raw of a bad key" "$bin" -s "$db" scan --raw
+    expect_err "scan --raw: the record of key 'key\\\\x(09|0a|0d)with .*: the key holds a" \
+        "scan --raw names the bad key"
+done
+db="lmdb:$tmp/rawbad"
+rm -rf "$tmp/rawbad"
+"$bin" -s "$db" put k $'line1\nline2'
+expect_status 2 "raw export of a value with a newline" "$bin" -s "$db" export --raw
+expect_err "key 'k'.*the value holds a newline" "newline in a value"
+"$bin" -s "$db" put k $'ends in cr\r'
+expect_status 2 "raw export of a value ending in CR" "$bin" -s "$db" export --raw
+expect_err "key 'k'.*the value ends in a carriage return" "CR at the end of a value"
+expect_status 2 "--raw with jsonl" "$bin" -s "$db" export --raw --format jsonl
+expect_err "--raw applies only to --format tsv" "--raw with jsonl message"
+expect_status 2 "--raw does not apply to get" "$bin" -s "$db" get k --raw
+printf 'no tab here\n' >"$tmp/rawnotab.tsv"
+expect_status 2 "raw import of a line without a tab" "$bin" -s "$db" import --raw "$tmp/rawnotab.tsv"
+expect_err "rawnotab.tsv:1: no tab between key and value" "raw import: no tab"
 
 # ---- jsonl
 db="lmdb:$tmp/json"
@@ -138,6 +210,31 @@ expect_eq "$(head -1 "$tmp/out.jsonl")" '{"id": -1.5e3}' "jsonl export order"
 sort "$tmp/in.jsonl" | cmp -s - <(sort "$tmp/out.jsonl") || fail "jsonl export lines"
 "$bin" -s "lmdb:$tmp/json2" import --format jsonl --key id --batch 2 "$tmp/out.jsonl" 2>/dev/null
 expect_eq "$("$bin" -s "lmdb:$tmp/json2" root)" "$("$bin" -s "$db" root)" "jsonl round trip root"
+
+# ---- jsonl export of values that are not JSON objects: refused, naming the
+# key, and the bare value is never written.
+db="lmdb:$tmp/jexp"
+printf 'a\t{"id":"a"}\nb\tplain text\nc\t{"id":"c"}\n' | "$bin" -s "$db" import - 2>/dev/null
+expect_status 2 "jsonl export of a plain value" "$bin" -s "$db" export --format jsonl
+expect_err "^cairn: export: the value of key 'b' is not a JSON object, so it cannot be a jsonl line \\(invalid JSON at column 1: expected '\\{'" \
+    "jsonl export names the key"
+expect_err "export stopped after 1 record: the output is incomplete" "jsonl export: records before"
+expect_eq "$(cat "$tmp/out")" '{"id":"a"}' "jsonl export writes no bare value"
+"$bin" -s "$db" put b '[1, 2]'
+expect_status 2 "jsonl export of an array" "$bin" -s "$db" export --format jsonl
+expect_err "key 'b' is not a JSON object" "an array is not an object"
+"$bin" -s "$db" put b '{"id":"b"} trailing'
+expect_status 2 "jsonl export of an object and more" "$bin" -s "$db" export --format jsonl
+expect_err "key 'b'.*unexpected text after the object" "text after the object"
+"$bin" -s "$db" put a 42
+expect_status 2 "jsonl export with the first value bad" "$bin" -s "$db" export --format jsonl
+[[ ! -s "$tmp/out" ]] || fail "jsonl export wrote '$(cat "$tmp/out")' before the first bad value"
+! grep -q 'stopped after' "$tmp/err" || fail "no 'stopped after' when nothing was written"
+"$bin" -s "$db" put a '{"id":"a"}'
+"$bin" -s "$db" put b ' {"id": "b", "n": [1, {}]} '
+expect_status 0 "jsonl export of objects" "$bin" -s "$db" export --format jsonl
+expect_eq "$(cat "$tmp/out")" $'{"id":"a"}\n {"id": "b", "n": [1, {}]} \n{"id":"c"}' \
+    "jsonl export writes objects as they are"
 
 expect_status 2 "jsonl without --key" "$bin" -s mem import --format jsonl "$tmp/in.jsonl"
 expect_err "needs --key" "jsonl without --key message"

@@ -82,7 +82,10 @@ def run_stack(spec):
             v = bytes(rng.randrange(0x20, 0x7f) for _ in range(n))
             if rng.random() < 0.1 and k.encode() in model:
                 v = model[k.encode()]            # an equal value: no change
-            run(spec, "put", "--", k, v.decode())
+            if n > 1000:
+                run(spec, "put", "--", k, "-", stdin=v)
+            else:
+                run(spec, "put", "--", k, v.decode())
             changed = model.get(k.encode()) != v
             model[k.encode()] = v
         elif r < 0.60:
