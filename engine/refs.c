@@ -1,5 +1,6 @@
 /* refs.c - branch and tag names, resolving "at" strings, moving refs. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
@@ -159,11 +160,23 @@ static int resolve_base(cairn_db *db, const char *at, cairn_id *out)
     }
     if (at[hex_len] == '\0' && hex_len == CAIRN_ID_HEX) {
         cairn_commit_info info;
+        cairn_buf buf = {0};
         cairn_id id;
         cairn_id_from_hex(at, &id);
-        /* Only a commit that exists resolves. */
-        if ((rc = cairn_commit_get(db, &id, &info)))
+        /* Only a commit that exists resolves: a missing blob, or one that
+         * is no commit (a tree's root id, say), is a name that names no
+         * version, while a damaged blob stays an error of its own. */
+        if ((rc = cairn__stack_get(db->stack, &id, &buf)))
             return rc == CAIRN_MISSING ? cairn__fail(CAIRN_NOTFOUND, "no commit %s", at) : rc;
+        rc = cairn__commit_decode(&id, buf.data, buf.len, &info, NULL);
+        free(buf.data);
+        if (rc == CAIRN_CORRUPT)
+            return cairn__fail(CAIRN_NOTFOUND,
+                               "%s is not a commit (a blob of this store, but a tree node or "
+                               "a value)",
+                               at);
+        if (rc)
+            return rc;
         cairn_commit_info_clear(&info);
         *out = id;
         return 0;

@@ -20,8 +20,7 @@
 #include "error.h"
 #include "id.h"
 
-#define SEEN_LAST 1u    /* checked as the last node of its level */
-#define SEEN_INNER 2u   /* checked as a node with a right sibling */
+#define SEEN_CHECKED 1u /* a seen-set entry that has been checked */
 
 typedef struct seen_set {
     cairn_id *ids;
@@ -166,14 +165,17 @@ static void check_values(verifier *v, const cairn_node *nd)
             continue;
         if (!(flags = seen_slot(&v->values, vid)) || *flags != 0x80)
             continue;
-        *flags |= SEEN_INNER | SEEN_LAST;
+        *flags |= SEEN_CHECKED;
         v->rep.values++;
         if (read_blob(v, vid, "value", &buf))
             free(buf.data);
     }
 }
 
-static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, const char *hex)
+/* Checks nd against what its parent's entry (b) says, and the chunking
+ * rule for its position; the first time nd is seen, also its encoding. */
+static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, const char *hex,
+                            bool first_time)
 {
     if (b->level >= 0 && nd->level != (uint32_t)b->level)
         problem(v, "node %s: level %u where %d was expected", hex, nd->level, b->level);
@@ -194,8 +196,28 @@ static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, 
                    "child would be the root)", hex);
     if (!cairn__node_obeys_rule(nd, v->ix.node_size, b->is_last))
         problem(v, "node %s: boundaries do not follow the chunking rule", hex);
-    if (!canonical(nd))
+    if (first_time && !canonical(nd))
         problem(v, "node %s: not canonically encoded", hex);
+}
+
+/* A node checked before, reached from another parent entry (or in another
+ * position): the pair must agree too. Shared subtrees are the rule in a
+ * store with history, so each (parent entry, child) pair is checked once
+ * per distinct parent, and the child's subtree is not walked again. */
+static void check_again(verifier *v, const cairn_id *id, const bounds *b)
+{
+    char hex[CAIRN_ID_HEX + 1];
+    cairn_node *nd;
+
+    if (cairn__is_empty_root(id))
+        return;
+    if (cairn__node_fetch(&v->ix, id, &nd)) {
+        cairn__detail_clear(); /* reported the first time it was read */
+        return;
+    }
+    cairn_id_to_hex(id, hex);
+    check_structure(v, nd, b, hex, false);
+    cairn__node_release(nd);
 }
 
 static void check_node(verifier *v, const cairn_id *id, const bounds *b)
@@ -203,21 +225,18 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
     char hex[CAIRN_ID_HEX + 1];
     cairn_buf buf = {0};
     cairn_node *nd;
-    uint8_t *flags, want = b->is_last ? SEEN_LAST : SEEN_INNER;
+    uint8_t *flags;
     uint32_t i;
     int rc;
 
     if (v->stop)
         return;
-    if ((flags = seen_slot(&v->nodes, id)) && (*flags & want))
-        return;
-    if (flags && *flags != 0x80) {
-        /* Seen before in the other position: only the rule differs. */
-        *flags |= want;
+    if ((flags = seen_slot(&v->nodes, id)) && *flags != 0x80) {
+        check_again(v, id, b);
         return;
     }
     if (flags)
-        *flags |= want;
+        *flags |= SEEN_CHECKED;
     v->rep.nodes++;
     if (cairn__is_empty_root(id))
         return; /* its bytes are fixed; it need not be stored */
@@ -230,7 +249,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
         problem(v, "%s", cairn_errdetail());
         return;
     }
-    check_structure(v, nd, b, hex);
+    check_structure(v, nd, b, hex, true);
     if (nd->level == 0) {
         check_values(v, nd);
     } else {
@@ -334,7 +353,7 @@ static void check_commits(verifier *v, const cairn_id *head)
 
         if (v->stop || !(flags = seen_slot(&v->commits, &id)) || *flags != 0x80)
             return;
-        *flags |= SEEN_LAST | SEEN_INNER;
+        *flags |= SEEN_CHECKED;
         v->rep.commits++;
         if (!read_blob(v, &id, "commit", &buf))
             return;

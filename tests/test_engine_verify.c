@@ -249,6 +249,53 @@ int main(void)
         ASSERT_OK(cairn__stack_ref_cas(b.db->stack, "meta/config", &old, &blob.id));
         expect_problem(&b, "settings with a wide integer", "settings: not canonically encoded");
     }
+    { /* a node seen first as main's root, then as a child whose entry's
+       * count and first key disagree with it (the second parent sorts
+       * after the first, so a check-once verify never compared them); and
+       * a ref naming a tree node instead of a commit */
+        static const char *const keys[] = {"zz0", "zz1"};
+        cairn_item items[2], entries[2];
+        cairn_blob blobs[4];
+        uint8_t *bytes;
+        size_t len;
+        build(&b);
+        for (int i = 0; i < 2; i++)
+            items[i] = (cairn_item){.key = (const uint8_t *)keys[i], .key_len = 3,
+                                    .val = (const uint8_t *)"v", .val_len = 1};
+        ASSERT_OK(cairn__node_encode(0, items, 2, &bytes, &len));
+        blobs[0] = blob_of(bytes, len);
+        entries[0] = (cairn_item){.key = (const uint8_t *)"k", .key_len = 1,
+                                  .child = b.leaf_root, .count = b.leaf_keys + 1};
+        entries[1] = (cairn_item){.key = (const uint8_t *)"zz0", .key_len = 3,
+                                  .child = blobs[0].id, .count = 2};
+        ASSERT_OK(cairn__node_encode(1, entries, 2, &bytes, &len));
+        blobs[1] = blob_of(bytes, len);
+        blobs[2] = catalog_for(&blobs[1].id);
+        blobs[3] = commit_for(&blobs[2].id, NULL, 1, b.leaf_keys + 3, false, false);
+        store(b.db, blobs, 4, "heads/zbad");
+        ASSERT_OK(cairn__stack_ref_cas(b.db->stack, "tags/tree", NULL, &b.leaf_root));
+        {
+            char *all = calloc(1, 8192);
+            ASSERT_RC(cairn_verify(b.db, collect, all, NULL), CAIRN_VERIFY);
+            if (!strstr(all, "holds 5 keys, its parent says 6") ||
+                !strstr(all, "first key differs from its parent's entry") ||
+                !strstr(all, "is not a commit"))
+                TEST_FAIL("a shared node's second parent or a ref to a tree not reported:\n%s",
+                          all);
+            printf("%-44s -> %s", "second parent disagrees; ref to a tree", all);
+            free(all);
+        }
+        {
+            char hex[CAIRN_ID_HEX + 1];
+            cairn_id got;
+            cairn_id_to_hex(&b.leaf_root, hex);
+            ASSERT_RC(cairn_resolve(b.db, hex, &got), CAIRN_NOTFOUND);
+            if (!strstr(cairn_errdetail(), "is not a commit"))
+                TEST_FAIL("resolving a tree id: '%s'", cairn_errdetail());
+        }
+        cairn_close(b.db);
+        free_blobs(blobs, 4);
+    }
     printf("ok\n");
     return 0;
 }
