@@ -418,10 +418,14 @@ int cmd_log(cli *c)
         return cli_error(rc, "log");
     }
     if ((rc = cairn_ref_list(c->db, collect_ref, &refs))) {
-        ref_table_free(&refs);
-        if (rc == 1)
-            return cli_say(EXIT_FAILURE_, "log: out of memory listing refs");
-        return cli_error(rc, "log: listing refs");
+        if (rc == CAIRN_CORRUPT) { /* the other refs still decorate the log */
+            fprintf(stderr, "cairn: warning: %s\n", cairn_errdetail());
+        } else {
+            ref_table_free(&refs);
+            if (rc == 1)
+                return cli_say(EXIT_FAILURE_, "log: out of memory listing refs");
+            return cli_error(rc, "log: listing refs");
+        }
     }
     if (refs.n)
         qsort(refs.refs, refs.n, sizeof(refs.refs[0]), ref_order);
@@ -542,9 +546,12 @@ static int print_ref(void *ctx, cairn_ref_kind kind, const char *name, const cai
 /* refs: KIND NAME COMMIT per ref, in name order. */
 int cmd_refs(cli *c)
 {
-    int rc;
+    int rc, status;
 
-    if ((rc = cairn_ref_list(c->db, print_ref, NULL)))
+    rc = cairn_ref_list(c->db, print_ref, NULL);
+    if ((status = cli_flush_stdout()))
+        return status;
+    if (rc) /* (a damaged ref: the others are listed above) */
         return cli_error(rc, "listing refs");
-    return cli_flush_stdout();
+    return 0;
 }

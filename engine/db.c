@@ -98,6 +98,60 @@ int cairn__config_decode(const cairn_buf *buf, uint32_t *node_size)
     return 0;
 }
 
+/* ---- is a store without settings new, or damaged? ---------------------- */
+
+typedef struct first_blobs {
+    cairn_id ids[2];
+    size_t n;
+} first_blobs;
+
+static int any_ref(void *ctx, const char *name, const cairn_id *id)
+{
+    (void)name;
+    (void)id;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+static int first_two(void *ctx, const cairn_id *id, size_t len)
+{
+    first_blobs *fb = ctx;
+    (void)len;
+    fb->ids[fb->n++] = *id;
+    return fb->n == 2;
+}
+
+int cairn__tier_holds_data(cairn_stack *st, size_t k, bool *holds)
+{
+    cairn_tier *t = cairn__stack_tier(st, k);
+    first_blobs fb = {.n = 0};
+    cairn_id zero;
+    bool refs = false;
+    int rc;
+
+    *holds = false;
+    if ((rc = cairn__tier_ref_list(t, "", any_ref, &refs)) < 0)
+        return rc;
+    memset(&zero, 0, sizeof(zero));
+    if (!refs && (rc = cairn__tier_scan_from(t, &zero, first_two, &fb)) < 0)
+        return rc;
+    if (refs || fb.n > 1) {
+        *holds = true;
+    } else if (fb.n == 1) {
+        cairn_stack *view;
+        cairn_buf buf = {0};
+        uint32_t node_size;
+        if ((rc = cairn__stack_view(st, k, &view)))
+            return rc;
+        *holds = cairn__stack_get(view, &fb.ids[0], &buf) != 0 ||
+                 cairn__config_decode(&buf, &node_size) != 0;
+        free(buf.data);
+        cairn__stack_close(view);
+    }
+    cairn__detail_clear();
+    return 0;
+}
+
 /* Reads the recorded node size, or records the requested one in a new
  * store. Two processes creating a store at once race on the ref's CAS; the
  * loser reads the winner's settings. */
@@ -105,6 +159,7 @@ static int load_config(cairn_db *db, uint32_t wanted)
 {
     cairn_id id;
     cairn_buf buf = {0};
+    bool lost;
     int rc, tries;
 
     for (tries = 0; tries < 3; tries++) {
@@ -125,6 +180,16 @@ static int load_config(cairn_db *db, uint32_t wanted)
         if (rc != CAIRN_NOTFOUND)
             return rc;
         db->ix.node_size = wanted ? wanted : CAIRN_NODE_SIZE_DEFAULT;
+        if ((rc = cairn__tier_holds_data(db->stack, cairn__stack_primary(db->stack), &lost)))
+            return rc;
+        /* Read-only, a damaged store still opens (with the default node
+         * size), so that reads and cairn verify can show what is left. */
+        if (lost && !(db->flags & CAIRN_RDONLY))
+            return cairn__fail(CAIRN_CORRUPT,
+                               "tier '%s' holds refs or blobs but no settings (ref meta/config): "
+                               "the store was damaged, it is not new; refusing to write to it "
+                               "(cairn verify shows what is there)",
+                               cairn__stack_tier(db->stack, cairn__stack_primary(db->stack))->spec);
         if (db->flags & CAIRN_RDONLY)
             return 0;
         {

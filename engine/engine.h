@@ -64,6 +64,10 @@ int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
 int cairn__config_encode(uint32_t node_size, uint8_t **bytes, size_t *len);
 /* Reads a settings blob. Errors: CAIRN_CORRUPT, CAIRN_VERSION. */
 int cairn__config_decode(const cairn_buf *buf, uint32_t *node_size);
+/* Whether tier k of st holds a store's data: any ref, or blobs beyond a
+ * lone settings blob (which a creation cut short before its ref moved
+ * leaves). A tier without settings that holds data lost them. */
+int cairn__tier_holds_data(cairn_stack *st, size_t k, bool *holds);
 
 /* ---- keyspaces (snapshot.c) ------------------------------------------- */
 

@@ -360,17 +360,25 @@ typedef struct list_ctx {
     cairn_ref_visitor fn;
     void *ctx;
     size_t prefix_len;
+    size_t damaged;       /* refs whose value is damaged, skipped */
+    char first_damaged[CAIRN_REF_NAME_MAX + 1];
 } list_ctx;
 
 static int list_one(void *ctx, const char *name, const cairn_id *id)
 {
     list_ctx *lc = ctx;
+
+    if (!id) {
+        if (lc->damaged++ == 0)
+            snprintf(lc->first_damaged, sizeof(lc->first_damaged), "%s", name);
+        return 0;
+    }
     return lc->fn(lc->ctx, lc->kind, name + lc->prefix_len, id);
 }
 
 int cairn_ref_list(cairn_db *db, cairn_ref_visitor fn, void *ctx)
 {
-    list_ctx lc = {CAIRN_BRANCH, fn, ctx, strlen("heads/")};
+    list_ctx lc = {CAIRN_BRANCH, fn, ctx, strlen("heads/"), 0, ""};
     int rc;
 
     cairn__detail_clear();
@@ -378,5 +386,12 @@ int cairn_ref_list(cairn_db *db, cairn_ref_visitor fn, void *ctx)
         return rc;
     lc.kind = CAIRN_TAG;
     lc.prefix_len = strlen("tags/");
-    return cairn__stack_ref_list(db->stack, "tags/", list_one, &lc);
+    if ((rc = cairn__stack_ref_list(db->stack, "tags/", list_one, &lc)))
+        return rc;
+    if (lc.damaged)
+        return cairn__fail(CAIRN_CORRUPT,
+                           "%zu damaged ref%s skipped (the first: '%s'); every other ref was "
+                           "listed; cairn verify reports them",
+                           lc.damaged, lc.damaged == 1 ? "" : "s", lc.first_damaged);
+    return 0;
 }

@@ -49,6 +49,9 @@ static int collect_ref(void *ctx, const char *name, const cairn_id *id)
 {
     ref_list *l = ctx;
 
+    if (!id)
+        return cairn__fail(CAIRN_CORRUPT, "ref '%s' is damaged; copying refs stops here "
+                                          "(cairn verify reports it)", name);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         ref_entry *v = realloc(l->v, cap * sizeof(*v));

@@ -392,6 +392,10 @@ static int check_ref(void *ctx, const char *name, const cairn_id *commit)
 {
     verifier *v = ctx;
 
+    if (!commit) {
+        problem(v, "ref '%s': its stored value is damaged", name);
+        return v->stop;
+    }
     if (strncmp(name, "heads/", 6) != 0 && strncmp(name, "tags/", 5) != 0)
         return 0; /* meta/config names the settings, read at open */
     v->rep.refs++;
@@ -401,8 +405,9 @@ static int check_ref(void *ctx, const char *name, const cairn_id *commit)
 
 /* The tier's settings blob: present (if the tier has branches or tags),
  * canonical, and the node size the store is read with. */
-static void check_settings(verifier *v, cairn_tier *t, bool has_refs)
+static void check_settings(verifier *v, size_t k, bool has_refs)
 {
+    cairn_tier *t = cairn__stack_tier(v->db->stack, k);
     uint8_t *bytes = NULL;
     cairn_buf buf = {0};
     uint32_t node_size;
@@ -411,9 +416,17 @@ static void check_settings(verifier *v, cairn_tier *t, bool has_refs)
     int rc;
 
     if ((rc = cairn__tier_ref_get(t, CAIRN_CONFIG_REF, &id))) {
-        if (rc != CAIRN_NOTFOUND || has_refs)
+        bool holds = false;
+        if (rc != CAIRN_NOTFOUND || has_refs) {
             problem(v, "no settings (ref meta/config): %s",
                     rc == CAIRN_NOTFOUND ? "missing" : cairn_errdetail());
+            return;
+        }
+        /* No refs at all: a new store, unless it holds blobs (its refs were
+         * lost; at most a settings blob is left by a creation cut short). */
+        if (cairn__tier_holds_data(v->db->stack, k, &holds) == 0 && holds)
+            problem(v, "the tier holds blobs but no refs and no settings: its refs were lost");
+        cairn__detail_clear();
         return;
     }
     if (!read_blob(v, &id, "settings", &buf))
@@ -451,7 +464,7 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     refs_before = v->rep.refs;
     rc = cairn__tier_ref_list(t, "", check_ref, v);
     if (rc >= 0 && !v->stop)
-        check_settings(v, t, v->rep.refs > refs_before);
+        check_settings(v, k, v->rep.refs > refs_before);
     if (rc < 0)
         cairn__fail_context(rc, "listing the refs of tier '%s'", t->spec);
     cairn__cache_close(v->ix.cache);

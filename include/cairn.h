@@ -261,6 +261,9 @@ CAIRN_EXTERN int cairn_ref_delete(cairn_db *db, cairn_ref_kind kind, const char 
  * to stop, and that value is returned. */
 typedef int (*cairn_ref_visitor)(void *ctx, cairn_ref_kind kind, const char *name,
                                  const cairn_id *commit);
+/* A ref whose stored value is damaged is skipped, the others are listed,
+ * and then CAIRN_CORRUPT names it (fn was still called for every good
+ * ref). */
 CAIRN_EXTERN int cairn_ref_list(cairn_db *db, cairn_ref_visitor fn, void *ctx);
 
 /* ---------------------------------------------------------------- commits */

@@ -324,6 +324,7 @@ done:
 struct ref_item {
     char name[REF_NAME_CAP];
     cairn_id id;
+    bool damaged;
 };
 
 struct ref_walk {
@@ -363,11 +364,20 @@ static int walk_refs(struct ref_walk *w, char *rel, size_t len)
         if (de->d_type == DT_DIR) {
             rc = walk_refs(w, rel, len + 1 + n_len);
         } else if (ref_name(rel + 5, name) && strncmp(name, w->prefix, w->prefix_len) == 0) {
+            bool damaged = false;
             if ((rc = read_ref(w->t, rel, name, &id)) == CAIRN_NOTFOUND) {
                 rc = 0; /* deleted meanwhile, or a directory (DT_UNKNOWN) */
                 if (de->d_type == DT_UNKNOWN)
                     rc = walk_refs(w, rel, len + 1 + n_len);
-            } else if (rc == 0) {
+                rel[len] = '\0';
+                continue;
+            }
+            if (rc == CAIRN_CORRUPT) { /* listed as damaged; the walk goes on */
+                cairn__detail_clear();
+                damaged = true;
+                rc = 0;
+            }
+            if (rc == 0) {
                 if (w->n == w->cap) {
                     size_t cap = w->cap ? 2 * w->cap : 16;
                     struct ref_item *grown = realloc(w->items, cap * sizeof(*grown));
@@ -380,6 +390,7 @@ static int walk_refs(struct ref_walk *w, char *rel, size_t len)
                     w->cap = cap;
                 }
                 memcpy(w->items[w->n].name, name, sizeof(name));
+                w->items[w->n].damaged = damaged;
                 w->items[w->n++].id = id;
             }
         }
@@ -406,7 +417,7 @@ int cairn__file_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, 
     if (rc == 0 && w.n > 1)
         qsort(w.items, w.n, sizeof(*w.items), item_cmp);
     for (size_t i = 0; i < w.n && rc == 0; i++)
-        rc = fn(ctx, w.items[i].name, &w.items[i].id);
+        rc = fn(ctx, w.items[i].name, w.items[i].damaged ? NULL : &w.items[i].id);
     free(w.items);
     return rc;
 }

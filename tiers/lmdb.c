@@ -38,8 +38,10 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "error.h"
+#include "id.h"
 #include "local.h"
 #include "tier.h"
 
@@ -213,29 +215,79 @@ static MDB_val id_val(const cairn_id *id)
     return v;
 }
 
+/* A ref record: the 32-byte id, then XXH64 (seed 0) of the ref's name
+ * followed by the id, big-endian. LMDB has no checksums, and a flipped bit
+ * in a ref's key or value would otherwise rename or redirect it silently.
+ * Records of exactly 32 bytes (written before the checksum) are read as
+ * unchecked ids. */
+#define REF_RECORD (32 + 8)
+
+static uint64_t ref_sum(const void *name, size_t name_len, const uint8_t id[32])
+{
+    uint8_t buf[REF_NAME_CAP + 32];
+
+    if (name_len > REF_NAME_CAP)
+        name_len = REF_NAME_CAP; /* a damaged key: the sum will not match */
+    memcpy(buf, name, name_len);
+    memcpy(buf + name_len, id, 32);
+    return XXH64(buf, name_len + 32, 0);
+}
+
+static void ref_record(const char *name, const cairn_id *id, uint8_t out[REF_RECORD])
+{
+    uint64_t sum = ref_sum(name, strlen(name), id->bytes);
+    memcpy(out, id->bytes, 32);
+    for (int i = 0; i < 8; i++)
+        out[32 + i] = (uint8_t)(sum >> (56 - 8 * i));
+}
+
+/* Reads the ref record val of key into *id: 0, or CAIRN_CORRUPT naming the
+ * ref and what is wrong. */
+static int ref_parse(const lmdb_tier *t, const MDB_val *key, const MDB_val *val, cairn_id *id)
+{
+    const uint8_t *v = val->mv_data;
+    uint64_t sum = 0;
+
+    if (val->mv_size != 32 && val->mv_size != REF_RECORD)
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: ref '%.*s' holds %zu bytes, not an id",
+                           t->path, (int)(key->mv_size < 200 ? key->mv_size : 200),
+                           (const char *)key->mv_data, val->mv_size);
+    for (int i = 0; val->mv_size == REF_RECORD && i < 8; i++)
+        sum = sum << 8 | v[32 + i];
+    if (val->mv_size == REF_RECORD && sum != ref_sum(key->mv_data, key->mv_size, v))
+        return cairn__fail(CAIRN_CORRUPT,
+                           "lmdb %s: ref '%.*s' is damaged (its checksum does not match its "
+                           "name and id)",
+                           t->path, (int)(key->mv_size < 200 ? key->mv_size : 200),
+                           (const char *)key->mv_data);
+    memcpy(id->bytes, v, 32);
+    return 0;
+}
+
 /* Compare-and-swap of one ref inside txn: CAIRN_CONFLICT unless the ref
  * holds old_id (NULL: is absent); then sets it to new_id (NULL: deletes). */
 static int cas_in_txn(lmdb_tier *t, MDB_txn *txn, const char *name, const cairn_id *old_id,
                       const cairn_id *new_id)
 {
     MDB_val key = {strlen(name), (void *)name}, val;
+    uint8_t record[REF_RECORD];
+    cairn_id current;
     bool found;
     int rc;
 
     if ((rc = mdb_get(txn, t->shared->refs, &key, &val)) && rc != MDB_NOTFOUND)
         return rc;
     found = rc == 0;
-    if (found && val.mv_size != sizeof(old_id->bytes))
-        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: ref '%s' holds %zu bytes, not an id",
-                           t->path, name, val.mv_size);
-    if (found != (old_id != NULL) ||
-        (found && memcmp(val.mv_data, old_id->bytes, sizeof(old_id->bytes)) != 0))
+    if (found && (rc = ref_parse(t, &key, &val, &current)))
+        return rc;
+    if (found != (old_id != NULL) || (found && !cairn__id_eq(&current, old_id)))
         return cairn__fail(CAIRN_CONFLICT, "lmdb %s: ref '%s' %s", t->path, name,
                            !found ? "does not exist"
                            : old_id ? "moved (compare-and-swap failed)"
                                     : "already exists");
     if (new_id) {
-        val = id_val(new_id);
+        ref_record(name, new_id, record);
+        val = (MDB_val){sizeof(record), record};
         return mdb_put(txn, t->shared->refs, &key, &val, 0);
     }
     return found ? mdb_del(txn, t->shared->refs, &key, NULL) : 0;
@@ -542,13 +594,8 @@ static int lmdb_ref_get(cairn_tier *base, const char *name, cairn_id *out)
 
     if ((rc = read_begin(t, &txn)))
         return rc;
-    if ((rc = mdb_get(txn, t->shared->refs, &key, &val)) == 0) {
-        if (val.mv_size == sizeof(out->bytes))
-            memcpy(out->bytes, val.mv_data, sizeof(out->bytes));
-        else
-            rc = cairn__fail(CAIRN_CORRUPT, "lmdb %s: ref '%s' holds %zu bytes, not an id",
-                             t->path, name, val.mv_size);
-    }
+    if ((rc = mdb_get(txn, t->shared->refs, &key, &val)) == 0)
+        rc = ref_parse(t, &key, &val, out);
     read_end(t, txn);
     if (rc == MDB_NOTFOUND)
         return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no ref '%s'", t->path, name);
@@ -556,13 +603,15 @@ static int lmdb_ref_get(cairn_tier *base, const char *name, cairn_id *out)
 }
 
 /* Collects the matching refs in one read transaction, then calls fn with
- * none open (fn may call back into the tier). */
+ * none open (fn may call back into the tier). A damaged ref is passed with
+ * id NULL (tier.h), and listing goes on. */
 static int lmdb_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, void *ctx)
 {
     lmdb_tier *t = (lmdb_tier *)base;
     struct ref_item {
         char name[REF_NAME_CAP];
         cairn_id id;
+        bool damaged;
     } *items = NULL, *grown;
     size_t prefix_len = strlen(prefix), n = 0, cap = 0;
     MDB_txn *txn;
@@ -577,11 +626,6 @@ static int lmdb_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, 
              rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
             if (key.mv_size < prefix_len || memcmp(key.mv_data, prefix, prefix_len) != 0)
                 break;
-            if (key.mv_size >= REF_NAME_CAP || val.mv_size != sizeof(items->id.bytes)) {
-                rc = cairn__fail(CAIRN_CORRUPT, "lmdb %s: a ref of %zu bytes naming %zu bytes",
-                                 t->path, key.mv_size, val.mv_size);
-                break;
-            }
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
                 if (!(grown = realloc(items, cap * sizeof(*items)))) {
@@ -591,18 +635,26 @@ static int lmdb_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, 
                 }
                 items = grown;
             }
-            memcpy(items[n].name, key.mv_data, key.mv_size);
-            items[n].name[key.mv_size] = '\0';
-            memcpy(items[n++].id.bytes, val.mv_data, sizeof(items->id.bytes));
+            /* A name too long or holding a NUL is damage too: it is listed
+             * cut short, as damaged. */
+            {
+                size_t len = key.mv_size < REF_NAME_CAP - 1 ? key.mv_size : REF_NAME_CAP - 1;
+                memcpy(items[n].name, key.mv_data, len);
+                items[n].name[len] = '\0';
+                items[n].damaged = len != key.mv_size || strlen(items[n].name) != len ||
+                                   ref_parse(t, &key, &val, &items[n].id) != 0;
+                n++;
+            }
         }
         mdb_cursor_close(cur);
     }
     read_end(t, txn);
     if (rc == MDB_NOTFOUND)
         rc = 0;
-    rc = lmdb_err(t, NULL, rc, "listing refs");
+    if ((rc = lmdb_err(t, NULL, rc, "listing refs")) == 0)
+        cairn__detail_clear(); /* left by a damaged ref's parse */
     for (size_t i = 0; i < n && !rc; i++)
-        rc = fn(ctx, items[i].name, &items[i].id);
+        rc = fn(ctx, items[i].name, items[i].damaged ? NULL : &items[i].id);
     free(items);
     return rc;
 }

@@ -76,7 +76,10 @@ typedef struct cairn_tier_methods {
      * *old_id (NULL: if it does not exist); else CAIRN_CONFLICT. */
     int (*ref_cas)(cairn_tier *t, const char *name, const cairn_id *old_id,
                    const cairn_id *new_id);
-    /* Calls fn for each ref whose name starts with prefix, in name order. */
+    /* Calls fn for each ref whose name starts with prefix, in name order. A
+     * ref whose stored value is damaged (not an id, a bad checksum) is
+     * passed with id NULL and the listing goes on: one bad ref must not
+     * hide the others; ref_get of it is CAIRN_CORRUPT. */
     int (*ref_list)(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx);
     /* Durability barrier: everything written before is durable after. */
     int (*sync)(cairn_tier *t);
