@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -698,9 +699,54 @@ static int scaled(int n)
     return v > 100 ? v : 100;
 }
 
+/* A blob damaged behind cairn's back (LMDB keeps no checksums) is written
+ * again by the next put of it, not skipped as present: damage must not
+ * spread to the commits that reuse the blob. */
+static void test_damaged_rewritten(void)
+{
+    char *dir = fresh_dir();
+    test_blob a = make_blob(77, 5000);
+    cairn_blob ca = as_blob(&a);
+    cairn_tier *t = open_lmdb(dir, "", 0);
+    cairn_buf got = {0};
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {32, a.id.bytes}, v;
+
+    ASSERT_OK(cairn__tier_put_many(t, &ca, 1));
+    cairn__tier_close(t);
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 2), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
+    ASSERT_EQ(mdb_env_open(env, dir, 0, 0644), 0);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "blobs", 0, &dbi), 0);
+    ((uint8_t *)a.data)[2500] ^= 1; /* the same length, one bit off */
+    v = (MDB_val){a.len, a.data};
+    ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+    ((uint8_t *)a.data)[2500] ^= 1;
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    t = open_lmdb(dir, "", 0);
+    ASSERT_OK(cairn__tier_get_many(t, &a.id, 1, &got));
+    ASSERT_TRUE(got.len == a.len && memcmp(got.data, a.data, a.len) != 0);
+    free(got.data);
+    ASSERT_OK(cairn__tier_put_many(t, &ca, 1));
+    ASSERT_OK(cairn__tier_get_many(t, &a.id, 1, &got));
+    ASSERT_MEM_EQ(got.data, got.len, a.data, a.len);
+    free(got.data);
+    cairn__tier_close(t);
+    free(a.data);
+    free(dir);
+    printf("a damaged blob is written again by the next put of it\n");
+}
+
 int main(void)
 {
     test_seed_init(2);
+    test_damaged_rewritten();
     test_specs();
     test_persist_and_rdonly();
     test_refs();

@@ -374,14 +374,67 @@ static int sync_dirs(file_tier *t, struct dir_batch *b, const bool touched[256],
     return 0;
 }
 
+/* Reads back the p blobs a store already has (present[], indexes into
+ * blobs with their paths in slots): one whose bytes differ, or that cannot
+ * be read whole, joins writes[] (to be written again); with sync=full the
+ * others are fsynced. need[] gets the directories of both. */
+static int check_present(file_tier *t, const cairn_blob *blobs, struct put_slot *slots,
+                         const size_t *present, size_t p, size_t *writes, size_t *w,
+                         bool need[256])
+{
+    cairn_io *ios = calloc(p, sizeof(*ios));
+    size_t *keep = malloc(p * sizeof(*keep)), k, n_keep = 0;
+    int rc;
+
+    if (!ios || !keep) {
+        free(ios);
+        free(keep);
+        return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
+    }
+    for (k = 0; k < p; k++) {
+        ios[k].kind = CAIRN_IO_READ;
+        ios[k].path = slots[present[k]].path;
+        ios[k].len = blobs[present[k]].len;
+    }
+    if ((rc = run(t, ios, p)))
+        goto done;
+    for (k = 0; k < p; k++) {
+        const cairn_blob *b = &blobs[present[k]];
+        bool same = ios[k].rc == 0 && (b->len == 0 || memcmp(ios[k].buf, b->data, b->len) == 0);
+        need[b->id.bytes[0]] = true;
+        if (same)
+            keep[n_keep++] = present[k];
+        else
+            writes[(*w)++] = present[k];
+    }
+    cairn__io_free_bufs(ios, p);
+    if (!t->sync_full || n_keep == 0)
+        goto done;
+    memset(ios, 0, p * sizeof(*ios));
+    for (k = 0; k < n_keep; k++) {
+        ios[k].kind = CAIRN_IO_FSYNC;
+        ios[k].path = slots[keep[k]].path;
+    }
+    if ((rc = run(t, ios, n_keep)))
+        goto done;
+    for (k = 0; k < n_keep && !rc; k++)
+        if (ios[k].rc)
+            rc = io_fail(t, "syncing blobs already present", &ios[k]);
+done:
+    free(ios);
+    free(keep);
+    return rc;
+}
+
 static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
 {
     file_tier *t = (file_tier *)base;
     struct put_slot *slots = malloc(n * sizeof(*slots));
     cairn_io *ios = calloc(n, sizeof(*ios));
     size_t *map = malloc(n * sizeof(*map)), *writes = malloc(n * sizeof(*writes));
+    size_t *present = malloc(n * sizeof(*present));
     struct dir_batch *dirs = NULL;
-    size_t m = 0, w = 0;
+    size_t m = 0, w = 0, p = 0;
     bool need[256] = {false}, created = false;
     int rc = 0;
 
@@ -389,7 +442,7 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
         rc = cairn__fail(CAIRN_RDONLY_STORE, "file %s: store is open read-only", t->path);
         goto done;
     }
-    if (!slots || !ios || !map || !writes) {
+    if (!slots || !ios || !map || !writes || !present) {
         rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory writing %zu blobs", t->path, n);
         goto done;
     }
@@ -411,6 +464,8 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
         if (ios[k].rc == 0 && S_ISREG(ios[k].mode) && ios[k].size == blobs[i].len) {
             if (t->cache)
                 cairn__fcache_add(t->cache, &blobs[i].id, blobs[i].len);
+            else
+                present[p++] = i;
             continue;
         }
         if (ios[k].rc && !absent_rc(ios[k].rc)) {
@@ -420,6 +475,13 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
         need[blobs[i].id.bytes[0]] = true;
         writes[w++] = i;
     }
+    /* 1b. A store does not trust a file it already has: one holding other
+     * bytes (damaged) is written again, and one holding the right bytes is
+     * made durable before the ref moves (a killed writer may have renamed
+     * it into place without its directory, or a sync=none writer without
+     * the file, ever reaching the disk). Rare: a commit writes new blobs. */
+    if (p && (rc = check_present(t, blobs, slots, present, p, writes, &w, need)))
+        goto done;
     /* 2. Directories, 3. the files. */
     if (w && !(dirs = malloc(sizeof(*dirs)))) {
         rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory writing %zu blobs", t->path, n);
@@ -454,9 +516,13 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
         if (!rc)
             rc = io_fail(t, "writing blobs", &ios[k]);
     }
-    /* 4. The new names, durable. */
-    if (!rc && w && t->sync_full)
-        rc = sync_dirs(t, dirs, need, created);
+    /* 4. The new names (and those found present), durable. */
+    if (!rc && (w || p) && t->sync_full) {
+        if (!dirs && !(dirs = malloc(sizeof(*dirs))))
+            rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
+        else
+            rc = sync_dirs(t, dirs, need, created);
+    }
     if (t->cache)
         evict_excess(t);
 done:
@@ -464,6 +530,7 @@ done:
     free(ios);
     free(map);
     free(writes);
+    free(present);
     free(dirs);
     return rc;
 }

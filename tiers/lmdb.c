@@ -304,9 +304,10 @@ struct write_op {
 };
 
 /* Returns 0, an MDB_* code or positive errno, or a cairn code with its
- * detail set. Blobs are written without overwriting: an existing id holds
- * the same bytes already, so MDB_KEYEXIST is success and no page is
- * rewritten. */
+ * detail set. Blobs are written without overwriting: an existing id should
+ * hold the same bytes already, so no page is rewritten; but LMDB keeps no
+ * checksums, so the bytes it has are compared (MDB_NOOVERWRITE hands them
+ * back), and a damaged copy is overwritten with the good one. */
 static int apply_write(lmdb_tier *t, MDB_txn *txn, const struct write_op *op)
 {
     int rc = 0;
@@ -314,8 +315,14 @@ static int apply_write(lmdb_tier *t, MDB_txn *txn, const struct write_op *op)
     for (size_t i = 0; op->blobs && i < op->n && !rc; i++) {
         MDB_val key = id_val(&op->blobs[i].id);
         MDB_val val = {op->blobs[i].len, (void *)op->blobs[i].data};
-        if ((rc = mdb_put(txn, t->shared->blobs, &key, &val, MDB_NOOVERWRITE)) == MDB_KEYEXIST)
-            rc = 0;
+        if ((rc = mdb_put(txn, t->shared->blobs, &key, &val, MDB_NOOVERWRITE)) != MDB_KEYEXIST)
+            continue;
+        rc = 0;
+        if (val.mv_size != op->blobs[i].len ||
+            memcmp(val.mv_data, op->blobs[i].data, op->blobs[i].len) != 0) {
+            val = (MDB_val){op->blobs[i].len, (void *)op->blobs[i].data};
+            rc = mdb_put(txn, t->shared->blobs, &key, &val, 0);
+        }
     }
     for (size_t i = 0; op->remove && i < op->n && !rc; i++) {
         MDB_val key = id_val(&op->remove[i]);
@@ -927,6 +934,10 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         goto fail_open;
     }
     if ((rc = open_dbis(e, path)))
+        goto fail_open;
+    /* LMDB may just have created data.mdb and lock.mdb: their names are
+     * durable once the directory is synced. */
+    if (!rdonly && (rc = cairn__sync_dir(path)))
         goto fail_open;
     e->refcount = 1;
     *out = e;

@@ -17,10 +17,34 @@
 
 /* ---------------------------------------------------------------- files */
 
+/* fsyncs the directory holding path (the path up to its last '/'). */
+static int sync_parent(char *path)
+{
+    char *slash = strrchr(path, '/');
+    int fd, rc = 0;
+
+    if (slash == path)
+        fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    else if (slash) {
+        *slash = '\0';
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *slash = '/';
+    } else {
+        fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0 || fsync(fd) != 0)
+        rc = cairn__fail(-errno, "cannot sync the directory holding '%s': %s", path,
+                         strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 int cairn__mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
     struct stat st;
+    int rc;
 
     if (strlen(path) >= sizeof(buf))
         return cairn__fail(-ENAMETOOLONG, "path '%.60s...' is too long", path);
@@ -30,9 +54,15 @@ int cairn__mkdir_p(const char *path)
             continue;
         char saved = *p;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        if (mkdir(buf, 0755) == 0) {
+            /* A new directory's name is durable only once its parent is
+             * synced: without it a crash could lose the whole store. */
+            if ((rc = sync_parent(buf)))
+                return rc;
+        } else if (errno != EEXIST) {
             return cairn__fail(-errno, "cannot create directory '%s': %s", buf,
                                strerror(errno));
+        }
         *p = saved;
         if (!saved)
             break;
@@ -42,6 +72,17 @@ int cairn__mkdir_p(const char *path)
     if (!S_ISDIR(st.st_mode))
         return cairn__fail(-ENOTDIR, "'%s' is not a directory", path);
     return 0;
+}
+
+int cairn__sync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0 || fsync(fd) != 0)
+        rc = cairn__fail(-errno, "cannot sync directory '%s': %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 int cairn__store_lock(_Atomic int *slot, int dirfd, const char *store_path, bool acquire)

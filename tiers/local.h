@@ -8,10 +8,14 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-/* mkdir -p: creates path and any missing parents (mode 0755). Returns 0 if
- * path is, or now is, a directory; else -errno with a detail naming the
- * path (-ENOTDIR when a file is in the way). */
+/* mkdir -p: creates path and any missing parents (mode 0755), syncing the
+ * parent of each directory it creates so that the new names are durable.
+ * Returns 0 if path is, or now is, a directory; else -errno with a detail
+ * naming the path (-ENOTDIR when a file is in the way). */
 int cairn__mkdir_p(const char *path);
+
+/* fsyncs the directory path (after creating files in it). */
+int cairn__sync_dir(const char *path);
 
 /* The writer lock of a local store: flock(LOCK_EX | LOCK_NB) on
  * cairn.lock in the store's directory (dirfd, or store_path when dirfd is

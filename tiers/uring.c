@@ -332,8 +332,11 @@ static void sys_run(cairn_io_engine *e, int dirfd, cairn_io *io)
         io->created = false;
         break;
     case CAIRN_IO_FSYNC_DIR:
+    case CAIRN_IO_FSYNC:
         count_ops(e, 3);
-        if ((fd = openat(dirfd, io->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        if ((fd = openat(dirfd, io->path,
+                         O_RDONLY | O_CLOEXEC |
+                             (io->kind == CAIRN_IO_FSYNC_DIR ? O_DIRECTORY : 0))) < 0) {
             fail_step(io, -errno, S_OPEN);
             break;
         }
@@ -354,6 +357,7 @@ static unsigned chain_sqes(const cairn_io *io)
     switch (io->kind) {
     case CAIRN_IO_READ:
     case CAIRN_IO_FSYNC_DIR:
+    case CAIRN_IO_FSYNC:
         return 3;
     case CAIRN_IO_WRITE:
         return io->sync ? 5 : 4;
@@ -438,8 +442,11 @@ static int prep_chain(io_ring *r, unsigned ci, int dirfd, cairn_io *io)
                                io->path, 0);
         break;
     case CAIRN_IO_FSYNC_DIR:
+    case CAIRN_IO_FSYNC:
         sqe = add_step(r, ci, S_OPEN);
-        io_uring_prep_openat_direct(sqe, dirfd, io->path, O_RDONLY | O_DIRECTORY, 0, ci);
+        io_uring_prep_openat_direct(sqe, dirfd, io->path,
+                                    O_RDONLY | (io->kind == CAIRN_IO_FSYNC_DIR ? O_DIRECTORY : 0),
+                                    0, ci);
         link_next(sqe, false);
         sqe = add_step(r, ci, S_FSYNC);
         io_uring_prep_fsync(sqe, (int)ci, 0);
@@ -525,6 +532,7 @@ static bool judge_chain(io_ring *r, unsigned ci, cairn_io *io)
             io->created = false; /* renamed into place */
         break;
     case CAIRN_IO_FSYNC_DIR:
+    case CAIRN_IO_FSYNC:
         if (open_rc < 0)
             fail_step(io, open_rc, S_OPEN);
         else if ((rc = step_res(c, S_FSYNC)) < 0)

@@ -14,6 +14,7 @@
  *     WRITE      openat_direct -> write -> [fsync] ->           4-5 SQEs, 1 slot
  *                close_direct -> renameat(tmp_path, path)
  *     FSYNC_DIR  openat_direct(O_DIRECTORY) -> fsync -> close   3 SQEs, 1 slot
+ *     FSYNC      openat_direct(O_RDONLY) -> fsync -> close      3 SQEs, 1 slot
  *
  * Links are soft (IOSQE_IO_LINK): a failed step cancels the rest, so a
  * WRITE whose write or fsync fails is never renamed into place. "Direct"
@@ -55,6 +56,7 @@ enum cairn_io_kind {
     CAIRN_IO_READ,
     CAIRN_IO_WRITE,
     CAIRN_IO_FSYNC_DIR,
+    CAIRN_IO_FSYNC, /* a file that exists, made durable */
 };
 
 /* One operation. Inputs are borrowed until cairn__io_run returns. */
