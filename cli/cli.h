@@ -54,7 +54,8 @@ enum {
     OPT_NODE_SIZE = 1u << 17,
     OPT_FORCE = 1u << 18,
     OPT_DELETE = 1u << 19,
-    OPT_RAW = 1u << 20
+    OPT_RAW = 1u << 20,
+    OPT_REPAIR = 1u << 21
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -76,6 +77,7 @@ typedef struct cli {
     uint64_t node_size;      /* --node-size (only if OPT_NODE_SIZE is set) */
     bool force;              /* -f, --force */
     bool delete_;            /* -d, --delete */
+    bool repair;             /* --repair */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */

@@ -23,7 +23,7 @@ int cmd_init(cli *c)
 static int print_problem(void *ctx, const char *message)
 {
     (void)ctx;
-    printf("problem: %s\n", message);
+    printf("%s: %s\n", strstr(message, "; repaired from tier") ? "repaired" : "problem", message);
     return 0;
 }
 
@@ -35,7 +35,8 @@ int cmd_verify(cli *c)
     int rc, status;
 
     memset(&report, 0, sizeof(report));
-    rc = cairn_verify(c->db, print_problem, NULL, &report);
+    rc = c->repair ? cairn_repair(c->db, print_problem, NULL, &report)
+                   : cairn_verify(c->db, print_problem, NULL, &report);
     if (rc && rc != CAIRN_VERIFY) {
         status = cli_error(rc, "verify could not finish");
         cli_flush_stdout();
@@ -46,6 +47,8 @@ int cmd_verify(cli *c)
            report.refs, report.commits, report.nodes, report.values, report.bytes);
     if (report.tiers > 1)
         printf(" in %" PRIu64 " ref tiers, each on its own", report.tiers);
+    if (c->repair)
+        printf(", %" PRIu64 " blob%s repaired", report.repaired, report.repaired == 1 ? "" : "s");
     printf(": %" PRIu64 " problem%s\n", report.problems, report.problems == 1 ? "" : "s");
     if ((status = cli_flush_stdout()))
         return status;

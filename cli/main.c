@@ -37,7 +37,7 @@ static const option_def options[] = {
     {"json", 0, false, OPT_JSON},        {"help", 'h', false, OPT_HELP},
     {"version", 0, false, OPT_VERSION},  {"raw", 0, false, OPT_RAW},
     {"node-size", 0, true, OPT_NODE_SIZE}, {"force", 'f', false, OPT_FORCE},
-    {"delete", 'd', false, OPT_DELETE},
+    {"delete", 'd', false, OPT_DELETE},   {"repair", 0, false, OPT_REPAIR},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -158,9 +158,13 @@ static const command commands[] = {
      "  - KEY<TAB>OLD           removed in B\n"
      "  ~ KEY<TAB>OLD<TAB>NEW   changed\n"
      "  --space S  diff keyspace S\n"},
-    {"verify", cmd_verify, false, 0, 0, 0, "verify",
-     "Checks every blob reachable from every ref; prints each problem and a\n"
-     "summary. Exit 3 if there are problems.\n"},
+    {"verify", cmd_verify, false, OPT_REPAIR, 0, 0, "verify [--repair]",
+     "Checks every blob reachable from every ref, in every ref tier of the\n"
+     "stack on its own; prints each problem and a summary. Exit 3 if there\n"
+     "are problems.\n"
+     "  --repair  restore each missing or damaged blob from another tier of\n"
+     "            the stack that holds a good copy (opens the store for\n"
+     "            writing); problems left are reported as without it\n"},
     {"stats", cmd_stats, false, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
      "Prints tier and cache counters and the node statistics of the version.\n"
      "  --json      as one JSON object\n"
@@ -469,6 +473,9 @@ static int set_option(cli *c, const option_def *def, const char *value)
     case OPT_FORCE:
         c->force = true;
         break;
+    case OPT_REPAIR:
+        c->repair = true;
+        break;
     case OPT_DELETE:
         c->delete_ = true;
         break;
@@ -656,12 +663,14 @@ int main(int argc, char **argv)
     /* Read commands open the store read-only: they never create one, and
      * they work with read permission only or on read-only media. */
     cairn_options_init(&opts);
-    if (!cmd->writes)
+    if (c.repair)
+        opts.flags |= CAIRN_EXISTING; /* writes, but only to a store that exists */
+    else if (!cmd->writes)
         opts.flags |= CAIRN_RDONLY;
     if (c.seen & OPT_NODE_SIZE)
         opts.node_size = (uint32_t)c.node_size;
     if ((rc = cairn_open(c.spec, &opts, &c.db))) {
-        if (rc == CAIRN_NOTFOUND && !cmd->writes) {
+        if (rc == CAIRN_NOTFOUND && (opts.flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
             cli_error(rc, "no store at '%s' (nothing has been written there yet)", c.spec);
             return EXIT_USAGE;
         }

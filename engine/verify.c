@@ -37,6 +37,8 @@ typedef struct verifier {
     seen_set nodes, values, commits; /* apart: one id may be several kinds */
     const char *tier;     /* "file:./b" when the stack has several ref tiers */
     const char *where;    /* "commit abcdef012345, keyspace 'x'" */
+    size_t tier_k;        /* the stack index of the tier being checked */
+    bool repair;          /* restore damaged or missing blobs from other tiers */
     bool stop;
 } verifier;
 
@@ -83,22 +85,18 @@ static void seen_free(seen_set *s)
     memset(s, 0, sizeof(*s));
 }
 
-static void problem(verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void problem(verifier *v, const char *fmt, ...)
+/* Sends a message to the caller's fn: "tier 'X': " first when the stack has
+ * several ref tiers, " (where)" after it when known. */
+static void say(verifier *v, const char *fmt, va_list ap)
 {
     char msg[1024];
     size_t len = 0;
-    va_list ap;
 
-    v->rep.problems++;
     if (!v->fn || v->stop)
         return;
     if (v->tier)
         len = (size_t)snprintf(msg, sizeof(msg), "tier '%.200s': ", v->tier);
-    va_start(ap, fmt);
     vsnprintf(msg + len, sizeof(msg) - len, fmt, ap);
-    va_end(ap);
     len = strlen(msg);
     if (v->where && len + 4 < sizeof(msg))
         snprintf(msg + len, sizeof(msg) - len, " (%s)", v->where);
@@ -106,18 +104,83 @@ static void problem(verifier *v, const char *fmt, ...)
         v->stop = true;
 }
 
+static void problem(verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(verifier *v, const char *fmt, ...)
+{
+    va_list ap;
+
+    v->rep.problems++;
+    va_start(ap, fmt);
+    say(v, fmt, ap);
+    va_end(ap);
+}
+
+/* A finding that is not a problem (a repair made). */
+static void note(verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(verifier *v, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    say(v, fmt, ap);
+    va_end(ap);
+}
+
+/* Looks for a good copy of id in every other tier of the stack (caches
+ * too: blobs never change, so any copy that hashes right is the blob) and
+ * writes it into the tier being checked, which overwrites a damaged copy
+ * (tier.h: a put never trusts bytes that differ). Returns the spec of the
+ * tier it came from, or NULL. */
+static const char *repair_blob(verifier *v, const cairn_id *id)
+{
+    cairn_stack *st = v->db->stack;
+    cairn_tier *dst = cairn__stack_tier(st, v->tier_k);
+
+    for (size_t k = 0; k < cairn__stack_n_tiers(st); k++) {
+        cairn_tier *src = cairn__stack_tier(st, k);
+        cairn_buf got = {0};
+        cairn_blob blob;
+        cairn_id actual;
+        bool ok;
+
+        if (k == v->tier_k || cairn__tier_get_many(src, id, 1, &got) || !got.data)
+            continue;
+        cairn__sha256(got.data, got.len, &actual);
+        blob = (cairn_blob){*id, got.data, got.len};
+        ok = cairn__id_eq(&actual, id) && cairn__tier_put_many(dst, &blob, 1) == 0 &&
+             cairn__tier_sync(dst) == 0;
+        free(got.data);
+        if (ok)
+            return src->spec;
+    }
+    cairn__detail_clear();
+    return NULL;
+}
+
 /* Reads a blob from the tier being checked, reporting absence or
- * corruption. */
+ * corruption; in repair mode, restores it from another tier first. */
 static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_buf *buf)
 {
-    char hex[CAIRN_ID_HEX + 1];
+    char hex[CAIRN_ID_HEX + 1], why[512];
+    const char *from;
     int rc = cairn__stack_get(v->ix.stack, id, buf);
+
     if (rc == 0) {
         v->rep.bytes += buf->len;
         return true;
     }
     cairn_id_to_hex(id, hex);
-    problem(v, "%s %s: %s", what, hex, rc == CAIRN_MISSING ? "missing" : cairn_errdetail());
+    snprintf(why, sizeof(why), "%s", rc == CAIRN_MISSING ? "missing" : cairn_errdetail());
+    if (v->repair && (from = repair_blob(v, id)) &&
+        cairn__stack_get(v->ix.stack, id, buf) == 0) {
+        v->rep.repaired++;
+        v->rep.bytes += buf->len;
+        note(v, "%s %s: %s; repaired from tier '%s'", what, hex, why, from);
+        return true;
+    }
+    problem(v, "%s %s: %s%s", what, hex, why, v->repair ? " (no tier holds a good copy)" : "");
     return false;
 }
 
@@ -461,6 +524,7 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     }
     v->ix.stack = view;
     v->tier = name_it ? t->spec : NULL;
+    v->tier_k = k;
     refs_before = v->rep.refs;
     rc = cairn__tier_ref_list(t, "", check_ref, v);
     if (rc >= 0 && !v->stop)
@@ -475,9 +539,10 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     return rc < 0 ? rc : 0;
 }
 
-int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx, cairn_verify_report *report)
+static int run(cairn_db *db, bool repair, cairn_problem_fn fn, void *ctx,
+               cairn_verify_report *report)
 {
-    verifier v = {.db = db, .fn = fn, .ctx = ctx};
+    verifier v = {.db = db, .fn = fn, .ctx = ctx, .repair = repair};
     size_t primary = cairn__stack_primary(db->stack), n = cairn__stack_n_tiers(db->stack);
     size_t ref_tiers = 0;
     int rc = 0;
@@ -497,4 +562,16 @@ int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx, cairn_verify_repo
     if (rc < 0)
         return rc;
     return v.rep.problems ? CAIRN_VERIFY : 0;
+}
+
+int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx, cairn_verify_report *report)
+{
+    return run(db, false, fn, ctx, report);
+}
+
+int cairn_repair(cairn_db *db, cairn_problem_fn fn, void *ctx, cairn_verify_report *report)
+{
+    if (db->flags & CAIRN_RDONLY)
+        return cairn__fail(CAIRN_RDONLY_STORE, "cannot repair a store opened read-only");
+    return run(db, true, fn, ctx, report);
 }

@@ -110,7 +110,8 @@ typedef struct cairn_val {
 /* ---------------------------------------------------------------- options */
 
 /* Open flags. */
-#define CAIRN_RDONLY 0x1u /* never write; a write transaction gets CAIRN_RDONLY_STORE */
+#define CAIRN_RDONLY 0x1u   /* never write; a write transaction gets CAIRN_RDONLY_STORE */
+#define CAIRN_EXISTING 0x2u /* open a store that exists; never create one (CAIRN_NOTFOUND) */
 
 typedef struct cairn_options {
     /* Bytes of decoded nodes kept in the shared node cache. */
@@ -454,7 +455,8 @@ typedef struct cairn_verify_report {
     uint64_t nodes;    /* distinct tree nodes checked */
     uint64_t values;   /* distinct out-of-line value blobs checked */
     uint64_t bytes;    /* bytes of all those blobs */
-    uint64_t problems; /* problems found */
+    uint64_t problems; /* problems found (and, for cairn_repair, not repaired) */
+    uint64_t repaired; /* cairn_repair: blobs restored from another tier */
 } cairn_verify_report;
 
 /* Checks everything reachable from every ref, in every ref tier of the
@@ -467,6 +469,18 @@ typedef struct cairn_verify_report {
  * Returns 0 if all is well, CAIRN_VERIFY if problems were found, or another
  * error if verification itself could not proceed. */
 CAIRN_EXTERN int cairn_verify(cairn_db *db, cairn_problem_fn fn, void *ctx,
+                              cairn_verify_report *report);
+
+/* Verifies as cairn_verify does and, for every blob of a ref tier that is
+ * missing or damaged, looks for a good copy (one that hashes to its id) in
+ * any other tier of the stack, caches included, and writes it back, which
+ * overwrites the damaged copy. fn hears of each repair ("...; repaired from
+ * tier 'X'") as well as of each problem left. Damage of another kind (a
+ * blob that hashes right but breaks a rule) cannot be repaired by copying
+ * and is reported as a problem. db must be open for writing.
+ * Returns 0 if no problem is left, CAIRN_VERIFY if some are (report->
+ * problems), CAIRN_RDONLY_STORE, or an error that stopped the check. */
+CAIRN_EXTERN int cairn_repair(cairn_db *db, cairn_problem_fn fn, void *ctx,
                               cairn_verify_report *report);
 
 /* ---------------------------------------------------------------- stats */

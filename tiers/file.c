@@ -815,8 +815,9 @@ int cairn__file_check(cairn_tier_config *cfg)
     cfg->capacity = o.capacity;
     cfg->caps = o.capacity ? CAIRN_TIER_SHARED : CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
     /* A cache is filled by readers too, so CAIRN_RDONLY never applies. */
-    return cairn__file_layout_check(cfg->arg, (cfg->open_flags & CAIRN_RDONLY) && !o.capacity,
-                                    &cfg->holds_store);
+    return cairn__file_layout_check(
+        cfg->arg, (cfg->open_flags & (CAIRN_RDONLY | CAIRN_EXISTING)) && !o.capacity,
+        &cfg->holds_store);
 }
 
 int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)

@@ -52,11 +52,11 @@ int cairn__file_option(void *ctx, const char *key, const char *val);
 
 /* Inspects path without changing anything: a file store (its format file
  * is checked; *holds_store tells whether refs/ holds a ref), or a directory
- * that is empty or missing (a new store, unless rdonly). Errors:
+ * that is empty or missing (a new store, unless must_exist). Errors:
  * CAIRN_BADSPEC (a non-empty directory that is not a file store, naming
- * an lmdb store as such), CAIRN_NOTFOUND (rdonly, no store), CAIRN_VERSION,
+ * an lmdb store as such), CAIRN_NOTFOUND (must_exist, no store), CAIRN_VERSION,
  * CAIRN_CORRUPT, -errno; each names the path. */
-int cairn__file_layout_check(const char *path, bool rdonly, bool *holds_store);
+int cairn__file_layout_check(const char *path, bool must_exist, bool *holds_store);
 
 /* Creates the format file in t's directory if it is empty, checks it; then
  * (unless read-only) creates missing objects/, refs/ and tmp/ and removes

@@ -147,7 +147,7 @@ static bool has_refs(int parent_fd, const char *rel, int depth)
     return found;
 }
 
-int cairn__file_layout_check(const char *path, bool rdonly, bool *holds_store)
+int cairn__file_layout_check(const char *path, bool must_exist, bool *holds_store)
 {
     enum dir_kind kind;
     struct stat st;
@@ -157,9 +157,8 @@ int cairn__file_layout_check(const char *path, bool rdonly, bool *holds_store)
     if (stat(path, &st) != 0) {
         if (errno != ENOENT)
             return cairn__fail(-errno, "file: cannot open '%s': %s", path, strerror(errno));
-        if (rdonly)
-            return cairn__fail(CAIRN_NOTFOUND,
-                               "file %s: no store here (a read-only open creates none)", path);
+        if (must_exist)
+            return cairn__fail(CAIRN_NOTFOUND, "file %s: no store here", path);
         return 0;
     }
     if (!S_ISDIR(st.st_mode))
@@ -185,9 +184,8 @@ int cairn__file_layout_check(const char *path, bool rdonly, bool *holds_store)
                              path, FORMAT_FILE);
             break;
         case DIR_EMPTY:
-            if (rdonly)
-                rc = cairn__fail(CAIRN_NOTFOUND,
-                                 "file %s: no store here (a read-only open creates none)", path);
+            if (must_exist)
+                rc = cairn__fail(CAIRN_NOTFOUND, "file %s: no store here", path);
             break;
         }
     }

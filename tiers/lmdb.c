@@ -1054,10 +1054,8 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
                            cfg->arg);
     case DIR_MISSING:
     case DIR_EMPTY:
-        if (cfg->open_flags & CAIRN_RDONLY)
-            return cairn__fail(CAIRN_NOTFOUND,
-                               "lmdb %s: no store here (a read-only open creates none)",
-                               cfg->arg);
+        if (cfg->open_flags & (CAIRN_RDONLY | CAIRN_EXISTING))
+            return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no store here", cfg->arg);
         break;
     case DIR_LMDB:
         cfg->holds_store = true;

@@ -75,6 +75,21 @@ then
     expect_eq "$("$bin" -s "lmdb:$cdb" get key00001)" "value-00001-padding" "other nodes still read"
 fi
 
+# ---- verify --repair: a blob missing from one ref tier comes back from the other
+two="lmdb:$tmp/ra>file:$tmp/rb"
+"$bin" -s "$two" import "$tmp/data.tsv" 2>/dev/null
+victim=$(find "$tmp/rb/objects" -type f -print -quit)
+rm "$victim"
+expect_status 3 "verify of a tier missing a blob" "$bin" -s "$two" verify
+grep -q "^problem: tier 'file:.*missing" "$tmp/out" || fail "verify names the tier: $(cat "$tmp/out")"
+expect_status 0 "verify --repair" "$bin" -s "$two" verify --repair
+grep -q "^repaired: tier 'file:.*repaired from tier 'lmdb:" "$tmp/out" || fail "repair says what it did: $(cat "$tmp/out")"
+grep -q ", 1 blob repaired: 0 problems" "$tmp/out" || fail "repair summary: $(cat "$tmp/out")"
+[[ -f $victim ]] || fail "the blob file is back"
+expect_status 0 "verify after the repair" "$bin" -s "$two" verify
+expect_status 2 "verify --repair where no store is" c -s "lmdb:$tmp/none" verify --repair
+[[ ! -e $tmp/none ]] || fail "verify --repair created a store"
+
 # ---- progress: never on a non-terminal
 expect_status 0 "import with stderr to a file" c import "$tmp/data.tsv"
 ! grep -q $'\r' "$tmp/err" || fail "progress line written to a file"
