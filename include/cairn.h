@@ -139,7 +139,7 @@ CAIRN_EXTERN void cairn_options_init(cairn_options *opts);
     XX(BADARG, -41004, "invalid argument")                                       \
     XX(KEYTOOBIG, -41005, "key too long")                                        \
     XX(VALTOOBIG, -41006, "value too long")                                      \
-    XX(CORRUPT, -41007, "corrupt data: a blob does not match its id or format")  \
+    XX(CORRUPT, -41007, "corrupt data")                                          \
     XX(MISSING, -41008, "blob missing from every tier")                          \
     XX(TXN_UNUSABLE, -41009, "transaction unusable after an earlier error")      \
     XX(CONFLICT, -41010, "ref moved concurrently (compare-and-swap failed)")     \

@@ -148,6 +148,11 @@ static int lmdb_err(const lmdb_tier *t, const char *path, int rc, const char *wh
         return cairn__fail(CAIRN_CORRUPT, "lmdb %s: %s: %s", path, what, mdb_strerror(rc));
     case MDB_VERSION_MISMATCH:
         return cairn__fail(CAIRN_VERSION, "lmdb %s: %s: %s", path, what, mdb_strerror(rc));
+    case MDB_MAP_RESIZED: /* only after every retry: see read_begin and write_txn */
+        return cairn__fail(CAIRN_TIER,
+                           "lmdb %s: %s: another process kept growing the map faster than this "
+                           "one could follow (%d times); try again",
+                           path, what, LMDB_MAX_RETRIES);
     default:
         return cairn__fail(CAIRN_TIER, "lmdb %s: %s: %s", path, what, mdb_strerror(rc));
     }
