@@ -7,6 +7,7 @@
 #include "tier.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,28 +115,35 @@ int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
  * calls_left is published, so a racing reader that sees a nonzero count
  * also sees the name it belongs to. */
 static char fault_method[32];
-static _Atomic int fault_rc;
-static _Atomic bool fault_forever, fault_fired;
+static _Atomic int fault_rc, fault_kind;
+static _Atomic bool fault_forever, fault_fired, fault_hit;
 static _Atomic uint64_t fault_calls_left;
 
-static void fault_arm(const char *method, uint64_t n, int rc, bool forever)
+void cairn__tier_fault_arm_kind(const char *method, uint64_t n, int rc, int kind, bool forever)
 {
     atomic_store(&fault_calls_left, 0);
     atomic_store(&fault_fired, false);
+    atomic_store(&fault_hit, false);
     snprintf(fault_method, sizeof(fault_method), "%s", method ? method : "*");
     atomic_store(&fault_rc, rc);
+    atomic_store(&fault_kind, kind);
     atomic_store(&fault_forever, forever);
     atomic_store(&fault_calls_left, n);
 }
 
 void cairn__tier_fault_arm(const char *method, uint64_t n, int rc)
 {
-    fault_arm(method, n, rc, false);
+    cairn__tier_fault_arm_kind(method, n, rc, CAIRN_FAULT_FAIL, false);
 }
 
 void cairn__tier_fault_arm_forever(const char *method, uint64_t n, int rc)
 {
-    fault_arm(method, n, rc, true);
+    cairn__tier_fault_arm_kind(method, n, rc, CAIRN_FAULT_FAIL, true);
+}
+
+bool cairn__tier_fault_fired(void)
+{
+    return atomic_load(&fault_hit);
 }
 
 /* Returns the armed rc if this call is the one that must fail, else 0. */
@@ -155,10 +163,17 @@ static int fault_check(const char *method)
                 return 0;
             if (atomic_load(&fault_forever))
                 atomic_store(&fault_fired, true);
+            atomic_store(&fault_hit, true);
             return cairn__fail(atomic_load(&fault_rc), "injected fault in %s", method);
         }
     }
     return 0;
+}
+
+/* The kind of the fault that just fired (fault_check returned nonzero). */
+static int fault_kind_now(void)
+{
+    return atomic_load(&fault_kind);
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -190,6 +205,7 @@ static int check_ref_name(const char *method, const char *name)
 int cairn__tier_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out)
 {
     uint64_t hits = 0, bytes = 0;
+    bool flip = false;
     int rc;
 
     if ((rc = check_ids("get_many", ids, n, out)))
@@ -197,8 +213,12 @@ int cairn__tier_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf
     if (n == 0)
         return 0;
     memset(out, 0, n * sizeof(*out));
-    if ((rc = fault_check("get_many")))
-        return rc;
+    if ((rc = fault_check("get_many"))) {
+        if (fault_kind_now() != CAIRN_FAULT_FLIP)
+            return rc;
+        cairn__detail_clear();
+        flip = true;
+    }
     if ((rc = t->m->get_many(t, ids, n, out))) {
         for (size_t i = 0; i < n; i++) {
             free(out[i].data);
@@ -208,6 +228,10 @@ int cairn__tier_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
+        if (out[i].data && flip && out[i].len) {
+            ((uint8_t *)out[i].data)[out[i].len / 2] ^= 0x01;
+            flip = false;
+        }
         if (out[i].data) {
             hits++;
             bytes += out[i].len;
@@ -238,8 +262,12 @@ int cairn__tier_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n)
         return rc;
     if (n == 0)
         return 0;
-    if ((rc = fault_check("put_many")))
-        return rc;
+    if ((rc = fault_check("put_many"))) {
+        if (fault_kind_now() == CAIRN_FAULT_SHORT && n / 2 && t->m->put_many(t, blobs, n / 2))
+            cairn__detail_clear();
+        return cairn__fail(rc, "injected fault in put_many%s",
+                           fault_kind_now() == CAIRN_FAULT_SHORT ? " (half written)" : "");
+    }
     if ((rc = t->m->put_many(t, blobs, n)))
         return rc;
     count_puts(t, blobs, n);
@@ -412,8 +440,13 @@ int cairn__tier_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const 
 
     if ((rc = check_ids("publish", blobs, n, blobs)) || (rc = check_ref_name("publish", ref)))
         return rc;
-    if ((rc = fault_check("publish")))
-        return rc;
+    if ((rc = fault_check("publish"))) {
+        if (fault_kind_now() == CAIRN_FAULT_SHORT && n / 2 && t->m->put_many(t, blobs, n / 2))
+            cairn__detail_clear();
+        return cairn__fail(rc, "injected fault in publish%s",
+                           fault_kind_now() == CAIRN_FAULT_SHORT ? " (half the blobs written)"
+                                                                 : "");
+    }
     if (t->m->publish) {
         rc = t->m->publish(t, blobs, n, ref, old_id, new_id);
     } else {
@@ -444,7 +477,9 @@ int cairn__tier_writer_lock(cairn_tier *t, bool acquire)
 {
     int rc;
 
-    if ((rc = fault_check("writer_lock")))
+    /* Releasing cannot fail (a lock left held would lock the store out
+     * until this process ends), so no fault is injected there. */
+    if (acquire && (rc = fault_check("writer_lock")))
         return rc;
     if (t->m->writer_lock)
         return t->m->writer_lock(t, acquire);

@@ -216,4 +216,15 @@ void cairn__tier_fault_arm(const char *method, uint64_t n, int rc);
  * the next arm (n = 0 disarms). */
 void cairn__tier_fault_arm_forever(const char *method, uint64_t n, int rc);
 
+/* What an armed fault does to the call it hits. */
+#define CAIRN_FAULT_FAIL 0  /* the call fails with rc, having done nothing */
+#define CAIRN_FAULT_SHORT 1 /* put_many, publish: the first half of the blobs are
+                               written, then the call fails with rc (no ref moves) */
+#define CAIRN_FAULT_FLIP 2  /* get_many: succeeds, with one byte of the first blob
+                               returned flipped (a tier handing back wrong bytes) */
+/* Arms a fault of that kind (once, or forever from the nth call). */
+void cairn__tier_fault_arm_kind(const char *method, uint64_t n, int rc, int kind, bool forever);
+/* Whether the armed fault has fired since it was armed. */
+bool cairn__tier_fault_fired(void);
+
 #endif /* CAIRN_TIER_H */
