@@ -14,6 +14,8 @@ packages=(
   libsqlite3-dev              # cairn-bench: the SQLite peer
   gnuplot-nox                 # cairn-bench: the plots (SVG, PNG)
   python3                     # tests: JSON checks and byte-level store surgery
+  clang                       # tests: clang's UBSan (checks gcc's lacks), TSan, libFuzzer
+  libclang-rt-14-dev          # tests: clang 14's libFuzzer and sanitizer runtimes
 )
 
 missing=()
