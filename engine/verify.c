@@ -87,6 +87,8 @@ static void seen_free(seen_set *s)
 
 /* Sends a message to the caller's fn: "tier 'X': " first when the stack has
  * several ref tiers, " (where)" after it when known. */
+static void say(verifier *v, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void say(verifier *v, const char *fmt, va_list ap)
 {
     char msg[1024];
