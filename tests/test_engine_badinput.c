@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +43,7 @@
 #include "engine.h"
 #include "id.h"
 #include "test.h"
+#include "tierutil.h"
 #include "tree.h"
 
 #define ROWS 3000
@@ -399,38 +399,6 @@ static void node_sizes(void)
 
 /* ---------------------------------------------------------------- damage */
 
-/* One get (out set), put (data set) or delete (neither) in the LMDB
- * database dbname ("blobs" or "refs") of the closed store at dir. The env
- * is opened and closed around it, so that cairn never has the same path
- * open meanwhile (one env per path per process). A get returns a malloc'd
- * copy in *out. */
-static void raw(const char *dir, const char *dbname, const void *key, size_t key_len,
-                const void *data, size_t len, void **out, size_t *out_len)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = {key_len, (void *)key}, v = {len, (void *)data};
-
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 2), 0);
-    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, out ? MDB_RDONLY : 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
-    if (out) {
-        ASSERT_EQ(mdb_get(txn, dbi, &k, &v), 0);
-        ASSERT_TRUE((*out = malloc(v.mv_size)) != NULL);
-        memcpy(*out, v.mv_data, v.mv_size);
-        *out_len = v.mv_size;
-        mdb_txn_abort(txn);
-    } else {
-        ASSERT_EQ(data ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL), 0);
-        ASSERT_EQ(mdb_txn_commit(txn), 0);
-    }
-    mdb_env_close(env);
-}
-
 typedef struct problems {
     const char *needle;
     int matched, total;
@@ -511,9 +479,9 @@ static void damage_case(const char *dir, const damage *d)
     cairn_val v;
 
     cairn_id_to_hex(&d->id, hex);
-    raw(dir, "blobs", d->id.bytes, 32, NULL, 0, &orig, &len);
+    raw_lmdb(dir, "blobs", d->id.bytes, 32, NULL, 0, &orig, &len);
     ((uint8_t *)orig)[len / 2] ^= 0x5a; /* one byte flipped, same length */
-    raw(dir, "blobs", d->id.bytes, 32, d->delete ? NULL : orig, len, NULL, NULL);
+    raw_lmdb(dir, "blobs", d->id.bytes, 32, d->delete ? NULL : orig, len, NULL, NULL);
     ((uint8_t *)orig)[len / 2] ^= 0x5a;
     db = open_spec(d->spec, dir, 0);
     if (!d->probe) {
@@ -538,7 +506,7 @@ static void damage_case(const char *dir, const damage *d)
     printf("damage: %s %s: %s\n", d->delete ? "deleted" : "corrupt", d->what,
            cairn_errname(d->want_rc));
 
-    raw(dir, "blobs", d->id.bytes, 32, orig, len, NULL, NULL);
+    raw_lmdb(dir, "blobs", d->id.bytes, 32, orig, len, NULL, NULL);
     free(orig);
     db = open_spec(d->spec, dir, 0);
     ASSERT_OK(cairn_verify(db, NULL, NULL, NULL));
@@ -631,14 +599,14 @@ static void damaged_blobs(void)
         size_t len;
 
         cairn__sha256(junk, sizeof(junk) - 1, &junk_id);
-        raw(dir, "blobs", junk_id.bytes, 32, junk, sizeof(junk) - 1, NULL, NULL);
-        raw(dir, "refs", "heads/junk", 10, junk_id.bytes, 32, NULL, NULL);
+        raw_lmdb(dir, "blobs", junk_id.bytes, 32, junk, sizeof(junk) - 1, NULL, NULL);
+        raw_lmdb(dir, "refs", "heads/junk", 10, junk_id.bytes, 32, NULL, NULL);
         info.catalog = junk_id;
         ASSERT_OK(cairn__commit_encode(&info, strlen(info.message), &bytes, &len));
         cairn__sha256(bytes, len, &commit_id);
-        raw(dir, "blobs", commit_id.bytes, 32, bytes, len, NULL, NULL);
+        raw_lmdb(dir, "blobs", commit_id.bytes, 32, bytes, len, NULL, NULL);
         free(bytes);
-        raw(dir, "refs", "heads/junk2", 11, commit_id.bytes, 32, NULL, NULL);
+        raw_lmdb(dir, "refs", "heads/junk2", 11, commit_id.bytes, 32, NULL, NULL);
 
         db = open_spec("lmdb:", dir, 0);
         cairn__id_short(&junk_id, short_hex);
@@ -653,8 +621,8 @@ static void damaged_blobs(void)
         assert_verify_names(db, short_hex);
         check_all(db);
         cairn_close(db);
-        raw(dir, "refs", "heads/junk", 10, NULL, 0, NULL, NULL);
-        raw(dir, "refs", "heads/junk2", 11, NULL, 0, NULL, NULL);
+        raw_lmdb(dir, "refs", "heads/junk", 10, NULL, 0, NULL, NULL);
+        raw_lmdb(dir, "refs", "heads/junk2", 11, NULL, 0, NULL, NULL);
     }
 
     /* Nothing committed was lost. */

@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "id.h"
 #include "test.h"
+#include "tierutil.h"
 
 static void fill(cairn_db *db, int commits)
 {
@@ -53,32 +54,6 @@ static void leaf_of(cairn_db *db, const char *key, cairn_id *out)
     ASSERT_OK(cairn__tree_find(&db->ix, &root, key, strlen(key), &leaf, &pos));
     *out = leaf->id;
     cairn__node_release(leaf);
-}
-
-/* Writes other bytes under id in an LMDB store, behind cairn's back. */
-static void damage_lmdb(const char *dir, const cairn_id *id)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = {32, (void *)id->bytes}, v;
-    uint8_t *copy;
-
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 2), 0);
-    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, 0, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "blobs", 0, &dbi), 0);
-    ASSERT_EQ(mdb_get(txn, dbi, &k, &v), 0);
-    ASSERT_TRUE((copy = malloc(v.mv_size)) != NULL);
-    memcpy(copy, v.mv_data, v.mv_size);
-    copy[v.mv_size / 2] ^= 0x40;
-    v.mv_data = copy;
-    ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    free(copy);
 }
 
 static void remove_file_blob(const char *dir, const cairn_id *id)
@@ -130,9 +105,9 @@ int main(void)
     ASSERT_TRUE(!cairn__id_eq(&leaf, &other) && !cairn__id_eq(&leaf, &both) &&
                 !cairn__id_eq(&other, &both));
     cairn_close(db);
-    damage_lmdb(a, &leaf);
+    raw_lmdb_damage(a, &leaf);
     remove_file_blob(b, &other);
-    damage_lmdb(a, &both);
+    raw_lmdb_damage(a, &both);
     remove_file_blob(b, &both);
 
     cairn_options_init(&o);
@@ -186,7 +161,7 @@ int main(void)
             cairn_snapshot_close(snap);
         }
         cairn_close(db);
-        damage_lmdb(a2, &leaf);
+        raw_lmdb_damage(a2, &leaf);
         ASSERT_OK(cairn_open(spec, NULL, &db));
         memset(&l, 0, sizeof(l));
         ASSERT_OK(cairn_repair(db, collect, &l, &rep));

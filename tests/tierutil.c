@@ -1,6 +1,7 @@
 /* tierutil.c - the helpers declared in tierutil.h. */
 #include "tierutil.h"
 
+#include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,4 +47,43 @@ bool holds(cairn_tier *t, const test_blob *b)
     ASSERT_TRUE(ok);
     free(buf.data);
     return true;
+}
+
+void raw_lmdb(const char *dir, const char *dbname, const void *key, size_t key_len,
+              const void *data, size_t len, void **out, size_t *out_len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {key_len, (void *)key}, v = {len, (void *)data};
+    unsigned flags = out ? MDB_RDONLY : 0;
+
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 2), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
+    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS | flags, 0644), 0);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, flags, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
+    if (out) {
+        ASSERT_EQ(mdb_get(txn, dbi, &k, &v), 0);
+        ASSERT_TRUE((*out = malloc(v.mv_size ? v.mv_size : 1)) != NULL);
+        memcpy(*out, v.mv_data, v.mv_size);
+        *out_len = v.mv_size;
+        mdb_txn_abort(txn);
+    } else {
+        ASSERT_EQ(data ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL), 0);
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+    }
+    mdb_env_close(env);
+}
+
+void raw_lmdb_damage(const char *dir, const cairn_id *id)
+{
+    void *bytes;
+    size_t len;
+
+    raw_lmdb(dir, "blobs", id->bytes, 32, NULL, 0, &bytes, &len);
+    ((uint8_t *)bytes)[len / 2] ^= 0x40;
+    raw_lmdb(dir, "blobs", id->bytes, 32, bytes, len, NULL, NULL);
+    free(bytes);
 }
