@@ -3,7 +3,7 @@
 tests/cli/test_powerloss.sh, which explains it. Arguments: the cairn
 binary, the shim library, a scratch directory. Environment:
 CAIRN_TEST_SEED, CAIRN_CRASHSIM_KEEP, CAIRN_CRASHSIM_IGNORE, CAIRN_CRASHSIM_VARIANTS (random variants per crash point
-besides keep-all and drop-all; default 1), CAIRN_CRASHSIM_STACKS (a
+besides keep-all, drop-all and drop-each-file's-oldest-write; default 1), CAIRN_CRASHSIM_STACKS (a
 comma-separated list of: file, lmdb, cached, follower; default
 file,lmdb,follower)."""
 import os
@@ -208,7 +208,7 @@ class Checker:
         for k, c in enumerate(rep.points):
             acked = rep.acked_before(c)
             ack = ack_of[acked[-1]] if acked else None
-            for v in range(2 + variants):
+            for v in range(3 + variants):
                 self.states += 1
                 out = os.path.join(self.scratch, "state")
                 shutil.rmtree(out, ignore_errors=True)

@@ -299,10 +299,13 @@ class Replay:
 
     def state(self, point, variant, seed):
         """The crash state at points[point]: variant 0 keeps every pending
-        op, 1 drops them all, others choose at random (seeded)."""
+        op, 1 drops them all, 2 keeps every name and drops the oldest
+        pending write of each file (write-back reached a file's later pages
+        but not its first), others choose at random (seeded)."""
         c = self.points[point]
         rng = random.Random("%s/%d/%d" % (seed, point, variant))
-        p_keep = rng.choice([0.25, 0.5, 0.75]) if variant > 1 else None
+        p_keep = rng.choice([0.25, 0.5, 0.75]) if variant > 2 else None
+        first_write = set()     # variant 2: the inodes whose oldest write went
         files = {}
         dirs = {}
 
@@ -332,7 +335,11 @@ class Replay:
             if not durable:
                 if variant == 1:
                     choice = "drop"
-                elif variant > 1:
+                elif variant == 2:
+                    if op.kind == "write" and op.inode.num not in first_write:
+                        first_write.add(op.inode.num)
+                        choice = "drop"
+                elif variant > 2:
                     r = rng.random()
                     choice = "keep" if r < p_keep else "drop"
                     if op.kind == "write" and rng.random() < 0.3:
