@@ -19,9 +19,12 @@ the sector atomicity disks give):
   * sync() and syncfs() make everything durable.
   * At a crash point (just before each fsync, fdatasync, sync, or O_DSYNC
     write, and after the last operation) every operation that is not yet
-    durable is independently kept, dropped, or, if it is a write, torn:
-    the 512-byte sectors it touches are kept or dropped (a prefix of them,
-    or any subset). A sector is written whole or not at all. Kept
+    durable is kept, dropped, or, if it is a write, torn: the 512-byte
+    sectors it touches are kept or dropped (a prefix of them, or any
+    subset), or, for a write past the end of the file, only the new size
+    survives and the new part reads as zeros. A sector is written whole or
+    not at all. Which: all kept, all dropped, every name kept with each
+    file's oldest write dropped, or chosen at random (seeded). Kept
     operations are applied in their original order; an O_DSYNC write in
     flight at its own crash point is not yet durable.
   * A rename within one directory is one entry operation. A rename across
@@ -360,7 +363,14 @@ class Replay:
                     e = min((o // SECTOR + 1) * SECTOR, op.off + len(op.data))
                     pieces.append((o, op.data[o - op.off:e - op.off]))
                     o = e
-                if rng.random() < 0.5:
+                r = rng.random()
+                end = op.off + len(op.data)
+                if r < 0.2 and end > len(buf):
+                    # The size reached the disk, the bytes did not: what
+                    # lies past the old end reads as zeros.
+                    buf.extend(bytes(end - len(buf)))
+                    continue
+                if r < 0.6:
                     keep = pieces[:rng.randrange(len(pieces) + 1)]
                 else:
                     keep = [pc for pc in pieces if rng.random() < 0.5]
