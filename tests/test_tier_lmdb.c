@@ -790,11 +790,35 @@ static void test_creation_cut_short(void)
     printf("a creation cut short leaves a directory that opens as a new store\n");
 }
 
+/* Regression: a data.mdb cut short (shorter than the pages its meta page
+ * names) killed the process with SIGBUS at the first read through LMDB's
+ * map; it is now refused at open with CAIRN_CORRUPT. */
+static void test_cut_short_file(void)
+{
+    char *dir = fresh_dir(), path[PATH_MAX + 16], spec[PATH_MAX + 16];
+    test_blob a = make_blob(79, 200000);
+    cairn_blob ca = as_blob(&a);
+    cairn_tier *t = open_lmdb(dir, "", 0);
+
+    ASSERT_OK(cairn__tier_put_many(t, &ca, 1));
+    cairn__tier_close(t);
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    ASSERT_EQ(truncate(path, 16384), 0);
+    snprintf(spec, sizeof(spec), "lmdb:%s", dir);
+    ASSERT_EQ(cairn__tier_open(spec, CAIRN_RDONLY, &t), CAIRN_CORRUPT);
+    ASSERT_TRUE(strstr(cairn_errdetail(), "cut short") != NULL);
+    ASSERT_EQ(cairn__tier_open(spec, 0, &t), CAIRN_CORRUPT);
+    free(a.data);
+    free(dir);
+    printf("a data.mdb cut short is refused at open, not a SIGBUS at the first read\n");
+}
+
 int main(void)
 {
     test_seed_init(2);
     test_damaged_rewritten();
     test_creation_cut_short();
+    test_cut_short_file();
     test_specs();
     test_persist_and_rdonly();
     test_refs();

@@ -959,6 +959,31 @@ done:
     return rc;
 }
 
+/* LMDB reads data.mdb through a map: a page past the end of a file that
+ * was cut short (a damaged copy, a disk that lost the tail of a write it
+ * acknowledged) would kill the process with SIGBUS at the first read. So a
+ * file shorter than the last page its meta page names is refused at open
+ * (CAIRN_CORRUPT). The file only grows while a store is in use. */
+static int check_length(MDB_env *env, const char *path)
+{
+    char data[PATH_MAX];
+    MDB_envinfo info;
+    MDB_stat stat_info;
+    struct stat st;
+    uint64_t need;
+
+    snprintf(data, sizeof(data), "%s/data.mdb", path);
+    if (mdb_env_info(env, &info) || mdb_env_stat(env, &stat_info) || stat(data, &st) != 0)
+        return 0; /* nothing to compare: LMDB itself reports what is wrong */
+    need = ((uint64_t)info.me_last_pgno + 1) * stat_info.ms_psize;
+    if ((uint64_t)st.st_size < need)
+        return cairn__fail(CAIRN_CORRUPT,
+                           "lmdb %s: data.mdb is %llu bytes but its pages end at byte %llu: "
+                           "the file was cut short",
+                           path, (unsigned long long)st.st_size, (unsigned long long)need);
+    return 0;
+}
+
 /* Creates and opens a new env for path (registry_mu held by the caller).
  * A read-only open without write permission on lock.mdb (a store owned by
  * another user) falls back to MDB_NOLOCK: this reader then has no slot in
@@ -1004,6 +1029,8 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = lmdb_err(NULL, path, rc, "opening the environment");
         goto fail_create;
     }
+    if ((rc = check_length(e->env, path)))
+        goto fail_open;
     if ((rc = mdb_reader_check(e->env, &dead))) {
         rc = lmdb_err(NULL, path, rc, "checking readers");
         goto fail_open;
