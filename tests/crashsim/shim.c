@@ -261,6 +261,9 @@ static void esc(char *out, size_t cap, const char *s)
 
 /* Appends one record: the header line, then len bytes of payload gathered
  * from iov (NULL: none). */
+__attribute__((format(printf, 4, 5))) static void record(const struct iovec *iov, int iovcnt,
+                                                         size_t len, const char *fmt, ...);
+
 static void record(const struct iovec *iov, int iovcnt, size_t len, const char *fmt, ...)
 {
     char head[3 * PATH_MAX + 128];
