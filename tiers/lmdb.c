@@ -31,6 +31,7 @@
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -891,6 +892,98 @@ static int create_env(const char *path, const struct lmdb_opts *o, unsigned flag
     return 0;
 }
 
+#define NEW_DATA_PREFIX ".data.mdb."
+
+/* Removes the leftovers of creations cut short: .data.mdb.<pid> and its
+ * "-lock" file, for pids that no longer run. Best effort. */
+static void remove_leftovers(const char *path)
+{
+    struct dirent *de;
+    DIR *d;
+
+    if (!(d = opendir(path)))
+        return;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        char *end;
+        long pid;
+
+        if (strncmp(n, NEW_DATA_PREFIX, strlen(NEW_DATA_PREFIX)) != 0)
+            continue;
+        pid = strtol(n + strlen(NEW_DATA_PREFIX), &end, 10);
+        if (pid <= 0 || (*end && strcmp(end, "-lock") != 0) || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        unlinkat(dirfd(d), n, 0);
+    }
+    closedir(d);
+}
+
+/* A new store's data.mdb appears whole or not at all. LMDB creates its
+ * file in place and writes the first meta pages without syncing them, so a
+ * power cut while a store is being created could leave a data.mdb whose
+ * meta pages never reached the disk while later pages did: LMDB refuses
+ * such a file (MDB_INVALID) for ever, and the directory can be neither
+ * opened nor created again. So a new environment is made under
+ * .data.mdb.<pid> (MDB_NOSUBDIR), with cairn's two databases, committed
+ * with full syncs whatever the sync option, closed, and linked into place
+ * (link, not rename: if another process created the store meanwhile, its
+ * data.mdb stays). The caller syncs the directory. Found by the simulated
+ * power-loss test (tests/cli/test_powerloss.sh). */
+static int create_data_file(const char *path, const struct lmdb_opts *o, unsigned flags)
+{
+    char data[PATH_MAX], tmp[PATH_MAX], tmp_lock[PATH_MAX + 8];
+    lmdb_env e = {0};
+    struct stat st;
+    int rc;
+
+    snprintf(data, sizeof(data), "%s/data.mdb", path);
+    if (stat(data, &st) == 0 || errno != ENOENT)
+        return 0; /* there already (or LMDB will say what is wrong) */
+    remove_leftovers(path);
+    snprintf(tmp, sizeof(tmp), "%s/" NEW_DATA_PREFIX "%ld", path, (long)getpid());
+    snprintf(tmp_lock, sizeof(tmp_lock), "%s-lock", tmp);
+    unlink(tmp);
+    flags &= ~(unsigned)(MDB_NOSYNC | MDB_NOMETASYNC);
+    if ((rc = create_env(tmp, o, flags | MDB_NOSUBDIR, &e.env))) {
+        rc = lmdb_err(NULL, path, rc, "creating the environment");
+        goto done;
+    }
+    rc = open_dbis(&e, path);
+    mdb_env_close(e.env);
+    if (rc == 0 && link(tmp, data) != 0 && errno != EEXIST)
+        rc = cairn__fail(-errno, "lmdb %s: cannot create data.mdb: %s", path, strerror(errno));
+done:
+    unlink(tmp);
+    unlink(tmp_lock);
+    return rc;
+}
+
+/* LMDB reads data.mdb through a map: a page past the end of a file that
+ * was cut short (a damaged copy, a disk that lost the tail of a write it
+ * acknowledged) would kill the process with SIGBUS at the first read. So a
+ * file shorter than the last page its meta page names is refused at open
+ * (CAIRN_CORRUPT). The file only grows while a store is in use. */
+static int check_length(MDB_env *env, const char *path)
+{
+    char data[PATH_MAX];
+    MDB_envinfo info;
+    MDB_stat stat_info;
+    struct stat st;
+    uint64_t need;
+
+    snprintf(data, sizeof(data), "%s/data.mdb", path);
+    if (mdb_env_info(env, &info) || mdb_env_stat(env, &stat_info) || stat(data, &st) != 0)
+        return 0; /* nothing to compare: LMDB itself reports what is wrong */
+    need = ((uint64_t)info.me_last_pgno + 1) * stat_info.ms_psize;
+    if ((uint64_t)st.st_size < need)
+        return cairn__fail(CAIRN_CORRUPT,
+                           "lmdb %s: data.mdb is %llu bytes but its pages end at byte %llu: "
+                           "the file was cut short",
+                           path, (unsigned long long)st.st_size, (unsigned long long)need);
+    return 0;
+}
+
 /* Creates and opens a new env for path (registry_mu held by the caller).
  * A read-only open without write permission on lock.mdb (a store owned by
  * another user) falls back to MDB_NOLOCK: this reader then has no slot in
@@ -922,6 +1015,8 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = cairn__fail(-rc, "lmdb %s: cannot create a lock", path);
         goto fail_rwlock;
     }
+    if (!rdonly && (rc = create_data_file(path, o, flags)))
+        goto fail_create;
     rc = create_env(path, o, flags, &e->env);
     if (rc == EACCES && rdonly)
         rc = create_env(path, o, flags | MDB_NOLOCK, &e->env);
@@ -934,6 +1029,8 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = lmdb_err(NULL, path, rc, "opening the environment");
         goto fail_create;
     }
+    if ((rc = check_length(e->env, path)))
+        goto fail_open;
     if ((rc = mdb_reader_check(e->env, &dead))) {
         rc = lmdb_err(NULL, path, rc, "checking readers");
         goto fail_open;
@@ -991,8 +1088,9 @@ static int env_get(const char *path, const struct stat *st, const struct lmdb_op
 /* What a directory named as an lmdb store holds. */
 enum dir_kind { DIR_MISSING, DIR_EMPTY, DIR_LMDB, DIR_FILE_STORE, DIR_OTHER };
 
-/* Looks at path without changing anything. Only LMDB's own files and our
- * lock file count as "empty" leftovers (a creation cut short). */
+/* Looks at path without changing anything. Only LMDB's own files, our
+ * lock file and a data file being created (.data.mdb.<pid>) count as
+ * "empty" leftovers (a creation cut short). */
 static int inspect_dir(const char *path, enum dir_kind *kind)
 {
     struct dirent *de;
@@ -1020,7 +1118,8 @@ static int inspect_dir(const char *path, enum dir_kind *kind)
         if (strcmp(n, "cairn-file-store") == 0)
             *kind = DIR_FILE_STORE;
         else if (*kind == DIR_EMPTY && strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
-                 strcmp(n, "lock.mdb") != 0 && strcmp(n, "cairn.lock") != 0)
+                 strcmp(n, "lock.mdb") != 0 && strcmp(n, "cairn.lock") != 0 &&
+                 strncmp(n, NEW_DATA_PREFIX, strlen(NEW_DATA_PREFIX)) != 0)
             *kind = DIR_OTHER;
     }
     closedir(d);
