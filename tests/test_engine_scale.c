@@ -33,8 +33,9 @@
  *              batch is committed again, so the seed goes on the same way on
  *              every stack. On mem the commit fails in-process instead.
  *
- * Phases of 250 operations: two normal, one delete-heavy, one that drains
- * the keyspaces so that tiny and empty trees recur.
+ * Phases of 100, 250 or 1,000 operations (drawn per seed): two normal, one
+ * delete-heavy, one that drains the keyspaces so that tiny and empty trees
+ * recur.
  *
  * The stack is drawn from the seed, apart from the operations: mem, lmdb,
  * file, or three tiers (mem:1M>file:...?capacity=256K>lmdb:...). Most
@@ -83,7 +84,6 @@ static const char *stack_names[N_STACKS] = {"mem", "lmdb", "file", "three"};
 #define MAX_VERSIONS 16 /* remembered commits, with their models */
 #define MAX_VALUE 3000
 #define MAX_BATCH 40    /* operations of a crash step's batch */
-#define PHASE_OPS 250
 #ifndef REOPENS
 #define REOPENS 2       /* reopens per 1,000 operations, on average */
 #endif
@@ -930,6 +930,9 @@ static void op_crash(run *r)
 /* ---------------------------------------------------------------- a seed */
 
 static const uint32_t node_sizes[] = {256, 512, 1024, 4096};
+/* Operations per phase: with long phases the trees grow to a thousand
+ * keys and more before they are drained. */
+static const int phase_lengths[] = {100, 250, 250, 1000};
 
 static double now_s(void)
 {
@@ -961,6 +964,7 @@ static uint64_t run_seed(uint64_t seed, int stack, int n_ops, bool quiet)
     double t0 = now_s();
     run *r = calloc(1, sizeof(*r));
     uint64_t hash, keys;
+    int phase_ops;
 
     ASSERT_TRUE(r != NULL);
     r->seed = seed;
@@ -986,11 +990,12 @@ static uint64_t run_seed(uint64_t seed, int stack, int n_ops, bool quiet)
     r->opts.node_cache_bytes = below(r, 2) ? (256u << 10) : (4u << 20);
     r->small_keys = 8 + (unsigned)below(r, 56);
     r->large_keys = 500 + (unsigned)below(r, 3500);
+    phase_ops = phase_lengths[below(r, 4)];
     tr_u64(r, r->opts.node_size);
     store_open(r);
 
     for (int op = 0; op < n_ops; op++) {
-        int phase = (op / PHASE_OPS) % 4, sp = (int)below(r, N_SPACES);
+        int phase = (op / phase_ops) % 4, sp = (int)below(r, N_SPACES);
         uint64_t p = below(r, 100);
         char key[MODEL_KEY_MAX];
         size_t len;
