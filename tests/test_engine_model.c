@@ -18,6 +18,9 @@
  * Then history independence through the API: the same contents reached by
  * different orders, batchings and deletions give the same catalog root in
  * mem, lmdb and file, and that root is the same in all three.
+ *
+ * The model is the sorted map of tests/model.c, which test_engine_scale
+ * (many seeds, reopens, crash steps) shares.
  */
 #include "model.h"
 #include "test.h"
