@@ -41,7 +41,9 @@
  * file, or three tiers (mem:1M>file:...?capacity=256K>lmdb:...). Most
  * durable stores run with sync=none (a killed process loses nothing the
  * kernel holds, and fsync makes a commit cost milliseconds on a VM disk);
- * one seed in eight uses the default full sync.
+ * one seed in eight uses the default full sync. One file seed in four uses
+ * io_uring, the others plain system calls. Stores go to /dev/shm when it
+ * can be written (see store_base).
  *
  * Trace hash: XXH64 over every operation and every result observed (values
  * read, scan output, counts, keyspace roots, diffs, commit sequence numbers
