@@ -38,7 +38,9 @@
  * recur.
  *
  * The stack is drawn from the seed, apart from the operations: mem, lmdb,
- * file, or three tiers (mem:1M>file:...?capacity=256K>lmdb:...). Most
+ * file, three tiers (mem:1M>file:...?capacity=256K>lmdb:...), or follow
+ * (lmdb:.../primary>file:.../follower: a crash after the primary moved its
+ * ref leaves the follower behind, and it must catch up). Most
  * durable stores run with sync=none (a killed process loses nothing the
  * kernel holds, and fsync makes a commit cost milliseconds on a VM disk);
  * one seed in eight uses the default full sync. One file seed in four uses
@@ -57,7 +59,7 @@
  * A failure prints the command that replays its seed and keeps its store:
  *   replay: CAIRN_TEST_SEED=S /path/test_engine_scale --seed S --stack KIND
  * Arguments: --seed S (that seed only), --stack KIND (mem, lmdb, file,
- * three; for every seed), --ops N. Environment: CAIRN_TEST_SEED (first
+ * three, follow; for every seed), --ops N. Environment: CAIRN_TEST_SEED (first
  * seed; seeds are S, S+1, ...), CAIRN_TEST_SEEDS, CAIRN_TEST_OPS,
  * CAIRN_TEST_SCALE (multiplies the number of seeds).
  */
@@ -80,8 +82,8 @@
 #define N_SPACES 2
 static const char *space_names[N_SPACES] = {NULL, "second"};
 
-enum { STACK_MEM, STACK_LMDB, STACK_FILE, STACK_THREE, N_STACKS };
-static const char *stack_names[N_STACKS] = {"mem", "lmdb", "file", "three"};
+enum { STACK_MEM, STACK_LMDB, STACK_FILE, STACK_THREE, STACK_FOLLOW, N_STACKS };
+static const char *stack_names[N_STACKS] = {"mem", "lmdb", "file", "three", "follow"};
 
 #define MAX_VERSIONS 16 /* remembered commits, with their models */
 #define MAX_VALUE 3000
@@ -543,9 +545,13 @@ static void make_spec(run *r)
         snprintf(r->spec, sizeof(r->spec), "file:%s/file%s%sio=%s", r->dir, sync,
                  *sync ? "&" : "?", r->uring ? "uring" : "syscall");
         break;
-    default:
+    case STACK_THREE:
         snprintf(r->spec, sizeof(r->spec), "mem:1M>file:%s/cache?capacity=256K>lmdb:%s/data%s",
                  r->dir, r->dir, sync);
+        break;
+    default:
+        snprintf(r->spec, sizeof(r->spec), "lmdb:%s/primary%s>file:%s/follower%s%sio=%s", r->dir,
+                 sync, r->dir, sync, *sync ? "&" : "?", r->uring ? "uring" : "syscall");
         break;
     }
 }
@@ -1207,7 +1213,7 @@ static int parse_stack(const char *name)
     for (int k = 0; k < N_STACKS; k++)
         if (strcmp(name, stack_names[k]) == 0)
             return k;
-    fprintf(stderr, "unknown stack '%s' (mem, lmdb, file, three)\n", name);
+    fprintf(stderr, "unknown stack '%s' (mem, lmdb, file, three, follow)\n", name);
     exit(2);
 }
 
@@ -1259,7 +1265,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
             n_ops = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "usage: %s [--seed S] [--stack mem|lmdb|file|three] [--ops N]\n",
+            fprintf(stderr, "usage: %s [--seed S] [--stack mem|lmdb|file|three|follow] [--ops N]\n",
                     argv[0]);
             return 2;
         }
@@ -1269,7 +1275,8 @@ int main(int argc, char **argv)
     else
         snprintf(self_path, sizeof(self_path), "%s", argv[0]);
     test_fail_hook = fail_hook;
-    if (getenv("CAIRN_SCALE_TRACE_LOG") && !(trace_log = fopen(getenv("CAIRN_SCALE_TRACE_LOG"), "w")))
+    if (getenv("CAIRN_SCALE_TRACE_LOG") &&
+        !(trace_log = fopen(getenv("CAIRN_SCALE_TRACE_LOG"), "w")))
         TEST_FAIL("cannot write %s", getenv("CAIRN_SCALE_TRACE_LOG"));
     if (scale <= 0)
         scale = 1.0;
