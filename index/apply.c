@@ -18,12 +18,13 @@
  *
  * When the old root's level is reached and the root was rewritten, the new
  * nodes of that level are the whole level (the root is the level's only
- * node, and a rewrite that starts in it runs to its end), and levels are
- * built on top until one node remains. A rewrite may also consume edits
- * without touching any old node: deletes of absent keys that sort before
- * the level's first key. Below the root that leaves no edits for the level
- * above; at the root's level it leaves the root as it was. (Treating the
- * empty output as "the whole level" once emptied a one-leaf tree.)
+ * node, and the rewrite there runs to its end: it never stops at being in
+ * step, see rewrite_level), and levels are built on top until one node
+ * remains. A rewrite may also consume edits without touching any old node:
+ * deletes of absent keys that sort before the level's first key. Below the
+ * root that leaves no edits for the level above; at the root's level the
+ * root is rewritten as it was. (Treating an empty output as "the whole
+ * level" once emptied a one-leaf tree.)
  * Finally a root with a single child is replaced by that child (a
  * shrinking tree), which gives the canonical shape of tree.h.
  */
@@ -155,10 +156,15 @@ static int edit_cmp(const cairn_edits *E, size_t i, const void *key, size_t key_
 
 /* Rewrites level L of the tree root with the edits E (sorted, unique).
  * New nodes go to out and their entries to *emitted; the entries of the
- * old nodes they replace go to *deleted. Both come out sorted by key. */
+ * old nodes they replace go to *deleted. Both come out sorted by key.
+ * With to_end (the root's level) the rewrite never stops early: it runs to
+ * the end of the level, so that *emitted is the whole new level. There the
+ * one old node is the root, and new items before its first key that end a
+ * node leave the builder empty at the root's start, which looks like being
+ * in step again; stopping there dropped every key of the old tree. */
 static int rewrite_level(const cairn_index *ix, const cairn_id *root, uint32_t level,
-                         const cairn_edits *E, cairn_blobset *out, cairn_edits *emitted,
-                         cairn_edits *deleted)
+                         bool to_end, const cairn_edits *E, cairn_blobset *out,
+                         cairn_edits *emitted, cairn_edits *deleted)
 {
     cairn_cursor cur;
     builder b;
@@ -201,7 +207,8 @@ static int rewrite_level(const cairn_index *ix, const cairn_id *root, uint32_t l
                 goto done;
             /* In step with the old tree? The chunker is fresh exactly when
              * the builder holds nothing. */
-            if (b.items.n == 0 && cur.valid && cairn__cursor_at_node_start(&cur, level)) {
+            if (!to_end && b.items.n == 0 && cur.valid &&
+                cairn__cursor_at_node_start(&cur, level)) {
                 cairn__node_item(cairn__cursor_node(&cur), cairn__cursor_pos(&cur), &old);
                 if (i >= E->n || edit_cmp(E, i, old.key, old.key_len) >= 0)
                     synced = true;
@@ -345,7 +352,7 @@ int cairn__tree_apply(const cairn_index *ix_in, const cairn_id *root, const cair
     cairn__node_release(rn);
     for (level = 0;; level++) {
         cairn_edits emitted = {0}, deleted = {0}, next = {0};
-        rc = rewrite_level(&ix, root, level, cur, out, &emitted, &deleted);
+        rc = rewrite_level(&ix, root, level, level == top, cur, out, &emitted, &deleted);
         if (!rc && level == top && (emitted.n || deleted.n))
             rc = build_up(&ix, out, level + 1, &emitted, &result);
         else if (!rc && level < top)

@@ -18,6 +18,9 @@
 extern uint64_t test_seed;
 
 void test_fail_note(void);
+/* If set, called by test_fail_note after it has printed the seed: a test
+ * adds what its failure needs to say (a replay command, a kept store). */
+extern void (*test_fail_hook)(void);
 
 #define TEST_FAIL(...)                                                            \
     do {                                                                          \

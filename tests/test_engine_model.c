@@ -18,7 +18,11 @@
  * Then history independence through the API: the same contents reached by
  * different orders, batchings and deletions give the same catalog root in
  * mem, lmdb and file, and that root is the same in all three.
+ *
+ * The model is the sorted map of tests/model.c, which test_engine_scale
+ * (many seeds, reopens, crash steps) shares.
  */
+#include "model.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -27,104 +31,6 @@
 
 #define N_SPACES 2
 static const char *space_names[N_SPACES] = {NULL, "second"};
-
-typedef struct entry {
-    char key[40];
-    size_t key_len;
-    uint8_t *val;
-    size_t val_len;
-} entry;
-
-typedef struct map {
-    entry *v;
-    size_t n, cap;
-} map;
-
-static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
-    return c ? c : (al > bl) - (al < bl);
-}
-
-static size_t map_find(const map *m, const char *key, size_t len, bool *found)
-{
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (key_cmp(m->v[mid].key, m->v[mid].key_len, key, len) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < m->n && key_cmp(m->v[lo].key, m->v[lo].key_len, key, len) == 0;
-    return lo;
-}
-
-static void map_put(map *m, const char *key, size_t len, const uint8_t *val, size_t val_len)
-{
-    bool found;
-    size_t i = map_find(m, key, len, &found);
-    uint8_t *copy = malloc(val_len ? val_len : 1);
-    ASSERT_TRUE(copy);
-    memcpy(copy, val, val_len);
-    if (found) {
-        free(m->v[i].val);
-    } else {
-        if (m->n == m->cap) {
-            m->cap = m->cap ? m->cap * 2 : 64;
-            m->v = realloc(m->v, m->cap * sizeof(entry));
-            ASSERT_TRUE(m->v);
-        }
-        memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(entry));
-        m->n++;
-        memcpy(m->v[i].key, key, len);
-        m->v[i].key_len = len;
-    }
-    m->v[i].val = copy;
-    m->v[i].val_len = val_len;
-}
-
-static void map_del(map *m, const char *key, size_t len)
-{
-    bool found;
-    size_t i = map_find(m, key, len, &found);
-    if (!found)
-        return;
-    free(m->v[i].val);
-    memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(entry));
-    m->n--;
-}
-
-static void map_free(map *m)
-{
-    size_t i;
-    for (i = 0; i < m->n; i++)
-        free(m->v[i].val);
-    free(m->v);
-    memset(m, 0, sizeof(*m));
-}
-
-static bool maps_equal(const map *a, const map *b)
-{
-    if (a->n != b->n)
-        return false;
-    for (size_t i = 0; i < a->n; i++)
-        if (key_cmp(a->v[i].key, a->v[i].key_len, b->v[i].key, b->v[i].key_len) != 0 ||
-            a->v[i].val_len != b->v[i].val_len ||
-            memcmp(a->v[i].val, b->v[i].val, a->v[i].val_len) != 0)
-            return false;
-    return true;
-}
-
-static map map_copy(const map *m)
-{
-    map c = {0};
-    size_t i;
-    for (i = 0; i < m->n; i++)
-        map_put(&c, m->v[i].key, m->v[i].key_len, m->v[i].val, m->v[i].val_len);
-    return c;
-}
 
 static void random_key(char *key, size_t *len, unsigned key_space)
 {
@@ -144,7 +50,7 @@ static size_t random_val(uint8_t *buf)
 
 /* A key the model lacks: before every key ("" or "0..."), after every key
  * ("z..."), or right after a present key (it plus a zero byte). */
-static void absent_key(const map *m, char *key, size_t *len)
+static void absent_key(const model *m, char *key, size_t *len)
 {
     bool found;
     for (;;) {
@@ -156,21 +62,21 @@ static void absent_key(const map *m, char *key, size_t *len)
         } else if (pick == 2) {
             *len = (size_t)snprintf(key, 40, "z%u", k);
         } else if (m->n) {
-            const entry *near = &m->v[test_rand_below(m->n)];
+            const model_entry *near = &m->v[test_rand_below(m->n)];
             memcpy(key, near->key, near->key_len);
             key[near->key_len] = '\0';
             *len = near->key_len + 1;
         } else {
             continue;
         }
-        map_find(m, key, *len, &found);
+        model_find(m, key, *len, &found);
         if (!found)
             return;
     }
 }
 
 /* A full forward scan of space equals the model. */
-static void check_all(cairn_snapshot *snap, const char *space, const map *m)
+static void check_all(cairn_snapshot *snap, const char *space, const model *m)
 {
     cairn_iter *it;
     cairn_val k, v;
@@ -194,7 +100,7 @@ static void check_all(cairn_snapshot *snap, const char *space, const map *m)
 
 /* A random bounded scan, forward or reverse, with an optional seek, and a
  * count of the same range. */
-static void check_range(cairn_snapshot *snap, const char *space, const map *m, unsigned ks)
+static void check_range(cairn_snapshot *snap, const char *space, const model *m, unsigned ks)
 {
     char lo[40], hi[40], sk[40];
     size_t lo_len, hi_len, sk_len, a, b, i, steps = 0;
@@ -208,8 +114,8 @@ static void check_range(cairn_snapshot *snap, const char *space, const map *m, u
     random_key(lo, &lo_len, ks);
     random_key(hi, &hi_len, ks);
     random_key(sk, &sk_len, ks);
-    a = has_lo ? map_find(m, lo, lo_len, &found) : 0;
-    b = has_hi ? map_find(m, hi, hi_len, &found) : m->n;
+    a = has_lo ? model_find(m, lo, lo_len, &found) : 0;
+    b = has_hi ? model_find(m, hi, hi_len, &found) : m->n;
     ASSERT_OK(cairn_count(snap, space, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL, hi_len,
                           &count));
     ASSERT_EQ(count, b > a ? b - a : 0);
@@ -217,7 +123,7 @@ static void check_range(cairn_snapshot *snap, const char *space, const map *m, u
                               hi_len, reverse ? CAIRN_ITER_REVERSE : 0, &it));
     if (seek) {
         ASSERT_OK(cairn_iter_seek(it, sk, sk_len));
-        i = map_find(m, sk, sk_len, &found);
+        i = model_find(m, sk, sk_len, &found);
         if (!reverse) {
             if (i < a)
                 i = a;
@@ -253,7 +159,7 @@ out:
     cairn_iter_close(it);
 }
 
-static void check_gets(cairn_snapshot *snap, const char *space, const map *m, unsigned ks)
+static void check_gets(cairn_snapshot *snap, const char *space, const model *m, unsigned ks)
 {
     int j;
     for (j = 0; j < 20; j++) {
@@ -262,7 +168,7 @@ static void check_gets(cairn_snapshot *snap, const char *space, const map *m, un
         bool found;
         cairn_val v;
         random_key(key, &len, ks);
-        i = map_find(m, key, len, &found);
+        i = model_find(m, key, len, &found);
         if (found) {
             ASSERT_OK(cairn_get(snap, space, key, len, &v));
             ASSERT_MEM_EQ(v.data, v.len, m->v[i].val, m->v[i].val_len);
@@ -274,7 +180,7 @@ static void check_gets(cairn_snapshot *snap, const char *space, const map *m, un
 
 typedef struct version {
     cairn_id commit;
-    map spaces[N_SPACES];
+    model spaces[N_SPACES];
 } version;
 
 /* The diff from version a to b equals the difference of their models. */
@@ -283,7 +189,7 @@ static void check_diff(cairn_db *db, const version *a, const version *b, int spa
     cairn_snapshot *sa, *sb;
     cairn_diff *d;
     cairn_diff_entry e;
-    const map *ma = &a->spaces[space], *mb = &b->spaces[space];
+    const model *ma = &a->spaces[space], *mb = &b->spaces[space];
     size_t i = 0, j = 0;
     int rc;
 
@@ -294,7 +200,7 @@ static void check_diff(cairn_db *db, const version *a, const version *b, int spa
         int c;
         /* skip equal entries in the models */
         while (i < ma->n && j < mb->n &&
-               key_cmp(ma->v[i].key, ma->v[i].key_len, mb->v[j].key, mb->v[j].key_len) == 0 &&
+               model_key_cmp(ma->v[i].key, ma->v[i].key_len, mb->v[j].key, mb->v[j].key_len) == 0 &&
                ma->v[i].val_len == mb->v[j].val_len &&
                memcmp(ma->v[i].val, mb->v[j].val, ma->v[i].val_len) == 0)
             i++, j++;
@@ -303,7 +209,7 @@ static void check_diff(cairn_db *db, const version *a, const version *b, int spa
             break;
         ASSERT_OK(rc);
         c = i == ma->n ? 1 : j == mb->n ? -1
-            : key_cmp(ma->v[i].key, ma->v[i].key_len, mb->v[j].key, mb->v[j].key_len);
+            : model_key_cmp(ma->v[i].key, ma->v[i].key_len, mb->v[j].key, mb->v[j].key_len);
         if (c < 0) {
             ASSERT_EQ(e.change, CAIRN_REMOVED);
             ASSERT_MEM_EQ(e.key.data, e.key.len, ma->v[i].key, ma->v[i].key_len);
@@ -344,7 +250,7 @@ static cairn_db *open_store(const char *spec, uint32_t node_size);
 /* Every keyspace root of commit equals the root of its contents built
  * from nothing in one transaction (history independence), and the
  * commit's key count is the models' total. */
-static void check_fresh(cairn_db *db, const cairn_id *commit, const map *spaces,
+static void check_fresh(cairn_db *db, const cairn_id *commit, const model *spaces,
                         uint32_t node_size)
 {
     cairn_db *fresh = open_store("mem", node_size);
@@ -399,7 +305,7 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
     bool reopenable = strncmp(spec, "mem", 3) != 0 || strchr(spec, '>') != NULL;
     version *versions = NULL;
     size_t n_versions = 0;
-    map cur[N_SPACES] = {{0}}, txn_view[N_SPACES] = {{0}};
+    model cur[N_SPACES] = {{0}}, txn_view[N_SPACES] = {{0}};
     cairn_txn *txn = NULL;
     uint8_t *valbuf = malloc(3000);
     unsigned no_change_commits = 0;
@@ -422,30 +328,30 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
         if (!txn) {
             ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
             for (s = 0; s < N_SPACES; s++) {
-                map_free(&txn_view[s]);
-                txn_view[s] = map_copy(&cur[s]);
+                model_free(&txn_view[s]);
+                txn_view[s] = model_copy(&cur[s]);
             }
         }
         random_key(key, &len, key_space);
         if (phase == 3 && r < 45 && txn_view[sp].n) {
             /* drain: delete a present key instead of putting */
-            const entry *victim = &txn_view[sp].v[test_rand_below(txn_view[sp].n)];
+            const model_entry *victim = &txn_view[sp].v[test_rand_below(txn_view[sp].n)];
             len = victim->key_len;
             memcpy(key, victim->key, len);
             ASSERT_OK(cairn_txn_del(txn, space_names[sp], key, len));
-            map_del(&txn_view[sp], key, len);
+            model_del(&txn_view[sp], key, len);
         } else if (r < 45) {
             size_t vl = random_val(valbuf);
             ASSERT_OK(cairn_txn_put(txn, space_names[sp], key, len, valbuf, vl));
-            map_put(&txn_view[sp], key, len, valbuf, vl);
+            model_put(&txn_view[sp], key, len, valbuf, vl);
         } else if (r < 60) {
             if (test_rand_below(3) == 0)
                 absent_key(&txn_view[sp], key, &len);
             ASSERT_OK(cairn_txn_del(txn, space_names[sp], key, len));
-            map_del(&txn_view[sp], key, len);
+            model_del(&txn_view[sp], key, len);
         } else if (r < 70) {
             bool found;
-            size_t i = map_find(&txn_view[sp], key, len, &found);
+            size_t i = model_find(&txn_view[sp], key, len, &found);
             cairn_val v;
             if (found) {
                 ASSERT_OK(cairn_txn_get(txn, space_names[sp], key, len, &v));
@@ -460,7 +366,7 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
             cairn_id base, id;
             char msg[32];
             for (s = 0; s < N_SPACES; s++)
-                same = same && maps_equal(&cur[s], &txn_view[s]);
+                same = same && model_equal(&cur[s], &txn_view[s]);
             has_base = cairn_txn_base(txn, &base);
             ASSERT_EQ(has_base, n_versions > 0);
             snprintf(msg, sizeof(msg), "op %d", op);
@@ -484,9 +390,9 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
             ASSERT_TRUE(versions);
             versions[n_versions].commit = id;
             for (s = 0; s < N_SPACES; s++) {
-                map_free(&cur[s]);
-                cur[s] = map_copy(&txn_view[s]);
-                versions[n_versions].spaces[s] = map_copy(&cur[s]);
+                model_free(&cur[s]);
+                cur[s] = model_copy(&txn_view[s]);
+                versions[n_versions].spaces[s] = model_copy(&cur[s]);
             }
             n_versions++;
             check_fresh(db, &id, cur, node_size);
@@ -529,11 +435,11 @@ static void run(const char *spec, uint32_t node_size, int n_ops, unsigned key_sp
     while (n_versions > 0) {
         n_versions--;
         for (s = 0; s < N_SPACES; s++)
-            map_free(&versions[n_versions].spaces[s]);
+            model_free(&versions[n_versions].spaces[s]);
     }
     for (s = 0; s < N_SPACES; s++) {
-        map_free(&cur[s]);
-        map_free(&txn_view[s]);
+        model_free(&cur[s]);
+        model_free(&txn_view[s]);
     }
     free(versions);
     free(valbuf);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 uint64_t test_seed;
+void (*test_fail_hook)(void);
 static uint64_t rng_state;
 static char tmp_root[PATH_MAX];
 
@@ -15,6 +16,8 @@ void test_fail_note(void)
             test_seed, test_seed);
     if (tmp_root[0])
         fprintf(stderr, "temporary files: %s\n", tmp_root);
+    if (test_fail_hook)
+        test_fail_hook();
 }
 
 void test_seed_set(uint64_t seed)
