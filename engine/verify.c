@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "engine.h"
 #include "error.h"
@@ -51,11 +52,11 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
         seen_set g = {0};
         size_t j;
         g.n_slots = s->n_slots ? s->n_slots * 2 : 1024;
-        g.ids = calloc(g.n_slots, sizeof(*g.ids));
-        g.flags = calloc(g.n_slots, 1);
+        g.ids = cairn__calloc(g.n_slots, sizeof(*g.ids));
+        g.flags = cairn__calloc(g.n_slots, 1);
         if (!g.ids || !g.flags) {
-            free(g.ids);
-            free(g.flags);
+            cairn__free(g.ids);
+            cairn__free(g.flags);
             return NULL;
         }
         for (j = 0; j < s->n_slots; j++) {
@@ -64,8 +65,8 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
                 *f = s->flags[j];
             }
         }
-        free(s->ids);
-        free(s->flags);
+        cairn__free(s->ids);
+        cairn__free(s->flags);
         *s = g;
     }
     mask = s->n_slots - 1;
@@ -80,8 +81,8 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
 
 static void seen_free(seen_set *s)
 {
-    free(s->ids);
-    free(s->flags);
+    cairn__free(s->ids);
+    cairn__free(s->flags);
     memset(s, 0, sizeof(*s));
 }
 
@@ -153,7 +154,7 @@ static const char *repair_blob(verifier *v, const cairn_id *id)
         blob = (cairn_blob){*id, got.data, got.len};
         ok = cairn__id_eq(&actual, id) && cairn__tier_put_many(dst, &blob, 1) == 0 &&
              cairn__tier_sync(dst) == 0;
-        free(got.data);
+        cairn__free(got.data);
         if (ok)
             return src->spec;
     }
@@ -189,7 +190,7 @@ static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_b
 /* Checks that re-encoding nd gives back its exact bytes. */
 static bool canonical(const cairn_node *nd)
 {
-    cairn_item *items = malloc((nd->n ? nd->n : 1) * sizeof(*items));
+    cairn_item *items = cairn__malloc((nd->n ? nd->n : 1) * sizeof(*items));
     uint8_t *bytes = NULL;
     size_t len = 0;
     uint32_t i;
@@ -201,8 +202,8 @@ static bool canonical(const cairn_node *nd)
         cairn__node_item(nd, i, &items[i]);
     ok = cairn__node_encode(nd->level, items, nd->n, &bytes, &len) != 0 ||
          (len == nd->size && memcmp(bytes, nd->bytes, len) == 0);
-    free(bytes);
-    free(items);
+    cairn__free(bytes);
+    cairn__free(items);
     return ok;
 }
 
@@ -233,7 +234,7 @@ static void check_values(verifier *v, const cairn_node *nd)
         *flags |= SEEN_CHECKED;
         v->rep.values++;
         if (read_blob(v, vid, "value", &buf))
-            free(buf.data);
+            cairn__free(buf.data);
     }
 }
 
@@ -309,7 +310,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
         return;
     cairn_id_to_hex(id, hex);
     rc = cairn__node_decode(id, buf.data, buf.len, &nd);
-    free(buf.data);
+    cairn__free(buf.data);
     if (rc) {
         problem(v, "%s", cairn_errdetail());
         return;
@@ -329,7 +330,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
             check_node(v, cairn__node_child(nd, i), &cb);
         }
     }
-    free(nd);
+    cairn__free(nd);
 }
 
 static void check_tree(verifier *v, const cairn_id *root)
@@ -379,7 +380,7 @@ static void check_commit_fields(verifier *v, const cairn_commit_info *info, size
         (len != buf->len || memcmp(bytes, buf->data, len) != 0))
         problem(v, "commit %s: not canonically encoded (re-encoding it gives other bytes)",
                 hex);
-    free(bytes);
+    cairn__free(bytes);
     if (!info->has_parent) {
         if (info->seq != 1)
             problem(v, "commit %s: a first commit with seq %llu (want 1)", hex,
@@ -398,7 +399,7 @@ static void check_commit_fields(verifier *v, const cairn_commit_info *info, size
                         (unsigned long long)parent.writer_epoch);
             cairn_commit_info_clear(&parent);
         }
-        free(pbuf.data);
+        cairn__free(pbuf.data);
         cairn__detail_clear();
     }
 }
@@ -424,12 +425,12 @@ static void check_commits(verifier *v, const cairn_id *head)
             return;
         rc = cairn__commit_decode(&id, buf.data, buf.len, &info, &msg_len);
         if (rc) {
-            free(buf.data);
+            cairn__free(buf.data);
             problem(v, "%s", cairn_errdetail());
             return;
         }
         check_commit_fields(v, &info, msg_len, &buf);
-        free(buf.data);
+        cairn__free(buf.data);
         snprintf(where, sizeof(where), "commit %s", cairn__id_short(&id, hex));
         v->where = where;
         check_tree(v, &info.catalog);
@@ -504,8 +505,8 @@ static void check_settings(verifier *v, size_t k, bool has_refs)
     else if (cairn__config_encode(node_size, &bytes, &len) == 0 &&
              (len != buf.len || memcmp(bytes, buf.data, len) != 0))
         problem(v, "settings: not canonically encoded");
-    free(bytes);
-    free(buf.data);
+    cairn__free(bytes);
+    cairn__free(buf.data);
 }
 
 /* Checks every ref of ref tier k on its own: blobs are read from that tier

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "chunker.h"
 #include "cursor.h"
@@ -65,7 +66,7 @@ static void builder_init(builder *b, const cairn_index *ix, cairn_blobset *out, 
 static void builder_free(builder *b)
 {
     cairn__edits_free(&b->items);
-    free(b->scratch);
+    cairn__free(b->scratch);
 }
 
 /* Appends an internal-level entry (put of a child, or delete of an old
@@ -96,7 +97,7 @@ static int builder_flush(builder *b)
     if (it->n == 0)
         return 0;
     if (it->n > b->scratch_cap) {
-        cairn_item *s = realloc(b->scratch, it->n * sizeof(*s));
+        cairn_item *s = cairn__realloc(b->scratch, it->n * sizeof(*s));
         if (!s)
             return cairn__fail(CAIRN_NOMEM, "building a node of %zu items", it->n);
         b->scratch = s;
