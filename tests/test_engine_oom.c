@@ -36,6 +36,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "test.h"
 
@@ -625,6 +626,13 @@ static void sweep_read(const store *st, int op, model *m)
     }
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int main(void)
 {
     const char *scale_env = getenv("CAIRN_TEST_SCALE");
@@ -639,11 +647,11 @@ int main(void)
     snprintf(dir, sizeof(dir), "%s", test_tmpdir());
     snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "mem");
     stores[n_stores++].durable = false;
-    snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "lmdb:%s/l", dir);
+    snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "lmdb:%s/l?sync=none", dir);
     stores[n_stores++].durable = true;
-    snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "file:%s/f", dir);
+    snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "file:%s/f?sync=none", dir);
     stores[n_stores++].durable = true;
-    snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "file:%s/s?io=syscall", dir);
+    snprintf(stores[n_stores].spec, sizeof(stores[0].spec), "file:%s/s?io=syscall&sync=none", dir);
     stores[n_stores++].durable = true;
 
     /* the allocator can change only while no store is open */
@@ -673,12 +681,14 @@ int main(void)
         }
         for (int op = 0; op < N_OPS + 1; op++) {
             uint64_t p0 = oom_points;
+            double t0 = now();
             if (op == 0)
                 sweep_commit(st, &m, &seed);
             else
                 sweep_read(st, op - 1, &m);
-            printf("  %s %s: %llu failure points\n", st->spec, op ? op_names[op - 1] : "commit",
-                   (unsigned long long)(oom_points - p0));
+            printf("  %s %s: %llu failure points, %.1f s\n", st->spec,
+                   op ? op_names[op - 1] : "commit", (unsigned long long)(oom_points - p0),
+                   now() - t0);
             fflush(stdout);
         }
         printf("%s: %llu failure points, each a clean CAIRN_NOMEM, no leak, a whole version\n",
