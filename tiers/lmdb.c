@@ -128,6 +128,8 @@ static int lmdb_err(const lmdb_tier *t, const char *path, int rc, const char *wh
         path = t->path;
     if (rc == 0)
         return 0;
+    if (rc == ENOMEM) /* LMDB's own mallocs cannot go through cairn's allocator */
+        return cairn__fail(CAIRN_NOMEM, "lmdb %s: %s: out of memory", path, what);
     if (rc > 0)
         return cairn__fail(-rc, "lmdb %s: %s: %s", path, what, strerror(rc));
     if (rc <= CAIRN_NOTFOUND || (rc < 0 && rc > -4096))
