@@ -9,25 +9,29 @@
  * the Nth allocation (malloc or realloc) from then on, once.
  *
  * For each store (mem, lmdb, file over io_uring, file with plain system
- * calls) and each operation:
+ * calls, a mem cache over lmdb, lmdb with a file ref tier behind it) and
+ * each operation:
  *   commit  begin, puts (values over and under the inline limit, so value
- *           blobs are made) and deletes in two keyspaces, commit;
+ *           blobs are made) and deletes in two keyspaces, reads of the
+ *           transaction's own writes, commit;
  *   open    open the store, a snapshot, point reads in both keyspaces;
  *   scan    a snapshot, a forward range scan of one keyspace, a reverse one
- *           of the other, point reads;
+ *           of the other, point reads, diffs from the parent, a count;
  *   verify  cairn_verify;
  *   import  three batches into a fresh branch;
  * the failure is put on allocation N = 1, 2, 3 ... until the operation
- * completes without reaching it. Each N runs twice in a row on the same
- * handle (an error path taken twice finds state the first left stale).
+ * completes without reaching it. Each N but verify's runs twice in a row on
+ * the same handle (an error path taken twice finds state the first left
+ * stale; verify keeps no state, and a second run would double the time).
  * Then:
  *  - the call failed with CAIRN_NOMEM, or succeeded with exactly the right
  *    results (the failed allocation was optional); never another code;
  *  - everything read before the failure was right, and a failed iterator
  *    stays failed;
- *  - on the same handle, with the allocator no longer failing, a commit to
- *    another branch works and the head holds exactly the old version (the
- *    commit failed) or the new one (it returned 0);
+ *  - on the same handle, with the allocator no longer failing, the head
+ *    reads back whole and holds exactly the old version (the commit failed)
+ *    or the new one (it returned 0), and after a commit or an import a
+ *    commit to another branch works;
  *  - with everything closed no block of the library is alive;
  *  - with libc's allocator back and the store reopened, cairn_verify finds
  *    nothing and the head holds the version the commit reported.
@@ -365,6 +369,51 @@ static int check_gets(cairn_snapshot *snap, const model *m, const char *what)
     return 0;
 }
 
+/* The keys of space s in [lo, hi) the model holds. */
+static uint64_t model_count(const model *m, int s, int lo, int hi)
+{
+    uint64_t n = 0;
+    for (int k = lo; k < hi; k++)
+        n += m->val[s][k] != NULL;
+    return n;
+}
+
+/* A diff of space s from the head's parent to the head (snap): every entry
+ * agrees with m, the head's contents, and the stream is in key order. */
+static int check_diff(cairn_db *db, cairn_snapshot *snap, const model *m, int s,
+                      const char *what)
+{
+    cairn_snapshot *parent = NULL;
+    cairn_diff *d = NULL;
+    cairn_diff_entry e;
+    int rc, last = -1;
+
+    if ((rc = cairn_snapshot_open(db, "main~1", &parent)) ||
+        (rc = cairn_diff_open(parent, snap, space_names[s], &d)))
+        goto done;
+    while ((rc = cairn_diff_next(d, &e)) == 0) {
+        int k;
+        if (e.key.len != 4 || sscanf((const char *)e.key.data, "k%03d", &k) != 1 || k <= last ||
+            k >= KEYS)
+            TEST_FAIL("%s: a diff returned a key out of order", what);
+        last = k;
+        if (e.change == CAIRN_REMOVED ? m->val[s][k] != NULL
+                                      : !m->val[s][k] || e.new_val.len != m->len[s][k] ||
+                                            (e.new_val.len && memcmp(e.new_val.data,
+                                                                     m->val[s][k],
+                                                                     e.new_val.len)))
+            TEST_FAIL("%s: a diff disagrees with the head at key %d", what, k);
+    }
+    if (rc == CAIRN_NOTFOUND)
+        rc = 0;
+    else if (cairn_diff_next(d, &e) != rc)
+        TEST_FAIL("%s: a diff went on after %s", what, cairn_errname(rc));
+done:
+    cairn_diff_close(d);
+    cairn_snapshot_close(parent);
+    return rc;
+}
+
 /* With no failure armed: the head of main holds exactly m, read whole. */
 static void check_head(cairn_db *db, const model *m, const char *what)
 {
@@ -459,7 +508,23 @@ static int commit_op(cairn_db *db, uint64_t seed, model *after, cairn_id *id)
 
     if ((rc = cairn_txn_begin(db, NULL, &txn)))
         return rc;
-    if ((rc = gen_ops(seed, txn, after))) {
+    if ((rc = gen_ops(seed, txn, after)) == 0) {
+        /* The transaction reads its own writes. A read that fails leaves
+         * the transaction as it was (only put and del make it unusable):
+         * the commit that follows must still write exactly the batch. */
+        for (int s = 0; s < SPACES; s++) {
+            cairn_val v;
+            int get_rc = cairn_txn_get(txn, space_names[s], "k005", 4, &v);
+            if (get_rc == CAIRN_NOTFOUND && after->val[s][5])
+                TEST_FAIL("a transaction lost a key it wrote or began with");
+            if (get_rc == 0 && (!after->val[s][5] || v.len != after->len[s][5] ||
+                                (v.len && memcmp(v.data, after->val[s][5], v.len))))
+                TEST_FAIL("a transaction read back something else than it wrote");
+            if (get_rc != 0 && get_rc != CAIRN_NOTFOUND)
+                check_rc(get_rc, true, "cairn_txn_get");
+        }
+    }
+    if (rc) {
         /* sticky: every call but abort now says so */
         if (cairn_txn_put(txn, NULL, "x", 1, "y", 1) != CAIRN_TXN_UNUSABLE)
             TEST_FAIL("a transaction went on after %s", cairn_errname(rc));
@@ -539,8 +604,15 @@ static int read_op(int op, const store *st, cairn_db *db, cairn_db **db_out, con
     } else if (op == OP_SCAN) {
         if ((rc = cairn_snapshot_open(db, NULL, &snap)) == 0 &&
             (rc = check_range(snap, m, 0, 5, 55, false, what)) == 0 &&
-            (rc = check_range(snap, m, 1, 3, 60, true, what)) == 0)
-            rc = check_gets(snap, m, what);
+            (rc = check_range(snap, m, 1, 3, 60, true, what)) == 0 &&
+            (rc = check_gets(snap, m, what)) == 0 && (rc = check_diff(db, snap, m, 0, what)) == 0 &&
+            (rc = check_diff(db, snap, m, 1, what)) == 0) {
+            uint64_t count;
+            if ((rc = cairn_count(snap, NULL, "k010", 4, "k040", 4, &count)) == 0 &&
+                count != model_count(m, 0, 10, 40))
+                TEST_FAIL("%s: count %llu, want %llu", what, (unsigned long long)count,
+                          (unsigned long long)model_count(m, 0, 10, 40));
+        }
     } else if (op == OP_VERIFY) {
         cairn_verify_report report;
         rc = cairn_verify(db, NULL, NULL, &report);
@@ -631,12 +703,13 @@ static void sweep_read(const store *st, int op, model *m)
                 cairn_close(db);
                 db = opened;
             }
-            if (!fired)
+            if (!fired || op == OP_VERIFY) /* a second verify costs more than it finds */
                 break;
         }
         if (!db)
             db = store_open(st, m);
-        later_commit(db, what);
+        if (op == OP_IMPORT) /* reads change nothing a commit depends on */
+            later_commit(db, what);
         check_head(db, m, what);
         after_attempt(st, db, m, NULL, NULL, what);
         if (!any_fired)
@@ -656,7 +729,7 @@ int main(void)
     const char *scale_env = getenv("CAIRN_TEST_SCALE"), *only = getenv("CAIRN_OOM_STORE");
     double scale = scale_env ? atof(scale_env) : 1.0;
     char dir[PATH_MAX];
-    store stores[5];
+    store stores[6];
     uint64_t seed = 1000;
     size_t n_stores = 0;
 
@@ -675,6 +748,11 @@ int main(void)
      * passed on, and a commit still goes to every tier or fails */
     snprintf(stores[n_stores].spec, sizeof(stores[0].spec),
              "mem:64K>lmdb:%s/p?sync=none", dir);
+    stores[n_stores++].durable = true;
+    /* a ref tier behind the primary: one that fails is marked behind and
+     * catches up, and the commit stands */
+    snprintf(stores[n_stores].spec, sizeof(stores[0].spec),
+             "lmdb:%.900s/ra?sync=none>file:%.900s/rb?sync=none", dir, dir);
     stores[n_stores++].durable = true;
 
     /* the allocator can change only while no store is open */
