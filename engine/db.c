@@ -199,7 +199,10 @@ static int load_config(cairn_db *db, uint32_t wanted)
             size_t len;
             if ((rc = cairn__config_encode(db->ix.node_size, &bytes, &len)))
                 return rc;
-            cairn__sha256(bytes, len, &blob.id);
+            if ((rc = cairn__sha256(bytes, len, &blob.id))) {
+                cairn__free(bytes);
+                return rc;
+            }
             blob.data = bytes;
             blob.len = len;
             rc = cairn__stack_publish(db->stack, &blob, 1, CAIRN_CONFIG_REF, NULL, &blob.id);

@@ -285,8 +285,8 @@ int cairn_txn_put(cairn_txn *txn, const char *space, const void *key, size_t key
         return txn_fail(txn, cairn__fail(CAIRN_BADARG, "NULL value"));
     if (val_len > CAIRN_INLINE_MAX) {
         cairn_id vid;
-        cairn__sha256(val, val_len, &vid);
-        if ((rc = cairn__blobset_add_copy(&txn->blobs, &vid, val, val_len)) ||
+        if ((rc = cairn__sha256(val, val_len, &vid)) ||
+            (rc = cairn__blobset_add_copy(&txn->blobs, &vid, val, val_len)) ||
             (rc = record(txn, space, key, key_len, vid.bytes, 32, true, false)))
             return txn_fail(txn, rc);
         return 0;
@@ -544,7 +544,10 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
     info.message = (char *)(message ? message : "");
     if ((rc = cairn__commit_encode(&info, strlen(info.message), &bytes, &len)))
         goto done;
-    cairn__sha256(bytes, len, &commit.id);
+    if ((rc = cairn__sha256(bytes, len, &commit.id))) {
+        cairn__free(bytes);
+        goto done;
+    }
     commit.data = bytes;
     commit.len = len;
     if ((rc = cairn__blobset_add_owned(&txn->blobs, &commit.id, bytes, len)))

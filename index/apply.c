@@ -114,7 +114,10 @@ static int builder_flush(builder *b)
     }
     if ((rc = cairn__node_encode(b->level, b->scratch, it->n, &bytes, &len)))
         return rc;
-    cairn__sha256(bytes, len, &id);
+    if ((rc = cairn__sha256(bytes, len, &id))) {
+        cairn__free(bytes);
+        return rc;
+    }
     if ((rc = cairn__blobset_add_owned(b->out, &id, bytes, len)))
         return rc;
     if ((rc = add_child_edit(b->emit, b->scratch[0].key, b->scratch[0].key_len, &id, count, false)))

@@ -322,7 +322,10 @@ static int read_tier(cairn_stack *st, size_t k, const cairn_id *ids, cairn_buf *
             w->missing[still++] = i;
             continue;
         }
-        cairn__sha256(w->sub_out[j].data, w->sub_out[j].len, &actual);
+        if (cairn__sha256(w->sub_out[j].data, w->sub_out[j].len, &actual)) {
+            free_bufs(w->sub_out + j, *m - j);
+            return CAIRN_NOMEM; /* cannot check it: never serve it unchecked */
+        }
         if (!cairn__id_eq(&actual, &ids[i])) {
             char hex[CAIRN_ID_HEX + 1];
             if (!t->is_cache) {
