@@ -24,9 +24,9 @@ void *cairn__malloc(size_t size)
 {
     if (!size)
         size = 1;
-    if (!current.malloc)
+    if (!current.malloc_fn)
         return malloc(size);
-    return current.malloc(current.ctx, size);
+    return current.malloc_fn(current.ctx, size);
 }
 
 void *cairn__calloc(size_t count, size_t size)
@@ -35,7 +35,7 @@ void *cairn__calloc(size_t count, size_t size)
 
     if (size && count > SIZE_MAX / size)
         return NULL;
-    if (!current.malloc)
+    if (!current.malloc_fn)
         return calloc(count ? count : 1, size ? size : 1);
     if ((p = cairn__malloc(count * size)))
         memset(p, 0, count * size);
@@ -46,11 +46,11 @@ void *cairn__realloc(void *p, size_t size)
 {
     if (!size)
         size = 1;
-    if (!current.malloc)
+    if (!current.malloc_fn)
         return realloc(p, size);
     if (!p)
-        return current.malloc(current.ctx, size);
-    return current.realloc(current.ctx, p, size);
+        return current.malloc_fn(current.ctx, size);
+    return current.realloc_fn(current.ctx, p, size);
 }
 
 void *cairn__reallocarray(void *p, size_t count, size_t size)
@@ -64,10 +64,10 @@ void cairn__free(void *p)
 {
     if (!p)
         return;
-    if (!current.malloc)
+    if (!current.malloc_fn)
         free(p);
     else
-        current.free(current.ctx, p);
+        current.free_fn(current.ctx, p);
 }
 
 char *cairn__strndup(const char *s, size_t n)

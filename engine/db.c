@@ -220,8 +220,8 @@ static atomic_size_t n_open;
 int cairn_set_allocator(const cairn_allocator *a)
 {
     cairn__detail_clear();
-    if (a && (!a->malloc || !a->realloc || !a->free))
-        return cairn__fail(CAIRN_BADARG, "an allocator needs malloc, realloc and free");
+    if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn))
+        return cairn__fail(CAIRN_BADARG, "an allocator needs malloc_fn, realloc_fn and free_fn");
     if (atomic_load(&n_open))
         return cairn__fail(CAIRN_BADARG, "the allocator cannot change while a store is open");
     cairn__alloc_set(a);

@@ -175,21 +175,22 @@ CAIRN_EXTERN const char *cairn_errdetail(void);
 /* A replacement for libc's allocator, for embedders that account for or
  * limit the library's memory (compare SQLite's SQLITE_CONFIG_MALLOC).
  * Every allocation the library makes itself goes through it; those of the
- * libraries it uses do not (LMDB, liburing, libcrypto: see
+ * libraries it uses do not (LMDB, liburing, libcrypto, libc's own: see
  * docs/architecture.md, "Memory").
- *   malloc   returns size bytes (size is never 0), aligned as malloc's, or
- *            NULL; the library then fails the call with CAIRN_NOMEM.
- *   realloc  resizes ptr (never NULL; size never 0) as realloc(3) does:
- *            on failure it returns NULL and leaves ptr as it was.
- *   free     releases ptr (never NULL).
- *   ctx      passed to each of them as is.
+ *   malloc_fn   returns size bytes (size is never 0), aligned as malloc's,
+ *               or NULL; the library then fails the call with CAIRN_NOMEM.
+ *   realloc_fn  resizes ptr (never NULL; size never 0) as realloc(3) does:
+ *               on failure it returns NULL and leaves ptr as it was.
+ *   free_fn     releases ptr (never NULL).
+ *   ctx         passed to each of them as is.
  * The functions are called from every thread that uses the library, at the
  * same time, so they must be thread-safe. They must not call back into
- * cairn. */
+ * cairn. (The members are not named malloc and free, so that a program
+ * that defines those as macros can still use the struct.) */
 typedef struct cairn_allocator {
-    void *(*malloc)(void *ctx, size_t size);
-    void *(*realloc)(void *ctx, void *ptr, size_t size);
-    void (*free)(void *ctx, void *ptr);
+    void *(*malloc_fn)(void *ctx, size_t size);
+    void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
+    void (*free_fn)(void *ctx, void *ptr);
     void *ctx;
 } cairn_allocator;
 
@@ -201,7 +202,8 @@ typedef struct cairn_allocator {
  * cairn_commit_info's message): free them first. Not thread-safe: no other
  * thread may be using the library meanwhile.
  * Errors: CAIRN_BADARG if a function of *a is NULL, or if a store is open
- * (then nothing changes). */
+ * (then nothing changes; stores are counted from cairn_open's success to
+ * cairn_close). */
 CAIRN_EXTERN int cairn_set_allocator(const cairn_allocator *a);
 
 /* Releases memory the library handed to the caller (cairn_tsv_escape's
