@@ -24,10 +24,9 @@ static void sha256_fetch(void)
 #endif
 
 /* Hashes with EVP_Digest. It can fail only when OpenSSL cannot allocate its
- * context; the id is then all zero bytes, which matches no real blob, so a
- * read check reports corruption instead of passing (see the report on
- * util.h: returning int would be better). */
-void cairn__sha256(const void *data, size_t len, cairn_id *out)
+ * context: then the id is all zero bytes, which matches no real blob, and
+ * the result CAIRN_NOMEM. */
+int cairn__sha256(const void *data, size_t len, cairn_id *out)
 {
     const EVP_MD *md = EVP_sha256();
     unsigned int out_len = 0;
@@ -38,8 +37,11 @@ void cairn__sha256(const void *data, size_t len, cairn_id *out)
         md = sha256_md;
 #endif
     if (!EVP_Digest(len ? data : "", len, out->bytes, &out_len, md, NULL) ||
-        out_len != sizeof(out->bytes))
+        out_len != sizeof(out->bytes)) {
         memset(out->bytes, 0, sizeof(out->bytes));
+        return cairn__fail(CAIRN_NOMEM, "SHA-256 of %zu bytes: OpenSSL is out of memory", len);
+    }
+    return 0;
 }
 
 static const char hex_digits[] = "0123456789abcdef";

@@ -10,8 +10,11 @@
 
 #include "cairn.h"
 
-/* SHA-256 of data (OpenSSL EVP). */
-void cairn__sha256(const void *data, size_t len, cairn_id *out);
+/* SHA-256 of data (OpenSSL EVP). Returns 0, or CAIRN_NOMEM if OpenSSL
+ * could not allocate its context (its allocations do not go through
+ * cairn's allocator); *out is then all zero bytes, which matches no real
+ * blob. A writer must check: a blob stored under a wrong id is lost. */
+int cairn__sha256(const void *data, size_t len, cairn_id *out);
 
 static inline int cairn__id_cmp(const cairn_id *a, const cairn_id *b)
 {

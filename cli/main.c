@@ -394,7 +394,7 @@ int cli_put_escaped(FILE *f, const void *data, size_t len)
     if ((rc = cairn_tsv_escape(data, len, &text)))
         return cli_error(rc, "escaping output");
     fputs(text, f);
-    free(text);
+    cairn_free(text);
     return 0;
 }
 

@@ -10,22 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "engine.h"
 #include "error.h"
 #include "id.h"
 #include "mp.h"
+#include "mpbuf.h"
 
 #define COMMIT_FIELDS 8
 
 int cairn__commit_encode(const cairn_commit_info *info, size_t msg_len, uint8_t **bytes,
                          size_t *len)
 {
-    msgpack_sbuffer sb;
+    mp_buf sb = {0};
     msgpack_packer pk;
     int bad = 0;
-
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &sb, mp_buf_write);
     bad |= msgpack_pack_array(&pk, COMMIT_FIELDS);
     bad |= msgpack_pack_uint32(&pk, CAIRN_COMMIT_FORMAT);
     bad |= msgpack_pack_bin_with_body(&pk, info->catalog.bytes, 32);
@@ -39,11 +39,11 @@ int cairn__commit_encode(const cairn_commit_info *info, size_t msg_len, uint8_t 
     bad |= msgpack_pack_str_with_body(&pk, msg_len ? info->message : "", msg_len);
     bad |= msgpack_pack_uint64(&pk, info->key_count);
     if (bad || !sb.data) {
-        msgpack_sbuffer_destroy(&sb);
+        cairn__free(sb.data);
         return cairn__fail(CAIRN_NOMEM, "encoding a commit");
     }
-    *len = sb.size;
-    *bytes = (uint8_t *)msgpack_sbuffer_release(&sb);
+    *len = sb.len;
+    *bytes = sb.data;
     return 0;
 }
 
@@ -83,7 +83,7 @@ int cairn__commit_decode(const cairn_id *id, const void *bytes, size_t len,
         !mp_uint(&r, &info->writer_epoch) || !mp_str(&r, &msg, &msg_len) ||
         !mp_uint(&r, &info->key_count) || !mp_at_end(&r))
         return cairn__fail(CAIRN_CORRUPT, "commit %s: malformed field", cairn__id_short(id, hex));
-    if (!(info->message = malloc(msg_len + 1)))
+    if (!(info->message = cairn__malloc(msg_len + 1)))
         return cairn__fail(CAIRN_NOMEM, "reading a commit message");
     memcpy(info->message, msg, msg_len);
     info->message[msg_len] = '\0';
@@ -102,12 +102,12 @@ int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out)
     if ((rc = cairn__stack_get(db->stack, id, &buf)))
         return rc;
     rc = cairn__commit_decode(id, buf.data, buf.len, out, NULL);
-    free(buf.data);
+    cairn__free(buf.data);
     return rc;
 }
 
 void cairn_commit_info_clear(cairn_commit_info *info)
 {
-    free(info->message);
+    cairn__free(info->message);
     memset(info, 0, sizeof(*info));
 }

@@ -8,13 +8,16 @@
  * target would give different ids for the same data.
  */
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "engine.h"
 #include "error.h"
 #include "id.h"
 #include "mp.h"
+#include "mpbuf.h"
 
 #define CAIRN_STORE_FORMAT 1
 
@@ -36,23 +39,21 @@ uint32_t cairn_node_size(const cairn_db *db)
 
 int cairn__config_encode(uint32_t node_size, uint8_t **bytes, size_t *len)
 {
-    msgpack_sbuffer sb;
+    mp_buf sb = {0};
     msgpack_packer pk;
     int bad = 0;
-
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &sb, mp_buf_write);
     bad |= msgpack_pack_map(&pk, 2);
     bad |= msgpack_pack_str_with_body(&pk, "format", 6);
     bad |= msgpack_pack_uint32(&pk, CAIRN_STORE_FORMAT);
     bad |= msgpack_pack_str_with_body(&pk, "node_size", 9);
     bad |= msgpack_pack_uint32(&pk, node_size);
     if (bad || !sb.data) {
-        msgpack_sbuffer_destroy(&sb);
+        cairn__free(sb.data);
         return CAIRN_NOMEM;
     }
-    *len = sb.size;
-    *bytes = (uint8_t *)msgpack_sbuffer_release(&sb);
+    *len = sb.len;
+    *bytes = sb.data;
     return 0;
 }
 
@@ -145,7 +146,7 @@ int cairn__tier_holds_data(cairn_stack *st, size_t k, bool *holds)
             return rc;
         *holds = cairn__stack_get(view, &fb.ids[0], &buf) != 0 ||
                  cairn__config_decode(&buf, &node_size) != 0;
-        free(buf.data);
+        cairn__free(buf.data);
         cairn__stack_close(view);
     }
     cairn__detail_clear();
@@ -168,7 +169,7 @@ static int load_config(cairn_db *db, uint32_t wanted)
             if ((rc = cairn__stack_get(db->stack, &id, &buf)))
                 return cairn__fail_context(rc, "reading store settings");
             rc = cairn__config_decode(&buf, &db->ix.node_size);
-            free(buf.data);
+            cairn__free(buf.data);
             if (rc)
                 return rc;
             if (wanted && wanted != db->ix.node_size)
@@ -198,16 +199,38 @@ static int load_config(cairn_db *db, uint32_t wanted)
             size_t len;
             if ((rc = cairn__config_encode(db->ix.node_size, &bytes, &len)))
                 return rc;
-            cairn__sha256(bytes, len, &blob.id);
+            if ((rc = cairn__sha256(bytes, len, &blob.id))) {
+                cairn__free(bytes);
+                return rc;
+            }
             blob.data = bytes;
             blob.len = len;
             rc = cairn__stack_publish(db->stack, &blob, 1, CAIRN_CONFIG_REF, NULL, &blob.id);
-            free(bytes);
+            cairn__free(bytes);
         }
         if (rc != CAIRN_CONFLICT)
             return rc;
     }
     return rc;
+}
+
+/* Stores open in the process: cairn_set_allocator refuses while any is. */
+static atomic_size_t n_open;
+
+int cairn_set_allocator(const cairn_allocator *a)
+{
+    cairn__detail_clear();
+    if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn))
+        return cairn__fail(CAIRN_BADARG, "an allocator needs malloc_fn, realloc_fn and free_fn");
+    if (atomic_load(&n_open))
+        return cairn__fail(CAIRN_BADARG, "the allocator cannot change while a store is open");
+    cairn__alloc_set(a);
+    return 0;
+}
+
+void cairn_free(void *ptr)
+{
+    cairn__free(ptr);
 }
 
 int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
@@ -228,7 +251,7 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
         (opts.node_size < CAIRN_NODE_SIZE_MIN || opts.node_size > CAIRN_NODE_SIZE_MAX))
         return cairn__fail(CAIRN_BADARG, "node size %u outside [%d, %d]", opts.node_size,
                            CAIRN_NODE_SIZE_MIN, CAIRN_NODE_SIZE_MAX);
-    if (!(db = calloc(1, sizeof(*db))))
+    if (!(db = cairn__calloc(1, sizeof(*db))))
         return CAIRN_NOMEM;
     db->flags = opts.flags;
     pthread_mutex_init(&db->mu, NULL);
@@ -244,6 +267,7 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
         goto fail_config;
     if ((rc = load_config(db, opts.node_size)))
         goto fail_config;
+    atomic_fetch_add(&n_open, 1);
     *out = db;
     return 0;
 
@@ -253,7 +277,7 @@ fail_cache:
     cairn__stack_close(db->stack);
 fail_stack:
     pthread_mutex_destroy(&db->mu);
-    free(db);
+    cairn__free(db);
     return rc;
 }
 
@@ -264,7 +288,8 @@ void cairn_close(cairn_db *db)
     cairn__cache_close(db->cache);
     cairn__stack_close(db->stack);
     pthread_mutex_destroy(&db->mu);
-    free(db);
+    cairn__free(db);
+    atomic_fetch_sub(&n_open, 1);
 }
 
 unsigned cairn_tiers_behind(cairn_db *db, const char **spec)

@@ -3,7 +3,8 @@
  * in and out of a keyspace, written with the public API only (transactions,
  * snapshots, iterators).
  *
- * Import reads lines of any length with getline, strips "\n" and then one
+ * Import reads lines of any length (get_line, getline's behaviour with
+ * cairn's allocator), strips "\n" and then one
  * "\r" before it (CRLF input), and turns each line into one record:
  *
  *     tsv      KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
@@ -33,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "alloc.h"
 #include "cairn.h"
 #include "error.h"
 #include "jsonl.h"
@@ -54,7 +56,7 @@ typedef struct importer {
     uint64_t bytes;        /* input bytes consumed */
     uint64_t total_bytes;  /* size of the input if it is a regular file, else 0 */
     char *key_copy;        /* jsonl: the current line's key (malloc'd) */
-    char *line;            /* the line being parsed (getline's buffer) */
+    char *line;            /* the line being parsed (get_line's buffer) */
     size_t line_cap;
     char *rest;            /* the rest of a line whose read a signal interrupted */
     size_t rest_cap;
@@ -159,7 +161,7 @@ static int parse_jsonl(importer *im, char *line, size_t len, cairn_val *key, cai
     size_t key_len;
     int rc;
 
-    free(im->key_copy);
+    cairn__free(im->key_copy);
     im->key_copy = NULL;
     rc = cairn__jsonl_field(line, len, im->opts->key_field, &im->key_copy, &key_len, &err);
     if (rc == CAIRN_BADINPUT)
@@ -221,6 +223,50 @@ static bool stop_requested(const importer *im)
     return im->opts->stop && *im->opts->stop;
 }
 
+/*
+ * getline(3) with the buffer grown through cairn's allocator (getline's own
+ * would come from libc's): reads up to and including the next "\n" into
+ * *line (NUL-terminated; *cap bytes allocated). Returns the bytes read, or
+ * -1 if the stream is at its end or fails before a byte is read (errno and
+ * the stream's flags say which). Like glibc's getline, a read error after
+ * some bytes returns those bytes with the error flag set. Returns
+ * CAIRN_NOMEM if the buffer cannot grow; the bytes read so far are lost.
+ */
+static ssize_t get_line(char **line, size_t *cap, FILE *in)
+{
+    size_t n = 0;
+    ssize_t result;
+    int c;
+
+    flockfile(in);
+    for (;;) {
+        if (n + 2 > *cap) {
+            size_t grown_cap = *cap ? *cap * 2 : 128;
+            char *grown = cairn__realloc(*line, grown_cap);
+            if (!grown) {
+                result = CAIRN_NOMEM;
+                goto done;
+            }
+            *line = grown;
+            *cap = grown_cap;
+        }
+        if ((c = getc_unlocked(in)) == EOF)
+            break;
+        (*line)[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (n == 0) {
+        result = -1;
+        goto done;
+    }
+    (*line)[n] = '\0';
+    result = (ssize_t)n;
+done:
+    funlockfile(in);
+    return result;
+}
+
 /* Appends rest[0..n) to the line, whose first have bytes are kept. */
 static int append_rest(importer *im, size_t have, size_t n)
 {
@@ -228,7 +274,7 @@ static int append_rest(importer *im, size_t have, size_t n)
     size_t need = have + n + 1;
 
     if (need > im->line_cap) {
-        if (!(grown = realloc(im->line, need)))
+        if (!(grown = cairn__realloc(im->line, need)))
             return CAIRN_NOMEM;
         im->line = grown;
         im->line_cap = need;
@@ -246,7 +292,7 @@ static int append_rest(importer *im, size_t have, size_t n)
  *
  * A read interrupted by a signal (EINTR: the caller's handler was installed
  * without SA_RESTART, so that a stop request does not wait for input) makes
- * getline return the part of the line it had, with the stream's error flag
+ * get_line return the part of the line it had, with the stream's error flag
  * set; without a stop request the read is resumed and the parts joined.
  */
 static int read_line(importer *im, FILE *in, size_t *len)
@@ -258,10 +304,13 @@ static int read_line(importer *im, FILE *in, size_t *len)
     for (;;) {
         errno = 0;
         if (!have)
-            got = getline(&im->line, &im->line_cap, in);
+            got = get_line(&im->line, &im->line_cap, in);
         else
-            got = getline(&im->rest, &im->rest_cap, in);
+            got = get_line(&im->rest, &im->rest_cap, in);
         err = errno;
+        if (got == CAIRN_NOMEM)
+            return cairn__fail(CAIRN_NOMEM, "%s:%" PRIu64 ": reading a line", im->source,
+                               im->line_no);
         if (got > 0 && have && (rc = append_rest(im, have, (size_t)got)))
             return rc;
         if (got > 0)
@@ -362,9 +411,9 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     }
     if (opts->progress && (!rc || rc == -ECANCELED))
         opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
-    free(im.key_copy);
-    free(im.line);
-    free(im.rest);
+    cairn__free(im.key_copy);
+    cairn__free(im.line);
+    cairn__free(im.rest);
     if (records)
         *records = im.committed;
     if (commits)
@@ -438,7 +487,7 @@ static bool record_fits(cairn_format format, const cairn_val *key, const cairn_v
         key_text = NULL;
     snprintf(why, why_size, "export: the %s of key '%.200s' %s",
              format == CAIRN_JSONL ? "value" : "record", key_text ? key_text : "?", problem);
-    free(key_text);
+    cairn__free(key_text);
     return false;
 }
 

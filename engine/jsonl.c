@@ -21,6 +21,7 @@
  * bytes of strings must be well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF).
  */
+#include "alloc.h"
 #include "jsonl.h"
 
 #include <stdbool.h>
@@ -436,7 +437,7 @@ static int copy_key(const scanner *s, char **key, size_t *key_len)
         end--;
     }
     /* Unescaping never makes a string longer. */
-    if (!(out = malloc((size_t)(end - p) + 1)))
+    if (!(out = cairn__malloc((size_t)(end - p) + 1)))
         return CAIRN_NOMEM;
     if (*s->key_at == '"')
         while (p < end)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "engine.h"
 #include "error.h"
 #include "id.h"
@@ -169,7 +170,7 @@ static int resolve_base(cairn_db *db, const char *at, cairn_id *out)
         if ((rc = cairn__stack_get(db->stack, &id, &buf)))
             return rc == CAIRN_MISSING ? cairn__fail(CAIRN_NOTFOUND, "no commit %s", at) : rc;
         rc = cairn__commit_decode(&id, buf.data, buf.len, &info, NULL);
-        free(buf.data);
+        cairn__free(buf.data);
         if (rc == CAIRN_CORRUPT)
             return cairn__fail(CAIRN_NOTFOUND,
                                "%s is not a commit (a blob of this store, but a tree node or "

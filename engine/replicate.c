@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "delta.h"
 #include "diff.h"
 #include "engine.h"
@@ -54,7 +55,7 @@ static int collect_ref(void *ctx, const char *name, const cairn_id *id)
                                           "(cairn verify reports it)", name);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        ref_entry *v = realloc(l->v, cap * sizeof(*v));
+        ref_entry *v = cairn__realloc(l->v, cap * sizeof(*v));
         if (!v)
             return cairn__fail(CAIRN_NOMEM, "out of memory listing refs");
         l->v = v;
@@ -130,7 +131,7 @@ static int check_follower(cairn_db *db, size_t k, const ref_list *P)
         behind = !find_ref(&F, P->v[i].name);
     if (!rc && behind)
         cairn__stack_set_behind(db->stack, k, true);
-    free(F.v);
+    cairn__free(F.v);
     return rc;
 }
 
@@ -147,7 +148,7 @@ int cairn__followers_check(cairn_db *db)
     for (size_t k = primary + 1; k < n && !rc; k++)
         if (!cairn__stack_tier(db->stack, k)->is_cache)
             rc = check_follower(db, k, &P);
-    free(P.v);
+    cairn__free(P.v);
     return rc;
 }
 
@@ -167,15 +168,15 @@ static int idset_grow(idset *s)
     idset g = {0};
 
     g.slots = s->slots ? s->slots * 2 : 256;
-    if (!(g.v = malloc(g.slots * sizeof(*g.v))) || !(g.used = calloc(g.slots, 1))) {
-        free(g.v);
+    if (!(g.v = cairn__malloc(g.slots * sizeof(*g.v))) || !(g.used = cairn__calloc(g.slots, 1))) {
+        cairn__free(g.v);
         return cairn__fail(CAIRN_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < s->slots; i++)
         if (s->used[i])
             idset_add(&g, &s->v[i]);
-    free(s->v);
-    free(s->used);
+    cairn__free(s->v);
+    cairn__free(s->used);
     *s = g;
     return 0;
 }
@@ -208,8 +209,8 @@ static int idset_add(idset *s, const cairn_id *id)
 
 static void idset_free(idset *s)
 {
-    free(s->v);
-    free(s->used);
+    cairn__free(s->v);
+    cairn__free(s->used);
     memset(s, 0, sizeof(*s));
 }
 
@@ -267,10 +268,10 @@ static int copier_flush(copier *c)
             c->bytes_copied += out[i].len;
     }
     for (size_t i = 0; i < n_want; i++)
-        free(got[i].data);
+        cairn__free(got[i].data);
 done:
     for (size_t i = 0; i < c->n; i++)
-        free(c->bytes[i]);
+        cairn__free(c->bytes[i]);
     c->n = 0;
     c->batch_bytes = 0;
     return rc;
@@ -282,7 +283,7 @@ static int copier_add(copier *c, const cairn_id *id, const void *bytes, size_t l
     void *copy = NULL;
 
     if (bytes) {
-        if (!(copy = malloc(len ? len : 1)))
+        if (!(copy = cairn__malloc(len ? len : 1)))
             return cairn__fail(CAIRN_NOMEM, "out of memory copying a blob of %zu bytes", len);
         memcpy(copy, bytes, len);
         c->batch_bytes += len;
@@ -351,7 +352,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
     cairn__empty_root_id(&empty);
     while (!idset_has(complete, &id)) {
         if (n == cap) {
-            cairn_id *grown = realloc(chain, (cap = cap ? cap * 2 : 16) * sizeof(*chain));
+            cairn_id *grown = cairn__realloc(chain, (cap = cap ? cap * 2 : 16) * sizeof(*chain));
             if (!grown) {
                 rc = cairn__fail(CAIRN_NOMEM, "out of memory walking history");
                 goto done;
@@ -390,7 +391,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
             goto done;
     }
 done:
-    free(chain);
+    cairn__free(chain);
     return rc;
 }
 
@@ -399,7 +400,7 @@ done:
  * has are removed. */
 static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
 {
-    copier *c = calloc(1, sizeof(*c));
+    copier *c = cairn__calloc(1, sizeof(*c));
     idset complete = {0};
     ref_list D;
     int rc;
@@ -445,9 +446,9 @@ static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
         cairn__fail_context(rc, "bringing tier '%s' up to date", dst->spec);
 done:
     for (size_t i = 0; i < c->n; i++)
-        free(c->bytes[i]);
-    free(c);
-    free(D.v);
+        cairn__free(c->bytes[i]);
+    cairn__free(c);
+    cairn__free(D.v);
     idset_free(&complete);
     return rc;
 }
@@ -471,6 +472,6 @@ int cairn__followers_catch_up(cairn_db *db)
         else if (!first)
             first = rc;
     }
-    free(P.v);
+    cairn__free(P.v);
     return first;
 }

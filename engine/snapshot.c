@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "cursor.h"
 #include "diff.h"
@@ -132,7 +133,7 @@ int cairn_snapshot_open_commit(cairn_db *db, const cairn_id *commit, cairn_snaps
     *out = NULL;
     if ((rc = cairn_commit_get(db, commit, &info)))
         return rc;
-    if (!(snap = calloc(1, sizeof(*snap)))) {
+    if (!(snap = cairn__calloc(1, sizeof(*snap)))) {
         cairn_commit_info_clear(&info);
         return CAIRN_NOMEM;
     }
@@ -160,7 +161,7 @@ int cairn_snapshot_open(cairn_db *db, const char *at, cairn_snapshot **out)
     if (rc != CAIRN_NOTFOUND || (at && strcmp(at, CAIRN_DEFAULT_BRANCH) != 0))
         return rc;
     cairn__detail_clear();
-    if (!(snap = calloc(1, sizeof(*snap))))
+    if (!(snap = cairn__calloc(1, sizeof(*snap))))
         return CAIRN_NOMEM;
     snap->db = db;
     cairn__empty_root_id(&snap->catalog);
@@ -177,8 +178,8 @@ void cairn_snapshot_close(cairn_snapshot *snap)
     for (i = 0; i < snap->n_spaces; i++)
         cairn__node_release(snap->spaces[i].root_node);
     cairn__node_release(snap->pinned);
-    free(snap->scratch.data);
-    free(snap);
+    cairn__free(snap->scratch.data);
+    cairn__free(snap);
 }
 
 bool cairn_snapshot_commit(const cairn_snapshot *snap, cairn_id *out)
@@ -332,7 +333,7 @@ static int copy_bound(const void *key, size_t len, uint8_t **out, size_t *out_le
         return 0;
     if (len > CAIRN_KEY_MAX)
         return cairn__fail(CAIRN_KEYTOOBIG, "range bound of %zu bytes", len);
-    if (!(*out = malloc(len ? len : 1)))
+    if (!(*out = cairn__malloc(len ? len : 1)))
         return CAIRN_NOMEM;
     memcpy(*out, key, len);
     *out_len = len;
@@ -352,16 +353,16 @@ int cairn_iter_open(cairn_snapshot *snap, const char *space, const void *lo, siz
         return cairn__fail(CAIRN_BADARG, "unknown iterator flags 0x%x", flags);
     if ((rc = snap_space_root(snap, space, &root)))
         return rc;
-    if (!(it = calloc(1, sizeof(*it))))
+    if (!(it = cairn__calloc(1, sizeof(*it))))
         return CAIRN_NOMEM;
     it->snap = snap;
     it->reverse = flags & CAIRN_ITER_REVERSE;
     if ((rc = copy_bound(lo, lo_len, &it->lo, &it->lo_len)) ||
         (rc = copy_bound(hi, hi_len, &it->hi, &it->hi_len)) ||
         (rc = cairn__cursor_open(&it->cur, &snap->db->ix, &root, 0))) {
-        free(it->lo);
-        free(it->hi);
-        free(it);
+        cairn__free(it->lo);
+        cairn__free(it->hi);
+        cairn__free(it);
         return rc;
     }
     it->cur.prefetch = ITER_PREFETCH;
@@ -375,10 +376,10 @@ void cairn_iter_close(cairn_iter *it)
     if (!it)
         return;
     cairn__cursor_close(&it->cur);
-    free(it->lo);
-    free(it->hi);
-    free(it->scratch.data);
-    free(it);
+    cairn__free(it->lo);
+    cairn__free(it->hi);
+    cairn__free(it->scratch.data);
+    cairn__free(it);
 }
 
 static int cursor_cmp(const cairn_cursor *c, const void *key, size_t key_len)
@@ -488,10 +489,10 @@ int cairn_diff_open(cairn_snapshot *a, cairn_snapshot *b, const char *space, cai
         return cairn__fail(CAIRN_BADARG, "diff of snapshots from two stores");
     if ((rc = snap_space_root(a, space, &root_a)) || (rc = snap_space_root(b, space, &root_b)))
         return rc;
-    if (!(d = calloc(1, sizeof(*d))))
+    if (!(d = cairn__calloc(1, sizeof(*d))))
         return CAIRN_NOMEM;
     if ((rc = cairn__tree_diff_open(&d->td, &a->db->ix, &root_a, &root_b))) {
-        free(d);
+        cairn__free(d);
         return rc;
     }
     *out = d;
@@ -514,5 +515,5 @@ void cairn_diff_close(cairn_diff *d)
     if (!d)
         return;
     cairn__tree_diff_close(&d->td);
-    free(d);
+    cairn__free(d);
 }

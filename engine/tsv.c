@@ -1,6 +1,7 @@
 /*
  * tsv.c - tsv field escaping (the table is in tsv.h).
  */
+#include "alloc.h"
 #include "tsv.h"
 
 #include <errno.h>
@@ -173,7 +174,7 @@ int cairn_tsv_escape(const void *data, size_t len, char **out)
         return cairn__fail(CAIRN_NOMEM, "tsv escape: %zu bytes is too long", len);
     for (i = 0; i < len; i++)
         n += escaped_len(bytes[i]);
-    if (!(s = malloc(n + 1)))
+    if (!(s = cairn__malloc(n + 1)))
         return cairn__fail(CAIRN_NOMEM, "tsv escape: cannot allocate %zu bytes", n + 1);
     for (i = 0; i < len; i++) {
         const char *esc = escape_of(bytes[i], buf);

@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <xxhash.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "engine.h"
 #include "error.h"
@@ -89,7 +90,7 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
         branch = CAIRN_DEFAULT_BRANCH;
     if ((rc = cairn__check_ref_name("branch", branch)))
         return rc;
-    if (!(txn = calloc(1, sizeof(*txn))))
+    if (!(txn = cairn__calloc(1, sizeof(*txn))))
         return CAIRN_NOMEM;
     txn->db = db;
     cairn__ref_path(CAIRN_BRANCH, branch, txn->ref);
@@ -136,7 +137,7 @@ fail_head:
     db->txn_open = false;
     pthread_mutex_unlock(&db->mu);
 fail_lock:
-    free(txn);
+    cairn__free(txn);
     return rc;
 }
 
@@ -154,12 +155,12 @@ static int get_space(cairn_txn *txn, const char *name, space_ops **out)
     space_ops *s, *v;
     if ((*out = find_space(txn, name)))
         return 0;
-    if (!(v = realloc(txn->spaces, (txn->n_spaces + 1) * sizeof(*v))))
+    if (!(v = cairn__realloc(txn->spaces, (txn->n_spaces + 1) * sizeof(*v))))
         return CAIRN_NOMEM;
     txn->spaces = v;
     s = &v[txn->n_spaces];
     memset(s, 0, sizeof(*s));
-    if (!(s->name = strdup(name)))
+    if (!(s->name = cairn__strdup(name)))
         return CAIRN_NOMEM;
     txn->n_spaces++;
     *out = s;
@@ -183,7 +184,7 @@ static int index_grow(space_ops *s)
     size_t *old = s->index, old_n = s->n_index, i;
     size_t n = old_n ? old_n * 2 : 256;
 
-    if (!(s->index = calloc(n, sizeof(*s->index)))) {
+    if (!(s->index = cairn__calloc(n, sizeof(*s->index)))) {
         s->index = old;
         return CAIRN_NOMEM;
     }
@@ -194,7 +195,7 @@ static int index_grow(space_ops *s)
             s->index[index_slot(s, op_key(s, o), o->key_len)] = old[i];
         }
     }
-    free(old);
+    cairn__free(old);
     return 0;
 }
 
@@ -238,7 +239,7 @@ static int record(cairn_txn *txn, const char *space, const void *key, size_t key
         return rc;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
-        op *v = realloc(s->ops, cap * sizeof(*v));
+        op *v = cairn__realloc(s->ops, cap * sizeof(*v));
         if (!v)
             return CAIRN_NOMEM;
         s->ops = v;
@@ -284,8 +285,8 @@ int cairn_txn_put(cairn_txn *txn, const char *space, const void *key, size_t key
         return txn_fail(txn, cairn__fail(CAIRN_BADARG, "NULL value"));
     if (val_len > CAIRN_INLINE_MAX) {
         cairn_id vid;
-        cairn__sha256(val, val_len, &vid);
-        if ((rc = cairn__blobset_add_copy(&txn->blobs, &vid, val, val_len)) ||
+        if ((rc = cairn__sha256(val, val_len, &vid)) ||
+            (rc = cairn__blobset_add_copy(&txn->blobs, &vid, val, val_len)) ||
             (rc = record(txn, space, key, key_len, vid.bytes, 32, true, false)))
             return txn_fail(txn, rc);
         return 0;
@@ -395,7 +396,7 @@ static int space_edits(space_ops *s, cairn_edits *edits)
     size_t i;
     int rc = 0;
 
-    if (!(order = malloc((s->n ? s->n : 1) * sizeof(*order))))
+    if (!(order = cairn__malloc((s->n ? s->n : 1) * sizeof(*order))))
         return CAIRN_NOMEM;
     for (i = 0; i < s->n; i++)
         order[i] = (sort_op){key_prefix(op_key(s, &s->ops[i]), s->ops[i].key_len), i};
@@ -411,7 +412,7 @@ static int space_edits(space_ops *s, cairn_edits *edits)
                               o->is_del ? NULL : s->arena.data + o->val_off, o->val_len,
                               o->is_ref, o->is_del);
     }
-    free(order);
+    cairn__free(order);
     return rc;
 }
 
@@ -463,21 +464,21 @@ static void txn_free(cairn_txn *txn)
     cairn_db *db = txn->db;
 
     for (i = 0; i < txn->n_spaces; i++) {
-        free(txn->spaces[i].name);
-        free(txn->spaces[i].ops);
-        free(txn->spaces[i].index);
+        cairn__free(txn->spaces[i].name);
+        cairn__free(txn->spaces[i].ops);
+        cairn__free(txn->spaces[i].index);
         cairn__bytes_free(&txn->spaces[i].arena);
     }
-    free(txn->spaces);
+    cairn__free(txn->spaces);
     cairn__blobset_clear(&txn->blobs);
     cairn__node_release(txn->pinned);
-    free(txn->scratch.data);
+    cairn__free(txn->scratch.data);
     cairn_commit_info_clear(&txn->parent);
     cairn__stack_writer_lock(db->stack, false);
     pthread_mutex_lock(&db->mu);
     db->txn_open = false;
     pthread_mutex_unlock(&db->mu);
-    free(txn);
+    cairn__free(txn);
 }
 
 /* Puts the nodes a commit wrote into the node cache: the next transaction
@@ -543,7 +544,10 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
     info.message = (char *)(message ? message : "");
     if ((rc = cairn__commit_encode(&info, strlen(info.message), &bytes, &len)))
         goto done;
-    cairn__sha256(bytes, len, &commit.id);
+    if ((rc = cairn__sha256(bytes, len, &commit.id))) {
+        cairn__free(bytes);
+        goto done;
+    }
     commit.data = bytes;
     commit.len = len;
     if ((rc = cairn__blobset_add_owned(&txn->blobs, &commit.id, bytes, len)))

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "engine.h"
 #include "error.h"
@@ -40,6 +41,7 @@ typedef struct verifier {
     size_t tier_k;        /* the stack index of the tier being checked */
     bool repair;          /* restore damaged or missing blobs from other tiers */
     bool stop;
+    int err;              /* CAIRN_NOMEM: verification could not go on (not a finding) */
 } verifier;
 
 /* Returns a pointer to the flags of id, adding it if new. NULL on OOM. */
@@ -51,11 +53,11 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
         seen_set g = {0};
         size_t j;
         g.n_slots = s->n_slots ? s->n_slots * 2 : 1024;
-        g.ids = calloc(g.n_slots, sizeof(*g.ids));
-        g.flags = calloc(g.n_slots, 1);
+        g.ids = cairn__calloc(g.n_slots, sizeof(*g.ids));
+        g.flags = cairn__calloc(g.n_slots, 1);
         if (!g.ids || !g.flags) {
-            free(g.ids);
-            free(g.flags);
+            cairn__free(g.ids);
+            cairn__free(g.flags);
             return NULL;
         }
         for (j = 0; j < s->n_slots; j++) {
@@ -64,8 +66,8 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
                 *f = s->flags[j];
             }
         }
-        free(s->ids);
-        free(s->flags);
+        cairn__free(s->ids);
+        cairn__free(s->flags);
         *s = g;
     }
     mask = s->n_slots - 1;
@@ -78,10 +80,33 @@ static uint8_t *seen_slot(seen_set *s, const cairn_id *id)
     return &s->flags[i];
 }
 
+/* If rc says memory ran out, stops the walk: running out of memory is not a
+ * finding about the store, and a check skipped for want of memory would
+ * make a clean result a lie, so verify returns CAIRN_NOMEM instead. Returns
+ * whether it did. */
+static bool out_of_memory(verifier *v, int rc)
+{
+    if (rc != CAIRN_NOMEM)
+        return false;
+    if (!v->err)
+        v->err = cairn__fail(CAIRN_NOMEM, "verify ran out of memory");
+    v->stop = true;
+    return true;
+}
+
+/* seen_slot, stopping the walk if memory runs out. */
+static uint8_t *seen(verifier *v, seen_set *s, const cairn_id *id)
+{
+    uint8_t *flags = seen_slot(s, id);
+    if (!flags)
+        out_of_memory(v, CAIRN_NOMEM);
+    return flags;
+}
+
 static void seen_free(seen_set *s)
 {
-    free(s->ids);
-    free(s->flags);
+    cairn__free(s->ids);
+    cairn__free(s->flags);
     memset(s, 0, sizeof(*s));
 }
 
@@ -153,7 +178,7 @@ static const char *repair_blob(verifier *v, const cairn_id *id)
         blob = (cairn_blob){*id, got.data, got.len};
         ok = cairn__id_eq(&actual, id) && cairn__tier_put_many(dst, &blob, 1) == 0 &&
              cairn__tier_sync(dst) == 0;
-        free(got.data);
+        cairn__free(got.data);
         if (ok)
             return src->spec;
     }
@@ -173,6 +198,8 @@ static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_b
         v->rep.bytes += buf->len;
         return true;
     }
+    if (out_of_memory(v, rc))
+        return false;
     cairn_id_to_hex(id, hex);
     snprintf(why, sizeof(why), "%s", rc == CAIRN_MISSING ? "missing" : cairn_errdetail());
     if (v->repair && (from = repair_blob(v, id)) &&
@@ -186,23 +213,26 @@ static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_b
     return false;
 }
 
-/* Checks that re-encoding nd gives back its exact bytes. */
-static bool canonical(const cairn_node *nd)
+/* Checks that re-encoding nd gives back its exact bytes. Out of memory it
+ * cannot tell: it stops the walk and returns true. */
+static bool canonical(verifier *v, const cairn_node *nd)
 {
-    cairn_item *items = malloc((nd->n ? nd->n : 1) * sizeof(*items));
+    cairn_item *items = cairn__calloc(nd->n, sizeof(*items));
     uint8_t *bytes = NULL;
     size_t len = 0;
     uint32_t i;
     bool ok;
+    int rc;
 
     if (!items)
-        return true; /* cannot tell; not a finding */
+        return !out_of_memory(v, CAIRN_NOMEM);
     for (i = 0; i < nd->n; i++)
         cairn__node_item(nd, i, &items[i]);
-    ok = cairn__node_encode(nd->level, items, nd->n, &bytes, &len) != 0 ||
+    rc = cairn__node_encode(nd->level, items, nd->n, &bytes, &len);
+    ok = out_of_memory(v, rc) || rc != 0 ||
          (len == nd->size && memcmp(bytes, nd->bytes, len) == 0);
-    free(bytes);
-    free(items);
+    cairn__free(bytes);
+    cairn__free(items);
     return ok;
 }
 
@@ -228,12 +258,14 @@ static void check_values(verifier *v, const cairn_node *nd)
         uint8_t *flags;
         if (!nd->e[i].is_ref)
             continue;
-        if (!(flags = seen_slot(&v->values, vid)) || *flags != 0x80)
+        if (!(flags = seen(v, &v->values, vid)))
+            return;
+        if (*flags != 0x80)
             continue;
         *flags |= SEEN_CHECKED;
         v->rep.values++;
         if (read_blob(v, vid, "value", &buf))
-            free(buf.data);
+            cairn__free(buf.data);
     }
 }
 
@@ -261,7 +293,7 @@ static void check_structure(verifier *v, const cairn_node *nd, const bounds *b, 
                    "child would be the root)", hex);
     if (!cairn__node_obeys_rule(nd, v->ix.node_size, b->is_last))
         problem(v, "node %s: boundaries do not follow the chunking rule", hex);
-    if (first_time && !canonical(nd))
+    if (first_time && !canonical(v, nd))
         problem(v, "node %s: not canonically encoded", hex);
 }
 
@@ -273,11 +305,13 @@ static void check_again(verifier *v, const cairn_id *id, const bounds *b)
 {
     char hex[CAIRN_ID_HEX + 1];
     cairn_node *nd;
+    int rc;
 
     if (cairn__is_empty_root(id))
         return;
-    if (cairn__node_fetch(&v->ix, id, &nd)) {
-        cairn__detail_clear(); /* reported the first time it was read */
+    if ((rc = cairn__node_fetch(&v->ix, id, &nd))) {
+        if (!out_of_memory(v, rc))
+            cairn__detail_clear(); /* reported the first time it was read */
         return;
     }
     cairn_id_to_hex(id, hex);
@@ -296,12 +330,13 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
 
     if (v->stop)
         return;
-    if ((flags = seen_slot(&v->nodes, id)) && *flags != 0x80) {
+    if (!(flags = seen(v, &v->nodes, id)))
+        return;
+    if (*flags != 0x80) {
         check_again(v, id, b);
         return;
     }
-    if (flags)
-        *flags |= SEEN_CHECKED;
+    *flags |= SEEN_CHECKED;
     v->rep.nodes++;
     if (cairn__is_empty_root(id))
         return; /* its bytes are fixed; it need not be stored */
@@ -309,9 +344,10 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
         return;
     cairn_id_to_hex(id, hex);
     rc = cairn__node_decode(id, buf.data, buf.len, &nd);
-    free(buf.data);
+    cairn__free(buf.data);
     if (rc) {
-        problem(v, "%s", cairn_errdetail());
+        if (!out_of_memory(v, rc))
+            problem(v, "%s", cairn_errdetail());
         return;
     }
     check_structure(v, nd, b, hex, true);
@@ -329,7 +365,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
             check_node(v, cairn__node_child(nd, i), &cb);
         }
     }
-    free(nd);
+    cairn__free(nd);
 }
 
 static void check_tree(verifier *v, const cairn_id *root)
@@ -350,18 +386,20 @@ static int check_space(void *ctx, const uint8_t *name, size_t name_len, const ca
     space_sum *sum = ctx;
     verifier *v = sum->v;
     uint64_t keys;
+    int rc = 0;
 
     check_tree(v, root);
     if (cairn__is_empty_root(root))
         problem(v, "catalog lists keyspace '%.*s' with the empty tree (an empty keyspace is "
                    "absent from the catalog)",
                 (int)(name_len < 200 ? name_len : 200), (const char *)name);
-    if (sum->known && cairn__tree_count(&v->ix, root, &keys) == 0)
+    if (sum->known && (rc = cairn__tree_count(&v->ix, root, &keys)) == 0)
         sum->keys += keys;
-    else
+    else if (!out_of_memory(v, rc))
         sum->known = false;
-    cairn__detail_clear();
-    return 0;
+    if (!v->err)
+        cairn__detail_clear();
+    return v->stop;
 }
 
 /* Checks what a commit says against its parent (read quietly: the walk
@@ -373,13 +411,18 @@ static void check_commit_fields(verifier *v, const cairn_commit_info *info, size
     uint8_t *bytes = NULL;
     size_t len = 0;
     char hex[13];
+    int rc;
 
     cairn__id_short(&info->id, hex);
-    if (cairn__commit_encode(info, msg_len, &bytes, &len) == 0 &&
-        (len != buf->len || memcmp(bytes, buf->data, len) != 0))
+    rc = cairn__commit_encode(info, msg_len, &bytes, &len);
+    if (out_of_memory(v, rc)) {
+        cairn__free(bytes);
+        return;
+    }
+    if (rc == 0 && (len != buf->len || memcmp(bytes, buf->data, len) != 0))
         problem(v, "commit %s: not canonically encoded (re-encoding it gives other bytes)",
                 hex);
-    free(bytes);
+    cairn__free(bytes);
     if (!info->has_parent) {
         if (info->seq != 1)
             problem(v, "commit %s: a first commit with seq %llu (want 1)", hex,
@@ -387,8 +430,9 @@ static void check_commit_fields(verifier *v, const cairn_commit_info *info, size
     } else {
         cairn_buf pbuf = {0};
         cairn_commit_info parent;
-        if (cairn__stack_get(v->ix.stack, &info->parent, &pbuf) == 0 &&
-            cairn__commit_decode(&info->parent, pbuf.data, pbuf.len, &parent, NULL) == 0) {
+        if ((rc = cairn__stack_get(v->ix.stack, &info->parent, &pbuf)) == 0 &&
+            (rc = cairn__commit_decode(&info->parent, pbuf.data, pbuf.len, &parent, NULL)) ==
+                0) {
             if (info->seq != parent.seq + 1)
                 problem(v, "commit %s: seq %llu after a parent with seq %llu", hex,
                         (unsigned long long)info->seq, (unsigned long long)parent.seq);
@@ -398,8 +442,9 @@ static void check_commit_fields(verifier *v, const cairn_commit_info *info, size
                         (unsigned long long)parent.writer_epoch);
             cairn_commit_info_clear(&parent);
         }
-        free(pbuf.data);
-        cairn__detail_clear();
+        cairn__free(pbuf.data);
+        if (!out_of_memory(v, rc))
+            cairn__detail_clear();
     }
 }
 
@@ -416,7 +461,7 @@ static void check_commits(verifier *v, const cairn_id *head)
         uint8_t *flags;
         int rc;
 
-        if (v->stop || !(flags = seen_slot(&v->commits, &id)) || *flags != 0x80)
+        if (v->stop || !(flags = seen(v, &v->commits, &id)) || *flags != 0x80)
             return;
         *flags |= SEEN_CHECKED;
         v->rep.commits++;
@@ -424,19 +469,21 @@ static void check_commits(verifier *v, const cairn_id *head)
             return;
         rc = cairn__commit_decode(&id, buf.data, buf.len, &info, &msg_len);
         if (rc) {
-            free(buf.data);
-            problem(v, "%s", cairn_errdetail());
+            cairn__free(buf.data);
+            if (!out_of_memory(v, rc))
+                problem(v, "%s", cairn_errdetail());
             return;
         }
         check_commit_fields(v, &info, msg_len, &buf);
-        free(buf.data);
+        cairn__free(buf.data);
         snprintf(where, sizeof(where), "commit %s", cairn__id_short(&id, hex));
         v->where = where;
         check_tree(v, &info.catalog);
         /* Each keyspace root, unless the catalog itself is broken; their
          * key counts must add up to the commit's. */
         sum = (space_sum){v, 0, true};
-        if (!v->stop && cairn__catalog_each(&v->ix, &info.catalog, check_space, &sum)) {
+        if (!v->stop && (rc = cairn__catalog_each(&v->ix, &info.catalog, check_space, &sum)) &&
+            !out_of_memory(v, rc) && !v->stop) {
             problem(v, "catalog %s unreadable: %s", cairn__id_short(&info.catalog, hex),
                     cairn_errdetail());
         } else if (!v->stop && sum.known && sum.keys != info.key_count) {
@@ -482,6 +529,8 @@ static void check_settings(verifier *v, size_t k, bool has_refs)
 
     if ((rc = cairn__tier_ref_get(t, CAIRN_CONFIG_REF, &id))) {
         bool holds = false;
+        if (out_of_memory(v, rc))
+            return;
         if (rc != CAIRN_NOTFOUND || has_refs) {
             problem(v, "no settings (ref meta/config): %s",
                     rc == CAIRN_NOTFOUND ? "missing" : cairn_errdetail());
@@ -489,9 +538,10 @@ static void check_settings(verifier *v, size_t k, bool has_refs)
         }
         /* No refs at all: a new store, unless it holds blobs (its refs were
          * lost; at most a settings blob is left by a creation cut short). */
-        if (cairn__tier_holds_data(v->db->stack, k, &holds) == 0 && holds)
+        if ((rc = cairn__tier_holds_data(v->db->stack, k, &holds)) == 0 && holds)
             problem(v, "the tier holds blobs but no refs and no settings: its refs were lost");
-        cairn__detail_clear();
+        if (!out_of_memory(v, rc))
+            cairn__detail_clear();
         return;
     }
     if (!read_blob(v, &id, "settings", &buf))
@@ -501,11 +551,12 @@ static void check_settings(verifier *v, size_t k, bool has_refs)
     else if (node_size != v->ix.node_size)
         problem(v, "settings: node size %u, but the store is read with %u", node_size,
                 v->ix.node_size);
-    else if (cairn__config_encode(node_size, &bytes, &len) == 0 &&
-             (len != buf.len || memcmp(bytes, buf.data, len) != 0))
+    else if (out_of_memory(v, rc = cairn__config_encode(node_size, &bytes, &len)))
+        ;
+    else if (rc == 0 && (len != buf.len || memcmp(bytes, buf.data, len) != 0))
         problem(v, "settings: not canonically encoded");
-    free(bytes);
-    free(buf.data);
+    cairn__free(bytes);
+    cairn__free(buf.data);
 }
 
 /* Checks every ref of ref tier k on its own: blobs are read from that tier
@@ -563,6 +614,8 @@ static int run(cairn_db *db, bool repair, cairn_problem_fn fn, void *ctx,
         *report = v.rep;
     if (rc < 0)
         return rc;
+    if (v.err)
+        return v.err;
     return v.rep.problems ? CAIRN_VERIFY : 0;
 }
 

@@ -170,6 +170,46 @@ CAIRN_EXTERN const char *cairn_errname(int rc);
  * cairn. */
 CAIRN_EXTERN const char *cairn_errdetail(void);
 
+/* ---------------------------------------------------------------- memory */
+
+/* A replacement for libc's allocator, for embedders that account for or
+ * limit the library's memory (compare SQLite's SQLITE_CONFIG_MALLOC).
+ * Every allocation the library makes itself goes through it; those of the
+ * libraries it uses do not (LMDB, liburing, libcrypto, libc's own: see
+ * docs/architecture.md, "Memory").
+ *   malloc_fn   returns size bytes (size is never 0), aligned as malloc's,
+ *               or NULL; the library then fails the call with CAIRN_NOMEM.
+ *   realloc_fn  resizes ptr (never NULL; size never 0) as realloc(3) does:
+ *               on failure it returns NULL and leaves ptr as it was.
+ *   free_fn     releases ptr (never NULL).
+ *   ctx         passed to each of them as is.
+ * The functions are called from every thread that uses the library, at the
+ * same time, so they must be thread-safe. They must not call back into
+ * cairn. (The members are not named malloc and free, so that a program
+ * that defines those as macros can still use the struct.) */
+typedef struct cairn_allocator {
+    void *(*malloc_fn)(void *ctx, size_t size);
+    void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
+    void (*free_fn)(void *ctx, void *ptr);
+    void *ctx;
+} cairn_allocator;
+
+/* Installs *a (copied) as the allocator of the whole process; NULL puts
+ * libc's back. Call it before the first store is opened, or when every
+ * store is closed: memory is released by the allocator that gave it, so
+ * nothing the library allocated may be alive when the allocator changes.
+ * That includes strings it handed out (cairn_tsv_escape's, a
+ * cairn_commit_info's message): free them first. Not thread-safe: no other
+ * thread may be using the library meanwhile.
+ * Errors: CAIRN_BADARG if a function of *a is NULL, or if a store is open
+ * (then nothing changes; stores are counted from cairn_open's success to
+ * cairn_close). */
+CAIRN_EXTERN int cairn_set_allocator(const cairn_allocator *a);
+
+/* Releases memory the library handed to the caller (cairn_tsv_escape's
+ * string) through the allocator in use. Accepts NULL. */
+CAIRN_EXTERN void cairn_free(void *ptr);
+
 /* ---------------------------------------------------------------- ids */
 
 /* Writes id as 64 lowercase hex digits plus NUL into hex (65 bytes). */
@@ -269,8 +309,8 @@ CAIRN_EXTERN int cairn_ref_list(cairn_db *db, cairn_ref_visitor fn, void *ctx);
 
 /* ---------------------------------------------------------------- commits */
 
-/* What a commit object says. message is malloc'd and owned by the struct:
- * release it with cairn_commit_info_clear(). */
+/* What a commit object says. message is allocated by the library and owned
+ * by the struct: release it with cairn_commit_info_clear(). */
 typedef struct cairn_commit_info {
     cairn_id id;           /* the commit's own id */
     cairn_id catalog;      /* root of the keyspace catalog tree */
@@ -621,8 +661,9 @@ CAIRN_EXTERN int cairn_export(cairn_db *db, const char *at, const char *space,
                               cairn_format format, void *out, cairn_progress_fn progress,
                               void *progress_ctx, uint64_t *records);
 
-/* Escapes bytes for tsv into a malloc'd NUL-terminated string (*out; free
- * it). Returns CAIRN_NOMEM. */
+/* Escapes bytes for tsv into a NUL-terminated string allocated by the
+ * library. OUT: *out, the caller's: release it with cairn_free (not free).
+ * Returns CAIRN_NOMEM. */
 CAIRN_EXTERN int cairn_tsv_escape(const void *data, size_t len, char **out);
 /* Unescapes a tsv field in place; *len is updated. Returns CAIRN_BADINPUT
  * for a bad escape or a raw tab, newline or carriage return (the detail

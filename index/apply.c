@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "chunker.h"
 #include "cursor.h"
@@ -66,7 +67,7 @@ static void builder_init(builder *b, const cairn_index *ix, cairn_blobset *out, 
 static void builder_free(builder *b)
 {
     cairn__edits_free(&b->items);
-    free(b->scratch);
+    cairn__free(b->scratch);
 }
 
 /* Appends an internal-level entry (put of a child, or delete of an old
@@ -97,7 +98,7 @@ static int builder_flush(builder *b)
     if (it->n == 0)
         return 0;
     if (it->n > b->scratch_cap) {
-        cairn_item *s = realloc(b->scratch, it->n * sizeof(*s));
+        cairn_item *s = cairn__realloc(b->scratch, it->n * sizeof(*s));
         if (!s)
             return cairn__fail(CAIRN_NOMEM, "building a node of %zu items", it->n);
         b->scratch = s;
@@ -114,7 +115,10 @@ static int builder_flush(builder *b)
     }
     if ((rc = cairn__node_encode(b->level, b->scratch, it->n, &bytes, &len)))
         return rc;
-    cairn__sha256(bytes, len, &id);
+    if ((rc = cairn__sha256(bytes, len, &id))) {
+        cairn__free(bytes);
+        return rc;
+    }
     if ((rc = cairn__blobset_add_owned(b->out, &id, bytes, len)))
         return rc;
     if ((rc = add_child_edit(b->emit, b->scratch[0].key, b->scratch[0].key_len, &id, count, false)))

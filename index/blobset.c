@@ -1,4 +1,5 @@
 /* blobset.c - see blobset.h. */
+#include "alloc.h"
 #include "blobset.h"
 
 #include <stdlib.h>
@@ -19,7 +20,7 @@ static int grow_slots(cairn_blobset *s)
 {
     size_t n = s->n_slots ? s->n_slots * 2 : 64, i;
     size_t *old = s->slots, old_n = s->n_slots;
-    if (!(s->slots = calloc(n, sizeof(*s->slots)))) {
+    if (!(s->slots = cairn__calloc(n, sizeof(*s->slots)))) {
         s->slots = old;
         return CAIRN_NOMEM;
     }
@@ -27,7 +28,7 @@ static int grow_slots(cairn_blobset *s)
     for (i = 0; i < old_n; i++)
         if (old[i])
             s->slots[find_slot(s, &s->v[old[i] - 1].id)] = old[i];
-    free(old);
+    cairn__free(old);
     return 0;
 }
 
@@ -39,12 +40,12 @@ int cairn__blobset_add_owned(cairn_blobset *s, const cairn_id *id, void *data, s
         goto nomem;
     slot = find_slot(s, id);
     if (s->slots[slot]) {
-        free(data);
+        cairn__free(data);
         return 0;
     }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
-        cairn_blob *v = realloc(s->v, cap * sizeof(*v));
+        cairn_blob *v = cairn__realloc(s->v, cap * sizeof(*v));
         if (!v)
             goto nomem;
         s->v = v;
@@ -55,7 +56,7 @@ int cairn__blobset_add_owned(cairn_blobset *s, const cairn_id *id, void *data, s
     s->bytes += len;
     return 0;
 nomem:
-    free(data);
+    cairn__free(data);
     return cairn__fail(CAIRN_NOMEM, "holding %zu new blobs", s->n + 1);
 }
 
@@ -64,7 +65,7 @@ int cairn__blobset_add_copy(cairn_blobset *s, const cairn_id *id, const void *da
     void *copy;
     if (cairn__blobset_get(s, id))
         return 0;
-    if (!(copy = malloc(len ? len : 1)))
+    if (!(copy = cairn__malloc(len ? len : 1)))
         return cairn__fail(CAIRN_NOMEM, "copying a blob of %zu bytes", len);
     memcpy(copy, data, len);
     return cairn__blobset_add_owned(s, id, copy, len);
@@ -83,8 +84,8 @@ void cairn__blobset_clear(cairn_blobset *s)
 {
     size_t i;
     for (i = 0; i < s->n; i++)
-        free((void *)s->v[i].data);
-    free(s->v);
-    free(s->slots);
+        cairn__free((void *)s->v[i].data);
+    cairn__free(s->v);
+    cairn__free(s->slots);
     memset(s, 0, sizeof(*s));
 }

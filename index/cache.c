@@ -1,4 +1,5 @@
 /* cache.c - sharded LRU cache of decoded nodes (see cache.h). */
+#include "alloc.h"
 #include "cache.h"
 
 #include <pthread.h>
@@ -37,7 +38,7 @@ int cairn__cache_open(size_t capacity_bytes, cairn_cache **out)
     int i;
 
     *out = NULL;
-    if (!(c = calloc(1, sizeof(*c))))
+    if (!(c = cairn__calloc(1, sizeof(*c))))
         return CAIRN_NOMEM;
     for (i = 0; i < N_SHARDS; i++) {
         shard *s = &c->shards[i];
@@ -45,7 +46,7 @@ int cairn__cache_open(size_t capacity_bytes, cairn_cache **out)
         s->n_buckets = BUCKETS_MIN;
         s->capacity = capacity_bytes / N_SHARDS;
         s->lru.lru_next = s->lru.lru_prev = &s->lru;
-        if (!(s->buckets = calloc(s->n_buckets, sizeof(*s->buckets)))) {
+        if (!(s->buckets = cairn__calloc(s->n_buckets, sizeof(*s->buckets)))) {
             cairn__cache_close(c);
             return CAIRN_NOMEM;
         }
@@ -57,7 +58,7 @@ int cairn__cache_open(size_t capacity_bytes, cairn_cache **out)
 void cairn__node_release(cairn_node *nd)
 {
     if (nd && atomic_fetch_sub_explicit(&nd->refs, 1, memory_order_acq_rel) == 1)
-        free(nd);
+        cairn__free(nd);
 }
 
 void cairn__cache_close(cairn_cache *c)
@@ -74,10 +75,10 @@ void cairn__cache_close(cairn_cache *c)
             next = nd->lru_next;
             cairn__node_release(nd);
         }
-        free(s->buckets);
+        cairn__free(s->buckets);
         pthread_mutex_destroy(&s->mu);
     }
-    free(c);
+    cairn__free(c);
 }
 
 static void lru_unlink(cairn_node *nd)
@@ -118,7 +119,7 @@ static void maybe_grow(shard *s)
     cairn_node **nb, *nd, *next;
     size_t i, n = s->n_buckets * 2;
 
-    if (s->n_nodes < s->n_buckets * 2 || !(nb = calloc(n, sizeof(*nb))))
+    if (s->n_nodes < s->n_buckets * 2 || !(nb = cairn__calloc(n, sizeof(*nb))))
         return;
     for (i = 0; i < s->n_buckets; i++) {
         for (nd = s->buckets[i]; nd; nd = next) {
@@ -128,7 +129,7 @@ static void maybe_grow(shard *s)
             nb[b] = nd;
         }
     }
-    free(s->buckets);
+    cairn__free(s->buckets);
     s->buckets = nb;
     s->n_buckets = n;
 }

@@ -13,6 +13,7 @@
  * Every step goes one level down, so the walk ends after at most
  * CAIRN_MAX_HEIGHT levels whatever the trees hold.
  */
+#include "alloc.h"
 #include "delta.h"
 
 #include <stdlib.h>
@@ -34,7 +35,7 @@ static int idvec_push(idvec *vec, const cairn_id *id)
 {
     if (vec->n == vec->cap) {
         size_t cap = vec->cap ? vec->cap * 2 : 64;
-        cairn_id *v = realloc(vec->v, cap * sizeof(*v));
+        cairn_id *v = cairn__realloc(vec->v, cap * sizeof(*v));
         if (!v)
             return cairn__fail(CAIRN_NOMEM, "tree delta: out of memory for %zu ids", cap);
         vec->v = v;
@@ -194,11 +195,11 @@ int cairn__tree_delta(const cairn_index *ix, const cairn_id *base, const cairn_i
     for (size_t i = 0; i < vals_b.n && !rc; i++)
         rc = fn(ctx, &vals_b.v[i], NULL, 0);
 done:
-    free(a.v);
-    free(b.v);
-    free(next_a.v);
-    free(next_b.v);
-    free(vals_a.v);
-    free(vals_b.v);
+    cairn__free(a.v);
+    cairn__free(b.v);
+    cairn__free(next_a.v);
+    cairn__free(next_b.v);
+    cairn__free(vals_a.v);
+    cairn__free(vals_b.v);
     return rc;
 }

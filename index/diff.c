@@ -1,4 +1,5 @@
 /* diff.c - see diff.h. */
+#include "alloc.h"
 #include "diff.h"
 
 #include <stdlib.h>
@@ -32,7 +33,7 @@ static void side_close(cairn_diff_side *s)
     uint32_t l;
     for (l = 0; l < CAIRN_MAX_HEIGHT; l++)
         cairn__node_release(s->node[l]);
-    free(s->scratch.data);
+    cairn__free(s->scratch.data);
     memset(s, 0, sizeof(*s));
     s->level = -1;
 }

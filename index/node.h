@@ -104,7 +104,7 @@ uint32_t cairn__item_size(uint32_t level, const cairn_item *it);
 /* Decodes bytes (which must hash to id; not checked here) into a new node
  * with refs = 1. Strict: a wrong shape, type, version or key order is
  * CAIRN_CORRUPT with a detail naming the id.
- * OUT: *out (free with free() when refs reach zero). */
+ * OUT: *out (freed with cairn__free() when refs reach zero). */
 int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_node **out);
 
 /* Index of the first entry whose key is >= key (n if none). */

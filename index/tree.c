@@ -1,4 +1,5 @@
 /* tree.c - node fetching, point lookups, ranks, walks and rule checks. */
+#include "alloc.h"
 #include "tree.h"
 
 #include <pthread.h>
@@ -53,7 +54,7 @@ int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **ou
     if ((rc = cairn__stack_get(ix->stack, id, &buf)))
         return rc;
     rc = decode_and_cache(ix, id, buf.data, buf.len, out);
-    free(buf.data);
+    cairn__free(buf.data);
     return rc;
 }
 
@@ -119,7 +120,7 @@ void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n)
         cairn_node *nd;
         if (bufs[i].data && decode_and_cache(ix, &want[i], bufs[i].data, bufs[i].len, &nd) == 0)
             cairn__node_release(nd);
-        free(bufs[i].data);
+        cairn__free(bufs[i].data);
     }
     cairn__detail_clear();
 }
@@ -135,7 +136,7 @@ int cairn__bytes_append(cairn_bytes *b, const void *data, size_t len, uint32_t *
         uint8_t *p;
         while (cap < b->len + len)
             cap *= 2;
-        if (!(p = realloc(b->data, cap)))
+        if (!(p = cairn__realloc(b->data, cap)))
             return cairn__fail(CAIRN_NOMEM, "growing a batch to %zu bytes", cap);
         b->data = p;
         b->cap = cap;
@@ -149,7 +150,7 @@ int cairn__bytes_append(cairn_bytes *b, const void *data, size_t len, uint32_t *
 
 void cairn__bytes_free(cairn_bytes *b)
 {
-    free(b->data);
+    cairn__free(b->data);
     memset(b, 0, sizeof(*b));
 }
 
@@ -161,7 +162,7 @@ int cairn__edits_add(cairn_edits *e, const void *key, size_t key_len, const void
 
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 256;
-        cairn_edit *v = realloc(e->v, cap * sizeof(*v));
+        cairn_edit *v = cairn__realloc(e->v, cap * sizeof(*v));
         if (!v)
             return cairn__fail(CAIRN_NOMEM, "growing a batch to %zu edits", cap);
         e->v = v;
@@ -183,7 +184,7 @@ int cairn__edits_add(cairn_edits *e, const void *key, size_t key_len, const void
 
 void cairn__edits_free(cairn_edits *e)
 {
-    free(e->v);
+    cairn__free(e->v);
     cairn__bytes_free(&e->arena);
     memset(e, 0, sizeof(*e));
 }
@@ -318,7 +319,7 @@ int cairn__value_load(const cairn_index *ix, const cairn_node *leaf, uint32_t po
         val->len = e->val_len;
         return 0;
     }
-    free(scratch->data);
+    cairn__free(scratch->data);
     scratch->data = NULL;
     if ((pending = cairn__blobset_get(ix->pending, (const cairn_id *)(leaf->bytes + e->val_off)))) {
         val->data = pending->data;

@@ -204,9 +204,20 @@ static void chunking_rule(void)
     }
 }
 
+/* The empty tree's id is written out in node.c (so that it cannot fail):
+ * it must be the hash of the empty node's bytes. */
+static void empty_root_id(void)
+{
+    cairn_id hashed, fixed;
+    ASSERT_OK(cairn__sha256(cairn__empty_node_bytes, sizeof(cairn__empty_node_bytes), &hashed));
+    cairn__empty_root_id(&fixed);
+    ASSERT_MEM_EQ(hashed.bytes, 32, fixed.bytes, 32);
+}
+
 int main(void)
 {
     test_seed_init(7);
+    empty_root_id();
     documented_bytes();
     round_trip();
     strict_decoding();

@@ -15,7 +15,7 @@ static void check_escape(const void *data, size_t len, const char *want)
     ASSERT_TRUE(out != NULL);
     if (strcmp(out, want) != 0)
         TEST_FAIL("escape gave \"%s\", want \"%s\"", out, want);
-    free(out);
+    cairn_free(out);
 }
 
 /* Unescapes text and checks the result is want[0..want_len). */
@@ -109,7 +109,7 @@ static void test_round_trip_bytes(void)
     len = strlen(escaped);
     ASSERT_OK(cairn_tsv_unescape(escaped, &len));
     ASSERT_MEM_EQ(escaped, len, all, sizeof(all));
-    free(escaped);
+    cairn_free(escaped);
 }
 
 static void test_round_trip_random(void)
@@ -134,7 +134,7 @@ static void test_round_trip_random(void)
         len = strlen(escaped);
         ASSERT_OK(cairn_tsv_unescape(escaped, &len));
         ASSERT_MEM_EQ(escaped, len, data, n);
-        free(escaped);
+        cairn_free(escaped);
     }
 }
 

@@ -67,6 +67,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "file_int.h"
 #include "id.h"
@@ -150,7 +151,7 @@ static void evict_excess(file_tier *t)
 
     if (cairn__fcache_evict(t->cache, &victims, &n) || n == 0)
         goto done;
-    if (!(ios = calloc(n, sizeof(*ios))) || !(paths = malloc(n * sizeof(*paths))))
+    if (!(ios = cairn__calloc(n, sizeof(*ios))) || !(paths = cairn__malloc(n * sizeof(*paths))))
         goto done;
     for (size_t i = 0; i < n; i++) {
         blob_path(&victims[i], paths[i]);
@@ -160,9 +161,9 @@ static void evict_excess(file_tier *t)
     if (run(t, ios, n) == 0)
         atomic_fetch_add(&t->base.counters.evictions, n);
 done:
-    free(victims);
-    free(ios);
-    free(paths);
+    cairn__free(victims);
+    cairn__free(ios);
+    cairn__free(paths);
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -176,9 +177,9 @@ struct get_slot {
 static int file_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_buf *out)
 {
     file_tier *t = (file_tier *)base;
-    struct get_slot *slots = calloc(n, sizeof(*slots));
-    cairn_io *ios = calloc(n, sizeof(*ios));
-    size_t *map = malloc(n * sizeof(*map)), m = 0;
+    struct get_slot *slots = cairn__calloc(n, sizeof(*slots));
+    cairn_io *ios = cairn__calloc(n, sizeof(*ios));
+    size_t *map = cairn__malloc(n * sizeof(*map)), m = 0;
     bool added = false;
     int rc = 0;
 
@@ -250,17 +251,17 @@ static int file_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
     if (added)
         evict_excess(t);
 done:
-    free(slots);
-    free(ios);
-    free(map);
+    cairn__free(slots);
+    cairn__free(ios);
+    cairn__free(map);
     return rc;
 }
 
 static int file_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *out)
 {
     file_tier *t = (file_tier *)base;
-    char (*paths)[FILE_BLOB_PATH] = malloc(n * sizeof(*paths));
-    cairn_io *ios = calloc(n, sizeof(*ios));
+    char (*paths)[FILE_BLOB_PATH] = cairn__malloc(n * sizeof(*paths));
+    cairn_io *ios = cairn__calloc(n, sizeof(*ios));
     int rc = 0;
 
     if (!paths || !ios) {
@@ -280,8 +281,8 @@ static int file_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *
             rc = io_fail(t, "looking blobs up", &ios[i]);
     }
 done:
-    free(paths);
-    free(ios);
+    cairn__free(paths);
+    cairn__free(ios);
     return rc;
 }
 
@@ -382,13 +383,13 @@ static int check_present(file_tier *t, const cairn_blob *blobs, struct put_slot 
                          const size_t *present, size_t p, size_t *writes, size_t *w,
                          bool need[256])
 {
-    cairn_io *ios = calloc(p, sizeof(*ios));
-    size_t *keep = malloc(p * sizeof(*keep)), k, n_keep = 0;
+    cairn_io *ios = cairn__calloc(p, sizeof(*ios));
+    size_t *keep = cairn__malloc(p * sizeof(*keep)), k, n_keep = 0;
     int rc;
 
     if (!ios || !keep) {
-        free(ios);
-        free(keep);
+        cairn__free(ios);
+        cairn__free(keep);
         return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
     }
     for (k = 0; k < p; k++) {
@@ -421,18 +422,18 @@ static int check_present(file_tier *t, const cairn_blob *blobs, struct put_slot 
         if (ios[k].rc)
             rc = io_fail(t, "syncing blobs already present", &ios[k]);
 done:
-    free(ios);
-    free(keep);
+    cairn__free(ios);
+    cairn__free(keep);
     return rc;
 }
 
 static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
 {
     file_tier *t = (file_tier *)base;
-    struct put_slot *slots = malloc(n * sizeof(*slots));
-    cairn_io *ios = calloc(n, sizeof(*ios));
-    size_t *map = malloc(n * sizeof(*map)), *writes = malloc(n * sizeof(*writes));
-    size_t *present = malloc(n * sizeof(*present));
+    struct put_slot *slots = cairn__malloc(n * sizeof(*slots));
+    cairn_io *ios = cairn__calloc(n, sizeof(*ios));
+    size_t *map = cairn__malloc(n * sizeof(*map)), *writes = cairn__malloc(n * sizeof(*writes));
+    size_t *present = cairn__malloc(n * sizeof(*present));
     struct dir_batch *dirs = NULL;
     size_t m = 0, w = 0, p = 0;
     bool need[256] = {false}, created = false;
@@ -483,7 +484,7 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
     if (p && (rc = check_present(t, blobs, slots, present, p, writes, &w, need)))
         goto done;
     /* 2. Directories, 3. the files. */
-    if (w && !(dirs = malloc(sizeof(*dirs)))) {
+    if (w && !(dirs = cairn__malloc(sizeof(*dirs)))) {
         rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory writing %zu blobs", t->path, n);
         goto done;
     }
@@ -518,7 +519,7 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
     }
     /* 4. The new names (and those found present), durable. */
     if (!rc && (w || p) && t->sync_full) {
-        if (!dirs && !(dirs = malloc(sizeof(*dirs))))
+        if (!dirs && !(dirs = cairn__malloc(sizeof(*dirs))))
             rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
         else
             rc = sync_dirs(t, dirs, need, created);
@@ -526,20 +527,20 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
     if (t->cache)
         evict_excess(t);
 done:
-    free(slots);
-    free(ios);
-    free(map);
-    free(writes);
-    free(present);
-    free(dirs);
+    cairn__free(slots);
+    cairn__free(ios);
+    cairn__free(map);
+    cairn__free(writes);
+    cairn__free(present);
+    cairn__free(dirs);
     return rc;
 }
 
 static int file_remove_many(cairn_tier *base, const cairn_id *ids, size_t n)
 {
     file_tier *t = (file_tier *)base;
-    char (*paths)[FILE_BLOB_PATH] = malloc(n * sizeof(*paths));
-    cairn_io *ios = calloc(n, sizeof(*ios));
+    char (*paths)[FILE_BLOB_PATH] = cairn__malloc(n * sizeof(*paths));
+    cairn_io *ios = cairn__calloc(n, sizeof(*ios));
     int rc = 0;
 
     if (t->rdonly) {
@@ -563,8 +564,8 @@ static int file_remove_many(cairn_tier *base, const cairn_id *ids, size_t n)
         if (ios[i].rc && !absent_rc(ios[i].rc))
             rc = io_fail(t, "removing blobs", &ios[i]);
 done:
-    free(paths);
-    free(ios);
+    cairn__free(paths);
+    cairn__free(ios);
     return rc;
 }
 
@@ -613,9 +614,9 @@ static int list_dir(file_tier *t, unsigned xx, struct walk_item **items, size_t 
         if (*n == cap) {
             struct walk_item *grown;
             cap = cap ? 2 * cap : 64;
-            if (!(grown = realloc(*items, cap * sizeof(*grown)))) {
+            if (!(grown = cairn__realloc(*items, cap * sizeof(*grown)))) {
                 closedir(d);
-                free(*items);
+                cairn__free(*items);
                 *items = NULL;
                 return cairn__fail(CAIRN_NOMEM, "file %s: out of memory listing %s", t->path,
                                    rel);
@@ -649,11 +650,11 @@ static int walk_objects(file_tier *t, const cairn_id *from, walk_fn fn, void *ct
             skip++;
         memmove(items, items + skip, (n - skip) * sizeof(*items));
         if ((n -= skip) == 0) {
-            free(items);
+            cairn__free(items);
             continue;
         }
-        if (!(ios = calloc(n, sizeof(*ios)))) {
-            free(items);
+        if (!(ios = cairn__calloc(n, sizeof(*ios)))) {
+            cairn__free(items);
             return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
         }
         for (size_t i = 0; i < n; i++) {
@@ -667,8 +668,8 @@ static int walk_objects(file_tier *t, const cairn_id *from, walk_fn fn, void *ct
             else if (ios[i].rc && !absent_rc(ios[i].rc))
                 rc = io_fail(t, "listing blobs", &ios[i]);
         }
-        free(ios);
-        free(items);
+        cairn__free(ios);
+        cairn__free(items);
     }
     return rc;
 }
@@ -777,7 +778,7 @@ static void file_close(cairn_tier *base)
     cairn__io_close(t->io);
     if (t->root_fd >= 0)
         close(t->root_fd);
-    free(t);
+    cairn__free(t);
 }
 
 static const cairn_tier_methods file_methods = {
@@ -831,7 +832,7 @@ int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)
     *out = NULL;
     if ((rc = cairn__opts_each(cfg->opts, cairn__file_option, &o)))
         return rc;
-    if (!(t = calloc(1, sizeof(*t))))
+    if (!(t = cairn__calloc(1, sizeof(*t))))
         return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", arg);
     t->base.m = &file_methods;
     t->base.caps = o.capacity ? CAIRN_TIER_SHARED : CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
@@ -879,6 +880,6 @@ fail:
     cairn__io_close(t->io);
     if (t->root_fd >= 0)
         close(t->root_fd);
-    free(t);
+    cairn__free(t);
     return rc;
 }

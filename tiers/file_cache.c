@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "file_int.h"
 #include "id.h"
@@ -58,10 +59,10 @@ int cairn__fcache_new(uint64_t capacity, cairn_fcache **out)
     cairn_fcache *c;
 
     *out = NULL;
-    if (!(c = calloc(1, sizeof(*c))))
+    if (!(c = cairn__calloc(1, sizeof(*c))))
         return cairn__fail(CAIRN_NOMEM, "out of memory for a cache index");
-    if (!(c->buckets = calloc(MIN_BUCKETS, sizeof(*c->buckets)))) {
-        free(c);
+    if (!(c->buckets = cairn__calloc(MIN_BUCKETS, sizeof(*c->buckets)))) {
+        cairn__free(c);
         return cairn__fail(CAIRN_NOMEM, "out of memory for a cache index");
     }
     c->n_buckets = MIN_BUCKETS;
@@ -79,12 +80,12 @@ void cairn__fcache_free(cairn_fcache *c)
     for (size_t i = 0; i < c->n_buckets; i++) {
         for (fentry *e = c->buckets[i], *chain; e; e = chain) {
             chain = e->chain;
-            free(e);
+            cairn__free(e);
         }
     }
-    free(c->buckets);
+    cairn__free(c->buckets);
     pthread_mutex_destroy(&c->mu);
-    free(c);
+    cairn__free(c);
 }
 
 /* ---------------------------------------------------------------- table */
@@ -118,7 +119,7 @@ static void maybe_grow(cairn_fcache *c)
     size_t n = c->n_buckets * 2;
     fentry **buckets;
 
-    if (c->n_entries <= c->n_buckets || !(buckets = calloc(n, sizeof(*buckets))))
+    if (c->n_entries <= c->n_buckets || !(buckets = cairn__calloc(n, sizeof(*buckets))))
         return;
     for (size_t i = 0; i < c->n_buckets; i++) {
         for (fentry *e = c->buckets[i], *chain; e; e = chain) {
@@ -128,7 +129,7 @@ static void maybe_grow(cairn_fcache *c)
             *head = e;
         }
     }
-    free(c->buckets);
+    cairn__free(c->buckets);
     c->buckets = buckets;
     c->n_buckets = n;
 }
@@ -136,7 +137,7 @@ static void maybe_grow(cairn_fcache *c)
 /* Inserts a new entry (not on the LRU ring). Caller holds mu. */
 static fentry *insert(cairn_fcache *c, fentry **slot, const cairn_id *id, uint64_t size)
 {
-    fentry *e = calloc(1, sizeof(*e));
+    fentry *e = cairn__calloc(1, sizeof(*e));
 
     if (!e)
         return NULL;
@@ -176,7 +177,7 @@ static void read_order(cairn_fcache *c, int dirfd, const char *path)
 
     if (fd < 0)
         return;
-    if (!(buf = malloc(IO_CHUNK))) {
+    if (!(buf = cairn__malloc(IO_CHUNK))) {
         close(fd);
         return;
     }
@@ -207,7 +208,7 @@ static void read_order(cairn_fcache *c, int dirfd, const char *path)
         memmove(buf, buf + pos, have - pos);
         have -= pos;
     }
-    free(buf);
+    cairn__free(buf);
     close(fd);
 }
 
@@ -232,7 +233,7 @@ int cairn__fcache_load_finish(cairn_fcache *c, int dirfd, const char *path)
 
     pthread_mutex_lock(&c->mu);
     read_order(c, dirfd, path);
-    if (!(all = malloc((c->n_entries ? c->n_entries : 1) * sizeof(*all)))) {
+    if (!(all = cairn__malloc((c->n_entries ? c->n_entries : 1) * sizeof(*all)))) {
         pthread_mutex_unlock(&c->mu);
         return cairn__fail(CAIRN_NOMEM, "out of memory ordering a cache index");
     }
@@ -245,7 +246,7 @@ int cairn__fcache_load_finish(cairn_fcache *c, int dirfd, const char *path)
     for (size_t i = 0; i < n; i++)
         lru_push_front(c, all[i]); /* oldest first, so the last is the newest */
     pthread_mutex_unlock(&c->mu);
-    free(all);
+    cairn__free(all);
     return 0;
 }
 
@@ -296,7 +297,7 @@ static void drop(cairn_fcache *c, fentry **slot)
     lru_unlink(e);
     c->n_entries--;
     c->bytes -= e->size;
-    free(e);
+    cairn__free(e);
 }
 
 void cairn__fcache_remove(cairn_fcache *c, const cairn_id *id)
@@ -319,7 +320,7 @@ int cairn__fcache_evict(cairn_fcache *c, cairn_id **victims, size_t *n_victims)
     while (c->bytes > c->capacity && c->lru.prev != &c->lru) {
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
-            if (!(grown = realloc(out, cap * sizeof(*out)))) {
+            if (!(grown = cairn__realloc(out, cap * sizeof(*out)))) {
                 rc = cairn__fail(CAIRN_NOMEM, "out of memory evicting from a cache");
                 break;
             }
@@ -365,11 +366,11 @@ int cairn__fcache_save(cairn_fcache *c, int dirfd, const char *tmp_path, const c
     size_t used = ORDER_MAGIC_LEN;
     int fd, rc = 0;
 
-    if (!(buf = malloc(IO_CHUNK)))
+    if (!(buf = cairn__malloc(IO_CHUNK)))
         return cairn__fail(CAIRN_NOMEM, "out of memory saving a cache order");
     if ((fd = openat(dirfd, tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
         rc = -errno;
-        free(buf);
+        cairn__free(buf);
         return cairn__fail(rc, "cannot create %s: %s", tmp_path, strerror(-rc));
     }
     memcpy(buf, ORDER_MAGIC, ORDER_MAGIC_LEN);
@@ -385,7 +386,7 @@ int cairn__fcache_save(cairn_fcache *c, int dirfd, const char *tmp_path, const c
     pthread_mutex_unlock(&c->mu);
     if (!rc)
         rc = write_all(fd, buf, used);
-    free(buf);
+    cairn__free(buf);
     if (close(fd) != 0 && !rc)
         rc = -errno;
     if (!rc && renameat(dirfd, tmp_path, dirfd, path) != 0)

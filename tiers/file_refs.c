@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "file_int.h"
 #include "id.h"
@@ -380,7 +381,7 @@ static int walk_refs(struct ref_walk *w, char *rel, size_t len)
             if (rc == 0) {
                 if (w->n == w->cap) {
                     size_t cap = w->cap ? 2 * w->cap : 16;
-                    struct ref_item *grown = realloc(w->items, cap * sizeof(*grown));
+                    struct ref_item *grown = cairn__realloc(w->items, cap * sizeof(*grown));
                     if (!grown) {
                         rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory listing refs",
                                          w->t->path);
@@ -418,6 +419,6 @@ int cairn__file_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, 
         qsort(w.items, w.n, sizeof(*w.items), item_cmp);
     for (size_t i = 0; i < w.n && rc == 0; i++)
         rc = fn(ctx, w.items[i].name, w.items[i].damaged ? NULL : &w.items[i].id);
-    free(w.items);
+    cairn__free(w.items);
     return rc;
 }

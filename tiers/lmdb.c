@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "id.h"
 #include "local.h"
@@ -128,6 +129,8 @@ static int lmdb_err(const lmdb_tier *t, const char *path, int rc, const char *wh
         path = t->path;
     if (rc == 0)
         return 0;
+    if (rc == ENOMEM) /* LMDB's own mallocs cannot go through cairn's allocator */
+        return cairn__fail(CAIRN_NOMEM, "lmdb %s: %s: out of memory", path, what);
     if (rc > 0)
         return cairn__fail(-rc, "lmdb %s: %s: %s", path, what, strerror(rc));
     if (rc <= CAIRN_NOTFOUND || (rc < 0 && rc > -4096))
@@ -447,7 +450,7 @@ static int lmdb_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
         }
         if (rc)
             break;
-        if (!(out[i].data = malloc(val.mv_size ? val.mv_size : 1))) {
+        if (!(out[i].data = cairn__malloc(val.mv_size ? val.mv_size : 1))) {
             rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory copying %zu bytes", t->path,
                              val.mv_size);
             break;
@@ -458,7 +461,7 @@ static int lmdb_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
     read_end(t, txn);
     if (rc) {
         for (size_t i = 0; i < n; i++) {
-            free(out[i].data);
+            cairn__free(out[i].data);
             out[i].data = NULL;
         }
         return lmdb_err(t, NULL, rc, "reading blobs");
@@ -501,7 +504,7 @@ static int scan_range(lmdb_tier *t, const cairn_id *from, cairn_id_visitor fn, v
     bool have_last = false;
     int rc = 0;
 
-    if (!(items = malloc(LMDB_SCAN_BATCH * sizeof(*items))))
+    if (!(items = cairn__malloc(LMDB_SCAN_BATCH * sizeof(*items))))
         return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", t->path);
     for (;;) {
         MDB_txn *txn;
@@ -550,7 +553,7 @@ static int scan_range(lmdb_tier *t, const cairn_id *from, cairn_id_visitor fn, v
         last = items[n - 1].id;
         have_last = true;
     }
-    free(items);
+    cairn__free(items);
     return rc;
 }
 
@@ -641,7 +644,7 @@ static int lmdb_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, 
                 break;
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
-                if (!(grown = realloc(items, cap * sizeof(*items)))) {
+                if (!(grown = cairn__realloc(items, cap * sizeof(*items)))) {
                     rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory listing refs",
                                      t->path);
                     break;
@@ -668,7 +671,7 @@ static int lmdb_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, 
         cairn__detail_clear(); /* left by a damaged ref's parse */
     for (size_t i = 0; i < n && !rc; i++)
         rc = fn(ctx, items[i].name, items[i].damaged ? NULL : &items[i].id);
-    free(items);
+    cairn__free(items);
     return rc;
 }
 
@@ -716,7 +719,7 @@ static void env_release(lmdb_env *e)
         return;
     mdb_env_close(e->env);
     pthread_rwlock_destroy(&e->resize_lock);
-    free(e);
+    cairn__free(e);
 }
 
 static void lmdb_close(cairn_tier *base)
@@ -725,7 +728,7 @@ static void lmdb_close(cairn_tier *base)
 
     lmdb_writer_lock(base, false);
     env_release(t->shared);
-    free(t);
+    cairn__free(t);
 }
 
 static const cairn_tier_methods lmdb_methods = {
@@ -998,7 +1001,7 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
     lmdb_env *e;
     int rc, dead;
 
-    if (!(e = calloc(1, sizeof(*e))))
+    if (!(e = cairn__calloc(1, sizeof(*e))))
         return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", path);
     e->dev = st->st_dev;
     e->ino = st->st_ino;
@@ -1050,7 +1053,7 @@ fail_open:
 fail_create:
     pthread_rwlock_destroy(&e->resize_lock);
 fail_rwlock:
-    free(e);
+    cairn__free(e);
     return rc;
 }
 
@@ -1193,7 +1196,7 @@ int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
                            "lmdb %s: no store here (%s)", path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return cairn__fail(-ENOTDIR, "lmdb: '%s' is not a directory", path);
-    if (!(t = calloc(1, sizeof(*t))))
+    if (!(t = cairn__calloc(1, sizeof(*t))))
         return cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory", path);
     t->base.m = &lmdb_methods;
     t->base.caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
@@ -1207,6 +1210,6 @@ int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
     return 0;
 
 fail_env:
-    free(t);
+    cairn__free(t);
     return rc;
 }

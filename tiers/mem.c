@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "id.h"
 #include "tier.h"
@@ -82,7 +83,7 @@ static void maybe_grow(mem_tier *mt)
 
     if (mt->n_entries <= mt->n_buckets)
         return;
-    if (!(buckets = calloc(n, sizeof(*buckets))))
+    if (!(buckets = cairn__calloc(n, sizeof(*buckets))))
         return;
     for (size_t i = 0; i < mt->n_buckets; i++) {
         mem_entry *e = mt->buckets[i], *chain;
@@ -93,7 +94,7 @@ static void maybe_grow(mem_tier *mt)
             *head = e;
         }
     }
-    free(mt->buckets);
+    cairn__free(mt->buckets);
     mt->buckets = buckets;
     mt->n_buckets = n;
 }
@@ -107,7 +108,7 @@ static void drop_entry(mem_tier *mt, mem_entry **slot)
     lru_unlink(e);
     mt->n_entries--;
     mt->bytes -= e->len;
-    free(e);
+    cairn__free(e);
 }
 
 /* Evicts from the old end of the LRU ring until the payload fits. */
@@ -134,7 +135,7 @@ static int mem_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf 
         mem_entry *e = *find_slot(mt, &ids[i]);
         if (!e)
             continue;
-        if (!(out[i].data = malloc(e->len ? e->len : 1))) {
+        if (!(out[i].data = cairn__malloc(e->len ? e->len : 1))) {
             rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory copying a blob of %zu bytes",
                              e->len);
             break;
@@ -149,7 +150,7 @@ static int mem_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf 
     pthread_mutex_unlock(&mt->mu);
     if (rc) {
         for (size_t i = 0; i < n; i++) {
-            free(out[i].data);
+            cairn__free(out[i].data);
             out[i].data = NULL;
         }
     }
@@ -175,7 +176,7 @@ static int mem_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n)
         }
         if (t->capacity && blobs[i].len > t->capacity)
             continue;
-        if (!(e = malloc(sizeof(*e) + blobs[i].len))) {
+        if (!(e = cairn__malloc(sizeof(*e) + blobs[i].len))) {
             rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory storing a blob of %zu bytes",
                              blobs[i].len);
             break;
@@ -234,7 +235,7 @@ static int mem_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
     int rc = 0;
 
     pthread_mutex_lock(&mt->mu);
-    if (!(items = malloc((mt->n_entries ? mt->n_entries : 1) * sizeof(*items)))) {
+    if (!(items = cairn__malloc((mt->n_entries ? mt->n_entries : 1) * sizeof(*items)))) {
         pthread_mutex_unlock(&mt->mu);
         return cairn__fail(CAIRN_NOMEM, "mem: out of memory listing %zu blobs", mt->n_entries);
     }
@@ -245,7 +246,7 @@ static int mem_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
     pthread_mutex_unlock(&mt->mu);
     for (size_t i = 0; i < n && !rc; i++)
         rc = fn(ctx, &items[i].id, items[i].len);
-    free(items);
+    cairn__free(items);
     return rc;
 }
 
@@ -319,13 +320,13 @@ static int mem_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
     if (found && new_id) {
         mt->refs[i].id = *new_id;
     } else if (found) {
-        free(mt->refs[i].name);
+        cairn__free(mt->refs[i].name);
         memmove(&mt->refs[i], &mt->refs[i + 1], (mt->n_refs - i - 1) * sizeof(mt->refs[0]));
         mt->n_refs--;
     } else if (new_id) {
         if (mt->n_refs == mt->cap_refs) {
             size_t cap = mt->cap_refs ? mt->cap_refs * 2 : 8;
-            mem_ref *refs = realloc(mt->refs, cap * sizeof(*refs));
+            mem_ref *refs = cairn__realloc(mt->refs, cap * sizeof(*refs));
             if (!refs) {
                 rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory adding ref '%s'", name);
                 goto done;
@@ -333,7 +334,7 @@ static int mem_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
             mt->refs = refs;
             mt->cap_refs = cap;
         }
-        if (!(name_copy = strdup(name))) {
+        if (!(name_copy = cairn__strdup(name))) {
             rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory adding ref '%s'", name);
             goto done;
         }
@@ -358,12 +359,12 @@ static int mem_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void
 
     pthread_mutex_lock(&mt->mu);
     i = ref_find(mt, prefix, &found);
-    if (!(copy = calloc(mt->n_refs - i + 1, sizeof(*copy)))) {
+    if (!(copy = cairn__calloc(mt->n_refs - i + 1, sizeof(*copy)))) {
         pthread_mutex_unlock(&mt->mu);
         return cairn__fail(CAIRN_NOMEM, "mem: out of memory listing refs");
     }
     for (; i < mt->n_refs && strncmp(mt->refs[i].name, prefix, prefix_len) == 0; i++) {
-        if (!(copy[n].name = strdup(mt->refs[i].name))) {
+        if (!(copy[n].name = cairn__strdup(mt->refs[i].name))) {
             rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory listing refs");
             break;
         }
@@ -373,8 +374,8 @@ static int mem_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void
     for (i = 0; i < n && !rc; i++)
         rc = fn(ctx, copy[i].name, &copy[i].id);
     for (i = 0; i < n; i++)
-        free(copy[i].name);
-    free(copy);
+        cairn__free(copy[i].name);
+    cairn__free(copy);
     return rc;
 }
 
@@ -393,14 +394,14 @@ static void mem_close(cairn_tier *t)
 
     for (e = mt->lru.next; e != &mt->lru; e = next) {
         next = e->next;
-        free(e);
+        cairn__free(e);
     }
     for (size_t i = 0; i < mt->n_refs; i++)
-        free(mt->refs[i].name);
-    free(mt->refs);
-    free(mt->buckets);
+        cairn__free(mt->refs[i].name);
+    cairn__free(mt->refs);
+    cairn__free(mt->buckets);
     pthread_mutex_destroy(&mt->mu);
-    free(mt);
+    cairn__free(mt);
 }
 
 static const cairn_tier_methods mem_methods = {
@@ -455,13 +456,13 @@ int cairn__mem_open(const cairn_tier_config *cfg, cairn_tier **out)
     *out = NULL;
     if ((rc = cairn__opts_each(cfg->opts, mem_option, &promote)))
         return rc;
-    if (!(mt = calloc(1, sizeof(*mt))))
+    if (!(mt = cairn__calloc(1, sizeof(*mt))))
         return cairn__fail(CAIRN_NOMEM, "mem: out of memory");
     mt->base.m = &mem_methods;
     mt->base.capacity = cfg->capacity;
     mt->base.promote = promote;
     mt->lru.next = mt->lru.prev = &mt->lru;
-    if (!(mt->buckets = calloc(MEM_MIN_BUCKETS, sizeof(*mt->buckets)))) {
+    if (!(mt->buckets = cairn__calloc(MEM_MIN_BUCKETS, sizeof(*mt->buckets)))) {
         rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory");
         goto fail_buckets;
     }
@@ -474,8 +475,8 @@ int cairn__mem_open(const cairn_tier_config *cfg, cairn_tier **out)
     return 0;
 
 fail_mutex:
-    free(mt->buckets);
+    cairn__free(mt->buckets);
 fail_buckets:
-    free(mt);
+    cairn__free(mt);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "tier.h"
 
@@ -65,7 +66,7 @@ int cairn__opts_each(const char *opts, int (*fn)(void *ctx, const char *key, con
 
     if (!opts || !*opts)
         return 0;
-    if (!(copy = strdup(opts)))
+    if (!(copy = cairn__strdup(opts)))
         return cairn__fail(CAIRN_NOMEM, "options '%s': out of memory", opts);
     for (pair = copy; pair; pair = next) {
         char *eq;
@@ -84,6 +85,6 @@ int cairn__opts_each(const char *opts, int (*fn)(void *ctx, const char *key, con
         if ((rc = fn(ctx, pair, eq + 1)))
             break;
     }
-    free(copy);
+    cairn__free(copy);
     return rc;
 }

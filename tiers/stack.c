@@ -11,6 +11,7 @@
  * The read path allocates nothing but the blobs it returns when a call asks
  * for at most STACK_SMALL ids: its bookkeeping lives on the stack.
  */
+#include "alloc.h"
 #include "stack.h"
 
 #include <errno.h>
@@ -99,7 +100,7 @@ static int split_spec(const char *spec, char **copy, char **parts, size_t *n_par
 
     if (!spec || !*spec)
         return cairn__fail(CAIRN_BADSPEC, "empty stack spec");
-    if (!(*copy = strdup(spec)))
+    if (!(*copy = cairn__strdup(spec)))
         return cairn__fail(CAIRN_NOMEM, "spec '%s': out of memory", spec);
     for (p = *copy;; n++) {
         char *end = strchr(p, '>');
@@ -109,13 +110,13 @@ static int split_spec(const char *spec, char **copy, char **parts, size_t *n_par
         if (!*p) {
             const char *where = n == 0 ? "'>' at the start" : !end ? "'>' at the end"
                                                                    : "doubled '>'";
-            free(*copy);
+            cairn__free(*copy);
             *copy = NULL;
             return cairn__fail(CAIRN_BADSPEC, "spec '%s': tier %zu is empty (%s, character %zu)",
                                spec, n + 1, where, n == 0 ? 1 : end ? offset + 1 : offset);
         }
         if (n == STACK_MAX_TIERS) {
-            free(*copy);
+            cairn__free(*copy);
             *copy = NULL;
             return cairn__fail(CAIRN_BADSPEC, "spec '%s': more than %d tiers", spec,
                                STACK_MAX_TIERS);
@@ -144,7 +145,7 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
     *out = NULL;
     if ((rc = split_spec(spec, &copy, parts, &n_parts)))
         return rc;
-    if (!(cfgs = calloc(n_parts, sizeof(*cfgs))) || !(st = calloc(1, sizeof(*st)))) {
+    if (!(cfgs = cairn__calloc(n_parts, sizeof(*cfgs))) || !(st = cairn__calloc(1, sizeof(*st)))) {
         rc = cairn__fail(CAIRN_NOMEM, "spec '%s': out of memory", spec);
         goto done;
     }
@@ -171,8 +172,8 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
     st = NULL;
 done:
     cairn__stack_close(st);
-    free(cfgs);
-    free(copy);
+    cairn__free(cfgs);
+    cairn__free(copy);
     return rc;
 }
 
@@ -182,7 +183,7 @@ void cairn__stack_close(cairn_stack *st)
         return;
     for (size_t i = 0; i < st->n_tiers && !st->borrowed; i++)
         cairn__tier_close(st->tiers[i]);
-    free(st);
+    cairn__free(st);
 }
 
 int cairn__stack_view(const cairn_stack *st, size_t k, cairn_stack **out)
@@ -192,7 +193,7 @@ int cairn__stack_view(const cairn_stack *st, size_t k, cairn_stack **out)
     *out = NULL;
     if (k >= st->n_tiers)
         return cairn__fail(CAIRN_BADARG, "no tier %zu in a stack of %zu", k, st->n_tiers);
-    if (!(view = calloc(1, sizeof(*view))))
+    if (!(view = cairn__calloc(1, sizeof(*view))))
         return cairn__fail(CAIRN_NOMEM, "out of memory");
     view->n_tiers = 1;
     view->tiers[0] = st->tiers[k];
@@ -264,11 +265,11 @@ static int work_init(struct read_work *w, struct read_small *small, size_t n)
         w->promote = small->promote;
         return 0;
     }
-    w->missing = malloc(n * sizeof(*w->missing));
-    w->sub_ids = malloc(n * sizeof(*w->sub_ids));
-    w->sub_out = malloc(n * sizeof(*w->sub_out));
-    w->found = malloc(n * sizeof(*w->found));
-    w->promote = malloc(n * sizeof(*w->promote));
+    w->missing = cairn__malloc(n * sizeof(*w->missing));
+    w->sub_ids = cairn__malloc(n * sizeof(*w->sub_ids));
+    w->sub_out = cairn__malloc(n * sizeof(*w->sub_out));
+    w->found = cairn__malloc(n * sizeof(*w->found));
+    w->promote = cairn__malloc(n * sizeof(*w->promote));
     if (w->missing && w->sub_ids && w->sub_out && w->found && w->promote)
         return 0;
     return CAIRN_NOMEM;
@@ -278,17 +279,17 @@ static void work_free(struct read_work *w, const struct read_small *small)
 {
     if (w->missing == small->missing)
         return;
-    free(w->missing);
-    free(w->sub_ids);
-    free(w->sub_out);
-    free(w->found);
-    free(w->promote);
+    cairn__free(w->missing);
+    cairn__free(w->sub_ids);
+    cairn__free(w->sub_out);
+    cairn__free(w->found);
+    cairn__free(w->promote);
 }
 
 static void free_bufs(cairn_buf *bufs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(bufs[i].data);
+        cairn__free(bufs[i].data);
         bufs[i].data = NULL;
         bufs[i].len = 0;
     }
@@ -321,7 +322,10 @@ static int read_tier(cairn_stack *st, size_t k, const cairn_id *ids, cairn_buf *
             w->missing[still++] = i;
             continue;
         }
-        cairn__sha256(w->sub_out[j].data, w->sub_out[j].len, &actual);
+        if (cairn__sha256(w->sub_out[j].data, w->sub_out[j].len, &actual)) {
+            free_bufs(w->sub_out + j, *m - j);
+            return CAIRN_NOMEM; /* cannot check it: never serve it unchecked */
+        }
         if (!cairn__id_eq(&actual, &ids[i])) {
             char hex[CAIRN_ID_HEX + 1];
             if (!t->is_cache) {

@@ -4,6 +4,7 @@
  * optional methods, and test fault injection (SQLite's os.c plays this part
  * for its VFS).
  */
+#include "alloc.h"
 #include "tier.h"
 
 #include <errno.h>
@@ -221,7 +222,7 @@ int cairn__tier_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf
     }
     if ((rc = t->m->get_many(t, ids, n, out))) {
         for (size_t i = 0; i < n; i++) {
-            free(out[i].data);
+            cairn__free(out[i].data);
             out[i].data = NULL;
             out[i].len = 0;
         }
@@ -293,7 +294,7 @@ int cairn__tier_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out
         if ((rc = t->m->get_many(t, &ids[i], 1, &one)))
             return rc;
         out[i] = one.data != NULL;
-        free(one.data);
+        cairn__free(one.data);
     }
     return 0;
 }
@@ -339,8 +340,8 @@ static int id_list_add(void *ctx, const cairn_id *id, size_t len)
 
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        cairn_id *ids = realloc(l->ids, cap * sizeof(*ids));
-        size_t *lens = ids ? realloc(l->lens, cap * sizeof(*lens)) : NULL;
+        cairn_id *ids = cairn__realloc(l->ids, cap * sizeof(*ids));
+        size_t *lens = ids ? cairn__realloc(l->lens, cap * sizeof(*lens)) : NULL;
         if (ids)
             l->ids = ids;
         if (!ids || !lens)
@@ -376,7 +377,7 @@ int cairn__tier_scan_from(cairn_tier *t, const cairn_id *from, cairn_id_visitor 
         struct pair {
             cairn_id id;
             size_t len;
-        } *pairs = malloc((l.n ? l.n : 1) * sizeof(*pairs));
+        } *pairs = cairn__malloc((l.n ? l.n : 1) * sizeof(*pairs));
         if (!pairs) {
             rc = cairn__fail(CAIRN_NOMEM, "out of memory sorting %zu blobs", l.n);
         } else {
@@ -386,11 +387,11 @@ int cairn__tier_scan_from(cairn_tier *t, const cairn_id *from, cairn_id_visitor 
             for (size_t i = 0; i < l.n && !rc; i++)
                 if (memcmp(&pairs[i].id, from, sizeof(*from)) >= 0)
                     rc = fn(ctx, &pairs[i].id, pairs[i].len);
-            free(pairs);
+            cairn__free(pairs);
         }
     }
-    free(l.ids);
-    free(l.lens);
+    cairn__free(l.ids);
+    cairn__free(l.lens);
     return rc;
 }
 

@@ -45,7 +45,7 @@ typedef struct cairn_blob {
     size_t len;
 } cairn_blob;
 
-/* A blob read back: data is malloc'd and owned by the caller (free()), or
+/* A blob read back: data is malloc'd and owned by the caller (cairn__free()), or
  * NULL when the tier does not hold the blob. */
 typedef struct cairn_buf {
     void *data;

@@ -14,6 +14,7 @@
  * flight between rounds, which keeps path strings, statx buffers and slots
  * simple to own. user_data is (chain index in the round << 3 | step).
  */
+#include "alloc.h"
 #include "uring.h"
 
 #include <errno.h>
@@ -77,8 +78,8 @@ static void ring_free(io_ring *r)
 {
     if (r->ready)
         io_uring_queue_exit(&r->ring);
-    free(r->chains);
-    free(r->stx);
+    cairn__free(r->chains);
+    cairn__free(r->stx);
     r->chains = NULL;
     r->stx = NULL;
     r->ready = false;
@@ -144,8 +145,8 @@ static int ring_init(io_ring *r, unsigned entries, char *why, size_t why_len)
             snprintf(why, why_len, "registering direct descriptors: %s", strerror(-rc));
         goto fail;
     }
-    r->chains = calloc(entries, sizeof(*r->chains));
-    r->stx = calloc(entries, sizeof(*r->stx));
+    r->chains = cairn__calloc(entries, sizeof(*r->chains));
+    r->stx = cairn__calloc(entries, sizeof(*r->stx));
     if (!r->chains || !r->stx) {
         if (why)
             snprintf(why, why_len, "out of memory");
@@ -166,7 +167,7 @@ int cairn__io_open(unsigned entries, bool force_syscall, cairn_tier_counters *co
 
     *out = NULL;
     *why = NULL;
-    if (!(e = calloc(1, sizeof(*e))))
+    if (!(e = cairn__calloc(1, sizeof(*e))))
         return cairn__fail(CAIRN_NOMEM, "out of memory");
     e->entries = entries;
     e->pid = getpid();
@@ -196,7 +197,7 @@ void cairn__io_close(cairn_io_engine *e)
     for (int i = 0; i < CAIRN_IO_MAX_RINGS; i++)
         pthread_mutex_destroy(&e->rings[i].mu);
     pthread_mutex_destroy(&e->pool_mu);
-    free(e);
+    cairn__free(e);
 }
 
 /* Takes a ring for one batch: a free one, else a new one, else waits for
@@ -299,7 +300,7 @@ static void sys_run(cairn_io_engine *e, int dirfd, cairn_io *io)
             fail_step(io, -errno, S_UNLINK);
         break;
     case CAIRN_IO_READ:
-        if (!io->buf && !(io->buf = malloc(io->len ? io->len : 1))) {
+        if (!io->buf && !(io->buf = cairn__malloc(io->len ? io->len : 1))) {
             fail_step(io, -ENOMEM, S_READ);
             break;
         }
@@ -396,7 +397,7 @@ static int prep_chain(io_ring *r, unsigned ci, int dirfd, cairn_io *io)
     struct io_uring_sqe *sqe;
     int open_flags;
 
-    if (io->kind == CAIRN_IO_READ && !io->buf && !(io->buf = malloc(io->len ? io->len : 1)))
+    if (io->kind == CAIRN_IO_READ && !io->buf && !(io->buf = cairn__malloc(io->len ? io->len : 1)))
         return -ENOMEM;
     c->n_steps = 0;
     switch (io->kind) {
@@ -654,7 +655,7 @@ static void drop_failed_bufs(cairn_io *ios, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (ios[i].rc && ios[i].buf) {
-            free(ios[i].buf);
+            cairn__free(ios[i].buf);
             ios[i].buf = NULL;
         }
     }
@@ -681,7 +682,7 @@ int cairn__io_run(cairn_io_engine *e, int dirfd, cairn_io *ios, size_t n)
         drop_failed_bufs(ios, n);
         return 0;
     }
-    if (!(queue = malloc((n ? n : 1) * sizeof(*queue)))) {
+    if (!(queue = cairn__malloc((n ? n : 1) * sizeof(*queue)))) {
         pthread_mutex_unlock(&r->mu);
         return cairn__fail(CAIRN_NOMEM, "out of memory for %zu file operations", n);
     }
@@ -694,7 +695,7 @@ int cairn__io_run(cairn_io_engine *e, int dirfd, cairn_io *ios, size_t n)
     if (queued)
         rc = uring_run(e, r, dirfd, ios, queue, n, queued);
     pthread_mutex_unlock(&r->mu);
-    free(queue);
+    cairn__free(queue);
     if (rc) {
         cairn__io_free_bufs(ios, n);
         return cairn__fail(rc, "io_uring: %s", strerror(-rc));
@@ -706,7 +707,7 @@ int cairn__io_run(cairn_io_engine *e, int dirfd, cairn_io *ios, size_t n)
 void cairn__io_free_bufs(cairn_io *ios, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(ios[i].buf);
+        cairn__free(ios[i].buf);
         ios[i].buf = NULL;
     }
 }

@@ -2,6 +2,7 @@
  * fuzz_commit.c - cairn__commit_decode on arbitrary bytes; a commit it
  * accepts is encoded again.
  */
+#include "alloc.h"
 #include "engine.h"
 #include "fuzz_common.h"
 #include "id.h"
@@ -15,12 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     cairn__sha256(data, size, &id);
     if (cairn__commit_decode(&id, data, size, &info, &msg_len)) {
-        free(info.message);
+        cairn__free(info.message);
         return 0;
     }
     FUZZ_CHECK(info.message != NULL, "no message");
     if (cairn__commit_encode(&info, msg_len, &bytes, &len) == 0)
         free(bytes);
-    free(info.message);
+    cairn__free(info.message);
     return 0;
 }
