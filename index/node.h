@@ -25,9 +25,12 @@
  * the SHA-256 of these bytes. The empty tree is the leaf [1, 0, [], []]:
  * bytes 94 01 00 90 90.
  *
- * Decoded form: one allocation holding struct cairn_node, its entry array
- * and a copy of the encoded bytes; keys and values point into those bytes,
- * so reading a cached node allocates and decodes nothing.
+ * Decoded form: one allocation holding struct cairn_node, its entry array,
+ * a search hint per entry, a checked flag per child and a copy of the
+ * encoded bytes; keys and values point into those bytes, so reading a
+ * cached node allocates and decodes nothing. A binary search compares the
+ * hints, 8 bytes of each key after the prefix all its keys share, packed in
+ * one array (few cache lines), and reads a key itself only on a tie.
  */
 #ifndef CAIRN_NODE_H
 #define CAIRN_NODE_H
@@ -65,7 +68,18 @@ typedef struct cairn_node {
     uint64_t count;            /* keys in the subtree */
     size_t mem;                /* bytes of the whole allocation */
     const uint8_t *bytes;      /* the encoded node */
-    struct cairn_node *lru_prev, *lru_next, *hash_next; /* cache links */
+    uint32_t prefix_len;       /* bytes every key of the node starts with */
+    const uint64_t *hint;      /* per entry: key bytes [prefix_len, +8), big-endian,
+                                  zero-padded */
+    _Atomic uint8_t *checked;  /* internal: per child, whether it was found to
+                                  match its entry (cairn__child_check) */
+    /* cache links (cache.c) */
+    _Atomic(struct cairn_node *) hash_next;   /* the shard's hash chain */
+    struct cairn_node *ring_prev, *ring_next; /* the shard's CLOCK ring; once
+                                                 retired, ring_next chains the
+                                                 retired nodes */
+    _Atomic uint8_t referenced;               /* CLOCK: read since the hand passed */
+    uint64_t retired_at;                      /* the epoch it was evicted in */
     cairn_entry e[];           /* n entries */
 } cairn_node;
 
