@@ -55,7 +55,7 @@ void cairn__node_item(const cairn_node *nd, uint32_t i, cairn_item *it)
     it->is_ref = e->is_ref;
     if (nd->level > 0)
         memcpy(it->child.bytes, it->val, 32);
-    it->count = e->count;
+    it->count = cairn__entry_count(nd, i);
 }
 
 int cairn__node_encode(uint32_t level, const cairn_item *items, size_t n, uint8_t **bytes,
@@ -128,7 +128,7 @@ static int read_value(const cairn_id *id, mp_reader *r, const uint8_t *base, cai
         e->is_ref = true;
     }
     e->val_off = (uint32_t)(data - base);
-    e->val_len = len;
+    e->val_len = (uint16_t)len;
     return 0;
 }
 
@@ -146,7 +146,7 @@ static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, c
         if (!mp_bin(r, &data, &len) || len > CAIRN_KEY_MAX)
             return corrupt(id, "key is not a bin of at most CAIRN_KEY_MAX bytes");
         e->key_off = (uint32_t)(data - base);
-        e->key_len = len;
+        e->key_len = (uint16_t)len;
         if (i > 0 && cairn__bytes_cmp(base + e[-1].key_off, e[-1].key_len, data, len) >= 0)
             return corrupt(id, "keys out of order");
     }
@@ -157,8 +157,6 @@ static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, c
         if (nd->level == 0) {
             if ((rc = read_value(id, r, base, e)))
                 return rc;
-            e->count = 1;
-            e->before = i;
             continue;
         }
         if (!mp_bin(r, &data, &len) || len != 32)
@@ -171,16 +169,17 @@ static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, c
         nd->count = nd->n;
         return 0;
     }
+    uint64_t *before = (uint64_t *)nd->before;
     if (!mp_array(r, &n2) || n2 != nd->n)
         return corrupt(id, "count array missing or of the wrong length");
     for (i = 0; i < nd->n; i++) {
         uint64_t c;
         if (!mp_uint(r, &c) || c == 0 || total + c < total)
             return corrupt(id, "child count is not a positive integer");
-        nd->e[i].count = c;
-        nd->e[i].before = total;
+        before[i] = total;
         total += c;
     }
+    before[nd->n] = total;
     nd->count = total;
     return 0;
 }
@@ -239,8 +238,10 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
         return corrupt(id, "bad level, or wrong number of fields for its level");
     if (!mp_array(&r, &n) || (level > 0 && n == 0))
         return corrupt(id, "key array missing, or an internal node without children");
-    /* one allocation: the node, entries, hints, checked flags, bytes */
-    mem = sizeof(*nd) + (size_t)n * (sizeof(cairn_entry) + sizeof(uint64_t) + 1) + len;
+    /* one allocation: the node, entries, hints, running key counts
+     * (internal nodes), checked flags, bytes */
+    mem = sizeof(*nd) + (size_t)n * (sizeof(cairn_entry) + sizeof(uint64_t) + 1) + len +
+          (level ? ((size_t)n + 1) * sizeof(uint64_t) : 0);
     if (!(nd = malloc(mem)))
         return cairn__fail(CAIRN_NOMEM, "decoding a node of %zu bytes", len);
     memset(nd, 0, sizeof(*nd));
@@ -251,7 +252,8 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
     nd->size = (uint32_t)len;
     nd->mem = mem;
     nd->hint = (const uint64_t *)&nd->e[n];
-    nd->checked = (_Atomic uint8_t *)&nd->hint[n];
+    nd->before = level ? &nd->hint[n] : NULL;
+    nd->checked = (_Atomic uint8_t *)(level ? &nd->before[n + 1] : &nd->hint[n]);
     memset((void *)nd->checked, 0, n);
     nd->bytes = (const uint8_t *)&nd->checked[n];
     memcpy((uint8_t *)nd->bytes, bytes, len);

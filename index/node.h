@@ -49,14 +49,15 @@
  * real trees stay far below it. */
 #define CAIRN_MAX_HEIGHT 40
 
-/* One item of a node, as offsets into the node's bytes. */
+/* One item of a node, as offsets into the node's bytes (16 bytes, so a
+ * search or a scan reads few cache lines). */
 typedef struct cairn_entry {
-    uint32_t key_off, key_len;
-    uint32_t val_off, val_len; /* leaf: inline value or 32-byte value id;
-                                  internal: the 32-byte child id */
-    uint64_t before;           /* internal: keys in earlier children */
-    uint64_t count;            /* internal: keys in this child; leaf: 1 */
-    bool is_ref;               /* leaf: the value is out of line */
+    uint32_t key_off;
+    uint32_t val_off;  /* leaf: inline value or 32-byte value id;
+                          internal: the 32-byte child id */
+    uint16_t key_len;  /* <= CAIRN_KEY_MAX */
+    uint16_t val_len;  /* <= CAIRN_INLINE_MAX, or 32 */
+    bool is_ref;       /* leaf: the value is out of line */
 } cairn_entry;
 
 typedef struct cairn_node {
@@ -71,6 +72,8 @@ typedef struct cairn_node {
     uint32_t prefix_len;       /* bytes every key of the node starts with */
     const uint64_t *hint;      /* per entry: key bytes [prefix_len, +8), big-endian,
                                   zero-padded */
+    const uint64_t *before;    /* internal: n + 1 running totals of the children's
+                                  key counts (before[i]: keys in children < i) */
     _Atomic uint8_t *checked;  /* internal: per child, whether it was found to
                                   match its entry (cairn__child_check) */
     /* cache links (cache.c) */
@@ -97,6 +100,18 @@ typedef struct cairn_item {
 static inline const uint8_t *cairn__node_key(const cairn_node *nd, uint32_t i)
 {
     return nd->bytes + nd->e[i].key_off;
+}
+
+/* Keys in the entries before entry i (in a leaf, i). */
+static inline uint64_t cairn__entry_before(const cairn_node *nd, uint32_t i)
+{
+    return nd->level ? nd->before[i] : i;
+}
+
+/* Keys under entry i (in a leaf, 1). */
+static inline uint64_t cairn__entry_count(const cairn_node *nd, uint32_t i)
+{
+    return nd->level ? nd->before[i + 1] - nd->before[i] : 1;
 }
 
 static inline const cairn_id *cairn__node_child(const cairn_node *nd, uint32_t i)

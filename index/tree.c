@@ -95,7 +95,7 @@ int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *c
     else if (cairn__bytes_cmp(cairn__node_key(child, 0), child->e[0].key_len,
                               parent->bytes + e->key_off, e->key_len) != 0)
         what = "does not start with the key its entry gives";
-    else if (child->count != e->count)
+    else if (child->count != cairn__entry_count(parent, i))
         what = "holds another number of keys than its entry says";
     if (!what) {
         atomic_store_explicit(&parent->checked[i], 1, memory_order_relaxed);
@@ -236,7 +236,7 @@ static int descend(const cairn_index *ix, cairn_node *root, const void *key, siz
 
     while (nd->level > 0) {
         uint32_t i = cairn__node_child_for(nd, key, key_len);
-        before += nd->e[i].before;
+        before += cairn__entry_before(nd, i);
         if ((rc = child_in_section(ix, nd, i, &nd)))
             return rc;
     }
