@@ -359,7 +359,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
                 .first = cairn__node_key(nd, i), .first_len = nd->e[i].key_len,
                 .next = i + 1 < nd->n ? cairn__node_key(nd, i + 1) : b->next,
                 .next_len = i + 1 < nd->n ? nd->e[i + 1].key_len : b->next_len,
-                .level = (int)nd->level - 1, .count = nd->e[i].count,
+                .level = (int)nd->level - 1, .count = cairn__entry_count(nd, i),
                 .is_last = b->is_last && i + 1 == nd->n,
             };
             check_node(v, cairn__node_child(nd, i), &cb);

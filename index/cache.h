@@ -2,11 +2,17 @@
  * cache.h - the shared cache of decoded nodes.
  *
  * Nodes are immutable and named by their hash, so a cached node is never
- * stale. The cache is split into shards by id, each with its own mutex,
- * hash chain table and LRU list, and bounded by the total bytes of the
- * nodes it holds. A node handed out is pinned (refcount); eviction only
- * drops the cache's own reference, so a pinned node stays valid until its
- * last user releases it.
+ * stale. The cache is bounded by the bytes of the nodes it holds and split
+ * into shards by id, each with a fixed hash table and a CLOCK ring.
+ *
+ * Reads write nothing shared. A lookup walks the hash chain without a lock
+ * inside a read section (ebr.h) and marks the node used with one bit that
+ * is left alone when already set; so a warm tree descent takes no lock,
+ * moves no list and counts no references. Inserts and evictions take the
+ * shard's mutex. An evicted node is retired, not freed: it stays valid for
+ * readers already inside a section, and the cache drops its reference once
+ * they have all left. A node pinned (a reference of its own) outlives its
+ * eviction until its last pin is released.
  */
 #ifndef CAIRN_CACHE_H
 #define CAIRN_CACHE_H
@@ -14,13 +20,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ebr.h"
 #include "node.h"
 
 typedef struct cairn_cache cairn_cache;
 
 int cairn__cache_open(size_t capacity_bytes, cairn_cache **out);
-/* Frees the cache and every node no one pins. */
+/* Frees the cache and every node no one pins. No thread may be reading it. */
 void cairn__cache_close(cairn_cache *c);
+
+/* Inside a read section (cairn__ebr_enter): the cached node with this id,
+ * valid until the section ends and not pinned, or NULL if not cached. */
+cairn_node *cairn__cache_lookup(cairn_cache *c, const cairn_id *id);
 
 /* Returns the node with this id, pinned, or NULL if not cached. */
 cairn_node *cairn__cache_get(cairn_cache *c, const cairn_id *id);

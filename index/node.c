@@ -64,7 +64,7 @@ void cairn__node_item(const cairn_node *nd, uint32_t i, cairn_item *it)
     it->is_ref = e->is_ref;
     if (nd->level > 0)
         memcpy(it->child.bytes, it->val, 32);
-    it->count = e->count;
+    it->count = cairn__entry_count(nd, i);
 }
 
 int cairn__node_encode(uint32_t level, const cairn_item *items, size_t n, uint8_t **bytes,
@@ -136,7 +136,7 @@ static int read_value(const cairn_id *id, mp_reader *r, const uint8_t *base, cai
         e->is_ref = true;
     }
     e->val_off = (uint32_t)(data - base);
-    e->val_len = len;
+    e->val_len = (uint16_t)len;
     return 0;
 }
 
@@ -154,7 +154,7 @@ static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, c
         if (!mp_bin(r, &data, &len) || len > CAIRN_KEY_MAX)
             return corrupt(id, "key is not a bin of at most CAIRN_KEY_MAX bytes");
         e->key_off = (uint32_t)(data - base);
-        e->key_len = len;
+        e->key_len = (uint16_t)len;
         if (i > 0 && cairn__bytes_cmp(base + e[-1].key_off, e[-1].key_len, data, len) >= 0)
             return corrupt(id, "keys out of order");
     }
@@ -165,8 +165,6 @@ static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, c
         if (nd->level == 0) {
             if ((rc = read_value(id, r, base, e)))
                 return rc;
-            e->count = 1;
-            e->before = i;
             continue;
         }
         if (!mp_bin(r, &data, &len) || len != 32)
@@ -179,18 +177,52 @@ static int read_entries(const cairn_id *id, mp_reader *r, const uint8_t *base, c
         nd->count = nd->n;
         return 0;
     }
+    uint64_t *before = (uint64_t *)nd->before;
     if (!mp_array(r, &n2) || n2 != nd->n)
         return corrupt(id, "count array missing or of the wrong length");
     for (i = 0; i < nd->n; i++) {
         uint64_t c;
         if (!mp_uint(r, &c) || c == 0 || total + c < total)
             return corrupt(id, "child count is not a positive integer");
-        nd->e[i].count = c;
-        nd->e[i].before = total;
+        before[i] = total;
         total += c;
     }
+    before[nd->n] = total;
     nd->count = total;
     return 0;
+}
+
+/* 8 bytes of key from offset at, big-endian, zero-padded: comparing two
+ * hints orders the keys unless they are equal. */
+static inline uint64_t key_hint(const uint8_t *key, size_t key_len, size_t at)
+{
+    uint8_t b[8] = {0};
+    uint64_t h;
+    if (key_len >= at + 8) {
+        memcpy(&h, key + at, 8);
+    } else {
+        if (key_len > at)
+            memcpy(b, key + at, key_len - at);
+        memcpy(&h, b, 8);
+    }
+    return __builtin_bswap64(h);
+}
+
+static void set_hints(cairn_node *nd)
+{
+    uint64_t *hint = (uint64_t *)nd->hint;
+    uint32_t p = 0;
+
+    if (nd->n > 1) { /* keys ascend: what the first and last share, all do */
+        const uint8_t *a = cairn__node_key(nd, 0), *b = cairn__node_key(nd, nd->n - 1);
+        uint32_t max = nd->e[0].key_len < nd->e[nd->n - 1].key_len ? nd->e[0].key_len
+                                                                     : nd->e[nd->n - 1].key_len;
+        while (p < max && a[p] == b[p])
+            p++;
+    }
+    nd->prefix_len = p;
+    for (uint32_t i = 0; i < nd->n; i++)
+        hint[i] = key_hint(cairn__node_key(nd, i), nd->e[i].key_len, p);
 }
 
 int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_node **out)
@@ -214,7 +246,10 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
         return corrupt(id, "bad level, or wrong number of fields for its level");
     if (!mp_array(&r, &n) || (level > 0 && n == 0))
         return corrupt(id, "key array missing, or an internal node without children");
-    mem = sizeof(*nd) + (size_t)n * sizeof(cairn_entry) + len;
+    /* one allocation: the node, entries, hints, running key counts
+     * (internal nodes), checked flags, bytes */
+    mem = sizeof(*nd) + (size_t)n * (sizeof(cairn_entry) + sizeof(uint64_t) + 1) + len +
+          (level ? ((size_t)n + 1) * sizeof(uint64_t) : 0);
     if (!(nd = cairn__malloc(mem)))
         return cairn__fail(CAIRN_NOMEM, "decoding a node of %zu bytes", len);
     memset(nd, 0, sizeof(*nd));
@@ -224,8 +259,12 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
     nd->n = n;
     nd->size = (uint32_t)len;
     nd->mem = mem;
-    nd->bytes = (const uint8_t *)&nd->e[n];
-    memcpy((uint8_t *)&nd->e[n], bytes, len);
+    nd->hint = (const uint64_t *)&nd->e[n];
+    nd->before = level ? &nd->hint[n] : NULL;
+    nd->checked = (_Atomic uint8_t *)(level ? &nd->before[n + 1] : &nd->hint[n]);
+    memset((void *)nd->checked, 0, n);
+    nd->bytes = (const uint8_t *)&nd->checked[n];
+    memcpy((uint8_t *)nd->bytes, bytes, len);
     /* Parse the entries from the private copy, so that offsets are
      * relative to nd->bytes. */
     header = (size_t)(r.p - (const uint8_t *)bytes);
@@ -235,17 +274,50 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
         cairn__free(nd);
         return rc;
     }
+    set_hints(nd);
     *out = nd;
     return 0;
 }
 
-uint32_t cairn__node_lower_bound(const cairn_node *nd, const void *key, size_t key_len)
+/* Where key stands against the prefix every key of nd shares: below all
+ * of nd's keys (-1), above them all (1), or sharing it (0). */
+static int prefix_side(const cairn_node *nd, const uint8_t *key, size_t key_len)
+{
+    uint32_t p = nd->prefix_len;
+    int c;
+    if (p == 0)
+        return 0;
+    if (key_len == 0)
+        return -1;
+    if ((c = memcmp(key, cairn__node_key(nd, 0), key_len < p ? key_len : p)) != 0)
+        return c < 0 ? -1 : 1;
+    return key_len < p ? -1 : 0;
+}
+
+/* Entry i's key against key, whose hint is h. */
+static inline int entry_cmp(const cairn_node *nd, uint32_t i, const uint8_t *key, size_t key_len,
+                            uint64_t h)
+{
+    if (nd->hint[i] != h)
+        return nd->hint[i] < h ? -1 : 1;
+    return cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key, key_len);
+}
+
+/* The number of entries whose key is below key (or_equal: at most key). */
+static uint32_t count_below(const cairn_node *nd, const uint8_t *key, size_t key_len,
+                            bool or_equal)
 {
     uint32_t lo = 0, hi = nd->n;
+    uint64_t h;
+    int side = prefix_side(nd, key, key_len);
+
+    if (side != 0)
+        return side < 0 ? 0 : nd->n;
+    h = key_hint(key, key_len, nd->prefix_len);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        const cairn_entry *e = &nd->e[mid];
-        if (cairn__bytes_cmp(nd->bytes + e->key_off, e->key_len, key, key_len) < 0)
+        int c = entry_cmp(nd, mid, key, key_len, h);
+        if (c < 0 || (or_equal && c == 0))
             lo = mid + 1;
         else
             hi = mid;
@@ -253,18 +325,15 @@ uint32_t cairn__node_lower_bound(const cairn_node *nd, const void *key, size_t k
     return lo;
 }
 
+uint32_t cairn__node_lower_bound(const cairn_node *nd, const void *key, size_t key_len)
+{
+    return count_below(nd, key, key_len, false);
+}
+
 uint32_t cairn__node_child_for(const cairn_node *nd, const void *key, size_t key_len)
 {
     /* The last entry with first key <= key: one before the first entry
      * whose key is > key. */
-    uint32_t lo = 0, hi = nd->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const cairn_entry *e = &nd->e[mid];
-        if (cairn__bytes_cmp(nd->bytes + e->key_off, e->key_len, key, key_len) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo ? lo - 1 : 0;
+    uint32_t n = count_below(nd, key, key_len, true);
+    return n ? n - 1 : 0;
 }

@@ -25,9 +25,12 @@
  * the SHA-256 of these bytes. The empty tree is the leaf [1, 0, [], []]:
  * bytes 94 01 00 90 90.
  *
- * Decoded form: one allocation holding struct cairn_node, its entry array
- * and a copy of the encoded bytes; keys and values point into those bytes,
- * so reading a cached node allocates and decodes nothing.
+ * Decoded form: one allocation holding struct cairn_node, its entry array,
+ * a search hint per entry, a checked flag per child and a copy of the
+ * encoded bytes; keys and values point into those bytes, so reading a
+ * cached node allocates and decodes nothing. A binary search compares the
+ * hints, 8 bytes of each key after the prefix all its keys share, packed in
+ * one array (few cache lines), and reads a key itself only on a tie.
  */
 #ifndef CAIRN_NODE_H
 #define CAIRN_NODE_H
@@ -46,14 +49,15 @@
  * real trees stay far below it. */
 #define CAIRN_MAX_HEIGHT 40
 
-/* One item of a node, as offsets into the node's bytes. */
+/* One item of a node, as offsets into the node's bytes (16 bytes, so a
+ * search or a scan reads few cache lines). */
 typedef struct cairn_entry {
-    uint32_t key_off, key_len;
-    uint32_t val_off, val_len; /* leaf: inline value or 32-byte value id;
-                                  internal: the 32-byte child id */
-    uint64_t before;           /* internal: keys in earlier children */
-    uint64_t count;            /* internal: keys in this child; leaf: 1 */
-    bool is_ref;               /* leaf: the value is out of line */
+    uint32_t key_off;
+    uint32_t val_off;  /* leaf: inline value or 32-byte value id;
+                          internal: the 32-byte child id */
+    uint16_t key_len;  /* <= CAIRN_KEY_MAX */
+    uint16_t val_len;  /* <= CAIRN_INLINE_MAX, or 32 */
+    bool is_ref;       /* leaf: the value is out of line */
 } cairn_entry;
 
 typedef struct cairn_node {
@@ -65,7 +69,20 @@ typedef struct cairn_node {
     uint64_t count;            /* keys in the subtree */
     size_t mem;                /* bytes of the whole allocation */
     const uint8_t *bytes;      /* the encoded node */
-    struct cairn_node *lru_prev, *lru_next, *hash_next; /* cache links */
+    uint32_t prefix_len;       /* bytes every key of the node starts with */
+    const uint64_t *hint;      /* per entry: key bytes [prefix_len, +8), big-endian,
+                                  zero-padded */
+    const uint64_t *before;    /* internal: n + 1 running totals of the children's
+                                  key counts (before[i]: keys in children < i) */
+    _Atomic uint8_t *checked;  /* internal: per child, whether it was found to
+                                  match its entry (cairn__child_check) */
+    /* cache links (cache.c) */
+    _Atomic(struct cairn_node *) hash_next;   /* the shard's hash chain */
+    struct cairn_node *ring_prev, *ring_next; /* the shard's CLOCK ring; once
+                                                 retired, ring_next chains the
+                                                 retired nodes */
+    _Atomic uint8_t referenced;               /* CLOCK: read since the hand passed */
+    uint64_t retired_at;                      /* the epoch it was evicted in */
     cairn_entry e[];           /* n entries */
 } cairn_node;
 
@@ -83,6 +100,18 @@ typedef struct cairn_item {
 static inline const uint8_t *cairn__node_key(const cairn_node *nd, uint32_t i)
 {
     return nd->bytes + nd->e[i].key_off;
+}
+
+/* Keys in the entries before entry i (in a leaf, i). */
+static inline uint64_t cairn__entry_before(const cairn_node *nd, uint32_t i)
+{
+    return nd->level ? nd->before[i] : i;
+}
+
+/* Keys under entry i (in a leaf, 1). */
+static inline uint64_t cairn__entry_count(const cairn_node *nd, uint32_t i)
+{
+    return nd->level ? nd->before[i + 1] - nd->before[i] : 1;
 }
 
 static inline const cairn_id *cairn__node_child(const cairn_node *nd, uint32_t i)

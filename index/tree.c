@@ -38,14 +38,14 @@ static int decode_and_cache(const cairn_index *ix, const cairn_id *id, const voi
     return 0;
 }
 
-int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out)
+/* Reads node id from the pending blobs or the stack, decodes and caches it.
+ * OUT: *out, pinned. */
+static int fetch_uncached(const cairn_index *ix, const cairn_id *id, cairn_node **out)
 {
     const cairn_blob *pending;
     cairn_buf buf = {0};
     int rc;
 
-    if ((*out = cairn__cache_get(ix->cache, id)))
-        return 0;
     if (cairn__is_empty_root(id))
         return decode_and_cache(ix, id, cairn__empty_node_bytes,
                                 sizeof(cairn__empty_node_bytes), out);
@@ -58,12 +58,37 @@ int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **ou
     return rc;
 }
 
+int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out)
+{
+    if ((*out = cairn__cache_get(ix->cache, id)))
+        return 0;
+    return fetch_uncached(ix, id, out);
+}
+
+int cairn__node_fetch_in_section(const cairn_index *ix, const cairn_id *id, cairn_node **out)
+{
+    int rc;
+
+    if ((*out = cairn__cache_lookup(ix->cache, id)))
+        return 0;
+    if ((rc = fetch_uncached(ix, id, out)))
+        return rc;
+    /* Just cached: the cache's own reference is dropped no sooner than
+     * every section open now has ended, this one included. */
+    cairn__node_release(*out);
+    return 0;
+}
+
 int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *child)
 {
     const cairn_entry *e = &parent->e[i];
     const char *what = NULL;
     char hex[13], chex[13];
 
+    /* The child is named by its hash, so a pair that matched once always
+     * will: warm descents skip the comparisons. */
+    if (atomic_load_explicit(&parent->checked[i], memory_order_relaxed))
+        return 0;
     if (child->level + 1 != parent->level)
         what = "is not one level below it";
     else if (child->n == 0)
@@ -71,10 +96,12 @@ int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *c
     else if (cairn__bytes_cmp(cairn__node_key(child, 0), child->e[0].key_len,
                               parent->bytes + e->key_off, e->key_len) != 0)
         what = "does not start with the key its entry gives";
-    else if (child->count != e->count)
+    else if (child->count != cairn__entry_count(parent, i))
         what = "holds another number of keys than its entry says";
-    if (!what)
+    if (!what) {
+        atomic_store_explicit(&parent->checked[i], 1, memory_order_relaxed);
         return 0;
+    }
     return cairn__fail(CAIRN_CORRUPT, "node %s: child %u (%s) %s",
                        cairn__id_short(&parent->id, hex), i, cairn__id_short(&child->id, chex),
                        what);
@@ -95,6 +122,16 @@ int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t
     }
     *out = child;
     return 0;
+}
+
+/* cairn__child_fetch inside a read section: the child is not pinned. */
+static int child_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                            cairn_node **out)
+{
+    int rc;
+    if ((rc = cairn__node_fetch_in_section(ix, cairn__node_child(parent, i), out)))
+        return rc;
+    return cairn__child_check(parent, i, *out);
 }
 
 #define PREFETCH_MAX 64
@@ -189,32 +226,50 @@ void cairn__edits_free(cairn_edits *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* Descends from root to the leaf that may hold key, inside the caller's
+ * read section. */
+static int descend(const cairn_index *ix, cairn_node *root, const void *key, size_t key_len,
+                   cairn_node **leaf, uint64_t *rank)
+{
+    cairn_node *nd = root;
+    uint64_t before = 0;
+    int rc;
+
+    while (nd->level > 0) {
+        uint32_t i = cairn__node_child_for(nd, key, key_len);
+        before += cairn__entry_before(nd, i);
+        if ((rc = child_in_section(ix, nd, i, &nd)))
+            return rc;
+    }
+    *leaf = nd;
+    if (rank)
+        *rank = before;
+    return 0;
+}
+
 int cairn__tree_find_in(const cairn_index *ix, cairn_node *root, const void *key,
                         size_t key_len, cairn_node **leaf, uint32_t *pos)
 {
-    cairn_node *nd = root, *child;
+    cairn_node *nd;
     uint32_t i;
     int rc;
 
     *leaf = NULL;
-    cairn__node_pin(nd);
-    while (nd->level > 0) {
-        i = cairn__node_child_for(nd, key, key_len);
-        rc = cairn__child_fetch(ix, nd, i, &child);
-        cairn__node_release(nd);
-        if (rc)
-            return rc;
-        nd = child;
-    }
+    cairn__ebr_enter();
+    if ((rc = descend(ix, root, key, key_len, &nd, NULL)))
+        goto out;
     i = cairn__node_lower_bound(nd, key, key_len);
-    if (i == nd->n || cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key,
-                                       key_len) != 0) {
-        cairn__node_release(nd);
-        return CAIRN_NOTFOUND;
+    if (i == nd->n ||
+        cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key, key_len) != 0) {
+        rc = CAIRN_NOTFOUND;
+        goto out;
     }
+    cairn__node_pin(nd);
     *leaf = nd;
     *pos = i;
-    return 0;
+out:
+    cairn__ebr_exit();
+    return rc;
 }
 
 int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *key,
@@ -234,30 +289,23 @@ int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *ke
 int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
                      size_t key_len, uint64_t *out)
 {
-    cairn_node *nd, *child;
-    uint64_t rank = 0;
+    cairn_node *rn, *leaf;
+    uint64_t before;
     int rc;
 
-    if ((rc = cairn__node_fetch(ix, root, &nd)))
-        return rc;
+    cairn__ebr_enter();
+    if ((rc = cairn__node_fetch_in_section(ix, root, &rn)))
+        goto out;
     if (!key) {
-        *out = nd->count;
-        cairn__node_release(nd);
-        return 0;
+        *out = rn->count;
+        goto out;
     }
-    while (nd->level > 0) {
-        uint32_t i = cairn__node_child_for(nd, key, key_len);
-        rank += nd->e[i].before;
-        rc = cairn__child_fetch(ix, nd, i, &child);
-        cairn__node_release(nd);
-        if (rc)
-            return rc;
-        nd = child;
-    }
-    rank += cairn__node_lower_bound(nd, key, key_len);
-    cairn__node_release(nd);
-    *out = rank;
-    return 0;
+    if ((rc = descend(ix, rn, key, key_len, &leaf, &before)))
+        goto out;
+    *out = before + cairn__node_lower_bound(leaf, key, key_len);
+out:
+    cairn__ebr_exit();
+    return rc;
 }
 
 /* Depth-first walk from nd (pinned; released here); is_last tells whether

@@ -39,6 +39,9 @@ typedef struct cairn_index {
 /* Returns node id pinned (release with cairn__node_release). Decodes and
  * caches it on a miss. Errors: CAIRN_MISSING, CAIRN_CORRUPT, tier errors. */
 int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **out);
+/* The same inside a read section (cairn__ebr_enter): *out is not pinned,
+ * and valid until the section ends. */
+int cairn__node_fetch_in_section(const cairn_index *ix, const cairn_id *id, cairn_node **out);
 /* Reads into the cache, in one batched stack read, those of ids[0..n) that
  * are not cached (at most 64). Advisory: errors are dropped, since the
  * fetch that needs a node reports them. */

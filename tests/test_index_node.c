@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "chunker.h"
 #include "id.h"
 #include "node.h"
@@ -214,6 +215,95 @@ static void empty_root_id(void)
     ASSERT_MEM_EQ(hashed.bytes, 32, fixed.bytes, 32);
 }
 
+/* A key of len bytes over a small alphabet, so that keys share prefixes,
+ * equal each other's prefixes and tie on the search hints. */
+static size_t random_key(uint8_t *k, size_t max)
+{
+    static const uint8_t alphabet[] = {0x00, 0x01, 'a', 'b', 0x7f, 0xfe, 0xff};
+    size_t len = test_rand_below(max + 1);
+    for (size_t i = 0; i < len; i++)
+        k[i] = alphabet[test_rand_below(sizeof(alphabet))];
+    return len;
+}
+
+static int key_order(const void *a, const void *b)
+{
+    const uint8_t *x = a, *y = b;
+    return cairn__bytes_cmp(x + 1, x[0], y + 1, y[0]);
+}
+
+/* lower_bound and child_for, which search by the per-node prefix and
+ * hints, against a linear scan: nodes whose keys share long prefixes, keys
+ * that are prefixes of others, the empty key, and probes below, inside and
+ * above the shared prefix. */
+static void search_matches_scan(void)
+{
+    enum { MAX_KEY = 20, MAX_N = 40 };
+    uint8_t keys[MAX_N][MAX_KEY + 1], probe[MAX_KEY + 8];
+    long probes = 0;
+
+    for (int round = 0; round < 3000; round++) {
+        size_t n = 1 + test_rand_below(MAX_N), m = 0;
+        size_t shared = test_rand_below(12), plen;
+        uint8_t prefix[12];
+        cairn_item items[MAX_N];
+        cairn_node *nd;
+        uint8_t *bytes;
+        size_t len;
+        cairn_id id;
+
+        for (size_t i = 0; i < shared; i++)
+            prefix[i] = (uint8_t)('a' + test_rand_below(3));
+        for (size_t i = 0; i < n; i++) { /* keys[i] = length byte, then the key */
+            size_t tail = random_key(keys[m] + 1 + shared, MAX_KEY - shared);
+            memcpy(keys[m] + 1, prefix, shared);
+            keys[m][0] = (uint8_t)(shared + tail);
+            m++;
+        }
+        qsort(keys, m, sizeof(keys[0]), key_order);
+        n = 0;
+        for (size_t i = 0; i < m; i++) /* drop duplicates */
+            if (n == 0 || key_order(keys[n - 1], keys[i]) != 0)
+                memmove(keys[n++], keys[i], sizeof(keys[0]));
+        for (size_t i = 0; i < n; i++)
+            items[i] = (cairn_item){.key = keys[i] + 1, .key_len = keys[i][0],
+                                    .val = (const uint8_t *)"v", .val_len = 1};
+        ASSERT_OK(cairn__node_encode(0, items, n, &bytes, &len));
+        cairn__sha256(bytes, len, &id);
+        ASSERT_OK(cairn__node_decode(&id, bytes, len, &nd));
+        free(bytes);
+        for (int p = 0; p < 60; p++, probes++) {
+            if (p < (int)n) { /* each key, and it with a byte more or less */
+                plen = keys[p][0];
+                memcpy(probe, keys[p] + 1, plen);
+                if (test_rand_below(3) == 0 && plen > 0)
+                    plen--;
+                else if (test_rand_below(3) == 0)
+                    probe[plen++] = (uint8_t)test_rand_below(256);
+            } else if (test_rand_below(2)) { /* the shared prefix, then anything */
+                memcpy(probe, prefix, shared);
+                plen = shared + random_key(probe + shared, MAX_KEY - shared);
+            } else {
+                plen = random_key(probe, MAX_KEY);
+            }
+            uint32_t below = 0, at_most = 0;
+            for (size_t i = 0; i < n; i++) {
+                int c = cairn__bytes_cmp(keys[i] + 1, keys[i][0], probe, plen);
+                below += c < 0;
+                at_most += c <= 0;
+            }
+            uint32_t lb = cairn__node_lower_bound(nd, plen ? probe : NULL, plen);
+            uint32_t cf = cairn__node_child_for(nd, plen ? probe : NULL, plen);
+            if (lb != below || cf != (at_most ? at_most - 1 : 0))
+                TEST_FAIL("round %d probe %d (%zu bytes) in %zu keys sharing %u bytes: "
+                          "lower_bound %u want %u, child_for %u want %u", round, p, plen, n,
+                          nd->prefix_len, lb, below, cf, at_most ? at_most - 1 : 0);
+        }
+        free(nd);
+    }
+    printf("search by prefix and hints matches a linear scan: %ld probes\n", probes);
+}
+
 int main(void)
 {
     test_seed_init(7);
@@ -222,6 +312,7 @@ int main(void)
     round_trip();
     strict_decoding();
     chunking_rule();
+    search_matches_scan();
     printf("ok\n");
     return 0;
 }
