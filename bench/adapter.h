@@ -119,6 +119,7 @@ struct bench_config {
     const char *durability_desc;  /* what that means for this engine */
     const char *options;          /* adapter open options, "" if none */
     int is_peer;                  /* 1 for raw-lmdb, rocksdb, sqlite */
+    int on_request;               /* 1: runs only when --configs names it */
 };
 
 /* The adapters. rocksdb_adapter.open fails with a message when the harness

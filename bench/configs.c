@@ -9,7 +9,7 @@
  * stack spec. For example
  *
  *   {"mem>s3", &bench_cairn_adapter, "mem:256M>s3://bench/{run}?endpoint=...",
- *    BENCH_DURABLE, "fsync per commit: ...", "", 0},
+ *    BENCH_DURABLE, "fsync per commit: ...", "", 0, 0},
  *
  * Where the data lives decides how runs share it: the harness loads a
  * template once per configuration and, for writing runs, copies the {dir}
@@ -33,36 +33,50 @@ const bench_config bench_configs[] = {
      * each file-tier configuration after one that deletes few files; see
      * run_config in main.c.) */
     {"mem", &bench_cairn_adapter, "mem", BENCH_NONE,
-     "none: in-process memory tier", "", 0},
+     "none: in-process memory tier", "", 0, 0},
     {"lmdb", &bench_cairn_adapter, "lmdb:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: lmdb tier sync=full (default)", "", 0},
+     "fsync per commit: lmdb tier sync=full (default)", "", 0, 0},
     {"file", &bench_cairn_adapter, "file:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: file tier (default)", "", 0},
+     "fsync per commit: file tier (default)", "", 0, 0},
     {"lmdb-nosync", &bench_cairn_adapter, "lmdb:{dir}/data?sync=none", BENCH_NONE,
-     "none: lmdb tier sync=none (MDB_NOSYNC)", "", 0},
+     "none: lmdb tier sync=none (MDB_NOSYNC)", "", 0, 0},
     {"mem>file", &bench_cairn_adapter, "mem:256M>file:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: file tier (default)", "", 0},
+     "fsync per commit: file tier (default)", "", 0, 0},
     {"mem>lmdb", &bench_cairn_adapter, "mem:256M>lmdb:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: lmdb tier sync=full (default)", "", 0},
+     "fsync per commit: lmdb tier sync=full (default)", "", 0, 0},
     /* the cold reader: an empty file cache ({tmp}, new per run) before LMDB */
     {"file-cache>lmdb", &bench_cairn_adapter,
      "mem:64M>file:{tmp}/cache?capacity=1G>lmdb:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: lmdb tier sync=full (default)", "", 0},
+     "fsync per commit: lmdb tier sync=full (default)", "", 0, 0},
+
+    /* LMDB storage shape (docs/benchmarks.md, "LMDB storage shape"): the
+     * lmdb configuration with other node size targets, and with the packed
+     * blob layout of tiers/lmdb.c. They run only when --configs names them. */
+    {"lmdb-n1k", &bench_cairn_adapter, "lmdb:{dir}/data", BENCH_DURABLE,
+     "fsync per commit: lmdb tier, node_size 1024", "node_size=1024", 0, 1},
+    {"lmdb-n2k", &bench_cairn_adapter, "lmdb:{dir}/data", BENCH_DURABLE,
+     "fsync per commit: lmdb tier, node_size 2048", "node_size=2048", 0, 1},
+    {"lmdb-n3k", &bench_cairn_adapter, "lmdb:{dir}/data", BENCH_DURABLE,
+     "fsync per commit: lmdb tier, node_size 3072", "node_size=3072", 0, 1},
+    {"lmdb-packed", &bench_cairn_adapter, "lmdb:{dir}/data?layout=packed", BENCH_DURABLE,
+     "fsync per commit: lmdb tier, layout=packed", "", 0, 1},
+    {"lmdb-packed-n2k", &bench_cairn_adapter, "lmdb:{dir}/data?layout=packed", BENCH_DURABLE,
+     "fsync per commit: lmdb tier, layout=packed, node_size 2048", "node_size=2048", 0, 1},
 
     /* peers, on the same keys, values and batches */
     {"raw-lmdb", &bench_lmdb_adapter, "{dir}/lmdb?sync=full", BENCH_DURABLE,
-     "fsync per commit: LMDB default flags", "", 1},
+     "fsync per commit: LMDB default flags", "", 1, 0},
     {"raw-lmdb-nosync", &bench_lmdb_adapter, "{dir}/lmdb?sync=none", BENCH_NONE,
-     "none: LMDB MDB_NOSYNC", "", 1},
+     "none: LMDB MDB_NOSYNC", "", 1, 0},
     {"rocksdb", &bench_rocksdb_adapter, "{dir}/rocksdb?sync=1", BENCH_DURABLE,
-     "fsync per commit: RocksDB WAL, WriteOptions sync=1", "", 1},
+     "fsync per commit: RocksDB WAL, WriteOptions sync=1", "", 1, 0},
     {"rocksdb-nosync", &bench_rocksdb_adapter, "{dir}/rocksdb?sync=0", BENCH_NONE,
-     "none: RocksDB WAL, sync=0", "", 1},
+     "none: RocksDB WAL, sync=0", "", 1, 0},
     {"sqlite", &bench_sqlite_adapter, "{dir}/kv.sqlite?synchronous=FULL", BENCH_DURABLE,
-     "fsync per commit: SQLite WAL, synchronous=FULL", "", 1},
+     "fsync per commit: SQLite WAL, synchronous=FULL", "", 1, 0},
     {"sqlite-nosync", &bench_sqlite_adapter, "{dir}/kv.sqlite?synchronous=OFF", BENCH_NONE,
-     "none: SQLite WAL, synchronous=OFF", "", 1},
-    {NULL, NULL, NULL, BENCH_NONE, NULL, NULL, 0},
+     "none: SQLite WAL, synchronous=OFF", "", 1, 0},
+    {NULL, NULL, NULL, BENCH_NONE, NULL, NULL, 0, 0},
 };
 
 const bench_config *bench_config_find(const char *name)

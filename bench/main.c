@@ -64,7 +64,7 @@ static void usage(FILE *f)
             "  --quick            small sizes: the whole run in under a minute on 2 cores\n"
             "  --out DIR          results, table and plots (default bench-out)\n"
             "  --dir DIR          where the data goes (default a temp dir under /tmp)\n"
-            "  --configs a,b      configurations to run (default all; see --list)\n"
+            "  --configs a,b      configurations to run (default all but on-request ones; see --list)\n"
             "  --workloads x,y    workloads to run (default all; a trailing * matches a prefix)\n"
             "  --keys N           keys loaded (default 100000, quick 20000)\n"
             "  --ops N            operations per YCSB workload (default 50000, quick 2000)\n"
@@ -105,6 +105,13 @@ static bool in_list(const char *list, const char *name)
 }
 
 /* Checks that every name in list is known. */
+/* Whether cfg runs: named (or matched) by --configs, or, with no list, any
+ * configuration not marked on_request. */
+static bool config_selected(const char *list, const bench_config *cfg)
+{
+    return list ? in_list(list, cfg->name) : !cfg->on_request;
+}
+
 static int check_names(const char *list, bool configs)
 {
     char name[64];
@@ -639,14 +646,14 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_sigint);
     bench_machine_info(&m, root);
     for (const bench_config *cfg = bench_configs; cfg->name; cfg++)
-        n_cfg += in_list(c.configs, cfg->name);
+        n_cfg += config_selected(c.configs, cfg);
     for (const bench_workload *w = bench_workloads; w->name; w++)
         n_wl += in_list(c.workloads, w->name);
     total = n_cfg * n_wl;
     fprintf(stderr, "cairn-bench: %zu workloads x %zu configurations, %llu keys, data in %s\n",
             n_wl, n_cfg, (unsigned long long)c.p.keys, root);
     for (const bench_config *cfg = bench_configs; cfg->name && !interrupted; cfg++)
-        if (in_list(c.configs, cfg->name))
+        if (config_selected(c.configs, cfg))
             run_config(&c, cfg, root, &out, &done, total);
     progress(0, 0, NULL, NULL);
     seconds = (double)(bench_now_ns() - t0) / 1e9;
