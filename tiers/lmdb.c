@@ -8,6 +8,20 @@
  *     blobs   key: 32-byte id          value: the blob's bytes
  *     refs    key: ref name (no NUL)   value: 32-byte id
  *
+ * or, in a store created with layout=packed (a prototype: see "packed
+ * layout" below and docs/benchmarks.md), "refs" and two others instead of
+ * "blobs":
+ *
+ *     packs   key: 8-byte sequence number, big-endian, increasing
+ *             value: blobs laid end to end, at most one LMDB page of them
+ *             (page size - 16 bytes) unless a single blob is larger
+ *     where   key: 32-byte id          value: the blob's location, 16 bytes:
+ *             +0 pack sequence (u64 BE) +8 offset (u32 BE) +12 length (u32 BE)
+ *
+ * Which layout a store has is recorded by which databases it holds; an
+ * existing store keeps its layout whatever the spec asks, unless the spec
+ * names the other one explicitly (then the open is refused).
+ *
  * LMDB rules this file keeps (design brief, section 9):
  *  - One MDB_env per directory per process. A registry keyed by the
  *    directory's st_dev and st_ino shares one env, with a reference count,
@@ -61,6 +75,9 @@ typedef struct lmdb_env {
     int refcount;        /* handles using it, guarded by registry_mu */
     MDB_env *env;
     MDB_dbi blobs, refs;
+    MDB_dbi packs, where;         /* layout=packed only */
+    bool packed;                  /* layout=packed: packs + where, no blobs */
+    size_t pack_cap;              /* bytes of blobs per pack record */
     pthread_rwlock_t resize_lock; /* shared: any txn; exclusive: resizing */
     bool rdonly;                  /* opened with MDB_RDONLY */
     bool growable;                /* no map_size given: double when full */
@@ -312,6 +329,185 @@ struct write_op {
     const cairn_id *old_id, *new_id;
 };
 
+/* ---------------------------------------------------------------- packed layout
+ *
+ * A prototype (issue 9, the write-side gaps against raw LMDB): instead of
+ * one LMDB value per blob, which for nodes above ~2 KB is an overflow value
+ * of whole pages, a transaction's new blobs are laid end to end into pack
+ * records of at most pack_cap bytes (one overflow page: page size - 16),
+ * appended under increasing sequence numbers (MDB_APPEND: sequential pages,
+ * full leaves), and each blob's location goes into "where" as a 16-byte
+ * value. So a commit dirties its pack pages plus one "where" leaf per new
+ * blob, and multi-page allocations (LMDB's free-list search for contiguous
+ * pages) only happen for a blob larger than pack_cap.
+ *
+ * Costs: a read is two B-tree lookups (where, then packs). Removing blobs
+ * is refused: gc would have to rewrite packs (not written yet). A put does
+ * not compare the bytes of a blob already held (the blobs layout repairs a
+ * damaged copy that way); the stack's hash check still catches damage. */
+
+#define LOC_SIZE 16
+#define PACK_KEY 8
+#define PACK_OPEN_BINS 16 /* first-fit looks at this many open records */
+
+static void be_put(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+static uint64_t be_get(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Finds blob key in a packed store: *out points into LMDB's map (valid
+ * until txn ends). Returns 0, MDB_NOTFOUND, an MDB code, or CAIRN_CORRUPT. */
+static int packed_find(const lmdb_tier *t, MDB_txn *txn, MDB_val *key, MDB_val *out)
+{
+    uint8_t seq_key[PACK_KEY];
+    MDB_val loc, pk = {PACK_KEY, seq_key}, pack;
+    uint64_t off, len;
+    int rc;
+
+    if ((rc = mdb_get(txn, t->shared->where, key, &loc)))
+        return rc;
+    if (loc.mv_size != LOC_SIZE)
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob location of %zu bytes", t->path,
+                           loc.mv_size);
+    memcpy(seq_key, loc.mv_data, PACK_KEY);
+    off = be_get((const uint8_t *)loc.mv_data + 8, 4);
+    len = be_get((const uint8_t *)loc.mv_data + 12, 4);
+    if ((rc = mdb_get(txn, t->shared->packs, &pk, &pack)) == MDB_NOTFOUND)
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob's pack %llu is missing", t->path,
+                           (unsigned long long)be_get(seq_key, PACK_KEY));
+    if (rc)
+        return rc;
+    if (off + len > pack.mv_size)
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob lies past the end of pack %llu",
+                           t->path, (unsigned long long)be_get(seq_key, PACK_KEY));
+    out->mv_data = (uint8_t *)pack.mv_data + off;
+    out->mv_size = (size_t)len;
+    return 0;
+}
+
+/* The length a "blobs" or "where" value says its blob has. */
+static size_t stored_len(const lmdb_env *e, const MDB_val *val)
+{
+    if (e->packed && val->mv_size == LOC_SIZE)
+        return (size_t)be_get((const uint8_t *)val->mv_data + 12, 4);
+    return val->mv_size;
+}
+
+/* The database keyed by blob id: "blobs", or "where" when packed. */
+static MDB_dbi id_dbi(const lmdb_env *e)
+{
+    return e->packed ? e->where : e->blobs;
+}
+
+/* Writes the blobs not held yet into new pack records (first fit over the
+ * last PACK_OPEN_BINS open records, in the order given) and their
+ * locations into "where". Returns 0, an MDB code or a cairn code. */
+static int packed_put(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs, size_t n)
+{
+    lmdb_env *e = t->shared;
+    size_t *bin_of = NULL, *off_of = NULL, *bin_used = NULL, *order = NULL, *start = NULL;
+    size_t n_bins = 0, first_open = 0;
+    uint64_t seq = 1;
+    MDB_cursor *cur;
+    MDB_val key, val;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if (!(bin_of = cairn__malloc(n * sizeof(*bin_of))) ||
+        !(off_of = cairn__malloc(n * sizeof(*off_of))) ||
+        !(bin_used = cairn__malloc(n * sizeof(*bin_used))) ||
+        !(order = cairn__malloc(n * sizeof(*order))) ||
+        !(start = cairn__calloc(n + 1, sizeof(*start)))) {
+        rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory packing %zu blobs", t->path, n);
+        goto done;
+    }
+    /* Place each new blob. */
+    for (size_t i = 0; i < n; i++) {
+        size_t len = blobs[i].len, b;
+
+        bin_of[i] = SIZE_MAX;
+        key = id_val(&blobs[i].id);
+        if ((rc = mdb_get(txn, e->where, &key, &val)) == 0)
+            continue; /* held already */
+        if (rc != MDB_NOTFOUND)
+            goto done;
+        if (len > UINT32_MAX) {
+            rc = cairn__fail(CAIRN_VALTOOBIG, "lmdb %s: a blob of %zu bytes is too large for "
+                             "layout=packed", t->path, len);
+            goto done;
+        }
+        for (b = first_open; b < n_bins; b++)
+            if (bin_used[b] + len <= e->pack_cap)
+                break;
+        if (b == n_bins) {
+            bin_used[n_bins++] = 0;
+            if (n_bins - first_open > PACK_OPEN_BINS)
+                first_open++;
+        }
+        bin_of[i] = b;
+        off_of[i] = bin_used[b];
+        bin_used[b] += len;
+    }
+    /* Blobs grouped by record (counting sort), then the records appended. */
+    for (size_t i = 0; i < n; i++)
+        if (bin_of[i] != SIZE_MAX)
+            start[bin_of[i] + 1]++;
+    for (size_t b = 0; b < n_bins; b++)
+        start[b + 1] += start[b];
+    for (size_t i = 0; i < n; i++)
+        if (bin_of[i] != SIZE_MAX)
+            order[start[bin_of[i]]++] = i;
+    if ((rc = mdb_cursor_open(txn, e->packs, &cur)))
+        goto done;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    if (rc == 0 && key.mv_size == PACK_KEY)
+        seq = be_get(key.mv_data, PACK_KEY) + 1;
+    rc = rc == MDB_NOTFOUND ? 0 : rc;
+    for (size_t b = 0, k = 0; b < n_bins && !rc; b++) {
+        uint8_t seq_key[PACK_KEY];
+        MDB_val pk = {PACK_KEY, seq_key}, pv = {bin_used[b], NULL};
+
+        be_put(seq_key, seq + b, PACK_KEY);
+        if ((rc = mdb_cursor_put(cur, &pk, &pv, MDB_APPEND | MDB_RESERVE)))
+            break;
+        for (; k < n && k < start[b]; k++) {
+            size_t i = order[k];
+            memcpy((uint8_t *)pv.mv_data + off_of[i], blobs[i].data, blobs[i].len);
+        }
+    }
+    mdb_cursor_close(cur);
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t loc[LOC_SIZE];
+
+        if (bin_of[i] == SIZE_MAX)
+            continue;
+        be_put(loc, seq + bin_of[i], 8);
+        be_put(loc + 8, off_of[i], 4);
+        be_put(loc + 12, blobs[i].len, 4);
+        key = id_val(&blobs[i].id);
+        val = (MDB_val){LOC_SIZE, loc};
+        if ((rc = mdb_put(txn, e->where, &key, &val, MDB_NOOVERWRITE)) == MDB_KEYEXIST)
+            rc = 0; /* the same blob twice in one call: the first copy wins */
+    }
+done:
+    cairn__free(start);
+    cairn__free(order);
+    cairn__free(bin_used);
+    cairn__free(off_of);
+    cairn__free(bin_of);
+    return rc;
+}
+
 /* Returns 0, an MDB_* code or positive errno, or a cairn code with its
  * detail set. Blobs are written without overwriting: an existing id should
  * hold the same bytes already, so no page is rewritten; but LMDB keeps no
@@ -321,6 +517,18 @@ static int apply_write(lmdb_tier *t, MDB_txn *txn, const struct write_op *op)
 {
     int rc = 0;
 
+    if (t->shared->packed) {
+        if (op->remove)
+            return cairn__fail(-ENOTSUP,
+                               "lmdb %s: removing blobs is not supported with layout=packed "
+                               "(gc would have to rewrite packs)",
+                               t->path);
+        if (op->blobs)
+            rc = packed_put(t, txn, op->blobs, op->n);
+        if (!rc && op->ref)
+            rc = cas_in_txn(t, txn, op->ref, op->old_id, op->new_id);
+        return rc;
+    }
     for (size_t i = 0; op->blobs && i < op->n && !rc; i++) {
         MDB_val key = id_val(&op->blobs[i].id);
         MDB_val val = {op->blobs[i].len, (void *)op->blobs[i].data};
@@ -444,7 +652,9 @@ static int lmdb_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
     for (size_t i = 0; i < n; i++) {
         MDB_val key = id_val(&ids[i]), val;
 
-        if ((rc = mdb_get(txn, t->shared->blobs, &key, &val)) == MDB_NOTFOUND) {
+        rc = t->shared->packed ? packed_find(t, txn, &key, &val)
+                               : mdb_get(txn, t->shared->blobs, &key, &val);
+        if (rc == MDB_NOTFOUND) {
             rc = 0;
             continue;
         }
@@ -480,7 +690,7 @@ static int lmdb_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *
     for (size_t i = 0; i < n && !rc; i++) {
         MDB_val key = id_val(&ids[i]), val;
 
-        rc = mdb_get(txn, t->shared->blobs, &key, &val);
+        rc = mdb_get(txn, id_dbi(t->shared), &key, &val);
         out[i] = rc == 0;
         if (rc == MDB_NOTFOUND)
             rc = 0;
@@ -514,7 +724,7 @@ static int scan_range(lmdb_tier *t, const cairn_id *from, cairn_id_visitor fn, v
 
         if ((rc = read_begin(t, &txn)))
             break;
-        if ((rc = mdb_cursor_open(txn, t->shared->blobs, &cur)) == 0) {
+        if ((rc = mdb_cursor_open(txn, id_dbi(t->shared), &cur)) == 0) {
             if (have_last) {
                 key = id_val(&last);
                 rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
@@ -535,7 +745,7 @@ static int scan_range(lmdb_tier *t, const cairn_id *from, cairn_id_visitor fn, v
                     break;
                 }
                 memcpy(items[n].id.bytes, key.mv_data, sizeof(last.bytes));
-                items[n++].len = val.mv_size;
+                items[n++].len = stored_len(t->shared, &val);
             }
             mdb_cursor_close(cur);
         }
@@ -584,11 +794,11 @@ static int lmdb_usage(cairn_tier *base, uint64_t *blobs, uint64_t *bytes)
 
     if ((rc = read_begin(t, &txn)))
         return rc;
-    if ((rc = mdb_stat(txn, t->shared->blobs, &st)) == 0 &&
-        (rc = mdb_cursor_open(txn, t->shared->blobs, &cur)) == 0) {
+    if ((rc = mdb_stat(txn, id_dbi(t->shared), &st)) == 0 &&
+        (rc = mdb_cursor_open(txn, id_dbi(t->shared), &cur)) == 0) {
         for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-            sum += val.mv_size;
+            sum += stored_len(t->shared, &val);
         mdb_cursor_close(cur);
     }
     read_end(t, txn);
@@ -758,6 +968,7 @@ struct lmdb_opts {
     unsigned env_flags;    /* MDB_NOSYNC / MDB_NOMETASYNC */
     unsigned max_readers;  /* 0: LMDB's default */
     int promote;           /* -1: not given */
+    int layout;            /* -1: not given (a new store: blobs), 0: blobs, 1: packed */
 };
 
 static int lmdb_option(void *ctx, const char *key, const char *val)
@@ -803,9 +1014,16 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
         o->promote = val[0] == '1';
         return 0;
     }
+    if (strcmp(key, "layout") == 0) {
+        if (strcmp(val, "blobs") != 0 && strcmp(val, "packed") != 0)
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: layout must be blobs or packed, not '%s'",
+                               val);
+        o->layout = val[0] == 'p';
+        return 0;
+    }
     return cairn__fail(CAIRN_BADSPEC,
                        "lmdb: unknown option '%s' (known: map_size, sync, max_readers, "
-                       "promote)",
+                       "promote, layout)",
                        key);
 }
 
@@ -824,7 +1042,9 @@ static int check_ours(MDB_txn *txn, const char *path)
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         if ((key.mv_size == 5 && memcmp(key.mv_data, "blobs", 5) == 0) ||
-            (key.mv_size == 4 && memcmp(key.mv_data, "refs", 4) == 0))
+            (key.mv_size == 4 && memcmp(key.mv_data, "refs", 4) == 0) ||
+            (key.mv_size == 5 && memcmp(key.mv_data, "packs", 5) == 0) ||
+            (key.mv_size == 5 && memcmp(key.mv_data, "where", 5) == 0))
             continue;
         mdb_cursor_close(cur);
         return cairn__fail(CAIRN_BADSPEC,
@@ -837,13 +1057,18 @@ static int check_ours(MDB_txn *txn, const char *path)
     return rc == MDB_NOTFOUND ? 0 : lmdb_err(NULL, path, rc, "opening");
 }
 
-/* Opens the two databases: created in a write txn, or, read-only, looked
- * up in a read txn (committed, which keeps the handles). The env is not
- * shared yet, so a map another process grew is adopted without the
+/* Opens the databases of the store's layout (a new store: layout, -1 is
+ * blobs): created in a write txn, or, read-only, looked up in a read txn
+ * (committed, which keeps the handles). An existing store keeps its
+ * layout; a layout named explicitly that differs is CAIRN_BADSPEC. The env
+ * is not shared yet, so a map another process grew is adopted without the
  * resize lock. */
-static int open_dbis(lmdb_env *e, const char *path)
+static int open_dbis(lmdb_env *e, const char *path, int layout)
 {
     unsigned flags = e->rdonly ? 0 : MDB_CREATE;
+    bool has_blobs, has_packs;
+    MDB_stat env_stat;
+    MDB_dbi probe;
     MDB_txn *txn;
     int rc;
 
@@ -859,7 +1084,21 @@ static int open_dbis(lmdb_env *e, const char *path)
         mdb_txn_abort(txn);
         return rc;
     }
-    if ((rc = mdb_dbi_open(txn, "blobs", flags, &e->blobs)) ||
+    has_blobs = mdb_dbi_open(txn, "blobs", 0, &probe) == 0;
+    has_packs = mdb_dbi_open(txn, "packs", 0, &probe) == 0;
+    if ((has_packs && layout == 0) || (has_blobs && !has_packs && layout == 1)) {
+        mdb_txn_abort(txn);
+        return cairn__fail(CAIRN_BADSPEC, "lmdb %s: the store has layout=%s, not %s", path,
+                           has_packs ? "packed" : "blobs", layout ? "packed" : "blobs");
+    }
+    e->packed = has_packs || (!has_blobs && layout == 1);
+    mdb_env_stat(e->env, &env_stat);
+    e->pack_cap = env_stat.ms_psize - 16; /* one overflow page: LMDB's PAGEHDRSZ is 16 */
+    if (e->packed)
+        rc = mdb_dbi_open(txn, "packs", flags, &e->packs);
+    else
+        rc = mdb_dbi_open(txn, "blobs", flags, &e->blobs);
+    if (rc || (e->packed && (rc = mdb_dbi_open(txn, "where", flags, &e->where))) ||
         (rc = mdb_dbi_open(txn, "refs", flags, &e->refs))) {
         mdb_txn_abort(txn);
         if (rc == MDB_NOTFOUND)
@@ -878,7 +1117,7 @@ static int create_env(const char *path, const struct lmdb_opts *o, unsigned flag
 
     if ((rc = mdb_env_create(&env)))
         return rc;
-    rc = mdb_env_set_maxdbs(env, 2);
+    rc = mdb_env_set_maxdbs(env, 4);
     if (!rc)
         rc = mdb_env_set_mapsize(env, o->map_size   ? o->map_size
                                       : o->map_initial ? o->map_initial
@@ -952,7 +1191,7 @@ static int create_data_file(const char *path, const struct lmdb_opts *o, unsigne
         rc = lmdb_err(NULL, path, rc, "creating the environment");
         goto done;
     }
-    rc = open_dbis(&e, path);
+    rc = open_dbis(&e, path, o->layout);
     mdb_env_close(e.env);
     if (rc == 0 && link(tmp, data) != 0 && errno != EEXIST)
         rc = cairn__fail(-errno, "lmdb %s: cannot create data.mdb: %s", path, strerror(errno));
@@ -1038,7 +1277,7 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = lmdb_err(NULL, path, rc, "checking readers");
         goto fail_open;
     }
-    if ((rc = open_dbis(e, path)))
+    if ((rc = open_dbis(e, path, o->layout)))
         goto fail_open;
     /* LMDB may just have created data.mdb and lock.mdb: their names are
      * durable once the directory is synced. */
@@ -1134,7 +1373,7 @@ static int inspect_dir(const char *path, enum dir_kind *kind)
  * refused, so that a mistyped spec never writes into a random place. */
 int cairn__lmdb_check(cairn_tier_config *cfg)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1};
     enum dir_kind kind = DIR_OTHER;
     int rc;
 
@@ -1178,7 +1417,7 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
  * settings then hold. */
 int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1};
     bool rdonly = cfg->open_flags & CAIRN_RDONLY;
     const char *path = cfg->arg;
     struct stat st;
