@@ -65,7 +65,7 @@ static void usage(FILE *f)
             "  --out DIR          results, table and plots (default bench-out)\n"
             "  --dir DIR          where the data goes (default a temp dir under /tmp)\n"
             "  --configs a,b      configurations to run (default all but on-request ones; see --list)\n"
-            "  --workloads x,y    workloads to run (default all; a trailing * matches a prefix)\n"
+            "  --workloads x,y    workloads to run (default all but on-request ones; a trailing * matches a prefix)\n"
             "  --keys N           keys loaded (default 100000, quick 20000)\n"
             "  --ops N            operations per YCSB workload (default 50000, quick 2000)\n"
             "  --read-ops N       operations per warm read workload (default 2000000,\n"
@@ -110,6 +110,12 @@ static bool in_list(const char *list, const char *name)
 static bool config_selected(const char *list, const bench_config *cfg)
 {
     return list ? in_list(list, cfg->name) : !cfg->on_request;
+}
+
+/* The same for workloads. */
+static bool workload_selected(const char *list, const bench_workload *w)
+{
+    return list ? in_list(list, w->name) : !w->on_request;
 }
 
 static int check_names(const char *list, bool configs)
@@ -563,7 +569,7 @@ static void run_config(const cli *c, const bench_config *cfg, const char *root, 
         bench_result *res;
         job j = {&c->p, w, cfg, tpl, run_dir, tmp_dir, false};
 
-        if (!in_list(c->workloads, w->name))
+        if (!workload_selected(c->workloads, w))
             continue;
         progress((*done)++, total, w->name, cfg->name);
         bench_fmt(run_dir, sizeof(run_dir), "%s/%s", base, w->name);
@@ -648,7 +654,7 @@ int main(int argc, char **argv)
     for (const bench_config *cfg = bench_configs; cfg->name; cfg++)
         n_cfg += config_selected(c.configs, cfg);
     for (const bench_workload *w = bench_workloads; w->name; w++)
-        n_wl += in_list(c.workloads, w->name);
+        n_wl += workload_selected(c.workloads, w);
     total = n_cfg * n_wl;
     fprintf(stderr, "cairn-bench: %zu workloads x %zu configurations, %llu keys, data in %s\n",
             n_wl, n_cfg, (unsigned long long)c.p.keys, root);
