@@ -1,6 +1,6 @@
 /*
  * lmdb.c - the LMDB tier: "lmdb:PATH[?map_size=SIZE&sync=full|meta|none
- * &max_readers=N&promote=0|1]".
+ * &max_readers=N&promote=0|1&layout=blobs|packed]".
  *
  * PATH is a directory holding LMDB's data.mdb and lock.mdb, plus cairn.lock
  * (the writer lock file). Two named databases:
