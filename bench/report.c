@@ -40,7 +40,7 @@ void bench_result_init(bench_result *r, const char *workload, const char *config
 
 const char *bench_template_name(bench_template t)
 {
-    return t == TPL_AGED ? "aged" : "sorted";
+    return t == TPL_AGED ? "aged" : t == TPL_AGED_GC ? "aged-gc" : "sorted";
 }
 
 static const bench_result *find_row(const bench_result *rows, size_t n, const char *workload,
@@ -281,6 +281,36 @@ static size_t present_configs(const bench_result *rows, size_t n, const bench_co
     return k;
 }
 
+/* The template builds (rows of workload "template"): untimed, once per
+ * configuration that keeps its data on disk. */
+static void print_templates(FILE *f, const bench_params *p, const bench_result *rows, size_t n)
+{
+    char a[24], b[24], c[24], d[24], e[24];
+    bool any = false;
+
+    for (size_t i = 0; i < n; i++) {
+        const bench_result *x = &rows[i];
+        if (strcmp(x->workload, "template") != 0)
+            continue;
+        if (!any)
+            fprintf(f, "\ntemplates (%s; untimed, built once per configuration; in-memory"
+                       " configurations build theirs inside each run)\n"
+                       "  %-18s %9s %8s %10s %10s %10s %8s\n",
+                    bench_template_name(p->tpl), "config", "seconds", "commits", "disk B/key",
+                    "wr B/key", "live B/key", "RSS MiB");
+        any = true;
+        if (x->status != ST_OK) {
+            fprintf(f, "  %-18s ERROR: %.100s\n", x->config, x->error);
+            continue;
+        }
+        fprintf(f, "  %-18s %9s %8llu %10s %10s %10s %8s\n", x->config,
+                fmt_num(x->child_seconds, 1, a, sizeof(a)), (unsigned long long)x->commits,
+                fmt_num(x->bytes_on_disk_per_key, 1, b, sizeof(b)),
+                fmt_num(x->bytes_written_per_key, 0, c, sizeof(c)),
+                fmt_num(x->live_bytes_per_key, 1, d, sizeof(d)), fmt_mib(x->peak_rss, e, 24));
+    }
+}
+
 /* The ratio matrix: rows workloads, columns configurations; what() picks
  * the cell's text. Workloads with no cell are left out. */
 static void print_matrix(FILE *f, const bench_result *rows, size_t n, const bench_config **cfgs,
@@ -354,7 +384,7 @@ void bench_report_table(FILE *f, const bench_params *p, const bench_machine *m,
             " loading; template: %s",
             (unsigned long long)p->keys, BENCH_KEY_LEN, p->value_size,
             (unsigned long long)p->batch, bench_template_name(p->tpl));
-    if (p->tpl == TPL_AGED)
+    if (p->tpl != TPL_SORTED)
         fprintf(f, " (random order in commits of %llu keys, then %llu commits of %llu updates"
                    " and %llu deletes)",
                 (unsigned long long)p->batch, (unsigned long long)p->age_commits,
@@ -384,6 +414,7 @@ void bench_report_table(FILE *f, const bench_params *p, const bench_machine *m,
     fprintf(f, "readahead:\n");
     for (size_t i = 0; i < n_cfgs; i++)
         fprintf(f, "  %-18s %s\n", cfgs[i]->name, cfgs[i]->readahead ? cfgs[i]->readahead : "-");
+    print_templates(f, p, rows, n);
     for (const bench_workload *w = bench_workloads; w->name; w++)
         for (size_t i = 0; i < n; i++)
             if (strcmp(rows[i].workload, w->name) == 0) {
@@ -534,7 +565,7 @@ int bench_report_json(const char *path, const bench_params *p, const bench_machi
             (unsigned long long)p->min_ops, p->threads, p->scan_len,
             (unsigned long long)p->seed, p->quick ? "true" : "false", p->repeat,
             bench_template_name(p->tpl), (unsigned long long)p->commit_window,
-            (unsigned long long)(p->tpl == TPL_AGED ? p->age_commits : 0),
+            (unsigned long long)(p->tpl != TPL_SORTED ? p->age_commits : 0),
             (unsigned long long)(p->batch / 10 ? p->batch / 10 : 1),
             (unsigned long long)(p->batch / 20 ? p->batch / 20 : 1));
     fprintf(f, "  \"total_seconds\": %.1f,\n  \"configs\": [", total_seconds);
