@@ -247,7 +247,7 @@ static void parse(int argc, char **argv, cli *c)
             if (strcmp(optarg, "sorted") == 0) {
                 c->p.tpl = TPL_SORTED;
             } else if (strcmp(optarg, "aged") == 0) {
-                c->p.tpl = TPL_SORTED;
+                c->p.tpl = TPL_AGED;
             } else if (strcmp(optarg, "aged-gc") == 0) {
                 /* The hook is in place (build_template, adapter.h reclaim);
                  * what is missing is cairn's garbage collection. */
