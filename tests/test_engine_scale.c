@@ -72,7 +72,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "model.h"
