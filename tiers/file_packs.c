@@ -80,6 +80,10 @@ struct cairn_fpacks {
     size_t n_bad, cap_bad;
     struct slot *table;
     size_t table_cap, used; /* table_cap: a power of two */
+    /* The last listing of packs/ (under refresh): packs/'s mtime then, and
+     * the coarse clock when the listing began. */
+    bool listed;
+    struct timespec dir_mtime, listed_at;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -303,6 +307,10 @@ static int load_chunk(file_tier *t, char (*names)[NAME_CAP], size_t n)
         if (sizes[i] == UINT64_MAX || ios[i].rc == -ENOENT)
             continue;
         snprintf(label, sizeof(label), "%s/%s", t->path, paths[i]);
+        if (ios[i].rc == -ENOMEM) {
+            rc = io_err(t, "loading packs", &ios[i]);
+            goto done;
+        }
         if (ios[i].rc) {
             snprintf(why[i], sizeof(why[i]), "cannot read %.340s: %.100s", label, strerror(-ios[i].rc));
             continue;
@@ -324,8 +332,12 @@ static int load_chunk(file_tier *t, char (*names)[NAME_CAP], size_t n)
             big_of[n_big++] = i;
             continue;
         }
-        if (cairn__pack_index_parse(label, ios[i].buf, ios[i].len, sizes[i], &ixs[i]))
+        if ((rc = cairn__pack_index_parse(label, ios[i].buf, ios[i].len, sizes[i], &ixs[i]))) {
+            if (rc == CAIRN_NOMEM) /* not the pack's fault */
+                goto done;
             snprintf(why[i], sizeof(why[i]), "%s", cairn_errdetail());
+            rc = 0;
+        }
     }
     if (n_big && (rc = run(t, big, n_big)))
         goto done;
@@ -333,12 +345,22 @@ static int load_chunk(file_tier *t, char (*names)[NAME_CAP], size_t n)
         size_t i = big_of[b];
         char label[LABEL_CAP];
         snprintf(label, sizeof(label), "%s/%s", t->path, paths[i]);
-        if (big[b].rc == -ENOENT)
+        if (big[b].rc == -ENOMEM) {
+            rc = io_err(t, "loading packs", &big[b]);
+            goto done;
+        }
+        if (big[b].rc == -ENOENT) {
             sizes[i] = UINT64_MAX;
-        else if (big[b].rc)
-            snprintf(why[i], sizeof(why[i]), "cannot read %.340s: %.100s", label, strerror(-big[b].rc));
-        else if (cairn__pack_index_parse(label, big[b].buf, big[b].len, sizes[i], &ixs[i]))
+        } else if (big[b].rc) {
+            snprintf(why[i], sizeof(why[i]), "cannot read %.340s: %.100s", label,
+                     strerror(-big[b].rc));
+        } else if ((rc = cairn__pack_index_parse(label, big[b].buf, big[b].len, sizes[i],
+                                                 &ixs[i]))) {
+            if (rc == CAIRN_NOMEM)
+                goto done;
             snprintf(why[i], sizeof(why[i]), "%s", cairn_errdetail());
+            rc = 0;
+        }
     }
     cairn__detail_clear();
     pthread_rwlock_wrlock(&p->lock);
@@ -467,13 +489,39 @@ static int refresh_locked(file_tier *t)
     return rc;
 }
 
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* Lists packs/ again unless it cannot have changed since the last
+ * listing: its mtime is the same, and that mtime is older than the start
+ * of the listing by more than the clock's granularity (the kernel stamps
+ * directories from the same coarse clock, so any later change gives a
+ * later mtime). Saves a directory walk per miss in stores of many packs. */
 int cairn__fpacks_refresh(file_tier *t)
 {
+    cairn_fpacks *p = t->packs;
+    struct timespec started;
+    struct stat st;
+    bool have_st;
     int rc;
 
-    pthread_mutex_lock(&t->packs->refresh);
+    pthread_mutex_lock(&p->refresh);
+    clock_gettime(CLOCK_REALTIME_COARSE, &started);
+    have_st = fstatat(t->root_fd, "packs", &st, 0) == 0;
+    if (have_st && p->listed && ts_ns(&st.st_mtim) == ts_ns(&p->dir_mtime) &&
+        ts_ns(&p->dir_mtime) + 50000000 < ts_ns(&p->listed_at)) {
+        pthread_mutex_unlock(&p->refresh);
+        return 0;
+    }
     rc = refresh_locked(t);
-    pthread_mutex_unlock(&t->packs->refresh);
+    p->listed = rc == 0 && have_st;
+    if (have_st) {
+        p->dir_mtime = st.st_mtim;
+        p->listed_at = started;
+    }
+    pthread_mutex_unlock(&p->refresh);
     return rc;
 }
 
