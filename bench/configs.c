@@ -38,6 +38,9 @@ const bench_config bench_configs[] = {
      "fsync per commit: lmdb tier sync=full (default)", "", 0},
     {"file", &bench_cairn_adapter, "file:{dir}/data", BENCH_DURABLE,
      "fsync per commit: file tier (default)", "", 0},
+    /* the file tier as before packs: one file per blob (issue 9) */
+    {"file-loose", &bench_cairn_adapter, "file:{dir}/data?pack=0", BENCH_DURABLE,
+     "fsync per commit: file tier, one file per blob (pack=0)", "", 0},
     {"lmdb-nosync", &bench_cairn_adapter, "lmdb:{dir}/data?sync=none", BENCH_NONE,
      "none: lmdb tier sync=none (MDB_NOSYNC)", "", 0},
     {"mem>file", &bench_cairn_adapter, "mem:256M>file:{dir}/data", BENCH_DURABLE,
