@@ -212,7 +212,7 @@ static int add_pack(cairn_fpacks *p, const char *name, cairn_pack_index *ix, boo
         p->cap_packs = cap;
     }
     k = (uint32_t)p->n_packs++;
-    snprintf(p->packs[k].name, NAME_CAP, "%s", name);
+    snprintf(p->packs[k].name, NAME_CAP, "%.64s", name);
     p->packs[k].ix = ix;
     p->packs[k].durable = durable;
     p->n_live++;
@@ -246,7 +246,7 @@ static void add_bad(cairn_fpacks *p, const char *name, const char *why)
         p->bad = grown;
         p->cap_bad = cap;
     }
-    snprintf(p->bad[p->n_bad].name, NAME_CAP, "%s", name);
+    snprintf(p->bad[p->n_bad].name, NAME_CAP, "%.64s", name);
     snprintf(p->bad[p->n_bad].why, sizeof(p->bad[p->n_bad].why), "%s", why);
     p->n_bad++;
 }
@@ -422,7 +422,7 @@ static int list_packs(file_tier *t, char (**names)[NAME_CAP], size_t *n)
             }
             *names = grown;
         }
-        snprintf((*names)[(*n)++], NAME_CAP, "%s", de->d_name);
+        snprintf((*names)[(*n)++], NAME_CAP, "%.64s", de->d_name);
     }
     closedir(d);
     if (*n > 1)
