@@ -105,9 +105,19 @@ struct bench_adapter {
     /* Optional (NULL): encoded bytes of the live data (cairn: the nodes of
      * the current version, without older versions kept on storage). */
     int (*live_bytes)(bench_store *s, double *out);
-    /* Optional (NULL): bring a freshly loaded store to its steady state
-     * (RocksDB compacts). Called once after the template load. */
-    int (*settle)(bench_store *s);
+    /* Optional (NULL): bring a freshly loaded template to a steady state
+     * before the timed runs. full: a compact store (RocksDB compacts
+     * everything); otherwise only finish the engine's pending background
+     * work (RocksDB flushes and waits for its compactions), as an aged
+     * store in use would be. Called once after the template is built. */
+    int (*settle)(bench_store *s, int full);
+    /* Optional (NULL): give back the space old versions hold, as an operator
+     * of an aged store would (cairn: garbage collection, which does not
+     * exist yet; RocksDB: a full compaction; SQLite: VACUUM; LMDB reuses
+     * free pages by itself). The hook of the "after gc" template
+     * (--template aged-gc), which stays refused until cairn's adapter fills
+     * this in. */
+    int (*reclaim)(bench_store *s);
 };
 
 /* A configuration: one row of the table in configs.c. */
@@ -119,6 +129,8 @@ struct bench_config {
     const char *durability_desc;  /* what that means for this engine */
     const char *options;          /* adapter open options, "" if none */
     int is_peer;                  /* 1 for raw-lmdb, rocksdb, sqlite */
+    const char *readahead;        /* what the engine does about readahead */
+    const char *only;             /* workloads it runs (a --workloads list), NULL: all */
 };
 
 /* The adapters. rocksdb_adapter.open fails with a message when the harness
@@ -133,6 +145,9 @@ extern const bench_config bench_configs[];
 
 /* The raw-LMDB configuration results of cfg are compared with. */
 const bench_config *bench_config_baseline(const bench_config *cfg);
+/* The second reference of cfg (raw LMDB with MDB_NORDAHEAD, as cairn's
+ * lmdb tier opens it), or NULL: durable configurations only. */
+const bench_config *bench_config_ref2(const bench_config *cfg);
 const bench_config *bench_config_find(const char *name);
 
 /* Helpers for adapters: write a message into s->err (printf style) and

@@ -2,9 +2,12 @@
  * adapter_lmdb.c - the raw LMDB peer: mdb_put / mdb_get / cursors on one
  * unnamed database, as a program using LMDB directly would.
  *
- * Spec: PATH?sync=full|none&map_size=BYTES. PATH is a directory (created).
- * sync=full keeps LMDB's default flags (a commit syncs the data pages and
- * then the meta page); sync=none adds MDB_NOSYNC. Every environment is
+ * Spec: PATH?sync=full|none&nordahead=1&map_size=BYTES. PATH is a directory
+ * (created). sync=full keeps LMDB's default flags (a commit syncs the data
+ * pages and then the meta page); sync=none adds MDB_NOSYNC; nordahead=1
+ * adds MDB_NORDAHEAD (madvise MADV_RANDOM on the map: no kernel readahead),
+ * as cairn's lmdb tier opens LMDB; without it the kernel's readahead applies
+ * to the map's page faults, as for any LMDB user with default flags. Every environment is
  * opened with MDB_NOTLS so that a thread may hold a read transaction while
  * it writes, and readers may live in any thread; read-only runs add
  * MDB_RDONLY. The map is 64 GiB by default (address space only).
@@ -50,6 +53,8 @@ static int l_open(const bench_config *cfg, const char *spec, unsigned flags,
     bench_spec_path(spec, path, sizeof(path));
     if (bench_spec_opt(spec, "sync", buf, sizeof(buf)) && strcmp(buf, "none") == 0)
         env_flags |= MDB_NOSYNC;
+    if (bench_spec_opt(spec, "nordahead", buf, sizeof(buf)) && strcmp(buf, "1") == 0)
+        env_flags |= MDB_NORDAHEAD;
     if (bench_spec_opt(spec, "map_size", buf, sizeof(buf)))
         map_size = (size_t)strtoull(buf, NULL, 10);
     if (flags & BENCH_OPEN_READONLY)

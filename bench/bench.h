@@ -26,20 +26,38 @@
 
 /* ---------------------------------------------------------------- params */
 
+/* The kinds of store the non-load workloads start from (--template). */
+typedef enum bench_template {
+    TPL_SORTED = 0, /* key order, commits of up to 100,000 keys: compact, no history */
+    TPL_AGED = 1,   /* random order in commits of B keys, then update/delete commits */
+    TPL_AGED_GC = 2 /* aged, then each engine's reclaim (adapter.h); not runnable until
+                     * cairn has garbage collection: --template aged-gc is refused */
+} bench_template;
+
+/* At most this many rounds (--repeat). */
+#define BENCH_MAX_ROUNDS 16
+
 typedef struct bench_params {
     uint64_t keys;        /* keys loaded (N) */
-    uint64_t ops;         /* operations per YCSB workload */
-    uint64_t read_ops;    /* operations per warm/cold read workload */
+    uint64_t ops;         /* operations per YCSB workload (an upper bound) */
+    uint64_t read_ops;    /* operations per warm read workload (an upper bound) */
+    uint64_t min_ops;     /* a timed section goes on past max_seconds until this many */
     uint64_t batch;       /* keys per commit when loading (B) */
-    uint64_t commits;     /* commits of the small-commit workload */
+    uint64_t commits;     /* commits of commit-later (an upper bound) */
+    uint64_t commit_window; /* commits of commit-small; untimed prefix of commit-later */
+    uint64_t age_commits; /* update/delete commits of the aged template */
     unsigned threads;     /* reader threads of the *-2t workloads */
+    unsigned repeat;      /* rounds: timed runs per (workload, configuration) */
     size_t value_size;    /* bytes per value */
     size_t scan_len;      /* keys per scan of scan-1t/scan-2t */
     uint64_t seed;
-    double max_seconds;   /* a timed section stops after this long */
+    double max_seconds;   /* a timed section stops after this long (and min_ops) */
     unsigned timeout;     /* seconds before a run is killed */
+    bench_template tpl;   /* what the non-load workloads start from */
     bool quick;
 } bench_params;
+
+const char *bench_template_name(bench_template t);
 
 /* ---------------------------------------------------------------- data */
 
@@ -137,9 +155,25 @@ typedef struct bench_result {
     uint64_t commits;
     double blobs_per_commit, bytes_per_commit;   /* cairn: slowest tier */
     double peak_rss;          /* bytes, from wait4's rusage */
+    double rss_anon;          /* peak RssAnon over the timed section (heap), bytes */
+    double rss_file;          /* peak RssFile over the timed section (mapped files) */
     double child_seconds;     /* the whole child: setup, warm-up, run, close */
-    double ratio_to_raw_lmdb; /* ops/s over the baseline's, same workload */
+    /* Rounds. A row the child sends back is one timed run (round, slot);
+     * the parent folds the rounds of a (workload, configuration) into one
+     * row: the run with the median ops/s, plus what follows. */
+    unsigned round;           /* 1-based round of this run */
+    unsigned slot;            /* its position within the round (1 = first) */
+    unsigned rounds;          /* runs folded into this row */
+    double round_ops_per_s[BENCH_MAX_ROUNDS]; /* per round; -1: failed */
+    double round_ratio[BENCH_MAX_ROUNDS];     /* paired ratio per round; -1: n/a */
+    unsigned round_slot[BENCH_MAX_ROUNDS];    /* position within each round */
+    double ratio_to_raw_lmdb; /* median of the paired ratios to the baseline */
+    double ratio_min, ratio_max;
+    unsigned pairs;           /* rounds in which both runs succeeded */
     char baseline[32];
+    /* the second reference (raw LMDB without readahead), same pairing */
+    double ref2_ratio, ref2_min, ref2_max;
+    char ref2[32];
     /* cold reads */
     double ttfk_ns;           /* open + first key */
     double slow_reads_per_key;
@@ -156,6 +190,7 @@ void bench_result_init(bench_result *r, const char *workload, const char *config
 #define WL_LOAD 0x1u    /* starts from an empty store in a fresh directory */
 #define WL_WRITES 0x2u  /* modifies the store: runs on a copy of the template */
 #define WL_COLD 0x4u    /* fresh process, empty caches, opens the store itself */
+#define WL_UNCAPPED 0x8u /* a fixed amount of work: no time cap */
 
 typedef struct bench_run bench_run;
 typedef struct bench_workload bench_workload;
@@ -184,6 +219,10 @@ struct bench_run {
     uint64_t n_keys;        /* keys in the store now (grows with inserts) */
     uint64_t next_version;  /* value version for updates */
     const char *data_dir;   /* for cold runs: where to drop caches */
+    /* where the timed section starts: engine counters and /proc/self/io
+     * (bench_run_mark; the harness marks before the workload runs) */
+    bench_counters c0;
+    double rb0, wb0;
 };
 
 extern const bench_workload bench_workloads[];
@@ -192,6 +231,19 @@ const bench_workload *bench_workload_find(const char *name);
 /* Loads keys [0, n) in batches of p->batch, in random (or sorted) order.
  * Times each batch into h if not NULL. */
 int bench_load(bench_run *run, uint64_t n, bool sorted, bench_hist *h);
+/* Ages a loaded store: p->age_commits durable commits, each re-inserting
+ * the keys the previous one deleted, updating B/10 random keys and deleting
+ * B/20 others; a last commit re-inserts the last deleted keys, so every key
+ * of [0, n_keys) is there at the end. Untimed. */
+int bench_age(bench_run *run);
+/* Whether a timed section that started at t0 is over at now after done
+ * operations: max_seconds passed and at least min_ops (of n threads) done,
+ * or five times max_seconds passed. */
+bool bench_time_up(const bench_run *run, uint64_t t0, uint64_t now, uint64_t done,
+                   unsigned n_threads);
+/* Takes the engine counters and /proc/self/io as the start of the timed
+ * section (a workload with an untimed prefix calls it again after it). */
+void bench_run_mark(bench_run *run);
 /* Opens run->spec with run->cfg's adapter into run->store. */
 int bench_run_open(bench_run *run, unsigned flags);
 /* One untimed full scan through a fresh reader (warms every cache). */
@@ -207,6 +259,16 @@ int bench_copytree(const char *src, const char *dst);
 double bench_disk_usage(const char *path);
 /* write_bytes and read_bytes of /proc/self/io; -1 if unavailable. */
 void bench_proc_io(double *read_bytes, double *write_bytes);
+/* Memory of this process: RssAnon and RssFile of /proc/self/status, in
+ * bytes; -1 if unavailable. */
+void bench_proc_rss(double *anon, double *file);
+/* The peak of RssAnon and RssFile over a timed section: start samples now
+ * and then every 50 ms from a thread of its own until stop, which samples
+ * once more and writes the peaks into res (rss_anon, rss_file). mark()
+ * samples once (at checkpoints). One sampler per process. */
+void bench_mem_start(void);
+void bench_mem_mark(void);
+void bench_mem_stop(bench_result *res);
 /* Drops path's files from the page cache (fadvise, then drop_caches if
  * permitted). Writes what happened into how. */
 void bench_drop_caches(const char *path, char *how, size_t howlen);
@@ -234,7 +296,9 @@ typedef struct bench_machine {
 } bench_machine;
 
 void bench_machine_info(bench_machine *m, const char *data_dir);
-/* Fills ratio_to_raw_lmdb of every row from the baseline rows. */
+/* Fills the paired ratios of every row (round_ratio, ratio_to_raw_lmdb:
+ * their median, ratio_min, ratio_max, and the ref2_* fields) from the
+ * baseline rows' round_ops_per_s. */
 void bench_compute_ratios(bench_result *rows, size_t n);
 /* The table, grouped by workload, as the terminal shows it. */
 void bench_report_table(FILE *f, const bench_params *p, const bench_machine *m,
@@ -242,7 +306,8 @@ void bench_report_table(FILE *f, const bench_params *p, const bench_machine *m,
 /* results.json and results.csv. Return 0 or -1 (errno set). */
 int bench_report_json(const char *path, const bench_params *p, const bench_machine *m,
                       const bench_result *rows, size_t n, double total_seconds);
-int bench_report_csv(const char *path, const bench_result *rows, size_t n);
+int bench_report_csv(const char *path, const bench_params *p, const bench_result *rows,
+                     size_t n);
 /* Writes the plot data and script into dir and runs gnuplot on it. Writes
  * what happened (files made, or why not) into msg. Never fails the run. */
 void bench_report_plots(const char *dir, const bench_result *rows, size_t n, char *msg,

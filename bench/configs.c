@@ -17,10 +17,16 @@
  * skips the cold reads; a remote tier that should reuse one template needs
  * its copy step too (main.c, run_job: where bench_copytree is called).
  *
+ * Readahead: peers run with their own defaults; each line says what its
+ * engine does about readahead. raw-lmdb-nordahead is raw LMDB opened the
+ * way cairn's lmdb tier opens it (MDB_NORDAHEAD), a second reference for the
+ * cold reads, where readahead matters.
+ *
  * Durability: BENCH_DURABLE means every commit is on disk when it returns
  * (one or more fsyncs per commit); BENCH_NONE means in memory or no fsync.
  * Ratios compare a configuration with raw LMDB of the same class:
- * raw-lmdb (default flags) for durable, raw-lmdb-nosync (MDB_NOSYNC) for none.
+ * raw-lmdb (default flags) for durable, raw-lmdb-nosync (MDB_NOSYNC) for none;
+ * durable ones also with raw-lmdb-nordahead where it ran.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,44 +34,72 @@
 
 #include "adapter.h"
 
+/* What each engine does about readahead (also in results.json). */
+#define RA_CAIRN_LMDB                                                                   \
+    "cairn's lmdb tier opens LMDB with MDB_NORDAHEAD (madvise MADV_RANDOM on the map):" \
+    " no kernel readahead; a cold read faults in one page at a time"
+#define RA_CAIRN_FILE                                                                   \
+    "file tier: a blob is a loose file or a record of a pack, read with one"            \
+    " pread/io_uring read of its bytes; kernel readahead (default) applies"
+#define RA_CAIRN_MEM "memory tier: nothing is read from disk"
+
 const bench_config bench_configs[] = {
-    /* cairn, through its public API, one stack spec each. (The order keeps
-     * each file-tier configuration after one that deletes few files; see
-     * run_config in main.c.) */
+    /* cairn, through its public API, one stack spec each. */
     {"mem", &bench_cairn_adapter, "mem", BENCH_NONE,
-     "none: in-process memory tier", "", 0},
+     "none: in-process memory tier", "", 0, RA_CAIRN_MEM, NULL},
     {"lmdb", &bench_cairn_adapter, "lmdb:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: lmdb tier sync=full (default)", "", 0},
+     "fsync per commit: lmdb tier sync=full (default)", "", 0, RA_CAIRN_LMDB, NULL},
     {"file", &bench_cairn_adapter, "file:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: file tier (default)", "", 0},
+     "fsync per commit: file tier (default)", "", 0, RA_CAIRN_FILE, NULL},
     /* the file tier as before packs: one file per blob (issue 9) */
     {"file-loose", &bench_cairn_adapter, "file:{dir}/data?pack=0", BENCH_DURABLE,
-     "fsync per commit: file tier, one file per blob (pack=0)", "", 0},
+     "fsync per commit: file tier, one file per blob (pack=0)", "", 0, RA_CAIRN_FILE, NULL},
     {"lmdb-nosync", &bench_cairn_adapter, "lmdb:{dir}/data?sync=none", BENCH_NONE,
-     "none: lmdb tier sync=none (MDB_NOSYNC)", "", 0},
+     "none: lmdb tier sync=none (MDB_NOSYNC)", "", 0, RA_CAIRN_LMDB, NULL},
     {"mem>file", &bench_cairn_adapter, "mem:256M>file:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: file tier (default)", "", 0},
+     "fsync per commit: file tier (default)", "", 0, RA_CAIRN_FILE, NULL},
     {"mem>lmdb", &bench_cairn_adapter, "mem:256M>lmdb:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: lmdb tier sync=full (default)", "", 0},
+     "fsync per commit: lmdb tier sync=full (default)", "", 0, RA_CAIRN_LMDB, NULL},
     /* the cold reader: an empty file cache ({tmp}, new per run) before LMDB */
     {"file-cache>lmdb", &bench_cairn_adapter,
      "mem:64M>file:{tmp}/cache?capacity=1G>lmdb:{dir}/data", BENCH_DURABLE,
-     "fsync per commit: lmdb tier sync=full (default)", "", 0},
+     "fsync per commit: lmdb tier sync=full (default)", "", 0, RA_CAIRN_LMDB, NULL},
 
-    /* peers, on the same keys, values and batches */
+    /* peers, on the same keys, values and batches, run as their users run
+     * them: their own defaults, readahead included */
     {"raw-lmdb", &bench_lmdb_adapter, "{dir}/lmdb?sync=full", BENCH_DURABLE,
-     "fsync per commit: LMDB default flags", "", 1},
+     "fsync per commit: LMDB default flags", "", 1,
+     "LMDB defaults (no MDB_NORDAHEAD): the kernel's readahead on the map applies to"
+     " page faults", NULL},
     {"raw-lmdb-nosync", &bench_lmdb_adapter, "{dir}/lmdb?sync=none", BENCH_NONE,
-     "none: LMDB MDB_NOSYNC", "", 1},
+     "none: LMDB MDB_NOSYNC", "", 1,
+     "LMDB defaults (no MDB_NORDAHEAD): the kernel's readahead on the map applies to"
+     " page faults", NULL},
+    /* the second reference: raw LMDB opened as cairn's lmdb tier opens it.
+     * Readahead only matters when pages come from disk: cold reads only. */
+    {"raw-lmdb-nordahead", &bench_lmdb_adapter, "{dir}/lmdb?sync=full&nordahead=1",
+     BENCH_DURABLE, "fsync per commit: LMDB default flags + MDB_NORDAHEAD", "", 1,
+     "MDB_NORDAHEAD (madvise MADV_RANDOM on the map), as cairn's lmdb tier: no kernel"
+     " readahead; a second reference, not how LMDB runs by default", "cold-*"},
     {"rocksdb", &bench_rocksdb_adapter, "{dir}/rocksdb?sync=1", BENCH_DURABLE,
-     "fsync per commit: RocksDB WAL, WriteOptions sync=1", "", 1},
+     "fsync per commit: RocksDB WAL, WriteOptions sync=1", "", 1,
+     "RocksDB defaults: advise_random_on_open=true (POSIX_FADV_RANDOM on SST files, no"
+     " kernel readahead for gets); iterators read ahead themselves after 2 sequential"
+     " block reads, 8 KiB doubling to 256 KiB; compaction_readahead_size 0", NULL},
     {"rocksdb-nosync", &bench_rocksdb_adapter, "{dir}/rocksdb?sync=0", BENCH_NONE,
-     "none: RocksDB WAL, sync=0", "", 1},
+     "none: RocksDB WAL, sync=0", "", 1,
+     "RocksDB defaults: advise_random_on_open=true (POSIX_FADV_RANDOM on SST files, no"
+     " kernel readahead for gets); iterators read ahead themselves after 2 sequential"
+     " block reads, 8 KiB doubling to 256 KiB; compaction_readahead_size 0", NULL},
     {"sqlite", &bench_sqlite_adapter, "{dir}/kv.sqlite?synchronous=FULL", BENCH_DURABLE,
-     "fsync per commit: SQLite WAL, synchronous=FULL", "", 1},
+     "fsync per commit: SQLite WAL, synchronous=FULL", "", 1,
+     "SQLite sets no advice: reads fault the mmap_size mapping (or pread past it), so"
+     " the kernel's default readahead applies", NULL},
     {"sqlite-nosync", &bench_sqlite_adapter, "{dir}/kv.sqlite?synchronous=OFF", BENCH_NONE,
-     "none: SQLite WAL, synchronous=OFF", "", 1},
-    {NULL, NULL, NULL, BENCH_NONE, NULL, NULL, 0},
+     "none: SQLite WAL, synchronous=OFF", "", 1,
+     "SQLite sets no advice: reads fault the mmap_size mapping (or pread past it), so"
+     " the kernel's default readahead applies", NULL},
+    {NULL, NULL, NULL, BENCH_NONE, NULL, NULL, 0, NULL, NULL},
 };
 
 const bench_config *bench_config_find(const char *name)
@@ -80,6 +114,13 @@ const bench_config *bench_config_baseline(const bench_config *cfg)
 {
     return bench_config_find(cfg->durability == BENCH_DURABLE ? "raw-lmdb"
                                                               : "raw-lmdb-nosync");
+}
+
+const bench_config *bench_config_ref2(const bench_config *cfg)
+{
+    const bench_config *ref = bench_config_find("raw-lmdb-nordahead");
+
+    return cfg->durability == BENCH_DURABLE && ref != cfg ? ref : NULL;
 }
 
 int bench_fail(char *err, const char *fmt, ...)

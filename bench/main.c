@@ -10,17 +10,26 @@
  * docs/benchmarks.md explains the workloads, the columns, the durability
  * classes and how to read the results; --help lists the flags.
  *
- * Every (workload, configuration) pair runs in a forked child: fresh
- * process caches, its own peak RSS (wait4's rusage), its own /proc/self/io.
- * The child sends its row back through a pipe; a child that fails, crashes
- * or times out becomes an error row and the run goes on.
+ * The order of a run: first one template per configuration, untimed, in a
+ * child each (--template: sorted = key order in commits of up to
+ * TEMPLATE_BATCH keys, compact, no history; aged = random order in durable
+ * commits of --batch keys, then update/delete commits), then settled. Then
+ * the timed runs, workload by workload: for each workload, --repeat rounds,
+ * and in each round every selected configuration once, in table order in
+ * odd rounds and in reverse order in even rounds (A B B A ...), so that a
+ * configuration and its baseline are measured close together and drift on a
+ * busy machine falls on both sides alike. Ratios are paired per round
+ * (report.c): round k of a configuration over round k of its baseline; the
+ * row shows their median, min and max.
  *
- * Data layout under the data root (--dir, default a new /tmp/cairn-bench-*,
- * removed at the end): per configuration one template, loaded once, untimed,
- * in key order in commits of up to TEMPLATE_BATCH keys (so every engine
- * starts from a compact store with little history), then settled; read-only
- * runs open the template in place, writing runs open a copy of it, load
- * runs start empty.
+ * Every timed run is a forked child: fresh process caches, its own peak RSS
+ * (wait4's rusage), its own /proc/self/io, its own memory sampler. The
+ * child sends its row back through a pipe; a child that fails, crashes or
+ * times out becomes an error row and the run goes on. Read-only runs open
+ * the template in place, writing runs open a copy of it (removed right
+ * after the run: an aged store can be gigabytes), load runs start empty; a
+ * configuration that keeps nothing on disk (mem) builds its template inside
+ * each run, untimed.
  * A configuration whose first open fails is reported "unavailable" with the
  * engine's message, and the run goes on with the others.
  */
@@ -37,6 +46,7 @@
 
 #include "bench.h"
 
+/* keys per commit of the sorted template */
 #define TEMPLATE_BATCH 100000
 
 typedef struct cli {
@@ -46,7 +56,6 @@ typedef struct cli {
     const char *configs;   /* comma list, NULL: all */
     const char *workloads; /* comma list, NULL: all */
     bool keep, no_plots, list, strict;
-    unsigned repeat;       /* runs per (workload, configuration); the median is kept */
 } cli;
 
 static volatile sig_atomic_t interrupted;
@@ -61,30 +70,45 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: cairn-bench [options]\n"
-            "  --quick            small sizes: the whole run in under a minute on 2 cores\n"
+            "  --quick            small sizes, to check the plumbing: every configuration\n"
+            "                     and workload, two rounds, in a few minutes on 2 cores\n"
             "  --out DIR          results, table and plots (default bench-out)\n"
             "  --dir DIR          where the data goes (default a temp dir under /tmp)\n"
             "  --configs a,b      configurations to run (default all; see --list)\n"
             "  --workloads x,y    workloads to run (default all; a trailing * matches a prefix)\n"
-            "  --keys N           keys loaded (default 100000, quick 20000)\n"
-            "  --ops N            operations per YCSB workload (default 50000, quick 2000)\n"
-            "  --read-ops N       operations per warm read workload (default 2000000,\n"
-            "                     quick 200000; scans do a quarter of that; cold-get does\n"
-            "                     keys/50, at least 200, so that it stays cold)\n"
-            "  --max-seconds S    stop a timed section after S seconds (default 0.75,\n"
-            "                     quick 0.15); the ops done so far count\n"
-            "  --batch B          keys per commit when loading (default 1000)\n"
-            "  --commits N        commits of commit-small (default 10000, quick 300)\n"
+            "  --keys N           keys loaded (default 1M, quick 10k; suffixes k, M, G)\n"
+            "  --large            --keys 10M\n"
+            "  --template T       what the non-load workloads start from: sorted (key order,\n"
+            "                     compact, no history; default) or aged (random order in\n"
+            "                     commits of --batch keys, then update/delete commits);\n"
+            "                     aged-gc (aged, then garbage collection) is refused until\n"
+            "                     cairn has garbage collection\n"
+            "  --batch B          keys per durable commit when loading (default 10000,\n"
+            "                     quick 1000)\n"
+            "  --age-commits C    update/delete commits of the aged template (default\n"
+            "                     keys/batch)\n"
+            "  --repeat R         rounds: timed runs per (workload, configuration), the\n"
+            "                     configurations in alternating order (default 3, quick 2)\n"
+            "  --max-seconds S    a timed section stops after S seconds (default 2, quick\n"
+            "                     0.1) once it did --min-ops operations\n"
+            "  --min-ops N        operations a timed section does at least, up to 5 x\n"
+            "                     --max-seconds (default 2000, quick 50)\n"
+            "  --ops N            at most N operations per YCSB workload (default 10M)\n"
+            "  --read-ops N       at most N operations per warm read workload (default\n"
+            "                     100M; scans do a quarter of that; cold-get does keys/50,\n"
+            "                     at least 200, so that it stays cold)\n"
+            "  --commit-window N  commits of commit-small (right after the load), and the\n"
+            "                     untimed commits before commit-later (default 2000, quick 50)\n"
+            "  --commits N        at most N commits of commit-later (default 1M)\n"
             "  --threads T        threads of point-2t and scan-2t (default 2)\n"
             "  --value-size V     bytes per value (default 100)\n"
             "  --scan-len L       keys per scan of scan-1t/scan-2t (default 100)\n"
             "  --seed S           PRNG seed (default 42)\n"
-            "  --timeout SEC      kill a run after SEC seconds (default 600, quick 60)\n"
+            "  --timeout SEC      kill a run after SEC seconds, a template build after\n"
+            "                     4 x SEC (default 900, quick 60)\n"
             "  --keep             keep the data directory\n"
             "  --no-plots         do not run gnuplot\n"
             "  --strict           exit 1 if any run failed (unavailable and skipped are fine)\n"
-            "  --repeat R         run each pair R times and keep the run with the median\n"
-            "                     ops/s (default 1)\n"
             "  --list             list configurations and workloads, then exit\n");
 }
 
@@ -138,6 +162,8 @@ static uint64_t num(const char *s, const char *opt)
         v *= 1000, end++;
     else if (*end == 'm' || *end == 'M')
         v *= 1000000, end++;
+    else if (*end == 'g' || *end == 'G')
+        v *= 1000000000, end++;
     if (*end || v == 0) {
         fprintf(stderr, "cairn-bench: %s wants a positive number, not '%s'\n", opt, s);
         exit(2);
@@ -149,7 +175,8 @@ static void parse(int argc, char **argv, cli *c)
 {
     enum { O_QUICK = 256, O_OUT, O_DIR, O_CONFIGS, O_WORKLOADS, O_KEYS, O_OPS, O_READOPS,
            O_MAXSEC, O_BATCH, O_COMMITS, O_THREADS, O_VSIZE, O_SCANLEN, O_SEED, O_TIMEOUT,
-           O_KEEP, O_NOPLOTS, O_STRICT, O_REPEAT, O_LIST, O_HELP };
+           O_KEEP, O_NOPLOTS, O_STRICT, O_REPEAT, O_LIST, O_HELP, O_LARGE, O_TEMPLATE,
+           O_MINOPS, O_WINDOW, O_AGE };
     static const struct option opts[] = {
         {"quick", no_argument, NULL, O_QUICK}, {"out", required_argument, NULL, O_OUT},
         {"dir", required_argument, NULL, O_DIR},
@@ -167,21 +194,26 @@ static void parse(int argc, char **argv, cli *c)
         {"timeout", required_argument, NULL, O_TIMEOUT}, {"keep", no_argument, NULL, O_KEEP},
         {"no-plots", no_argument, NULL, O_NOPLOTS}, {"strict", no_argument, NULL, O_STRICT},
         {"repeat", required_argument, NULL, O_REPEAT},
+        {"large", no_argument, NULL, O_LARGE},
+        {"template", required_argument, NULL, O_TEMPLATE},
+        {"min-ops", required_argument, NULL, O_MINOPS},
+        {"commit-window", required_argument, NULL, O_WINDOW},
+        {"age-commits", required_argument, NULL, O_AGE},
         {"list", no_argument, NULL, O_LIST},
         {"help", no_argument, NULL, O_HELP}, {NULL, 0, NULL, 0}};
-    uint64_t keys = 0, ops = 0, read_ops = 0, commits = 0, timeout = 0;
+    uint64_t keys = 0, ops = 0, read_ops = 0, commits = 0, timeout = 0, batch = 0;
+    uint64_t min_ops = 0, window = 0, age = 0, repeat = 0;
     double max_seconds = 0;
     char *end;
     int o;
 
     memset(c, 0, sizeof(*c));
     c->out = "bench-out";
-    c->p.batch = 1000;
     c->p.threads = 2;
+    c->p.tpl = TPL_SORTED;
     c->p.value_size = 100;
     c->p.scan_len = 100;
     c->p.seed = 42;
-    c->repeat = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case O_QUICK: c->p.quick = true; break;
@@ -199,7 +231,7 @@ static void parse(int argc, char **argv, cli *c)
                 exit(2);
             }
             break;
-        case O_BATCH: c->p.batch = num(optarg, "--batch"); break;
+        case O_BATCH: batch = num(optarg, "--batch"); break;
         case O_COMMITS: commits = num(optarg, "--commits"); break;
         case O_THREADS: c->p.threads = (unsigned)num(optarg, "--threads"); break;
         case O_VSIZE: c->p.value_size = (size_t)num(optarg, "--value-size"); break;
@@ -209,7 +241,28 @@ static void parse(int argc, char **argv, cli *c)
         case O_KEEP: c->keep = true; break;
         case O_NOPLOTS: c->no_plots = true; break;
         case O_STRICT: c->strict = true; break;
-        case O_REPEAT: c->repeat = (unsigned)num(optarg, "--repeat"); break;
+        case O_REPEAT: repeat = num(optarg, "--repeat"); break;
+        case O_LARGE: keys = 10000000; break;
+        case O_TEMPLATE:
+            if (strcmp(optarg, "sorted") == 0) {
+                c->p.tpl = TPL_SORTED;
+            } else if (strcmp(optarg, "aged") == 0) {
+                c->p.tpl = TPL_AGED;
+            } else if (strcmp(optarg, "aged-gc") == 0) {
+                /* The hook is in place (build_template, adapter.h reclaim);
+                 * what is missing is cairn's garbage collection. */
+                fprintf(stderr, "cairn-bench: --template aged-gc needs garbage collection in"
+                                " cairn, which does not exist yet (the bench adapter's"
+                                " reclaim hook is NULL)\n");
+                exit(2);
+            } else {
+                fprintf(stderr, "cairn-bench: --template is sorted or aged, not '%s'\n", optarg);
+                exit(2);
+            }
+            break;
+        case O_MINOPS: min_ops = num(optarg, "--min-ops"); break;
+        case O_WINDOW: window = num(optarg, "--commit-window"); break;
+        case O_AGE: age = num(optarg, "--age-commits"); break;
         case O_LIST: c->list = true; break;
         case O_HELP: case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -220,14 +273,20 @@ static void parse(int argc, char **argv, cli *c)
         usage(stderr);
         exit(2);
     }
-    c->p.keys = keys ? keys : c->p.quick ? 20000 : 100000;
-    c->p.ops = ops ? ops : c->p.quick ? 2000 : 50000;
-    c->p.read_ops = read_ops ? read_ops : c->p.quick ? 200000 : 2000000;
-    c->p.commits = commits ? commits : c->p.quick ? 300 : 10000;
-    c->p.max_seconds = max_seconds > 0 ? max_seconds : c->p.quick ? 0.15 : 0.75;
-    c->p.timeout = (unsigned)(timeout ? timeout : c->p.quick ? 60 : 600);
-    if (c->p.value_size > (64u << 20) || c->p.threads > 64 || c->repeat > 99) {
-        fprintf(stderr, "cairn-bench: --value-size, --threads or --repeat out of range\n");
+    c->p.keys = keys ? keys : c->p.quick ? 10000 : 1000000;
+    c->p.batch = batch ? batch : c->p.quick ? 1000 : 10000;
+    c->p.ops = ops ? ops : c->p.quick ? 2000 : 10000000;
+    c->p.read_ops = read_ops ? read_ops : c->p.quick ? 200000 : 100000000;
+    c->p.min_ops = min_ops ? min_ops : c->p.quick ? 50 : 2000;
+    c->p.commits = commits ? commits : c->p.quick ? 300 : 1000000;
+    c->p.commit_window = window ? window : c->p.quick ? 50 : 2000;
+    c->p.age_commits = age ? age : c->p.keys / c->p.batch ? c->p.keys / c->p.batch : 1;
+    c->p.repeat = (unsigned)(repeat ? repeat : c->p.quick ? 2 : 3);
+    c->p.max_seconds = max_seconds > 0 ? max_seconds : c->p.quick ? 0.1 : 2.0;
+    c->p.timeout = (unsigned)(timeout ? timeout : c->p.quick ? 60 : 900);
+    if (c->p.value_size > (64u << 20) || c->p.threads > 64 || c->p.repeat > BENCH_MAX_ROUNDS) {
+        fprintf(stderr, "cairn-bench: --value-size, --threads or --repeat (at most %d) out"
+                        " of range\n", BENCH_MAX_ROUNDS);
         exit(2);
     }
     if (check_names(c->configs, true) || check_names(c->workloads, false))
@@ -243,7 +302,8 @@ typedef struct job {
     const char *tpl;       /* template directory (NULL: none yet) */
     const char *run_dir;   /* fresh directory for this run */
     const char *tmp_dir;   /* fresh scratch directory ({tmp}) */
-    bool prepare;          /* the untimed template load, then settle */
+    bool prepare;          /* the untimed template build, then settle */
+    unsigned round, slot;  /* where this run sits in the schedule */
 } job;
 
 static void finish_row(bench_result *res, const bench_hist *h)
@@ -256,14 +316,27 @@ static void finish_row(bench_result *res, const bench_hist *h)
         res->ops_per_s = (double)res->ops / res->seconds;
 }
 
-/* Loads every key the way templates are loaded: in key order, in commits
- * of up to TEMPLATE_BATCH keys. Untimed. */
-static int load_template(bench_run *run)
+/* Builds the store the non-load workloads start from, untimed, as
+ * --template says: sorted loads every key in key order in commits of up
+ * to TEMPLATE_BATCH keys (compact, little history); aged loads them in
+ * random order in commits of --batch keys, then ages the store
+ * (bench_age: update and delete commits). */
+static int build_template(bench_run *run)
 {
     bench_params big = *run->p;
     const bench_params *saved = run->p;
     int rc;
 
+    if (run->p->tpl == TPL_AGED || run->p->tpl == TPL_AGED_GC) {
+        if ((rc = bench_load(run, run->p->keys, false, NULL)) || (rc = bench_age(run)))
+            return rc;
+        /* "after gc": each engine gives back what old versions hold */
+        if (run->p->tpl == TPL_AGED_GC && run->store->a->reclaim &&
+            (rc = run->store->a->reclaim(run->store)))
+            bench_fmt(run->res->error, sizeof(run->res->error), "reclaim: %s",
+                      run->store->err);
+        return rc;
+    }
     big.batch = run->p->keys < TEMPLATE_BATCH ? run->p->keys : TEMPLATE_BATCH;
     run->p = &big;
     rc = bench_load(run, saved->keys, true, NULL);
@@ -280,8 +353,8 @@ static void trace(const job *j, const char *phase, uint64_t *t)
     if (on < 0)
         on = getenv("CAIRN_BENCH_TRACE") != NULL;
     if (on)
-        fprintf(stderr, "trace: %s on %s: %s %.3f s\n", j->prepare ? "template" : j->w->name,
-                j->cfg->name, phase,
+        fprintf(stderr, "trace: %s on %s (round %u): %s %.3f s\n",
+                j->prepare ? "template" : j->w->name, j->cfg->name, j->round, phase,
                 (double)(now - *t) / 1e9);
     *t = now;
 }
@@ -292,9 +365,9 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
     bool on_disk = bench_spec_on_disk(j->cfg->spec);
     bool load = (j->w->flags & WL_LOAD) || j->prepare;
     const char *dir = j->run_dir;
-    bench_counters c0 = {0, 0, 0}, c1 = {0, 0, 0};
+    bench_counters c1 = {0, 0, 0};
     bench_run run;
-    double rb0, wb0, rb1, wb1, live;
+    double rb1, wb1, live;
     uint64_t t = bench_now_ns();
     int rc;
 
@@ -335,7 +408,7 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
         }
         trace(j, "open", &t);
         if (!on_disk && !load) {
-            rc = load_template(&run);
+            rc = build_template(&run);
             res->commits = res->keys_written = 0;
             if (rc)
                 goto out;
@@ -343,21 +416,22 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
         if (!load && bench_warm(&run))
             goto out;
         trace(j, "load/warm-up", &t);
-        if (run.store->a->counters)
-            run.store->a->counters(run.store, &c0);
     }
-    bench_proc_io(&rb0, &wb0);
+    bench_run_mark(&run);
+    bench_mem_start();
     if (j->prepare) {
-        rc = load_template(&run);
+        rc = build_template(&run);
     } else {
         rc = j->w->run(&run, h);
         if (!rc && run.store && res->commits && run.store->a->counters &&
             run.store->a->counters(run.store, &c1) == 0) {
-            res->blobs_per_commit = (double)(c1.slow_puts - c0.slow_puts) / (double)res->commits;
+            res->blobs_per_commit =
+                (double)(c1.slow_puts - run.c0.slow_puts) / (double)res->commits;
             res->bytes_per_commit =
-                (double)(c1.slow_put_bytes - c0.slow_put_bytes) / (double)res->commits;
+                (double)(c1.slow_put_bytes - run.c0.slow_put_bytes) / (double)res->commits;
         }
     }
+    bench_mem_stop(res);
     trace(j, "run", &t);
     if (rc)
         goto out;
@@ -370,8 +444,8 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
     }
     trace(j, "close", &t);
     bench_proc_io(&rb1, &wb1);
-    if (res->keys_written && wb0 >= 0 && on_disk) {
-        res->bytes_written = wb1 - wb0;
+    if (res->keys_written && run.wb0 >= 0 && on_disk) {
+        res->bytes_written = wb1 - run.wb0;
         res->bytes_written_per_key = res->bytes_written / (double)res->keys_written;
     }
     res->keys_in_store = run.n_keys;
@@ -386,7 +460,7 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
     if (j->prepare && run.cfg->adapter->settle) {
         /* untimed: bring the store to its steady state for later runs */
         if (bench_run_open(&run, 0) == 0) {
-            run.store->a->settle(run.store);
+            run.store->a->settle(run.store, j->p->tpl == TPL_SORTED);
             run.store->a->close(run.store);
             run.store = NULL;
         }
@@ -413,6 +487,8 @@ static void run_child(const job *j, bench_result *res)
     uint64_t t0 = bench_now_ns();
 
     bench_result_init(res, j->w->name, j->cfg->name);
+    res->round = j->round;
+    res->slot = j->slot;
     if (pipe(fds)) {
         bench_fmt(res->error, sizeof(res->error), "pipe: %s", strerror(errno));
         res->status = ST_ERROR;
@@ -428,23 +504,40 @@ static void run_child(const job *j, bench_result *res)
     }
     if (pid == 0) {
         static bench_hist h;
-        bench_result out;
+        static bench_result out;
+        const char *p = (const char *)&out;
+        size_t left = sizeof(out);
 
         close(fds[0]);
         signal(SIGINT, SIG_DFL);
-        alarm(j->p->timeout);
+        alarm(j->prepare ? 4 * j->p->timeout : j->p->timeout);
         bench_result_init(&out, j->w->name, j->cfg->name);
+        out.round = j->round;
+        out.slot = j->slot;
         out.status = ST_ERROR;
         run_job(j, &out, &h);
-        if (write(fds[1], &out, sizeof(out)) != (ssize_t)sizeof(out))
-            _exit(3);
+        while (left) {
+            ssize_t w = write(fds[1], p, left);
+            if (w <= 0)
+                _exit(3);
+            p += w;
+            left -= (size_t)w;
+        }
         _exit(0);
     }
     close(fds[1]);
+    /* read first (the row may be larger than the pipe's buffer), then reap */
+    for (n = 0; n < (ssize_t)sizeof(got);) {
+        ssize_t r = read(fds[0], (char *)&got + n, sizeof(got) - (size_t)n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += r;
+    }
+    close(fds[0]);
     while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
-    n = read(fds[0], &got, sizeof(got));
-    close(fds[0]);
     if (n == (ssize_t)sizeof(got)) {
         *res = got;
     } else {
@@ -483,49 +576,31 @@ static bench_result *add_row(rows *r)
     return &r->v[r->n++];
 }
 
-static void progress(size_t done, size_t total, const char *w, const char *c)
+static void progress(size_t done, size_t total, const char *w, const char *c, unsigned round)
 {
     if (!isatty(STDERR_FILENO))
         return;
     if (w)
-        fprintf(stderr, "\r\033[K[%3zu/%zu] %s on %s", done + 1, total, w, c);
+        fprintf(stderr, "\r\033[K[%3zu/%zu] %s on %s, round %u", done + 1, total, w, c, round);
     else
         fprintf(stderr, "\r\033[K");
     fflush(stderr);
 }
 
-static int cmp_rate(const void *a, const void *b)
+/* What the harness knows about one selected configuration. */
+typedef struct cstate {
+    const bench_config *cfg;
+    char base[4096];          /* ROOT/<index> */
+    char tpl[4096];           /* ROOT/<index>/template */
+    bool on_disk, have_tpl;
+    char unavailable[384];    /* why it cannot be opened ("": it can) */
+    char tpl_error[400];      /* why its template could not be built */
+    bench_result tpl_row;     /* the template build (time, disk usage) */
+} cstate;
+
+static bool runs_workload(const cli *c, const cstate *cs, const bench_workload *w)
 {
-    const bench_result *x = a, *y = b;
-
-    return (x->ops_per_s > y->ops_per_s) - (x->ops_per_s < y->ops_per_s);
-}
-
-/* Runs j n times, each in a fresh child on its own copy (directories
- * RUN.k, removed with the rest at the configuration's end), and keeps the
- * run with the median ops/s; a failed run is the answer at once. */
-static void run_repeated(const job *j, unsigned n, bench_result *res)
-{
-    bench_result runs[99];
-    char run_dir[4096], tmp_dir[4096];
-    job jk = *j;
-    unsigned k;
-
-    for (k = 0; k < n && k < 99; k++) {
-        if (k) {
-            bench_fmt(run_dir, sizeof(run_dir), "%s.%u", j->run_dir, k);
-            bench_fmt(tmp_dir, sizeof(tmp_dir), "%s.%u", j->tmp_dir, k);
-            jk.run_dir = run_dir;
-            jk.tmp_dir = tmp_dir;
-        }
-        run_child(&jk, &runs[k]);
-        if (runs[k].status != ST_OK) {
-            *res = runs[k];
-            return;
-        }
-    }
-    qsort(runs, k, sizeof(runs[0]), cmp_rate);
-    *res = runs[k / 2];
+    return in_list(c->workloads, w->name) && (!cs->cfg->only || in_list(cs->cfg->only, w->name));
 }
 
 static void add_skip(rows *out, const bench_workload *w, const bench_config *cfg, int status,
@@ -538,71 +613,175 @@ static void add_skip(rows *out, const bench_workload *w, const bench_config *cfg
     bench_fmt(res->error, sizeof(res->error), "%s", why);
 }
 
-/* Runs every selected workload on cfg; appends the rows. */
-static void run_config(const cli *c, const bench_config *cfg, const char *root, rows *out,
-                       size_t *done, size_t total)
+/* Builds cs's template (untimed, in a child) if a selected workload needs
+ * one. */
+static void prepare_config(const cli *c, cstate *cs)
 {
-    char base[4096], tpl[4096], tpl_tmp[4096], run_dir[4096], tmp_dir[4096];
-    bool have_tpl = false, on_disk = bench_spec_on_disk(cfg->spec);
-    char unavailable[384] = "", tpl_error[400] = "";
-    size_t idx = (size_t)(cfg - bench_configs);
+    bool needed = false;
+    char tpl_tmp[4096];
+    job pj;
 
-    if (snprintf(base, sizeof(base), "%s/%zu", root, idx) >= (int)sizeof(base) - 64 ||
-        bench_mkdirs(base))
+    for (const bench_workload *w = bench_workloads; w->name; w++)
+        needed |= runs_workload(c, cs, w) && !(w->flags & WL_LOAD);
+    if (!needed || !cs->on_disk)
         return;
-    bench_fmt(tpl, sizeof(tpl), "%s/template", base);
-    bench_fmt(tpl_tmp, sizeof(tpl_tmp), "%s/template-tmp", base);
-    for (const bench_workload *w = bench_workloads; w->name && !interrupted; w++) {
-        bench_result *res;
-        job j = {&c->p, w, cfg, tpl, run_dir, tmp_dir, false};
+    bench_fmt(tpl_tmp, sizeof(tpl_tmp), "%s/template-tmp", cs->base);
+    memset(&pj, 0, sizeof(pj));
+    pj.p = &c->p;
+    pj.w = bench_workload_find("load-random");
+    pj.cfg = cs->cfg;
+    pj.tpl = cs->tpl;
+    pj.run_dir = cs->tpl;
+    pj.tmp_dir = tpl_tmp;
+    pj.prepare = true;
+    run_child(&pj, &cs->tpl_row);
+    if (cs->tpl_row.status == ST_OK)
+        cs->have_tpl = true;
+    else if (cs->tpl_row.status == ST_UNAVAILABLE)
+        bench_copy(cs->unavailable, sizeof(cs->unavailable), cs->tpl_row.error);
+    else
+        bench_fmt(cs->tpl_error, sizeof(cs->tpl_error), "building the %s template: %s",
+                  bench_template_name(c->p.tpl), cs->tpl_row.error);
+    if (getenv("CAIRN_BENCH_TRACE"))
+        fprintf(stderr, "trace: template on %s: %.1f s, %.1f B/key on disk\n", cs->cfg->name,
+                cs->tpl_row.child_seconds, cs->tpl_row.bytes_on_disk_per_key);
+}
 
-        if (!in_list(c->workloads, w->name))
-            continue;
-        progress((*done)++, total, w->name, cfg->name);
-        bench_fmt(run_dir, sizeof(run_dir), "%s/%s", base, w->name);
-        bench_fmt(tmp_dir, sizeof(tmp_dir), "%s/%s-tmp", base, w->name);
-        if (!unavailable[0] && !(w->flags & WL_LOAD) && on_disk && !have_tpl &&
-            !tpl_error[0]) {
-            /* an untimed load into the template (no load-random run made one) */
-            bench_result prep;
-            job pj = j;
-            pj.run_dir = tpl;
-            pj.tmp_dir = tpl_tmp;
-            pj.prepare = true;
-            pj.w = bench_workload_find("load-random");
-            run_child(&pj, &prep);
-            if (prep.status == ST_OK)
-                have_tpl = true;
-            else if (prep.status == ST_UNAVAILABLE)
-                snprintf(unavailable, sizeof(unavailable), "%s", prep.error);
-            else
-                if (snprintf(tpl_error, sizeof(tpl_error), "loading the data: %s", prep.error) < 0)
-                    tpl_error[0] = '?';
-        }
-        if (unavailable[0]) {
-            add_skip(out, w, cfg, ST_UNAVAILABLE, unavailable);
-            continue;
-        }
-        if ((w->flags & WL_COLD) && !on_disk) {
-            add_skip(out, w, cfg, ST_SKIPPED, "in-memory configuration: nothing to read cold");
-            continue;
-        }
-        if (tpl_error[0] && !(w->flags & WL_LOAD)) {
-            add_skip(out, w, cfg, ST_ERROR, tpl_error);
-            continue;
-        }
-        res = add_row(out);
-        run_repeated(&j, c->repeat, res);
-        if (res->status == ST_UNAVAILABLE)
-            snprintf(unavailable, sizeof(unavailable), "%s", res->error);
+static int cmp_rate(const void *a, const void *b)
+{
+    const bench_result *x = a, *y = b;
+
+    return (x->ops_per_s > y->ops_per_s) - (x->ops_per_s < y->ops_per_s);
+}
+
+/* Folds the rounds of one (workload, configuration) into one row: the run
+ * with the median ops/s (of those that succeeded) with every round's ops/s
+ * beside it; the first failure makes the row an error. */
+static void fold_rounds(const bench_result *runs, unsigned n, bench_result *row)
+{
+    bench_result ok[BENCH_MAX_ROUNDS];
+    unsigned n_ok = 0, first_bad = n;
+
+    for (unsigned k = 0; k < n; k++) {
+        if (runs[k].status == ST_OK)
+            ok[n_ok++] = runs[k];
+        else if (first_bad == n)
+            first_bad = k;
     }
-    /* Deleting files slows ext4's next file creations for a while (it
-     * skips recently deleted inodes), which would penalise the next runs of
-     * a tier that creates files; so a configuration's runs are removed
-     * together, at its end, and synced. */
+    if (n_ok) {
+        qsort(ok, n_ok, sizeof(ok[0]), cmp_rate);
+        *row = ok[(n_ok - 1) / 2];
+    } else {
+        *row = runs[0];
+    }
+    if (first_bad < n && n_ok) {
+        row->status = runs[first_bad].status;
+        bench_fmt(row->error, sizeof(row->error), "round %u: %s", first_bad + 1,
+                  runs[first_bad].error);
+    }
+    row->rounds = n;
+    for (unsigned k = 0; k < BENCH_MAX_ROUNDS; k++) {
+        row->round_ops_per_s[k] = k < n && runs[k].status == ST_OK ? runs[k].ops_per_s : -1;
+        row->round_slot[k] = k < n ? runs[k].slot : 0;
+    }
+}
+
+/* Runs workload w on every selected configuration, round by round: the
+ * configurations run in table order in odd rounds and in reverse order in
+ * even ones (A B B A ...), each run in its own child on its own copy. */
+static void run_workload(const cli *c, const bench_workload *w, cstate *cs, size_t n_cs,
+                         const char *root, rows *out, size_t *done, size_t total)
+{
+    static bench_result runs[64][BENCH_MAX_ROUNDS];
+    bool active[64];
+    char run_dir[4096], tmp_dir[4096], wl_dir[4096];
+
+    bench_fmt(wl_dir, sizeof(wl_dir), "%s/runs-%s", root, w->name);
+    for (size_t i = 0; i < n_cs; i++) {
+        active[i] = false;
+        if (!runs_workload(c, &cs[i], w))
+            continue;
+        if (cs[i].unavailable[0])
+            add_skip(out, w, cs[i].cfg, ST_UNAVAILABLE, cs[i].unavailable);
+        else if ((w->flags & WL_COLD) && !cs[i].on_disk)
+            add_skip(out, w, cs[i].cfg, ST_SKIPPED,
+                     "in-memory configuration: nothing to read cold");
+        else if (cs[i].tpl_error[0] && !(w->flags & WL_LOAD))
+            add_skip(out, w, cs[i].cfg, ST_ERROR, cs[i].tpl_error);
+        else
+            active[i] = true;
+    }
+    for (size_t i = 0; i < n_cs; i++)
+        for (unsigned k = 0; k < BENCH_MAX_ROUNDS; k++)
+            bench_result_init(&runs[i][k], w->name, cs[i].cfg->name);
+    for (unsigned k = 0; k < c->p.repeat && !interrupted; k++) {
+        unsigned slot = 0;
+        for (size_t s = 0; s < n_cs && !interrupted; s++) {
+            size_t i = k % 2 ? n_cs - 1 - s : s;
+            job j;
+
+            if (!active[i])
+                continue;
+            if (cs[i].unavailable[0]) { /* found out in an earlier round */
+                runs[i][k].round = k + 1;
+                runs[i][k].status = ST_UNAVAILABLE;
+                bench_copy(runs[i][k].error, sizeof(runs[i][k].error), cs[i].unavailable);
+                continue;
+            }
+            progress((*done)++, total, w->name, cs[i].cfg->name, k + 1);
+            bench_fmt(run_dir, sizeof(run_dir), "%s/%zu.%u", wl_dir,
+                      (size_t)(cs[i].cfg - bench_configs), k + 1);
+            bench_fmt(tmp_dir, sizeof(tmp_dir), "%s-tmp", run_dir);
+            if (bench_mkdirs(wl_dir)) {
+                bench_result_init(&runs[i][k], w->name, cs[i].cfg->name);
+                bench_fmt(runs[i][k].error, sizeof(runs[i][k].error), "mkdir %s: %s", wl_dir,
+                          strerror(errno));
+                runs[i][k].status = ST_ERROR;
+                continue;
+            }
+            memset(&j, 0, sizeof(j));
+            j.p = &c->p;
+            j.w = w;
+            j.cfg = cs[i].cfg;
+            j.tpl = cs[i].tpl;
+            j.run_dir = run_dir;
+            j.tmp_dir = tmp_dir;
+            j.round = k + 1;
+            j.slot = ++slot;
+            run_child(&j, &runs[i][k]);
+            if (runs[i][k].status == ST_UNAVAILABLE)
+                bench_copy(cs[i].unavailable, sizeof(cs[i].unavailable), runs[i][k].error);
+            /* A copy of an aged store can be gigabytes: remove it now
+             * (measured: also cheaper than removing a workload's copies
+             * together at its end). */
+            if (!c->keep) {
+                uint64_t t = bench_now_ns();
+                bench_rmtree(run_dir);
+                bench_rmtree(tmp_dir);
+                if (getenv("CAIRN_BENCH_TRACE"))
+                    fprintf(stderr, "trace: %s on %s (round %u): remove %.3f s, child %.3f s\n",
+                            w->name, cs[i].cfg->name, k + 1, (double)(bench_now_ns() - t) / 1e9,
+                            runs[i][k].child_seconds);
+            }
+        }
+    }
+    for (size_t i = 0; i < n_cs; i++) {
+        unsigned n = c->p.repeat;
+        if (!active[i])
+            continue;
+        if (interrupted)
+            for (n = 0; n < c->p.repeat && runs[i][n].round; n++)
+                ;
+        if (n)
+            fold_rounds(runs[i], n, add_row(out));
+    }
     if (!c->keep) {
-        bench_rmtree(base);
+        uint64_t t = bench_now_ns();
+        bench_rmtree(wl_dir);
         sync();
+        if (getenv("CAIRN_BENCH_TRACE"))
+            fprintf(stderr, "trace: %s: remove and sync %.3f s\n", w->name,
+                    (double)(bench_now_ns() - t) / 1e9);
     }
 }
 
@@ -612,7 +791,8 @@ int main(int argc, char **argv)
     char root[4096], path[4096], plots[1024] = "";
     bench_machine m;
     rows out = {NULL, 0, 0};
-    size_t total = 0, done = 0, n_cfg = 0, n_wl = 0, failed = 0;
+    static cstate cs[64];
+    size_t total = 0, done = 0, n_cs = 0, n_wl = 0, failed = 0;
     uint64_t t0 = bench_now_ns();
     double seconds;
     FILE *f;
@@ -621,12 +801,13 @@ int main(int argc, char **argv)
     if (c.list) {
         printf("configurations:\n");
         for (const bench_config *cfg = bench_configs; cfg->name; cfg++)
-            printf("  %-16s %-8s %-52s %s\n", cfg->name,
+            printf("  %-18s %-8s %-52s %s%s%s\n", cfg->name,
                    cfg->durability == BENCH_DURABLE ? "durable" : "none", cfg->spec,
-                   cfg->durability_desc);
+                   cfg->durability_desc, cfg->only ? "; runs only " : "",
+                   cfg->only ? cfg->only : "");
         printf("workloads:\n");
         for (const bench_workload *w = bench_workloads; w->name; w++)
-            printf("  %-16s op = %-7s %s\n", w->name, w->unit, w->desc);
+            printf("  %-18s op = %-7s %s\n", w->name, w->unit, w->desc);
         return 0;
     }
     snprintf(root, sizeof(root), "%s/cairn-bench-XXXXXX", c.dir ? c.dir : "/tmp");
@@ -638,17 +819,51 @@ int main(int argc, char **argv)
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     bench_machine_info(&m, root);
-    for (const bench_config *cfg = bench_configs; cfg->name; cfg++)
-        n_cfg += in_list(c.configs, cfg->name);
-    for (const bench_workload *w = bench_workloads; w->name; w++)
-        n_wl += in_list(c.workloads, w->name);
-    total = n_cfg * n_wl;
-    fprintf(stderr, "cairn-bench: %zu workloads x %zu configurations, %llu keys, data in %s\n",
-            n_wl, n_cfg, (unsigned long long)c.p.keys, root);
-    for (const bench_config *cfg = bench_configs; cfg->name && !interrupted; cfg++)
-        if (in_list(c.configs, cfg->name))
-            run_config(&c, cfg, root, &out, &done, total);
-    progress(0, 0, NULL, NULL);
+    for (const bench_config *cfg = bench_configs; cfg->name && n_cs < 64; cfg++) {
+        cstate *x = &cs[n_cs];
+        if (!in_list(c.configs, cfg->name))
+            continue;
+        memset(x, 0, sizeof(*x));
+        x->cfg = cfg;
+        x->on_disk = bench_spec_on_disk(cfg->spec);
+        bench_fmt(x->base, sizeof(x->base), "%s/%zu", root, (size_t)(cfg - bench_configs));
+        bench_fmt(x->tpl, sizeof(x->tpl), "%s/template", x->base);
+        if (bench_mkdirs(x->base)) {
+            fprintf(stderr, "cairn-bench: cannot create %s: %s\n", x->base, strerror(errno));
+            return 1;
+        }
+        n_cs++;
+    }
+    for (const bench_workload *w = bench_workloads; w->name; w++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n_cs; i++)
+            k += runs_workload(&c, &cs[i], w);
+        n_wl += k > 0;
+        total += k * c.p.repeat;
+    }
+    fprintf(stderr,
+            "cairn-bench: %zu workloads x %zu configurations x %u rounds, %llu keys, %s"
+            " template, data in %s\n",
+            n_wl, n_cs, c.p.repeat, (unsigned long long)c.p.keys,
+            bench_template_name(c.p.tpl), root);
+    /* Templates first, untimed, one configuration after the other; then the
+     * timed runs, workload by workload, configurations interleaved. */
+    for (size_t i = 0; i < n_cs && !interrupted; i++) {
+        progress(0, 0, NULL, NULL, 0);
+        if (isatty(STDERR_FILENO))
+            fprintf(stderr, "\r\033[Kbuilding the %s template of %s", bench_template_name(c.p.tpl),
+                    cs[i].cfg->name);
+        prepare_config(&c, &cs[i]);
+    }
+    for (size_t i = 0; i < n_cs; i++) {
+        if (!cs[i].tpl_row.workload[0])
+            continue; /* none built */
+        bench_copy(cs[i].tpl_row.workload, sizeof(cs[i].tpl_row.workload), "template");
+        *add_row(&out) = cs[i].tpl_row;
+    }
+    for (const bench_workload *w = bench_workloads; w->name && !interrupted; w++)
+        run_workload(&c, w, cs, n_cs, root, &out, &done, total);
+    progress(0, 0, NULL, NULL, 0);
     seconds = (double)(bench_now_ns() - t0) / 1e9;
     if (!c.keep)
         bench_rmtree(root);
@@ -664,7 +879,7 @@ int main(int argc, char **argv)
     if (bench_report_json(path, &c.p, &m, out.v, out.n, seconds))
         fprintf(stderr, "cairn-bench: cannot write %s: %s\n", path, strerror(errno));
     snprintf(path, sizeof(path), "%s/results.csv", c.out);
-    if (bench_report_csv(path, out.v, out.n))
+    if (bench_report_csv(path, &c.p, out.v, out.n))
         fprintf(stderr, "cairn-bench: cannot write %s: %s\n", path, strerror(errno));
     if (c.no_plots)
         snprintf(plots, sizeof(plots), "plots: skipped (--no-plots)");
@@ -677,7 +892,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < out.n; i++)
         failed += out.v[i].status == ST_ERROR;
     if (failed)
-        printf("%zu run%s failed (ERROR rows above)\n", failed, failed == 1 ? "" : "s");
+        printf("%zu row%s failed (ERROR rows above)\n", failed, failed == 1 ? "" : "s");
     free(out.v);
     return interrupted ? 130 : c.strict && failed ? 1 : 0;
 }

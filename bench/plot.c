@@ -34,6 +34,7 @@ static const struct {
     {"lmdb-nosync", "#98df8a"}, {"file", "#17becf"}, {"file-loose", "#aec7e8"},
     {"mem>file", "#9edae5"},    {"mem>lmdb", "#9467bd"},
     {"file-cache>lmdb", "#c5b0d5"}, {"raw-lmdb", "#d62728"},
+    {"raw-lmdb-nordahead", "#8c564b"},
     {"raw-lmdb-nosync", "#ff9896"}, {"rocksdb", "#ff7f0e"},
     {"rocksdb-nosync", "#ffbb78"},  {"sqlite", "#7f7f7f"},
     {"sqlite-nosync", "#c7c7c7"},
@@ -56,12 +57,13 @@ typedef struct group {
     const char *const *workloads;
 } group;
 
-static const char *const g_writes[] = {"load-sorted", "load-random", "commit-small", NULL};
+static const char *const g_writes[] = {"load-sorted", "load-random", "commit-small",
+                                       "commit-later", NULL};
 static const char *const g_ycsb[] = {
     "ycsb-a-zipf", "ycsb-b-zipf", "ycsb-c-zipf", "ycsb-d-latest", "ycsb-e-zipf", "ycsb-f-zipf",
     "ycsb-a-unif", "ycsb-b-unif", "ycsb-c-unif", "ycsb-d-unif", "ycsb-e-unif", "ycsb-f-unif",
     NULL};
-static const char *const g_reads[] = {"point-1t", "point-2t", "scan-1t", "scan-2t",
+static const char *const g_reads[] = {"point-1t", "point-2t", "scan-1t", "scan-2t", "scan-full",
                                       "cold-get", "cold-scan", NULL};
 static const group groups[] = {
     {"writes", "loads and small commits", g_writes},

@@ -3,6 +3,11 @@
  * directory trees, measure disk usage (st_blocks * 512), read
  * /proc/self/io, drop files from the page cache, and expand spec templates.
  *
+ * It samples the process's memory: RssAnon (heap and other anonymous
+ * memory) and RssFile (mapped file pages, e.g. LMDB's map) from
+ * /proc/self/status, at checkpoints and every 50 ms from a sampler thread,
+ * keeping the peaks over a timed section.
+ *
  * It also describes the machine: cores, CPU model, memory, kernel, and the
  * file system and block device the data directory is on.
  *
@@ -13,6 +18,7 @@
  * which of the two happened.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -189,6 +195,92 @@ void bench_proc_io(double *read_bytes, double *write_bytes)
             *write_bytes = (double)v;
     }
     fclose(f);
+}
+
+void bench_proc_rss(double *anon, double *file)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    unsigned long long kb;
+
+    *anon = *file = -1;
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "RssAnon: %llu kB", &kb) == 1)
+            *anon = (double)kb * 1024.0;
+        else if (sscanf(line, "RssFile: %llu kB", &kb) == 1)
+            *file = (double)kb * 1024.0;
+    }
+    fclose(f);
+}
+
+/* The memory sampler: peaks of RssAnon and RssFile, sampled by mark() and
+ * every 50 ms by a thread of its own between start and stop. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool running, stop;
+    double anon, file;
+} mem = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false, -1, -1};
+
+void bench_mem_mark(void)
+{
+    double anon, file;
+
+    bench_proc_rss(&anon, &file);
+    pthread_mutex_lock(&mem.lock);
+    mem.anon = anon > mem.anon ? anon : mem.anon;
+    mem.file = file > mem.file ? file : mem.file;
+    pthread_mutex_unlock(&mem.lock);
+}
+
+static void *mem_main(void *arg)
+{
+    struct timespec until;
+
+    (void)arg;
+    pthread_mutex_lock(&mem.lock);
+    while (!mem.stop) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&mem.cond, &mem.lock, &until);
+        if (mem.stop)
+            break;
+        pthread_mutex_unlock(&mem.lock);
+        bench_mem_mark();
+        pthread_mutex_lock(&mem.lock);
+    }
+    pthread_mutex_unlock(&mem.lock);
+    return NULL;
+}
+
+void bench_mem_start(void)
+{
+    mem.anon = mem.file = -1;
+    mem.stop = false;
+    bench_mem_mark();
+    mem.running = pthread_create(&mem.thread, NULL, mem_main, NULL) == 0;
+}
+
+void bench_mem_stop(bench_result *res)
+{
+    if (mem.running) {
+        pthread_mutex_lock(&mem.lock);
+        mem.stop = true;
+        pthread_cond_signal(&mem.cond);
+        pthread_mutex_unlock(&mem.lock);
+        pthread_join(mem.thread, NULL);
+        mem.running = false;
+    }
+    bench_mem_mark();
+    res->rss_anon = mem.anon;
+    res->rss_file = mem.file;
 }
 
 static int drop_one(void *ctx, const char *path, const struct stat *st)

@@ -13,13 +13,19 @@
  *                             50% read-modify-write
  *   point-1t, point-2t        warm uniform point reads, 1 and T threads
  *   scan-1t, scan-2t          warm scans of L keys from uniform starts
- *   commit-small              one updated key per commit (op = commit)
+ *   scan-full                 warm full forward scans (op = key)
+ *   commit-small              one updated key per commit, the first W
+ *                             (--commit-window) after the load (op = commit)
+ *   commit-later              the same after W untimed commits
  *   cold-get                  fresh process, caches dropped: open, first key
  *                             (time to first key), then uniform point reads
  *                             of 2% of the keys (at least 200)
  *   cold-scan                 fresh process, caches dropped: a full scan
  *
  * Every workload but load and cold starts warm: one untimed full scan.
+ * Timed sections stop at their operation bound or when bench_time_up says
+ * (--max-seconds, once --min-ops are done); commit-small and the loads do a
+ * fixed amount of work.
  * Reads check each value's length and fold a byte of it into a checksum.
  */
 #include <pthread.h>
@@ -41,6 +47,13 @@ static int fail_msg(bench_run *run, const char *msg)
     return -1;
 }
 
+void bench_run_mark(bench_run *run)
+{
+    if (run->store && run->store->a->counters)
+        run->store->a->counters(run->store, &run->c0);
+    bench_proc_io(&run->rb0, &run->wb0);
+}
+
 int bench_run_open(bench_run *run, unsigned flags)
 {
     const bench_adapter *a = run->cfg->adapter;
@@ -55,10 +68,15 @@ int bench_run_open(bench_run *run, unsigned flags)
     return 0;
 }
 
-/* The moment a timed section that started at t0 must stop. */
-static uint64_t deadline(const bench_run *run, uint64_t t0)
+bool bench_time_up(const bench_run *run, uint64_t t0, uint64_t now, uint64_t done,
+                   unsigned n_threads)
 {
-    return t0 + (uint64_t)(run->p->max_seconds * 1e9);
+    uint64_t cap = (uint64_t)(run->p->max_seconds * 1e9);
+    uint64_t min_ops = (run->p->min_ops + n_threads - 1) / (n_threads ? n_threads : 1);
+
+    if (now - t0 < cap)
+        return false;
+    return done >= min_ops || now - t0 >= 5 * cap;
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -145,6 +163,74 @@ int bench_load(bench_run *run, uint64_t n, bool sorted, bench_hist *h)
         run->n_keys = n;
     free(order);
     free(val);
+    return rc;
+}
+
+int bench_age(bench_run *run)
+{
+    const bench_adapter *a = run->store->a;
+    uint64_t n = run->n_keys, n_upd = run->p->batch / 10, n_del = run->p->batch / 20;
+    uint64_t *prev = NULL, *cur = NULL, n_prev = 0;
+    uint8_t *deleted = calloc((size_t)n + 1, 1), *val = malloc(run->p->value_size + 1);
+    char key[BENCH_KEY_LEN];
+    bench_rng rng;
+    int rc = 0;
+
+    n_upd = n_upd ? n_upd : 1;
+    n_del = n_del ? n_del : 1;
+    if (n_del > n / 4)
+        n_del = n / 4;
+    prev = malloc((size_t)(n_del + 1) * sizeof(*prev));
+    cur = malloc((size_t)(n_del + 1) * sizeof(*cur));
+    if (!deleted || !val || !prev || !cur) {
+        rc = fail_msg(run, "out of memory for aging");
+        goto out;
+    }
+    bench_rng_seed(&rng, run->p->seed ^ 0xa6edull);
+    /* commits 0 .. age_commits-1 age the store; the last one only re-inserts */
+    for (uint64_t c = 0; !rc && c <= run->p->age_commits; c++) {
+        bool last = c == run->p->age_commits;
+        uint64_t n_cur = 0;
+
+        if (a->begin(run->store)) {
+            rc = fail_store(run, "begin");
+            break;
+        }
+        for (uint64_t k = 0; !rc && k < n_prev; k++) { /* back come the deleted keys */
+            bench_key(bench_key_id(prev[k]), key);
+            bench_value(run->p->seed, prev[k], ++run->next_version, val, run->p->value_size);
+            deleted[prev[k]] = 0;
+            if (a->put(run->store, key, sizeof(key), val, run->p->value_size))
+                rc = fail_store(run, "put");
+        }
+        for (uint64_t k = 0; !rc && !last && k < n_upd; k++) {
+            uint64_t i = bench_rng_below(&rng, n);
+            bench_key(bench_key_id(i), key);
+            bench_value(run->p->seed, i, ++run->next_version, val, run->p->value_size);
+            if (a->put(run->store, key, sizeof(key), val, run->p->value_size))
+                rc = fail_store(run, "put");
+        }
+        for (uint64_t k = 0; !rc && !last && k < n_del; k++) {
+            uint64_t i = bench_rng_below(&rng, n);
+            if (deleted[i])
+                continue; /* already deleted in this commit */
+            deleted[i] = 1;
+            cur[n_cur++] = i;
+            bench_key(bench_key_id(i), key);
+            if (a->del(run->store, key, sizeof(key)))
+                rc = fail_store(run, "del");
+        }
+        if (!rc && a->commit(run->store))
+            rc = fail_store(run, "commit");
+        run->res->commits++;
+        memcpy(prev, cur, (size_t)n_cur * sizeof(*cur));
+        n_prev = n_cur;
+    }
+out:
+    free(deleted);
+    free(val);
+    free(prev);
+    free(cur);
     return rc;
 }
 
@@ -235,6 +321,7 @@ typedef struct reader_job {
     pthread_barrier_t *start;
     uint64_t ops, done;
     uint64_t seed;
+    unsigned n_threads;
     bool scans;
     bench_hist *hist;
     uint64_t t_start, t_end; /* this thread's timed section */
@@ -257,11 +344,11 @@ static void *reader_main(void *arg)
     }
     pthread_barrier_wait(job->start);
     job->t_start = bench_now_ns();
-    for (uint64_t k = 0, stop = deadline(run, job->t_start); !job->rc && k < job->ops; k++) {
+    for (uint64_t k = 0; !job->rc && k < job->ops; k++) {
         uint64_t i = bench_rng_below(&rng, run->n_keys);
         uint64_t t0 = bench_now_ns();
 
-        if (t0 > stop)
+        if (bench_time_up(run, job->t_start, t0, k, job->n_threads))
             break;
         job->done++;
         if (job->scans)
@@ -293,7 +380,7 @@ static int run_readers(bench_run *run, bool scans, uint64_t ops, bench_hist *h)
     }
     pthread_barrier_init(&start, NULL, n + 1);
     for (unsigned t = 0; t < n; t++) {
-        jobs[t] = (reader_job){.run = run, .start = &start, .ops = ops / n + (t < ops % n),
+        jobs[t] = (reader_job){.run = run, .start = &start, .ops = ops / n + (t < ops % n), .n_threads = n,
                                .seed = run->p->seed * 31 + t + 1, .scans = scans};
         jobs[t].hist = calloc(1, sizeof(bench_hist));
         if (!jobs[t].hist || pthread_create(&tids[t], NULL, reader_main, &jobs[t])) {
@@ -382,12 +469,12 @@ static int w_ycsb(bench_run *run, bench_hist *h)
     bench_rng_seed(&rng, run->p->seed ^ (uint64_t)w->mix << 8 ^ (uint64_t)w->dist);
     bench_chooser_init(&ch, w->dist, run->n_keys);
     t_start = bench_now_ns();
-    for (uint64_t stop = deadline(run, t_start); !rc && done < run->p->ops; done++) {
+    for (; !rc && done < run->p->ops; done++) {
         int dice = (int)bench_rng_below(&rng, 100);
         uint64_t t0 = bench_now_ns();
         char err[BENCH_ERR_MAX] = "";
 
-        if (t0 > stop)
+        if (bench_time_up(run, t_start, t0, done, 1))
             break;
         if (dice < read) {
             rc = get_one(run, r, bench_choose(&ch, &rng, run->n_keys), &s, err, sizeof(err));
@@ -431,7 +518,9 @@ static int w_scan(bench_run *run, bench_hist *h)
     return run_readers(run, true, ops, h);
 }
 
-static int w_commit_small(bench_run *run, bench_hist *h)
+/* n one-key commits of random keys; timed (into h) if timed, and then
+ * also stopped by the time cap. */
+static int commits(bench_run *run, bench_hist *h, uint64_t n, bool timed, uint64_t seed)
 {
     uint8_t *val = malloc(run->p->value_size + 1);
     bench_rng rng;
@@ -440,18 +529,75 @@ static int w_commit_small(bench_run *run, bench_hist *h)
 
     if (!val)
         return fail_msg(run, "out of memory");
-    bench_rng_seed(&rng, run->p->seed ^ 0xc0ull);
+    bench_rng_seed(&rng, run->p->seed ^ seed);
     t_start = bench_now_ns();
-    for (uint64_t stop = deadline(run, t_start); !rc && done < run->p->commits; done++) {
+    for (; !rc && done < n; done++) {
         uint64_t t0 = bench_now_ns();
-        if (t0 > stop)
+        if (timed && bench_time_up(run, t_start, t0, done, 1))
             break;
         rc = put_one(run, bench_rng_below(&rng, run->n_keys), val);
-        bench_hist_add(h, bench_now_ns() - t0);
+        if (h)
+            bench_hist_add(h, bench_now_ns() - t0);
     }
     run->res->seconds = (double)(bench_now_ns() - t_start) / 1e9;
     run->res->ops = done;
     free(val);
+    return rc;
+}
+
+/* The first commit_window one-key commits after the load: all of them, no
+ * time cap (a window, not a rate over whatever time allows). */
+static int w_commit_small(bench_run *run, bench_hist *h)
+{
+    return commits(run, h, run->p->commit_window, false, 0xc0ull);
+}
+
+/* The commits after those: commit_window untimed commits (the state
+ * commit-small leaves), then up to --commits timed ones. */
+static int w_commit_later(bench_run *run, bench_hist *h)
+{
+    int rc = commits(run, NULL, run->p->commit_window, false, 0xc0ull);
+
+    if (rc)
+        return rc;
+    run->res->commits = run->res->keys_written = 0;
+    bench_run_mark(run);
+    return commits(run, h, run->p->commits, true, 0xc1ull);
+}
+
+/* Warm full scans, from the first key to the last, until the time cap
+ * (at least one); op = key, latency = one full scan. */
+static int w_scan_full(bench_run *run, bench_hist *h)
+{
+    bench_reader *r = NULL;
+    sink s = {0, 0};
+    uint64_t t_start, keys = 0, scans = 0;
+    size_t seen;
+    int rc = 0;
+
+    if (run->store->a->reader_open(run->store, &r))
+        return fail_store(run, "reader_open");
+    t_start = bench_now_ns();
+    for (;;) {
+        uint64_t t0 = bench_now_ns();
+        if (scans && (bench_time_up(run, t_start, t0, keys, 1) || keys >= run->p->read_ops))
+            break;
+        if (run->store->a->scan(r, "", 0, SIZE_MAX, scan_visit, &s, &seen)) {
+            rc = fail_msg(run, r->err[0] ? r->err : run->store->err);
+            break;
+        }
+        bench_hist_add(h, bench_now_ns() - t0);
+        if (seen != run->n_keys) {
+            rc = fail_msg(run, "full scan saw fewer keys than were loaded");
+            break;
+        }
+        keys += seen;
+        scans++;
+    }
+    run->res->seconds = (double)(bench_now_ns() - t_start) / 1e9;
+    run->res->ops = keys;
+    run->res->checksum += s.sum;
+    run->store->a->reader_close(r);
     return rc;
 }
 
@@ -505,9 +651,9 @@ static int w_cold_get(bench_run *run, bench_hist *h)
     rc = get_one(run, r, bench_rng_below(&rng, run->n_keys), &s, err, sizeof(err));
     run->res->ttfk_ns = (double)(bench_now_ns() - t0);
     t_start = bench_now_ns();
-    for (uint64_t stop = deadline(run, t_start); !rc && done < ops; done++) {
+    for (; !rc && done < ops; done++) {
         uint64_t t1 = bench_now_ns();
-        if (t1 > stop)
+        if (bench_time_up(run, t_start, t1, done, 1))
             break;
         rc = get_one(run, r, bench_rng_below(&rng, run->n_keys), &s, err, sizeof(err));
         bench_hist_add(h, bench_now_ns() - t1);
@@ -595,8 +741,12 @@ const bench_workload bench_workloads[] = {
      DIST_UNIFORM, 1},
     {"scan-2t", "scan", "warm scans of L keys from uniform starts, T threads", 0, w_scan, 0,
      DIST_UNIFORM, 0},
-    {"commit-small", "commit", "one updated key per commit", WL_WRITES, w_commit_small, 0, DIST_UNIFORM,
-     1},
+    {"scan-full", "key", "warm full forward scans, 1 thread (latency = one scan)", 0,
+     w_scan_full, 0, DIST_UNIFORM, 1},
+    {"commit-small", "commit", "one updated key per durable commit: the first W after the load",
+     WL_WRITES | WL_UNCAPPED, w_commit_small, 0, DIST_UNIFORM, 1},
+    {"commit-later", "commit", "one updated key per durable commit: after W untimed ones",
+     WL_WRITES, w_commit_later, 0, DIST_UNIFORM, 1},
     {"cold-get", "op", "fresh process, caches dropped: first key, then reads of 2% of the keys",
      WL_COLD,
      w_cold_get, 0, DIST_UNIFORM, 1},

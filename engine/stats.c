@@ -29,7 +29,7 @@ static int count_node(void *ctx, const cairn_node *nd, bool is_last)
     st->nodes++;
     st->leaf_nodes += nd->level == 0;
     st->node_bytes += nd->size;
-    if (acc->is_default && nd->level + 1 > st->height)
+    if (acc->is_default && (uint32_t)nd->level + 1 > st->height)
         st->height = nd->level + 1;
     acc->sum += nd->size;
     acc->sum_sq += (double)nd->size * nd->size;

@@ -220,7 +220,8 @@ static void set_hints(cairn_node *nd)
         while (p < max && a[p] == b[p])
             p++;
     }
-    nd->prefix_len = p;
+    nd->prefix_len = (uint16_t)p;
+    nd->prefix_head = p ? key_hint(cairn__node_key(nd, 0), p, 0) : 0;
     for (uint32_t i = 0; i < nd->n; i++)
         hint[i] = key_hint(cairn__node_key(nd, i), nd->e[i].key_len, p);
 }
@@ -247,23 +248,21 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
     if (!mp_array(&r, &n) || (level > 0 && n == 0))
         return corrupt(id, "key array missing, or an internal node without children");
     /* one allocation: the node, entries, hints, running key counts
-     * (internal nodes), checked flags, bytes */
-    mem = sizeof(*nd) + (size_t)n * (sizeof(cairn_entry) + sizeof(uint64_t) + 1) + len +
+     * (internal nodes), bytes */
+    mem = sizeof(*nd) + (size_t)n * (sizeof(cairn_entry) + sizeof(uint64_t)) + len +
           (level ? ((size_t)n + 1) * sizeof(uint64_t) : 0);
     if (!(nd = cairn__malloc(mem)))
         return cairn__fail(CAIRN_NOMEM, "decoding a node of %zu bytes", len);
     memset(nd, 0, sizeof(*nd));
     nd->id = *id;
     atomic_init(&nd->refs, 1);
-    nd->level = (uint32_t)level;
+    nd->level = (uint8_t)level;
     nd->n = n;
     nd->size = (uint32_t)len;
     nd->mem = mem;
     nd->hint = (const uint64_t *)&nd->e[n];
     nd->before = level ? &nd->hint[n] : NULL;
-    nd->checked = (_Atomic uint8_t *)(level ? &nd->before[n + 1] : &nd->hint[n]);
-    memset((void *)nd->checked, 0, n);
-    nd->bytes = (const uint8_t *)&nd->checked[n];
+    nd->bytes = (const uint8_t *)(level ? &nd->before[n + 1] : &nd->hint[n]);
     memcpy((uint8_t *)nd->bytes, bytes, len);
     /* Parse the entries from the private copy, so that offsets are
      * relative to nd->bytes. */
@@ -280,16 +279,24 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
 }
 
 /* Where key stands against the prefix every key of nd shares: below all
- * of nd's keys (-1), above them all (1), or sharing it (0). */
+ * of nd's keys (-1), above them all (1), or sharing it (0). The prefix's
+ * first 8 bytes are in the node's header: most prefixes are no longer,
+ * and then the keys' bytes are not read. */
 static int prefix_side(const cairn_node *nd, const uint8_t *key, size_t key_len)
 {
-    uint32_t p = nd->prefix_len;
+    uint32_t p = nd->prefix_len, head = p < 8 ? p : 8;
+    uint64_t k;
     int c;
+
     if (p == 0)
         return 0;
-    if (key_len == 0)
-        return -1;
-    if ((c = memcmp(key, cairn__node_key(nd, 0), key_len < p ? key_len : p)) != 0)
+    k = key_hint(key, key_len < head ? key_len : head, 0);
+    if (k != nd->prefix_head)
+        return k < nd->prefix_head ? -1 : 1;
+    if (key_len < head)
+        return -1; /* a proper prefix of the prefix (the same bytes, zero-padded) */
+    if (p > 8 && (c = memcmp(key + 8, cairn__node_key(nd, 0) + 8,
+                             (key_len < p ? key_len : p) - 8)) != 0)
         return c < 0 ? -1 : 1;
     return key_len < p ? -1 : 0;
 }

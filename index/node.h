@@ -26,7 +26,7 @@
  * bytes 94 01 00 90 90.
  *
  * Decoded form: one allocation holding struct cairn_node, its entry array,
- * a search hint per entry, a checked flag per child and a copy of the
+ * a search hint per entry, running key counts (internal nodes) and a copy of the
  * encoded bytes; keys and values point into those bytes, so reading a
  * cached node allocates and decodes nothing. A binary search compares the
  * hints, 8 bytes of each key after the prefix all its keys share, packed in
@@ -58,31 +58,34 @@ typedef struct cairn_entry {
     uint16_t key_len;  /* <= CAIRN_KEY_MAX */
     uint16_t val_len;  /* <= CAIRN_INLINE_MAX, or 32 */
     bool is_ref;       /* leaf: the value is out of line */
+    _Atomic uint8_t checked; /* internal: the child was found to match this
+                                entry (cairn__child_check) */
 } cairn_entry;
 
 typedef struct cairn_node {
+    /* What a lookup and a search read first, together. */
     cairn_id id;
-    _Atomic uint32_t refs;     /* pins, plus one while in the cache */
-    uint32_t level;            /* 0 for leaves */
+    _Atomic(struct cairn_node *) hash_next; /* the shard's hash chain (cache.c) */
+    const uint64_t *hint;      /* per entry: key bytes [prefix_len, +8), big-endian,
+                                  zero-padded */
+    uint64_t prefix_head;      /* the first min(prefix_len, 8) bytes of the prefix,
+                                  big-endian, zero-padded */
     uint32_t n;                /* entries */
+    uint16_t prefix_len;       /* bytes every key of the node starts with */
+    uint8_t level;             /* 0 for leaves; < CAIRN_MAX_HEIGHT */
+    _Atomic uint8_t referenced; /* CLOCK: read since the hand passed (cache.c) */
+    const uint8_t *bytes;      /* the encoded node */
+
+    _Atomic uint32_t refs;     /* pins, plus one while in the cache */
     uint32_t size;             /* encoded bytes */
     uint64_t count;            /* keys in the subtree */
     size_t mem;                /* bytes of the whole allocation */
-    const uint8_t *bytes;      /* the encoded node */
-    uint32_t prefix_len;       /* bytes every key of the node starts with */
-    const uint64_t *hint;      /* per entry: key bytes [prefix_len, +8), big-endian,
-                                  zero-padded */
     const uint64_t *before;    /* internal: n + 1 running totals of the children's
                                   key counts (before[i]: keys in children < i) */
-    _Atomic uint8_t *checked;  /* internal: per child, whether it was found to
-                                  match its entry (cairn__child_check) */
-    /* cache links (cache.c) */
-    _Atomic(struct cairn_node *) hash_next;   /* the shard's hash chain */
     struct cairn_node *ring_prev, *ring_next; /* the shard's CLOCK ring; once
                                                  retired, ring_next chains the
-                                                 retired nodes */
-    _Atomic uint8_t referenced;               /* CLOCK: read since the hand passed */
-    uint64_t retired_at;                      /* the epoch it was evicted in */
+                                                 retired nodes (cache.c) */
+    uint64_t retired_at;       /* the epoch it was evicted in (cache.c) */
     cairn_entry e[];           /* n entries */
 } cairn_node;
 

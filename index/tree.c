@@ -87,7 +87,7 @@ int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *c
 
     /* The child is named by its hash, so a pair that matched once always
      * will: warm descents skip the comparisons. */
-    if (atomic_load_explicit(&parent->checked[i], memory_order_relaxed))
+    if (atomic_load_explicit(&parent->e[i].checked, memory_order_relaxed))
         return 0;
     if (child->level + 1 != parent->level)
         what = "is not one level below it";
@@ -99,7 +99,7 @@ int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *c
     else if (child->count != cairn__entry_count(parent, i))
         what = "holds another number of keys than its entry says";
     if (!what) {
-        atomic_store_explicit(&parent->checked[i], 1, memory_order_relaxed);
+        atomic_store_explicit((_Atomic uint8_t *)&parent->e[i].checked, 1, memory_order_relaxed);
         return 0;
     }
     return cairn__fail(CAIRN_CORRUPT, "node %s: child %u (%s) %s",

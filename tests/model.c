@@ -131,3 +131,44 @@ void model_free(model *m)
     free(m->v);
     memset(m, 0, sizeof(*m));
 }
+
+model_range model_range_open(const model *m, const void *lo, size_t lo_len, const void *hi,
+                             size_t hi_len, bool reverse)
+{
+    model_range r;
+    bool found;
+
+    r.a = lo ? model_find(m, lo, lo_len, &found) : 0;
+    r.b = hi ? model_find(m, hi, hi_len, &found) : m->n;
+    r.reverse = reverse;
+    r.i = reverse ? r.b : r.a;
+    return r;
+}
+
+size_t model_range_count(const model_range *r)
+{
+    return r->b > r->a ? r->b - r->a : 0;
+}
+
+void model_range_seek(const model *m, model_range *r, const void *key, size_t len)
+{
+    bool found;
+
+    r->i = model_find(m, key, len, &found);
+    if (!r->reverse) {
+        if (r->i < r->a)
+            r->i = r->a;
+    } else {
+        if (found) /* one past the last key <= key */
+            r->i++;
+        if (r->i > r->b)
+            r->i = r->b;
+    }
+}
+
+const model_entry *model_range_next(const model *m, model_range *r)
+{
+    if (!r->reverse)
+        return r->i < r->b && r->i < m->n ? &m->v[r->i++] : NULL;
+    return r->i > r->a && r->i > 0 ? &m->v[--r->i] : NULL;
+}

@@ -57,4 +57,22 @@ model model_copy(const model *m);
 /* Frees m's entries and zeroes it. Accepts a zeroed model. */
 void model_free(model *m);
 
+/* What an iterator over the keys lo <= key < hi of a model must return, in
+ * order (cairn_iter_open's bounds; NULL: unbounded). */
+typedef struct model_range {
+    size_t a, b;  /* the entries in range: [a, b) */
+    size_t i;     /* forward: the next entry; reverse: one past it */
+    bool reverse;
+} model_range;
+
+model_range model_range_open(const model *m, const void *lo, size_t lo_len, const void *hi,
+                             size_t hi_len, bool reverse);
+/* How many entries are in the range (what cairn_count says). */
+size_t model_range_count(const model_range *r);
+/* Moves as cairn_iter_seek does: forward, to the first entry >= key;
+ * reverse, to the last <= key; within the range either way. */
+void model_range_seek(const model *m, model_range *r, const void *key, size_t len);
+/* The next entry the iterator returns, or NULL past the end. */
+const model_entry *model_range_next(const model *m, model_range *r);
+
 #endif /* CAIRN_TEST_MODEL_H */

@@ -8,7 +8,8 @@
  * the Nth on failing with -ENOSPC; a write that stores half its blobs, then
  * fails; a read that hands back a blob with one byte flipped), and for each
  * operation (a commit, an open with a point read, a full scan, verify, an
- * import of three batches), the fault is put on the 1st, 2nd, 3rd ... tier
+ * import of three batches, and cairn_sync bringing a file ref tier behind
+ * an lmdb primary up to date), the fault is put on the 1st, 2nd, 3rd ... tier
  * call of the operation (any method, through the one wrapper layer every
  * tier call goes through) until the operation completes without reaching
  * it (the cache stack, and every stack under CAIRN_TEST_SCALE < 1, try every
@@ -324,6 +325,48 @@ static void sweep_import(const char *spec, const fault_kind *f, int round)
     }
 }
 
+/* cairn_sync catching a ref tier up with the primary (the commits it lacks
+ * were made with the primary alone), with the fault at each tier call of
+ * the sync. Afterwards the stack verifies (each ref tier on its own: a
+ * follower left behind must still be whole), its head holds m, and a sync
+ * without a fault brings the follower level, holding m too. */
+static void sweep_sync(const char *dir, const fault_kind *f, model *m, uint64_t *seed)
+{
+    char primary[PATH_MAX + 16], stack[2 * PATH_MAX + 32], follower[PATH_MAX + 16];
+
+    snprintf(primary, sizeof(primary), "lmdb:%s/sp", dir);
+    snprintf(follower, sizeof(follower), "file:%s/sf", dir);
+    snprintf(stack, sizeof(stack), "%s>%s", primary, follower);
+    for (uint64_t n = 1;; n = next_n(n)) {
+        char what[3 * PATH_MAX];
+        cairn_db *db = open_db(primary);
+        cairn_txn *txn;
+        int rc;
+
+        ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
+        gen_ops(++*seed, txn, m);
+        ASSERT_OK(cairn_txn_commit(txn, NULL, NULL));
+        cairn_close(db);
+
+        db = open_db(stack);
+        ASSERT_EQ(cairn_tiers_behind(db, NULL), 1);
+        arm(f, n);
+        rc = cairn_sync(db);
+        bool fired = disarm();
+        cairn_close(db);
+        snprintf(what, sizeof(what), "%.300s, sync, fault %s at call %llu (%s)", stack, f->name,
+                 (unsigned long long)n, rc ? cairn_errname(rc) : "synced");
+        check_store(stack, m, what);
+        db = open_db(stack);
+        ASSERT_OK(cairn_sync(db));
+        ASSERT_EQ(cairn_tiers_behind(db, NULL), 0);
+        cairn_close(db);
+        check_store(follower, m, what);
+        if (!fired)
+            break;
+    }
+}
+
 int main(void)
 {
     char dir[PATH_MAX], specs[3][2 * PATH_MAX + 80];
@@ -362,6 +405,26 @@ int main(void)
         printf("%s: %llu fault points, each followed by a clean verify and the committed "
                "contents\n",
                specs[s], (unsigned long long)(fault_points - before));
+        model_free(&m);
+    }
+    {
+        model m = {0};
+        uint64_t before = fault_points;
+        char stack[2 * PATH_MAX + 32];
+        stride_after_32 = scale < 1 ? 8 : 1;
+        snprintf(stack, sizeof(stack), "lmdb:%s/sp>file:%s/sf", dir, dir);
+        for (int c = 0; c < 2; c++) { /* some history, on both tiers */
+            cairn_db *db = open_db(stack);
+            cairn_txn *txn;
+            ASSERT_OK(cairn_txn_begin(db, NULL, &txn));
+            gen_ops(++seed, txn, &m);
+            ASSERT_OK(cairn_txn_commit(txn, NULL, NULL));
+            cairn_close(db);
+        }
+        for (size_t f = 0; f < sizeof(kinds) / sizeof(kinds[0]); f++)
+            sweep_sync(dir, &kinds[f], &m, &seed);
+        printf("%s: sync, %llu fault points\n", stack,
+               (unsigned long long)(fault_points - before));
         model_free(&m);
     }
     printf("cairn-summary: fault_points=%llu\n", (unsigned long long)fault_points);

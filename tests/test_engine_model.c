@@ -103,9 +103,10 @@ static void check_all(cairn_snapshot *snap, const char *space, const model *m)
 static void check_range(cairn_snapshot *snap, const char *space, const model *m, unsigned ks)
 {
     char lo[40], hi[40], sk[40];
-    size_t lo_len, hi_len, sk_len, a, b, i, steps = 0;
-    bool has_lo = test_rand_below(4) != 0, has_hi = test_rand_below(4) != 0, found;
+    size_t lo_len, hi_len, sk_len, steps = 0;
+    bool has_lo = test_rand_below(4) != 0, has_hi = test_rand_below(4) != 0;
     bool reverse = test_rand_below(2), seek = test_rand_below(3) == 0;
+    model_range mr;
     cairn_iter *it;
     cairn_val k, v;
     uint64_t count;
@@ -114,43 +115,24 @@ static void check_range(cairn_snapshot *snap, const char *space, const model *m,
     random_key(lo, &lo_len, ks);
     random_key(hi, &hi_len, ks);
     random_key(sk, &sk_len, ks);
-    a = has_lo ? model_find(m, lo, lo_len, &found) : 0;
-    b = has_hi ? model_find(m, hi, hi_len, &found) : m->n;
+    mr = model_range_open(m, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL, hi_len, reverse);
     ASSERT_OK(cairn_count(snap, space, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL, hi_len,
                           &count));
-    ASSERT_EQ(count, b > a ? b - a : 0);
+    ASSERT_EQ(count, model_range_count(&mr));
     ASSERT_OK(cairn_iter_open(snap, space, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL,
                               hi_len, reverse ? CAIRN_ITER_REVERSE : 0, &it));
     if (seek) {
         ASSERT_OK(cairn_iter_seek(it, sk, sk_len));
-        i = model_find(m, sk, sk_len, &found);
-        if (!reverse) {
-            if (i < a)
-                i = a;
-        } else {
-            /* the last key <= sk within [a, b) */
-            i = found ? i + 1 : i;
-            if (i > b)
-                i = b;
-        }
-    } else {
-        i = reverse ? b : a;
+        model_range_seek(m, &mr, sk, sk_len);
     }
     for (;;) {
+        const model_entry *e = model_range_next(m, &mr);
         rc = cairn_iter_next(it, &k, &v);
-        if (!reverse) {
-            if (i >= b || i >= m->n)
-                break;
-        } else {
-            if (i <= a || i == 0)
-                break;
-            i--;
-        }
+        if (!e)
+            break;
         ASSERT_OK(rc);
-        ASSERT_MEM_EQ(k.data, k.len, m->v[i].key, m->v[i].key_len);
-        ASSERT_MEM_EQ(v.data, v.len, m->v[i].val, m->v[i].val_len);
-        if (!reverse)
-            i++;
+        ASSERT_MEM_EQ(k.data, k.len, e->key, e->key_len);
+        ASSERT_MEM_EQ(v.data, v.len, e->val, e->val_len);
         if (++steps > 50 && test_rand_below(2))
             goto out; /* long ranges: stop early sometimes */
     }

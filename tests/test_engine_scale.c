@@ -377,9 +377,10 @@ static void check_gets(run *r, cairn_snapshot *snap, int sp, const model *m, int
 static void check_range(run *r, cairn_snapshot *snap, int sp, const model *m)
 {
     char lo[MODEL_KEY_MAX], hi[MODEL_KEY_MAX], sk[MODEL_KEY_MAX];
-    size_t lo_len, hi_len, sk_len, a, b, i, steps = 0, max_steps;
-    bool has_lo = below(r, 4) != 0, has_hi = below(r, 4) != 0, found;
+    size_t lo_len, hi_len, sk_len, steps = 0, max_steps;
+    bool has_lo = below(r, 4) != 0, has_hi = below(r, 4) != 0;
     bool reverse = below(r, 2), seek = below(r, 3) == 0;
+    model_range mr;
     cairn_iter *it;
     cairn_val k, v;
     uint64_t count;
@@ -389,47 +390,29 @@ static void check_range(run *r, cairn_snapshot *snap, int sp, const model *m)
     pick_key(r, m, hi, &hi_len);
     pick_key(r, m, sk, &sk_len);
     max_steps = 1 + below(r, 80);
-    a = has_lo ? model_find(m, lo, lo_len, &found) : 0;
-    b = has_hi ? model_find(m, hi, hi_len, &found) : m->n;
+    mr = model_range_open(m, has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL, hi_len, reverse);
     ASSERT_OK(cairn_count(snap, space_names[sp], has_lo ? lo : NULL, lo_len, has_hi ? hi : NULL,
                           hi_len, &count));
-    ASSERT_EQ(count, b > a ? b - a : 0);
+    ASSERT_EQ(count, model_range_count(&mr));
     tr_u64(r, T_COUNT);
     tr_u64(r, count);
     ASSERT_OK(cairn_iter_open(snap, space_names[sp], has_lo ? lo : NULL, lo_len,
                               has_hi ? hi : NULL, hi_len, reverse ? CAIRN_ITER_REVERSE : 0, &it));
     if (seek) {
         ASSERT_OK(cairn_iter_seek(it, sk, sk_len));
-        i = model_find(m, sk, sk_len, &found);
-        if (!reverse) {
-            if (i < a)
-                i = a;
-        } else {
-            i = found ? i + 1 : i; /* the last key <= sk, within [a, b) */
-            if (i > b)
-                i = b;
-        }
-    } else {
-        i = reverse ? b : a;
+        model_range_seek(m, &mr, sk, sk_len);
     }
     tr_u64(r, T_RANGE);
     for (;;) {
+        const model_entry *e = model_range_next(m, &mr);
         rc = cairn_iter_next(it, &k, &v);
-        if (!reverse) {
-            if (i >= b || i >= m->n)
-                break;
-        } else {
-            if (i <= a || i == 0)
-                break;
-            i--;
-        }
+        if (!e)
+            break;
         ASSERT_OK(rc);
-        ASSERT_MEM_EQ(k.data, k.len, m->v[i].key, m->v[i].key_len);
-        ASSERT_MEM_EQ(v.data, v.len, m->v[i].val, m->v[i].val_len);
+        ASSERT_MEM_EQ(k.data, k.len, e->key, e->key_len);
+        ASSERT_MEM_EQ(v.data, v.len, e->val, e->val_len);
         tr_bytes(r, k.data, k.len);
         tr_bytes(r, v.data, v.len);
-        if (!reverse)
-            i++;
         if (++steps >= max_steps)
             goto out;
     }
