@@ -777,6 +777,13 @@ int main(void)
         const store *st = &stores[i];
         if (only && (size_t)atoi(only) != i)
             continue; /* $CAIRN_OOM_STORE=I sweeps store I alone */
+        /* The sanitizer runs (scale < 1) look for leaks and undefined
+         * behaviour on the error paths; the release run, whose allocator
+         * counts leaks too, sweeps every store. There the plain-syscall
+         * file tier and the cache stack, which add the fewest paths of
+         * their own, are left out to keep the suite's time. */
+        if (!only && scale < 1 && (i == 3 || i == 4))
+            continue;
         uint64_t before = oom_points;
         model m = {0};
 

@@ -53,7 +53,7 @@
  * else that depends on the stack. Each run runs three seeds twice and
  * requires equal hashes, and three seeds a second time on another stack,
  * also requiring equal hashes: tiers are interchangeable (two and two in
- * an ASan build, which runs 60 seeds per unit of CAIRN_TEST_SCALE, since
+ * an ASan build, which runs 40 seeds per unit of CAIRN_TEST_SCALE, since
  * a seed takes ten times as long there).
  *
  * A failure prints the command that replays its seed and keeps its store:
@@ -72,7 +72,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "model.h"
@@ -1264,8 +1263,8 @@ int main(int argc, char **argv)
     if (scale <= 0)
         scale = 1.0;
     /* A sanitizer build (-O0, ASan) runs a seed about ten times slower:
-     * 60 seeds per unit of scale there, 200 in a release build. */
-    n_seeds = env_u64("CAIRN_TEST_SEEDS", (uint64_t)((SANITIZED ? 60 : 200) * scale + 0.5));
+     * 40 seeds per unit of scale there, 200 in a release build. */
+    n_seeds = env_u64("CAIRN_TEST_SEEDS", (uint64_t)((SANITIZED ? 40 : 200) * scale + 0.5));
     if (n_seeds < 8 && !getenv("CAIRN_TEST_SEEDS"))
         n_seeds = 8;
     if (have_only) {

@@ -239,7 +239,8 @@ static int key_order(const void *a, const void *b)
 static void search_matches_scan(void)
 {
     enum { MAX_KEY = 20, MAX_N = 40 };
-    uint8_t keys[MAX_N][MAX_KEY + 1], probe[MAX_KEY + 8];
+    /* room for any length byte: GCC's -O3 cannot see that keys stay short */
+    uint8_t keys[MAX_N][1 + 255], probe[255 + 8];
     long probes = 0;
 
     for (int round = 0; round < 3000; round++) {
