@@ -260,6 +260,7 @@ int cairn__node_decode(const cairn_id *id, const void *bytes, size_t len, cairn_
     nd->n = n;
     nd->size = (uint32_t)len;
     nd->mem = mem;
+    memset(nd->e, 0, (size_t)n * sizeof(cairn_entry)); /* the checked flags among them */
     nd->hint = (const uint64_t *)&nd->e[n];
     nd->before = level ? &nd->hint[n] : NULL;
     nd->bytes = (const uint8_t *)(level ? &nd->before[n + 1] : &nd->hint[n]);
