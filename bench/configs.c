@@ -39,8 +39,8 @@
     "cairn's lmdb tier opens LMDB with MDB_NORDAHEAD (madvise MADV_RANDOM on the map):" \
     " no kernel readahead; a cold read faults in one page at a time"
 #define RA_CAIRN_FILE                                                                   \
-    "file tier: one file per blob, read whole with pread/io_uring; kernel readahead"    \
-    " (default) applies within a file, and files are one node each"
+    "file tier: a blob is a loose file or a record of a pack, read with one"            \
+    " pread/io_uring read of its bytes; kernel readahead (default) applies"
 #define RA_CAIRN_MEM "memory tier: nothing is read from disk"
 
 const bench_config bench_configs[] = {
@@ -51,6 +51,9 @@ const bench_config bench_configs[] = {
      "fsync per commit: lmdb tier sync=full (default)", "", 0, RA_CAIRN_LMDB, NULL},
     {"file", &bench_cairn_adapter, "file:{dir}/data", BENCH_DURABLE,
      "fsync per commit: file tier (default)", "", 0, RA_CAIRN_FILE, NULL},
+    /* the file tier as before packs: one file per blob (issue 9) */
+    {"file-loose", &bench_cairn_adapter, "file:{dir}/data?pack=0", BENCH_DURABLE,
+     "fsync per commit: file tier, one file per blob (pack=0)", "", 0, RA_CAIRN_FILE, NULL},
     {"lmdb-nosync", &bench_cairn_adapter, "lmdb:{dir}/data?sync=none", BENCH_NONE,
      "none: lmdb tier sync=none (MDB_NOSYNC)", "", 0, RA_CAIRN_LMDB, NULL},
     {"mem>file", &bench_cairn_adapter, "mem:256M>file:{dir}/data", BENCH_DURABLE,

@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "id.h"
+#include "pack.h"
 #include "stack.h"
 #include "test.h"
 #include "tier.h"
@@ -522,7 +524,7 @@ static void test_batching(void)
     for (int mode = 0; mode < 2; mode++) {
         char sub[700];
         snprintf(sub, sizeof(sub), "%s/%d", dir, mode);
-        cairn_tier *t = open_file(sub, mode == 0 ? "io=uring" : "io=syscall", 0);
+        cairn_tier *t = open_file(sub, mode == 0 ? "io=uring&pack=0" : "io=syscall&pack=0", 0);
         uint64_t s0 = t->counters.io_submits, o0 = t->counters.io_ops, s1, o1;
 
         ASSERT_OK(cairn__tier_put_many(t, c, n));
@@ -882,6 +884,59 @@ static void killed_writer(const char *dir, const char *opts, uint64_t seed, int 
     }
 }
 
+/* Reads the whole file at path into a malloc'd buffer. OUT: *len. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    struct stat st;
+    unsigned char *data;
+    int fd;
+
+    ASSERT_TRUE((fd = open(path, O_RDONLY)) >= 0);
+    ASSERT_EQ(fstat(fd, &st), 0);
+    data = malloc((size_t)st.st_size + 1);
+    ASSERT_EQ(read(fd, data, (size_t)st.st_size), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return data;
+}
+
+/* Parses every pack under packs/ (each must be valid: packs appear only
+ * complete) and hashes every record against its id. Returns the count. */
+static size_t hash_all_packs(const char *dir)
+{
+    char path[800];
+    size_t n = 0;
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/packs", dir);
+    if (!(d = opendir(path)))
+        return 0;
+    while ((de = readdir(d))) {
+        char file[1200];
+        cairn_pack_index *ix;
+        unsigned char *data;
+        size_t len;
+
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+        data = slurp(file, &len);
+        ASSERT_OK(cairn__pack_index_parse(file, data, len, len, &ix));
+        for (uint64_t k = 0; k < ix->count; k++) {
+            cairn_id actual;
+            cairn__sha256(data + ix->entries[k].offset, ix->entries[k].length, &actual);
+            if (!cairn__id_eq(&actual, &ix->entries[k].id))
+                TEST_FAIL("%s: record %llu holds the wrong bytes", file, (unsigned long long)k);
+            n++;
+        }
+        cairn__pack_index_free(ix);
+        free(data);
+    }
+    closedir(d);
+    return n;
+}
+
 /* Hashes every file under objects/ against its name. Returns the count. */
 static size_t hash_all_files(const char *dir)
 {
@@ -923,7 +978,314 @@ static size_t hash_all_files(const char *dir)
         closedir(sub);
     }
     closedir(top);
+    return n + hash_all_packs(dir);
+}
+
+/* ---------------------------------------------------------------- packs */
+
+/* The names of the packs under dir/packs, sorted; returns how many (at
+ * most cap). */
+static size_t list_packs(const char *dir, char names[][80], size_t cap)
+{
+    char path[800];
+    struct dirent *de;
+    size_t n = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/packs", dir);
+    ASSERT_TRUE((d = opendir(path)) != NULL);
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' && n < cap)
+            snprintf(names[n++], 80, "%.79s", de->d_name);
+    closedir(d);
+    for (size_t i = 1; i < n; i++) /* insertion sort: few names */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char tmp[80];
+            memcpy(tmp, names[j], 80), memcpy(names[j], names[j - 1], 80);
+            memcpy(names[j - 1], tmp, 80);
+        }
     return n;
+}
+
+static size_t count_loose(const char *dir)
+{
+    char path[800];
+    size_t n = 0;
+    DIR *top, *sub;
+    struct dirent *de, *fe;
+
+    snprintf(path, sizeof(path), "%s/objects", dir);
+    ASSERT_TRUE((top = opendir(path)) != NULL);
+    while ((de = readdir(top))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/objects/%s", dir, de->d_name);
+        ASSERT_TRUE((sub = opendir(path)) != NULL);
+        while ((fe = readdir(sub)))
+            n += fe->d_name[0] != '.';
+        closedir(sub);
+    }
+    closedir(top);
+    return n;
+}
+
+/* Reads every blob through the stack (hash-checked): each must be there
+ * with its bytes, except bad (NULL: none), which must be CAIRN_CORRUPT. */
+static void stack_reads(cairn_stack *st, const test_blob *b, size_t n, const test_blob *bad)
+{
+    for (size_t i = 0; i < n; i++) {
+        cairn_buf buf = {0};
+        if (bad && cairn__id_eq(&b[i].id, &bad->id)) {
+            ASSERT_RC(cairn__stack_get(st, &b[i].id, &buf), CAIRN_CORRUPT);
+            continue;
+        }
+        ASSERT_OK(cairn__stack_get(st, &b[i].id, &buf));
+        ASSERT_MEM_EQ(buf.data, buf.len, b[i].data, b[i].len);
+        free(buf.data);
+    }
+}
+
+static int count_visit(void *ctx, const cairn_id *id, size_t len)
+{
+    (void)id, (void)len;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+#define PK_N 40
+
+/* A store writes a put of many new blobs as one pack (and a put of few as
+ * loose files), reads both, across reopens and read-only; a damaged record
+ * is refused by the hash check and repaired loose; a damaged index or
+ * footer, or a truncated pack, makes the pack untrusted and named, the
+ * rest readable; a pack no ref names is harmless; remove_many rewrites a
+ * pack; a store from before packs (no packs/) opens read-only and
+ * read-write. */
+static void test_packs(const char *opts)
+{
+    char *dir = fresh_dir(), spec[700], path[1000], names[8][80], hex[13];
+    test_blob b[PK_N + 3];
+    cairn_blob c[PK_N + 3];
+    cairn_stack *st;
+    cairn_tier *t;
+    size_t n_scan = 0;
+    uint64_t blobs = 0, bytes = 0, want_bytes = 0;
+
+    printf("packs %s\n", opts);
+    snprintf(spec, sizeof(spec), "file:%s?%s", dir, opts);
+    for (size_t i = 0; i < PK_N + 3; i++) {
+        b[i] = make_blob(7000 + i, i == 5 ? 0 : 100 + 97 * i);
+        c[i] = as_blob(&b[i]);
+        want_bytes += b[i].len;
+    }
+    ASSERT_OK(cairn__stack_open(spec, 0, &st));
+    t = cairn__stack_tier(st, 0);
+    ASSERT_OK(cairn__tier_put_many(t, c, PK_N)); /* one pack */
+    ASSERT_OK(cairn__tier_put_many(t, c + PK_N, 3)); /* loose */
+    ASSERT_EQ(list_packs(dir, names, 8), 1);
+    ASSERT_EQ(count_loose(dir), 3);
+    ASSERT_EQ(hash_all_packs(dir), PK_N);
+    stack_reads(st, b, PK_N + 3, NULL);
+    /* Putting them again writes nothing new. */
+    ASSERT_OK(cairn__tier_put_many(t, c, PK_N + 3));
+    ASSERT_EQ(list_packs(dir, names, 8), 1);
+    ASSERT_EQ(count_loose(dir), 3);
+    cairn__stack_close(st);
+
+    /* Reopened, and read-only: the same, scans and usage included. */
+    for (int ro = 0; ro < 2; ro++) {
+        ASSERT_OK(cairn__stack_open(spec, ro ? CAIRN_RDONLY : 0, &st));
+        t = cairn__stack_tier(st, 0);
+        stack_reads(st, b, PK_N + 3, NULL);
+        n_scan = 0;
+        ASSERT_OK(cairn__tier_scan_ids(t, count_visit, &n_scan));
+        ASSERT_EQ(n_scan, PK_N + 3);
+        ASSERT_OK(cairn__tier_usage(t, &blobs, &bytes));
+        ASSERT_EQ(blobs, PK_N + 3);
+        ASSERT_EQ(bytes, want_bytes);
+        cairn__stack_close(st);
+    }
+
+    /* Another handle writes a pack: a reader opened before finds it. */
+    {
+        cairn_tier *reader = open_file(dir, opts, CAIRN_RDONLY), *writer = open_file(dir, opts, 0);
+        test_blob more[10];
+        cairn_blob mc[10];
+        cairn_buf out[10];
+        cairn_id ids[10];
+        for (int i = 0; i < 10; i++) {
+            more[i] = make_blob(9100 + (uint64_t)i, 500);
+            mc[i] = as_blob(&more[i]);
+            ids[i] = more[i].id;
+        }
+        ASSERT_OK(cairn__tier_put_many(writer, mc, 10));
+        ASSERT_OK(cairn__tier_get_many(reader, ids, 10, out));
+        for (int i = 0; i < 10; i++) {
+            ASSERT_MEM_EQ(out[i].data, out[i].len, more[i].data, more[i].len);
+            free(out[i].data);
+        }
+        /* remove_many rewrites the pack without the blobs removed. */
+        ASSERT_OK(cairn__tier_remove_many(writer, ids, 4));
+        ASSERT_OK(cairn__tier_get_many(writer, ids, 10, out));
+        for (int i = 0; i < 10; i++) {
+            ASSERT_TRUE((out[i].data != NULL) == (i >= 4));
+            free(out[i].data);
+        }
+        ASSERT_OK(cairn__tier_get_many(reader, ids, 10, out)); /* its pack is gone */
+        for (int i = 0; i < 10; i++) {
+            ASSERT_TRUE((out[i].data != NULL) == (i >= 4));
+            free(out[i].data);
+        }
+        ASSERT_OK(cairn__tier_get_many(writer, ids + 4, 6, out + 4));
+        for (int i = 4; i < 10; i++)
+            free(out[i].data);
+        ASSERT_OK(cairn__tier_remove_many(writer, ids + 4, 6)); /* the whole pack */
+        ASSERT_EQ(list_packs(dir, names, 8), 1);
+        cairn__tier_close(reader);
+        cairn__tier_close(writer);
+        for (int i = 0; i < 10; i++)
+            free(more[i].data);
+    }
+
+    /* One flipped byte in a record: that blob fails the hash check, the
+     * others read; putting it again writes a good copy loose, which reads
+     * prefer. */
+    {
+        char pack_path[1000];
+        cairn_pack_index *ix;
+        unsigned char *data;
+        size_t len;
+        const cairn_pack_entry *e;
+        int fd;
+
+        ASSERT_EQ(list_packs(dir, names, 8), 1);
+        snprintf(pack_path, sizeof(pack_path), "%s/packs/%s", dir, names[0]);
+        data = slurp(pack_path, &len);
+        ASSERT_OK(cairn__pack_index_parse(pack_path, data, len, len, &ix));
+        e = cairn__pack_lookup(ix, &b[7].id);
+        ASSERT_TRUE(e != NULL && e->length > 10);
+        ASSERT_TRUE((fd = open(pack_path, O_WRONLY)) >= 0);
+        ASSERT_EQ(pwrite(fd, "\xff", 1, (off_t)e->offset + 5) , 1);
+        close(fd);
+        cairn__pack_index_free(ix);
+        free(data);
+        ASSERT_OK(cairn__stack_open(spec, 0, &st));
+        t = cairn__stack_tier(st, 0);
+        stack_reads(st, b, PK_N + 3, &b[7]);
+        ASSERT_OK(cairn__tier_put_many(t, &c[7], 1));
+        ASSERT_EQ(count_loose(dir), 4);
+        stack_reads(st, b, PK_N + 3, NULL);
+        cairn__stack_close(st);
+    }
+
+    /* A flipped byte in the index or footer: the pack is not trusted; the
+     * store opens, names the pack when a blob is found nowhere else, and
+     * reads everything else. Putting the blobs again restores them. */
+    {
+        char pack_path[1000];
+        unsigned char *data;
+        size_t len;
+        cairn_buf buf = {0};
+        int fd;
+
+        snprintf(pack_path, sizeof(pack_path), "%s/packs/%s", dir, names[0]);
+        data = slurp(pack_path, &len);
+        ASSERT_TRUE((fd = open(pack_path, O_WRONLY)) >= 0);
+        ASSERT_EQ(pwrite(fd, "\x01", 1, (off_t)len - CAIRN_PACK_FOOTER - 20), 1);
+        close(fd);
+        free(data);
+        ASSERT_OK(cairn__stack_open(spec, 0, &st));
+        t = cairn__stack_tier(st, 0);
+        ASSERT_RC(cairn__stack_get(st, &b[0].id, &buf), CAIRN_CORRUPT);
+        if (!strstr(cairn_errdetail(), names[0]) || !strstr(cairn_errdetail(), "checksum"))
+            TEST_FAIL("detail '%s' does not name pack %s and its damage", cairn_errdetail(),
+                      names[0]);
+        cairn_id_to_hex(&b[0].id, path);
+        memcpy(hex, path, 12), hex[12] = '\0';
+        ASSERT_TRUE(strstr(cairn_errdetail(), hex) != NULL);
+        stack_reads(st, b + PK_N, 3, NULL); /* loose ones */
+        stack_reads(st, b + 7, 1, NULL);    /* the loose repair */
+        ASSERT_OK(cairn__tier_put_many(t, c, PK_N)); /* restores: a new pack */
+        ASSERT_EQ(list_packs(dir, names, 8), 2);
+        stack_reads(st, b, PK_N + 3, NULL);
+        cairn__stack_close(st);
+        /* Away with the damaged pack. */
+        for (int i = 0; i < 2; i++) {
+            snprintf(pack_path, sizeof(pack_path), "%s/packs/%s", dir, names[i]);
+            data = slurp(pack_path, &len);
+            cairn_pack_index *ix = NULL;
+            if (cairn__pack_index_parse(pack_path, data, len, len, &ix) != 0)
+                ASSERT_EQ(unlink(pack_path), 0);
+            cairn__pack_index_free(ix);
+            free(data);
+        }
+        ASSERT_EQ(list_packs(dir, names, 8), 1);
+    }
+
+    /* A truncated pack (as if it had been renamed into place before its
+     * bytes were durable: the writer never does, but a disk may lose them)
+     * is refused, never trusted; a pack no ref names is just more blobs; a
+     * leftover tmp/pack file of a dead writer goes at open. */
+    {
+        char src[1000], dst[1000], tmp_left[1000];
+        unsigned char *data;
+        size_t len;
+        test_blob lone = make_blob(424242, 2000);
+        cairn_buf buf = {0};
+        int fd;
+
+        snprintf(src, sizeof(src), "%s/packs/%s", dir, names[0]);
+        data = slurp(src, &len);
+        for (size_t cut = 0; cut < len; cut += len / 7 + 1) {
+            cairn_tier *r;
+            cairn_buf out[PK_N];
+            cairn_id ids[PK_N];
+            snprintf(dst, sizeof(dst), "%s/packs/0000000000000000-truncated.pack", dir);
+            ASSERT_TRUE((fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0);
+            ASSERT_EQ(write(fd, data, cut), (long long)cut);
+            close(fd);
+            r = open_file(dir, opts, CAIRN_RDONLY);
+            for (int i = 0; i < PK_N; i++)
+                ids[i] = b[i].id;
+            ASSERT_OK(cairn__tier_get_many(r, ids, PK_N, out)); /* from the good pack */
+            for (int i = 0; i < PK_N; i++) {
+                ASSERT_MEM_EQ(out[i].data, out[i].len, b[i].data, b[i].len);
+                free(out[i].data);
+            }
+            ASSERT_RC(cairn__tier_get_many(r, &lone.id, 1, &buf), CAIRN_CORRUPT);
+            ASSERT_TRUE(strstr(cairn_errdetail(), "truncated.pack") != NULL);
+            cairn__tier_close(r);
+        }
+        ASSERT_EQ(unlink(dst), 0);
+        free(data);
+        snprintf(tmp_left, sizeof(tmp_left), "%s/tmp/pack.%ld.3", dir, (long)dead_pid());
+        write_file(tmp_left, "CAIRN", 5);
+        t = open_file(dir, opts, 0);
+        ASSERT_TRUE(access(tmp_left, F_OK) != 0);
+        ASSERT_RC(cairn__tier_get_many(t, &lone.id, 1, &buf), 0); /* absent, not an error */
+        ASSERT_TRUE(buf.data == NULL);
+        cairn__tier_close(t);
+        free(lone.data);
+    }
+
+    /* A store from before packs: no packs/ directory. */
+    snprintf(path, sizeof(path), "rm -rf '%s/packs'", dir);
+    ASSERT_EQ(system(path), 0);
+    {
+        cairn_tier *r = open_file(dir, opts, CAIRN_RDONLY);
+        cairn_buf buf = {0};
+        ASSERT_OK(cairn__tier_get_many(r, &b[PK_N].id, 1, &buf));
+        ASSERT_MEM_EQ(buf.data, buf.len, b[PK_N].data, b[PK_N].len);
+        free(buf.data);
+        cairn__tier_close(r);
+        r = open_file(dir, opts, 0);
+        ASSERT_OK(cairn__tier_put_many(r, c, PK_N));
+        cairn__tier_close(r);
+        ASSERT_EQ(list_packs(dir, names, 8), 1);
+    }
+    for (size_t i = 0; i < PK_N + 3; i++)
+        free(b[i].data);
+    free(dir);
 }
 
 static void test_sigkill(const char *opts, int rounds)
@@ -1219,12 +1581,15 @@ int main(void)
     test_copy();
     test_corrupt("io=uring");
     test_corrupt("io=syscall");
+    test_packs("io=uring");
+    test_packs("io=syscall&sync=none");
     test_writer_lock();
     test_fallback();
     test_threads();
     test_fork();
     model_run("io=uring&sync=none", "io=syscall&sync=none", scaled(3000, 300));
     model_run("io=syscall", "io=uring&queue=8", scaled(1500, 200));
+    model_run("pack=2", "pack=0", scaled(1500, 200)); /* mixed loose and packed */
     test_sigkill("io=uring", scaled(6, 3));
     test_sigkill("io=syscall&queue=8", scaled(3, 2));
     printf("ok\n");

@@ -169,17 +169,64 @@ done:
 /* ---------------------------------------------------------------- reads */
 
 struct get_slot {
-    char path[FILE_BLOB_PATH];
+    char path[FILE_BLOB_PATH]; /* the loose file, or the pack holding the blob */
     uint64_t size;
-    bool want; /* the file is there: read it */
+    uint64_t offset; /* in the pack */
+    bool want;       /* the file is there: read it */
+    bool packed;     /* path is a pack */
 };
 
-static int file_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_buf *out)
+/* For the ids of slots that are not loose (want unset), looks in the
+ * packs; with refresh, looks for new packs first if any is missing.
+ * *missing counts the ids found nowhere. */
+static int find_packed(file_tier *t, const cairn_id *ids, size_t n, struct get_slot *slots,
+                       bool refresh, size_t *missing)
 {
-    file_tier *t = (file_tier *)base;
+    int rc;
+
+    *missing = 0;
+    if (refresh && (rc = cairn__fpacks_refresh(t)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct fpack_loc loc;
+        if (slots[i].want)
+            continue;
+        if (!cairn__fpacks_lookup(t->packs, &ids[i], &loc)) {
+            (*missing)++;
+            continue;
+        }
+        memcpy(slots[i].path, loc.path, sizeof(loc.path));
+        slots[i].size = loc.length;
+        slots[i].offset = loc.offset;
+        slots[i].want = slots[i].packed = true;
+    }
+    return 0;
+}
+
+/* A store whose packs are damaged may have lost blobs in them: a blob
+ * found nowhere is then reported as corrupt, naming the packs. */
+static int missing_in_damaged(file_tier *t, const cairn_id *ids, size_t n,
+                              const struct get_slot *slots)
+{
+    char note[800], hex[13];
+    size_t i;
+
+    if (!cairn__fpacks_damage_note(t->packs, note, sizeof(note)))
+        return 0;
+    for (i = 0; i < n && slots[i].want; i++)
+        ;
+    return cairn__fail(CAIRN_CORRUPT,
+                       "file %s: blob %s is in no loose file and no readable pack, and damaged "
+                       "packs are not read: %s",
+                       t->path, cairn__id_short(&ids[i < n ? i : 0], hex), note);
+}
+
+static int get_many_once(file_tier *t, const cairn_id *ids, size_t n, cairn_buf *out,
+                         bool *pack_gone)
+{
     struct get_slot *slots = cairn__calloc(n, sizeof(*slots));
     cairn_io *ios = cairn__calloc(n, sizeof(*ios));
-    size_t *map = cairn__malloc(n * sizeof(*map)), m = 0;
+    size_t *map = cairn__malloc(n * sizeof(*map)), m = 0, missing = 0;
     bool added = false;
     int rc = 0;
 
@@ -212,6 +259,12 @@ static int file_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
             goto done;
         }
     }
+    /* Not loose: a store looks in its packs (loose copies win: a repaired
+     * blob is written loose over a damaged packed one). */
+    if (t->packs && ((rc = find_packed(t, ids, n, slots, false, &missing)) ||
+                     (missing && (rc = find_packed(t, ids, n, slots, true, &missing))) ||
+                     (missing && (rc = missing_in_damaged(t, ids, n, slots)))))
+        goto done;
     m = 0;
     memset(ios, 0, n * sizeof(*ios));
     for (size_t i = 0; i < n; i++) {
@@ -220,17 +273,22 @@ static int file_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
         ios[m].kind = CAIRN_IO_READ;
         ios[m].path = slots[i].path;
         ios[m].len = slots[i].size;
+        ios[m].offset = slots[i].offset;
         map[m++] = i;
     }
     if (m && (rc = run(t, ios, m)))
         goto done;
     for (size_t k = 0; k < m && !rc; k++) {
-        if (ios[k].rc == 0 || absent_rc(ios[k].rc))
+        if (ios[k].rc == 0)
             continue;
+        if (absent_rc(ios[k].rc)) {
+            *pack_gone |= slots[map[k]].packed; /* rewritten meanwhile: look again */
+            continue;
+        }
         if (!t->cache || ios[k].rc == -ENOMEM)
             rc = io_fail(t, "reading blobs", &ios[k]);
     }
-    if (rc) {
+    if (rc || *pack_gone) {
         cairn__io_free_bufs(ios, m);
         goto done;
     }
@@ -257,6 +315,25 @@ done:
     return rc;
 }
 
+/* Reads loose files first, then packs. A pack that vanished under the read
+ * (rewritten by remove_many, here or in another process) sends the whole
+ * batch round once more, after the pack index is refreshed. */
+static int file_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    file_tier *t = (file_tier *)base;
+    bool pack_gone = false;
+    int rc;
+
+    for (int round = 0;; round++) {
+        pack_gone = false;
+        rc = get_many_once(t, ids, n, out, &pack_gone);
+        if (rc || !pack_gone || round == 2)
+            return rc;
+        if ((rc = cairn__fpacks_refresh(t)))
+            return rc;
+    }
+}
+
 static int file_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *out)
 {
     file_tier *t = (file_tier *)base;
@@ -279,6 +356,19 @@ static int file_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *
         out[i] = ios[i].rc == 0 && S_ISREG(ios[i].mode);
         if (ios[i].rc && !absent_rc(ios[i].rc) && !t->cache)
             rc = io_fail(t, "looking blobs up", &ios[i]);
+    }
+    /* Not loose: packed? (New packs of another process are looked for
+     * once, if anything is still missing.) */
+    for (int round = 0; t->packs && !rc && round < 2; round++) {
+        size_t missing = 0;
+        struct fpack_loc loc;
+        if (round == 1 && (rc = cairn__fpacks_refresh(t)))
+            break;
+        for (size_t i = 0; i < n; i++)
+            if (!out[i] && !(out[i] = cairn__fpacks_lookup(t->packs, &ids[i], &loc)))
+                missing++;
+        if (!missing)
+            break;
     }
 done:
     cairn__free(paths);
@@ -427,6 +517,41 @@ done:
     return rc;
 }
 
+/* Reads back the n blobs a store holds in packs (packed[], indexes into
+ * blobs, found at locs[]): one whose record differs or cannot be read
+ * joins writes[] (written again, loose); with sync=full the packs of the
+ * others are made durable (once per pack and process). */
+static int check_packed(file_tier *t, const cairn_blob *blobs, const size_t *packed,
+                        const struct fpack_loc *locs, size_t n, size_t *writes, size_t *w)
+{
+    cairn_io *ios = cairn__calloc(n, sizeof(*ios));
+    int rc;
+
+    if (!ios)
+        return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
+    for (size_t k = 0; k < n; k++) {
+        ios[k].kind = CAIRN_IO_READ;
+        ios[k].path = locs[k].path;
+        ios[k].offset = locs[k].offset;
+        ios[k].len = (size_t)locs[k].length;
+    }
+    if ((rc = run(t, ios, n)))
+        goto done;
+    for (size_t k = 0; k < n && !rc; k++) {
+        const cairn_blob *b = &blobs[packed[k]];
+        bool same = ios[k].rc == 0 && ios[k].len == b->len &&
+                    (b->len == 0 || memcmp(ios[k].buf, b->data, b->len) == 0);
+        if (!same)
+            writes[(*w)++] = packed[k];
+        else
+            rc = cairn__fpacks_make_durable(t, locs[k].pack);
+    }
+    cairn__io_free_bufs(ios, n);
+done:
+    cairn__free(ios);
+    return rc;
+}
+
 static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
 {
     file_tier *t = (file_tier *)base;
@@ -434,8 +559,10 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
     cairn_io *ios = cairn__calloc(n, sizeof(*ios));
     size_t *map = cairn__malloc(n * sizeof(*map)), *writes = cairn__malloc(n * sizeof(*writes));
     size_t *present = cairn__malloc(n * sizeof(*present));
+    size_t *fresh = cairn__malloc(n * sizeof(*fresh)), *packed = cairn__malloc(n * sizeof(*packed));
+    struct fpack_loc *locs = NULL;
     struct dir_batch *dirs = NULL;
-    size_t m = 0, w = 0, p = 0;
+    size_t m = 0, w = 0, p = 0, n_fresh = 0, n_packed = 0;
     bool need[256] = {false}, created = false;
     int rc = 0;
 
@@ -443,7 +570,8 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
         rc = cairn__fail(CAIRN_RDONLY_STORE, "file %s: store is open read-only", t->path);
         goto done;
     }
-    if (!slots || !ios || !map || !writes || !present) {
+    if (!slots || !ios || !map || !writes || !present || !fresh || !packed ||
+        (t->packs && !(locs = cairn__malloc(n * sizeof(*locs))))) {
         rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory writing %zu blobs", t->path, n);
         goto done;
     }
@@ -473,8 +601,12 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
             rc = io_fail(t, "writing blobs", &ios[k]);
             goto done;
         }
-        need[blobs[i].id.bytes[0]] = true;
-        writes[w++] = i;
+        if (ios[k].rc == 0) /* a loose file of the wrong size: replaced, loose */
+            writes[w++] = i;
+        else if (t->packs && cairn__fpacks_lookup(t->packs, &blobs[i].id, &locs[n_packed]))
+            packed[n_packed++] = i;
+        else
+            fresh[n_fresh++] = i;
     }
     /* 1b. A store does not trust a file it already has: one holding other
      * bytes (damaged) is written again, and one holding the right bytes is
@@ -483,6 +615,21 @@ static int file_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
      * the file, ever reaching the disk). Rare: a commit writes new blobs. */
     if (p && (rc = check_present(t, blobs, slots, present, p, writes, &w, need)))
         goto done;
+    /* 1c. The same for blobs already in a pack; a damaged one is written
+     * loose (reads look at loose files first). */
+    if (n_packed && (rc = check_packed(t, blobs, packed, locs, n_packed, writes, &w)))
+        goto done;
+    /* 1d. New blobs: one pack when there are enough of them (a store), else
+     * one file each. Copies that replace damaged ones always go loose. */
+    if (t->packs && t->pack_min && n_fresh >= t->pack_min) {
+        if ((rc = cairn__fpacks_write(t, blobs, fresh, n_fresh)))
+            goto done;
+    } else {
+        memcpy(writes + w, fresh, n_fresh * sizeof(*fresh));
+        w += n_fresh;
+    }
+    for (size_t k = 0; k < w; k++)
+        need[blobs[writes[k]].id.bytes[0]] = true;
     /* 2. Directories, 3. the files. */
     if (w && !(dirs = cairn__malloc(sizeof(*dirs)))) {
         rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory writing %zu blobs", t->path, n);
@@ -532,6 +679,9 @@ done:
     cairn__free(map);
     cairn__free(writes);
     cairn__free(present);
+    cairn__free(fresh);
+    cairn__free(packed);
+    cairn__free(locs);
     cairn__free(dirs);
     return rc;
 }
@@ -563,6 +713,10 @@ static int file_remove_many(cairn_tier *base, const cairn_id *ids, size_t n)
     for (size_t i = 0; i < n && !rc; i++)
         if (ios[i].rc && !absent_rc(ios[i].rc))
             rc = io_fail(t, "removing blobs", &ios[i]);
+    /* Packs are immutable: one holding a removed blob is rewritten without
+     * it. */
+    if (!rc && t->packs)
+        rc = cairn__fpacks_remove(t, ids, n);
 done:
     cairn__free(paths);
     cairn__free(ios);
@@ -631,46 +785,65 @@ static int list_dir(file_tier *t, unsigned xx, struct walk_item **items, size_t 
     return 0;
 }
 
-/* Calls fn for every blob file whose id is >= *from (NULL: all), in id
- * order, with its size and mtime (one batched statx per objects/XX
- * directory). Files that vanish meanwhile are skipped. fn runs with nothing
- * locked. */
+/* Calls fn for every blob whose id is >= *from (NULL: all), in id order,
+ * with its size and mtime: loose files (one batched statx per objects/XX
+ * directory) merged with a store's packed blobs (mtime 0; an id both loose
+ * and packed is visited once, loose). Files that vanish meanwhile are
+ * skipped. fn runs with nothing locked. */
 static int walk_objects(file_tier *t, const cairn_id *from, walk_fn fn, void *ctx)
 {
+    struct fpack_id *pk = NULL;
+    size_t n_pk = 0, j = 0;
     int rc = 0;
 
+    if (t->packs && (rc = cairn__fpacks_ids(t->packs, from, &pk, &n_pk)))
+        return rc;
     for (unsigned xx = from ? from->bytes[0] : 0; xx < 256 && !rc; xx++) {
         struct walk_item *items;
-        cairn_io *ios;
+        cairn_io *ios = NULL;
         size_t n, skip = 0;
 
-        if ((rc = list_dir(t, xx, &items, &n)) || n == 0)
-            continue;
+        if ((rc = list_dir(t, xx, &items, &n)))
+            break;
         while (from && skip < n && cairn__id_cmp(&items[skip].id, from) < 0)
             skip++;
-        memmove(items, items + skip, (n - skip) * sizeof(*items));
-        if ((n -= skip) == 0) {
-            cairn__free(items);
-            continue;
+        if (n - skip > 0) {
+            memmove(items, items + skip, (n - skip) * sizeof(*items));
+            n -= skip;
+            if (!(ios = cairn__calloc(n, sizeof(*ios)))) {
+                cairn__free(items);
+                rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
+                break;
+            }
+            for (size_t i = 0; i < n; i++) {
+                ios[i].kind = CAIRN_IO_STATX;
+                ios[i].path = items[i].path;
+            }
+            rc = run(t, ios, n);
+        } else {
+            n = 0;
         }
-        if (!(ios = cairn__calloc(n, sizeof(*ios)))) {
-            cairn__free(items);
-            return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
-        }
-        for (size_t i = 0; i < n; i++) {
-            ios[i].kind = CAIRN_IO_STATX;
-            ios[i].path = items[i].path;
-        }
-        rc = run(t, ios, n);
-        for (size_t i = 0; i < n && !rc; i++) {
-            if (ios[i].rc == 0 && S_ISREG(ios[i].mode))
+        for (size_t i = 0; i <= n && !rc; i++) {
+            /* Packed blobs before loose item i (all the rest of XX at the end). */
+            while (!rc && j < n_pk && pk[j].id.bytes[0] == xx &&
+                   (i == n || cairn__id_cmp(&pk[j].id, &items[i].id) < 0)) {
+                rc = fn(ctx, &pk[j].id, pk[j].length, 0);
+                j++;
+            }
+            if (i == n || rc)
+                break;
+            if (ios[i].rc == 0 && S_ISREG(ios[i].mode)) {
+                if (j < n_pk && cairn__id_eq(&pk[j].id, &items[i].id))
+                    j++;
                 rc = fn(ctx, &items[i].id, ios[i].size, ios[i].mtime_ns);
-            else if (ios[i].rc && !absent_rc(ios[i].rc))
+            } else if (ios[i].rc && !absent_rc(ios[i].rc)) {
                 rc = io_fail(t, "listing blobs", &ios[i]);
+            }
         }
         cairn__free(ios);
         cairn__free(items);
     }
+    cairn__free(pk);
     return rc;
 }
 
@@ -775,6 +948,7 @@ static void file_close(cairn_tier *base)
         cairn__fcache_free(t->cache);
     }
     file_writer_lock(base, false);
+    cairn__fpacks_free(t->packs);
     cairn__io_close(t->io);
     if (t->root_fd >= 0)
         close(t->root_fd);
@@ -804,7 +978,7 @@ static const cairn_tier_methods file_methods = {
 
 int cairn__file_check(cairn_tier_config *cfg)
 {
-    struct file_opts o = {0, -1, false, FILE_DEFAULT_QUEUE, -1};
+    struct file_opts o = {0, -1, false, FILE_DEFAULT_QUEUE, -1, -1};
     int rc;
 
     if (!cfg->arg[0])
@@ -823,7 +997,7 @@ int cairn__file_check(cairn_tier_config *cfg)
 
 int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)
 {
-    struct file_opts o = {0, -1, false, FILE_DEFAULT_QUEUE, -1};
+    struct file_opts o = {0, -1, false, FILE_DEFAULT_QUEUE, -1, -1};
     const char *arg = cfg->arg, *why = NULL;
     struct stat st;
     file_tier *t;
@@ -840,6 +1014,7 @@ int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)
     t->base.promote = o.promote == 1;
     t->rdonly = (cfg->open_flags & CAIRN_RDONLY) && !o.capacity;
     t->sync_full = o.sync >= 0 ? o.sync == 1 : o.capacity == 0;
+    t->pack_min = o.capacity ? 0 : o.pack_min >= 0 ? (unsigned)o.pack_min : FILE_DEFAULT_PACK_MIN;
     t->root_fd = -1;
     atomic_init(&t->lock_fd, -1);
     snprintf(t->path, sizeof(t->path), "%s", arg);
@@ -871,12 +1046,15 @@ int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out)
             (rc = cairn__fcache_load_finish(t->cache, t->root_fd, ORDER_FILE)))
             goto fail;
         evict_excess(t); /* the capacity may have shrunk since last time */
+    } else if ((rc = cairn__fpacks_open(t))) {
+        goto fail;
     }
     *out = &t->base;
     return 0;
 
 fail:
     cairn__fcache_free(t->cache);
+    cairn__fpacks_free(t->packs);
     cairn__io_close(t->io);
     if (t->root_fd >= 0)
         close(t->root_fd);

@@ -18,7 +18,11 @@
 /* "tmp/" + a stem of up to 64 bytes + ".<pid>.<counter>" + NUL. */
 #define FILE_TMP_PATH 112
 
+/* "packs/" + a name of at most 64 bytes + NUL. */
+#define FILE_PACK_PATH 72
+
 typedef struct cairn_fcache cairn_fcache;
+typedef struct cairn_fpacks cairn_fpacks;
 
 typedef struct file_tier {
     cairn_tier base;       /* must be first */
@@ -28,6 +32,9 @@ typedef struct file_tier {
     bool rdonly;           /* opened CAIRN_RDONLY (stores only) */
     bool sync_full;        /* fsync files and directories before returning */
     cairn_fcache *cache;   /* capacity set: the LRU index, else NULL */
+    cairn_fpacks *packs;   /* a store: the index of its packs (file_packs.c), else NULL */
+    unsigned pack_min;     /* a put of at least this many new blobs goes into one
+                              pack; 0: never (always for a cache) */
     _Atomic int lock_fd;   /* cairn.lock while holding the writer lock, else -1 */
     _Atomic uint64_t tmp_counter;   /* makes tmp names unique in this process */
     _Atomic uint64_t dir_known[4];  /* bit XX: objects/XX exists (seen by us) */
@@ -43,9 +50,12 @@ struct file_opts {
     bool force_syscall; /* io=syscall */
     unsigned queue;     /* ring entries */
     int promote;        /* -1: not given */
+    int pack_min;       /* pack=N; -1: not given */
 };
 
 #define FILE_DEFAULT_QUEUE 256
+/* A put of at least this many new blobs writes one pack (pack=N). */
+#define FILE_DEFAULT_PACK_MIN 8
 
 /* cairn__opts_each callback filling a struct file_opts (ctx). */
 int cairn__file_option(void *ctx, const char *key, const char *val);
@@ -101,5 +111,65 @@ void cairn__fcache_usage(cairn_fcache *c, uint64_t *blobs, uint64_t *bytes);
 /* Writes the ids oldest to newest to dirfd/tmp_path, then renames it to
  * dirfd/path (no fsync: a cache order is a hint). */
 int cairn__fcache_save(cairn_fcache *c, int dirfd, const char *tmp_path, const char *path);
+
+/* ---- packs (file_packs.c) ---------------------------------------------
+ *
+ * A store's packs/ holds packs (tiers/pack.h), each written whole under
+ * tmp/, fdatasynced and renamed into place. cairn_fpacks indexes every
+ * blob of every readable pack in memory (a hash table, id -> pack,
+ * offset, length), built at open from each pack's footer and index and
+ * refreshed when a lookup misses (another process may have added packs).
+ * Guarded by its own rwlock. Packs that fail validation are not trusted:
+ * they are listed as damaged and named when a blob cannot be found. */
+
+/* Where a packed blob is. */
+struct fpack_loc {
+    char path[FILE_PACK_PATH]; /* "packs/NAME.pack" */
+    uint64_t offset, length;
+    uint32_t pack; /* the pack's number in this index */
+};
+
+/* A packed blob, as listed for scans. */
+struct fpack_id {
+    cairn_id id;
+    uint64_t length;
+};
+
+/* Loads every pack of t (t->packs must be NULL; sets it). Damaged packs
+ * are recorded, not fatal. Errors: CAIRN_NOMEM, -errno listing packs/. */
+int cairn__fpacks_open(file_tier *t);
+void cairn__fpacks_free(cairn_fpacks *p);
+
+/* Looks id up; true and *loc when a readable pack holds it. */
+bool cairn__fpacks_lookup(cairn_fpacks *p, const cairn_id *id, struct fpack_loc *loc);
+
+/* Loads packs added since the last look and forgets packs that are gone. */
+int cairn__fpacks_refresh(file_tier *t);
+
+/* Writes blobs[which[0..n)] as one new pack: built in memory, written to
+ * tmp/, fdatasynced (sync=full), renamed into packs/, packs/ fsynced; then
+ * indexed. Durable when it returns (sync=full). */
+int cairn__fpacks_write(file_tier *t, const cairn_blob *blobs, const size_t *which, size_t n);
+
+/* Makes pack number pack durable (fsync of the file and of packs/), once
+ * per pack and process; packs this process wrote count as durable. For a
+ * blob a put finds already packed: a killed writer may have renamed its
+ * pack into place without the directory reaching the disk. */
+int cairn__fpacks_make_durable(file_tier *t, uint32_t pack);
+
+/* The blobs of all readable packs with ids >= *from (NULL: all), sorted
+ * by id, each once. OUT: *out (cairn__free), *n. */
+int cairn__fpacks_ids(cairn_fpacks *p, const cairn_id *from, struct fpack_id **out, size_t *n);
+
+/* Removes the n blobs from the packs holding them: each such pack is
+ * rewritten without them (a new pack, durable) and then unlinked. */
+int cairn__fpacks_remove(file_tier *t, const cairn_id *ids, size_t n);
+
+/* Writes a note naming the damaged packs (at most a few) into buf;
+ * returns how many packs are damaged (0: buf is ""). */
+size_t cairn__fpacks_damage_note(cairn_fpacks *p, char *buf, size_t cap);
+
+/* Readable packs and the blobs they index. */
+void cairn__fpacks_count(cairn_fpacks *p, uint64_t *packs, uint64_t *blobs);
 
 #endif /* CAIRN_FILE_INT_H */

@@ -1,7 +1,7 @@
 /*
  * file_layout.c - what opening a file tier takes besides the tier itself:
  * its options, the format file (created in an empty directory, checked
- * otherwise), the objects/, refs/ and tmp/ directories, and the removal of
+ * otherwise), the objects/, refs/, tmp/ and packs/ directories, and the removal of
  * files that dead writers left in tmp/. The layout is drawn in file.c.
  */
 #include <dirent.h>
@@ -49,10 +49,21 @@ int cairn__file_option(void *ctx, const char *key, const char *val)
         if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
             return cairn__fail(CAIRN_BADSPEC, "file: promote must be 0 or 1, not '%s'", val);
         o->promote = val[0] == '1';
+    } else if (strcmp(key, "pack") == 0) {
+        char *end;
+        unsigned long n;
+        errno = 0;
+        n = strtoul(val, &end, 10);
+        if (!*val || *end || errno || val[0] == '-' || n > 1000000)
+            return cairn__fail(CAIRN_BADSPEC,
+                               "file: pack must be 0 (never) or a blob count up to 1000000, "
+                               "not '%s'",
+                               val);
+        o->pack_min = (int)n;
     } else {
         return cairn__fail(CAIRN_BADSPEC,
                            "file: unknown option '%s' (known: capacity, sync, io, queue, "
-                           "promote)",
+                           "promote, pack)",
                            key);
     }
     return 0;
@@ -219,14 +230,15 @@ static int create_format(const file_tier *t)
     return rc;
 }
 
-/* Creates objects/, refs/ and tmp/ if missing (after a crash during
- * creation, or in a copy that lost empty directories). */
+/* Creates objects/, refs/, tmp/ and (a store) packs/ if missing (after a
+ * crash during creation, in a copy that lost empty directories, or in a
+ * store made before packs). */
 static int make_layout(const file_tier *t)
 {
-    static const char *const dirs[] = {"objects", "refs", "tmp"};
+    static const char *const dirs[] = {"objects", "refs", "tmp", "packs"};
     bool made = false;
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < (t->base.capacity ? 3u : 4u); i++) {
         if (mkdirat(t->root_fd, dirs[i], 0755) == 0)
             made = true;
         else if (errno != EEXIST)

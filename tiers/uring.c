@@ -246,7 +246,8 @@ static int fail_step(cairn_io *io, int rc, int step)
     return rc;
 }
 
-/* Reads or writes len - done bytes at offset done, as io_uring would:
+/* Reads or writes len - done bytes at offset done (reads: offset +
+ * done), as io_uring would:
  * resuming after short transfers, -ENODATA (read) or -EIO (write) when a
  * call moves nothing. */
 static int sys_transfer(cairn_io_engine *e, cairn_io *io, int fd, bool writing)
@@ -259,7 +260,8 @@ static int sys_transfer(cairn_io_engine *e, cairn_io *io, int fd, bool writing)
             got = pwrite(fd, (const char *)io->data + io->done, io->len - io->done,
                          (off_t)io->done);
         else
-            got = pread(fd, (char *)io->buf + io->done, io->len - io->done, (off_t)io->done);
+            got = pread(fd, (char *)io->buf + io->done, io->len - io->done,
+                        (off_t)(io->offset + io->done));
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
@@ -418,7 +420,7 @@ static int prep_chain(io_ring *r, unsigned ci, int dirfd, cairn_io *io)
         link_next(sqe, false);
         sqe = add_step(r, ci, S_READ);
         io_uring_prep_read(sqe, (int)ci, (char *)io->buf + io->done,
-                           (unsigned)(io->len - io->done), io->done);
+                           (unsigned)(io->len - io->done), io->offset + io->done);
         link_next(sqe, true);
         io_uring_prep_close_direct(add_step(r, ci, S_CLOSE), ci);
         break;

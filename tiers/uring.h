@@ -10,7 +10,7 @@
  *     STATX      statx                                          1 SQE
  *     MKDIR      mkdirat                                        1 SQE
  *     UNLINK     unlinkat                                       1 SQE
- *     READ       openat_direct -> read -> close_direct          3 SQEs, 1 slot
+ *     READ       openat_direct -> read(offset) -> close_direct  3 SQEs, 1 slot
  *     WRITE      openat_direct -> write -> [fsync] ->           4-5 SQEs, 1 slot
  *                close_direct -> renameat(tmp_path, path)
  *     FSYNC_DIR  openat_direct(O_DIRECTORY) -> fsync -> close   3 SQEs, 1 slot
@@ -68,6 +68,7 @@ typedef struct cairn_io {
     const char *tmp_path; /* WRITE: the new file, renamed to path when complete */
     const void *data;     /* WRITE: the bytes */
     size_t len;           /* WRITE: bytes to write; READ: bytes to read */
+    uint64_t offset;      /* READ: where in the file to start (a blob in a pack) */
 
     /* Outputs. */
     int rc;            /* 0 or -errno (READ: -ENODATA if the file is short) */

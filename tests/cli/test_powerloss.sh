@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_powerloss.sh - simulated power loss, in the style of SQLite's crash
-# tests (issue 8). For each stack (file:DIR?io=syscall, lmdb:DIR,
-# lmdb:DIR>file:DIR2?io=syscall with half the workload) it:
+# tests (issue 8). For each stack (file:DIR?io=syscall&pack=5, lmdb:DIR,
+# lmdb:DIR>file:DIR2?io=syscall&pack=5 with half the workload; pack=5 makes
+# the imports write packs and the small puts loose files) it:
 #
 #  1. runs a workload through the cairn command (init; small puts, puts
 #     above the inline limit so value blobs are written, deletes, two

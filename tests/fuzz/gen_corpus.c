@@ -1,7 +1,7 @@
 /*
  * gen_corpus.c - writes the seed corpus of every fuzz target:
  * DIR/<target>/seed-N for a handful of valid inputs (real node, commit and
- * settings bytes, trees as fuzz_tree reads them, import lines, specs).
+ * settings bytes, trees as fuzz_tree reads them, import lines, specs, packs).
  * Run: build-fuzz/fuzz_gen_corpus tests/fuzz/corpus (its output is
  * committed; rerun it when an encoding changes).
  */
@@ -14,6 +14,8 @@
 #include "engine.h"
 #include "id.h"
 #include "node.h"
+#include "pack.h"
+#include "alloc.h"
 
 static const char *out_dir;
 
@@ -139,6 +141,26 @@ int main(int argc, char **argv)
             return 1;
         put_file("fuzz_settings", i + 1, bytes, len);
         free(bytes);
+    }
+
+    /* packs: empty, one blob, several blobs of several sizes */
+    {
+        static const char *const texts[] = {"", "a", "node bytes", "value blob"};
+        cairn_blob bl[4];
+        for (int k = 0; k < 4; k++) {
+            bl[k].data = texts[k];
+            bl[k].len = strlen(texts[k]);
+            if (cairn__sha256(bl[k].data, bl[k].len, &bl[k].id))
+                return 1;
+        }
+        for (int i = 0; i < 3; i++) {
+            size_t n = i == 0 ? 0 : i == 1 ? 1 : 4;
+            uint8_t *pack;
+            if (cairn__pack_build(bl + (i == 1), n, &pack, &len))
+                return 1;
+            put_file("fuzz_pack", i + 1, pack, len);
+            cairn__free(pack);
+        }
     }
 
     /* import lines (each seed is read as tsv, raw tsv and jsonl) */
