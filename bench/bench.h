@@ -204,7 +204,6 @@ struct bench_workload {
     int mix;               /* YCSB mix 'a'..'f', or 0 */
     bench_dist dist;
     unsigned threads;      /* 0: use params->threads */
-    int on_request;        /* 1: runs only when --workloads names it */
 };
 
 /* What a workload gets: the parameters, the configuration, the open store

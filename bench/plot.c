@@ -30,7 +30,7 @@
 static const struct {
     const char *config, *color;
 } colors[] = {
-    {"mem", "#1f77b4"},         {"lmdb", "#2ca02c"},
+    {"mem", "#1f77b4"},         {"lmdb", "#2ca02c"},         {"lmdb-blobs", "#bcbd22"},
     {"lmdb-nosync", "#98df8a"}, {"file", "#17becf"}, {"file-loose", "#aec7e8"},
     {"mem>file", "#9edae5"},    {"mem>lmdb", "#9467bd"},
     {"file-cache>lmdb", "#c5b0d5"}, {"raw-lmdb", "#d62728"},

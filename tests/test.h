@@ -50,6 +50,13 @@ extern void (*test_fail_hook)(void);
                       cairn_errdetail());                                         \
     } while (0)
 
+/* The last error's detail names needle (a key, a path, an id...). */
+#define ASSERT_DETAIL(needle)                                                     \
+    do {                                                                          \
+        if (!strstr(cairn_errdetail(), (needle)))                                 \
+            TEST_FAIL("detail '%s' does not name '%s'", cairn_errdetail(), (needle)); \
+    } while (0)
+
 #define ASSERT_TRUE(cond)                                                         \
     do {                                                                          \
         if (!(cond))                                                              \

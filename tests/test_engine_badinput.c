@@ -69,12 +69,6 @@ static cairn_db *open_spec(const char *prefix, const char *dir, unsigned flags)
     return db;
 }
 
-#define ASSERT_DETAIL(needle)                                                     \
-    do {                                                                          \
-        if (!strstr(cairn_errdetail(), (needle)))                                 \
-            TEST_FAIL("detail '%s' does not name '%s'", cairn_errdetail(), (needle)); \
-    } while (0)
-
 static bool exists(const char *path)
 {
     struct stat st;
@@ -479,9 +473,9 @@ static void damage_case(const char *dir, const damage *d)
     cairn_val v;
 
     cairn_id_to_hex(&d->id, hex);
-    raw_lmdb(dir, "blobs", d->id.bytes, 32, NULL, 0, &orig, &len);
+    raw_lmdb_blob(dir, &d->id, NULL, 0, &orig, &len);
     ((uint8_t *)orig)[len / 2] ^= 0x5a; /* one byte flipped, same length */
-    raw_lmdb(dir, "blobs", d->id.bytes, 32, d->delete ? NULL : orig, len, NULL, NULL);
+    raw_lmdb_blob(dir, &d->id, d->delete ? NULL : orig, len, NULL, NULL);
     ((uint8_t *)orig)[len / 2] ^= 0x5a;
     db = open_spec(d->spec, dir, 0);
     if (!d->probe) {
@@ -506,7 +500,7 @@ static void damage_case(const char *dir, const damage *d)
     printf("damage: %s %s: %s\n", d->delete ? "deleted" : "corrupt", d->what,
            cairn_errname(d->want_rc));
 
-    raw_lmdb(dir, "blobs", d->id.bytes, 32, orig, len, NULL, NULL);
+    raw_lmdb_blob(dir, &d->id, orig, len, NULL, NULL);
     free(orig);
     db = open_spec(d->spec, dir, 0);
     ASSERT_OK(cairn_verify(db, NULL, NULL, NULL));
@@ -599,12 +593,12 @@ static void damaged_blobs(void)
         size_t len;
 
         cairn__sha256(junk, sizeof(junk) - 1, &junk_id);
-        raw_lmdb(dir, "blobs", junk_id.bytes, 32, junk, sizeof(junk) - 1, NULL, NULL);
+        raw_lmdb_blob(dir, &junk_id, junk, sizeof(junk) - 1, NULL, NULL);
         raw_lmdb(dir, "refs", "heads/junk", 10, junk_id.bytes, 32, NULL, NULL);
         info.catalog = junk_id;
         ASSERT_OK(cairn__commit_encode(&info, strlen(info.message), &bytes, &len));
         cairn__sha256(bytes, len, &commit_id);
-        raw_lmdb(dir, "blobs", commit_id.bytes, 32, bytes, len, NULL, NULL);
+        raw_lmdb_blob(dir, &commit_id, bytes, len, NULL, NULL);
         free(bytes);
         raw_lmdb(dir, "refs", "heads/junk2", 11, commit_id.bytes, 32, NULL, NULL);
 

@@ -24,12 +24,6 @@
 
 #include "test.h"
 
-#define ASSERT_DETAIL(needle)                                                     \
-    do {                                                                          \
-        if (!strstr(cairn_errdetail(), (needle)))                                 \
-            TEST_FAIL("detail '%s' does not name '%s'", cairn_errdetail(), (needle)); \
-    } while (0)
-
 static cairn_db *open_mem(void)
 {
     cairn_db *db;

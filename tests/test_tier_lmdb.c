@@ -576,16 +576,19 @@ static void test_scan(void)
 /* Random put/get/has/remove/ref_cas/ref_get/usage against a model of
  * which blobs are held and what each ref holds; every few hundred
  * operations the tier is closed and reopened. */
-static void model_run(int ops)
+static void model_run(int ops, const char *layout)
 {
     static const char *ref_names[MODEL_REFS] = {"main", "dev", "tags/a", "tags/b", "m", "z"};
     char *dir = fresh_dir();
-    cairn_tier *t = open_lmdb(dir, "sync=none&map_initial=1M", 0);
+    char opts[64];
+    cairn_tier *t;
     test_blob blobs[MODEL_BLOBS];
     bool held[MODEL_BLOBS] = {false};
     bool ref_set[MODEL_REFS] = {false};
     cairn_id ref_val[MODEL_REFS];
 
+    snprintf(opts, sizeof(opts), "sync=none&map_initial=1M&layout=%s", layout);
+    t = open_lmdb(dir, opts, 0);
     for (int i = 0; i < MODEL_BLOBS; i++)
         blobs[i] = make_blob(test_rand(), 8 + (size_t)test_rand_below(5000));
     for (int op = 0; op < ops; op++) {
@@ -679,7 +682,7 @@ static void model_run(int ops)
         case 7:
             if (test_rand_below(50) == 0) {
                 cairn__tier_close(t);
-                t = open_lmdb(dir, "sync=none&map_initial=1M", 0);
+                t = open_lmdb(dir, opts, 0);
             }
             break;
         }
@@ -701,18 +704,18 @@ static int scaled(int n)
 /* A blob damaged behind cairn's back (LMDB keeps no checksums) is written
  * again by the next put of it, not skipped as present: damage must not
  * spread to the commits that reuse the blob. */
-static void test_damaged_rewritten(void)
+static void test_damaged_rewritten(const char *layout)
 {
     char *dir = fresh_dir();
     test_blob a = make_blob(77, 5000);
     cairn_blob ca = as_blob(&a);
-    cairn_tier *t = open_lmdb(dir, "", 0);
+    cairn_tier *t = open_lmdb(dir, layout, 0);
     cairn_buf got = {0};
 
     ASSERT_OK(cairn__tier_put_many(t, &ca, 1));
     cairn__tier_close(t);
     ((uint8_t *)a.data)[2500] ^= 1; /* the same length, one bit off */
-    raw_lmdb(dir, "blobs", a.id.bytes, 32, a.data, a.len, NULL, NULL);
+    raw_lmdb_blob(dir, &a.id, a.data, a.len, NULL, NULL);
     ((uint8_t *)a.data)[2500] ^= 1;
 
     t = open_lmdb(dir, "", 0);
@@ -726,7 +729,7 @@ static void test_damaged_rewritten(void)
     cairn__tier_close(t);
     free(a.data);
     free(dir);
-    printf("a damaged blob is written again by the next put of it\n");
+    printf("%s: a damaged blob is written again by the next put of it\n", layout);
 }
 
 /* Regression (power loss while a store is created): LMDB writes a new
@@ -802,7 +805,8 @@ static void test_cut_short_file(void)
 int main(void)
 {
     test_seed_init(2);
-    test_damaged_rewritten();
+    test_damaged_rewritten("layout=packed");
+    test_damaged_rewritten("layout=blobs");
     test_creation_cut_short();
     test_cut_short_file();
     test_specs();
@@ -815,7 +819,8 @@ int main(void)
     test_map_full();
     test_resized_by_other_process();
     test_scan();
-    model_run(scaled(6000));
+    model_run(scaled(6000), "packed");
+    model_run(scaled(3000), "blobs");
     printf("ok\n");
     return 0;
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "id.h"
+#include "pack.h"
 #include "test.h"
 
 test_blob make_blob(uint64_t seed, size_t len)
@@ -59,7 +61,7 @@ void raw_lmdb(const char *dir, const char *dbname, const void *key, size_t key_l
     unsigned flags = out ? MDB_RDONLY : 0;
 
     ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 2), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
     ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
     ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS | flags, 0644), 0);
     ASSERT_EQ(mdb_txn_begin(env, NULL, flags, &txn), 0);
@@ -77,13 +79,103 @@ void raw_lmdb(const char *dir, const char *dbname, const void *key, size_t key_l
     mdb_env_close(env);
 }
 
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+void raw_lmdb_blob(const char *dir, const cairn_id *id, const void *data, size_t len,
+                   void **out, size_t *out_len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi packs, where;
+    MDB_val k = {32, (void *)id->bytes}, loc, pk, pack;
+    uint8_t seq_key[8], loc_bytes[16];
+    unsigned flags = out ? MDB_RDONLY : 0;
+
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
+    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS | flags, 0644), 0);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, flags, &txn), 0);
+    if (mdb_dbi_open(txn, "packs", 0, &packs) != 0) { /* layout=blobs */
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        raw_lmdb(dir, "blobs", id->bytes, 32, data, len, out, out_len);
+        return;
+    }
+    ASSERT_EQ(mdb_dbi_open(txn, "where", 0, &where), 0);
+    if (!out && !data) { /* delete: forget the location */
+        ASSERT_EQ(mdb_del(txn, where, &k, NULL), 0);
+    } else if (mdb_get(txn, where, &k, &loc) == 0 && (out || len == get_be(
+                                                                 (uint8_t *)loc.mv_data + 12, 4))) {
+        uint64_t off = get_be((uint8_t *)loc.mv_data + 8, 4);
+        size_t blob_len = (size_t)get_be((uint8_t *)loc.mv_data + 12, 4);
+        memcpy(seq_key, loc.mv_data, 8);
+        pk = (MDB_val){8, seq_key};
+        ASSERT_EQ(mdb_get(txn, packs, &pk, &pack), 0);
+        ASSERT_TRUE(off + blob_len <= pack.mv_size);
+        if (out) {
+            ASSERT_TRUE((*out = malloc(blob_len ? blob_len : 1)) != NULL);
+            memcpy(*out, (uint8_t *)pack.mv_data + off, blob_len);
+            *out_len = blob_len;
+        } else { /* overwrite in place: the pack record, patched */
+            uint8_t *copy = malloc(pack.mv_size);
+            ASSERT_TRUE(copy != NULL);
+            memcpy(copy, pack.mv_data, pack.mv_size);
+            memcpy(copy + off, data, len);
+            pack.mv_data = copy;
+            ASSERT_EQ(mdb_put(txn, packs, &pk, &pack, 0), 0);
+            free(copy);
+        }
+    } else { /* a new blob, or one of another length: a pack of its own */
+        cairn_blob b = {*id, data, len};
+        MDB_cursor *cur;
+        uint8_t *bytes;
+        size_t size;
+        uint64_t seq = 1;
+
+        ASSERT_TRUE(!out);
+        ASSERT_OK(cairn__pack_build(&b, 1, &bytes, &size));
+        ASSERT_EQ(mdb_cursor_open(txn, packs, &cur), 0);
+        if (mdb_cursor_get(cur, &pk, &pack, MDB_LAST) == 0)
+            seq = get_be(pk.mv_data, 8) + 1;
+        mdb_cursor_close(cur);
+        put_be(seq_key, seq, 8);
+        pk = (MDB_val){8, seq_key};
+        pack = (MDB_val){size, bytes};
+        ASSERT_EQ(mdb_put(txn, packs, &pk, &pack, 0), 0);
+        put_be(loc_bytes, seq, 8);
+        put_be(loc_bytes + 8, 0, 4);
+        put_be(loc_bytes + 12, len, 4);
+        loc = (MDB_val){16, loc_bytes};
+        ASSERT_EQ(mdb_put(txn, where, &k, &loc, 0), 0);
+        cairn__free(bytes);
+    }
+    if (out)
+        mdb_txn_abort(txn);
+    else
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 void raw_lmdb_damage(const char *dir, const cairn_id *id)
 {
     void *bytes;
     size_t len;
 
-    raw_lmdb(dir, "blobs", id->bytes, 32, NULL, 0, &bytes, &len);
+    raw_lmdb_blob(dir, id, NULL, 0, &bytes, &len);
     ((uint8_t *)bytes)[len / 2] ^= 0x40;
-    raw_lmdb(dir, "blobs", id->bytes, 32, bytes, len, NULL, NULL);
+    raw_lmdb_blob(dir, id, bytes, len, NULL, NULL);
     free(bytes);
 }

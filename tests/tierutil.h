@@ -26,13 +26,20 @@ int put_one(cairn_tier *t, const test_blob *b);
  * failure otherwise). */
 bool holds(cairn_tier *t, const test_blob *b);
 
-/* Behind cairn's back, in the LMDB database dbname ("blobs" or "refs") of
+/* Behind cairn's back, in the LMDB database dbname ("refs", or "blobs" of
+ * layout=blobs) of
  * the closed LMDB store at dir: reads one record into a malloc'd copy (out
  * set), writes one (data set) or deletes one (neither). The environment is
  * opened and closed around it, since LMDB allows one environment per path
  * per process. */
 void raw_lmdb(const char *dir, const char *dbname, const void *key, size_t key_len,
               const void *data, size_t len, void **out, size_t *out_len);
+/* The same for one blob, in either layout of the lmdb tier: reads its
+ * bytes (out set), overwrites them (data set; a blob not held, or with
+ * another length, gets a pack of its own in a packed store) or forgets it
+ * (neither). */
+void raw_lmdb_blob(const char *dir, const cairn_id *id, const void *data, size_t len,
+                   void **out, size_t *out_len);
 /* Flips one byte in the middle of the blob id of the LMDB store at dir. */
 void raw_lmdb_damage(const char *dir, const cairn_id *id);
 

@@ -3,24 +3,19 @@
  * &max_readers=N&promote=0|1&layout=blobs|packed]".
  *
  * PATH is a directory holding LMDB's data.mdb and lock.mdb, plus cairn.lock
- * (the writer lock file). Two named databases:
+ * (the writer lock file). A store has one of two layouts, fixed when it is
+ * created and recorded by the named databases it holds:
  *
- *     blobs   key: 32-byte id          value: the blob's bytes
- *     refs    key: ref name (no NUL)   value: 32-byte id
+ *   packed (the default): "refs", "packs" and "where"; blobs are laid into
+ *       page-sized packs (lmdb_packs.c);
+ *   blobs (stores made before packed existed, or layout=blobs): "refs" and
+ *       blobs   key: 32-byte id          value: the blob's bytes
  *
- * or, in a store created with layout=packed (a prototype: see "packed
- * layout" below and docs/benchmarks.md), "refs" and two others instead of
- * "blobs":
+ *   refs    key: ref name (no NUL)   value: 32-byte id, XXH64 check (ref_record)
  *
- *     packs   key: 8-byte sequence number, big-endian, increasing
- *             value: blobs laid end to end, at most one LMDB page of them
- *             (page size - 16 bytes) unless a single blob is larger
- *     where   key: 32-byte id          value: the blob's location, 16 bytes:
- *             +0 pack sequence (u64 BE) +8 offset (u32 BE) +12 length (u32 BE)
- *
- * Which layout a store has is recorded by which databases it holds; an
- * existing store keeps its layout whatever the spec asks, unless the spec
- * names the other one explicitly (then the open is refused).
+ * docs/format.md has the exact bytes. An existing store keeps its layout
+ * whatever the spec asks, unless the spec names the other one (then the
+ * open is refused).
  *
  * LMDB rules this file keeps (design brief, section 9):
  *  - One MDB_env per directory per process. A registry keyed by the
@@ -58,39 +53,14 @@
 #include "alloc.h"
 #include "error.h"
 #include "id.h"
+#include "lmdb_int.h"
 #include "local.h"
-#include "tier.h"
 
 #define LMDB_DEFAULT_MAP (1ull << 30)
 #define LMDB_SCAN_BATCH 1024
 #define LMDB_MAX_RETRIES 48 /* map doublings or MAP_RESIZED rounds per txn */
+#define LMDB_PACK_PAGES 1 /* the default of pack_pages */
 #define REF_NAME_CAP (CAIRN_NAME_MAX + 16 + 1)
-
-/* One open environment, shared by every handle on the same directory. */
-typedef struct lmdb_env {
-    struct lmdb_env *next; /* registry list, guarded by registry_mu */
-    dev_t dev;             /* identity of the directory */
-    ino_t ino;
-    unsigned generation; /* fork generation the env belongs to */
-    int refcount;        /* handles using it, guarded by registry_mu */
-    MDB_env *env;
-    MDB_dbi blobs, refs;
-    MDB_dbi packs, where;         /* layout=packed only */
-    bool packed;                  /* layout=packed: packs + where, no blobs */
-    size_t pack_cap;              /* bytes of blobs per pack record */
-    pthread_rwlock_t resize_lock; /* shared: any txn; exclusive: resizing */
-    bool rdonly;                  /* opened with MDB_RDONLY */
-    bool growable;                /* no map_size given: double when full */
-} lmdb_env;
-
-/* One tier handle. */
-typedef struct lmdb_tier {
-    cairn_tier base; /* must be first */
-    lmdb_env *shared;
-    bool rdonly;           /* this handle may not write */
-    _Atomic int lock_fd;   /* cairn.lock while holding the writer lock, else -1 */
-    char path[256];        /* as given in the spec, for messages */
-} lmdb_tier;
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static lmdb_env *registry;
@@ -235,12 +205,6 @@ static void read_end(lmdb_tier *t, MDB_txn *txn)
     pthread_rwlock_unlock(&t->shared->resize_lock);
 }
 
-static MDB_val id_val(const cairn_id *id)
-{
-    MDB_val v = {sizeof(id->bytes), (void *)id->bytes};
-    return v;
-}
-
 /* A ref record: the 32-byte id, then XXH64 (seed 0) of the ref's name
  * followed by the id, big-endian. LMDB has no checksums, and a flipped bit
  * in a ref's key or value would otherwise rename or redirect it silently.
@@ -329,223 +293,65 @@ struct write_op {
     const cairn_id *old_id, *new_id;
 };
 
-/* ---------------------------------------------------------------- packed layout
- *
- * A prototype (issue 9, the write-side gaps against raw LMDB): instead of
- * one LMDB value per blob, which for nodes above ~2 KB is an overflow value
- * of whole pages, a transaction's new blobs are laid end to end into pack
- * records of at most pack_cap bytes (one overflow page: page size - 16),
- * appended under increasing sequence numbers (MDB_APPEND: sequential pages,
- * full leaves), and each blob's location goes into "where" as a 16-byte
- * value. So a commit dirties its pack pages plus one "where" leaf per new
- * blob, and multi-page allocations (LMDB's free-list search for contiguous
- * pages) only happen for a blob larger than pack_cap.
- *
- * Costs: a read is two B-tree lookups (where, then packs). Removing blobs
- * is refused: gc would have to rewrite packs (not written yet). A put does
- * not compare the bytes of a blob already held (the blobs layout repairs a
- * damaged copy that way); the stack's hash check still catches damage. */
-
-#define LOC_SIZE 16
-#define PACK_KEY 8
-#define PACK_OPEN_BINS 16 /* first-fit looks at this many open records */
-
-static void be_put(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-}
-
-static uint64_t be_get(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* Finds blob key in a packed store: *out points into LMDB's map (valid
- * until txn ends). Returns 0, MDB_NOTFOUND, an MDB code, or CAIRN_CORRUPT. */
-static int packed_find(const lmdb_tier *t, MDB_txn *txn, MDB_val *key, MDB_val *out)
-{
-    uint8_t seq_key[PACK_KEY];
-    MDB_val loc, pk = {PACK_KEY, seq_key}, pack;
-    uint64_t off, len;
-    int rc;
-
-    if ((rc = mdb_get(txn, t->shared->where, key, &loc)))
-        return rc;
-    if (loc.mv_size != LOC_SIZE)
-        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob location of %zu bytes", t->path,
-                           loc.mv_size);
-    memcpy(seq_key, loc.mv_data, PACK_KEY);
-    off = be_get((const uint8_t *)loc.mv_data + 8, 4);
-    len = be_get((const uint8_t *)loc.mv_data + 12, 4);
-    if ((rc = mdb_get(txn, t->shared->packs, &pk, &pack)) == MDB_NOTFOUND)
-        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob's pack %llu is missing", t->path,
-                           (unsigned long long)be_get(seq_key, PACK_KEY));
-    if (rc)
-        return rc;
-    if (off + len > pack.mv_size)
-        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a blob lies past the end of pack %llu",
-                           t->path, (unsigned long long)be_get(seq_key, PACK_KEY));
-    out->mv_data = (uint8_t *)pack.mv_data + off;
-    out->mv_size = (size_t)len;
-    return 0;
-}
-
-/* The length a "blobs" or "where" value says its blob has. */
-static size_t stored_len(const lmdb_env *e, const MDB_val *val)
-{
-    if (e->packed && val->mv_size == LOC_SIZE)
-        return (size_t)be_get((const uint8_t *)val->mv_data + 12, 4);
-    return val->mv_size;
-}
-
 /* The database keyed by blob id: "blobs", or "where" when packed. */
 static MDB_dbi id_dbi(const lmdb_env *e)
 {
     return e->packed ? e->where : e->blobs;
 }
 
-/* Writes the blobs not held yet into new pack records (first fit over the
- * last PACK_OPEN_BINS open records, in the order given) and their
- * locations into "where". Returns 0, an MDB code or a cairn code. */
-static int packed_put(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs, size_t n)
+/* The length of the blob an id's value in id_dbi records. */
+static size_t stored_len(const lmdb_env *e, const MDB_val *val)
 {
-    lmdb_env *e = t->shared;
-    size_t *bin_of = NULL, *off_of = NULL, *bin_used = NULL, *order = NULL, *start = NULL;
-    size_t n_bins = 0, first_open = 0;
-    uint64_t seq = 1;
-    MDB_cursor *cur;
-    MDB_val key, val;
-    int rc;
+    return e->packed ? cairn__lmdb_loc_len(val) : val->mv_size;
+}
 
-    if (n == 0)
-        return 0;
-    if (!(bin_of = cairn__malloc(n * sizeof(*bin_of))) ||
-        !(off_of = cairn__malloc(n * sizeof(*off_of))) ||
-        !(bin_used = cairn__malloc(n * sizeof(*bin_used))) ||
-        !(order = cairn__malloc(n * sizeof(*order))) ||
-        !(start = cairn__calloc(n + 1, sizeof(*start)))) {
-        rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory packing %zu blobs", t->path, n);
-        goto done;
-    }
-    /* Place each new blob. */
-    for (size_t i = 0; i < n; i++) {
-        size_t len = blobs[i].len, b;
+/* layout=blobs: blobs are written without overwriting: an existing id
+ * should hold the same bytes already, so no page is rewritten; but LMDB
+ * keeps no checksums, so the bytes it has are compared (MDB_NOOVERWRITE
+ * hands them back), and a damaged copy is overwritten with the good one. */
+static int blobs_put(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs, size_t n)
+{
+    int rc = 0;
 
-        bin_of[i] = SIZE_MAX;
-        key = id_val(&blobs[i].id);
-        if ((rc = mdb_get(txn, e->where, &key, &val)) == 0)
-            continue; /* held already */
-        if (rc != MDB_NOTFOUND)
-            goto done;
-        if (len > UINT32_MAX) {
-            rc = cairn__fail(CAIRN_VALTOOBIG, "lmdb %s: a blob of %zu bytes is too large for "
-                             "layout=packed", t->path, len);
-            goto done;
-        }
-        for (b = first_open; b < n_bins; b++)
-            if (bin_used[b] + len <= e->pack_cap)
-                break;
-        if (b == n_bins) {
-            bin_used[n_bins++] = 0;
-            if (n_bins - first_open > PACK_OPEN_BINS)
-                first_open++;
-        }
-        bin_of[i] = b;
-        off_of[i] = bin_used[b];
-        bin_used[b] += len;
-    }
-    /* Blobs grouped by record (counting sort), then the records appended. */
-    for (size_t i = 0; i < n; i++)
-        if (bin_of[i] != SIZE_MAX)
-            start[bin_of[i] + 1]++;
-    for (size_t b = 0; b < n_bins; b++)
-        start[b + 1] += start[b];
-    for (size_t i = 0; i < n; i++)
-        if (bin_of[i] != SIZE_MAX)
-            order[start[bin_of[i]]++] = i;
-    if ((rc = mdb_cursor_open(txn, e->packs, &cur)))
-        goto done;
-    rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
-    if (rc == 0 && key.mv_size == PACK_KEY)
-        seq = be_get(key.mv_data, PACK_KEY) + 1;
-    rc = rc == MDB_NOTFOUND ? 0 : rc;
-    for (size_t b = 0, k = 0; b < n_bins && !rc; b++) {
-        uint8_t seq_key[PACK_KEY];
-        MDB_val pk = {PACK_KEY, seq_key}, pv = {bin_used[b], NULL};
-
-        be_put(seq_key, seq + b, PACK_KEY);
-        if ((rc = mdb_cursor_put(cur, &pk, &pv, MDB_APPEND | MDB_RESERVE)))
-            break;
-        for (; k < n && k < start[b]; k++) {
-            size_t i = order[k];
-            memcpy((uint8_t *)pv.mv_data + off_of[i], blobs[i].data, blobs[i].len);
-        }
-    }
-    mdb_cursor_close(cur);
     for (size_t i = 0; i < n && !rc; i++) {
-        uint8_t loc[LOC_SIZE];
-
-        if (bin_of[i] == SIZE_MAX)
+        MDB_val key = cairn__lmdb_id_val(&blobs[i].id);
+        MDB_val val = {blobs[i].len, (void *)blobs[i].data};
+        if ((rc = mdb_put(txn, t->shared->blobs, &key, &val, MDB_NOOVERWRITE)) != MDB_KEYEXIST)
             continue;
-        be_put(loc, seq + bin_of[i], 8);
-        be_put(loc + 8, off_of[i], 4);
-        be_put(loc + 12, blobs[i].len, 4);
-        key = id_val(&blobs[i].id);
-        val = (MDB_val){LOC_SIZE, loc};
-        if ((rc = mdb_put(txn, e->where, &key, &val, MDB_NOOVERWRITE)) == MDB_KEYEXIST)
-            rc = 0; /* the same blob twice in one call: the first copy wins */
+        rc = 0;
+        if (val.mv_size != blobs[i].len || memcmp(val.mv_data, blobs[i].data, blobs[i].len)) {
+            val = (MDB_val){blobs[i].len, (void *)blobs[i].data};
+            rc = mdb_put(txn, t->shared->blobs, &key, &val, 0);
+        }
     }
-done:
-    cairn__free(start);
-    cairn__free(order);
-    cairn__free(bin_used);
-    cairn__free(off_of);
-    cairn__free(bin_of);
+    return rc;
+}
+
+static int blobs_remove(lmdb_tier *t, MDB_txn *txn, const cairn_id *ids, size_t n)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        MDB_val key = cairn__lmdb_id_val(&ids[i]);
+        if ((rc = mdb_del(txn, t->shared->blobs, &key, NULL)) == MDB_NOTFOUND)
+            rc = 0;
+    }
     return rc;
 }
 
 /* Returns 0, an MDB_* code or positive errno, or a cairn code with its
- * detail set. Blobs are written without overwriting: an existing id should
- * hold the same bytes already, so no page is rewritten; but LMDB keeps no
- * checksums, so the bytes it has are compared (MDB_NOOVERWRITE hands them
- * back), and a damaged copy is overwritten with the good one. */
+ * detail set. */
 static int apply_write(lmdb_tier *t, MDB_txn *txn, const struct write_op *op)
 {
+    bool packed = t->shared->packed;
     int rc = 0;
 
-    if (t->shared->packed) {
-        if (op->remove)
-            return cairn__fail(-ENOTSUP,
-                               "lmdb %s: removing blobs is not supported with layout=packed "
-                               "(gc would have to rewrite packs)",
-                               t->path);
-        if (op->blobs)
-            rc = packed_put(t, txn, op->blobs, op->n);
-        if (!rc && op->ref)
-            rc = cas_in_txn(t, txn, op->ref, op->old_id, op->new_id);
-        return rc;
-    }
-    for (size_t i = 0; op->blobs && i < op->n && !rc; i++) {
-        MDB_val key = id_val(&op->blobs[i].id);
-        MDB_val val = {op->blobs[i].len, (void *)op->blobs[i].data};
-        if ((rc = mdb_put(txn, t->shared->blobs, &key, &val, MDB_NOOVERWRITE)) != MDB_KEYEXIST)
-            continue;
-        rc = 0;
-        if (val.mv_size != op->blobs[i].len ||
-            memcmp(val.mv_data, op->blobs[i].data, op->blobs[i].len) != 0) {
-            val = (MDB_val){op->blobs[i].len, (void *)op->blobs[i].data};
-            rc = mdb_put(txn, t->shared->blobs, &key, &val, 0);
-        }
-    }
-    for (size_t i = 0; op->remove && i < op->n && !rc; i++) {
-        MDB_val key = id_val(&op->remove[i]);
-        if ((rc = mdb_del(txn, t->shared->blobs, &key, NULL)) == MDB_NOTFOUND)
-            rc = 0;
-    }
+    if (op->blobs)
+        rc = packed ? cairn__lmdb_packed_put(t, txn, op->blobs, op->n)
+                    : blobs_put(t, txn, op->blobs, op->n);
+    if (!rc && op->remove)
+        rc = packed ? cairn__lmdb_packed_remove(t, txn, op->remove, op->n)
+                    : blobs_remove(t, txn, op->remove, op->n);
     if (!rc && op->ref)
         rc = cas_in_txn(t, txn, op->ref, op->old_id, op->new_id);
     return rc;
@@ -650,9 +456,9 @@ static int lmdb_get_many(cairn_tier *base, const cairn_id *ids, size_t n, cairn_
     if ((rc = read_begin(t, &txn)))
         return rc;
     for (size_t i = 0; i < n; i++) {
-        MDB_val key = id_val(&ids[i]), val;
+        MDB_val key = cairn__lmdb_id_val(&ids[i]), val;
 
-        rc = t->shared->packed ? packed_find(t, txn, &key, &val)
+        rc = t->shared->packed ? cairn__lmdb_packed_find(t, txn, &ids[i], &val)
                                : mdb_get(txn, t->shared->blobs, &key, &val);
         if (rc == MDB_NOTFOUND) {
             rc = 0;
@@ -688,7 +494,7 @@ static int lmdb_has_many(cairn_tier *base, const cairn_id *ids, size_t n, bool *
     if ((rc = read_begin(t, &txn)))
         return rc;
     for (size_t i = 0; i < n && !rc; i++) {
-        MDB_val key = id_val(&ids[i]), val;
+        MDB_val key = cairn__lmdb_id_val(&ids[i]), val;
 
         rc = mdb_get(txn, id_dbi(t->shared), &key, &val);
         out[i] = rc == 0;
@@ -726,13 +532,13 @@ static int scan_range(lmdb_tier *t, const cairn_id *from, cairn_id_visitor fn, v
             break;
         if ((rc = mdb_cursor_open(txn, id_dbi(t->shared), &cur)) == 0) {
             if (have_last) {
-                key = id_val(&last);
+                key = cairn__lmdb_id_val(&last);
                 rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
                 if (rc == 0 && key.mv_size == sizeof(last.bytes) &&
                     memcmp(key.mv_data, last.bytes, sizeof(last.bytes)) == 0)
                     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
             } else if (from) {
-                key = id_val(from);
+                key = cairn__lmdb_id_val(from);
                 rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
             } else {
                 rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
@@ -968,7 +774,8 @@ struct lmdb_opts {
     unsigned env_flags;    /* MDB_NOSYNC / MDB_NOMETASYNC */
     unsigned max_readers;  /* 0: LMDB's default */
     int promote;           /* -1: not given */
-    int layout;            /* -1: not given (a new store: blobs), 0: blobs, 1: packed */
+    int layout;            /* -1: not given (a new store: packed), 0: blobs, 1: packed */
+    unsigned pack_pages;   /* LMDB pages a pack fills (packed layout), 0: default */
 };
 
 static int lmdb_option(void *ctx, const char *key, const char *val)
@@ -1008,6 +815,16 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
         o->max_readers = (unsigned)n;
         return 0;
     }
+    if (strcmp(key, "pack_pages") == 0) {
+        unsigned long n;
+        errno = 0;
+        n = strtoul(val, &end, 10);
+        if (!*val || *end || errno || n == 0 || n > 64 || val[0] == '-')
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: pack_pages must be 1 to 64, not '%s'",
+                               val);
+        o->pack_pages = (unsigned)n;
+        return 0;
+    }
     if (strcmp(key, "promote") == 0) {
         if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
             return cairn__fail(CAIRN_BADSPEC, "lmdb: promote must be 0 or 1, not '%s'", val);
@@ -1023,7 +840,7 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
     }
     return cairn__fail(CAIRN_BADSPEC,
                        "lmdb: unknown option '%s' (known: map_size, sync, max_readers, "
-                       "promote, layout)",
+                       "promote, layout, pack_pages)",
                        key);
 }
 
@@ -1057,13 +874,25 @@ static int check_ours(MDB_txn *txn, const char *path)
     return rc == MDB_NOTFOUND ? 0 : lmdb_err(NULL, path, rc, "opening");
 }
 
+/* CAIRN_BADSPEC when a spec names a layout (0 blobs, 1 packed; -1: none)
+ * other than the store's. */
+static int layout_matches(const char *path, bool packed, int layout)
+{
+    if (layout < 0 || layout == (int)packed)
+        return 0;
+    return cairn__fail(CAIRN_BADSPEC,
+                       "lmdb %s: the store has layout=%s, the spec asks for layout=%s (a store "
+                       "keeps the layout it was created with)",
+                       path, packed ? "packed" : "blobs", layout ? "packed" : "blobs");
+}
+
 /* Opens the databases of the store's layout (a new store: layout, -1 is
- * blobs): created in a write txn, or, read-only, looked up in a read txn
+ * packed): created in a write txn, or, read-only, looked up in a read txn
  * (committed, which keeps the handles). An existing store keeps its
  * layout; a layout named explicitly that differs is CAIRN_BADSPEC. The env
  * is not shared yet, so a map another process grew is adopted without the
  * resize lock. */
-static int open_dbis(lmdb_env *e, const char *path, int layout)
+static int open_dbis(lmdb_env *e, const char *path, int layout, unsigned pack_pages)
 {
     unsigned flags = e->rdonly ? 0 : MDB_CREATE;
     bool has_blobs, has_packs;
@@ -1086,14 +915,21 @@ static int open_dbis(lmdb_env *e, const char *path, int layout)
     }
     has_blobs = mdb_dbi_open(txn, "blobs", 0, &probe) == 0;
     has_packs = mdb_dbi_open(txn, "packs", 0, &probe) == 0;
-    if ((has_packs && layout == 0) || (has_blobs && !has_packs && layout == 1)) {
+    if (has_blobs && has_packs) {
         mdb_txn_abort(txn);
-        return cairn__fail(CAIRN_BADSPEC, "lmdb %s: the store has layout=%s, not %s", path,
-                           has_packs ? "packed" : "blobs", layout ? "packed" : "blobs");
+        return cairn__fail(CAIRN_CORRUPT,
+                           "lmdb %s: holds the databases of both layouts (blobs, and packs "
+                           "with where); refusing to guess which is the store",
+                           path);
     }
-    e->packed = has_packs || (!has_blobs && layout == 1);
+    e->packed = has_packs || (!has_blobs && layout != 0);
+    if ((rc = layout_matches(path, e->packed, layout))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
     mdb_env_stat(e->env, &env_stat);
-    e->pack_cap = env_stat.ms_psize - 16; /* one overflow page: LMDB's PAGEHDRSZ is 16 */
+    /* whole overflow pages: LMDB's page header is 16 bytes */
+    e->pack_max = (pack_pages ? pack_pages : LMDB_PACK_PAGES) * (size_t)env_stat.ms_psize - 16;
     if (e->packed)
         rc = mdb_dbi_open(txn, "packs", flags, &e->packs);
     else
@@ -1191,7 +1027,7 @@ static int create_data_file(const char *path, const struct lmdb_opts *o, unsigne
         rc = lmdb_err(NULL, path, rc, "creating the environment");
         goto done;
     }
-    rc = open_dbis(&e, path, o->layout);
+    rc = open_dbis(&e, path, o->layout, o->pack_pages);
     mdb_env_close(e.env);
     if (rc == 0 && link(tmp, data) != 0 && errno != EEXIST)
         rc = cairn__fail(-errno, "lmdb %s: cannot create data.mdb: %s", path, strerror(errno));
@@ -1277,7 +1113,7 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = lmdb_err(NULL, path, rc, "checking readers");
         goto fail_open;
     }
-    if ((rc = open_dbis(e, path, o->layout)))
+    if ((rc = open_dbis(e, path, o->layout, o->pack_pages)))
         goto fail_open;
     /* LMDB may just have created data.mdb and lock.mdb: their names are
      * durable once the directory is synced. */
@@ -1310,12 +1146,13 @@ static int env_get(const char *path, const struct stat *st, const struct lmdb_op
         if (e->dev == st->st_dev && e->ino == st->st_ino && e->generation == gen)
             break;
     if (e) {
-        if (e->rdonly && !rdonly)
+        rc = layout_matches(path, e->packed, o->layout);
+        if (!rc && e->rdonly && !rdonly)
             rc = cairn__fail(CAIRN_BUSY,
                              "lmdb %s: already open read-only in this process; close that "
                              "handle first",
                              path);
-        else
+        if (!rc)
             e->refcount++;
     } else if ((rc = env_open(path, st, o, rdonly, &e)) == 0) {
         e->next = registry;
@@ -1325,6 +1162,42 @@ static int env_get(const char *path, const struct stat *st, const struct lmdb_op
     if (rc == 0)
         *out = e;
     return rc;
+}
+
+/* For check, which changes nothing: CAIRN_BADSPEC when the store in path
+ * has another layout than the one a spec names. The layout comes from
+ * this process's env of the store when there is one (LMDB allows one per
+ * process), else from a read-only open without the lock file. A store that
+ * cannot be read here is left for the open to report. */
+static int check_layout(const char *path, int layout)
+{
+    unsigned gen = atomic_load(&fork_generation);
+    bool known = false, packed = false;
+    struct stat st;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+
+    if (stat(path, &st) != 0)
+        return 0;
+    pthread_mutex_lock(&registry_mu);
+    for (lmdb_env *e = registry; e; e = e->next)
+        if (e->dev == st.st_dev && e->ino == st.st_ino && e->generation == gen) {
+            known = true;
+            packed = e->packed;
+        }
+    if (!known && mdb_env_create(&env) == 0) {
+        if (mdb_env_set_maxdbs(env, 4) == 0 &&
+            mdb_env_open(env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0644) == 0 &&
+            mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+            packed = mdb_dbi_open(txn, "packs", 0, &dbi) == 0;
+            known = packed || mdb_dbi_open(txn, "blobs", 0, &dbi) == 0;
+            mdb_txn_abort(txn);
+        }
+        mdb_env_close(env);
+    }
+    pthread_mutex_unlock(&registry_mu);
+    return known ? layout_matches(path, packed, layout) : 0;
 }
 
 /* What a directory named as an lmdb store holds. */
@@ -1373,7 +1246,7 @@ static int inspect_dir(const char *path, enum dir_kind *kind)
  * refused, so that a mistyped spec never writes into a random place. */
 int cairn__lmdb_check(cairn_tier_config *cfg)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1, -1};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0};
     enum dir_kind kind = DIR_OTHER;
     int rc;
 
@@ -1405,6 +1278,8 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
         break;
     case DIR_LMDB:
         cfg->holds_store = true;
+        if (o.layout >= 0 && (rc = check_layout(cfg->arg, o.layout)))
+            return rc;
         break;
     }
     cfg->caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
@@ -1417,7 +1292,7 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
  * settings then hold. */
 int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1, -1};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0};
     bool rdonly = cfg->open_flags & CAIRN_RDONLY;
     const char *path = cfg->arg;
     struct stat st;

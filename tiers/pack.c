@@ -131,52 +131,80 @@ uint64_t cairn__pack_size(const cairn_blob *blobs, size_t n)
     return size;
 }
 
-int cairn__pack_build(const cairn_blob *blobs, size_t n, uint8_t **out, size_t *len)
+/* Lays out the pack of plan p into buf (p->size bytes). */
+static int write_planned(const cairn_blob *blobs, size_t n, const struct plan *p, uint8_t *buf)
 {
-    struct plan p;
     uint64_t *offset_of, off = 0;
-    uint8_t *buf, *index, *footer;
-    int rc;
+    uint8_t *index, *footer;
 
-    *out = NULL;
-    *len = 0;
-    if ((rc = plan_make(blobs, n, &p)))
-        return rc;
-    if (!(buf = cairn__malloc((size_t)p.size)) ||
-        !(offset_of = cairn__calloc(n ? n : 1, sizeof(*offset_of)))) {
-        cairn__free(buf);
-        plan_free(&p);
-        return cairn__fail(CAIRN_NOMEM, "pack: out of memory building a pack of %llu bytes",
-                           (unsigned long long)p.size);
-    }
+    if (!(offset_of = cairn__calloc(n ? n : 1, sizeof(*offset_of))))
+        return cairn__fail(CAIRN_NOMEM, "pack: out of memory building a pack of %zu blobs", n);
     for (size_t i = 0; i < n; i++) {
-        if (!p.keep[i])
+        if (!p->keep[i])
             continue;
         offset_of[i] = off;
         if (blobs[i].len)
             memcpy(buf + off, blobs[i].data, blobs[i].len);
         off += blobs[i].len;
     }
-    index = buf + p.records;
-    for (size_t k = 0; k < p.n_unique; k++) {
-        size_t i = p.order[k];
+    index = buf + p->records;
+    for (size_t k = 0; k < p->n_unique; k++) {
+        size_t i = p->order[k];
         uint8_t *e = index + k * CAIRN_PACK_ENTRY;
         memcpy(e, blobs[i].id.bytes, 32);
         put_u64(e + 32, offset_of[i]);
         put_u64(e + 40, blobs[i].len);
     }
-    footer = index + p.n_unique * CAIRN_PACK_ENTRY;
+    footer = index + p->n_unique * CAIRN_PACK_ENTRY;
     memcpy(footer, CAIRN_PACK_MAGIC, 8);
     put_u32(footer + 8, CAIRN_PACK_VERSION);
     put_u32(footer + 12, 0);
-    put_u64(footer + 16, p.n_unique);
-    put_u64(footer + 24, p.records);
-    put_u64(footer + 32, checksum(index, p.n_unique * CAIRN_PACK_ENTRY, footer));
+    put_u64(footer + 16, p->n_unique);
+    put_u64(footer + 24, p->records);
+    put_u64(footer + 32, checksum(index, p->n_unique * CAIRN_PACK_ENTRY, footer));
     cairn__free(offset_of);
-    *out = buf;
-    *len = (size_t)p.size;
-    plan_free(&p);
     return 0;
+}
+
+int cairn__pack_build(const cairn_blob *blobs, size_t n, uint8_t **out, size_t *len)
+{
+    struct plan p;
+    uint8_t *buf;
+    int rc;
+
+    *out = NULL;
+    *len = 0;
+    if ((rc = plan_make(blobs, n, &p)))
+        return rc;
+    if (!(buf = cairn__malloc((size_t)p.size))) {
+        plan_free(&p);
+        return cairn__fail(CAIRN_NOMEM, "pack: out of memory building a pack of %llu bytes",
+                           (unsigned long long)p.size);
+    }
+    if ((rc = write_planned(blobs, n, &p, buf)) == 0) {
+        *out = buf;
+        *len = (size_t)p.size;
+    } else {
+        cairn__free(buf);
+    }
+    plan_free(&p);
+    return rc;
+}
+
+int cairn__pack_build_into(const cairn_blob *blobs, size_t n, uint8_t *out, size_t len)
+{
+    struct plan p;
+    int rc;
+
+    if ((rc = plan_make(blobs, n, &p)))
+        return rc;
+    if (p.size != len)
+        rc = cairn__fail(CAIRN_BADARG, "pack: a buffer of %zu bytes for a pack of %llu", len,
+                         (unsigned long long)p.size);
+    else
+        rc = write_planned(blobs, n, &p, out);
+    plan_free(&p);
+    return rc;
 }
 
 int cairn__pack_write_fd(int fd, const cairn_blob *blobs, size_t n)

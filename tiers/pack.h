@@ -90,6 +90,11 @@ uint64_t cairn__pack_size(const cairn_blob *blobs, size_t n);
  * CAIRN_NOMEM (also when it would not fit a size_t). */
 int cairn__pack_build(const cairn_blob *blobs, size_t n, uint8_t **out, size_t *len);
 
+/* Builds the same pack into out, which holds exactly len =
+ * cairn__pack_size(blobs, n) bytes (else CAIRN_BADARG). Records are laid
+ * back to back in the order given. Errors: CAIRN_NOMEM, CAIRN_BADARG. */
+int cairn__pack_build_into(const cairn_blob *blobs, size_t n, uint8_t *out, size_t len);
+
 /* Builds the same pack and writes it to fd from offset 0 (pwrite, resumed
  * after short writes); does not sync. Errors as above and -errno. */
 int cairn__pack_write_fd(int fd, const cairn_blob *blobs, size_t n);

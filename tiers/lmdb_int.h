@@ -1,0 +1,74 @@
+/*
+ * lmdb_int.h - what the LMDB tier's files share: the environment and
+ * handle structs (lmdb.c: environments, transactions, refs, the "blobs"
+ * layout) and the packed layout (lmdb_packs.c).
+ */
+#ifndef CAIRN_LMDB_INT_H
+#define CAIRN_LMDB_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "tier.h"
+
+/* One open environment, shared by every handle on the same directory. */
+typedef struct lmdb_env {
+    struct lmdb_env *next; /* registry list, guarded by registry_mu */
+    dev_t dev;             /* identity of the directory */
+    ino_t ino;
+    unsigned generation; /* fork generation the env belongs to */
+    int refcount;        /* handles using it, guarded by registry_mu */
+    MDB_env *env;
+    MDB_dbi refs;
+    MDB_dbi blobs;                /* layout=blobs */
+    MDB_dbi packs, where;         /* layout=packed */
+    bool packed;                  /* the store's layout is packed */
+    size_t pack_max;              /* bytes of a pack record that fill one overflow page */
+    pthread_rwlock_t resize_lock; /* shared: any txn; exclusive: resizing */
+    bool rdonly;                  /* opened with MDB_RDONLY */
+    bool growable;                /* no map_size given: double when full */
+} lmdb_env;
+
+/* One tier handle. */
+typedef struct lmdb_tier {
+    cairn_tier base; /* must be first */
+    lmdb_env *shared;
+    bool rdonly;         /* this handle may not write */
+    _Atomic int lock_fd; /* cairn.lock while holding the writer lock, else -1 */
+    char path[256];      /* as given in the spec, for messages */
+} lmdb_tier;
+
+static inline MDB_val cairn__lmdb_id_val(const cairn_id *id)
+{
+    MDB_val v = {sizeof(id->bytes), (void *)id->bytes};
+    return v;
+}
+
+/* ---- the packed layout (lmdb_packs.c; the format is in docs/format.md) */
+
+/* Bytes of a "where" value: pack sequence (u64), offset (u32), length (u32). */
+#define CAIRN_LMDB_LOC 16
+
+/* Finds blob id: *out points into LMDB's map, valid until txn ends.
+ * Returns 0, MDB_NOTFOUND, another MDB code, or CAIRN_CORRUPT naming the
+ * blob when its location does not resolve. */
+int cairn__lmdb_packed_find(const lmdb_tier *t, MDB_txn *txn, const cairn_id *id,
+                            MDB_val *out);
+
+/* Writes the blobs the store does not hold (or holds with other bytes: a
+ * damaged copy is replaced) into new pack records, and their locations.
+ * Duplicate ids are written once. Returns 0, an MDB code, or a cairn code
+ * with its detail set. */
+int cairn__lmdb_packed_put(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs, size_t n);
+
+/* Forgets the ids' locations (absent ids are skipped), deletes each pack
+ * left with no live blob and rewrites each pack left less than half live.
+ * Returns as cairn__lmdb_packed_put. */
+int cairn__lmdb_packed_remove(lmdb_tier *t, MDB_txn *txn, const cairn_id *ids, size_t n);
+
+/* The blob length a "where" value records (0 for a damaged value). */
+size_t cairn__lmdb_loc_len(const MDB_val *loc);
+
+#endif /* CAIRN_LMDB_INT_H */
