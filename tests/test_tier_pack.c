@@ -32,12 +32,17 @@ static void set_be64(uint8_t *p, uint64_t v)
 }
 
 /* Recomputes the footer checksum of a pack of len bytes after an edit, so
- * that the test reaches the check behind it. */
+ * that the test reaches the check behind it. A count whose index would not
+ * fit is refused before the checksum is looked at: nothing to seal. */
 static void reseal(uint8_t *pack, size_t len)
 {
     uint8_t *footer = pack + len - CAIRN_PACK_FOOTER;
     uint64_t count = be64(footer + 16);
-    uint8_t *index = footer - count * CAIRN_PACK_ENTRY;
+    uint8_t *index;
+
+    if (count > (len - CAIRN_PACK_FOOTER) / CAIRN_PACK_ENTRY)
+        return;
+    index = footer - count * CAIRN_PACK_ENTRY;
     set_be64(footer + 32, XXH64(footer, 32, XXH64(index, count * CAIRN_PACK_ENTRY, 0)));
 }
 
