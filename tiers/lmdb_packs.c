@@ -199,7 +199,6 @@ static int append_packs(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs,
         size_t k = start[p + 1] - start[p];
         uint8_t seq_key[SEQ_SIZE];
         MDB_val pk = {SEQ_SIZE, seq_key}, pv;
-        uint32_t off = 0;
 
         if (!(pv.mv_size = (size_t)cairn__pack_size(m, k))) {
             rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory packing blobs", t->path);
@@ -210,15 +209,20 @@ static int append_packs(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs,
         if ((rc = mdb_cursor_put(cur, &pk, &pv, MDB_APPEND | MDB_RESERVE)) ||
             (rc = cairn__pack_build_into(m, k, pv.mv_data, pv.mv_size)))
             goto done;
-        /* pack_build_into lays records in the order given, back to back */
-        for (size_t j = 0; j < k; j++) {
+    }
+    /* The locations, after all packs (pack_build_into lays records in the
+     * order given, back to back). */
+    for (size_t p = 0; p < n_packs; p++) {
+        uint32_t off = 0;
+
+        for (size_t j = start[p]; j < start[p + 1]; j++) {
             uint8_t where[CAIRN_LMDB_LOC];
-            MDB_val key = cairn__lmdb_id_val(&m[j].id), val = {CAIRN_LMDB_LOC, where};
+            MDB_val key = cairn__lmdb_id_val(&members[j].id), val = {CAIRN_LMDB_LOC, where};
 
             put_be(where, seq + p, 8);
             put_be(where + 8, off, 4);
-            put_be(where + 12, m[j].len, 4);
-            off += (uint32_t)m[j].len;
+            put_be(where + 12, members[j].len, 4);
+            off += (uint32_t)members[j].len;
             if ((rc = mdb_put(txn, e->where, &key, &val, 0)))
                 goto done;
         }
