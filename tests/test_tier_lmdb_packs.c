@@ -213,6 +213,12 @@ static void test_layouts(void)
     snprintf(spec, sizeof(spec), "lmdb:%s?layout=tiled", packed);
     ASSERT_RC(cairn__tier_open(spec, 0, &t2), CAIRN_BADSPEC);
     ASSERT_DETAIL("layout must be blobs or packed");
+    for (int i = 0; i < 4; i++) {
+        static const char *bad[] = {"0", "65", "-1", "4k"};
+        snprintf(spec, sizeof(spec), "lmdb:%s?pack_pages=%s", packed, bad[i]);
+        ASSERT_RC(cairn__tier_open(spec, 0, &t2), CAIRN_BADSPEC);
+        ASSERT_DETAIL("pack_pages must be 1 to 64");
+    }
     check_packs(packed, 0, false);
 
     /* Both layouts' databases: refused, not guessed. */
@@ -259,14 +265,16 @@ static size_t model_len(void)
 
 /* Random batches of puts (with duplicates in a batch) and removes against
  * a model of what is held; at every reopen the raw invariants. */
-static void test_model(int ops)
+static void test_model(int ops, unsigned pack_pages)
 {
-    char *dir = strdup(test_tmpdir());
-    cairn_tier *t = open_lmdb(dir, "sync=none&map_initial=1M");
+    char *dir = strdup(test_tmpdir()), opts[96];
+    cairn_tier *t;
     test_blob blobs[MODEL_BLOBS];
     bool held[MODEL_BLOBS] = {false};
     uint64_t reopens = 0, max_packs = 0;
 
+    snprintf(opts, sizeof(opts), "sync=none&map_initial=1M&pack_pages=%u", pack_pages);
+    t = open_lmdb(dir, opts);
     for (int i = 0; i < MODEL_BLOBS; i++)
         blobs[i] = make_blob(test_rand(), i == 0 ? 0 : model_len());
     for (int op = 0; op < ops; op++) {
@@ -318,7 +326,7 @@ static void test_model(int ops)
                 ASSERT_EQ(st.live_bytes, want_bytes);
                 max_packs = st.packs > max_packs ? st.packs : max_packs;
                 reopens++;
-                t = open_lmdb(dir, "sync=none&map_initial=1M");
+                t = open_lmdb(dir, opts);
             }
             break;
         }
@@ -328,8 +336,8 @@ static void test_model(int ops)
     for (int i = 0; i < MODEL_BLOBS; i++)
         free(blobs[i].data);
     free(dir);
-    printf("model: %d operations, %llu invariant checks, at most %llu packs\n", ops,
-           (unsigned long long)reopens, (unsigned long long)max_packs);
+    printf("model, pack_pages=%u: %d operations, %llu invariant checks, at most %llu packs\n",
+           pack_pages, ops, (unsigned long long)reopens, (unsigned long long)max_packs);
 }
 
 /* Writes a location record for id behind cairn's back. */
@@ -438,7 +446,8 @@ int main(void)
     test_seed_init(9);
     test_layouts();
     test_damage();
-    test_model((int)(4000 * (scale > 0 ? scale : 1.0)) + 200);
+    test_model((int)(4000 * (scale > 0 ? scale : 1.0)) + 200, 1);
+    test_model((int)(4000 * (scale > 0 ? scale : 1.0)) + 200, 4);
     printf("ok\n");
     return 0;
 }

@@ -59,7 +59,7 @@
 #define LMDB_DEFAULT_MAP (1ull << 30)
 #define LMDB_SCAN_BATCH 1024
 #define LMDB_MAX_RETRIES 48 /* map doublings or MAP_RESIZED rounds per txn */
-#define LMDB_PACK_PAGES 1 /* the default of pack_pages */
+#define LMDB_PACK_PAGES 4 /* the default of pack_pages (docs/benchmarks.md) */
 #define REF_NAME_CAP (CAIRN_NAME_MAX + 16 + 1)
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
