@@ -18,9 +18,9 @@
  * its copy step too (main.c, run_job: where bench_copytree is called).
  *
  * Readahead: peers run with their own defaults; each line says what its
- * engine does about readahead. raw-lmdb-nordahead is raw LMDB opened the
- * way cairn's lmdb tier opens it (MDB_NORDAHEAD), a second reference for the
- * cold reads, where readahead matters.
+ * engine does about readahead. raw-lmdb-nordahead is raw LMDB opened with
+ * MDB_NORDAHEAD (as cairn's lmdb tier with readahead=0), a second reference
+ * for the cold reads, where readahead matters.
  *
  * Durability: BENCH_DURABLE means every commit is on disk when it returns
  * (one or more fsyncs per commit); BENCH_NONE means in memory or no fsync.
@@ -36,8 +36,8 @@
 
 /* What each engine does about readahead (also in results.json). */
 #define RA_CAIRN_LMDB                                                                   \
-    "cairn's lmdb tier opens LMDB with MDB_NORDAHEAD (madvise MADV_RANDOM on the map):" \
-    " no kernel readahead; a cold read faults in one page at a time"
+    "cairn's lmdb tier with LMDB's defaults (readahead=1): the kernel's readahead on the" \
+    " map applies to page faults; a batch read also advises MADV_WILLNEED on its blobs"
 #define RA_CAIRN_FILE                                                                   \
     "file tier: a blob is a loose file or a record of a pack, read with one"            \
     " pread/io_uring read of its bytes; kernel readahead (default) applies"
@@ -83,7 +83,7 @@ const bench_config bench_configs[] = {
      * Readahead only matters when pages come from disk: cold reads only. */
     {"raw-lmdb-nordahead", &bench_lmdb_adapter, "{dir}/lmdb?sync=full&nordahead=1",
      BENCH_DURABLE, "fsync per commit: LMDB default flags + MDB_NORDAHEAD", "", 1,
-     "MDB_NORDAHEAD (madvise MADV_RANDOM on the map), as cairn's lmdb tier: no kernel"
+     "MDB_NORDAHEAD (madvise MADV_RANDOM on the map), as cairn's lmdb:?readahead=0: no kernel"
      " readahead; a second reference, not how LMDB runs by default", "cold-*"},
     {"rocksdb", &bench_rocksdb_adapter, "{dir}/rocksdb?sync=1", BENCH_DURABLE,
      "fsync per commit: RocksDB WAL, WriteOptions sync=1", "", 1,

@@ -68,10 +68,12 @@ static void test_specs(void)
     spec_bad(spec, CAIRN_BADSPEC, "exclude");
     snprintf(spec, sizeof(spec), "lmdb:%s?max_readers=-3", dir);
     spec_bad(spec, CAIRN_BADSPEC, "max_readers");
+    snprintf(spec, sizeof(spec), "lmdb:%s?readahead=yes", dir);
+    spec_bad(spec, CAIRN_BADSPEC, "readahead must be 0 or 1");
 
     /* Nested directories are created; a file in the way is named. */
     snprintf(spec, sizeof(spec), "%s/a/b/c", dir);
-    t = open_lmdb(spec, "sync=none&max_readers=20&map_size=8M", 0);
+    t = open_lmdb(spec, "sync=none&max_readers=20&map_size=8M&readahead=0", 0);
     ASSERT_EQ(t->caps, CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED);
     ASSERT_TRUE(strcmp(t->m->name, "lmdb") == 0);
     cairn__tier_close(t);

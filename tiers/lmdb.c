@@ -1,6 +1,6 @@
 /*
  * lmdb.c - the LMDB tier: "lmdb:PATH[?map_size=SIZE&sync=full|meta|none
- * &max_readers=N&promote=0|1&layout=blobs|packed]".
+ * &max_readers=N&promote=0|1&layout=packed|blobs&pack_pages=N&readahead=0|1]".
  *
  * PATH is a directory holding LMDB's data.mdb and lock.mdb, plus cairn.lock
  * (the writer lock file). A store has one of two layouts, fixed when it is
@@ -447,10 +447,11 @@ static int lmdb_publish(cairn_tier *base, const cairn_blob *blobs, size_t n, con
 /* ---------------------------------------------------------------- blobs */
 
 /* Asks the kernel to read the pages under every blob in vals at once. The
- * map is opened MDB_NORDAHEAD (random point reads must not pull in
- * neighbours), so a cold batch, such as a scan's read-ahead of the next
- * leaves, would otherwise fault its pages in one synchronous read at a
- * time; with the advice the reads are in flight together. */
+ * map may be opened MDB_NORDAHEAD (readahead=0), and the kernel's readahead
+ * only follows sequential faults, so a cold batch, such as a scan's
+ * read-ahead of the next leaves, would otherwise fault its pages in one
+ * synchronous read at a time; with the advice the reads are in flight
+ * together. */
 static void advise_willneed(const MDB_val *vals, size_t n)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -808,6 +809,7 @@ struct lmdb_opts {
     int promote;           /* -1: not given */
     int layout;            /* -1: not given (a new store: packed), 0: blobs, 1: packed */
     unsigned pack_pages;   /* LMDB pages a pack fills (packed layout), 0: default */
+    int readahead;         /* -1: not given (on), 0: MDB_NORDAHEAD, 1: the kernel's */
 };
 
 static int lmdb_option(void *ctx, const char *key, const char *val)
@@ -857,6 +859,12 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
         o->pack_pages = (unsigned)n;
         return 0;
     }
+    if (strcmp(key, "readahead") == 0) {
+        if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+            return cairn__fail(CAIRN_BADSPEC, "lmdb: readahead must be 0 or 1, not '%s'", val);
+        o->readahead = val[0] == '1';
+        return 0;
+    }
     if (strcmp(key, "promote") == 0) {
         if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
             return cairn__fail(CAIRN_BADSPEC, "lmdb: promote must be 0 or 1, not '%s'", val);
@@ -872,7 +880,7 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
     }
     return cairn__fail(CAIRN_BADSPEC,
                        "lmdb: unknown option '%s' (known: map_size, sync, max_readers, "
-                       "promote, layout, pack_pages)",
+                       "promote, layout, pack_pages, readahead)",
                        key);
 }
 
@@ -1103,7 +1111,8 @@ static int check_length(MDB_env *env, const char *path)
 static int env_open(const char *path, const struct stat *st, const struct lmdb_opts *o,
                     bool rdonly, lmdb_env **out)
 {
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | o->env_flags | (rdonly ? MDB_RDONLY : 0);
+    unsigned flags = MDB_NOTLS | (o->readahead == 0 ? MDB_NORDAHEAD : 0) | o->env_flags |
+                     (rdonly ? MDB_RDONLY : 0);
     pthread_rwlockattr_t attr;
     lmdb_env *e;
     int rc, dead;
@@ -1278,7 +1287,7 @@ static int inspect_dir(const char *path, enum dir_kind *kind)
  * refused, so that a mistyped spec never writes into a random place. */
 int cairn__lmdb_check(cairn_tier_config *cfg)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0, -1};
     enum dir_kind kind = DIR_OTHER;
     int rc;
 
@@ -1324,7 +1333,7 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
  * settings then hold. */
 int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0, -1};
     bool rdonly = cfg->open_flags & CAIRN_RDONLY;
     const char *path = cfg->arg;
     struct stat st;
