@@ -40,18 +40,11 @@ static uint64_t get_be(const uint8_t *p, int n)
 /* Whether the closed store at dir holds the named database. */
 static bool has_db(const char *dir, const char *name)
 {
-    MDB_env *env;
-    MDB_txn *txn;
+    MDB_txn *txn = raw_lmdb_begin(dir, false);
     MDB_dbi dbi;
-    bool has;
+    bool has = mdb_dbi_open(txn, name, 0, &dbi) == 0;
 
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    has = mdb_dbi_open(txn, name, 0, &dbi) == 0;
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    raw_lmdb_end(txn, false);
     return has;
 }
 
@@ -68,8 +61,7 @@ typedef struct pack_stats {
  * the copy it pointed at, whose pack then stays as it was). */
 static pack_stats check_packs(const char *dir, uint64_t damaged_ok, bool leaks_ok)
 {
-    MDB_env *env;
-    MDB_txn *txn;
+    MDB_txn *txn = raw_lmdb_begin(dir, false);
     MDB_dbi packs, where;
     MDB_cursor *cur;
     MDB_val k, v;
@@ -81,10 +73,6 @@ static pack_stats check_packs(const char *dir, uint64_t damaged_ok, bool leaks_o
     size_t n_seen = 0;
     int rc;
 
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
     ASSERT_EQ(mdb_dbi_open(txn, "packs", 0, &packs), 0);
     ASSERT_EQ(mdb_dbi_open(txn, "where", 0, &where), 0);
     ASSERT_EQ(mdb_cursor_open(txn, packs, &cur), 0);
@@ -156,8 +144,7 @@ static pack_stats check_packs(const char *dir, uint64_t damaged_ok, bool leaks_o
         cairn__pack_index_free(seen[i].ix);
     }
     free(seen);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    raw_lmdb_end(txn, false);
     return st;
 }
 
@@ -223,16 +210,10 @@ static void test_layouts(void)
 
     /* Both layouts' databases: refused, not guessed. */
     {
-        MDB_env *env;
-        MDB_txn *txn;
+        MDB_txn *txn = raw_lmdb_begin(packed, true);
         MDB_dbi dbi;
-        ASSERT_EQ(mdb_env_create(&env), 0);
-        ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
-        ASSERT_EQ(mdb_env_open(env, packed, MDB_NOTLS, 0644), 0);
-        ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
         ASSERT_EQ(mdb_dbi_open(txn, "blobs", MDB_CREATE, &dbi), 0);
-        ASSERT_EQ(mdb_txn_commit(txn), 0);
-        mdb_env_close(env);
+        raw_lmdb_end(txn, true);
     }
     snprintf(spec, sizeof(spec), "lmdb:%s", packed);
     ASSERT_RC(cairn__tier_open(spec, 0, &t2), CAIRN_CORRUPT);
@@ -281,7 +262,6 @@ static void test_model(int ops, unsigned pack_pages)
         size_t k = 1 + (size_t)test_rand_below(12), pick[12];
         cairn_id ids[12];
         cairn_blob c[12];
-        cairn_buf out[12];
 
         for (size_t j = 0; j < k; j++) {
             pick[j] = (size_t)test_rand_below(MODEL_BLOBS);
@@ -301,16 +281,7 @@ static void test_model(int ops, unsigned pack_pages)
                 held[pick[j]] = false;
             break;
         case 3:
-            ASSERT_OK(cairn__tier_get_many(t, ids, k, out));
-            for (size_t j = 0; j < k; j++) {
-                if (held[pick[j]] != (out[j].data != NULL))
-                    TEST_FAIL("op %d: blob %zu held %d, got %p", op, pick[j], held[pick[j]],
-                              out[j].data);
-                if (out[j].data)
-                    ASSERT_MEM_EQ(out[j].data, out[j].len, blobs[pick[j]].data,
-                                  blobs[pick[j]].len);
-                free(out[j].data);
-            }
+            expect_get(t, blobs, pick, k, held, op);
             break;
         case 4:
             if (test_rand_below(20) == 0) {
@@ -343,36 +314,25 @@ static void test_model(int ops, unsigned pack_pages)
 /* Writes a location record for id behind cairn's back. */
 static void set_loc(const char *dir, const cairn_id *id, const void *loc, size_t len)
 {
-    MDB_env *env;
-    MDB_txn *txn;
+    MDB_txn *txn = raw_lmdb_begin(dir, true);
     MDB_dbi where;
     MDB_val k = {32, (void *)id->bytes}, v = {len, (void *)loc};
 
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
     ASSERT_EQ(mdb_dbi_open(txn, "where", 0, &where), 0);
     ASSERT_EQ(mdb_put(txn, where, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_lmdb_end(txn, true);
 }
 
 /* Flips a byte of the index of pack seq behind cairn's back. */
 static void damage_pack_index(const char *dir, uint64_t seq)
 {
-    MDB_env *env;
-    MDB_txn *txn;
+    MDB_txn *txn = raw_lmdb_begin(dir, true);
     MDB_dbi packs;
     uint8_t key[8], *copy;
     MDB_val k = {8, key}, v;
 
     for (int i = 0; i < 8; i++)
         key[i] = (uint8_t)(seq >> (56 - 8 * i));
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
     ASSERT_EQ(mdb_dbi_open(txn, "packs", 0, &packs), 0);
     ASSERT_EQ(mdb_get(txn, packs, &k, &v), 0);
     ASSERT_TRUE((copy = malloc(v.mv_size)) != NULL);
@@ -380,9 +340,8 @@ static void damage_pack_index(const char *dir, uint64_t seq)
     copy[v.mv_size - CAIRN_PACK_FOOTER - 10] ^= 0x10; /* in the last index entry */
     v.mv_data = copy;
     ASSERT_EQ(mdb_put(txn, packs, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    raw_lmdb_end(txn, true);
     free(copy);
-    mdb_env_close(env);
 }
 
 /* A location that does not resolve is CORRUPT naming the blob, twice,

@@ -51,32 +51,70 @@ bool holds(cairn_tier *t, const test_blob *b)
     return true;
 }
 
-void raw_lmdb(const char *dir, const char *dbname, const void *key, size_t key_len,
-              const void *data, size_t len, void **out, size_t *out_len)
+void expect_get(cairn_tier *t, const test_blob *blobs, const size_t *pick, size_t k,
+                const bool *held, int op)
+{
+    cairn_id *ids = calloc(k ? k : 1, sizeof(*ids));
+    cairn_buf *out = calloc(k ? k : 1, sizeof(*out));
+
+    ASSERT_TRUE(ids && out);
+    for (size_t j = 0; j < k; j++)
+        ids[j] = blobs[pick[j]].id;
+    ASSERT_OK(cairn__tier_get_many(t, ids, k, out));
+    for (size_t j = 0; j < k; j++) {
+        if (held[pick[j]] != (out[j].data != NULL))
+            TEST_FAIL("op %d: blob %zu held %d, got %p", op, pick[j], held[pick[j]],
+                      out[j].data);
+        if (out[j].data)
+            ASSERT_MEM_EQ(out[j].data, out[j].len, blobs[pick[j]].data, blobs[pick[j]].len);
+        free(out[j].data);
+    }
+    free(out);
+    free(ids);
+}
+
+MDB_txn *raw_lmdb_begin(const char *dir, bool write)
 {
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = {key_len, (void *)key}, v = {len, (void *)data};
-    unsigned flags = out ? MDB_RDONLY : 0;
+    unsigned flags = write ? 0 : MDB_RDONLY;
 
     ASSERT_EQ(mdb_env_create(&env), 0);
     ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
     ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
     ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS | flags, 0644), 0);
     ASSERT_EQ(mdb_txn_begin(env, NULL, flags, &txn), 0);
+    return txn;
+}
+
+void raw_lmdb_end(MDB_txn *txn, bool commit)
+{
+    MDB_env *env = mdb_txn_env(txn);
+
+    if (commit)
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+    else
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+void raw_lmdb(const char *dir, const char *dbname, const void *key, size_t key_len,
+              const void *data, size_t len, void **out, size_t *out_len)
+{
+    MDB_txn *txn = raw_lmdb_begin(dir, !out);
+    MDB_dbi dbi;
+    MDB_val k = {key_len, (void *)key}, v = {len, (void *)data};
+
     ASSERT_EQ(mdb_dbi_open(txn, dbname, 0, &dbi), 0);
     if (out) {
         ASSERT_EQ(mdb_get(txn, dbi, &k, &v), 0);
         ASSERT_TRUE((*out = malloc(v.mv_size ? v.mv_size : 1)) != NULL);
         memcpy(*out, v.mv_data, v.mv_size);
         *out_len = v.mv_size;
-        mdb_txn_abort(txn);
     } else {
         ASSERT_EQ(data ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL), 0);
-        ASSERT_EQ(mdb_txn_commit(txn), 0);
     }
-    mdb_env_close(env);
+    raw_lmdb_end(txn, !out);
 }
 
 static uint64_t get_be(const uint8_t *p, int n)
@@ -96,21 +134,13 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 void raw_lmdb_blob(const char *dir, const cairn_id *id, const void *data, size_t len,
                    void **out, size_t *out_len)
 {
-    MDB_env *env;
-    MDB_txn *txn;
+    MDB_txn *txn = raw_lmdb_begin(dir, !out);
     MDB_dbi packs, where;
     MDB_val k = {32, (void *)id->bytes}, loc, pk, pack;
     uint8_t seq_key[8], loc_bytes[16];
-    unsigned flags = out ? MDB_RDONLY : 0;
 
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
-    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
-    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS | flags, 0644), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, flags, &txn), 0);
     if (mdb_dbi_open(txn, "packs", 0, &packs) != 0) { /* layout=blobs */
-        mdb_txn_abort(txn);
-        mdb_env_close(env);
+        raw_lmdb_end(txn, false);
         raw_lmdb(dir, "blobs", id->bytes, 32, data, len, out, out_len);
         return;
     }
@@ -162,11 +192,7 @@ void raw_lmdb_blob(const char *dir, const cairn_id *id, const void *data, size_t
         ASSERT_EQ(mdb_put(txn, where, &k, &loc, 0), 0);
         cairn__free(bytes);
     }
-    if (out)
-        mdb_txn_abort(txn);
-    else
-        ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_lmdb_end(txn, !out);
 }
 
 void raw_lmdb_damage(const char *dir, const cairn_id *id)

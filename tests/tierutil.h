@@ -5,6 +5,7 @@
 #ifndef CAIRN_TIERUTIL_H
 #define CAIRN_TIERUTIL_H
 
+#include <lmdb.h>
 #include <stdbool.h>
 
 #include "tier.h"
@@ -25,6 +26,18 @@ int put_one(cairn_tier *t, const test_blob *b);
 /* Whether t holds b; if it does, the bytes must be exactly b's (a test
  * failure otherwise). */
 bool holds(cairn_tier *t, const test_blob *b);
+
+/* Reads blobs[pick[0..k)] from t in one batch and checks each against the
+ * model: present with its exact bytes when held[pick[j]], absent otherwise
+ * (a test failure naming op and the blob otherwise). */
+void expect_get(cairn_tier *t, const test_blob *blobs, const size_t *pick, size_t k,
+                const bool *held, int op);
+
+/* Behind cairn's back: opens the closed LMDB store at dir (its own env:
+ * LMDB allows one per path per process) and begins a transaction, writing
+ * or read-only; raw_lmdb_end commits (or aborts) it and closes the env. */
+MDB_txn *raw_lmdb_begin(const char *dir, bool write);
+void raw_lmdb_end(MDB_txn *txn, bool commit);
 
 /* Behind cairn's back, in the LMDB database dbname ("refs", or "blobs" of
  * layout=blobs) of
