@@ -59,6 +59,10 @@ int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *c
  * OUT: *out, pinned. */
 int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t i,
                        cairn_node **out);
+/* The same inside a read section: *out is not pinned, and valid until the
+ * section ends. */
+int cairn__child_fetch_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                                  cairn_node **out);
 
 /* Whether id is the empty tree's, whose node readers know without
  * fetching it (it need not be stored). */
