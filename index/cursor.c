@@ -32,6 +32,7 @@ int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *r
     c->top = rn->level;
     c->stop = stop;
     c->root = rn;
+    c->ahead_at = UINT32_MAX;
     return 0;
 }
 
@@ -234,15 +235,47 @@ static int seek_node(cairn_cursor *c, const void *key, size_t key_len)
     return 0;
 }
 
+/* Steps before the end of a node at which a scan starts loading the next
+ * node's bucket and header: enough to cover a memory miss or two. */
+#define WARM_LEAD 12
+
+/* Inside the section of a move that left the cursor valid: notes the next
+ * node at level stop in the scan's direction, if its parent is this one's,
+ * and starts loading its cache bucket; the steps then warm its header
+ * WARM_LEAD entries before they reach it, so that crossing into it waits
+ * on no miss in the cache's table. */
+static void plan_ahead(cairn_cursor *c)
+{
+    const cairn_node *parent;
+    uint32_t i = c->idx[c->stop], n = c->node->n;
+    int64_t next;
+
+    c->ahead = NULL;
+    c->ahead_at = UINT32_MAX;
+    if (c->stop == c->top)
+        return;
+    parent = c->path[c->stop + 1];
+    next = (int64_t)c->idx[c->stop + 1] + (c->dir >= 0 ? 1 : -1);
+    if (next < 0 || next >= (int64_t)parent->n)
+        return;
+    c->ahead = cairn__cache_bucket(c->ix->cache, cairn__node_child(parent, (uint32_t)next));
+    if (c->dir >= 0)
+        c->ahead_at = n > WARM_LEAD && n - WARM_LEAD > i ? n - WARM_LEAD : i + 1;
+    else
+        c->ahead_at = i > WARM_LEAD ? WARM_LEAD : (i > 0 ? i - 1 : UINT32_MAX);
+}
+
 /* The moves below enter a read section, run one of the walks above in it
  * and leave it here, before returning. On success the path is stamped
  * with the section's epoch; a failure is made sticky. */
 static int leave(cairn_cursor *c, int rc)
 {
-    if (!rc && c->valid)
+    if (!rc && c->valid) {
         c->path_epoch = cairn__ebr_section_epoch();
-    else
+        plan_ahead(c);
+    } else {
         c->path_epoch = 0;
+    }
     cairn__ebr_exit();
     return rc ? fail(c, rc) : 0;
 }
@@ -297,8 +330,11 @@ int cairn__cursor_next(cairn_cursor *c)
     c->dir = 1;
     if (!c->valid)
         return 0;
-    if (++c->idx[c->stop] < c->node->n)
+    if (++c->idx[c->stop] < c->node->n) {
+        if (c->idx[c->stop] == c->ahead_at)
+            cairn__cache_warm(c->ahead);
         return 0;
+    }
     return cross(c, c->stop + 1, false);
 }
 
@@ -310,7 +346,8 @@ int cairn__cursor_prev(cairn_cursor *c)
     if (!c->valid)
         return 0;
     if (c->idx[c->stop] > 0) {
-        c->idx[c->stop]--;
+        if (--c->idx[c->stop] == c->ahead_at)
+            cairn__cache_warm(c->ahead);
         return 0;
     }
     return cross(c, c->stop + 1, true);

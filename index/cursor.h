@@ -38,6 +38,10 @@ typedef struct cairn_cursor {
                                              (cursor.c says when it may be used) */
     uint64_t path_epoch;                  /* the read section path[] was found in
                                              began in this epoch; 0: unknown */
+    _Atomic(cairn_node *) *ahead;         /* the cache bucket of the next node at level
+                                             stop in the scan's direction (a hint;
+                                             cairn__cache_bucket); NULL: none */
+    uint32_t ahead_at;                    /* on reaching this index, warm `ahead` */
     uint64_t nodes_read;                  /* nodes loaded onto the path (the walks
                                              back down to them are not counted) */
     uint32_t prefetch;                    /* leaves to read ahead on a miss; 0: off */
