@@ -124,13 +124,21 @@ int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t
     return 0;
 }
 
-int cairn__child_fetch_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
-                                  cairn_node **out)
+/* cairn__child_fetch inside a read section: the child is not pinned.
+ * Inlined into descend, the point reads' hot loop. */
+static inline int child_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                                   cairn_node **out)
 {
     int rc;
     if ((rc = cairn__node_fetch_in_section(ix, cairn__node_child(parent, i), out)))
         return rc;
     return cairn__child_check(parent, i, *out);
+}
+
+int cairn__child_fetch_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                                  cairn_node **out)
+{
+    return child_in_section(ix, parent, i, out);
 }
 
 #define PREFETCH_MAX 64
@@ -237,7 +245,7 @@ static int descend(const cairn_index *ix, cairn_node *root, const void *key, siz
     while (nd->level > 0) {
         uint32_t i = cairn__node_child_for(nd, key, key_len);
         before += cairn__entry_before(nd, i);
-        if ((rc = cairn__child_fetch_in_section(ix, nd, i, &nd)))
+        if ((rc = child_in_section(ix, nd, i, &nd)))
             return rc;
     }
     *leaf = nd;
