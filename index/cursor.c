@@ -323,7 +323,7 @@ static int cross(cairn_cursor *c, uint32_t from, bool back)
     return leave(c, back ? retreat_from(c, from) : advance_from(c, from));
 }
 
-int cairn__cursor_next(cairn_cursor *c)
+int cairn__cursor_next_slow(cairn_cursor *c)
 {
     if (c->err)
         return c->err;
@@ -338,7 +338,7 @@ int cairn__cursor_next(cairn_cursor *c)
     return cross(c, c->stop + 1, false);
 }
 
-int cairn__cursor_prev(cairn_cursor *c)
+int cairn__cursor_prev_slow(cairn_cursor *c)
 {
     if (c->err)
         return c->err;

@@ -68,9 +68,33 @@ int cairn__cursor_seek_ge(cairn_cursor *c, const void *key, size_t key_len);
 int cairn__cursor_seek_le(cairn_cursor *c, const void *key, size_t key_len);
 int cairn__cursor_first(cairn_cursor *c);
 int cairn__cursor_last(cairn_cursor *c);
-/* Steps one entry; past the end c->valid becomes false (not an error). */
-int cairn__cursor_next(cairn_cursor *c);
-int cairn__cursor_prev(cairn_cursor *c);
+/* Steps one entry; past the end c->valid becomes false (not an error).
+ * Inline: a step within the node is a few instructions; the rest (errors,
+ * the read-ahead hint, leaving the node) is out of line. */
+int cairn__cursor_next_slow(cairn_cursor *c);
+int cairn__cursor_prev_slow(cairn_cursor *c);
+
+static inline int cairn__cursor_next(cairn_cursor *c)
+{
+    uint32_t i = c->idx[c->stop] + 1;
+
+    if (c->valid && !c->err && c->dir > 0 && i < c->node->n && i != c->ahead_at) {
+        c->idx[c->stop] = i;
+        return 0;
+    }
+    return cairn__cursor_next_slow(c);
+}
+
+static inline int cairn__cursor_prev(cairn_cursor *c)
+{
+    uint32_t i = c->idx[c->stop];
+
+    if (c->valid && !c->err && c->dir < 0 && i > 0 && i - 1 != c->ahead_at) {
+        c->idx[c->stop] = i - 1;
+        return 0;
+    }
+    return cairn__cursor_prev_slow(c);
+}
 /* Moves to the first entry after the whole node at level (>= stop). */
 int cairn__cursor_skip_node(cairn_cursor *c, uint32_t level);
 
