@@ -145,6 +145,13 @@ cairn_node *cairn__cache_lookup(cairn_cache *c, const cairn_id *id)
     return NULL;
 }
 
+_Atomic(cairn_node *) *cairn__cache_bucket(cairn_cache *c, const cairn_id *id)
+{
+    _Atomic(cairn_node *) *bucket = bucket_of(shard_of(c, id), id);
+    __builtin_prefetch((const void *)bucket);
+    return bucket;
+}
+
 cairn_node *cairn__cache_get(cairn_cache *c, const cairn_id *id)
 {
     cairn_node *nd;

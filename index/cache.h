@@ -33,6 +33,26 @@ void cairn__cache_close(cairn_cache *c);
  * valid until the section ends and not pinned, or NULL if not cached. */
 cairn_node *cairn__cache_lookup(cairn_cache *c, const cairn_id *id);
 
+/* Hints for a lookup to come, so that it finds its lines in the CPU's
+ * cache instead of waiting on two dependent misses (bucket, then node).
+ * cairn__cache_bucket returns the hash bucket where id would be found and
+ * starts loading it; the bucket lives as long as the cache. Later,
+ * cairn__cache_warm reads the bucket and starts loading the first lines of
+ * the first node on its chain (most likely id's). Neither needs a read
+ * section nor dereferences a node: a stale hint costs one wasted prefetch
+ * (prefetching freed memory is harmless). */
+_Atomic(cairn_node *) *cairn__cache_bucket(cairn_cache *c, const cairn_id *id);
+
+static inline void cairn__cache_warm(_Atomic(cairn_node *) *bucket)
+{
+    const char *nd = (const char *)atomic_load_explicit(bucket, memory_order_relaxed);
+    if (nd) {
+        __builtin_prefetch(nd);       /* id, n, hint: what the lookup reads */
+        __builtin_prefetch(nd + 64);  /* bytes, refs: what a pin writes */
+        __builtin_prefetch(nd + 128); /* the first entries */
+    }
+}
+
 /* Returns the node with this id, pinned, or NULL if not cached. */
 cairn_node *cairn__cache_get(cairn_cache *c, const cairn_id *id);
 

@@ -1,4 +1,10 @@
-/* cursor.c - tree paths: seek, step, skip (see cursor.h). */
+/* cursor.c - tree paths: seek, step, skip (see cursor.h).
+ *
+ * Every move that looks above the stop level runs inside one read section.
+ * c->path[l] is the node at level l on the path c->idx names, found
+ * unpinned in the cache: usable in the section that found it, and in a
+ * later one only if nothing was retired meanwhile (c->path_epoch, checked
+ * with cairn__ebr_unchanged_since); else the path is walked down again. */
 #include "cursor.h"
 
 #include <string.h>
@@ -25,18 +31,32 @@ int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *r
     }
     c->top = rn->level;
     c->stop = stop;
-    c->node[c->top] = rn;
+    c->root = rn;
+    c->ahead_at = UINT32_MAX;
     return 0;
 }
 
 void cairn__cursor_close(cairn_cursor *c)
 {
-    uint32_t l;
-    for (l = 0; l < CAIRN_MAX_HEIGHT; l++) {
-        cairn__node_release(c->node[l]);
-        c->node[l] = NULL;
-    }
+    if (c->node != c->root)
+        cairn__node_release(c->node);
+    cairn__node_release(c->root);
+    c->node = c->root = NULL;
     c->valid = false;
+}
+
+/* Inside a read section: makes nd (found in it) the node the cursor
+ * stands in, pinning it so that it outlives the section, and unpins the
+ * one before. The root is pinned already and gets no second pin. */
+static void stand_in(cairn_cursor *c, cairn_node *nd)
+{
+    if (nd == c->node)
+        return;
+    if (c->node != c->root)
+        cairn__node_release(c->node);
+    if (nd != c->root)
+        cairn__node_pin(nd);
+    c->node = nd;
 }
 
 /* Collects into ids (up to max) the child ids of nd from entry `from` on,
@@ -58,34 +78,30 @@ static uint32_t collect_children(const cairn_node *nd, int64_t from, int dir, ca
  *   level 1: the node and its next 7 siblings;
  *   level 0: the next level-1 nodes as above, then the leaf and the next
  *            c->prefetch - 1 leaves, listed across those level-1 nodes.
- * Warm scans find their nodes cached and never get here.
+ * Warm scans find their nodes cached and never get here. Runs inside the
+ * move's read section; c->path[level + 1] and above are loaded.
  */
 static void read_ahead(cairn_cursor *c, uint32_t level)
 {
     cairn_id ids[64];
     uint32_t want = c->prefetch < 64 ? c->prefetch : 64, n;
     int dir = c->dir >= 0 ? 1 : -1;
-    cairn_node *held = NULL;
     int64_t gi;
 
-    if (c->top >= 2 && (n = collect_children(c->node[2], (int64_t)c->idx[2] + (level == 0 ? dir : 0),
+    if (c->top >= 2 && (n = collect_children(c->path[2], (int64_t)c->idx[2] + (level == 0 ? dir : 0),
                                              dir, ids, 8)))
         cairn__node_prefetch(c->ix, ids, n);
     if (level == 1)
         return;
-    n = collect_children(c->node[1], c->idx[1], dir, ids, want);
+    n = collect_children(c->path[1], c->idx[1], dir, ids, want);
     for (gi = (int64_t)c->idx[2] + dir; c->top >= 2 && n < want && gi >= 0 &&
-                                        gi < (int64_t)c->node[2]->n; gi += dir) {
-        cairn_node *next = cairn__cache_get(c->ix->cache, cairn__node_child(c->node[2], (uint32_t)gi));
-        if (!next)
+                                        gi < (int64_t)c->path[2]->n; gi += dir) {
+        /* unpinned: valid until the section ends */
+        cairn_node *next = cairn__cache_lookup(c->ix->cache, cairn__node_child(c->path[2], (uint32_t)gi));
+        if (!next || next->level != 1)
             break; /* not read ahead above; the scan will get there */
-        cairn__node_release(held);
-        held = next;
-        if (next->level != 1)
-            break;
         n += collect_children(next, dir > 0 ? 0 : (int64_t)next->n - 1, dir, ids + n, want - n);
     }
-    cairn__node_release(held);
     cairn__node_prefetch(c->ix, ids, n);
 }
 
@@ -98,101 +114,90 @@ static int fail(cairn_cursor *c, int rc)
     return rc;
 }
 
-/* Replaces node[level] with the child at node[level + 1]'s current index,
- * checked against its entry. */
-static int load_child(cairn_cursor *c, uint32_t level)
+/* Sets c->path[level] to the child at c->path[level + 1]'s current index,
+ * checked against its entry; a node newly on the path (fresh) counts as
+ * read and may start a read-ahead, one walked back down to does not. */
+static int load_child(cairn_cursor *c, uint32_t level, bool fresh)
 {
-    const cairn_node *parent = c->node[level + 1];
+    const cairn_node *parent = c->path[level + 1];
     uint32_t i = c->idx[level + 1];
+    const cairn_id *id = cairn__node_child(parent, i);
     cairn_node *child = NULL;
     int rc;
 
-    if (c->prefetch && level <= 1 &&
-        !(child = cairn__cache_get(c->ix->cache, cairn__node_child(parent, i))))
-        read_ahead(c, level);
-    if (child && (rc = cairn__child_check(parent, i, child))) {
-        cairn__node_release(child);
-        return rc;
+    if (fresh) {
+        c->nodes_read++;
+        if (c->prefetch && level <= 1 && !(child = cairn__cache_lookup(c->ix->cache, id)))
+            read_ahead(c, level);
     }
-    if (!child && (rc = cairn__child_fetch(c->ix, parent, i, &child)))
+    if (!child && (rc = cairn__node_fetch_in_section(c->ix, id, &child)))
         return rc;
-    c->nodes_read++;
-    cairn__node_release(c->node[level]);
-    c->node[level] = child;
+    if ((rc = cairn__child_check(parent, i, child)))
+        return rc;
+    c->path[level] = child;
     return 0;
 }
 
+/* Fills c->path[] from the root down to level `to` (>= stop) by following
+ * the indices the cursor last stood on. */
+static int walk_back(cairn_cursor *c, uint32_t to)
+{
+    uint32_t l;
+    int rc;
+
+    if (c->path_epoch && cairn__ebr_unchanged_since(c->path_epoch))
+        return 0; /* the last move's path is still there */
+    c->path[c->top] = c->root;
+    for (l = c->top; l > to; l--)
+        if ((rc = load_child(c, l - 1, false)))
+            return rc;
+    return 0;
+}
+
+/* From c->path[from] (loaded) down to the stop level along the first (or the
+ * last) entries, and stands there. */
 static int descend_edge(cairn_cursor *c, uint32_t from, bool last)
 {
     uint32_t l;
     int rc;
+
     for (l = from; l > c->stop; l--) {
-        if ((rc = load_child(c, l - 1)))
-            return fail(c, rc);
-        c->idx[l - 1] = last ? c->node[l - 1]->n - 1 : 0;
+        if ((rc = load_child(c, l - 1, true)))
+            return rc;
+        c->idx[l - 1] = last ? c->path[l - 1]->n - 1 : 0;
     }
+    stand_in(c, c->path[c->stop]);
     c->valid = true;
     return 0;
 }
 
-int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
+/* Moves to the first entry of the next node at level `from` - 1, the node
+ * there being finished; past the last, valid becomes false. */
+static int advance_from(cairn_cursor *c, uint32_t from)
 {
     uint32_t l;
     int rc;
 
-    if (c->err)
-        return c->err;
-    c->valid = false;
-    for (l = c->top; l > c->stop; l--) {
-        c->idx[l] = cairn__node_child_for(c->node[l], key, key_len);
-        if ((rc = load_child(c, l - 1)))
-            return fail(c, rc);
-    }
-    c->idx[c->stop] = 0;
-    c->valid = c->node[c->stop]->n > 0;
-    return 0;
-}
-
-int cairn__cursor_first(cairn_cursor *c)
-{
-    if (c->err)
-        return c->err;
-    c->idx[c->top] = 0;
-    c->valid = false;
-    if (c->node[c->top]->n == 0)
-        return 0;
-    return descend_edge(c, c->top, false);
-}
-
-int cairn__cursor_last(cairn_cursor *c)
-{
-    if (c->err)
-        return c->err;
-    c->valid = false;
-    if (c->node[c->top]->n == 0)
-        return 0;
-    c->idx[c->top] = c->node[c->top]->n - 1;
-    return descend_edge(c, c->top, true);
-}
-
-/* Moves to the first entry of the next node at level - 1, from the node at
- * level `from` - 1 being finished; past the last, valid becomes false. */
-static int advance_from(cairn_cursor *c, uint32_t from)
-{
-    uint32_t l;
+    if ((rc = walk_back(c, from)))
+        return rc;
     for (l = from; l <= c->top; l++) {
-        if (c->idx[l] + 1 < c->node[l]->n) {
+        if (c->idx[l] + 1 < c->path[l]->n) {
             c->idx[l]++;
             return descend_edge(c, l, false);
         }
     }
     c->valid = false;
+    c->path_epoch = 0; /* levels below from were not followed */
     return 0;
 }
 
 static int retreat_from(cairn_cursor *c, uint32_t from)
 {
     uint32_t l;
+    int rc;
+
+    if ((rc = walk_back(c, from)))
+        return rc;
     for (l = from; l <= c->top; l++) {
         if (c->idx[l] > 0) {
             c->idx[l]--;
@@ -200,22 +205,140 @@ static int retreat_from(cairn_cursor *c, uint32_t from)
         }
     }
     c->valid = false;
+    c->path_epoch = 0; /* levels below from were not followed */
     return 0;
 }
 
-int cairn__cursor_next(cairn_cursor *c)
+/* Inside a read section: the walk of seek_node. A level whose node and
+ * index are those of the last move's path (still there) is not looked up
+ * again, so seeks near the last position touch fewer nodes. */
+static int seek_node(cairn_cursor *c, const void *key, size_t key_len)
+{
+    bool same = c->path_epoch && cairn__ebr_unchanged_since(c->path_epoch);
+    uint32_t l, i;
+    int rc;
+
+    c->valid = false;
+    c->path[c->top] = c->root;
+    for (l = c->top; l > c->stop; l--) {
+        i = cairn__node_child_for(c->path[l], key, key_len);
+        if (same && i == c->idx[l])
+            continue;
+        same = false;
+        c->idx[l] = i;
+        if ((rc = load_child(c, l - 1, true)))
+            return rc;
+    }
+    stand_in(c, c->path[c->stop]);
+    c->idx[c->stop] = 0;
+    c->valid = c->node->n > 0;
+    return 0;
+}
+
+/* Steps before the end of a node at which a scan starts loading the next
+ * node's bucket and header: enough to cover a memory miss or two. */
+#define WARM_LEAD 12
+
+/* Inside the section of a move that left the cursor valid: notes the next
+ * node at level stop in the scan's direction, if its parent is this one's,
+ * and starts loading its cache bucket; the steps then warm its header
+ * WARM_LEAD entries before they reach it, so that crossing into it waits
+ * on no miss in the cache's table. */
+static void plan_ahead(cairn_cursor *c)
+{
+    const cairn_node *parent;
+    uint32_t i = c->idx[c->stop], n = c->node->n;
+    int64_t next;
+
+    c->ahead = NULL;
+    c->ahead_at = UINT32_MAX;
+    if (c->stop == c->top)
+        return;
+    parent = c->path[c->stop + 1];
+    next = (int64_t)c->idx[c->stop + 1] + (c->dir >= 0 ? 1 : -1);
+    if (next < 0 || next >= (int64_t)parent->n)
+        return;
+    c->ahead = cairn__cache_bucket(c->ix->cache, cairn__node_child(parent, (uint32_t)next));
+    if (c->dir >= 0)
+        c->ahead_at = n > WARM_LEAD && n - WARM_LEAD > i ? n - WARM_LEAD : i + 1;
+    else
+        c->ahead_at = i > WARM_LEAD ? WARM_LEAD : (i > 0 ? i - 1 : UINT32_MAX);
+}
+
+/* The moves below enter a read section, run one of the walks above in it
+ * and leave it here, before returning. On success the path is stamped
+ * with the section's epoch; a failure is made sticky. */
+static int leave(cairn_cursor *c, int rc)
+{
+    if (!rc && c->valid) {
+        c->path_epoch = cairn__ebr_section_epoch();
+        plan_ahead(c);
+    } else {
+        c->path_epoch = 0;
+    }
+    cairn__ebr_exit();
+    return rc ? fail(c, rc) : 0;
+}
+
+int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
+{
+    if (c->err)
+        return c->err;
+    cairn__ebr_enter();
+    return leave(c, seek_node(c, key, key_len));
+}
+
+static int first_or_last(cairn_cursor *c, bool last)
+{
+    c->valid = false;
+    if (c->root->n == 0)
+        return 0;
+    c->path[c->top] = c->root;
+    c->idx[c->top] = last ? c->root->n - 1 : 0;
+    return descend_edge(c, c->top, last);
+}
+
+int cairn__cursor_first(cairn_cursor *c)
+{
+    if (c->err)
+        return c->err;
+    cairn__ebr_enter();
+    return leave(c, first_or_last(c, false));
+}
+
+int cairn__cursor_last(cairn_cursor *c)
+{
+    if (c->err)
+        return c->err;
+    cairn__ebr_enter();
+    return leave(c, first_or_last(c, true));
+}
+
+/* Leaves the node at level from - 1 for the next node (back: the previous
+ * one) at that level: the slow path of next, prev and skip_node, kept out
+ * of line so that a step within a node stays a few instructions. */
+static int cross(cairn_cursor *c, uint32_t from, bool back)
+{
+    cairn__ebr_enter();
+    return leave(c, back ? retreat_from(c, from) : advance_from(c, from));
+}
+
+int cairn__cursor_next_slow(cairn_cursor *c)
 {
     if (c->err)
         return c->err;
     c->dir = 1;
     if (!c->valid)
         return 0;
-    if (++c->idx[c->stop] < c->node[c->stop]->n)
+    if (++c->idx[c->stop] < c->node->n) {
+        if (c->idx[c->stop] == c->ahead_at)
+            cairn__cache_warm(c->ahead);
         return 0;
-    return advance_from(c, c->stop + 1);
+    }
+    return cross(c, c->stop + 1, false);
 }
 
-int cairn__cursor_prev(cairn_cursor *c)
+int cairn__cursor_prev_slow(cairn_cursor *c)
 {
     if (c->err)
         return c->err;
@@ -223,10 +346,11 @@ int cairn__cursor_prev(cairn_cursor *c)
     if (!c->valid)
         return 0;
     if (c->idx[c->stop] > 0) {
-        c->idx[c->stop]--;
+        if (--c->idx[c->stop] == c->ahead_at)
+            cairn__cache_warm(c->ahead);
         return 0;
     }
-    return retreat_from(c, c->stop + 1);
+    return cross(c, c->stop + 1, true);
 }
 
 int cairn__cursor_skip_node(cairn_cursor *c, uint32_t level)
@@ -235,29 +359,38 @@ int cairn__cursor_skip_node(cairn_cursor *c, uint32_t level)
         return c->err;
     if (!c->valid)
         return 0;
-    return advance_from(c, level + 1);
+    return cross(c, level + 1, false);
 }
 
-int cairn__cursor_seek_ge(cairn_cursor *c, const void *key, size_t key_len)
+static int seek_ge(cairn_cursor *c, const void *key, size_t key_len)
 {
     int rc;
-    if ((rc = cairn__cursor_seek_node(c, key, key_len)) || c->node[c->stop]->n == 0)
+
+    if ((rc = seek_node(c, key, key_len)) || c->node->n == 0)
         return rc;
-    c->idx[c->stop] = cairn__node_lower_bound(c->node[c->stop], key, key_len);
-    if (c->idx[c->stop] < c->node[c->stop]->n)
+    c->idx[c->stop] = cairn__node_lower_bound(c->node, key, key_len);
+    if (c->idx[c->stop] < c->node->n)
         return 0;
     return advance_from(c, c->stop + 1);
 }
 
-int cairn__cursor_seek_le(cairn_cursor *c, const void *key, size_t key_len)
+int cairn__cursor_seek_ge(cairn_cursor *c, const void *key, size_t key_len)
+{
+    if (c->err)
+        return c->err;
+    cairn__ebr_enter();
+    return leave(c, seek_ge(c, key, key_len));
+}
+
+static int seek_le(cairn_cursor *c, const void *key, size_t key_len)
 {
     const cairn_node *nd;
     uint32_t i;
     int rc;
 
-    if ((rc = cairn__cursor_seek_node(c, key, key_len)) || c->node[c->stop]->n == 0)
+    if ((rc = seek_node(c, key, key_len)) || c->node->n == 0)
         return rc;
-    nd = c->node[c->stop];
+    nd = c->node;
     i = cairn__node_lower_bound(nd, key, key_len);
     if (i < nd->n && cairn__bytes_cmp(cairn__node_key(nd, i), nd->e[i].key_len, key,
                                       key_len) == 0) {
@@ -272,4 +405,12 @@ int cairn__cursor_seek_le(cairn_cursor *c, const void *key, size_t key_len)
      * node, so there is nothing <= key. */
     c->idx[c->stop] = 0;
     return retreat_from(c, c->stop + 1);
+}
+
+int cairn__cursor_seek_le(cairn_cursor *c, const void *key, size_t key_len)
+{
+    if (c->err)
+        return c->err;
+    cairn__ebr_enter();
+    return leave(c, seek_le(c, key, key_len));
 }

@@ -34,6 +34,7 @@ static _Atomic uint64_t slotless_readers;  /* readers inside a section without a
 static _Thread_local slot *my_slot;
 static _Thread_local bool slotless; /* this thread could not get a slot: never retry */
 static _Thread_local uint32_t depth;
+static _Thread_local uint64_t section_epoch; /* the outermost open section's start */
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -92,9 +93,9 @@ void cairn__ebr_enter(void)
         return;
     if (!my_slot && !slotless && !(my_slot = claim_slot()))
         slotless = true;
+    section_epoch = atomic_load_explicit(&global_epoch, memory_order_acquire);
     if (my_slot) {
-        uint64_t e = atomic_load_explicit(&global_epoch, memory_order_acquire);
-        atomic_store_explicit(&my_slot->epoch, e, memory_order_relaxed);
+        atomic_store_explicit(&my_slot->epoch, section_epoch, memory_order_relaxed);
     } else {
         atomic_fetch_add_explicit(&slotless_readers, 1, memory_order_relaxed);
     }
@@ -129,6 +130,27 @@ uint64_t cairn__ebr_safe_epoch(void)
             safe = e;
     }
     return safe;
+}
+
+uint64_t cairn__ebr_section_epoch(void)
+{
+    return section_epoch;
+}
+
+/* Why it is safe. Say a node X found in a section S1 that began in epoch
+ * E (section_epoch, loaded before S1's fence) was freed before this call,
+ * made in a later section S2 after S2's fence. X was found, so it was
+ * unlinked after E was loaded, and retired with R >= E: the advance wrote
+ * R + 1 > E. The thread that freed X saw, after its own fence, this
+ * thread's slot idle or above R. If its fence came first in the single
+ * order of fences, the load below (after S2's fence) sees R + 1 or later;
+ * if S2's fence came first, it saw S2's slot epoch, which then was above R,
+ * and this load is no older than that. Either way the load is not E. A
+ * slotless thread's S2 makes the freeing thread free nothing (it sees
+ * slotless_readers), so X was freed before S2's fence: the first case. */
+bool cairn__ebr_unchanged_since(uint64_t since)
+{
+    return atomic_load_explicit(&global_epoch, memory_order_acquire) == since;
 }
 
 uint32_t cairn__ebr_thread_index(void)

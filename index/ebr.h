@@ -17,12 +17,26 @@
 #ifndef CAIRN_EBR_H
 #define CAIRN_EBR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Enters a read section: what the cache hands out unpinned stays valid
  * until the matching cairn__ebr_exit. */
 void cairn__ebr_enter(void);
 void cairn__ebr_exit(void);
+
+/* Inside a read section: the epoch the thread's outermost open section
+ * began in. */
+uint64_t cairn__ebr_section_epoch(void);
+
+/* Inside a read section: whether nothing has been retired since the start
+ * of an earlier section of this thread that began in epoch `since` (its
+ * cairn__ebr_section_epoch). If so, nothing that section found unpinned
+ * has been freed, and it may be used again in this one without a new
+ * lookup. Retiring is rare in a warm cache (only an insert evicts), so a
+ * reader can keep unpinned pointers between sections and check them with
+ * one load of a line no reader writes. */
+bool cairn__ebr_unchanged_since(uint64_t since);
 
 /* The epoch to retire an object with, which it is safe to free once
  * cairn__ebr_safe_epoch returns more than it. Call after the object has

@@ -124,14 +124,21 @@ int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t
     return 0;
 }
 
-/* cairn__child_fetch inside a read section: the child is not pinned. */
-static int child_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
-                            cairn_node **out)
+/* cairn__child_fetch inside a read section: the child is not pinned.
+ * Inlined into descend, the point reads' hot loop. */
+static inline int child_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                                   cairn_node **out)
 {
     int rc;
     if ((rc = cairn__node_fetch_in_section(ix, cairn__node_child(parent, i), out)))
         return rc;
     return cairn__child_check(parent, i, *out);
+}
+
+int cairn__child_fetch_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                                  cairn_node **out)
+{
+    return child_in_section(ix, parent, i, out);
 }
 
 #define PREFETCH_MAX 64
@@ -355,18 +362,14 @@ bool cairn__node_obeys_rule(const cairn_node *nd, uint32_t node_size, bool is_la
     return true;
 }
 
-int cairn__value_load(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
-                      cairn_buf *scratch, cairn_val *val)
+/* The out-of-line case of cairn__value_load (tree.h). */
+int cairn__value_load_ref(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
+                          cairn_buf *scratch, cairn_val *val)
 {
     const cairn_entry *e = &leaf->e[pos];
     const cairn_blob *pending;
     int rc;
 
-    if (!e->is_ref) {
-        val->data = leaf->bytes + e->val_off;
-        val->len = e->val_len;
-        return 0;
-    }
     cairn__free(scratch->data);
     scratch->data = NULL;
     if ((pending = cairn__blobset_get(ix->pending, (const cairn_id *)(leaf->bytes + e->val_off)))) {

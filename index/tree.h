@@ -59,6 +59,10 @@ int cairn__child_check(const cairn_node *parent, uint32_t i, const cairn_node *c
  * OUT: *out, pinned. */
 int cairn__child_fetch(const cairn_index *ix, const cairn_node *parent, uint32_t i,
                        cairn_node **out);
+/* The same inside a read section: *out is not pinned, and valid until the
+ * section ends. */
+int cairn__child_fetch_in_section(const cairn_index *ix, const cairn_node *parent, uint32_t i,
+                                  cairn_node **out);
 
 /* Whether id is the empty tree's, whose node readers know without
  * fetching it (it need not be stored). */
@@ -133,8 +137,21 @@ bool cairn__node_obeys_rule(const cairn_node *nd, uint32_t node_size, bool is_la
 
 /* Loads the value of leaf entry pos: inline values point into the node;
  * out-of-line ones are read from the stack into *scratch (freed and
- * replaced; the caller frees the last one). OUT: *val. */
-int cairn__value_load(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
-                      cairn_buf *scratch, cairn_val *val);
+ * replaced; the caller frees the last one). OUT: *val. Inline here so that
+ * a scan's per-key call costs nothing for inline values. */
+int cairn__value_load_ref(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
+                          cairn_buf *scratch, cairn_val *val);
+
+static inline int cairn__value_load(const cairn_index *ix, const cairn_node *leaf, uint32_t pos,
+                                    cairn_buf *scratch, cairn_val *val)
+{
+    const cairn_entry *e = &leaf->e[pos];
+
+    if (e->is_ref)
+        return cairn__value_load_ref(ix, leaf, pos, scratch, val);
+    val->data = leaf->bytes + e->val_off;
+    val->len = e->val_len;
+    return 0;
+}
 
 #endif /* CAIRN_TREE_H */
