@@ -63,6 +63,11 @@ static size_t pow2_at_least(size_t n)
     return p;
 }
 
+size_t cairn__cache_capacity(const cairn_cache *c)
+{
+    return c->shards[0].capacity * N_SHARDS;
+}
+
 int cairn__cache_open(size_t capacity_bytes, cairn_cache **out)
 {
     size_t per_shard = capacity_bytes / N_SHARDS;

@@ -26,6 +26,8 @@
 typedef struct cairn_cache cairn_cache;
 
 int cairn__cache_open(size_t capacity_bytes, cairn_cache **out);
+/* The bytes of nodes the cache keeps at most. */
+size_t cairn__cache_capacity(const cairn_cache *c);
 /* Frees the cache and every node no one pins. No thread may be reading it. */
 void cairn__cache_close(cairn_cache *c);
 

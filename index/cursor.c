@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "alloc.h"
 #include "bytes.h"
 #include "error.h"
 #include "id.h"
@@ -74,25 +75,37 @@ static uint32_t collect_children(const cairn_node *nd, int64_t from, int dir, ca
  * Read-ahead for scans. When an iterating cursor needs a node at level 0 or
  * 1 that is not cached, it reads that node together with the next ones in
  * the scan's direction in one batched stack read (many reads in flight on
- * tiers that can, like file and S3):
- *   level 1: the node and its next 7 siblings;
+ * tiers that can, like file and S3, and one advice for all their pages on
+ * LMDB):
+ *   level 1: the node and its next 7 siblings (more as the window grows:
+ *            8 per c->prefetch leaves of it, up to 64);
  *   level 0: the next level-1 nodes as above, then the leaf and the next
- *            c->prefetch - 1 leaves, listed across those level-1 nodes.
- * Warm scans find their nodes cached and never get here. Runs inside the
- * move's read section; c->path[level + 1] and above are loaded.
+ *            c->window - 1 leaves, listed across those level-1 nodes.
+ * The window starts at c->prefetch after a seek and doubles with every
+ * read-ahead of the same scan, up to CAIRN_READ_AHEAD_MAX: a short scan
+ * reads little it will not use, a long cold one soon waits once per
+ * hundreds of leaves instead of once per 32. Warm scans find their nodes
+ * cached and never get here. Runs inside the move's read section;
+ * c->path[level + 1] and above are loaded.
  */
 static void read_ahead(cairn_cursor *c, uint32_t level)
 {
-    cairn_id ids[64];
-    uint32_t want = c->prefetch < 64 ? c->prefetch : 64, n;
+    cairn_id few[64], *ids = few;
+    uint32_t want = c->window ? c->window : c->prefetch, n;
+    uint32_t parents = 8 * (want / c->prefetch) < 64 ? 8 * (want / c->prefetch) : 64;
     int dir = c->dir >= 0 ? 1 : -1;
     int64_t gi;
 
     if (c->top >= 2 && (n = collect_children(c->path[2], (int64_t)c->idx[2] + (level == 0 ? dir : 0),
-                                             dir, ids, 8)))
-        cairn__node_prefetch(c->ix, ids, n);
+                                             dir, few, parents)))
+        cairn__node_prefetch(c->ix, few, n);
     if (level == 1)
         return;
+    if (want > 64 && !(ids = cairn__malloc(want * sizeof(*ids)))) {
+        cairn__detail_clear(); /* read-ahead is an optimisation: read fewer */
+        ids = few;
+        want = 64;
+    }
     n = collect_children(c->path[1], c->idx[1], dir, ids, want);
     for (gi = (int64_t)c->idx[2] + dir; c->top >= 2 && n < want && gi >= 0 &&
                                         gi < (int64_t)c->path[2]->n; gi += dir) {
@@ -103,6 +116,16 @@ static void read_ahead(cairn_cursor *c, uint32_t level)
         n += collect_children(next, dir > 0 ? 0 : (int64_t)next->n - 1, dir, ids + n, want - n);
     }
     cairn__node_prefetch(c->ix, ids, n);
+    if (ids != few)
+        cairn__free(ids);
+    /* next time twice as many, while a window stays under a quarter of the
+     * cache: more would evict the leaves read ahead before the scan gets
+     * to them */
+    if (want < CAIRN_READ_AHEAD_MAX &&
+        (uint64_t)want * 2 * c->ix->node_size * 4 <= cairn__cache_capacity(c->ix->cache))
+        c->window = want * 2;
+    else
+        c->window = want;
 }
 
 /* Records a failed move: the cursor stands nowhere from now on. */
@@ -219,6 +242,7 @@ static int seek_node(cairn_cursor *c, const void *key, size_t key_len)
     int rc;
 
     c->valid = false;
+    c->window = 0; /* a new scan: read-ahead starts small */
     c->path[c->top] = c->root;
     for (l = c->top; l > c->stop; l--) {
         i = cairn__node_child_for(c->path[l], key, key_len);
@@ -291,6 +315,7 @@ int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
 static int first_or_last(cairn_cursor *c, bool last)
 {
     c->valid = false;
+    c->window = 0;
     if (c->root->n == 0)
         return 0;
     c->path[c->top] = c->root;

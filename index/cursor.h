@@ -24,6 +24,9 @@
 
 #include "tree.h"
 
+/* The most leaves one read-ahead of a long cold scan asks for at once. */
+#define CAIRN_READ_AHEAD_MAX 512
+
 typedef struct cairn_cursor {
     const cairn_index *ix;
     cairn_node *root;                     /* pinned until close */
@@ -45,6 +48,9 @@ typedef struct cairn_cursor {
     uint64_t nodes_read;                  /* nodes loaded onto the path (the walks
                                              back down to them are not counted) */
     uint32_t prefetch;                    /* leaves to read ahead on a miss; 0: off */
+    uint32_t window;                      /* leaves the next read-ahead reads: prefetch
+                                             after a seek, doubling with each read-ahead
+                                             of the scan up to CAIRN_READ_AHEAD_MAX */
     int dir;                              /* +1 after next, -1 after prev */
     int err;                              /* sticky: the first failure of a move */
 } cairn_cursor;

@@ -141,31 +141,32 @@ int cairn__child_fetch_in_section(const cairn_index *ix, const cairn_node *paren
     return child_in_section(ix, parent, i, out);
 }
 
-#define PREFETCH_MAX 64
-
 void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n)
 {
-    cairn_id want[PREFETCH_MAX];
-    cairn_buf bufs[PREFETCH_MAX];
+    cairn_id *want = cairn__malloc((n ? n : 1) * sizeof(*want));
+    cairn_buf *bufs = cairn__calloc(n ? n : 1, sizeof(*bufs));
     size_t i, m = 0;
 
-    for (i = 0; i < n && m < PREFETCH_MAX; i++) {
+    if (!want || !bufs)
+        goto done; /* advisory: the real fetch will read what it needs */
+    for (i = 0; i < n; i++) {
         cairn_node *nd = cairn__cache_get(ix->cache, &ids[i]);
         if (nd)
             cairn__node_release(nd);
         else if (!cairn__blobset_get(ix->pending, &ids[i]))
             want[m++] = ids[i];
     }
-    if (m == 0 || cairn__stack_get_many(ix->stack, want, m, bufs) != 0) {
-        cairn__detail_clear(); /* advisory: the real fetch reports errors */
-        return;
-    }
+    if (m == 0 || cairn__stack_get_many(ix->stack, want, m, bufs) != 0)
+        goto done; /* advisory: the real fetch reports errors */
     for (i = 0; i < m; i++) {
         cairn_node *nd;
         if (bufs[i].data && decode_and_cache(ix, &want[i], bufs[i].data, bufs[i].len, &nd) == 0)
             cairn__node_release(nd);
         cairn__free(bufs[i].data);
     }
+done:
+    cairn__free(bufs);
+    cairn__free(want);
     cairn__detail_clear();
 }
 

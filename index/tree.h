@@ -43,7 +43,7 @@ int cairn__node_fetch(const cairn_index *ix, const cairn_id *id, cairn_node **ou
  * and valid until the section ends. */
 int cairn__node_fetch_in_section(const cairn_index *ix, const cairn_id *id, cairn_node **out);
 /* Reads into the cache, in one batched stack read, those of ids[0..n) that
- * are not cached (at most 64). Advisory: errors are dropped, since the
+ * are not cached. Advisory: errors (out of memory too) are dropped, since the
  * fetch that needs a node reports them. */
 void cairn__node_prefetch(const cairn_index *ix, const cairn_id *ids, size_t n);
 

@@ -4,9 +4,9 @@
  * A store on the file tier is filled, closed and opened again (an empty
  * node cache). A full scan, forward and then backward on another fresh
  * handle, must return every key in order, and on the io_uring path must
- * read its nodes in far fewer submissions than nodes: the iterator reads up
- * to 32 leaves (and 8 of their parents) ahead in one batched get when it
- * meets one it lacks. A warm scan afterwards reads no node from the tier.
+ * read its nodes in far fewer submissions than nodes: the iterator reads
+ * leaves (and their parents) ahead in one batched get when it meets one it
+ * lacks, 32 at first and twice as many each time the scan goes on. A warm scan afterwards reads no node from the tier.
  */
 #include "test.h"
 
@@ -86,9 +86,11 @@ static void cold_scan(const char *spec, bool reverse, bool uring)
     if (uring) {
         ASSERT_TRUE(after.tiers[0].io_uring);
         /* Node by node would be at least two submissions per blob (a size
-         * probe, then the read); reading ahead in batches of up to 32 must
-         * stay far below that. */
-        if (submits * 2 > gets)
+         * probe, then the read); reading ahead in windows that start at 32
+         * leaves and double as the scan goes on stays far below that (with
+         * fixed windows of 32 this scan took 161 submissions for 1,201
+         * blobs; growing ones, 96). */
+        if (submits * 10 > gets)
             TEST_FAIL("%llu submissions for %llu blobs: the scan did not read ahead",
                       (unsigned long long)submits, (unsigned long long)gets);
     } else {
