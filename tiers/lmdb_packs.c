@@ -364,7 +364,8 @@ static int compact(lmdb_tier *t, MDB_txn *txn, seq_set *s)
 {
     int rc = 0;
 
-    qsort(s->v, s->n, sizeof(*s->v), cmp_u64);
+    if (s->n > 1) /* s->v is NULL when empty, which qsort may not take */
+        qsort(s->v, s->n, sizeof(*s->v), cmp_u64);
     for (size_t i = 0; i < s->n && !rc; i++)
         if (i == 0 || s->v[i] != s->v[i - 1])
             rc = compact_one(t, txn, s->v[i]);
