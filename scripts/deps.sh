@@ -10,6 +10,7 @@ packages=(
   libssl-dev                  # SHA-256 and HMAC (libcrypto)
   libxxhash-dev               # the 64-bit hash of the chunking rule
   liburing-dev                # the file tier's batched I/O (io_uring)
+  libcurl4-openssl-dev        # the S3 tier's HTTP client (libcurl, multi interface)
   librocksdb-dev              # cairn-bench: the RocksDB peer (C API)
   libsqlite3-dev              # cairn-bench: the SQLite peer
   gnuplot-nox                 # cairn-bench: the plots (SVG, PNG)
