@@ -152,7 +152,10 @@ CAIRN_EXTERN void cairn_options_init(cairn_options *opts);
     XX(TIER, -41017, "tier failure")                                             \
     XX(VERIFY, -41018, "verification found problems")                          \
     XX(EXISTS, -41019, "already exists")                                         \
-    XX(REWIND, -41020, "the branch would lose commits (not a descendant of its head)")
+    XX(REWIND, -41020, "the branch would lose commits (not a descendant of its head)") \
+    XX(FENCED, -41021, "another writer took over this store (fenced)")                 \
+    XX(UNAVAILABLE, -41022, "a tier's service is unreachable")                           \
+    XX(DENIED, -41023, "access denied by a tier's service (credentials, signature)")
 
 typedef enum cairn_errno {
 #define CAIRN__ERR_ENUM(name, value, msg) CAIRN_##name = (value),

@@ -27,6 +27,7 @@ static const backend backends[] = {
     {"mem", cairn__mem_check, cairn__mem_open},
     {"lmdb", cairn__lmdb_check, cairn__lmdb_open},
     {"file", cairn__file_check, cairn__file_open},
+    {"s3", cairn__s3_check, cairn__s3_open},
 };
 
 static const backend *find_backend(const char *scheme)
@@ -62,7 +63,7 @@ int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *
         memcpy(cfg->scheme, spec, scheme_len);
     if (!(be = find_backend(cfg->scheme)))
         return cairn__fail(CAIRN_BADSPEC,
-                           "spec '%s': unknown tier '%.*s' (known: mem, lmdb, file)", spec,
+                           "spec '%s': unknown tier '%.*s' (known: mem, lmdb, file, s3)", spec,
                            (int)scheme_len, spec);
     if (spec[scheme_len] == ':')
         snprintf(cfg->arg, sizeof(cfg->arg), "%.*s",

@@ -143,7 +143,7 @@ struct cairn_tier {
 /* One tier's spec, parsed and checked. */
 typedef struct cairn_tier_config {
     char spec[256];        /* the tier's part of the stack spec, as given */
-    char scheme[16];       /* "mem", "lmdb", "file" */
+    char scheme[16];       /* "mem", "lmdb", "file", "s3" */
     char arg[256];         /* the text after "scheme:" up to '?' (may be "") */
     char opts[256];        /* the text after '?' (may be "") */
     unsigned open_flags;   /* CAIRN_RDONLY */
@@ -179,6 +179,8 @@ int cairn__lmdb_check(cairn_tier_config *cfg);
 int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out);
 int cairn__file_check(cairn_tier_config *cfg);
 int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out);
+int cairn__s3_check(cairn_tier_config *cfg);
+int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out);
 
 /* Option parsing shared by backends: walks "k=v&k=v", calling fn per pair.
  * fn returns 0 or an error (after setting the detail). */

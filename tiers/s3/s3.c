@@ -1,0 +1,831 @@
+/*
+ * s3.c - the S3 tier: blobs in immutable packs, refs in one mutable head
+ * object (DESIGN.md 5.1; the layout is specified in docs/format.md). This
+ * file parses the spec, opens the tier and serves reads; s3_write.c
+ * writes.
+ *
+ * Reads. The directory (which pack holds which blob) is built from the
+ * packs' indexes, each fetched with one ranged GET of exactly its index
+ * and footer (the head gives each pack's blob count, so the length is
+ * known), all in parallel. A batch of blob reads becomes ranged GETs,
+ * neighbours in one pack merged into one GET when the gap between them is
+ * at most merge_gap bytes. The stack checks every blob against its id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "id.h"
+#include "pack.h"
+#include "s3_int.h"
+
+#define DEFAULT_PACK_MAX (64u << 20)
+#define DEFAULT_MERGE_GAP (64u << 10)
+#define MAX_RANGE (16u << 20) /* one merged GET reads at most this */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void cairn__s3_key(const s3_tier *st, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s", st->prefix, name);
+}
+
+void cairn__s3_pack_key(const s3_tier *st, const char *pack, char *out, size_t cap)
+{
+    snprintf(out, cap, "%spacks/%s.pack", st->prefix, pack);
+}
+
+/* ---------------------------------------------------------------- spec */
+
+/* Options: what the spec may say. */
+typedef struct s3_options {
+    cairn_s3_client_config client;
+    char bucket[64];
+    char prefix[160];
+    bool fencing;
+    uint64_t pack_max;
+    uint64_t merge_gap;
+    uint64_t follow_ms;
+    char addressing[16];
+    char write[16];
+} s3_options;
+
+static int parse_uint(const char *key, const char *val, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!*val || *end || v < min || v > max || val[0] == '-')
+        return cairn__fail(CAIRN_BADSPEC, "s3: %s must be a whole number in [%llu, %llu], not '%s'",
+                           key, (unsigned long long)min, (unsigned long long)max, val);
+    *out = v;
+    return 0;
+}
+
+static int s3_option(void *ctx, const char *key, const char *val)
+{
+    s3_options *o = ctx;
+    uint64_t v;
+    int rc;
+
+    if (!strcmp(key, "endpoint")) {
+        if (strlen(val) >= sizeof(o->client.settings.endpoint))
+            return cairn__fail(CAIRN_BADSPEC, "s3: endpoint too long");
+        snprintf(o->client.settings.endpoint, sizeof(o->client.settings.endpoint), "%s", val);
+    } else if (!strcmp(key, "region")) {
+        if (!*val || strlen(val) >= sizeof(o->client.settings.region))
+            return cairn__fail(CAIRN_BADSPEC, "s3: bad region '%s'", val);
+        snprintf(o->client.settings.region, sizeof(o->client.settings.region), "%s", val);
+    } else if (!strcmp(key, "profile")) {
+        if (!*val || strlen(val) >= sizeof(o->client.settings.profile))
+            return cairn__fail(CAIRN_BADSPEC, "s3: bad profile '%s'", val);
+        snprintf(o->client.settings.profile, sizeof(o->client.settings.profile), "%s", val);
+    } else if (!strcmp(key, "addressing")) {
+        if (strcmp(val, "path") && strcmp(val, "virtual"))
+            return cairn__fail(CAIRN_BADSPEC, "s3: addressing must be path or virtual, not '%s'", val);
+        snprintf(o->addressing, sizeof(o->addressing), "%s", val);
+    } else if (!strcmp(key, "write")) {
+        if (strcmp(val, "through") && strcmp(val, "back"))
+            return cairn__fail(CAIRN_BADSPEC, "s3: write must be through or back, not '%s'", val);
+        snprintf(o->write, sizeof(o->write), "%s", val);
+    } else if (!strcmp(key, "fencing")) {
+        if (strcmp(val, "on") && strcmp(val, "none"))
+            return cairn__fail(CAIRN_BADSPEC, "s3: fencing must be on or none, not '%s'", val);
+        o->fencing = !strcmp(val, "on");
+    } else if (!strcmp(key, "tls_verify")) {
+        if (strcmp(val, "0") && strcmp(val, "1"))
+            return cairn__fail(CAIRN_BADSPEC, "s3: tls_verify must be 0 or 1, not '%s'", val);
+        o->client.tls_verify = val[0] == '1';
+    } else if (!strcmp(key, "timeout")) {
+        if ((rc = parse_uint(key, val, 1, 600000, &v)))
+            return rc;
+        o->client.timeout_ms = (unsigned)v;
+    } else if (!strcmp(key, "retries")) {
+        if ((rc = parse_uint(key, val, 0, 20, &v)))
+            return rc;
+        o->client.retries = (int)v;
+    } else if (!strcmp(key, "inflight")) {
+        if ((rc = parse_uint(key, val, 1, 256, &v)))
+            return rc;
+        o->client.inflight = (unsigned)v;
+    } else if (!strcmp(key, "follow")) {
+        if ((rc = parse_uint(key, val, 0, 86400, &v)))
+            return rc;
+        o->follow_ms = v * 1000;
+    } else if (!strcmp(key, "pack_max") || !strcmp(key, "merge_gap")) {
+        if (cairn__parse_size(val, &v) || v > (1ull << 32))
+            return cairn__fail(CAIRN_BADSPEC, "s3: %s must be a size up to 4G, not '%s'", key, val);
+        if (key[0] == 'p') {
+            if (v < 4096)
+                return cairn__fail(CAIRN_BADSPEC, "s3: pack_max must be at least 4K, not '%s'", val);
+            o->pack_max = v;
+        } else {
+            o->merge_gap = v;
+        }
+    } else if (!strcmp(key, "promote")) {
+        return cairn__fail(CAIRN_BADSPEC, "s3: promote is for caches; an s3 tier is a store");
+    } else {
+        return cairn__fail(CAIRN_BADSPEC,
+                           "s3: unknown option '%s' (known: endpoint, region, profile, addressing, "
+                           "write, fencing, tls_verify, timeout, retries, inflight, follow, pack_max, "
+                           "merge_gap)",
+                           key);
+    }
+    return 0;
+}
+
+static bool bucket_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-' || b[i] == '.'))
+            return false;
+    return true;
+}
+
+static bool prefix_ok(const char *p)
+{
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-_./", *p)))
+            return false;
+    return true;
+}
+
+/* Parses "//BUCKET[/PREFIX]" and the options, then resolves the settings. */
+static int parse_spec(const cairn_tier_config *cfg, s3_options *o)
+{
+    int rc;
+    memset(o, 0, sizeof(*o));
+    o->client.tls_verify = true;
+    o->client.retries = -1;
+    o->fencing = true;
+    o->pack_max = DEFAULT_PACK_MAX;
+    o->merge_gap = DEFAULT_MERGE_GAP;
+    if (strncmp(cfg->arg, "//", 2))
+        return cairn__fail(CAIRN_BADSPEC, "s3: want s3://BUCKET[/PREFIX], not 's3:%s'", cfg->arg);
+    const char *b = cfg->arg + 2;
+    size_t bl = strcspn(b, "/");
+    if (bl >= sizeof(o->bucket))
+        return cairn__fail(CAIRN_BADSPEC, "s3: bucket name longer than 63 characters");
+    memcpy(o->bucket, b, bl);
+    o->bucket[bl] = 0;
+    if (!bucket_ok(o->bucket))
+        return cairn__fail(CAIRN_BADSPEC,
+                           "s3: bad bucket name '%s' (3 to 63 of a-z, 0-9, '-' and '.')", o->bucket);
+    const char *p = b[bl] == '/' ? b + bl + 1 : "";
+    size_t pl = strlen(p);
+    while (pl && p[pl - 1] == '/')
+        pl--;
+    if (pl + 2 > sizeof(o->prefix))
+        return cairn__fail(CAIRN_BADSPEC, "s3: prefix longer than %zu characters", sizeof(o->prefix) - 2);
+    memcpy(o->prefix, p, pl);
+    o->prefix[pl] = 0;
+    if (!prefix_ok(o->prefix) || strstr(o->prefix, "//") || o->prefix[0] == '/' ||
+        strstr(o->prefix, "..") || !strcmp(o->prefix, "."))
+        return cairn__fail(CAIRN_BADSPEC,
+                           "s3: bad prefix '%s' (letters, digits, '-', '_', '.', '/'; no empty "
+                           "or '..' parts)",
+                           o->prefix);
+    if (pl)
+        strcat(o->prefix, "/");
+    if ((rc = cairn__opts_each(cfg->opts, s3_option, o)))
+        return rc;
+    snprintf(o->client.bucket, sizeof(o->client.bucket), "%s", o->bucket);
+    if ((rc = cairn__s3_settings_resolve(&o->client.settings)))
+        return rc;
+    /* AWS itself prefers virtual-host addressing; a custom endpoint (a
+     * local server) usually wants paths. */
+    if (o->addressing[0])
+        o->client.virtual_host = !strcmp(o->addressing, "virtual");
+    else
+        o->client.virtual_host = strstr(o->client.settings.endpoint, ".amazonaws.com") != NULL &&
+                                 !strchr(o->bucket, '.');
+    return 0;
+}
+
+/* The head object's state, for check: exists, refs. */
+static int peek_head(cairn_s3_client *c, const s3_options *o, bool *exists, bool *has_refs)
+{
+    char key[256];
+    snprintf(key, sizeof(key), "%shead", o->prefix);
+    cairn_s3_request r = {.method = CAIRN_S3_GET, .key = key, .max_response = CAIRN_S3_HEAD_MAX};
+    int rc = cairn__s3_run(c, &r, 1);
+    if (!rc)
+        rc = r.rc;
+    *exists = *has_refs = false;
+    if (rc == CAIRN_NOTFOUND && !strcmp(r.error_code, "NoSuchBucket"))
+        rc = cairn__fail(CAIRN_NOTFOUND, "s3: bucket '%s' does not exist at %s", o->bucket,
+                         cairn__s3_endpoint(c));
+    else if (rc == CAIRN_NOTFOUND)
+        rc = 0;
+    else if (!rc) {
+        cairn_s3_head h;
+        char where[300];
+        snprintf(where, sizeof(where), "s3://%s/%shead", o->bucket, o->prefix);
+        if (!(rc = cairn__s3_head_decode(where, r.data, r.len, &h))) {
+            *exists = true;
+            *has_refs = h.n_refs > 0;
+            cairn__s3_head_clear(&h);
+        }
+    } else if (rc == CAIRN_DENIED) {
+        rc = cairn__fail(CAIRN_DENIED,
+                         "s3: %s refused the request for bucket '%s' (%s): check the credentials "
+                         "(from %s) and the region '%s'",
+                         cairn__s3_endpoint(c), o->bucket, r.error_code[0] ? r.error_code : "denied",
+                         o->client.settings.anonymous ? "nowhere: anonymous" : o->client.settings.source,
+                         o->client.settings.region);
+    }
+    cairn__s3_request_reset(&r, 1);
+    return rc;
+}
+
+int cairn__s3_check(cairn_tier_config *cfg)
+{
+    s3_options o;
+    cairn_s3_client *c;
+    bool exists, has_refs;
+    int rc;
+
+    if ((rc = parse_spec(cfg, &o)))
+        goto out;
+    if ((rc = cairn__s3_client_open(&o.client, &c)))
+        goto out;
+    rc = peek_head(c, &o, &exists, &has_refs);
+    cairn__s3_client_close(c);
+    if (rc)
+        goto out;
+    if (!exists && (cfg->open_flags & CAIRN_RDONLY)) {
+        rc = cairn__fail(CAIRN_NOTFOUND, "s3://%s/%s holds no cairn store (no head object)", o.bucket,
+                         o.prefix);
+        goto out;
+    }
+    cfg->caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
+    cfg->holds_store = has_refs;
+out:
+    cairn__s3_settings_wipe(&o.client.settings);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- head */
+
+int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed)
+{
+    char key[256];
+    char etag[80];
+    cairn__s3_key(st, "head", key, sizeof(key));
+    pthread_mutex_lock(&st->mu);
+    snprintf(etag, sizeof(etag), "%s", st->etag);
+    pthread_mutex_unlock(&st->mu);
+    cairn_s3_request r = {.method = CAIRN_S3_GET, .key = key, .max_response = CAIRN_S3_HEAD_MAX,
+                          .if_none_match = conditional && etag[0] ? etag : NULL};
+    int rc = cairn__s3_run(st->client, &r, 1);
+    if (!rc)
+        rc = r.rc;
+    *changed = false;
+    if (rc == CAIRN_NOTFOUND && strcmp(r.error_code, "NoSuchBucket")) {
+        pthread_mutex_lock(&st->mu);
+        *changed = st->head_exists;
+        cairn__s3_head_clear(&st->head);
+        st->head_exists = false;
+        st->etag[0] = 0;
+        st->head_read_ms = now_ms();
+        pthread_mutex_unlock(&st->mu);
+        rc = 0;
+    } else if (!rc && r.status == 304) {
+        pthread_mutex_lock(&st->mu);
+        st->head_read_ms = now_ms();
+        pthread_mutex_unlock(&st->mu);
+    } else if (!rc) {
+        cairn_s3_head h;
+        char where[300];
+        snprintf(where, sizeof(where), "%s/head", st->where);
+        if (!(rc = cairn__s3_head_decode(where, r.data, r.len, &h))) {
+            pthread_mutex_lock(&st->mu);
+            *changed = !st->head_exists || strcmp(st->head.nonce, h.nonce) != 0;
+            cairn__s3_head_clear(&st->head);
+            st->head = h;
+            st->head_exists = true;
+            snprintf(st->etag, sizeof(st->etag), "%s", r.etag);
+            st->head_read_ms = now_ms();
+            pthread_mutex_unlock(&st->mu);
+        }
+    }
+    cairn__s3_request_reset(&r, 1);
+    return rc;
+}
+
+/* For a reader that follows: refetches the head when it is older than
+ * follow_ms, and brings the directory along. */
+static int maybe_follow(s3_tier *st)
+{
+    if (!st->follow_ms || st->writer)
+        return 0;
+    pthread_mutex_lock(&st->mu);
+    bool due = now_ms() - st->head_read_ms >= st->follow_ms;
+    pthread_mutex_unlock(&st->mu);
+    if (!due)
+        return 0;
+    bool changed;
+    int rc = cairn__s3_head_fetch(st, true, &changed);
+    if (rc || !changed)
+        return rc;
+    pthread_mutex_lock(&st->mu);
+    if (st->dir_loaded)
+        rc = cairn__s3_dir_sync(st);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- directory */
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return cairn__id_cmp(&((const s3_dir_entry *)a)->id, &((const s3_dir_entry *)b)->id);
+}
+
+const s3_dir_entry *cairn__s3_dir_find(const s3_tier *st, const cairn_id *id)
+{
+    size_t lo = 0, hi = st->n_dir;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cairn__id_cmp(&st->dir[mid].id, id);
+        if (c == 0)
+            return &st->dir[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Appends the entries of a parsed index as pack number k, then re-sorts
+ * (keeping one entry per id). */
+static int dir_merge(s3_tier *st, const cairn_pack_index *ix, uint32_t k)
+{
+    if (st->n_dir + ix->count > st->cap_dir) {
+        size_t cap = st->cap_dir ? st->cap_dir : 1024;
+        while (cap < st->n_dir + ix->count)
+            cap *= 2;
+        s3_dir_entry *d = cairn__reallocarray(st->dir, cap, sizeof(*d));
+        if (!d)
+            return CAIRN_NOMEM;
+        st->dir = d;
+        st->cap_dir = cap;
+    }
+    for (uint64_t i = 0; i < ix->count; i++) {
+        if (ix->entries[i].length > UINT32_MAX)
+            continue; /* no blob is that large; a reader would refuse it anyway */
+        st->dir[st->n_dir++] = (s3_dir_entry){.id = ix->entries[i].id,
+                                              .offset = ix->entries[i].offset,
+                                              .length = (uint32_t)ix->entries[i].length,
+                                              .pack = k};
+    }
+    qsort(st->dir, st->n_dir, sizeof(*st->dir), entry_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < st->n_dir; i++)
+        if (w == 0 || !cairn__id_eq(&st->dir[w - 1].id, &st->dir[i].id))
+            st->dir[w++] = st->dir[i];
+    st->n_dir = w;
+    return 0;
+}
+
+static int dir_pack_slot(s3_tier *st, const cairn_s3_pack_ref *p, uint32_t *k)
+{
+    cairn_s3_pack_ref *packs =
+        cairn__reallocarray(st->dir_packs, st->n_dir_packs + 1, sizeof(*packs));
+    if (!packs)
+        return CAIRN_NOMEM;
+    st->dir_packs = packs;
+    packs[st->n_dir_packs] = *p;
+    *k = (uint32_t)st->n_dir_packs++;
+    return 0;
+}
+
+int cairn__s3_dir_add(s3_tier *st, const cairn_s3_pack_ref *p, const void *pack_bytes)
+{
+    cairn_pack_index *ix;
+    uint64_t suffix = 48 * p->count + CAIRN_PACK_FOOTER;
+    uint32_t k;
+    int rc = cairn__pack_index_parse(p->name, (const uint8_t *)pack_bytes + p->bytes - suffix,
+                                     (size_t)suffix, p->bytes, &ix);
+    if (rc)
+        return rc;
+    if (!(rc = dir_pack_slot(st, p, &k)))
+        rc = dir_merge(st, ix, k);
+    cairn__pack_index_free(ix);
+    return rc;
+}
+
+static bool named(const cairn_s3_pack_ref *packs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(packs[i].name, name))
+            return true;
+    return false;
+}
+
+int cairn__s3_dir_sync(s3_tier *st)
+{
+    int rc = 0;
+
+    /* Drop packs neither the head nor this writer's unnamed list names. */
+    bool dropped = false;
+    for (size_t k = 0; k < st->n_dir_packs; k++)
+        if (st->dir_packs[k].name[0] && !named(st->head.packs, st->head.n_packs, st->dir_packs[k].name) &&
+            !named(st->unnamed, st->n_unnamed, st->dir_packs[k].name)) {
+            st->dir_packs[k].name[0] = 0;
+            dropped = true;
+        }
+    if (dropped) {
+        size_t w = 0;
+        for (size_t i = 0; i < st->n_dir; i++)
+            if (st->dir_packs[st->dir[i].pack].name[0])
+                st->dir[w++] = st->dir[i];
+        st->n_dir = w;
+    }
+
+    /* Fetch the indexes of the packs not loaded yet, all at once. */
+    size_t n_new = 0;
+    for (size_t i = 0; i < st->head.n_packs; i++)
+        if (!named(st->dir_packs, st->n_dir_packs, st->head.packs[i].name))
+            n_new++;
+    if (n_new) {
+        cairn_s3_request *reqs = cairn__calloc(n_new, sizeof(*reqs));
+        char(*keys)[256] = cairn__calloc(n_new, sizeof(*keys));
+        const cairn_s3_pack_ref **which = cairn__calloc(n_new, sizeof(*which));
+        if (!reqs || !keys || !which) {
+            rc = CAIRN_NOMEM;
+            goto done;
+        }
+        size_t j = 0;
+        for (size_t i = 0; i < st->head.n_packs; i++) {
+            const cairn_s3_pack_ref *p = &st->head.packs[i];
+            if (named(st->dir_packs, st->n_dir_packs, p->name))
+                continue;
+            cairn__s3_pack_key(st, p->name, keys[j], sizeof(keys[j]));
+            uint64_t suffix = 48 * p->count + CAIRN_PACK_FOOTER;
+            if (suffix > SIZE_MAX / 2) {
+                rc = cairn__fail(CAIRN_CORRUPT, "%s/head: pack %s claims %llu blobs", st->where,
+                                 p->name, (unsigned long long)p->count);
+                goto done;
+            }
+            reqs[j] = (cairn_s3_request){.method = CAIRN_S3_GET, .key = keys[j],
+                                         .range_from = CAIRN_S3_SUFFIX, .range_len = suffix,
+                                         .max_response = (size_t)suffix};
+            which[j++] = p;
+        }
+        /* Network call under mu: only the first load of a reader's
+         * directory and a follower's refresh come here. */
+        if ((rc = cairn__s3_run(st->client, reqs, n_new)))
+            goto done;
+        for (j = 0; j < n_new && !rc; j++) {
+            const cairn_s3_pack_ref *p = which[j];
+            char name[sizeof(st->where) + CAIRN_S3_PACK_NAME_MAX + 16];
+            snprintf(name, sizeof(name), "%s/packs/%s.pack", st->where, p->name);
+            if ((rc = reqs[j].rc)) {
+                if (rc == CAIRN_NOTFOUND)
+                    rc = cairn__fail(CAIRN_CORRUPT, "%s: the head names it but it does not exist", name);
+                break;
+            }
+            if (reqs[j].object_size != p->bytes) {
+                rc = cairn__fail(CAIRN_CORRUPT, "%s: %llu bytes, the head says %llu", name,
+                                 (unsigned long long)reqs[j].object_size, (unsigned long long)p->bytes);
+                break;
+            }
+            cairn_pack_index *ix;
+            uint32_t k;
+            if ((rc = cairn__pack_index_parse(name, reqs[j].data, reqs[j].len, p->bytes, &ix)))
+                break;
+            if (ix->count != p->count)
+                rc = cairn__fail(CAIRN_CORRUPT, "%s: %llu blobs, the head says %llu", name,
+                                 (unsigned long long)ix->count, (unsigned long long)p->count);
+            if (!rc && !(rc = dir_pack_slot(st, p, &k)))
+                rc = dir_merge(st, ix, k);
+            cairn__pack_index_free(ix);
+        }
+    done:
+        if (reqs)
+            cairn__s3_request_reset(reqs, n_new);
+        cairn__free(reqs);
+        cairn__free(keys);
+        cairn__free(which);
+    }
+    if (!rc)
+        st->dir_loaded = true;
+    return rc;
+}
+
+static int dir_ensure(s3_tier *st)
+{
+    return st->dir_loaded ? 0 : cairn__s3_dir_sync(st);
+}
+
+const s3_pending *cairn__s3_pending_find(const s3_tier *st, const cairn_id *id)
+{
+    if (!st->n_slots)
+        return NULL;
+    for (size_t i = cairn__id_hash(id) & (st->n_slots - 1);; i = (i + 1) & (st->n_slots - 1)) {
+        uint32_t s = st->pending_slots[i];
+        if (!s)
+            return NULL;
+        if (cairn__id_eq(&st->pending[s - 1].id, id))
+            return &st->pending[s - 1];
+    }
+}
+
+/* ---------------------------------------------------------------- reads */
+
+/* One blob to fetch: where it is and where its bytes go. */
+struct want {
+    size_t i; /* index into the caller's ids */
+    uint32_t pack;
+    uint32_t length;
+    uint64_t offset;
+};
+
+static int want_cmp(const void *a, const void *b)
+{
+    const struct want *x = a, *y = b;
+    if (x->pack != y->pack)
+        return x->pack < y->pack ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static void free_outs(cairn_buf *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cairn__free(out[i].data);
+        out[i].data = NULL;
+        out[i].len = 0;
+    }
+}
+
+static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    s3_tier *st = (s3_tier *)t;
+    struct want *wants = NULL;
+    cairn_s3_request *reqs = NULL;
+    char(*keys)[256] = NULL;
+    size_t *first = NULL; /* the first want of each request */
+    size_t n_wants = 0, n_reqs = 0;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = (cairn_buf){0};
+    if ((rc = maybe_follow(st)))
+        return rc;
+    if (!(wants = cairn__calloc(n ? n : 1, sizeof(*wants))))
+        return CAIRN_NOMEM;
+
+    pthread_mutex_lock(&st->mu);
+    if ((rc = dir_ensure(st))) {
+        pthread_mutex_unlock(&st->mu);
+        goto done;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        const s3_pending *p = cairn__s3_pending_find(st, &ids[i]);
+        const s3_dir_entry *e;
+        if (p) {
+            if (!(out[i].data = cairn__memdup(p->data, p->len ? p->len : 1)))
+                rc = CAIRN_NOMEM;
+            out[i].len = p->len;
+        } else if ((e = cairn__s3_dir_find(st, &ids[i]))) {
+            wants[n_wants++] = (struct want){i, e->pack, e->length, e->offset};
+        }
+    }
+    /* Keys are built under mu: the pack table may grow meanwhile. */
+    if (!rc && n_wants) {
+        qsort(wants, n_wants, sizeof(*wants), want_cmp);
+        if (!(reqs = cairn__calloc(n_wants, sizeof(*reqs))) ||
+            !(keys = cairn__calloc(n_wants, sizeof(*keys))) ||
+            !(first = cairn__calloc(n_wants + 1, sizeof(*first))))
+            rc = CAIRN_NOMEM;
+        for (size_t w = 0; !rc && w < n_wants;) {
+            size_t end = w + 1;
+            uint64_t from = wants[w].offset, to = from + wants[w].length;
+            while (end < n_wants && wants[end].pack == wants[w].pack &&
+                   wants[end].offset <= to + st->merge_gap &&
+                   wants[end].offset + wants[end].length - from <= MAX_RANGE) {
+                if (wants[end].offset + wants[end].length > to)
+                    to = wants[end].offset + wants[end].length;
+                end++;
+            }
+            cairn__s3_pack_key(st, st->dir_packs[wants[w].pack].name, keys[n_reqs], sizeof(keys[0]));
+            reqs[n_reqs] = (cairn_s3_request){.method = CAIRN_S3_GET, .key = keys[n_reqs],
+                                              .range_from = from, .range_len = to - from,
+                                              .max_response = (size_t)(to - from)};
+            first[n_reqs++] = w;
+            w = end;
+        }
+        if (first)
+            first[n_reqs] = n_wants;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (rc || !n_wants)
+        goto done;
+
+    if ((rc = cairn__s3_run(st->client, reqs, n_reqs)))
+        goto done;
+    for (size_t r = 0; r < n_reqs && !rc; r++) {
+        if (reqs[r].rc == CAIRN_NOTFOUND)
+            continue; /* the pack is gone (merged and deleted): absent */
+        if ((rc = reqs[r].rc))
+            break;
+        for (size_t w = first[r]; w < first[r + 1]; w++) {
+            uint64_t at = wants[w].offset - reqs[r].range_from;
+            if (at + wants[w].length > reqs[r].len)
+                continue; /* short answer: absent; the stack reports it */
+            size_t i = wants[w].i;
+            if (!(out[i].data = cairn__memdup(reqs[r].data + at, wants[w].length ? wants[w].length : 1))) {
+                rc = CAIRN_NOMEM;
+                break;
+            }
+            out[i].len = wants[w].length;
+        }
+    }
+done:
+    if (reqs)
+        cairn__s3_request_reset(reqs, n_reqs);
+    cairn__free(reqs);
+    cairn__free(keys);
+    cairn__free(first);
+    cairn__free(wants);
+    if (rc)
+        free_outs(out, n);
+    return rc;
+}
+
+static int s3_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out)
+{
+    s3_tier *st = (s3_tier *)t;
+    int rc;
+    if ((rc = maybe_follow(st)))
+        return rc;
+    pthread_mutex_lock(&st->mu);
+    if (!(rc = dir_ensure(st)))
+        for (size_t i = 0; i < n; i++)
+            out[i] = cairn__s3_pending_find(st, &ids[i]) || cairn__s3_dir_find(st, &ids[i]);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static int s3_ref_get(cairn_tier *t, const char *name, cairn_id *out)
+{
+    s3_tier *st = (s3_tier *)t;
+    int rc;
+    if ((rc = maybe_follow(st)))
+        return rc;
+    pthread_mutex_lock(&st->mu);
+    const cairn_s3_ref *r = cairn__s3_head_ref(&st->head, name);
+    if (r)
+        *out = r->id;
+    pthread_mutex_unlock(&st->mu);
+    return r ? 0 : CAIRN_NOTFOUND;
+}
+
+static int s3_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx)
+{
+    s3_tier *st = (s3_tier *)t;
+    cairn_s3_head copy;
+    int rc;
+    if ((rc = maybe_follow(st)))
+        return rc;
+    /* A copy: fn may call back into the tier. */
+    pthread_mutex_lock(&st->mu);
+    rc = cairn__s3_head_copy(&st->head, &copy);
+    pthread_mutex_unlock(&st->mu);
+    if (rc)
+        return rc;
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < copy.n_refs && !rc; i++)
+        if (!strncmp(copy.refs[i].name, prefix, pl))
+            rc = fn(ctx, copy.refs[i].name, &copy.refs[i].id);
+    cairn__s3_head_clear(&copy);
+    return rc;
+}
+
+static int s3_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
+{
+    s3_tier *st = (s3_tier *)t;
+    s3_dir_entry *copy = NULL;
+    s3_pending *pend = NULL;
+    size_t n = 0, n_pend = 0;
+    int rc;
+
+    pthread_mutex_lock(&st->mu);
+    if (!(rc = dir_ensure(st))) {
+        n = st->n_dir;
+        n_pend = st->n_pending;
+        if ((n && !(copy = cairn__memdup(st->dir, n * sizeof(*copy)))) ||
+            (n_pend && !(pend = cairn__memdup(st->pending, n_pend * sizeof(*pend)))))
+            rc = CAIRN_NOMEM;
+        /* pending data pointers are not used below: only ids and lengths */
+    }
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = fn(ctx, &copy[i].id, copy[i].length);
+    for (size_t i = 0; !rc && i < n_pend; i++)
+        rc = fn(ctx, &pend[i].id, pend[i].len);
+    cairn__free(copy);
+    cairn__free(pend);
+    return rc;
+}
+
+static int s3_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
+{
+    s3_tier *st = (s3_tier *)t;
+    int rc;
+    pthread_mutex_lock(&st->mu);
+    if (!(rc = dir_ensure(st))) {
+        uint64_t sum = st->pending_bytes;
+        for (size_t i = 0; i < st->n_dir; i++)
+            sum += st->dir[i].length;
+        *blobs = st->n_dir + st->n_pending;
+        *bytes = sum;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static void s3_close(cairn_tier *t)
+{
+    s3_tier *st = (s3_tier *)t;
+    cairn__s3_client_close(st->client);
+    cairn__s3_head_clear(&st->head);
+    cairn__free(st->dir);
+    cairn__free(st->dir_packs);
+    cairn__free(st->unnamed);
+    cairn__s3_pending_free(st);
+    pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->write_mu);
+    cairn__free(st);
+}
+
+static const cairn_tier_methods s3_methods = {
+    .version = 1,
+    .name = "s3",
+    .get_many = s3_get_many,
+    .put_many = cairn__s3_put_many,
+    .ref_get = s3_ref_get,
+    .ref_cas = cairn__s3_ref_cas,
+    .ref_list = s3_ref_list,
+    .sync = cairn__s3_sync,
+    .close = s3_close,
+    .has_many = s3_has_many,
+    .scan_ids = s3_scan_ids,
+    .publish = cairn__s3_publish,
+    .writer_lock = cairn__s3_writer_lock,
+    .usage = s3_usage,
+};
+
+int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
+{
+    s3_options o;
+    s3_tier *st;
+    int rc;
+    bool changed;
+
+    *out = NULL;
+    if ((rc = parse_spec(cfg, &o)))
+        goto fail_opts;
+    if (!(st = cairn__calloc(1, sizeof(*st)))) {
+        rc = CAIRN_NOMEM;
+        goto fail_opts;
+    }
+    st->base.m = &s3_methods;
+    snprintf(st->bucket, sizeof(st->bucket), "%s", o.bucket);
+    snprintf(st->prefix, sizeof(st->prefix), "%s", o.prefix);
+    snprintf(st->where, sizeof(st->where), "s3://%s/%.*s", o.bucket,
+             (int)(strlen(o.prefix) ? strlen(o.prefix) - 1 : 0), o.prefix);
+    st->rdonly = cfg->open_flags & CAIRN_RDONLY;
+    st->fencing = o.fencing;
+    st->pack_max = o.pack_max;
+    st->merge_gap = o.merge_gap;
+    st->follow_ms = o.follow_ms;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->write_mu, NULL);
+    if ((rc = cairn__s3_client_open(&o.client, &st->client)))
+        goto fail;
+    if ((rc = cairn__s3_head_fetch(st, false, &changed)))
+        goto fail;
+    cairn__s3_settings_wipe(&o.client.settings);
+    *out = &st->base;
+    return 0;
+
+fail:
+    s3_close(&st->base);
+fail_opts:
+    cairn__s3_settings_wipe(&o.client.settings);
+    return rc;
+}

@@ -1,0 +1,121 @@
+/*
+ * s3_int.h - what the S3 tier's files share: the tier's state, its pack
+ * directory and its pending blobs. s3.c opens the tier and reads;
+ * s3_write.c writes packs and replaces the head.
+ *
+ * Locks. write_mu serialises every writing path (put, publish, ref_cas,
+ * sync, the takeover); it is held across the network calls of a write.
+ * mu guards the state readers share (head, directory, pending blobs) and
+ * is never held across a network call, except the directory's first load.
+ * Order: write_mu, then mu.
+ */
+#ifndef CAIRN_S3_INT_H
+#define CAIRN_S3_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "head.h"
+#include "tier.h"
+
+/* Where one blob lives: in directory pack `pack`, at [offset, offset+length). */
+typedef struct s3_dir_entry {
+    cairn_id id;
+    uint64_t offset;
+    uint32_t length;
+    uint32_t pack;
+} s3_dir_entry;
+
+/* A blob written but not yet uploaded: held here, readable, until its pack
+ * is in S3. */
+typedef struct s3_pending {
+    cairn_id id;
+    uint8_t *data;
+    size_t len;
+} s3_pending;
+
+typedef struct s3_tier {
+    cairn_tier base;
+    cairn_s3_client *client;
+    char bucket[64];
+    char prefix[160]; /* "" or "path/to/db/" */
+    char where[260];  /* "s3://bucket/prefix" for messages */
+    bool rdonly;
+    bool fencing;          /* conditional writes guard the head (default) */
+    uint64_t pack_max;     /* bytes of pending blobs that trigger an upload */
+    uint64_t merge_gap;    /* neighbouring reads closer than this are one GET */
+    uint64_t follow_ms;    /* 0: the head is read at open and by writes only */
+
+    pthread_mutex_t write_mu;
+    pthread_mutex_t mu;
+
+    /* The head as last read or written, and its ETag. */
+    cairn_s3_head head;
+    bool head_exists;
+    char etag[80];
+    uint64_t head_read_ms; /* when it was last fetched (monotonic) */
+
+    /* Directory: every blob of the packs loaded, sorted by id. */
+    bool dir_loaded;
+    s3_dir_entry *dir;
+    size_t n_dir, cap_dir;
+    cairn_s3_pack_ref *dir_packs; /* indexed by s3_dir_entry.pack */
+    size_t n_dir_packs;
+
+    /* Pending blobs and their id table (open addressing; slot = index + 1). */
+    s3_pending *pending;
+    size_t n_pending, cap_pending;
+    uint64_t pending_bytes;
+    uint32_t *pending_slots;
+    size_t n_slots;
+
+    /* Writer state. */
+    bool writer;          /* this handle took over: head.epoch is ours */
+    bool fenced;          /* another writer took over after us */
+    uint64_t my_epoch;
+    uint64_t pack_counter;
+    cairn_s3_pack_ref *unnamed; /* uploaded packs the head does not name yet */
+    size_t n_unnamed;
+} s3_tier;
+
+/* ---- s3.c ---- */
+
+/* "PREFIX/NAME" into out. */
+void cairn__s3_key(const s3_tier *st, const char *name, char *out, size_t cap);
+/* "PREFIX/packs/NAME.pack" into out. */
+void cairn__s3_pack_key(const s3_tier *st, const char *pack, char *out, size_t cap);
+
+/* Fetches the head; with conditional, answers 304 cheaply when it has not
+ * changed. Sets *changed. Caller holds write_mu or nothing (takes mu).
+ * Errors: the client's, CAIRN_CORRUPT, CAIRN_VERSION. */
+int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed);
+
+/* Brings the directory in line with the head's packs (and unnamed ones):
+ * loads the indexes of packs it lacks, in parallel; drops packs the head no
+ * longer names. Caller holds mu. */
+int cairn__s3_dir_sync(s3_tier *st);
+
+/* Adds a pack whose index is known (just uploaded). Caller holds mu. */
+int cairn__s3_dir_add(s3_tier *st, const cairn_s3_pack_ref *p, const void *pack_bytes);
+
+/* The directory entry of id, or NULL. Caller holds mu. */
+const s3_dir_entry *cairn__s3_dir_find(const s3_tier *st, const cairn_id *id);
+
+/* The pending blob of id, or NULL. Caller holds mu. */
+const s3_pending *cairn__s3_pending_find(const s3_tier *st, const cairn_id *id);
+
+/* ---- s3_write.c ---- */
+
+int cairn__s3_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n);
+int cairn__s3_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
+                      const cairn_id *new_id);
+int cairn__s3_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const char *ref,
+                      const cairn_id *old_id, const cairn_id *new_id);
+int cairn__s3_sync(cairn_tier *t);
+int cairn__s3_writer_lock(cairn_tier *t, bool acquire);
+/* Frees the pending blobs (close). */
+void cairn__s3_pending_free(s3_tier *st);
+
+#endif /* CAIRN_S3_INT_H */
