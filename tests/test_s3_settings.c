@@ -328,6 +328,12 @@ static void test_unknown_profile(void)
     reset();
     ASSERT_RC(resolve(&s, "nope", NULL, NULL), CAIRN_BADSPEC);
     ASSERT_DETAIL("'nope'");
+    /* "default" named but absent is no error (botocore's rule). */
+    ASSERT_OK(resolve(&s, "default", NULL, NULL));
+    ASSERT_TRUE(s.anonymous);
+    setenv("AWS_PROFILE", "default", 1);
+    ASSERT_OK(resolve(&s, NULL, NULL, NULL));
+    ASSERT_TRUE(s.anonymous);
     /* A profile named by a spec option too long for its field. */
     memset(&s, 'p', sizeof(s));
     cairn__detail_clear();

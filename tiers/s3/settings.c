@@ -24,7 +24,8 @@
  * are "[name]"; AWS_CONFIG_FILE or ~/.aws/config, whose sections are
  * "[default]" and "[profile name]". As in the CLI, region and endpoint_url
  * are read from the config file only. A missing file is no error; a
- * profile named by the spec or AWS_PROFILE that neither file holds is.
+ * profile named by the spec or AWS_PROFILE that neither file holds is,
+ * unless it is "default".
  *
  * The INI dialect (Python's configparser, which the CLI uses, cut down):
  * lines of at most SETTINGS_LINE_MAX bytes; '#' and ';' start comment
@@ -376,7 +377,8 @@ int cairn__s3_settings_resolve(cairn_s3_settings *s)
         (rc = parse_file(st, st->cred_path, false, s->profile, &st->cred)) ||
         (rc = parse_file(st, st->config_path, true, s->profile, &st->config)))
         goto fail;
-    if (named && !st->cred.found && !st->config.found) {
+    /* "default" may be missing even when named (botocore's rule too). */
+    if (named && strcmp(s->profile, "default") && !st->cred.found && !st->config.found) {
         rc = cairn__fail(CAIRN_BADSPEC, "s3: profile '%s' (from %s) is in neither %s nor %s",
                          s->profile, spec_profile ? "the spec" : "AWS_PROFILE",
                          st->cred_path[0] ? st->cred_path : "(no credentials file)",
