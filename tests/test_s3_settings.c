@@ -551,8 +551,29 @@ static void test_garbage(void)
 
     for (int round = 0; round < 400; round++) {
         size_t len = 0, target = test_rand_below(round % 10 ? 300 : 12000);
+        bool lines = round % 4 >= 2; /* mostly well-formed lines, to get past the parser */
+        if (lines) {
+            memcpy(text, "[default]\n", 10);
+            len = 10;
+        }
         while (len < target) {
-            if (test_rand_below(8) == 0) {
+            if (lines) {
+                static const char *const line_parts[] = {
+                    "[default]\n", "[profile prod]\n", "[prod]\n", "# c\n", "\n",
+                    "aws_access_key_id = AKID\n", "aws_secret_access_key = s-sEcReT\n",
+                    "aws_session_token = t-tOkEn\n", "region = r\n", "endpoint_url = e\n",
+                    "s3 =\n", "  nested = v\n", "Region:R2\n",
+                };
+                const char *p = line_parts[test_rand_below(sizeof(line_parts) /
+                                                           sizeof(line_parts[0]))];
+                size_t n = strlen(p);
+                if (len + n >= 19999)
+                    break;
+                memcpy(text + len, p, n);
+                len += n;
+                if (test_rand_below(16) == 0) /* now and then a flipped byte */
+                    text[len - 1 - test_rand_below(n)] = (char)test_rand_below(256);
+            } else if (test_rand_below(8) == 0) {
                 text[len++] = (char)test_rand_below(256);
             } else {
                 const char *p = parts[test_rand_below(sizeof(parts) / sizeof(parts[0]))];
@@ -574,6 +595,7 @@ static void test_garbage(void)
         rc ? bad++ : ok++;
     }
     printf("garbage: %d resolved, %d refused\n", ok, bad);
+    ASSERT_TRUE(ok >= 20 && bad >= 20); /* both paths were exercised */
     free(text);
 }
 
