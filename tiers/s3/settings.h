@@ -33,12 +33,15 @@ typedef struct cairn_s3_settings {
                                  "environment", "/root/.aws/credentials [prod]" */
 } cairn_s3_settings;
 
-/* Resolves every field of *s not already set. The region defaults to
- * "us-east-1" and the endpoint to "https://s3.REGION.amazonaws.com" when
- * nothing names them. A named profile (spec or AWS_PROFILE) that no file
- * holds is an error; missing files are not. Errors: CAIRN_BADSPEC (the
- * detail names the variable, the file and line, or the profile),
- * CAIRN_NOMEM, -errno reading a file that exists. */
+/* Resolves every field of *s not already set; the out-only fields are
+ * always overwritten (settings.c's opening comment gives the order). The
+ * region defaults to "us-east-1" and the endpoint to
+ * "https://s3.REGION.amazonaws.com" when nothing names them. A named
+ * profile (spec or AWS_PROFILE) other than "default" that no file holds is
+ * an error; missing files are not. On failure the secrets in *s are
+ * zeroed. Errors: CAIRN_BADSPEC (the detail names the variable, the file
+ * and line, or the profile), CAIRN_NOMEM, -errno reading a file that
+ * exists. */
 int cairn__s3_settings_resolve(cairn_s3_settings *s);
 
 /* Overwrites the secrets in *s with zeros (before it is freed). */

@@ -48,8 +48,8 @@ typedef struct cairn_sigv4_output {
     char authorization[1536];  /* the whole Authorization header value */
 } cairn_sigv4_output;
 
-/* Signs one request. OUT: *out (release with cairn__sigv4_output_clear,
- * also after a failure). Errors: CAIRN_BADARG (a field missing or too long
+/* Signs one request. OUT: *out, overwritten whole (release with
+ * cairn__sigv4_output_clear, also after a failure). Errors: CAIRN_BADARG (a field missing or too long
  * for the fixed buffers, a header name that is not a token), CAIRN_NOMEM,
  * CAIRN_TIER (libcrypto failed). Never puts the secret in a message. */
 int cairn__sigv4_sign(const cairn_sigv4_input *in, cairn_sigv4_output *out);
@@ -62,7 +62,8 @@ void cairn__sigv4_output_clear(cairn_sigv4_output *out);
  * (size_t)-1 when out (cap bytes) is too small. */
 size_t cairn__sigv4_encode(const char *s, size_t len, bool keep_slash, char *out, size_t cap);
 
-/* SHA-256 of len bytes as 64 lowercase hex digits plus NUL. */
+/* SHA-256 of len bytes as 64 lowercase hex digits plus NUL (the empty
+ * string if libcrypto fails, which it does not in practice). */
 void cairn__sigv4_sha256_hex(const void *data, size_t len, char hex[65]);
 
 #endif /* CAIRN_SIGV4_H */
