@@ -297,7 +297,7 @@ unsigned cairn_tiers_behind(cairn_db *db, const char **spec)
     unsigned behind = cairn__stack_behind(db->stack), n = 0;
 
     for (size_t k = 0; k < cairn__stack_n_tiers(db->stack); k++) {
-        if (!(behind & (1u << k)))
+        if (!(behind & (1u << k)) || cairn__stack_tier(db->stack, k)->write_back)
             continue;
         if (n++ == 0 && spec)
             *spec = cairn__stack_tier(db->stack, k)->spec;
@@ -317,7 +317,7 @@ int cairn_sync(cairn_db *db)
         pthread_mutex_unlock(&db->mu);
         if (rc)
             return rc;
-        rc = cairn__followers_catch_up(db);
+        rc = cairn__followers_catch_up(db, true);
         cairn__stack_writer_lock(db->stack, false);
         if (rc)
             return rc;

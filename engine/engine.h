@@ -89,10 +89,15 @@ int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__s
  * refs to commits the primary does not hold, or other settings, is another
  * store: CAIRN_BADSPEC naming it, and nothing is written. */
 int cairn__followers_check(cairn_db *db);
+/* Whether commit descends from (or is) ancestor. OUT: *out. Errors: those
+ * of reading commits. */
+int cairn__commit_descends(cairn_db *db, const cairn_id *commit, const cairn_id *ancestor,
+                           bool *out);
 /* Brings every follower marked behind up to date (the writer lock must be
- * held): copies what it lacks, found by diff, then moves its refs. Returns
- * the first failure; a follower that failed stays marked. */
-int cairn__followers_catch_up(cairn_db *db);
+ * held): copies what it lacks, found by diff, then moves its refs.
+ * Write-back followers only when write_back_too (cairn_sync). Returns the
+ * first failure; a follower that failed stays marked. */
+int cairn__followers_catch_up(cairn_db *db, bool write_back_too);
 
 /* Key count of a tree (its root's subtree count). */
 int cairn__tree_count(const cairn_index *ix, const cairn_id *root, uint64_t *count);

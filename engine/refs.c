@@ -234,9 +234,10 @@ int cairn_resolve(cairn_db *db, const char *at, cairn_id *out)
 
 /* ---------------------------------------------------------------- moving refs */
 
-/* Whether commit descends from (or is) ancestor. Walks commit's history
- * back only while seq is above ancestor's: a descendant has a larger seq. */
-static int descends(cairn_db *db, const cairn_id *commit, const cairn_id *ancestor, bool *out)
+/* Walks commit's history back only while seq is above ancestor's: a
+ * descendant has a larger seq. */
+int cairn__commit_descends(cairn_db *db, const cairn_id *commit, const cairn_id *ancestor,
+                           bool *out)
 {
     cairn_commit_info anc, info;
     cairn_id id = *commit;
@@ -279,7 +280,7 @@ static int lock_for_ref(cairn_db *db)
  * (best effort: cairn_tiers_behind reports them), then the lock goes. */
 static void unlock_for_ref(cairn_db *db)
 {
-    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, false))
         cairn__detail_clear();
     cairn__stack_writer_lock(db->stack, false);
 }
@@ -322,7 +323,7 @@ int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cai
         rc = cairn__fail(CAIRN_EXISTS, "tag '%s' already exists (tags do not move)", name);
     } else if (!(flags & CAIRN_REF_FORCE) && !cairn__id_eq(&old, commit)) {
         char hex[13];
-        if (!(rc = descends(db, commit, &old, &forward)) && !forward)
+        if (!(rc = cairn__commit_descends(db, commit, &old, &forward)) && !forward)
             rc = cairn__fail(CAIRN_REWIND,
                              "branch '%s' is at %s, which the new commit does not descend "
                              "from: moving it would drop commits from it (force it to)",

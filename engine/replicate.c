@@ -135,6 +135,87 @@ static int check_follower(cairn_db *db, size_t k, const ref_list *P)
     return rc;
 }
 
+static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P);
+
+/* A write-back follower (an object store that other writers publish to)
+ * may be ahead of the primary (a local working copy, new or left behind by
+ * a writer that failed over). Each ref the follower holds at a commit the
+ * primary lacks is taken into the primary when the primary's ref is absent
+ * or an ancestor of it (a fast-forward, copying only what the primary
+ * lacks); a ref where the two forked is refused, naming both commits. The
+ * primary keeps its refs that are ahead; the follower then is behind. */
+static int adopt_from(cairn_db *db, size_t k, ref_list *P)
+{
+    cairn_tier *t = cairn__stack_tier(db->stack, k);
+    cairn_tier *p = cairn__stack_tier(db->stack, cairn__stack_primary(db->stack));
+    ref_list F, M = {0};
+    bool ahead = false;
+    int rc;
+
+    if ((rc = list_refs(t, &F)))
+        return cairn__fail_context(rc, "listing the refs of tier '%s'", t->spec);
+    for (size_t i = 0; i < P->n && !rc; i++)
+        rc = collect_ref(&M, P->v[i].name, &P->v[i].id);
+    for (size_t i = 0; i < F.n && !rc; i++) {
+        const ref_entry *mine = find_ref(P, F.v[i].name);
+        bool known = false, forward = false;
+        char a[13], b[13];
+
+        if (mine && cairn__id_eq(&mine->id, &F.v[i].id))
+            continue;
+        if ((rc = primary_has(db, &F.v[i].id, &known)) || known)
+            continue; /* the primary is ahead: the follower catches up on sync */
+        if (mine && !strcmp(F.v[i].name, CAIRN_CONFIG_REF)) {
+            rc = cairn__fail(CAIRN_BADSPEC,
+                             "tier '%s' holds a store with other settings than the primary "
+                             "'%s' (its meta/config differs); refusing to open them together",
+                             t->spec, p->spec);
+            break;
+        }
+        if (mine && strcmp(F.v[i].name, CAIRN_CONFIG_REF) &&
+            (rc = cairn__commit_descends(db, &F.v[i].id, &mine->id, &forward)))
+            break;
+        if (mine && !forward) {
+            rc = cairn__fail(CAIRN_BADSPEC,
+                             "ref '%s' forked: tier '%s' holds %s and the primary '%s' holds %s, "
+                             "and neither descends from the other; refusing to write, which "
+                             "would lose one side. To take the tier's history, open it with a "
+                             "new, empty primary directory (the local one holds the other "
+                             "side); to keep the local one, publish it under another branch "
+                             "name",
+                             F.v[i].name, t->spec, cairn__id_short(&F.v[i].id, a), p->spec,
+                             cairn__id_short(&mine->id, b));
+            break;
+        }
+        ahead = true;
+        ref_entry *slot = (ref_entry *)find_ref(&M, F.v[i].name);
+        if (slot)
+            slot->id = F.v[i].id;
+        else
+            rc = collect_ref(&M, F.v[i].name, &F.v[i].id);
+    }
+    if (!rc && ahead) {
+        /* Sorted by name, as list_refs gives them: catch_up wants that. */
+        for (size_t i = 1; i < M.n; i++)
+            for (size_t j = i; j > 0 && strcmp(M.v[j - 1].name, M.v[j].name) > 0; j--) {
+                ref_entry tmp = M.v[j];
+                M.v[j] = M.v[j - 1];
+                M.v[j - 1] = tmp;
+            }
+        if (!(rc = cairn__stack_writer_lock(db->stack, true))) {
+            rc = catch_up(db, p, &M);
+            cairn__stack_writer_lock(db->stack, false);
+        }
+        if (!rc) {
+            cairn__free(P->v);
+            rc = list_refs(p, P);
+        }
+    }
+    cairn__free(F.v);
+    cairn__free(M.v);
+    return rc;
+}
+
 int cairn__followers_check(cairn_db *db)
 {
     size_t primary = cairn__stack_primary(db->stack), n = cairn__stack_n_tiers(db->stack);
@@ -145,6 +226,9 @@ int cairn__followers_check(cairn_db *db)
         return 0; /* no tier behind the primary */
     if ((rc = list_refs(cairn__stack_tier(db->stack, primary), &P)))
         return rc;
+    for (size_t k = primary + 1; k < n && !rc; k++)
+        if (cairn__stack_tier(db->stack, k)->write_back)
+            rc = adopt_from(db, k, &P);
     for (size_t k = primary + 1; k < n && !rc; k++)
         if (!cairn__stack_tier(db->stack, k)->is_cache)
             rc = check_follower(db, k, &P);
@@ -453,7 +537,7 @@ done:
     return rc;
 }
 
-int cairn__followers_catch_up(cairn_db *db)
+int cairn__followers_catch_up(cairn_db *db, bool write_back_too)
 {
     cairn_stack *st = db->stack;
     unsigned behind = cairn__stack_behind(st);
@@ -465,7 +549,7 @@ int cairn__followers_catch_up(cairn_db *db)
     if ((rc = list_refs(cairn__stack_tier(st, cairn__stack_primary(st)), &P)))
         return rc;
     for (size_t k = 0; k < cairn__stack_n_tiers(st); k++) {
-        if (!(behind & (1u << k)))
+        if (!(behind & (1u << k)) || (cairn__stack_tier(st, k)->write_back && !write_back_too))
             continue;
         if ((rc = catch_up(db, cairn__stack_tier(st, k), &P)) == 0)
             cairn__stack_set_behind(st, k, false);

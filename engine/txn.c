@@ -107,7 +107,7 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
     /* Followers left behind (by a failure, or added behind this store)
      * catch up now, under the lock; if one cannot, it stays behind and the
      * transaction goes on: the primary decides. */
-    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, false))
         cairn__detail_clear();
     rc = cairn__stack_ref_get(db->stack, txn->ref, &head);
     if (rc == CAIRN_NOTFOUND) {
@@ -560,7 +560,7 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
         *commit_id = commit.id;
     /* The commit stands; a follower that could not follow catches up now
      * or at the next write (cairn_tiers_behind reports it meanwhile). */
-    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db))
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, false))
         cairn__detail_clear();
     cache_new_nodes(db, &txn->blobs, first_node, end_nodes);
     info.id = commit.id;

@@ -258,7 +258,9 @@ CAIRN_EXTERN int cairn_sync(cairn_db *db);
  * to versions it holds whole, never more; it catches up, copying only what
  * it lacks (found by diff), at the next write transaction, branch move or
  * cairn_sync(). If spec is not NULL and the count is not 0, *spec is the
- * first such tier's spec (valid until cairn_close). */
+ * first such tier's spec (valid until cairn_close). A write-back tier
+ * (write=back), which is behind by design until cairn_sync(), is not
+ * counted. */
 CAIRN_EXTERN unsigned cairn_tiers_behind(cairn_db *db, const char **spec);
 
 /* ---------------------------------------------------------------- refs */

@@ -88,6 +88,19 @@ static int assign_roles(const char *spec, cairn_tier_config *cfgs, size_t n)
         if (c->caps & CAIRN_TIER_DURABLE)
             durable_behind = true;
     }
+    /* A write-back tier is written by sync from the tiers in front of it:
+     * one of them must be a store (the primary). */
+    bool store_in_front = false;
+    for (size_t i = 0; i < n; i++) {
+        if (cfgs[i].write_back && !store_in_front)
+            return cairn__fail(CAIRN_BADSPEC,
+                               "spec '%s': %s is write=back, which needs a durable store in front "
+                               "of it to hold commits until they are synced "
+                               "(lmdb:DIR>%s)",
+                               spec, cfgs[i].spec, cfgs[i].spec);
+        if (!cfgs[i].is_cache)
+            store_in_front = true;
+    }
     return 0;
 }
 
@@ -162,6 +175,7 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
         if ((rc = cairn__tier_open_config(&cfgs[i], &st->tiers[i])))
             goto done;
         t = st->tiers[i];
+        t->write_back = cfgs[i].write_back;
         if (!promote_given(parts[i]))
             t->promote = t->is_cache;
         if (!t->is_cache && st->primary == n_parts)
@@ -428,6 +442,8 @@ static void put_others(cairn_stack *st, const cairn_blob *blobs, size_t n)
     for (size_t k = st->n_tiers; k-- > 0;) {
         cairn_tier *t = st->tiers[k];
 
+        if (t->write_back)
+            cairn__stack_set_behind(st, k, true);
         if (k == st->primary || (!t->is_cache && (cairn__stack_behind(st) & (1u << k))))
             continue; /* a follower behind gets everything when it catches up */
         if (cairn__tier_put_many(t, blobs, n) && !t->is_cache)
@@ -456,6 +472,8 @@ static void follow_all(cairn_stack *st, const char *name, const cairn_id *old_id
                        const cairn_id *new_id)
 {
     for (size_t k = st->primary + 1; k < st->n_tiers; k++) {
+        if (st->tiers[k]->write_back)
+            cairn__stack_set_behind(st, k, true);
         if (st->tiers[k]->is_cache || (cairn__stack_behind(st) & (1u << k)))
             continue;
         if (cairn__tier_ref_cas(st->tiers[k], name, old_id, new_id))

@@ -19,6 +19,10 @@
  * engine brings it up to date by diff (engine/replicate.c). A cache that
  * fails a write is skipped: a blob a cache lacks is only a miss.
  *
+ * Write-back (a follower with write=back): publishes skip it and mark it
+ * behind; it is brought up to date by diff only when the store is synced
+ * (cairn_sync), in one batch: one pack and one ref move for S3.
+ *
  * Read policy (front-first with promotion): get asks the tiers in order;
  * a blob found in tier k is copied into every earlier tier with promote set
  * (caches by default). Every blob read from a tier is hash-checked against

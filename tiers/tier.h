@@ -126,6 +126,7 @@ struct cairn_tier {
     unsigned caps;                /* CAIRN_TIER_* bits */
     bool is_cache;                /* bounded or in front of a durable tier: holds no refs */
     bool promote;                 /* hits below are copied into this tier (caches) */
+    bool write_back;              /* written on sync, not by each commit (stack.h) */
     uint64_t capacity;            /* bytes; 0 = unbounded */
     char spec[256];               /* this tier's part of the stack spec */
     cairn_tier_counters counters; /* maintained by the wrappers */
@@ -152,6 +153,7 @@ typedef struct cairn_tier_config {
     uint64_t capacity;     /* bytes; 0 = unbounded */
     bool holds_store;      /* the target already holds a store (refs): it must
                               not be opened as a cache, which would evict it */
+    bool write_back;       /* write=back: the stack writes it on sync only */
     /* Set by the stack before opening: */
     bool is_cache;
 } cairn_tier_config;

@@ -264,13 +264,14 @@ int cairn__s3_check(cairn_tier_config *cfg)
     cairn__s3_client_close(c);
     if (rc)
         goto out;
-    if (!exists && (cfg->open_flags & CAIRN_RDONLY)) {
+    if (!exists && (cfg->open_flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
         rc = cairn__fail(CAIRN_NOTFOUND, "s3://%s/%s holds no cairn store (no head object)", o.bucket,
                          o.prefix);
         goto out;
     }
     cfg->caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
     cfg->holds_store = has_refs;
+    cfg->write_back = !strcmp(o.write, "back");
 out:
     cairn__s3_settings_wipe(&o.client.settings);
     return rc;

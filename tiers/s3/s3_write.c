@@ -313,14 +313,6 @@ static int change_takeover(s3_tier *st, cairn_s3_head *next, void *ctx)
     return 0;
 }
 
-static int change_nothing(s3_tier *st, cairn_s3_head *next, void *ctx)
-{
-    (void)st;
-    (void)next;
-    (void)ctx;
-    return 0;
-}
-
 struct ref_move {
     const char *name;
     const cairn_id *old_id, *new_id;
@@ -451,15 +443,17 @@ int cairn__s3_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
     return cairn__s3_publish(t, NULL, 0, name, old_id, new_id);
 }
 
+/* Durable means uploaded: a pack in S3 is as durable as S3. The head names
+ * it at the next ref move, so a sync followed by a ref move (how a
+ * write-back stack publishes) costs two PUTs, not three. A pack no head
+ * ever names (the writer died first) is garbage for gc. */
 int cairn__s3_sync(cairn_tier *t)
 {
     s3_tier *st = (s3_tier *)t;
     int rc = 0;
     pthread_mutex_lock(&st->write_mu);
-    if (st->writer || st->n_pending) {
-        if (!(rc = ensure_writer(st)) && !(rc = flush_pending(st)) && st->n_unnamed)
-            rc = head_write(st, change_nothing, NULL);
-    }
+    if (st->n_pending && !(rc = ensure_writer(st)))
+        rc = flush_pending(st);
     pthread_mutex_unlock(&st->write_mu);
     return rc;
 }
