@@ -25,6 +25,7 @@
 #define DEFAULT_MAX_RESPONSE (64u << 20)
 #define BREAKER_COOLDOWN_MS 1000
 #define BREAKER_COOLDOWN_MAX_MS 30000
+#define ERROR_BODY_MAX (64u << 10)
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static const char *const method_names[] = {"", "GET", "PUT", "HEAD", "DELETE", "POST"};
@@ -321,7 +322,9 @@ struct attempt {
     struct curl_slist *headers;
     char *url;
     uint8_t *body;
-    size_t len, cap, max;
+    size_t len, cap;
+    size_t max;      /* bytes the body callback accepts */
+    size_t want_max; /* bytes a successful answer may have */
     bool too_big;
     bool probe;
     uint64_t started_us;
@@ -579,9 +582,11 @@ static int prepare(cairn_s3_client *c, struct attempt *a)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
         break;
     }
-    a->max = r->max_response ? r->max_response : DEFAULT_MAX_RESPONSE;
-    if (r->range_len && r->range_len < a->max)
-        a->max = r->range_len;
+    a->want_max = r->max_response ? r->max_response : DEFAULT_MAX_RESPONSE;
+    if (r->range_len && r->range_len < a->want_max)
+        a->want_max = r->range_len;
+    /* An error's XML may be longer than the range asked for. */
+    a->max = a->want_max < ERROR_BODY_MAX ? ERROR_BODY_MAX : a->want_max;
     return 0;
 }
 
@@ -612,7 +617,8 @@ static enum verdict judge(struct attempt *a, CURLcode cc)
     if (cc != CURLE_OK) {
         if (a->too_big) {
             r->rc = CAIRN_TIER;
-            snprintf(a->cause, sizeof(a->cause), "response larger than the %zu bytes expected", a->max);
+            snprintf(a->cause, sizeof(a->cause), "response larger than the %zu bytes expected",
+                     a->want_max);
             return DONE;
         }
         snprintf(a->cause, sizeof(a->cause), "%.200s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(cc));
@@ -649,6 +655,12 @@ static enum verdict judge(struct attempt *a, CURLcode cc)
             snprintf(r->error_code, sizeof(r->error_code), "%s", code);
     }
     if ((status >= 200 && status < 300) || status == 304) {
+        if (r->len > a->want_max) {
+            r->rc = CAIRN_TIER;
+            snprintf(a->cause, sizeof(a->cause), "response larger than the %zu bytes expected",
+                     a->want_max);
+            return DONE;
+        }
         /* A ranged GET answered with the whole object: keep the range. */
         if (r->range_len && status == 200 && r->method == CAIRN_S3_GET) {
             r->rc = CAIRN_TIER;

@@ -1,0 +1,425 @@
+/*
+ * test_tier_s3.c - the S3 tier against a real S3 service (Ceph's RADOS
+ * Gateway, started by scripts/s3-server.sh run; ctest runs this program
+ * under it, which exports AWS_* and CAIRN_S3_BUCKET). Each part works under
+ * a prefix of its own:
+ *  - a randomized model of blobs, refs and reopens, with a second handle
+ *    reading what the first wrote;
+ *  - the head: a damaged or foreign head is refused, never half-read;
+ *  - fencing: a second writer takes over and the first gets CAIRN_FENCED,
+ *    every time after; racing writers in threads lose no acknowledged ref;
+ *  - errors that must be clear at once: a missing bucket, a wrong secret
+ *    (never printed), a read-only open of an empty prefix;
+ *  - a commit costs two PUTs (its pack and the head), a sync of nothing none.
+ */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "client.h"
+#include "id.h"
+#include "s3_int.h"
+#include "test.h"
+#include "tier.h"
+#include "tierutil.h"
+
+static char bucket[64];
+static char spec_base[256];
+
+static void make_spec(char *out, size_t cap, const char *prefix, const char *opts)
+{
+    snprintf(out, cap, "s3://%s/%s-%ld%s%s", bucket, prefix, (long)getpid(), opts[0] ? "?" : "",
+             opts);
+}
+
+static cairn_tier *open_tier(const char *spec, unsigned flags)
+{
+    cairn_tier *t;
+    ASSERT_OK(cairn__tier_open(spec, flags, &t));
+    return t;
+}
+
+static uint64_t puts_of(cairn_tier *t)
+{
+    return atomic_load(&cairn__s3_counters(((s3_tier *)t)->client)->requests[CAIRN_S3_PUT]);
+}
+
+/* ---------------------------------------------------------------- model */
+
+#define N_BLOBS 64
+#define N_REFS 4
+
+static void test_model(void)
+{
+    char spec[256];
+    make_spec(spec, sizeof(spec), "model", "");
+    test_blob blobs[N_BLOBS];
+    bool held[N_BLOBS] = {false};
+    bool ref_set[N_REFS] = {false};
+    cairn_id ref_val[N_REFS];
+    for (size_t i = 0; i < N_BLOBS; i++)
+        blobs[i] = make_blob(test_seed * 1000 + i, 16 + test_rand_below(3000));
+
+    cairn_tier *w = open_tier(spec, 0);
+    ASSERT_OK(cairn__tier_writer_lock(w, true));
+    for (int op = 0; op < 300; op++) {
+        unsigned what = (unsigned)test_rand_below(100);
+        if (what < 35) { /* put a few, maybe again */
+            cairn_blob b[8];
+            size_t k = 1 + test_rand_below(8);
+            for (size_t j = 0; j < k; j++) {
+                size_t i = test_rand_below(N_BLOBS);
+                b[j] = as_blob(&blobs[i]);
+                held[i] = true;
+            }
+            ASSERT_OK(cairn__tier_put_many(w, b, k));
+        } else if (what < 60) { /* read a batch: held ones exact, others absent */
+            size_t pick[16];
+            size_t k = 1 + test_rand_below(16);
+            for (size_t j = 0; j < k; j++)
+                pick[j] = test_rand_below(N_BLOBS);
+            expect_get(w, blobs, pick, k, held, op);
+        } else if (what < 80) { /* move a ref by CAS, sometimes with a wrong old value */
+            size_t r = test_rand_below(N_REFS);
+            char name[32];
+            snprintf(name, sizeof(name), "heads/r%zu", r);
+            cairn_id new_id = blobs[test_rand_below(N_BLOBS)].id;
+            bool wrong = test_rand_below(5) == 0;
+            cairn_id bogus;
+            memset(&bogus, 0xab, sizeof(bogus));
+            const cairn_id *old = wrong ? &bogus : ref_set[r] ? &ref_val[r] : NULL;
+            int rc = cairn__tier_ref_cas(w, name, old, &new_id);
+            if (wrong) {
+                ASSERT_RC(rc, CAIRN_CONFLICT);
+            } else {
+                ASSERT_OK(rc);
+                ref_set[r] = true;
+                ref_val[r] = new_id;
+            }
+        } else if (what < 85) { /* delete a ref */
+            size_t r = test_rand_below(N_REFS);
+            char name[32];
+            snprintf(name, sizeof(name), "heads/r%zu", r);
+            if (ref_set[r]) {
+                ASSERT_OK(cairn__tier_ref_cas(w, name, &ref_val[r], NULL));
+                ref_set[r] = false;
+            } else {
+                ASSERT_RC(cairn__tier_ref_cas(w, name, &ref_val[0], NULL), CAIRN_CONFLICT);
+            }
+        } else if (what < 92) {
+            ASSERT_OK(cairn__tier_sync(w));
+        } else { /* a reader in another handle sees exactly the synced state */
+            ASSERT_OK(cairn__tier_sync(w));
+            /* a ref move names the uploaded packs: move a scratch ref */
+            cairn_id scratch = blobs[op % N_BLOBS].id;
+            cairn_id prev;
+            bool missing = cairn__tier_ref_get(w, "scratch", &prev) == CAIRN_NOTFOUND;
+            ASSERT_OK(cairn__tier_ref_cas(w, "scratch", missing ? NULL : &prev, &scratch));
+            cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
+            size_t pick[N_BLOBS];
+            for (size_t i = 0; i < N_BLOBS; i++)
+                pick[i] = i;
+            expect_get(r, blobs, pick, N_BLOBS, held, op);
+            for (size_t k = 0; k < N_REFS; k++) {
+                char name[32];
+                cairn_id got;
+                snprintf(name, sizeof(name), "heads/r%zu", k);
+                int rc = cairn__tier_ref_get(r, name, &got);
+                if (ref_set[k]) {
+                    ASSERT_OK(rc);
+                    ASSERT_TRUE(cairn__id_eq(&got, &ref_val[k]));
+                } else {
+                    ASSERT_RC(rc, CAIRN_NOTFOUND);
+                }
+            }
+            cairn__tier_close(r);
+        }
+    }
+    cairn__tier_close(w);
+    for (size_t i = 0; i < N_BLOBS; i++)
+        free(blobs[i].data);
+    printf("model: 300 operations, readers in other handles agree\n");
+}
+
+/* ---------------------------------------------------------------- costs */
+
+static void test_costs(void)
+{
+    char spec[256];
+    make_spec(spec, sizeof(spec), "costs", "");
+    cairn_tier *t = open_tier(spec, 0);
+    ASSERT_OK(cairn__tier_writer_lock(t, true)); /* the takeover: format, head */
+    test_blob b[3] = {make_blob(1, 100), make_blob(2, 200), make_blob(3, 300)};
+    cairn_blob cb[3] = {as_blob(&b[0]), as_blob(&b[1]), as_blob(&b[2])};
+    uint64_t before = puts_of(t);
+    ASSERT_OK(cairn__tier_publish(t, cb, 3, "heads/main", NULL, &b[0].id));
+    ASSERT_EQ(puts_of(t) - before, 2); /* the pack, the head */
+    before = puts_of(t);
+    ASSERT_OK(cairn__tier_sync(t));
+    ASSERT_EQ(puts_of(t) - before, 0);
+    /* blobs already held are not uploaded again: only the head moves */
+    ASSERT_OK(cairn__tier_publish(t, cb, 3, "heads/main", &b[0].id, &b[1].id));
+    ASSERT_EQ(puts_of(t) - before, 1);
+    cairn__tier_close(t);
+    for (int i = 0; i < 3; i++)
+        free(b[i].data);
+    printf("costs: a commit is two PUTs, a repeat one, an idle sync none\n");
+}
+
+/* ---------------------------------------------------------------- head */
+
+static int put_object(const char *key, const void *data, size_t len)
+{
+    cairn_s3_client_config cfg = {0};
+    cairn_s3_client *c;
+    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
+    cfg.retries = -1;
+    cfg.tls_verify = true;
+    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
+    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
+    cairn_s3_request r = {.method = CAIRN_S3_PUT, .key = key, .body = data, .body_len = len};
+    ASSERT_OK(cairn__s3_run(c, &r, 1));
+    int rc = r.rc;
+    cairn__s3_request_reset(&r, 1);
+    cairn__s3_client_close(c);
+    return rc;
+}
+
+static void test_bad_heads(void)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        const char *detail;
+    } cases[] = {
+        {"garbage\n", CAIRN_CORRUPT, "not a cairn head"},
+        {"cairn-s3-head 99\n", CAIRN_VERSION, "layout version 99"},
+        {"cairn-s3-head 1\nepoch 1\n", CAIRN_CORRUPT, "no end line"},
+        {"cairn-s3-head 1\nepoch 1\nseq 1\nnonce 0123456789abcdef0123456789abcdef\ntime 1\nend 00\n",
+         CAIRN_CORRUPT, "checksum"},
+        {"", CAIRN_CORRUPT, "truncated"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char spec[256], key[200];
+        cairn_tier *t = (cairn_tier *)1;
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "badhead%zu", i);
+        make_spec(spec, sizeof(spec), prefix, "");
+        snprintf(key, sizeof(key), "%s-%ld/head", prefix, (long)getpid());
+        ASSERT_OK(put_object(key, cases[i].text, strlen(cases[i].text)));
+        for (int twice = 0; twice < 2; twice++) {
+            ASSERT_RC(cairn__tier_open(spec, twice ? CAIRN_RDONLY : 0, &t), cases[i].rc);
+            ASSERT_DETAIL(cases[i].detail);
+            ASSERT_DETAIL("head");
+        }
+    }
+    /* A head that decodes and names a pack that is not there: reads say so. */
+    {
+        char spec[256], key[200];
+        make_spec(spec, sizeof(spec), "ghostpack", "");
+        cairn_s3_head h = {.epoch = 1, .seq = 1, .time = 1};
+        memcpy(h.nonce, "0123456789abcdef0123456789abcdef", 33);
+        cairn_s3_pack_ref p = {.count = 1, .bytes = 100};
+        snprintf(p.name, sizeof(p.name), "0000000000000001-0000000000000001-00000000");
+        ASSERT_OK(cairn__s3_head_pack_add(&h, &p));
+        char *text;
+        size_t len;
+        ASSERT_OK(cairn__s3_head_encode(&h, &text, &len));
+        cairn__s3_head_clear(&h);
+        snprintf(key, sizeof(key), "ghostpack-%ld/head", (long)getpid());
+        ASSERT_OK(put_object(key, text, len));
+        cairn__free(text);
+        cairn_tier *t = open_tier(spec, CAIRN_RDONLY);
+        cairn_id id;
+        cairn_buf out;
+        memset(&id, 1, sizeof(id));
+        for (int twice = 0; twice < 2; twice++) {
+            ASSERT_RC(cairn__tier_get_many(t, &id, 1, &out), CAIRN_CORRUPT);
+            ASSERT_DETAIL("does not exist");
+        }
+        cairn__tier_close(t);
+    }
+    printf("heads: damaged, foreign, future and lying heads refused with their reason\n");
+}
+
+/* ---------------------------------------------------------------- fencing */
+
+static void test_fencing(void)
+{
+    char spec[256];
+    make_spec(spec, sizeof(spec), "fence", "");
+    test_blob b[3] = {make_blob(11, 50), make_blob(12, 60), make_blob(13, 70)};
+    cairn_blob cb[3] = {as_blob(&b[0]), as_blob(&b[1]), as_blob(&b[2])};
+
+    cairn_tier *a = open_tier(spec, 0);
+    ASSERT_OK(cairn__tier_publish(a, &cb[0], 1, "heads/main", NULL, &b[0].id));
+    cairn_tier *bw = open_tier(spec, 0);
+    ASSERT_OK(cairn__tier_writer_lock(bw, true)); /* takes over */
+    for (int twice = 0; twice < 2; twice++) {
+        ASSERT_RC(cairn__tier_publish(a, &cb[1], 1, "heads/main", &b[0].id, &b[1].id), CAIRN_FENCED);
+        ASSERT_DETAIL("fenced");
+        ASSERT_RC(cairn__tier_put_many(a, &cb[2], 1), CAIRN_FENCED);
+    }
+    ASSERT_OK(cairn__tier_publish(bw, &cb[2], 1, "heads/main", &b[0].id, &b[2].id));
+    cairn__tier_close(a);
+    cairn__tier_close(bw);
+    cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
+    cairn_id got;
+    ASSERT_OK(cairn__tier_ref_get(r, "heads/main", &got));
+    ASSERT_TRUE(cairn__id_eq(&got, &b[2].id));
+    ASSERT_TRUE(holds(r, &b[2]));
+    cairn__tier_close(r);
+    for (int i = 0; i < 3; i++)
+        free(b[i].data);
+    printf("fencing: the writer taken over is fenced, every time, and wrote nothing more\n");
+}
+
+#define RACERS 6
+#define RACE_COMMITS 5
+
+struct racer {
+    const char *spec;
+    int index;
+    int acked;         /* commits acknowledged */
+    cairn_id last;     /* the last acknowledged value of its ref */
+    int fenced;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    cairn_tier *t;
+    if (cairn__tier_open(r->spec, 0, &t))
+        return NULL;
+    char name[32];
+    snprintf(name, sizeof(name), "heads/w%d", r->index);
+    cairn_id prev;
+    bool have = false;
+    for (int i = 0; i < RACE_COMMITS; i++) {
+        test_blob b = make_blob((uint64_t)r->index * 100 + (uint64_t)i, 40);
+        cairn_blob cb = as_blob(&b);
+        int rc = cairn__tier_publish(t, &cb, 1, name, have ? &prev : NULL, &b.id);
+        free(b.data);
+        if (rc == CAIRN_FENCED) {
+            r->fenced++;
+            break;
+        }
+        if (rc)
+            continue; /* a lost race to create or take over: try again */
+        prev = b.id;
+        have = true;
+        r->acked++;
+        r->last = b.id;
+    }
+    cairn__tier_close(t);
+    return NULL;
+}
+
+static void test_race(void)
+{
+    char spec[256];
+    make_spec(spec, sizeof(spec), "race", "");
+    struct racer rs[RACERS];
+    pthread_t th[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        rs[i] = (struct racer){.spec = spec, .index = i};
+        pthread_create(&th[i], NULL, race, &rs[i]);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(th[i], NULL);
+    cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
+    int fenced = 0, acked = 0;
+    for (int i = 0; i < RACERS; i++) {
+        char name[32];
+        cairn_id got;
+        snprintf(name, sizeof(name), "heads/w%d", i);
+        fenced += rs[i].fenced;
+        acked += rs[i].acked;
+        if (!rs[i].acked) {
+            ASSERT_RC(cairn__tier_ref_get(r, name, &got), CAIRN_NOTFOUND);
+            continue;
+        }
+        /* No acknowledged write is lost. */
+        ASSERT_OK(cairn__tier_ref_get(r, name, &got));
+        ASSERT_TRUE(cairn__id_eq(&got, &rs[i].last));
+    }
+    cairn__tier_close(r);
+    ASSERT_TRUE(acked > 0);
+    printf("race: %d writers, %d commits acknowledged, none lost, %d writers fenced\n", RACERS,
+           acked, fenced);
+    printf("cairn-summary: s3_racers=%d s3_fenced=%d\n", RACERS, fenced);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static void test_errors(void)
+{
+    cairn_tier *t = (cairn_tier *)1;
+    char spec[256];
+
+    /* A bucket that does not exist: named, with the endpoint. */
+    ASSERT_RC(cairn__tier_open("s3://no-such-bucket-cairn/x", 0, &t), CAIRN_NOTFOUND);
+    ASSERT_DETAIL("no-such-bucket-cairn");
+    ASSERT_DETAIL(getenv("AWS_ENDPOINT_URL"));
+    /* Nothing there, read-only: not a store. */
+    make_spec(spec, sizeof(spec), "empty", "");
+    ASSERT_RC(cairn__tier_open(spec, CAIRN_RDONLY, &t), CAIRN_NOTFOUND);
+    ASSERT_DETAIL("no cairn store");
+    /* Bad specs. */
+    ASSERT_RC(cairn__tier_open("s3://", 0, &t), CAIRN_BADSPEC);
+    ASSERT_RC(cairn__tier_open("s3://UPPER/x", 0, &t), CAIRN_BADSPEC);
+    ASSERT_DETAIL("bad bucket name");
+    ASSERT_RC(cairn__tier_open("s3:bucket", 0, &t), CAIRN_BADSPEC);
+    ASSERT_RC(cairn__tier_open("s3://bucket/../x", 0, &t), CAIRN_BADSPEC);
+    ASSERT_RC(cairn__tier_open("s3://bucket/x?write=sideways", 0, &t), CAIRN_BADSPEC);
+    ASSERT_DETAIL("write must be");
+    ASSERT_RC(cairn__tier_open("s3://bucket/x?endpoint=ftp://h", 0, &t), CAIRN_BADSPEC);
+    ASSERT_DETAIL("endpoint");
+    ASSERT_RC(cairn__tier_open("s3://bucket/x?bogus=1", 0, &t), CAIRN_BADSPEC);
+    ASSERT_DETAIL("unknown option 'bogus'");
+
+    /* A wrong secret: refused at once, the secret never printed. */
+    char *secret = strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    char wrong[256];
+    snprintf(wrong, sizeof(wrong), "%sWRONG", secret);
+    setenv("AWS_SECRET_ACCESS_KEY", wrong, 1);
+    make_spec(spec, sizeof(spec), "denied", "retries=0");
+    ASSERT_RC(cairn__tier_open(spec, 0, &t), CAIRN_DENIED);
+    ASSERT_DETAIL("SignatureDoesNotMatch");
+    ASSERT_DETAIL(bucket);
+    ASSERT_TRUE(!strstr(cairn_errdetail(), wrong));
+    ASSERT_TRUE(!strstr(cairn_errdetail(), secret));
+    setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+    /* An unknown key. */
+    char *key = strdup(getenv("AWS_ACCESS_KEY_ID"));
+    setenv("AWS_ACCESS_KEY_ID", "AKIANOSUCHKEY0000000", 1);
+    ASSERT_RC(cairn__tier_open(spec, 0, &t), CAIRN_DENIED);
+    ASSERT_DETAIL("InvalidAccessKeyId");
+    setenv("AWS_ACCESS_KEY_ID", key, 1);
+    free(key);
+    free(secret);
+    /* A server that is not there: unavailable, quickly, not a hang. */
+    ASSERT_RC(cairn__tier_open("s3://bucket/x?endpoint=http://127.0.0.1:1&retries=1&timeout=500", 0, &t),
+              CAIRN_UNAVAILABLE);
+    ASSERT_DETAIL("127.0.0.1:1");
+    printf("errors: missing bucket, empty prefix, bad specs, wrong secret and key, no server\n");
+}
+
+int main(void)
+{
+    test_seed_init(1);
+    const char *b = getenv("CAIRN_S3_BUCKET");
+    if (!b || !getenv("AWS_ENDPOINT_URL")) {
+        fprintf(stderr, "skipped: no S3 service (run under scripts/s3-server.sh run)\n");
+        return 77;
+    }
+    snprintf(bucket, sizeof(bucket), "%s", b);
+    snprintf(spec_base, sizeof(spec_base), "s3://%s", bucket);
+    test_errors();
+    test_costs();
+    test_model();
+    test_bad_heads();
+    test_fencing();
+    test_race();
+    return 0;
+}
