@@ -16,7 +16,9 @@
 # DIR/env holds AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL,
 # AWS_REGION, CAIRN_S3_BUCKET (a bucket made for the caller) and
 # CAIRN_S3_DIR (DIR). CAIRN_S3_WAIT bounds each wait (seconds, default 60);
-# CAIRN_S3_KEEP=1 keeps the logs of a failed start in DIR. Missing packages are installed with apt-get; without
+# CAIRN_S3_KEEP=1 keeps the logs of a failed start in DIR;
+# CAIRN_S3_PORT_BASE=N makes the first attempt use ports N..N+16 unchecked
+# (to test the retry). Missing packages are installed with apt-get; without
 # apt the script exits 77 (the tests' "skip"). Every wait is bounded; a failed
 # start prints the end of the daemon's log, stops what it started and exits 1.
 # Quiet on success but for one line on stderr naming the endpoint.
@@ -122,6 +124,8 @@ ms bind ipv6 = false
 ms bind msgr1 = false
 ms bind port min = $((base + 1))
 ms bind port max = $((base + 15))
+ms bind retry count = 1
+ms bind retry delay = 1
 auth cluster required = none
 auth service required = none
 auth client required = none
@@ -165,7 +169,8 @@ cur_dir=
 start_fail() {
     local log=$1
     shift
-    if [ -f "$log" ] && grep -qE 'Address already in use|unable to bind|failed to bind' "$log"; then
+    if grep -qsE 'Address already in use|unable to bind|failed to bind' "$log" "$cur_dir"/log/*; then
+        echo "s3-server: a port was taken meanwhile; trying other ports" >&2
         return 2
     fi
     echo "s3-server: $*" >&2
@@ -200,7 +205,7 @@ wait_for() {
 }
 
 # cceph ARGS...: the ceph command line tool on this cluster, bounded.
-cceph() { timeout 20 ceph -c "$cur_dir/ceph.conf" --connect-timeout 10 "$@"; }
+cceph() { timeout 20 ceph -c "$cur_dir/ceph.conf" --connect-timeout 5 "$@"; }
 
 # s3 METHOD URL: a SigV4-signed request without a body or query string
 # (curl 7.88 signs neither the payload hash, which radosgw requires, nor a
@@ -211,6 +216,9 @@ s3() {
         -H "x-amz-content-sha256: $empty_sha256" "$2"
 }
 
+# mon_up PORT: the monitor answers (its port is open first: the ceph tool
+# would wait out its connect timeout on a monitor that failed to bind).
+mon_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && cceph mon stat; }
 osd_up() { cceph osd dump | grep -q '^osd\.0 up'; }
 http_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" != 000 ]; }
 signed_ok() { [ "$(s3 GET "$AWS_ENDPOINT_URL/$1")" = 200 ]; }
@@ -232,7 +240,7 @@ try_start() {
         >"$dir/log/mon-mkfs.out" 2>&1 ||
         { start_fail "$dir/log/mon-mkfs.out" "ceph-mon --mkfs failed"; return; }
     launch "$dir" mon.a ceph-mon -c "$conf" -i a -f
-    wait_for "$dir" mon.a "$dir/log/mon.a.log" "the monitor" cceph mon stat || return
+    wait_for "$dir" mon.a "$dir/log/mon.a.log" "the monitor" mon_up "$base" || return
 
     uuid=$(uuidgen)
     cceph osd new "$uuid" >"$dir/log/osd-new.out" 2>&1 ||
@@ -300,14 +308,16 @@ stop_daemons() {
 }
 
 cmd_start() {
-    local dir=${1:?usage: s3-server.sh start DIR} attempt rc
+    local dir=${1:?usage: s3-server.sh start DIR} attempt rc base
     ensure_packages
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     [ -e "$dir/ceph.conf" ] && die "$dir already holds a fixture"
     for attempt in 1 2 3 4 5; do
         rc=0
-        try_start "$dir" "$(pick_base)" || rc=$?
+        base=${CAIRN_S3_PORT_BASE:-}
+        [ -n "$base" ] && [ "$attempt" = 1 ] || base=$(pick_base)
+        try_start "$dir" "$base" || rc=$?
         [ $rc = 0 ] && break
         stop_daemons "$dir"
         [ $rc = 2 ] || [ -z "${CAIRN_S3_KEEP:-}" ] || exit 1

@@ -144,7 +144,7 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     for i in 1 2; do
         rc=0
         curl -s -o /dev/null --max-time 20 "$via/p/obj" || rc=$?
-        [[ $rc == 52 || $rc == 55 || $rc == 56 ]] || fail "request $i while down: curl exit $rc"
+        [[ $rc == 7 || $rc == 52 || $rc == 55 || $rc == 56 ]] || fail "request $i while down: curl exit $rc"
     done
     expect_eq "$(stat_of down)" 2 "connections refused while down"
     echo up >"$tmp/control"
