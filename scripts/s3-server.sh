@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # s3-server.sh - a real S3 service for the tests: Ceph's RADOS Gateway on a
 # single-node cluster (one monitor, one memstore OSD, radosgw with the beast
-# front end), everything under one folder and bound to 127.0.0.1. See
-# docs/testing.md ("The S3 fixture") for why each setting is there.
+# front end), everything under one folder and bound to 127.0.0.1. Its use:
+# docs/testing.md ("The S3 fixture and the network proxy"); its settings are
+# explained above write_conf.
 #
 #   s3-server.sh start DIR          start a cluster under DIR (created if
 #                                   missing), write DIR/env
@@ -111,6 +112,17 @@ ours() {
 
 # write_conf DIR BASE: DIR/ceph.conf for monitor port BASE, OSD ports
 # BASE+1..BASE+15, radosgw port BASE+16.
+# Each setting that is not obvious was needed (Ceph 16.2, Debian 12):
+# - no authentication (loopback only), and then "ms mon client mode = crc",
+#   without which radosgw retries its secure mode forever;
+# - the paxos intervals: radosgw makes about ten map changes at start,
+#   about 1 s each without them (12.5 s to start instead of 1.2 s);
+# - beast's tcp_nodelay: kept-alive GETs take 44 ms without it, 1.4 ms with;
+# - one replica: pool size 1, min size 1, "mon allow pool size one",
+#   chooseleaf type 0 (one host), 8 PGs a pool, no autoscaler, a high
+#   "mon max pg per osd", and no warning about the data disk filling;
+# - "ms bind retry count = 1": a monitor whose port is taken gives up after
+#   1 s instead of 15, and start tries other ports.
 write_conf() {
     local dir=$1 base=$2
     cat >"$dir/ceph.conf" <<EOF
