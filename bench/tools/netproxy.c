@@ -30,7 +30,8 @@
  * or none: forward the request (body: Content-Length bytes; a
  * Transfer-Encoding gets 501), then the whole response (Content-Length,
  * chunked, none for HEAD, 1xx, 204 and 304, else until the server closes).
- * "Expect: 100-continue" is answered by the proxy and not forwarded.
+ * "Expect: 100-continue" is forwarded and the server's 100 passed on (the
+ * proxy sends one itself where it answers in the server's place).
  *
  * --delay-ms N holds each message (request, response) N ms before its first
  * byte goes on, so each exchange takes 2N ms more: latency, not bandwidth.
@@ -310,7 +311,8 @@ static ssize_t rd_fill(reader *r)
 
 /* Finds a complete head (ending in an empty line) at the reader's position,
  * reading as needed; its length (with the CRLFCRLF), 0 at a clean EOF before
- * any byte, -1 on error or EOF inside it, -2 when over HEAD_MAX. Leading
+ * any byte, -1 on a read error, -2 when over HEAD_MAX, -3 at EOF inside the
+ * head. Leading
  * empty lines are skipped. */
 static ssize_t rd_head(reader *r)
 {
@@ -329,7 +331,7 @@ static ssize_t rd_head(reader *r)
         if (n == 0 && r->len == r->pos)
             return 0;
         if (n <= 0)
-            return r->len - r->pos >= HEAD_MAX ? -2 : -1;
+            return r->len - r->pos >= HEAD_MAX ? -2 : n == 0 ? -3 : -1;
     }
 }
 
@@ -544,6 +546,26 @@ static int send_simple(int fd, int status, const char *reason, const char *code,
     return write_all(fd, body, (size_t)nb);
 }
 
+/* Closes fd after the client has read what was sent: our side shut, then
+ * what the client still sends is read and dropped until it closes (at most
+ * 1 s, 1 MiB), so that unread input does not make the kernel send an RST
+ * that destroys the response in flight. */
+static void close_gently(int fd)
+{
+    char drain[4096];
+    size_t total = 0;
+    struct pollfd pfd = {fd, POLLIN, 0};
+
+    shutdown(fd, SHUT_WR);
+    while (total < (1 << 20) && poll(&pfd, 1, 1000) > 0) {
+        ssize_t n = read(fd, drain, sizeof(drain));
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+    close(fd);
+}
+
 /* Closes fd with an RST. */
 static void close_reset(int fd)
 {
@@ -569,24 +591,32 @@ typedef struct conn {
     reader upstream; /* responses; fd -1 until the first forward */
 } conn;
 
-/* Forwards a response from upstream to out (fd -1: read and discarded).
- * 0, 1 if the connection must close after it, -1 on error. */
-static int relay_response(conn *c, const head *req, int out_fd)
+/* Forwards a response from upstream: interim (1xx) heads to interim_fd,
+ * the final one and its body to final_fd (fd -1: read and discarded), each
+ * held delay_ms. With until_continue, returns 2 after relaying a
+ * "100 Continue" (the request's body is due). Else 0, or 1 if the
+ * connection must close after it; -1 on error. */
+static int relay_response(conn *c, const head *req, int interim_fd, int final_fd,
+                          int until_continue)
 {
     reader *u = &c->upstream;
-    sink s = {out_fd, 0};
+    sink s;
     head h;
     ssize_t n;
 
     for (;;) {
         if ((n = rd_head(u)) <= 0 || head_parse(u->buf + u->pos, (size_t)n, 1, &h))
             return -1;
+        s.fd = h.status >= 200 ? final_fd : interim_fd;
+        s.started = 0;
         if (copy_bytes(u, &s, (size_t)n))
             return -1;
         if (h.status >= 200)
             break;
         if (h.status == 101)
             return -1; /* no upgrades */
+        if (h.status == 100 && until_continue)
+            return 2;
     }
     if (!strcmp(req->method, "HEAD") || h.status == 204 || h.status == 304)
         return h.close;
@@ -650,21 +680,6 @@ static int upstream_open(conn *c)
     return 0;
 }
 
-/* Writes the head without its Expect lines to out. */
-static int put_head(sink *out, const char *p, size_t n)
-{
-    const char *line = p, *end = p + n;
-
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t len = (size_t)(nl - line) + 1;
-        if (!header_is(line, len, "expect") && sink_put(out, line, len))
-            return -1;
-        line += len;
-    }
-    return 0;
-}
-
 /* Serves one request; 0 to go on with the connection, 1 to close it, 2 to
  * reset it. */
 static int serve_request(conn *c)
@@ -681,9 +696,9 @@ static int serve_request(conn *c)
                     "The request head is over 64 KiB.", NULL, 1);
         return 1;
     }
-    if (n < 0)
+    if (n == -1)
         return 1;
-    if (head_parse(r->buf + r->pos, (size_t)n, 0, &h)) {
+    if (n < 0 || head_parse(r->buf + r->pos, (size_t)n, 0, &h)) {
         send_simple(fd, 400, "Bad Request", "BadRequest", "Malformed request.", NULL, 1);
         return 1;
     }
@@ -700,12 +715,11 @@ static int serve_request(conn *c)
         count_outcome(F_RESET);
         return 2;
     }
-    if (h.expect_continue && h.length > 0 &&
-        write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
-        return 1;
-
     if (fault == F_500 || fault == F_503 || fault == F_STALL) {
         sink discard = {-1, 1};
+        if (h.expect_continue && h.length > 0 &&
+            write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+            return 1;
         r->pos += (size_t)n;
         if (h.length > 0 && copy_bytes(r, &discard, (size_t)h.length))
             return 1;
@@ -746,13 +760,23 @@ static int serve_request(conn *c)
         count_outcome(fault);
         return 1;
     }
+    /* The head, then (after the server's 100 Continue if the client asked
+     * for one) the body, then the response. A final answer instead of the
+     * 100 ends the exchange, and the connection (the client may or may not
+     * send the body now). */
     sink up = {c->upstream.fd, 0};
-    if (put_head(&up, r->buf + r->pos, (size_t)n))
+    if (copy_bytes(r, &up, (size_t)n))
         goto upstream_failed;
-    r->pos += (size_t)n;
+    if (h.expect_continue && h.length > 0 &&
+        relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 1) != 2) {
+        count_outcome(fault);
+        upstream_close(c);
+        return 1;
+    }
+    up.started = 0;
     if (h.length > 0 && copy_bytes(r, &up, (size_t)h.length))
         goto upstream_failed;
-    rc = relay_response(c, &h, fault == F_DROP ? -1 : fd);
+    rc = relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 0);
     count_outcome(fault);
     if (rc != 0)
         upstream_close(c);
@@ -780,7 +804,7 @@ static void *conn_main(void *arg)
     if (rc == 2)
         close_reset(c->client.fd);
     else
-        close(c->client.fd);
+        close_gently(c->client.fd);
     upstream_close(c);
     free(c);
     pthread_mutex_lock(&g.lock);

@@ -4,8 +4,9 @@
 # faults). Under "s3-server.sh run": signed PUT and GET with curl, directly
 # and through the proxy; a conditional create on an existing key (412); a
 # wrong secret (403); a second bucket (create-bucket); the proxy's faults
-# (500:1 answers 500 and is counted, drop:1 leaves the object written though
-# the client heard nothing, "down" resets connections, "up" heals). Then:
+# (500:1 answers 500 and is counted, 503:1 SlowDown, drop:1 leaves the
+# object written though the client heard nothing, stall:1 answers nothing,
+# reset:1 and "down" reset connections, "up" heals; --delay-ms). Then:
 # run passes on the command's status, no daemon of the fixture outlives it
 # (by pid) and its folder is gone, also when run is sent SIGTERM.
 # Usage: test_s3_fixture.sh PATH/TO/cairn, with CAIRN_NETPROXY the proxy
@@ -135,6 +136,13 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     cmp -s "$tmp/body" "$tmp/obj" || fail "the object of a dropped PUT differs"
     expect_eq "$(stat_of drop)" 1 "drops counted"
 
+    # stall:1: no answer (the client gives up after 1 s).
+    echo "stall:1" >"$tmp/control"
+    rc=0
+    curl -s -o /dev/null --max-time 1 "$via/p/obj" || rc=$?
+    expect_eq "$rc" 28 "curl's exit for a stalled request (28: timeout)"
+    expect_eq "$(stat_of stall)" 1 "stalls counted"
+
     # reset:1 and down: connections reset.
     echo "reset:1" >"$tmp/control"
     rc=0
@@ -151,7 +159,7 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     expect_eq "$(req GET "$via/p/obj")" 200 "GET after up"
     cmp -s "$tmp/body" "$tmp/obj" || fail "GET after up returned other bytes"
     expect_eq "$(stat_of reset)" 1 "resets counted"
-    expect_eq "$(stat_of requests)" 12 "requests counted"
+    expect_eq "$(stat_of requests)" 13 "requests counted"
     expect_eq "$(stat_of forwarded)" 5 "requests forwarded in all"
 
     # --delay-ms: 100 ms each way makes a GET take at least 200 ms.
