@@ -6,7 +6,7 @@
 # explained above write_conf.
 #
 #   s3-server.sh start DIR          start a cluster under DIR (created if
-#                                   missing), write DIR/env
+#                                   missing, else empty), write DIR/env
 #   s3-server.sh stop DIR           stop its daemons, remove DIR (idempotent)
 #   s3-server.sh run -- CMD ARGS... start one in a fresh folder, run CMD with
 #                                   DIR/env in its environment, stop, exit
@@ -324,7 +324,7 @@ cmd_start() {
     ensure_packages
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    [ -e "$dir/ceph.conf" ] && die "$dir already holds a fixture"
+    [ -z "$(ls -A "$dir")" ] || die "$dir is not empty"
     for attempt in 1 2 3 4 5; do
         rc=0
         base=${CAIRN_S3_PORT_BASE:-}
@@ -344,6 +344,11 @@ cmd_start() {
 cmd_stop() {
     local dir=${1:?usage: s3-server.sh stop DIR}
     [ -d "$dir" ] || return 0
+    dir=$(cd "$dir" && pwd)
+    # Never remove a folder that is not a fixture's (or what is left, empty,
+    # of a failed start).
+    [ -e "$dir/ceph.conf" ] || [ -d "$dir/pids" ] || [ -z "$(ls -A "$dir")" ] ||
+        die "$dir holds no fixture; not removing it"
     stop_daemons "$dir"
     rm -rf "$dir"
 }
