@@ -83,9 +83,9 @@ used_ports() {
 
 # pick_base: a random base port in [10000, 32700) with base..base+19 free.
 pick_base() {
-    local used base p ok try
+    local used base p ok
     used=" $(used_ports | tr '\n' ' ') "
-    for try in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         base=$((10000 + (16#$(rand 3)) % 22700))
         ok=1
         for ((p = base; p < base + 20; p++)); do

@@ -60,7 +60,8 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     echo "$CAIRN_S3_DIR" >"$S3_FIXTURE_TEST_OUT/dir"
     cat "$CAIRN_S3_DIR"/pids/*.pid >"$S3_FIXTURE_TEST_OUT/pids"
     [ "$(wc -l <"$S3_FIXTURE_TEST_OUT/pids")" -eq 3 ] || fail "want 3 daemon pids"
-    [ -z "$(alive_daemons $(cat "$S3_FIXTURE_TEST_OUT/pids"))" ] && fail "daemons not running"
+    mapfile -t pids <"$S3_FIXTURE_TEST_OUT/pids"
+    [ "$(alive_daemons "${pids[@]}" | wc -l)" -eq 3 ] || fail "the daemons are not running"
 
     bucket=$AWS_ENDPOINT_URL/$CAIRN_S3_BUCKET
     head -c 100000 /dev/urandom >"$tmp/obj"
@@ -183,8 +184,9 @@ fi
 no_leftovers() {
     local dir left
     dir=$(cat "$tmp/inner/dir")
-    left=$(alive_daemons $(cat "$tmp/inner/pids"))
-    [ -z "$left" ] || fail "$1: daemons still running: $(echo $left)"
+    mapfile -t pids <"$tmp/inner/pids"
+    left=$(alive_daemons "${pids[@]}" | tr '\n' ' ')
+    [ -z "$left" ] || fail "$1: daemons still running: $left"
     [ ! -e "$dir" ] || fail "$1: $dir is still there"
 }
 
