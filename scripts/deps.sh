@@ -17,6 +17,9 @@ packages=(
   python3                     # tests: JSON checks and byte-level store surgery
   clang                       # tests: clang's UBSan (checks gcc's lacks), TSan, libFuzzer
   libclang-rt-14-dev          # tests: clang 14's libFuzzer and sanitizer runtimes
+  ceph-mon ceph-osd radosgw   # tests: a real S3 service, Ceph's RADOS Gateway on one
+  ceph-common uuid-runtime    #   node (scripts/s3-server.sh, which installs them too)
+  curl                        # tests: signed S3 requests from the shell (--aws-sigv4)
 )
 
 missing=()
