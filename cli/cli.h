@@ -55,7 +55,9 @@ enum {
     OPT_FORCE = 1u << 18,
     OPT_DELETE = 1u << 19,
     OPT_RAW = 1u << 20,
-    OPT_REPAIR = 1u << 21
+    OPT_REPAIR = 1u << 21,
+    OPT_FOLLOW = 1u << 22,
+    OPT_PROMETHEUS = 1u << 23
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -78,6 +80,8 @@ typedef struct cli {
     bool force;              /* -f, --force */
     bool delete_;            /* -d, --delete */
     bool repair;             /* --repair */
+    bool prometheus;         /* --prometheus */
+    uint64_t follow_s;       /* --follow (only if OPT_FOLLOW is set) */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
@@ -96,6 +100,7 @@ int cmd_log(cli *c);
 int cmd_diff(cli *c);
 int cmd_spaces(cli *c);
 int cmd_refs(cli *c);
+int cmd_follow(cli *c);
 int cmd_put(cli *c);
 int cmd_del(cli *c);
 int cmd_import(cli *c);

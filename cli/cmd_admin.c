@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -105,9 +106,26 @@ static void stats_json(const cairn_stats *st, const char *version, uint32_t node
         printf(",\"blobs\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"gets\":%" PRIu64
                ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"puts\":%" PRIu64
                ",\"put_bytes\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"io_uring\":%s"
-               ",\"io_submits\":%" PRIu64 ",\"io_ops\":%" PRIu64 "}",
+               ",\"io_submits\":%" PRIu64 ",\"io_ops\":%" PRIu64 ",\"write_back\":%s",
                t->blobs, t->bytes, t->gets, t->hits, t->misses, t->puts, t->put_bytes,
-               t->evictions, t->io_uring ? "true" : "false", t->io_submits, t->io_ops);
+               t->evictions, t->io_uring ? "true" : "false", t->io_submits, t->io_ops,
+               t->write_back ? "true" : "false");
+        if (t->has_head) {
+            char hex[CAIRN_ID_HEX + 1];
+            cairn_id_to_hex(&t->head, hex);
+            printf(",\"head\":\"%s\",\"commits_behind\":%" PRIu64, hex, t->commits_behind);
+        }
+        if (t->remote)
+            printf(",\"requests\":{\"get\":%" PRIu64 ",\"put\":%" PRIu64 ",\"head\":%" PRIu64
+                   ",\"delete\":%" PRIu64 ",\"post\":%" PRIu64 "},\"bytes_in\":%" PRIu64
+                   ",\"bytes_out\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"retries\":%" PRIu64
+                   ",\"breaker_trips\":%" PRIu64 ",\"latency_p50_us\":%" PRIu64
+                   ",\"latency_p99_us\":%" PRIu64 ",\"pending_blobs\":%" PRIu64
+                   ",\"pending_bytes\":%" PRIu64,
+                   t->req_get, t->req_put, t->req_head, t->req_delete, t->req_post, t->bytes_in,
+                   t->bytes_out, t->errors, t->retries, t->breaker_trips, t->latency_p50_us,
+                   t->latency_p99_us, t->pending_blobs, t->pending_bytes);
+        printf("}");
     }
     printf("],\"cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"bytes\":%" PRIu64
            ",\"nodes\":%" PRIu64 "},\"version\":",
@@ -153,6 +171,25 @@ static void stats_text(const cairn_stats *st, const char *version, uint32_t node
         if (t->io_ops)
             printf("      io: %s, %" PRIu64 " submissions, %" PRIu64 " operations\n",
                    t->io_uring ? "io_uring" : "system calls", t->io_submits, t->io_ops);
+        if (t->remote) {
+            printf("      requests: GET %" PRIu64 ", PUT %" PRIu64 ", HEAD %" PRIu64
+                   ", DELETE %" PRIu64 ", POST %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
+                   "\n",
+                   t->req_get, t->req_put, t->req_head, t->req_delete, t->req_post, t->bytes_in,
+                   t->bytes_out);
+            printf("      latency p50 <= %" PRIu64 " us, p99 <= %" PRIu64 " us; errors %" PRIu64
+                   ", retries %" PRIu64 ", breaker trips %" PRIu64 "; pending %" PRIu64
+                   " blobs (%" PRIu64 " bytes)\n",
+                   t->latency_p50_us, t->latency_p99_us, t->errors, t->retries, t->breaker_trips,
+                   t->pending_blobs, t->pending_bytes);
+        }
+        if (t->has_head) {
+            char hex[CAIRN_ID_HEX + 1];
+            cairn_id_to_hex(&t->head, hex);
+            printf("      %s %s, %" PRIu64 " commits behind the primary%s\n",
+                   t->write_back ? "synced up to" : "branch at", hex, t->commits_behind,
+                   t->write_back ? " (write-back)" : "");
+        }
     }
     printf("node cache: %" PRIu64 " nodes, %" PRIu64 " bytes, hits %" PRIu64 ", misses %" PRIu64
            "\n",
@@ -180,6 +217,130 @@ static void stats_text(const cairn_stats *st, const char *version, uint32_t node
     }
 }
 
+/* One sample line of a metric, labelled with the tier. */
+static void prom_tier(const char *metric, const cairn_tier_stats *t, unsigned i, uint64_t v)
+{
+    printf("%s{tier=\"%u\",kind=\"%.*s\"} %" PRIu64 "\n", metric, i, (int)sizeof(t->name),
+           t->name, v);
+}
+
+/* The counters in Prometheus' text exposition format (version 0.0.4). */
+static void stats_prometheus(const cairn_stats *st)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } metrics[] = {
+        {"cairn_tier_blobs", "gauge", "Blobs held now."},
+        {"cairn_tier_bytes", "gauge", "Bytes of blobs held now."},
+        {"cairn_tier_gets_total", "counter", "Blobs asked for."},
+        {"cairn_tier_hits_total", "counter", "Blobs found."},
+        {"cairn_tier_puts_total", "counter", "Blobs written."},
+        {"cairn_tier_commits_behind", "gauge", "Commits the primary is ahead of this ref tier."},
+        {"cairn_s3_requests_total", "counter", "Requests sent, by method."},
+        {"cairn_s3_bytes_in_total", "counter", "Response bytes received."},
+        {"cairn_s3_bytes_out_total", "counter", "Request bytes sent."},
+        {"cairn_s3_errors_total", "counter", "Requests that failed for good."},
+        {"cairn_s3_retries_total", "counter", "Attempts repeated after a retryable failure."},
+        {"cairn_s3_breaker_trips_total", "counter", "Times the circuit breaker opened."},
+        {"cairn_s3_latency_p50_seconds", "gauge", "Median request latency (bucket bound)."},
+        {"cairn_s3_latency_p99_seconds", "gauge", "99th percentile request latency (bucket bound)."},
+        {"cairn_s3_pending_blobs", "gauge", "Blobs written but not uploaded yet."},
+    };
+    for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
+        bool remote = !strncmp(metrics[m].name, "cairn_s3_", 9);
+        printf("# HELP %s %s\n# TYPE %s %s\n", metrics[m].name, metrics[m].help, metrics[m].name,
+               metrics[m].type);
+        for (unsigned i = 0; i < st->n_tiers && i < CAIRN_STATS_MAX_TIERS; i++) {
+            const cairn_tier_stats *t = &st->tiers[i];
+            if (remote && !t->remote)
+                continue;
+            switch (m) {
+            case 0: prom_tier(metrics[m].name, t, i, t->blobs); break;
+            case 1: prom_tier(metrics[m].name, t, i, t->bytes); break;
+            case 2: prom_tier(metrics[m].name, t, i, t->gets); break;
+            case 3: prom_tier(metrics[m].name, t, i, t->hits); break;
+            case 4: prom_tier(metrics[m].name, t, i, t->puts); break;
+            case 5:
+                if (t->has_head)
+                    prom_tier(metrics[m].name, t, i, t->commits_behind);
+                break;
+            case 6: {
+                const char *methods[] = {"GET", "PUT", "HEAD", "DELETE", "POST"};
+                uint64_t v[] = {t->req_get, t->req_put, t->req_head, t->req_delete, t->req_post};
+                for (int k = 0; k < 5; k++)
+                    printf("%s{tier=\"%u\",method=\"%s\"} %" PRIu64 "\n", metrics[m].name, i,
+                           methods[k], v[k]);
+                break;
+            }
+            case 7: prom_tier(metrics[m].name, t, i, t->bytes_in); break;
+            case 8: prom_tier(metrics[m].name, t, i, t->bytes_out); break;
+            case 9: prom_tier(metrics[m].name, t, i, t->errors); break;
+            case 10: prom_tier(metrics[m].name, t, i, t->retries); break;
+            case 11: prom_tier(metrics[m].name, t, i, t->breaker_trips); break;
+            case 12:
+            case 13:
+                printf("%s{tier=\"%u\",kind=\"%.*s\"} %.6f\n", metrics[m].name, i,
+                       (int)sizeof(t->name), t->name,
+                       (double)(m == 12 ? t->latency_p50_us : t->latency_p99_us) / 1e6);
+                break;
+            case 14: prom_tier(metrics[m].name, t, i, t->pending_blobs); break;
+            }
+        }
+    }
+    printf("# HELP cairn_node_cache_hits_total Node cache hits.\n"
+           "# TYPE cairn_node_cache_hits_total counter\n"
+           "cairn_node_cache_hits_total %" PRIu64 "\n"
+           "# HELP cairn_node_cache_misses_total Node cache misses.\n"
+           "# TYPE cairn_node_cache_misses_total counter\n"
+           "cairn_node_cache_misses_total %" PRIu64 "\n",
+           st->cache_hits, st->cache_misses);
+}
+
+/* follow [-b BRANCH] [--follow SECONDS]: prints the branch's commit id now
+ * and whenever it changes, until a signal. A failed refresh (the service
+ * is down) is reported once per outage and the loop goes on. */
+int cmd_follow(cli *c)
+{
+    const char *branch = c->branch ? c->branch : "main";
+    uint64_t interval_ms = (c->seen & OPT_FOLLOW) ? c->follow_s * 1000 : 5000;
+    cairn_id last, now;
+    bool have_last = false, failing = false;
+    int rc;
+
+    cli_stop_catch();
+    while (!cli_stop_signal) {
+        rc = cairn_refresh(c->db);
+        if (rc) {
+            if (!failing)
+                fprintf(stderr, "cairn: follow: %s (%s); retrying every %" PRIu64 " s\n",
+                        cairn_strerror(rc), cairn_errdetail(), interval_ms / 1000);
+            failing = true;
+        } else {
+            if (failing)
+                fprintf(stderr, "cairn: follow: reachable again\n");
+            failing = false;
+            rc = cairn_resolve(c->db, branch, &now);
+            if (rc == 0 && (!have_last || memcmp(&now, &last, sizeof(now)) != 0)) {
+                char hex[CAIRN_ID_HEX + 1];
+                cairn_id_to_hex(&now, hex);
+                printf("%s\n", hex);
+                if (fflush(stdout))
+                    return cli_flush_stdout();
+                last = now;
+                have_last = true;
+            } else if (rc && rc != CAIRN_NOTFOUND) {
+                return cli_error(rc, "follow: resolving branch '%s'", branch);
+            }
+        }
+        /* Sleep in short steps so a signal ends the wait promptly. */
+        for (uint64_t slept = 0; slept < interval_ms && !cli_stop_signal; slept += 50) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
 /* stats [--json]: tier and cache counters and the node statistics of the
  * version read; on a store with no commits, the counters only. */
 int cmd_stats(cli *c)
@@ -203,7 +364,11 @@ int cmd_stats(cli *c)
     }
     if (rc)
         return cli_error(rc, "stats");
-    if (c->json)
+    if (c->json && c->prometheus)
+        return cli_usage("--json and --prometheus: choose one");
+    if (c->prometheus)
+        stats_prometheus(&st);
+    else if (c->json)
         stats_json(&st, shown, cairn_node_size(c->db));
     else
         stats_text(&st, shown, cairn_node_size(c->db));

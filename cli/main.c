@@ -38,6 +38,7 @@ static const option_def options[] = {
     {"version", 0, false, OPT_VERSION},  {"raw", 0, false, OPT_RAW},
     {"node-size", 0, true, OPT_NODE_SIZE}, {"force", 'f', false, OPT_FORCE},
     {"delete", 'd', false, OPT_DELETE},   {"repair", 0, false, OPT_REPAIR},
+    {"follow", 0, true, OPT_FOLLOW},      {"prometheus", 0, false, OPT_PROMETHEUS},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -165,9 +166,14 @@ static const command commands[] = {
      "  --repair  restore each missing or damaged blob from another tier of\n"
      "            the stack that holds a good copy (opens the store for\n"
      "            writing); problems left are reported as without it\n"},
-    {"stats", cmd_stats, false, READ_OPTS | OPT_JSON, 0, 0, "stats [--json]",
-     "Prints tier and cache counters and the node statistics of the version.\n"
-     "  --json      as one JSON object\n"
+    {"stats", cmd_stats, false, READ_OPTS | OPT_JSON | OPT_PROMETHEUS, 0, 0,
+     "stats [--json|--prometheus]",
+     "Prints tier and cache counters and the node statistics of the version;\n"
+     "for a remote tier (s3) its requests, latency, retries and pending\n"
+     "uploads, and for each ref tier the commit it holds (a write-back tier's\n"
+     "durability watermark) and how many commits it lags.\n"
+     "  --json        as one JSON object\n"
+     "  --prometheus  in Prometheus' text format (counters and gauges)\n"
      "  --at REF    the version REF;  -b BRANCH  the head of BRANCH\n"},
     {"tag", cmd_tag, true, READ_OPTS | OPT_DELETE, 1, 1, "tag NAME [--at REF] | tag -d NAME",
      "Creates tag NAME at REF (default: the head of -b BRANCH or main).\n"
@@ -184,6 +190,12 @@ static const command commands[] = {
      "  -d, --delete  delete branch NAME (prints the commit it named;\n"
      "                'branch NAME --at ID' restores it)\n"},
     {"refs", cmd_refs, false, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
+    {"follow", cmd_follow, false, OPT_BRANCH | OPT_FOLLOW, 0, 0, "follow [-b BRANCH] [--follow SECONDS]",
+     "Prints the commit id of the branch's head, then each new one as it\n"
+     "appears, one line each, until stopped (SIGINT, SIGTERM). On S3 each\n"
+     "poll is one conditional GET (a 304 when nothing changed).\n"
+     "  --follow SECONDS  poll interval (default 5)\n"
+     "  -b BRANCH         the branch to follow (default main)\n"},
     {"sync", cmd_sync, true, 0, 0, 0, "sync",
      "Brings every ref tier that is behind the primary up to date (copying\n"
      "only what it lacks) and makes every tier durable.\n"},
@@ -485,6 +497,13 @@ static int set_option(cli *c, const option_def *def, const char *value)
             return cli_usage("--node-size needs a whole number from %d to %d, not '%s'",
                              CAIRN_NODE_SIZE_MIN, CAIRN_NODE_SIZE_MAX, value);
         break;
+    case OPT_FOLLOW:
+        if (!parse_count(value, &c->follow_s) || c->follow_s == 0 || c->follow_s > 86400)
+            return cli_usage("--follow needs a number of seconds from 1 to 86400, not '%s'", value);
+        break;
+    case OPT_PROMETHEUS:
+        c->prometheus = true;
+        break;
     case OPT_LIMIT:
     case OPT_BATCH:
     case OPT_N:
@@ -669,6 +688,8 @@ int main(int argc, char **argv)
         opts.flags |= CAIRN_RDONLY;
     if (c.seen & OPT_NODE_SIZE)
         opts.node_size = (uint32_t)c.node_size;
+    if (c.seen & OPT_FOLLOW)
+        opts.follow_ms = (uint32_t)(c.follow_s * 1000);
     if ((rc = cairn_open(c.spec, &opts, &c.db))) {
         if (rc == CAIRN_NOTFOUND && (opts.flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
             cli_error(rc, "no store at '%s' (nothing has been written there yet)", c.spec);

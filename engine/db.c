@@ -267,6 +267,7 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
         goto fail_config;
     if ((rc = load_config(db, opts.node_size)))
         goto fail_config;
+    cairn__stack_set_follow(db->stack, opts.follow_ms);
     atomic_fetch_add(&n_open, 1);
     *out = db;
     return 0;
@@ -290,6 +291,12 @@ void cairn_close(cairn_db *db)
     pthread_mutex_destroy(&db->mu);
     cairn__free(db);
     atomic_fetch_sub(&n_open, 1);
+}
+
+int cairn_refresh(cairn_db *db)
+{
+    cairn__detail_clear();
+    return cairn__stack_refresh(db->stack);
 }
 
 unsigned cairn_tiers_behind(cairn_db *db, const char **spec)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "id.h"
 #include "error.h"
 
 typedef struct node_acc {
@@ -52,6 +53,39 @@ static int walk_space(void *ctx, const uint8_t *name, size_t name_len, const cai
     return rc;
 }
 
+/* Where each ref tier's branch is: for a write-back tier, the newest
+ * commit it holds (the durability watermark) and how many commits the
+ * primary is ahead (the queue a sync would upload). Best effort: a tier
+ * that cannot say shows no head. */
+static void tier_heads(cairn_db *db, const char *branch, cairn_stats *out)
+{
+    char ref[CAIRN_REF_NAME_MAX + 1];
+    cairn_commit_info primary_info;
+    cairn_id primary_head;
+    bool have_primary;
+
+    cairn__ref_path(CAIRN_BRANCH, branch, ref);
+    have_primary = cairn__stack_ref_get(db->stack, ref, &primary_head) == 0 &&
+                   cairn_commit_get(db, &primary_head, &primary_info) == 0;
+    for (size_t k = 0; k < cairn__stack_n_tiers(db->stack) && k < CAIRN_STATS_MAX_TIERS; k++) {
+        cairn_tier *t = cairn__stack_tier(db->stack, k);
+        cairn_tier_stats *ts = &out->tiers[k];
+        cairn_commit_info info;
+        if (t->is_cache || cairn__tier_ref_get(t, ref, &ts->head))
+            continue;
+        ts->has_head = true;
+        if (have_primary && !cairn__id_eq(&ts->head, &primary_head) &&
+            cairn_commit_get(db, &ts->head, &info) == 0) {
+            if (primary_info.seq > info.seq)
+                ts->commits_behind = primary_info.seq - info.seq;
+            cairn_commit_info_clear(&info);
+        }
+    }
+    if (have_primary)
+        cairn_commit_info_clear(&primary_info);
+    cairn__detail_clear();
+}
+
 int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
 {
     cairn_cache_stats cs;
@@ -80,6 +114,7 @@ int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
     /* Read the counters last, so that they include the walk above. */
     if ((rc = cairn__stack_stats(db->stack, out)))
         return rc;
+    tier_heads(db, at ? at : "main", out);
     cairn__cache_stats(db->cache, &cs);
     out->cache_hits = cs.hits;
     out->cache_misses = cs.misses;

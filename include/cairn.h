@@ -122,6 +122,13 @@ typedef struct cairn_options {
     uint32_t node_size;
     /* CAIRN_RDONLY and friends. */
     unsigned flags;
+    /* Follow mode: when not 0, reading a ref (opening a snapshot, resolving
+     * a name) first refreshes the refs of a tier that caches them (S3) if
+     * it last did so at least this many milliseconds ago, so new versions
+     * appear without cairn_refresh. A refresh that fails there is ignored:
+     * the reader keeps the version it has. 0 (the default): refs of such a
+     * tier are read at open, by cairn_refresh and by this handle's writes. */
+    uint32_t follow_ms;
 } cairn_options;
 
 /* Fills *opts with the defaults: a 256 MiB node cache, node_size 0, no
@@ -251,6 +258,14 @@ CAIRN_EXTERN uint32_t cairn_node_size(const cairn_db *db);
  * write transaction may be open on db). Errors: those of the tiers,
  * CAIRN_BUSY. */
 CAIRN_EXTERN int cairn_sync(cairn_db *db);
+
+/* Re-reads the refs of the primary where it caches them (an S3 tier: one
+ * conditional GET of its head object, answered 304 when nothing changed);
+ * a no-op for tiers whose refs are read live (mem, lmdb, file). Snapshots
+ * opened afterwards see the new version; open ones keep theirs. Errors:
+ * the tier's (CAIRN_UNAVAILABLE when its service cannot be reached,
+ * CAIRN_CORRUPT for a damaged head); the refs stay as they were. */
+CAIRN_EXTERN int cairn_refresh(cairn_db *db);
 
 /* Returns how many ref tiers behind the primary are behind it: a write to
  * them failed after the primary had committed (the commit stands), or they
@@ -548,6 +563,24 @@ typedef struct cairn_tier_stats {
     uint64_t io_ops;     /* file tier: operations issued (SQEs, or system calls) */
     bool io_uring;       /* file tier: I/O goes through io_uring */
     bool behind;         /* a ref tier behind the primary (cairn_tiers_behind) */
+    bool write_back;     /* written by cairn_sync only (write=back) */
+    /* Ref tiers: the commit this tier's branch names (the branch the stats
+     * were asked for); for a write-back tier, the durability watermark:
+     * the newest commit it holds. commits_behind: how many commits the
+     * primary's branch is ahead of it (the write-back queue). */
+    bool has_head;
+    cairn_id head;
+    uint64_t commits_behind;
+    /* Remote tiers (s3): requests sent by kind, bytes, outcomes, latency
+     * of single requests, and blobs written but not yet uploaded. */
+    bool remote;
+    uint64_t req_get, req_put, req_head, req_delete, req_post;
+    uint64_t bytes_in, bytes_out;
+    uint64_t errors;        /* requests that failed for good */
+    uint64_t retries;       /* attempts repeated after a retryable failure */
+    uint64_t breaker_trips; /* times the circuit opened */
+    uint64_t latency_p50_us, latency_p99_us; /* upper bounds (powers of two) */
+    uint64_t pending_blobs, pending_bytes;
 } cairn_tier_stats;
 
 typedef struct cairn_stats {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "id.h"
@@ -31,6 +32,8 @@ struct cairn_stack {
     size_t primary;                     /* index of the first ref tier */
     _Atomic unsigned behind;            /* bit k: follower k is behind */
     bool borrowed;                      /* a view: the tiers are not ours */
+    uint32_t follow_ms;                 /* follow mode: refresh interval, 0 off */
+    _Atomic uint64_t refreshed_ms;      /* the last refresh (monotonic) */
 };
 
 /* ---------------------------------------------------------------- open */
@@ -506,13 +509,48 @@ int cairn__stack_ref_cas(cairn_stack *st, const char *name, const cairn_id *old_
     return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int cairn__stack_refresh(cairn_stack *st)
+{
+    atomic_store(&st->refreshed_ms, mono_ms());
+    return cairn__tier_refresh(st->tiers[st->primary]);
+}
+
+void cairn__stack_set_follow(cairn_stack *st, uint32_t ms)
+{
+    st->follow_ms = ms;
+    atomic_store(&st->refreshed_ms, mono_ms());
+}
+
+/* Follow mode: one thread refreshes when due (the others go on with the
+ * refs they have); a failure keeps the old refs, as a reader that lost
+ * its service must. */
+static void maybe_follow(cairn_stack *st)
+{
+    if (!st->follow_ms)
+        return;
+    uint64_t last = atomic_load(&st->refreshed_ms), now = mono_ms();
+    if (now - last < st->follow_ms || !atomic_compare_exchange_strong(&st->refreshed_ms, &last, now))
+        return;
+    if (cairn__tier_refresh(st->tiers[st->primary]))
+        cairn__detail_clear();
+}
+
 int cairn__stack_ref_get(cairn_stack *st, const char *name, cairn_id *out)
 {
+    maybe_follow(st);
     return cairn__tier_ref_get(st->tiers[st->primary], name, out);
 }
 
 int cairn__stack_ref_list(cairn_stack *st, const char *prefix, cairn_ref_fn fn, void *ctx)
 {
+    maybe_follow(st);
     return cairn__tier_ref_list(st->tiers[st->primary], prefix, fn, ctx);
 }
 
@@ -571,6 +609,9 @@ int cairn__stack_stats(cairn_stack *st, cairn_stats *out)
         ts->io_ops = atomic_load(&t->counters.io_ops);
         ts->io_uring = atomic_load(&t->counters.io_uring);
         ts->behind = (cairn__stack_behind(st) >> k) & 1u;
+        ts->write_back = t->write_back;
+        if (t->m->remote_stats)
+            t->m->remote_stats(t, ts);
         if (cairn__tier_usage(t, &ts->blobs, &ts->bytes)) {
             ts->blobs = ts->bytes = 0;
             cairn__detail_clear();

@@ -78,6 +78,12 @@ int cairn__stack_put_many(cairn_stack *st, const cairn_blob *blobs, size_t n);
 int cairn__stack_publish(cairn_stack *st, const cairn_blob *blobs, size_t n, const char *ref,
                          const cairn_id *old_id, const cairn_id *new_id);
 
+/* Re-reads the primary's refs where it caches them (tier refresh). */
+int cairn__stack_refresh(cairn_stack *st);
+/* Follow mode: ref reads refresh first when the last refresh is at least
+ * ms old (0: never); a failing refresh is ignored there. */
+void cairn__stack_set_follow(cairn_stack *st, uint32_t ms);
+
 /* Refs, read from the primary. */
 int cairn__stack_ref_get(cairn_stack *st, const char *name, cairn_id *out);
 int cairn__stack_ref_list(cairn_stack *st, const char *prefix, cairn_ref_fn fn, void *ctx);

@@ -509,6 +509,15 @@ static int usage_visit(void *ctx, const cairn_id *id, size_t len)
     return 0;
 }
 
+int cairn__tier_refresh(cairn_tier *t)
+{
+    int rc;
+
+    if ((rc = fault_check("refresh")))
+        return rc;
+    return t->m->refresh ? t->m->refresh(t) : 0;
+}
+
 int cairn__tier_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
 {
     struct usage_sum sum = {0, 0};

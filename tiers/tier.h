@@ -108,6 +108,12 @@ typedef struct cairn_tier_methods {
     /* Calls fn for every blob id >= *from held, in ascending id order,
      * until fn returns nonzero (returned). Default: scan_ids, sorted. */
     int (*scan_from)(cairn_tier *t, const cairn_id *from, cairn_id_visitor fn, void *ctx);
+    /* Re-reads refs that the tier caches (S3's head, with a conditional
+     * GET); tiers that read refs live need none. Default: nothing. */
+    int (*refresh)(cairn_tier *t);
+    /* Adds what a remote tier counts (requests, latency, pending uploads)
+     * to *out. Default: nothing. */
+    void (*remote_stats)(cairn_tier *t, cairn_tier_stats *out);
 } cairn_tier_methods;
 
 /* Counters kept by the wrappers, one set per tier. */
@@ -208,6 +214,7 @@ int cairn__tier_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const 
 int cairn__tier_sync(cairn_tier *t);
 int cairn__tier_writer_lock(cairn_tier *t, bool acquire);
 int cairn__tier_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes);
+int cairn__tier_refresh(cairn_tier *t);
 void cairn__tier_close(cairn_tier *t);
 
 /* ---- fault injection (tests) ------------------------------------------ */

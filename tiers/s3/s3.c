@@ -53,7 +53,6 @@ typedef struct s3_options {
     bool fencing;
     uint64_t pack_max;
     uint64_t merge_gap;
-    uint64_t follow_ms;
     char addressing[16];
     char write[16];
 } s3_options;
@@ -115,10 +114,6 @@ static int s3_option(void *ctx, const char *key, const char *val)
         if ((rc = parse_uint(key, val, 1, 256, &v)))
             return rc;
         o->client.inflight = (unsigned)v;
-    } else if (!strcmp(key, "follow")) {
-        if ((rc = parse_uint(key, val, 0, 86400, &v)))
-            return rc;
-        o->follow_ms = v * 1000;
     } else if (!strcmp(key, "pack_max") || !strcmp(key, "merge_gap")) {
         if (cairn__parse_size(val, &v) || v > (1ull << 32))
             return cairn__fail(CAIRN_BADSPEC, "s3: %s must be a size up to 4G, not '%s'", key, val);
@@ -134,8 +129,7 @@ static int s3_option(void *ctx, const char *key, const char *val)
     } else {
         return cairn__fail(CAIRN_BADSPEC,
                            "s3: unknown option '%s' (known: endpoint, region, profile, addressing, "
-                           "write, fencing, tls_verify, timeout, retries, inflight, follow, pack_max, "
-                           "merge_gap)",
+                           "write, fencing, tls_verify, timeout, retries, inflight, pack_max, merge_gap)",
                            key);
     }
     return 0;
@@ -325,16 +319,13 @@ int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed)
     return rc;
 }
 
-/* For a reader that follows: refetches the head when it is older than
- * follow_ms, and brings the directory along. */
-static int maybe_follow(s3_tier *st)
+/* A reader's refresh: a conditional GET of the head (304 when nothing
+ * changed: an idle follower costs one small request a poll), and the
+ * directory brought along when it did. A writer's head is its own. */
+static int s3_refresh(cairn_tier *t)
 {
-    if (!st->follow_ms || st->writer)
-        return 0;
-    pthread_mutex_lock(&st->mu);
-    bool due = now_ms() - st->head_read_ms >= st->follow_ms;
-    pthread_mutex_unlock(&st->mu);
-    if (!due)
+    s3_tier *st = (s3_tier *)t;
+    if (st->writer)
         return 0;
     bool changed;
     int rc = cairn__s3_head_fetch(st, true, &changed);
@@ -584,8 +575,6 @@ static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *
 
     for (size_t i = 0; i < n; i++)
         out[i] = (cairn_buf){0};
-    if ((rc = maybe_follow(st)))
-        return rc;
     if (!(wants = cairn__calloc(n ? n : 1, sizeof(*wants))))
         return CAIRN_NOMEM;
 
@@ -671,8 +660,6 @@ static int s3_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out)
 {
     s3_tier *st = (s3_tier *)t;
     int rc;
-    if ((rc = maybe_follow(st)))
-        return rc;
     pthread_mutex_lock(&st->mu);
     if (!(rc = dir_ensure(st)))
         for (size_t i = 0; i < n; i++)
@@ -684,9 +671,6 @@ static int s3_has_many(cairn_tier *t, const cairn_id *ids, size_t n, bool *out)
 static int s3_ref_get(cairn_tier *t, const char *name, cairn_id *out)
 {
     s3_tier *st = (s3_tier *)t;
-    int rc;
-    if ((rc = maybe_follow(st)))
-        return rc;
     pthread_mutex_lock(&st->mu);
     const cairn_s3_ref *r = cairn__s3_head_ref(&st->head, name);
     if (r)
@@ -700,8 +684,6 @@ static int s3_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void 
     s3_tier *st = (s3_tier *)t;
     cairn_s3_head copy;
     int rc;
-    if ((rc = maybe_follow(st)))
-        return rc;
     /* A copy: fn may call back into the tier. */
     pthread_mutex_lock(&st->mu);
     rc = cairn__s3_head_copy(&st->head, &copy);
@@ -759,6 +741,46 @@ static int s3_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
     return rc;
 }
 
+/* The p-quantile of the latency histogram, as the upper bound of its
+ * bucket. */
+static uint64_t latency_quantile(const cairn_s3_counters *c, double p)
+{
+    uint64_t total = 0, seen = 0;
+    for (int i = 0; i < 32; i++)
+        total += atomic_load(&c->latency_us[i]);
+    if (!total)
+        return 0;
+    for (int i = 0; i < 32; i++) {
+        seen += atomic_load(&c->latency_us[i]);
+        if ((double)seen >= p * (double)total)
+            return (uint64_t)2 << i;
+    }
+    return (uint64_t)1 << 32;
+}
+
+static void s3_remote_stats(cairn_tier *t, cairn_tier_stats *out)
+{
+    s3_tier *st = (s3_tier *)t;
+    const cairn_s3_counters *c = cairn__s3_counters(st->client);
+    out->remote = true;
+    out->req_get = atomic_load(&c->requests[CAIRN_S3_GET]);
+    out->req_put = atomic_load(&c->requests[CAIRN_S3_PUT]);
+    out->req_head = atomic_load(&c->requests[CAIRN_S3_HEAD]);
+    out->req_delete = atomic_load(&c->requests[CAIRN_S3_DELETE]);
+    out->req_post = atomic_load(&c->requests[CAIRN_S3_POST]);
+    out->bytes_in = atomic_load(&c->bytes_in);
+    out->bytes_out = atomic_load(&c->bytes_out);
+    out->errors = atomic_load(&c->errors);
+    out->retries = atomic_load(&c->retries);
+    out->breaker_trips = atomic_load(&c->breaker_trips);
+    out->latency_p50_us = latency_quantile(c, 0.50);
+    out->latency_p99_us = latency_quantile(c, 0.99);
+    pthread_mutex_lock(&st->mu);
+    out->pending_blobs = st->n_pending;
+    out->pending_bytes = st->pending_bytes;
+    pthread_mutex_unlock(&st->mu);
+}
+
 static void s3_close(cairn_tier *t)
 {
     s3_tier *st = (s3_tier *)t;
@@ -788,6 +810,8 @@ static const cairn_tier_methods s3_methods = {
     .publish = cairn__s3_publish,
     .writer_lock = cairn__s3_writer_lock,
     .usage = s3_usage,
+    .refresh = s3_refresh,
+    .remote_stats = s3_remote_stats,
 };
 
 int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
@@ -813,7 +837,6 @@ int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
     st->fencing = o.fencing;
     st->pack_max = o.pack_max;
     st->merge_gap = o.merge_gap;
-    st->follow_ms = o.follow_ms;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
     if ((rc = cairn__s3_client_open(&o.client, &st->client)))

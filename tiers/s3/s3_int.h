@@ -46,7 +46,6 @@ typedef struct s3_tier {
     bool fencing;          /* conditional writes guard the head (default) */
     uint64_t pack_max;     /* bytes of pending blobs that trigger an upload */
     uint64_t merge_gap;    /* neighbouring reads closer than this are one GET */
-    uint64_t follow_ms;    /* 0: the head is read at open and by writes only */
 
     pthread_mutex_t write_mu;
     pthread_mutex_t mu;
