@@ -34,7 +34,7 @@ value_for() {
     case $1 in
     format) value=tsv ;;
     node-size) value=4096 ;;
-    limit | batch | '') value=1 ;; # '' is -n
+    limit | batch | follow | '') value=1 ;; # '' is -n
     *) value=x ;;
     esac
 }
