@@ -62,7 +62,8 @@ for cmd in "${commands[@]}"; do
             value_for "$long"
             arg+=("$value")
         fi
-        "$bin" -s mem "$cmd" "${arg[@]}" </dev/null >/dev/null 2>"$tmp/err" || true
+        # (follow runs until stopped: a bound ends it once it has started)
+        timeout 2 "$bin" -s mem "$cmd" "${arg[@]}" </dev/null >/dev/null 2>"$tmp/err" || true
         name=${long:+--$long}
         name=${name:--$short}
         if [[ "$(<"$tmp/err")" == *"does not apply to $cmd"* ]]; then
