@@ -19,6 +19,7 @@
 #include "client.h"
 #include "id.h"
 #include "s3_int.h"
+#include "stack.h"
 #include "test.h"
 #include "tier.h"
 #include "tierutil.h"
@@ -164,6 +165,49 @@ static void test_costs(void)
     for (int i = 0; i < 3; i++)
         free(b[i].data);
     printf("costs: a commit is two PUTs, a repeat one, an idle sync none\n");
+}
+
+/* ---------------------------------------------------------------- index cache */
+
+static uint64_t gets_of(cairn_tier *t)
+{
+    return atomic_load(&cairn__s3_counters(((s3_tier *)t)->client)->requests[CAIRN_S3_GET]);
+}
+
+/* A reader restarted with a file cache in front finds the packs' indexes
+ * there: its S3 requests are the head's GET and nothing for the directory. */
+static void test_index_cache(void)
+{
+    char spec[256], stack_spec[512];
+    make_spec(spec, sizeof(spec), "ixcache", "");
+    cairn_tier *w = open_tier(spec, 0);
+    test_blob b[4];
+    for (int i = 0; i < 4; i++) {
+        b[i] = make_blob(500 + (uint64_t)i, 1000);
+        cairn_blob cb = as_blob(&b[i]);
+        ASSERT_OK(cairn__tier_publish(w, &cb, 1, "heads/main", i ? &b[i - 1].id : NULL, &b[i].id));
+    }
+    cairn__tier_close(w);
+    snprintf(stack_spec, sizeof(stack_spec), "file:%s/ixcache?capacity=16M>%s", test_tmpdir(), spec);
+    cairn_id ids[4];
+    for (int i = 0; i < 4; i++)
+        ids[i] = b[i].id;
+    for (int round = 0; round < 2; round++) {
+        cairn_stack *st;
+        bool has[4];
+        ASSERT_OK(cairn__stack_open(stack_spec, CAIRN_RDONLY, &st));
+        cairn_tier *s3 = cairn__stack_tier(st, 1);
+        ASSERT_EQ(gets_of(s3), 1); /* the head */
+        ASSERT_OK(cairn__tier_has_many(s3, ids, 4, has));
+        for (int i = 0; i < 4; i++)
+            ASSERT_TRUE(has[i]);
+        /* first run: four index GETs, one per pack; then none */
+        ASSERT_EQ(gets_of(s3), round == 0 ? 5 : 1);
+        cairn__stack_close(st);
+    }
+    for (int i = 0; i < 4; i++)
+        free(b[i].data);
+    printf("index cache: a restarted reader gets the pack indexes from its file cache\n");
 }
 
 /* ---------------------------------------------------------------- head */
@@ -418,6 +462,7 @@ int main(void)
     test_errors();
     test_costs();
     test_model();
+    test_index_cache();
     test_bad_heads();
     test_fencing();
     test_race();

@@ -33,6 +33,10 @@ struct cairn_stack {
     _Atomic unsigned behind;            /* bit k: follower k is behind */
     bool borrowed;                      /* a view: the tiers are not ours */
     uint32_t follow_ms;                 /* follow mode: refresh interval, 0 off */
+    struct front {                      /* tier k's view of the caches before it */
+        struct cairn_stack *st;
+        size_t k;
+    } fronts[STACK_MAX_TIERS];
     _Atomic uint64_t refreshed_ms;      /* the last refresh (monotonic) */
 };
 
@@ -147,6 +151,34 @@ static int split_spec(const char *spec, char **copy, char **parts, size_t *n_par
     return 0;
 }
 
+/* A blob from the first cache in front of tier k that holds it, checked
+ * against its id (a damaged copy is a miss). */
+static void front_get(void *ctx, const cairn_id *id, cairn_buf *out)
+{
+    const struct front *f = ctx;
+    *out = (cairn_buf){0};
+    for (size_t j = 0; j < f->k; j++) {
+        cairn_tier *t = f->st->tiers[j];
+        cairn_id got;
+        if (!t->is_cache || cairn__tier_get_many(t, id, 1, out) || !out->data)
+            continue;
+        if (cairn__sha256(out->data, out->len, &got) == 0 && cairn__id_eq(&got, id))
+            break;
+        cairn__free(out->data);
+        *out = (cairn_buf){0};
+    }
+    cairn__detail_clear();
+}
+
+static void front_put(void *ctx, const cairn_blob *blob)
+{
+    const struct front *f = ctx;
+    for (size_t j = 0; j < f->k; j++)
+        if (f->st->tiers[j]->is_cache)
+            cairn__tier_put_many(f->st->tiers[j], blob, 1);
+    cairn__detail_clear();
+}
+
 /* Parses and checks every tier, assigns roles, and only then opens the
  * tiers: nothing is created or changed on disk for a spec that is refused. */
 int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
@@ -179,6 +211,10 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
             goto done;
         t = st->tiers[i];
         t->write_back = cfgs[i].write_back;
+        st->fronts[i] = (struct front){st, i};
+        t->front_get = front_get;
+        t->front_put = front_put;
+        t->front_ctx = &st->fronts[i];
         if (!promote_given(parts[i]))
             t->promote = t->is_cache;
         if (!t->is_cache && st->primary == n_parts)

@@ -137,6 +137,13 @@ struct cairn_tier {
     char spec[256];               /* this tier's part of the stack spec */
     cairn_tier_counters counters; /* maintained by the wrappers */
     _Atomic bool locked;          /* the default writer lock */
+    /* Set by the stack: the caches in front of this tier, for blobs a tier
+     * keeps about itself (S3's pack indexes), so that a restarted reader
+     * finds them there. front_get gives a hash-checked copy or data NULL;
+     * front_put is best effort. NULL when the tier is used alone. */
+    void (*front_get)(void *ctx, const cairn_id *id, cairn_buf *out);
+    void (*front_put)(void *ctx, const cairn_blob *blob);
+    void *front_ctx;
 };
 
 /* ---- opening ----------------------------------------------------------

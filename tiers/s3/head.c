@@ -201,9 +201,11 @@ int cairn__s3_head_encode(const cairn_s3_head *h, char **out, size_t *len)
         cairn_id_to_hex(&h->refs[i].id, hex);
         text_printf(&t, " %s\n", hex);
     }
-    for (size_t i = 0; i < h->n_packs; i++)
-        text_printf(&t, "pack %s %llu %llu\n", h->packs[i].name,
-                    (unsigned long long)h->packs[i].count, (unsigned long long)h->packs[i].bytes);
+    for (size_t i = 0; i < h->n_packs; i++) {
+        cairn_id_to_hex(&h->packs[i].index_id, hex);
+        text_printf(&t, "pack %s %llu %llu %s\n", h->packs[i].name,
+                    (unsigned long long)h->packs[i].count, (unsigned long long)h->packs[i].bytes, hex);
+    }
     for (size_t i = 0; i < h->n_retired; i++)
         text_printf(&t, "retired %s %llu\n", h->retired[i].name,
                     (unsigned long long)h->retired[i].delete_after);
@@ -312,16 +314,16 @@ int cairn__s3_head_decode(const char *where, const void *data, size_t len, cairn
         }
         memcpy(line, text + at, ll);
         line[ll] = 0;
-        char *words[5] = {0};
+        char *words[6] = {0};
         size_t nw = 0;
         for (char *save = NULL, *w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-            if (nw == 5) {
-                nw = 6;
+            if (nw == 6) {
+                nw = 7;
                 break;
             }
             words[nw++] = w;
         }
-        if (nw == 0 || nw > 4)
+        if (nw == 0 || nw > 5)
             goto bad_line;
         if (line_no == 1) {
             uint64_t version;
@@ -386,8 +388,8 @@ int cairn__s3_head_decode(const char *where, const void *data, size_t len, cairn
             refs[h.n_refs++].id = id;
         } else if (!strcmp(words[0], "pack")) {
             cairn_s3_pack_ref p = {0};
-            if (nw != 4 || !cairn__s3_pack_name_ok(words[1]) || !parse_u64(words[2], &p.count) ||
-                !parse_u64(words[3], &p.bytes))
+            if (nw != 5 || !cairn__s3_pack_name_ok(words[1]) || !parse_u64(words[2], &p.count) ||
+                !parse_u64(words[3], &p.bytes) || cairn_id_from_hex(words[4], &p.index_id))
                 goto bad_line;
             /* The index alone takes 48 bytes a blob plus the footer. */
             if (p.count > (UINT64_MAX - 40) / 48 || p.bytes < 40 + 48 * p.count)

@@ -14,7 +14,7 @@
  *     time 1796601600
  *     writer host-a:4242
  *     ref heads%2Fmain 5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592
- *     pack 0000000000000003-0000000000000001-1f2e3d4c 1200 4915200
+ *     pack 0000000000000003-0000000000000001-1f2e3d4c 1200 4915200 8a1f...(64 hex)
  *     retired 0000000000000001-0000000000000007-aabbccdd 1796605200
  *     end 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
  *
@@ -44,6 +44,10 @@ typedef struct cairn_s3_pack_ref {
     char name[CAIRN_S3_PACK_NAME_MAX + 1]; /* object PREFIX/packs/NAME.pack */
     uint64_t count;                        /* blobs in its index */
     uint64_t bytes;                        /* the object's size */
+    cairn_id index_id;                     /* SHA-256 of its index and footer (the
+                                              last 48 * count + 40 bytes): checks
+                                              them, and names them as a blob in a
+                                              reader's cache */
 } cairn_s3_pack_ref;
 
 typedef struct cairn_s3_retired {

@@ -361,20 +361,38 @@ const s3_dir_entry *cairn__s3_dir_find(const s3_tier *st, const cairn_id *id)
     return NULL;
 }
 
-/* Appends the entries of a parsed index as pack number k, then re-sorts
- * (keeping one entry per id). */
-static int dir_merge(s3_tier *st, const cairn_pack_index *ix, uint32_t k)
+static int dir_reserve(s3_tier *st, uint64_t more)
 {
-    if (st->n_dir + ix->count > st->cap_dir) {
-        size_t cap = st->cap_dir ? st->cap_dir : 1024;
-        while (cap < st->n_dir + ix->count)
-            cap *= 2;
-        s3_dir_entry *d = cairn__reallocarray(st->dir, cap, sizeof(*d));
-        if (!d)
-            return CAIRN_NOMEM;
-        st->dir = d;
-        st->cap_dir = cap;
-    }
+    if (st->n_dir + more <= st->cap_dir)
+        return 0;
+    size_t cap = st->cap_dir ? st->cap_dir : 1024;
+    while (cap < st->n_dir + more)
+        cap *= 2;
+    s3_dir_entry *d = cairn__reallocarray(st->dir, cap, sizeof(*d));
+    if (!d)
+        return CAIRN_NOMEM;
+    st->dir = d;
+    st->cap_dir = cap;
+    return 0;
+}
+
+/* Sorts by id and keeps one entry per id (any copy of a blob will do). */
+static void dir_sort(s3_tier *st)
+{
+    qsort(st->dir, st->n_dir, sizeof(*st->dir), entry_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < st->n_dir; i++)
+        if (w == 0 || !cairn__id_eq(&st->dir[w - 1].id, &st->dir[i].id))
+            st->dir[w++] = st->dir[i];
+    st->n_dir = w;
+}
+
+/* Appends the entries of a parsed index as pack number k, unsorted. */
+static int dir_append(s3_tier *st, const cairn_pack_index *ix, uint32_t k)
+{
+    int rc;
+    if ((rc = dir_reserve(st, ix->count)))
+        return rc;
     for (uint64_t i = 0; i < ix->count; i++) {
         if (ix->entries[i].length > UINT32_MAX)
             continue; /* no blob is that large; a reader would refuse it anyway */
@@ -383,12 +401,41 @@ static int dir_merge(s3_tier *st, const cairn_pack_index *ix, uint32_t k)
                                               .length = (uint32_t)ix->entries[i].length,
                                               .pack = k};
     }
-    qsort(st->dir, st->n_dir, sizeof(*st->dir), entry_cmp);
-    size_t w = 0;
-    for (size_t i = 0; i < st->n_dir; i++)
-        if (w == 0 || !cairn__id_eq(&st->dir[w - 1].id, &st->dir[i].id))
-            st->dir[w++] = st->dir[i];
-    st->n_dir = w;
+    return 0;
+}
+
+/* Merges a pack's index (sorted by id) into the sorted directory: linear,
+ * so a writer's commit costs what the directory's size costs to copy, not
+ * a sort of it. */
+static int dir_merge(s3_tier *st, const cairn_pack_index *ix, uint32_t k)
+{
+    size_t old = st->n_dir;
+    int rc;
+    if ((rc = dir_append(st, ix, k)))
+        return rc;
+    size_t added = st->n_dir - old;
+    if (!added)
+        return 0;
+    /* Merge from the back: the old run [0, old) and the new [old, n). */
+    s3_dir_entry *fresh = cairn__memdup(st->dir + old, added * sizeof(*fresh));
+    if (!fresh) {
+        st->n_dir = old;
+        return CAIRN_NOMEM;
+    }
+    size_t i = old, j = added, w = st->n_dir;
+    while (j > 0) {
+        if (i > 0 && cairn__id_cmp(&st->dir[i - 1].id, &fresh[j - 1].id) > 0)
+            st->dir[--w] = st->dir[--i];
+        else
+            st->dir[--w] = fresh[--j];
+    }
+    cairn__free(fresh);
+    /* Drop repeats (an id already held from another pack). */
+    size_t r = 0;
+    for (size_t q = 0; q < st->n_dir; q++)
+        if (r == 0 || !cairn__id_eq(&st->dir[r - 1].id, &st->dir[q].id))
+            st->dir[r++] = st->dir[q];
+    st->n_dir = r;
     return 0;
 }
 
@@ -447,7 +494,8 @@ int cairn__s3_dir_sync(s3_tier *st)
         st->n_dir = w;
     }
 
-    /* Fetch the indexes of the packs not loaded yet, all at once. */
+    /* The indexes of the packs not loaded yet: from a cache in front when
+     * one holds them (a restarted reader), else fetched all at once. */
     size_t n_new = 0;
     for (size_t i = 0; i < st->head.n_packs; i++)
         if (!named(st->dir_packs, st->n_dir_packs, st->head.packs[i].name))
@@ -456,34 +504,46 @@ int cairn__s3_dir_sync(s3_tier *st)
         cairn_s3_request *reqs = cairn__calloc(n_new, sizeof(*reqs));
         char(*keys)[256] = cairn__calloc(n_new, sizeof(*keys));
         const cairn_s3_pack_ref **which = cairn__calloc(n_new, sizeof(*which));
+        size_t n_fetch = 0, n_cached = 0;
         if (!reqs || !keys || !which) {
             rc = CAIRN_NOMEM;
             goto done;
         }
-        size_t j = 0;
         for (size_t i = 0; i < st->head.n_packs; i++) {
             const cairn_s3_pack_ref *p = &st->head.packs[i];
             if (named(st->dir_packs, st->n_dir_packs, p->name))
                 continue;
-            cairn__s3_pack_key(st, p->name, keys[j], sizeof(keys[j]));
             uint64_t suffix = 48 * p->count + CAIRN_PACK_FOOTER;
             if (suffix > SIZE_MAX / 2) {
                 rc = cairn__fail(CAIRN_CORRUPT, "%s/head: pack %s claims %llu blobs", st->where,
                                  p->name, (unsigned long long)p->count);
                 goto done;
             }
+            cairn_buf cached = {0};
+            if (st->base.front_get)
+                st->base.front_get(st->base.front_ctx, &p->index_id, &cached);
+            /* Fetched ones first, cached ones from the back. */
+            size_t j = cached.data ? n_new - ++n_cached : n_fetch++;
+            which[j] = p;
+            if (cached.data) {
+                reqs[j].data = cached.data;
+                reqs[j].len = cached.len;
+                reqs[j].object_size = p->bytes;
+                continue;
+            }
+            cairn__s3_pack_key(st, p->name, keys[j], sizeof(keys[j]));
             reqs[j] = (cairn_s3_request){.method = CAIRN_S3_GET, .key = keys[j],
                                          .range_from = CAIRN_S3_SUFFIX, .range_len = suffix,
                                          .max_response = (size_t)suffix};
-            which[j++] = p;
         }
         /* Network call under mu: only the first load of a reader's
          * directory and a follower's refresh come here. */
-        if ((rc = cairn__s3_run(st->client, reqs, n_new)))
+        if ((rc = cairn__s3_run(st->client, reqs, n_fetch)))
             goto done;
-        for (j = 0; j < n_new && !rc; j++) {
+        for (size_t j = 0; j < n_new && !rc; j++) {
             const cairn_s3_pack_ref *p = which[j];
             char name[sizeof(st->where) + CAIRN_S3_PACK_NAME_MAX + 16];
+            cairn_id got;
             snprintf(name, sizeof(name), "%s/packs/%s.pack", st->where, p->name);
             if ((rc = reqs[j].rc)) {
                 if (rc == CAIRN_NOTFOUND)
@@ -495,6 +555,17 @@ int cairn__s3_dir_sync(s3_tier *st)
                                  (unsigned long long)reqs[j].object_size, (unsigned long long)p->bytes);
                 break;
             }
+            if ((rc = cairn__sha256(reqs[j].data, reqs[j].len, &got)))
+                break;
+            if (!cairn__id_eq(&got, &p->index_id)) {
+                rc = cairn__fail(CAIRN_CORRUPT, "%s: its index does not match the head's hash of it",
+                                 name);
+                break;
+            }
+            if (j < n_fetch && st->base.front_put) {
+                cairn_blob b = {p->index_id, reqs[j].data, reqs[j].len};
+                st->base.front_put(st->base.front_ctx, &b);
+            }
             cairn_pack_index *ix;
             uint32_t k;
             if ((rc = cairn__pack_index_parse(name, reqs[j].data, reqs[j].len, p->bytes, &ix)))
@@ -503,9 +574,10 @@ int cairn__s3_dir_sync(s3_tier *st)
                 rc = cairn__fail(CAIRN_CORRUPT, "%s: %llu blobs, the head says %llu", name,
                                  (unsigned long long)ix->count, (unsigned long long)p->count);
             if (!rc && !(rc = dir_pack_slot(st, p, &k)))
-                rc = dir_merge(st, ix, k);
+                rc = dir_append(st, ix, k);
             cairn__pack_index_free(ix);
         }
+        dir_sort(st);
     done:
         if (reqs)
             cairn__s3_request_reset(reqs, n_new);

@@ -154,6 +154,9 @@ static int flush_pending(s3_tier *st)
     if ((rc = cairn__pack_footer_parse(p.name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
         goto done;
     p.count = f.count;
+    uint64_t suffix = cairn__pack_suffix_len(&f);
+    if ((rc = cairn__sha256(bytes + len - suffix, (size_t)suffix, &p.index_id)))
+        goto done;
     char key[256];
     cairn__s3_pack_key(st, p.name, key, sizeof(key));
     if ((rc = cairn__s3_put_large(st->client, key, bytes, len, PART_SIZE)))
