@@ -210,6 +210,78 @@ static void test_index_cache(void)
     printf("index cache: a restarted reader gets the pack indexes from its file cache\n");
 }
 
+/* ---------------------------------------------------------------- merging */
+
+static int count_key(void *ctx, const char *key, uint64_t size)
+{
+    (void)key;
+    (void)size;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Objects under PREFIX/packs/ as S3 lists them. */
+static size_t packs_listed(cairn_tier *t)
+{
+    s3_tier *st = (s3_tier *)t;
+    char prefix[256];
+    size_t n = 0;
+    snprintf(prefix, sizeof(prefix), "%spacks/", st->prefix);
+    ASSERT_OK(cairn__s3_list(st->client, prefix, count_key, &n));
+    return n;
+}
+
+/* Small packs are merged so that a reader knows few; a merged-away pack
+ * stays readable for the grace period, then the writer deletes it; a
+ * reader holding an old head finds its blobs through a refresh. */
+static void test_merge(void)
+{
+    enum { COMMITS = 14, MERGE_AT = 3 };
+    char spec[256];
+    make_spec(spec, sizeof(spec), "merge", "merge_at=3&grace=1");
+    cairn_tier *w = open_tier(spec, 0), *old_reader = NULL;
+    s3_tier *ws = (s3_tier *)w;
+    test_blob b[COMMITS];
+    bool held[COMMITS];
+    size_t pick[COMMITS];
+    for (int i = 0; i < COMMITS; i++) {
+        b[i] = make_blob(900 + (uint64_t)i, 300 + (size_t)i);
+        cairn_blob cb = as_blob(&b[i]);
+        ASSERT_OK(cairn__tier_publish(w, &cb, 1, "heads/main", i ? &b[i - 1].id : NULL, &b[i].id));
+        ASSERT_TRUE(ws->head.n_packs <= MERGE_AT + 1);
+        held[i] = true;
+        pick[i] = (size_t)i;
+        if (i == 1)
+            old_reader = open_tier(spec, CAIRN_RDONLY); /* knows the first two packs */
+        if (i == 6) { /* within the grace period, the old packs still serve */
+            bool early[COMMITS] = {true, true};
+            expect_get(old_reader, b, pick, 2, early, i);
+        }
+    }
+    ASSERT_TRUE(ws->merges > 0);
+    /* After the grace period, a commit deletes the retired packs. */
+    sleep(2);
+    test_blob last = make_blob(999, 50);
+    cairn_blob cl = as_blob(&last);
+    ASSERT_OK(cairn__tier_publish(w, &cl, 1, "heads/main", &b[COMMITS - 1].id, &last.id));
+    ASSERT_OK(cairn__tier_ref_cas(w, "heads/other", NULL, &last.id)); /* drops deleted lines */
+    ASSERT_EQ(packs_listed(w), ws->head.n_packs + ws->head.n_retired);
+    /* The old reader's packs are gone; it reads everything through a refresh. */
+    expect_get(old_reader, b, pick, COMMITS, held, 0);
+    cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
+    expect_get(r, b, pick, COMMITS, held, 1);
+    ASSERT_TRUE(holds(r, &last));
+    printf("merge: %d commits, %llu merges, at most %d packs named; retired packs deleted after "
+           "grace; an old reader recovers\n",
+           COMMITS + 1, (unsigned long long)ws->merges, MERGE_AT + 1);
+    cairn__tier_close(r);
+    cairn__tier_close(old_reader);
+    cairn__tier_close(w);
+    for (int i = 0; i < COMMITS; i++)
+        free(b[i].data);
+    free(last.data);
+}
+
 /* ---------------------------------------------------------------- head */
 
 static int put_object(const char *key, const void *data, size_t len)
@@ -463,6 +535,7 @@ int main(void)
     test_costs();
     test_model();
     test_index_cache();
+    test_merge();
     test_bad_heads();
     test_fencing();
     test_race();

@@ -24,6 +24,8 @@
 
 #define DEFAULT_PACK_MAX (64u << 20)
 #define DEFAULT_MERGE_GAP (64u << 10)
+#define DEFAULT_MERGE_AT 16    /* small packs the head may name before a merge */
+#define DEFAULT_GRACE_S 3600   /* a merged-away pack stays readable this long */
 #define MAX_RANGE (16u << 20) /* one merged GET reads at most this */
 
 static uint64_t now_ms(void)
@@ -53,6 +55,8 @@ typedef struct s3_options {
     bool fencing;
     uint64_t pack_max;
     uint64_t merge_gap;
+    uint64_t merge_at;
+    uint64_t grace_s;
     char addressing[16];
     char write[16];
 } s3_options;
@@ -114,6 +118,14 @@ static int s3_option(void *ctx, const char *key, const char *val)
         if ((rc = parse_uint(key, val, 1, 256, &v)))
             return rc;
         o->client.inflight = (unsigned)v;
+    } else if (!strcmp(key, "merge_at")) {
+        if ((rc = parse_uint(key, val, 2, 100000, &v)))
+            return rc;
+        o->merge_at = v;
+    } else if (!strcmp(key, "grace")) {
+        if ((rc = parse_uint(key, val, 0, 30 * 86400, &v)))
+            return rc;
+        o->grace_s = v;
     } else if (!strcmp(key, "pack_max") || !strcmp(key, "merge_gap")) {
         if (cairn__parse_size(val, &v) || v > (1ull << 32))
             return cairn__fail(CAIRN_BADSPEC, "s3: %s must be a size up to 4G, not '%s'", key, val);
@@ -129,7 +141,8 @@ static int s3_option(void *ctx, const char *key, const char *val)
     } else {
         return cairn__fail(CAIRN_BADSPEC,
                            "s3: unknown option '%s' (known: endpoint, region, profile, addressing, "
-                           "write, fencing, tls_verify, timeout, retries, inflight, pack_max, merge_gap)",
+                           "write, fencing, tls_verify, timeout, retries, inflight, pack_max, merge_gap, "
+                           "merge_at, grace)",
                            key);
     }
     return 0;
@@ -165,6 +178,8 @@ static int parse_spec(const cairn_tier_config *cfg, s3_options *o)
     o->fencing = true;
     o->pack_max = DEFAULT_PACK_MAX;
     o->merge_gap = DEFAULT_MERGE_GAP;
+    o->merge_at = DEFAULT_MERGE_AT;
+    o->grace_s = DEFAULT_GRACE_S;
     if (strncmp(cfg->arg, "//", 2))
         return cairn__fail(CAIRN_BADSPEC, "s3: want s3://BUCKET[/PREFIX], not 's3:%s'", cfg->arg);
     const char *b = cfg->arg + 2;
@@ -474,6 +489,25 @@ static bool named(const cairn_s3_pack_ref *packs, size_t n, const char *name)
     return false;
 }
 
+/* Removes the entries of packs whose slot name was cleared. */
+static void dir_compact(s3_tier *st)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < st->n_dir; i++)
+        if (st->dir_packs[st->dir[i].pack].name[0])
+            st->dir[w++] = st->dir[i];
+    st->n_dir = w;
+}
+
+void cairn__s3_dir_drop(s3_tier *st, char (*names)[CAIRN_S3_PACK_NAME_MAX + 1], size_t n)
+{
+    for (size_t k = 0; k < st->n_dir_packs; k++)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(st->dir_packs[k].name, names[i]))
+                st->dir_packs[k].name[0] = 0;
+    dir_compact(st);
+}
+
 int cairn__s3_dir_sync(s3_tier *st)
 {
     int rc = 0;
@@ -486,13 +520,8 @@ int cairn__s3_dir_sync(s3_tier *st)
             st->dir_packs[k].name[0] = 0;
             dropped = true;
         }
-    if (dropped) {
-        size_t w = 0;
-        for (size_t i = 0; i < st->n_dir; i++)
-            if (st->dir_packs[st->dir[i].pack].name[0])
-                st->dir[w++] = st->dir[i];
-        st->n_dir = w;
-    }
+    if (dropped)
+        dir_compact(st);
 
     /* The indexes of the packs not loaded yet: from a cache in front when
      * one holds them (a restarted reader), else fetched all at once. */
@@ -635,9 +664,10 @@ static void free_outs(cairn_buf *out, size_t n)
     }
 }
 
-static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out)
+/* One round of reads; *gone is set when a pack the directory names was
+ * not found (merged and deleted since this handle read the head). */
+static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, bool *gone)
 {
-    s3_tier *st = (s3_tier *)t;
     struct want *wants = NULL;
     cairn_s3_request *reqs = NULL;
     char(*keys)[256] = NULL;
@@ -700,8 +730,10 @@ static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *
     if ((rc = cairn__s3_run(st->client, reqs, n_reqs)))
         goto done;
     for (size_t r = 0; r < n_reqs && !rc; r++) {
-        if (reqs[r].rc == CAIRN_NOTFOUND)
-            continue; /* the pack is gone (merged and deleted): absent */
+        if (reqs[r].rc == CAIRN_NOTFOUND) {
+            *gone = true; /* merged and deleted: absent, unless a new head says */
+            continue;
+        }
         if ((rc = reqs[r].rc))
             break;
         for (size_t w = first[r]; w < first[r + 1]; w++) {
@@ -723,6 +755,50 @@ done:
     cairn__free(keys);
     cairn__free(first);
     cairn__free(wants);
+    if (rc)
+        free_outs(out, n);
+    return rc;
+}
+
+static int s3_refresh(cairn_tier *t);
+
+/* Reads blobs; if a pack had gone (a merge retired it and its grace period
+ * passed while this reader kept an old head), refreshes the head once and
+ * reads what is still missing from the packs it names now. */
+static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *out)
+{
+    s3_tier *st = (s3_tier *)t;
+    bool gone = false;
+    int rc = get_once(st, ids, n, out, &gone);
+    if (rc || !gone || st->writer)
+        return rc;
+    if ((rc = s3_refresh(t))) {
+        free_outs(out, n);
+        return rc;
+    }
+    size_t n_miss = 0;
+    for (size_t i = 0; i < n; i++)
+        n_miss += !out[i].data;
+    if (!n_miss)
+        return 0;
+    cairn_id *miss = cairn__calloc(n_miss, sizeof(*miss));
+    cairn_buf *got = cairn__calloc(n_miss, sizeof(*got));
+    if (!miss || !got) {
+        rc = CAIRN_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0, j = 0; i < n; i++)
+        if (!out[i].data)
+            miss[j++] = ids[i];
+    gone = false;
+    if ((rc = get_once(st, miss, n_miss, got, &gone)))
+        goto done;
+    for (size_t i = 0, j = 0; i < n; i++)
+        if (!out[i].data)
+            out[i] = got[j++];
+done:
+    cairn__free(miss);
+    cairn__free(got);
     if (rc)
         free_outs(out, n);
     return rc;
@@ -861,6 +937,7 @@ static void s3_close(cairn_tier *t)
     cairn__free(st->dir);
     cairn__free(st->dir_packs);
     cairn__free(st->unnamed);
+    cairn__free(st->deleted);
     cairn__s3_pending_free(st);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->write_mu);
@@ -909,6 +986,8 @@ int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
     st->fencing = o.fencing;
     st->pack_max = o.pack_max;
     st->merge_gap = o.merge_gap;
+    st->merge_at = o.merge_at;
+    st->grace_s = o.grace_s;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
     if ((rc = cairn__s3_client_open(&o.client, &st->client)))

@@ -46,6 +46,8 @@ typedef struct s3_tier {
     bool fencing;          /* conditional writes guard the head (default) */
     uint64_t pack_max;     /* bytes of pending blobs that trigger an upload */
     uint64_t merge_gap;    /* neighbouring reads closer than this are one GET */
+    uint64_t merge_at;     /* small packs (under pack_max) the head may name */
+    uint64_t grace_s;      /* a merged-away pack is deleted this long after */
 
     pthread_mutex_t write_mu;
     pthread_mutex_t mu;
@@ -77,6 +79,10 @@ typedef struct s3_tier {
     uint64_t pack_counter;
     cairn_s3_pack_ref *unnamed; /* uploaded packs the head does not name yet */
     size_t n_unnamed;
+    char (*deleted)[CAIRN_S3_PACK_NAME_MAX + 1]; /* retired packs deleted, whose
+                                                    lines the next head drops */
+    size_t n_deleted;
+    uint64_t merges;            /* packs written by merging (stats, tests) */
 } s3_tier;
 
 /* ---- s3.c ---- */
@@ -95,6 +101,10 @@ int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed);
  * loads the indexes of packs it lacks, in parallel; drops packs the head no
  * longer names. Caller holds mu. */
 int cairn__s3_dir_sync(s3_tier *st);
+
+/* Forgets the blobs of the packs named (merged into another). Caller
+ * holds mu. */
+void cairn__s3_dir_drop(s3_tier *st, char (*names)[CAIRN_S3_PACK_NAME_MAX + 1], size_t n);
 
 /* Adds a pack whose index is known (just uploaded). Caller holds mu. */
 int cairn__s3_dir_add(s3_tier *st, const cairn_s3_pack_ref *p, const void *pack_bytes);

@@ -229,6 +229,16 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
         exists = st->head_exists;
         for (size_t i = 0; !rc && i < st->n_unnamed; i++)
             rc = cairn__s3_head_pack_add(&next, &st->unnamed[i]);
+        /* Retired packs already deleted leave the head with this write. */
+        size_t w = 0;
+        for (size_t i = 0; i < next.n_retired; i++) {
+            bool gone = false;
+            for (size_t d = 0; d < st->n_deleted && !gone; d++)
+                gone = !strcmp(next.retired[i].name, st->deleted[d]);
+            if (!gone)
+                next.retired[w++] = next.retired[i];
+        }
+        next.n_retired = w;
         pthread_mutex_unlock(&st->mu);
         if (rc) {
             cairn__s3_head_clear(&next);
@@ -266,6 +276,7 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
             st->head_exists = true;
             snprintf(st->etag, sizeof(st->etag), "%s", r.etag);
             st->n_unnamed = 0;
+            st->n_deleted = 0;
             pthread_mutex_unlock(&st->mu);
             cairn__s3_request_reset(&r, 1);
             cairn__free(text);
@@ -288,8 +299,10 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
         pthread_mutex_lock(&st->mu);
         bool ours = st->head_exists && !strcmp(st->head.nonce, nonce);
         bool taken = st->writer && st->head_exists && st->head.epoch > st->my_epoch;
-        if (ours)
+        if (ours) {
             st->n_unnamed = 0;
+            st->n_deleted = 0;
+        }
         pthread_mutex_unlock(&st->mu);
         if (ours)
             return 0;
@@ -398,6 +411,230 @@ static int ensure_writer(s3_tier *st)
     return rc;
 }
 
+/* ---------------------------------------------------------------- merging */
+
+/* Deletes the retired packs whose grace period is over; the next head
+ * write drops their lines. A pack already gone is fine. Caller holds
+ * write_mu. */
+static int delete_expired(s3_tier *st)
+{
+    uint64_t now = (uint64_t)time(NULL);
+    size_t n = 0;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < st->head.n_retired; i++)
+        n += st->head.retired[i].delete_after <= now;
+    char(*names)[CAIRN_S3_PACK_NAME_MAX + 1] = n ? cairn__calloc(n, sizeof(*names)) : NULL;
+    if (names) {
+        size_t j = 0;
+        for (size_t i = 0; i < st->head.n_retired; i++)
+            if (st->head.retired[i].delete_after <= now)
+                memcpy(names[j++], st->head.retired[i].name, sizeof(names[0]));
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!n)
+        return 0;
+    cairn_s3_request *reqs = names ? cairn__calloc(n, sizeof(*reqs)) : NULL;
+    char(*keys)[256] = reqs ? cairn__calloc(n, sizeof(*keys)) : NULL;
+    int rc = keys ? 0 : CAIRN_NOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        cairn__s3_pack_key(st, names[i], keys[i], sizeof(keys[i]));
+        reqs[i] = (cairn_s3_request){.method = CAIRN_S3_DELETE, .key = keys[i]};
+    }
+    if (!rc)
+        rc = cairn__s3_run(st->client, reqs, n);
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (reqs[i].rc && reqs[i].rc != CAIRN_NOTFOUND)
+            continue; /* tried again at the next write */
+        void *grown = cairn__reallocarray(st->deleted, st->n_deleted + 1, sizeof(*st->deleted));
+        if (!grown) {
+            rc = CAIRN_NOMEM;
+            break;
+        }
+        st->deleted = grown;
+        memcpy(st->deleted[st->n_deleted++], names[i], sizeof(names[0]));
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (reqs)
+        cairn__s3_request_reset(reqs, n);
+    cairn__free(reqs);
+    cairn__free(keys);
+    cairn__free(names);
+    return rc;
+}
+
+struct merge_plan {
+    char (*names)[CAIRN_S3_PACK_NAME_MAX + 1];
+    size_t n;
+    uint64_t delete_after;
+};
+
+static int change_merge(s3_tier *st, cairn_s3_head *next, void *ctx)
+{
+    const struct merge_plan *plan = ctx;
+    for (size_t i = 0; i < plan->n; i++) {
+        size_t k = 0;
+        while (k < next->n_packs && strcmp(next->packs[k].name, plan->names[i]))
+            k++;
+        if (k == next->n_packs)
+            return cairn__fail(CAIRN_CONFLICT, "%s: pack %s left the head during a merge", st->where,
+                               plan->names[i]);
+        memmove(&next->packs[k], &next->packs[k + 1], (next->n_packs - k - 1) * sizeof(*next->packs));
+        next->n_packs--;
+        cairn_s3_retired r = {.delete_after = plan->delete_after};
+        memcpy(r.name, plan->names[i], sizeof(r.name));
+        cairn_s3_retired *all = cairn__reallocarray(next->retired, next->n_retired + 1, sizeof(*all));
+        if (!all)
+            return CAIRN_NOMEM;
+        next->retired = all;
+        all[next->n_retired++] = r;
+    }
+    return 0;
+}
+
+static int by_size(const void *a, const void *b)
+{
+    const cairn_s3_pack_ref *x = a, *y = b;
+    return x->bytes < y->bytes ? -1 : x->bytes > y->bytes;
+}
+
+/* Keeps the number of packs a reader must know bounded: when the head
+ * names more than merge_at packs under pack_max bytes, the smallest of
+ * them (up to pack_max bytes in all, at least two) are read, checked blob
+ * by blob, written as one new pack, and swapped for it in the head; they
+ * are retired, readable for grace_s seconds, then deleted. So the count
+ * stays near merge_at plus the store's size over pack_max. Caller holds
+ * write_mu and is the writer. */
+static int merge_small_packs(s3_tier *st)
+{
+    cairn_s3_pack_ref *small = NULL;
+    size_t n_small = 0, pick = 0;
+    uint64_t total = 0;
+    int rc;
+
+    if ((rc = delete_expired(st)))
+        return rc;
+    pthread_mutex_lock(&st->mu);
+    if ((small = cairn__calloc(st->head.n_packs + 1, sizeof(*small))))
+        for (size_t i = 0; i < st->head.n_packs; i++)
+            if (st->head.packs[i].bytes < st->pack_max)
+                small[n_small++] = st->head.packs[i];
+    pthread_mutex_unlock(&st->mu);
+    if (!small)
+        return CAIRN_NOMEM;
+    if (n_small <= st->merge_at) {
+        cairn__free(small);
+        return 0;
+    }
+    qsort(small, n_small, sizeof(*small), by_size);
+    while (pick < n_small && (pick < 2 || total + small[pick].bytes <= st->pack_max))
+        total += small[pick++].bytes;
+
+    cairn_s3_request *reqs = cairn__calloc(pick, sizeof(*reqs));
+    char(*keys)[256] = cairn__calloc(pick, sizeof(*keys));
+    struct merge_plan plan = {.names = cairn__calloc(pick, sizeof(*plan.names)), .n = pick,
+                              .delete_after = (uint64_t)time(NULL) + st->grace_s};
+    cairn_blob *blobs = NULL;
+    size_t n_blobs = 0;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (!reqs || !keys || !plan.names) {
+        rc = CAIRN_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < pick; i++) {
+        memcpy(plan.names[i], small[i].name, sizeof(plan.names[0]));
+        cairn__s3_pack_key(st, small[i].name, keys[i], sizeof(keys[i]));
+        reqs[i] = (cairn_s3_request){.method = CAIRN_S3_GET, .key = keys[i],
+                                     .max_response = (size_t)small[i].bytes};
+        n_blobs += (size_t)small[i].count;
+    }
+    if ((rc = cairn__s3_run(st->client, reqs, pick)))
+        goto done;
+    if (!(blobs = cairn__calloc(n_blobs ? n_blobs : 1, sizeof(*blobs)))) {
+        rc = CAIRN_NOMEM;
+        goto done;
+    }
+    n_blobs = 0;
+    for (size_t i = 0; i < pick && !rc; i++) {
+        char name[sizeof(st->where) + CAIRN_S3_PACK_NAME_MAX + 16];
+        snprintf(name, sizeof(name), "%s/packs/%s.pack", st->where, small[i].name);
+        if ((rc = reqs[i].rc))
+            break;
+        if (reqs[i].len != small[i].bytes) {
+            rc = cairn__fail(CAIRN_CORRUPT, "%s: %zu bytes, the head says %llu", name, reqs[i].len,
+                             (unsigned long long)small[i].bytes);
+            break;
+        }
+        cairn_pack_index *ix;
+        uint64_t suffix = 48 * small[i].count + CAIRN_PACK_FOOTER;
+        if ((rc = cairn__pack_index_parse(name, reqs[i].data + reqs[i].len - suffix, (size_t)suffix,
+                                          small[i].bytes, &ix)))
+            break;
+        /* Every blob is checked: a merge must not copy damage forward. */
+        for (uint64_t e = 0; e < ix->count && !rc; e++) {
+            const cairn_pack_entry *pe = &ix->entries[e];
+            cairn_id got;
+            if ((rc = cairn__sha256(reqs[i].data + pe->offset, (size_t)pe->length, &got)))
+                break;
+            if (!cairn__id_eq(&got, &pe->id)) {
+                char hex[CAIRN_ID_HEX + 1];
+                cairn_id_to_hex(&pe->id, hex);
+                rc = cairn__fail(CAIRN_CORRUPT, "%s: blob %s does not match its id; not merging",
+                                 name, hex);
+                break;
+            }
+            blobs[n_blobs++] = (cairn_blob){pe->id, reqs[i].data + pe->offset, (size_t)pe->length};
+        }
+        cairn__pack_index_free(ix);
+    }
+    if (rc || (rc = cairn__pack_build(blobs, n_blobs, &bytes, &len)))
+        goto done;
+
+    cairn_s3_pack_ref p = {.bytes = len};
+    cairn_pack_footer f;
+    char rnd[9];
+    random_hex(rnd, 4);
+    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)st->my_epoch,
+             (unsigned long long)++st->pack_counter, rnd);
+    if ((rc = cairn__pack_footer_parse(p.name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
+        goto done;
+    p.count = f.count;
+    uint64_t suffix = cairn__pack_suffix_len(&f);
+    char key[256];
+    cairn__s3_pack_key(st, p.name, key, sizeof(key));
+    if ((rc = cairn__sha256(bytes + len - suffix, (size_t)suffix, &p.index_id)) ||
+        (rc = cairn__s3_put_large(st->client, key, bytes, len, PART_SIZE)))
+        goto done;
+
+    /* Readers of this handle switch to the new pack at once; the old ones
+     * stay in S3 for other readers until their grace period ends. */
+    pthread_mutex_lock(&st->mu);
+    cairn_s3_pack_ref *un = cairn__reallocarray(st->unnamed, st->n_unnamed + 1, sizeof(*un));
+    if (!un) {
+        rc = CAIRN_NOMEM;
+    } else {
+        st->unnamed = un;
+        un[st->n_unnamed++] = p;
+        cairn__s3_dir_drop(st, plan.names, plan.n);
+        rc = cairn__s3_dir_add(st, &p, bytes);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!rc && !(rc = head_write(st, change_merge, &plan)))
+        st->merges++;
+
+done:
+    if (reqs)
+        cairn__s3_request_reset(reqs, pick);
+    cairn__free(reqs);
+    cairn__free(keys);
+    cairn__free(plan.names);
+    cairn__free(blobs);
+    cairn__free(bytes);
+    cairn__free(small);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- methods */
 
 /* Queues the blobs S3 lacks; uploads when the queue passes pack_max.
@@ -436,6 +673,10 @@ int cairn__s3_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const ch
     pthread_mutex_lock(&st->write_mu);
     if (!(rc = ensure_writer(st)) && !(rc = put_locked(st, blobs, n)) && !(rc = flush_pending(st)))
         rc = head_write(st, change_ref, &m);
+    /* The commit stands; a merge that fails is tried again after the next
+     * one (its new pack, if uploaded, is named then). */
+    if (!rc && merge_small_packs(st))
+        cairn__detail_clear();
     pthread_mutex_unlock(&st->write_mu);
     return rc;
 }
