@@ -13,6 +13,9 @@
  *  - a commit costs two PUTs (its pack and the head), a sync of nothing none.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -231,6 +234,14 @@ static size_t packs_listed(cairn_tier *t)
     return n;
 }
 
+static const cairn_id *ids_of(const test_blob *b, size_t n)
+{
+    static cairn_id ids[64];
+    for (size_t i = 0; i < n && i < 64; i++)
+        ids[i] = b[i].id;
+    return ids;
+}
+
 /* Small packs are merged so that a reader knows few; a merged-away pack
  * stays readable for the grace period, then the writer deletes it; a
  * reader holding an old head finds its blobs through a refresh. */
@@ -238,11 +249,11 @@ static void test_merge(void)
 {
     enum { COMMITS = 14, MERGE_AT = 3 };
     char spec[256];
-    make_spec(spec, sizeof(spec), "merge", "merge_at=3&grace=1");
+    make_spec(spec, sizeof(spec), "merge", "merge_at=3&grace=3");
     cairn_tier *w = open_tier(spec, 0), *old_reader = NULL;
     s3_tier *ws = (s3_tier *)w;
     test_blob b[COMMITS];
-    bool held[COMMITS];
+    bool held[COMMITS], checked_in_grace = false;
     size_t pick[COMMITS];
     for (int i = 0; i < COMMITS; i++) {
         b[i] = make_blob(900 + (uint64_t)i, 300 + (size_t)i);
@@ -251,16 +262,21 @@ static void test_merge(void)
         ASSERT_TRUE(ws->head.n_packs <= MERGE_AT + 1);
         held[i] = true;
         pick[i] = (size_t)i;
-        if (i == 1)
-            old_reader = open_tier(spec, CAIRN_RDONLY); /* knows the first two packs */
-        if (i == 6) { /* within the grace period, the old packs still serve */
+        if (i == 1) { /* a reader that knows the first two packs */
+            bool has[2];
+            old_reader = open_tier(spec, CAIRN_RDONLY);
+            ASSERT_OK(cairn__tier_has_many(old_reader, ids_of(b, 2), 2, has));
+        }
+        if (ws->merges == 1 && !checked_in_grace) {
+            /* just merged: within the grace period the old packs serve */
             bool early[COMMITS] = {true, true};
             expect_get(old_reader, b, pick, 2, early, i);
+            checked_in_grace = true;
         }
     }
-    ASSERT_TRUE(ws->merges > 0);
+    ASSERT_TRUE(ws->merges > 0 && checked_in_grace);
     /* After the grace period, a commit deletes the retired packs. */
-    sleep(2);
+    sleep(4);
     test_blob last = make_blob(999, 50);
     cairn_blob cl = as_blob(&last);
     ASSERT_OK(cairn__tier_publish(w, &cl, 1, "heads/main", &b[COMMITS - 1].id, &last.id));
@@ -280,6 +296,152 @@ static void test_merge(void)
     for (int i = 0; i < COMMITS; i++)
         free(b[i].data);
     free(last.data);
+}
+
+/* ---------------------------------------------------------------- single flight */
+
+/* The proxy running, killed if the test fails (it would outlive us and
+ * hold our output pipe open). */
+static pid_t proxy_pid;
+
+static void kill_proxy(void)
+{
+    if (proxy_pid > 0)
+        kill(proxy_pid, SIGTERM);
+}
+
+/* Starts cairn-netproxy in front of the fixture's server with delay_ms per
+ * direction; returns its pid and writes its endpoint into endpoint. */
+static pid_t start_proxy(unsigned delay_ms, char *endpoint, size_t cap)
+{
+    const char *proxy = getenv("CAIRN_NETPROXY");
+    const char *up = getenv("AWS_ENDPOINT_URL");
+    char port_file[512], upstream[128], delay[16];
+    if (!proxy || access(proxy, X_OK))
+        TEST_FAIL("no cairn-netproxy (CAIRN_NETPROXY=%s)", proxy ? proxy : "");
+    const char *dir = test_tmpdir();
+    if (mkdir(dir, 0700))
+        TEST_FAIL("mkdir %s", dir);
+    snprintf(port_file, sizeof(port_file), "%s/proxy-port", dir);
+    snprintf(upstream, sizeof(upstream), "%s", up + strlen("http://"));
+    snprintf(delay, sizeof(delay), "%u", delay_ms);
+    unlink(port_file);
+    fflush(NULL); /* or the child repeats what stdio holds */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(126);
+        execl(proxy, proxy, "--listen", "127.0.0.1:0", "--upstream", upstream, "--delay-ms", delay,
+              "--port-file", port_file, (char *)NULL);
+        _exit(127);
+    }
+    proxy_pid = pid;
+    test_fail_hook = kill_proxy;
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(port_file, "r");
+        unsigned port;
+        if (f && fscanf(f, "%u", &port) == 1) {
+            fclose(f);
+            snprintf(endpoint, cap, "http://127.0.0.1:%u", port);
+            return pid;
+        }
+        if (f)
+            fclose(f);
+        usleep(10000);
+    }
+    TEST_FAIL("cairn-netproxy did not start");
+}
+
+static void stop_proxy(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    proxy_pid = 0;
+}
+
+#define FLIERS 8
+#define FLIGHT_BLOBS 12
+
+struct flier {
+    cairn_tier *t;
+    const cairn_id *ids;
+    pthread_barrier_t *go;
+    int rc;
+    size_t found;
+};
+
+static void *fly(void *arg)
+{
+    struct flier *f = arg;
+    cairn_buf out[FLIGHT_BLOBS];
+    pthread_barrier_wait(f->go);
+    f->rc = cairn__tier_get_many(f->t, f->ids, FLIGHT_BLOBS, out);
+    for (int i = 0; !f->rc && i < FLIGHT_BLOBS; i++) {
+        f->found += out[i].data != NULL;
+        cairn__free(out[i].data);
+    }
+    return NULL;
+}
+
+/* Threads wanting the same blobs at once make one request for each: with
+ * 100 ms of latency each way, all of them arrive while the first flies. */
+static void test_single_flight(void)
+{
+    char spec[256], endpoint[64], opts[128];
+    make_spec(spec, sizeof(spec), "flight", "merge_gap=0");
+    cairn_tier *w = open_tier(spec, 0);
+    test_blob b[FLIGHT_BLOBS];
+    cairn_id ids[FLIGHT_BLOBS];
+    cairn_blob cb[FLIGHT_BLOBS];
+    for (int i = 0; i < FLIGHT_BLOBS; i++) {
+        b[i] = make_blob(700 + (uint64_t)i, 2000);
+        ids[i] = b[i].id;
+        cb[i] = as_blob(&b[i]);
+    }
+    ASSERT_OK(cairn__tier_publish(w, cb, FLIGHT_BLOBS, "heads/main", NULL, &b[0].id));
+    cairn__tier_close(w);
+
+    pid_t proxy = start_proxy(100, endpoint, sizeof(endpoint));
+    snprintf(opts, sizeof(opts), "merge_gap=0&endpoint=%s", endpoint);
+    make_spec(spec, sizeof(spec), "flight", opts);
+    cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
+    bool has[FLIGHT_BLOBS];
+    ASSERT_OK(cairn__tier_has_many(r, ids, FLIGHT_BLOBS, has)); /* loads the directory */
+    /* What one thread alone costs (the tier keeps no copies: a second read
+     * fetches again). */
+    uint64_t before = gets_of(r);
+    cairn_buf out[FLIGHT_BLOBS];
+    ASSERT_OK(cairn__tier_get_many(r, ids, FLIGHT_BLOBS, out));
+    for (int i = 0; i < FLIGHT_BLOBS; i++)
+        cairn__free(out[i].data);
+    uint64_t solo = gets_of(r) - before;
+    ASSERT_TRUE(solo >= 1);
+    before = gets_of(r);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, FLIERS);
+    struct flier fl[FLIERS];
+    pthread_t th[FLIERS];
+    for (int i = 0; i < FLIERS; i++) {
+        fl[i] = (struct flier){.t = r, .ids = ids, .go = &go};
+        pthread_create(&th[i], NULL, fly, &fl[i]);
+    }
+    for (int i = 0; i < FLIERS; i++) {
+        pthread_join(th[i], NULL);
+        ASSERT_OK(fl[i].rc);
+        ASSERT_EQ(fl[i].found, FLIGHT_BLOBS);
+    }
+    pthread_barrier_destroy(&go);
+    uint64_t gets = gets_of(r) - before;
+    /* All of them together cost what one does, not FLIERS times it. */
+    if (gets > solo)
+        TEST_FAIL("%d threads reading %d blobs made %llu GETs; one thread alone makes %llu",
+                  FLIERS, FLIGHT_BLOBS, (unsigned long long)gets, (unsigned long long)solo);
+    cairn__tier_close(r);
+    stop_proxy(proxy);
+    for (int i = 0; i < FLIGHT_BLOBS; i++)
+        free(b[i].data);
+    printf("single flight: %d threads, %d blobs, %llu GETs (one thread alone: %llu)\n", FLIERS,
+           FLIGHT_BLOBS, (unsigned long long)gets, (unsigned long long)solo);
 }
 
 /* ---------------------------------------------------------------- head */
@@ -536,6 +698,7 @@ int main(void)
     test_model();
     test_index_cache();
     test_merge();
+    test_single_flight();
     test_bad_heads();
     test_fencing();
     test_race();

@@ -575,8 +575,11 @@ int cairn__s3_dir_sync(s3_tier *st)
             cairn_id got;
             snprintf(name, sizeof(name), "%s/packs/%s.pack", st->where, p->name);
             if ((rc = reqs[j].rc)) {
-                if (rc == CAIRN_NOTFOUND)
+                if (rc == CAIRN_NOTFOUND) {
+                    /* Merged and deleted after this head was read, or lost. */
+                    st->pack_vanished = true;
                     rc = cairn__fail(CAIRN_CORRUPT, "%s: the head names it but it does not exist", name);
+                }
                 break;
             }
             if (reqs[j].object_size != p->bytes) {
@@ -666,9 +669,90 @@ static void free_outs(cairn_buf *out, size_t n)
 
 /* One round of reads; *gone is set when a pack the directory names was
  * not found (merged and deleted since this handle read the head). */
+/* ---- single flight: one request for a blob however many threads want it */
+
+static size_t flight_bucket(const cairn_id *id)
+{
+    return cairn__id_hash(id) % S3_FLIGHT_BUCKETS;
+}
+
+/* The flight fetching id, or NULL. Caller holds mu. */
+static s3_flight *flight_find(s3_tier *st, const cairn_id *id)
+{
+    for (s3_flight *f = st->flights[flight_bucket(id)]; f; f = f->next)
+        if (cairn__id_eq(&f->id, id))
+            return f;
+    return NULL;
+}
+
+static s3_flight *flight_start(s3_tier *st, const cairn_id *id)
+{
+    s3_flight *f = cairn__calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->id = *id;
+    f->next = st->flights[flight_bucket(id)];
+    st->flights[flight_bucket(id)] = f;
+    return f;
+}
+
+/* Ends the flights this call started: waiting callers get a copy of the
+ * result (or its error); a flight nobody joined is freed at once. */
+static void flights_land(s3_tier *st, s3_flight **mine, size_t n, const struct want *wants,
+                         const cairn_buf *out, int rc)
+{
+    pthread_mutex_lock(&st->mu);
+    for (size_t w = 0; w < n; w++) {
+        s3_flight *f = mine[w];
+        if (!f)
+            continue;
+        for (s3_flight **p = &st->flights[flight_bucket(&f->id)]; *p; p = &(*p)->next)
+            if (*p == f) {
+                *p = f->next;
+                break;
+            }
+        if (!f->waiters) {
+            cairn__free(f);
+            continue;
+        }
+        const cairn_buf *b = &out[wants[w].i];
+        f->rc = rc;
+        if (!rc && b->data && !(f->data = cairn__memdup(b->data, b->len ? b->len : 1)))
+            f->rc = CAIRN_NOMEM;
+        f->len = b->len;
+        f->done = true;
+    }
+    pthread_cond_broadcast(&st->flight_done);
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Waits for a flight another call started and takes a copy of its result. */
+static int flight_wait(s3_tier *st, s3_flight *f, cairn_buf *out)
+{
+    int rc;
+    pthread_mutex_lock(&st->mu);
+    while (!f->done)
+        pthread_cond_wait(&st->flight_done, &st->mu);
+    rc = f->rc;
+    if (!rc && f->data) {
+        if ((out->data = cairn__memdup(f->data, f->len ? f->len : 1)))
+            out->len = f->len;
+        else
+            rc = CAIRN_NOMEM;
+    }
+    if (--f->waiters == 0) {
+        cairn__free(f->data);
+        cairn__free(f);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
 static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, bool *gone)
 {
     struct want *wants = NULL;
+    s3_flight **mine = NULL;   /* per want: the flight this call started */
+    s3_flight **joined = NULL; /* per id: a flight another call started */
     cairn_s3_request *reqs = NULL;
     char(*keys)[256] = NULL;
     size_t *first = NULL; /* the first want of each request */
@@ -677,8 +761,11 @@ static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, 
 
     for (size_t i = 0; i < n; i++)
         out[i] = (cairn_buf){0};
-    if (!(wants = cairn__calloc(n ? n : 1, sizeof(*wants))))
+    if (!(wants = cairn__calloc(n ? n : 1, sizeof(*wants))) ||
+        !(joined = cairn__calloc(n ? n : 1, sizeof(*joined)))) {
+        cairn__free(wants);
         return CAIRN_NOMEM;
+    }
 
     pthread_mutex_lock(&st->mu);
     if ((rc = dir_ensure(st))) {
@@ -686,19 +773,28 @@ static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, 
         goto done;
     }
     for (size_t i = 0; i < n && !rc; i++) {
+        /* (an id wanted twice in one call joins its own first flight) */
         const s3_pending *p = cairn__s3_pending_find(st, &ids[i]);
         const s3_dir_entry *e;
         if (p) {
             if (!(out[i].data = cairn__memdup(p->data, p->len ? p->len : 1)))
                 rc = CAIRN_NOMEM;
             out[i].len = p->len;
+        } else if ((joined[i] = flight_find(st, &ids[i]))) {
+            joined[i]->waiters++;
         } else if ((e = cairn__s3_dir_find(st, &ids[i]))) {
             wants[n_wants++] = (struct want){i, e->pack, e->length, e->offset};
+            if (!flight_start(st, &ids[i]))
+                rc = CAIRN_NOMEM;
         }
     }
     /* Keys are built under mu: the pack table may grow meanwhile. */
     if (!rc && n_wants) {
         qsort(wants, n_wants, sizeof(*wants), want_cmp);
+        if (!(mine = cairn__calloc(n_wants, sizeof(*mine))))
+            rc = CAIRN_NOMEM;
+        for (size_t w = 0; !rc && w < n_wants; w++)
+            mine[w] = flight_find(st, &ids[wants[w].i]);
         if (!(reqs = cairn__calloc(n_wants, sizeof(*reqs))) ||
             !(keys = cairn__calloc(n_wants, sizeof(*keys))) ||
             !(first = cairn__calloc(n_wants + 1, sizeof(*first))))
@@ -724,11 +820,8 @@ static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, 
             first[n_reqs] = n_wants;
     }
     pthread_mutex_unlock(&st->mu);
-    if (rc || !n_wants)
-        goto done;
-
-    if ((rc = cairn__s3_run(st->client, reqs, n_reqs)))
-        goto done;
+    if (rc || !n_wants || (rc = cairn__s3_run(st->client, reqs, n_reqs)))
+        goto land;
     for (size_t r = 0; r < n_reqs && !rc; r++) {
         if (reqs[r].rc == CAIRN_NOTFOUND) {
             *gone = true; /* merged and deleted: absent, unless a new head says */
@@ -748,6 +841,16 @@ static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, 
             out[i].len = wants[w].length;
         }
     }
+land:
+    /* Every flight started is landed and every one joined waited for,
+     * whatever happened above: other threads depend on it. */
+    if (mine)
+        flights_land(st, mine, n_wants, wants, out, rc);
+    for (size_t i = 0; i < n; i++) {
+        int joined_rc;
+        if (joined[i] && (joined_rc = flight_wait(st, joined[i], &out[i])) && !rc)
+            rc = joined_rc;
+    }
 done:
     if (reqs)
         cairn__s3_request_reset(reqs, n_reqs);
@@ -755,6 +858,8 @@ done:
     cairn__free(keys);
     cairn__free(first);
     cairn__free(wants);
+    cairn__free(mine);
+    cairn__free(joined);
     if (rc)
         free_outs(out, n);
     return rc;
@@ -770,6 +875,13 @@ static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *
     s3_tier *st = (s3_tier *)t;
     bool gone = false;
     int rc = get_once(st, ids, n, out, &gone);
+    if (rc == CAIRN_CORRUPT && st->pack_vanished && !st->writer) {
+        /* The directory could not load: a pack of an old head is gone. */
+        st->pack_vanished = false;
+        if ((rc = s3_refresh(t)))
+            return rc;
+        rc = get_once(st, ids, n, out, &gone);
+    }
     if (rc || !gone || st->writer)
         return rc;
     if ((rc = s3_refresh(t))) {
@@ -941,6 +1053,7 @@ static void s3_close(cairn_tier *t)
     cairn__s3_pending_free(st);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->write_mu);
+    pthread_cond_destroy(&st->flight_done);
     cairn__free(st);
 }
 
@@ -990,6 +1103,7 @@ int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
     st->grace_s = o.grace_s;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
+    pthread_cond_init(&st->flight_done, NULL);
     if ((rc = cairn__s3_client_open(&o.client, &st->client)))
         goto fail;
     if ((rc = cairn__s3_head_fetch(st, false, &changed)))

@@ -36,6 +36,20 @@ typedef struct s3_pending {
     size_t len;
 } s3_pending;
 
+/* A blob being fetched, which other calls wanting it wait for (single
+ * flight). Owned by the table until it lands, then by its waiters. */
+typedef struct s3_flight {
+    cairn_id id;
+    struct s3_flight *next;
+    unsigned waiters;
+    bool done;
+    int rc;
+    uint8_t *data; /* the result's copy for the waiters; NULL: absent */
+    size_t len;
+} s3_flight;
+
+#define S3_FLIGHT_BUCKETS 256
+
 typedef struct s3_tier {
     cairn_tier base;
     cairn_s3_client *client;
@@ -52,6 +66,10 @@ typedef struct s3_tier {
     pthread_mutex_t write_mu;
     pthread_mutex_t mu;
 
+    /* Blobs being fetched (single flight), under mu. */
+    s3_flight *flights[S3_FLIGHT_BUCKETS];
+    pthread_cond_t flight_done;
+
     /* The head as last read or written, and its ETag. */
     cairn_s3_head head;
     bool head_exists;
@@ -60,6 +78,7 @@ typedef struct s3_tier {
 
     /* Directory: every blob of the packs loaded, sorted by id. */
     bool dir_loaded;
+    bool pack_vanished; /* a pack the head names answered 404 */
     s3_dir_entry *dir;
     size_t n_dir, cap_dir;
     cairn_s3_pack_ref *dir_packs; /* indexed by s3_dir_entry.pack */
