@@ -176,7 +176,7 @@ static int adopt_from(cairn_db *db, size_t k, ref_list *P)
             (rc = cairn__commit_descends(db, &F.v[i].id, &mine->id, &forward)))
             break;
         if (mine && !forward) {
-            rc = cairn__fail(CAIRN_BADSPEC,
+            rc = cairn__fail(CAIRN_REWIND,
                              "ref '%s' forked: tier '%s' holds %s and the primary '%s' holds %s, "
                              "and neither descends from the other; refusing to write, which "
                              "would lose one side. To take the tier's history, open it with a "

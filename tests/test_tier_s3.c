@@ -165,9 +165,20 @@ static void test_costs(void)
     ASSERT_OK(cairn__tier_publish(t, cb, 3, "heads/main", &b[0].id, &b[1].id));
     ASSERT_EQ(puts_of(t) - before, 1);
     cairn__tier_close(t);
+    /* Another handle (a new process) on the store: taking it over costs no
+     * request of its own; its first commit is two PUTs too. */
+    t = open_tier(spec, 0);
+    ASSERT_OK(cairn__tier_writer_lock(t, true));
+    ASSERT_EQ(puts_of(t), 0);
+    test_blob nb = make_blob(4, 400);
+    cairn_blob ncb = as_blob(&nb);
+    ASSERT_OK(cairn__tier_publish(t, &ncb, 1, "heads/main", &b[1].id, &nb.id));
+    ASSERT_EQ(puts_of(t), 2);
+    free(nb.data);
+    cairn__tier_close(t);
     for (int i = 0; i < 3; i++)
         free(b[i].data);
-    printf("costs: a commit is two PUTs, a repeat one, an idle sync none\n");
+    printf("costs: a commit is two PUTs, a repeat one, an idle sync none; a new writer two\n");
 }
 
 /* ---------------------------------------------------------------- index cache */
@@ -532,7 +543,9 @@ static void test_fencing(void)
     cairn_tier *a = open_tier(spec, 0);
     ASSERT_OK(cairn__tier_publish(a, &cb[0], 1, "heads/main", NULL, &b[0].id));
     cairn_tier *bw = open_tier(spec, 0);
-    ASSERT_OK(cairn__tier_writer_lock(bw, true)); /* takes over */
+    ASSERT_OK(cairn__tier_writer_lock(bw, true));
+    /* its first write takes the store over */
+    ASSERT_OK(cairn__tier_publish(bw, &cb[0], 1, "heads/b", NULL, &b[0].id));
     for (int twice = 0; twice < 2; twice++) {
         ASSERT_RC(cairn__tier_publish(a, &cb[1], 1, "heads/main", &b[0].id, &b[1].id), CAIRN_FENCED);
         ASSERT_DETAIL("fenced");

@@ -340,7 +340,7 @@ int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed)
 static int s3_refresh(cairn_tier *t)
 {
     s3_tier *st = (s3_tier *)t;
-    if (st->writer)
+    if (st->claimed)
         return 0;
     bool changed;
     int rc = cairn__s3_head_fetch(st, true, &changed);
@@ -875,14 +875,14 @@ static int s3_get_many(cairn_tier *t, const cairn_id *ids, size_t n, cairn_buf *
     s3_tier *st = (s3_tier *)t;
     bool gone = false;
     int rc = get_once(st, ids, n, out, &gone);
-    if (rc == CAIRN_CORRUPT && st->pack_vanished && !st->writer) {
+    if (rc == CAIRN_CORRUPT && st->pack_vanished && !st->claimed) {
         /* The directory could not load: a pack of an old head is gone. */
         st->pack_vanished = false;
         if ((rc = s3_refresh(t)))
             return rc;
         rc = get_once(st, ids, n, out, &gone);
     }
-    if (rc || !gone || st->writer)
+    if (rc || !gone || st->claimed)
         return rc;
     if ((rc = s3_refresh(t))) {
         free_outs(out, n);

@@ -92,7 +92,8 @@ typedef struct s3_tier {
     size_t n_slots;
 
     /* Writer state. */
-    bool writer;          /* this handle took over: head.epoch is ours */
+    bool writer;          /* readied to write (ensure_writer) */
+    bool claimed;         /* its first head write raised the epoch: my_epoch */
     bool fenced;          /* another writer took over after us */
     uint64_t my_epoch;
     uint64_t pack_counter;

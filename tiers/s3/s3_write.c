@@ -4,16 +4,22 @@
  * does a conditional PUT of the head name the packs and move the ref. So a
  * commit costs two PUTs: its pack and the head.
  *
- * Fencing. The first write of a handle takes the store over: it raises the
- * head's epoch with a compare-and-swap (If-Match on the ETag it read).
- * Every later head write is conditional on the ETag this writer last saw;
- * when it fails, the writer re-reads the head: a higher epoch means another
- * writer took over, and this one stops with CAIRN_FENCED for good; its own
- * nonce means its earlier attempt landed after all (an ambiguous timeout).
- * Before the first takeover the writer checks that the service honours
- * conditional writes at all (a conditional create of the format object,
- * which exists, must fail); if it does not, it refuses to write unless the
- * spec says fencing=none.
+ * Fencing. The first head write of a handle takes the store over: it
+ * raises the head's epoch, in the same compare-and-swap (If-Match on the
+ * ETag it read) that names its pack and moves its ref, so taking over costs
+ * no request of its own and a sync from a new process is still two PUTs.
+ * Every later head write keeps that epoch and is conditional on the ETag
+ * this writer last saw; when one fails, the writer re-reads the head: a
+ * higher epoch means another writer took over, and this one stops with
+ * CAIRN_FENCED for good; its own nonce means its earlier attempt landed
+ * after all (an ambiguous timeout); anything else (before it has taken
+ * over) is an ordinary lost race, and the change is applied again to the
+ * new head, where a ref that moved is CAIRN_CONFLICT.
+ *
+ * A new store's writer first checks that the service honours conditional
+ * writes at all (a conditional create of the format object, done twice,
+ * must fail the second time); if it does not, it refuses to write unless
+ * the spec says fencing=none.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +125,15 @@ static void random_hex(char *out, size_t bytes)
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
+/* The epoch in a new pack's name: this writer's, or the one it will take. */
+static uint64_t pack_epoch(s3_tier *st)
+{
+    pthread_mutex_lock(&st->mu);
+    uint64_t e = st->claimed ? st->my_epoch : st->head.epoch + 1;
+    pthread_mutex_unlock(&st->mu);
+    return e;
+}
+
 /* Uploads every pending blob as one pack, adds it to the directory and to
  * the packs the next head write names. Caller holds write_mu. */
 static int flush_pending(s3_tier *st)
@@ -148,7 +163,7 @@ static int flush_pending(s3_tier *st)
     cairn_s3_pack_ref p = {.count = 0, .bytes = len};
     char rnd[9];
     random_hex(rnd, 4);
-    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)st->my_epoch,
+    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)pack_epoch(st),
              (unsigned long long)++st->pack_counter, rnd);
     cairn_pack_footer f;
     if ((rc = cairn__pack_footer_parse(p.name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
@@ -244,8 +259,7 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
             cairn__s3_head_clear(&next);
             return rc;
         }
-        if (st->writer)
-            next.epoch = st->my_epoch;
+        next.epoch = st->claimed ? st->my_epoch : next.epoch + 1;
         next.seq++;
         next.time = (uint64_t)time(NULL);
         random_hex(next.nonce, 16);
@@ -271,6 +285,8 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
         bool ambiguous = r.ambiguous;
         if (!rc) {
             pthread_mutex_lock(&st->mu);
+            st->my_epoch = next.epoch;
+            st->claimed = true;
             cairn__s3_head_clear(&st->head);
             st->head = next;
             st->head_exists = true;
@@ -298,8 +314,10 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
             return rc;
         pthread_mutex_lock(&st->mu);
         bool ours = st->head_exists && !strcmp(st->head.nonce, nonce);
-        bool taken = st->writer && st->head_exists && st->head.epoch > st->my_epoch;
+        bool taken = st->claimed && st->head_exists && st->head.epoch > st->my_epoch;
         if (ours) {
+            st->my_epoch = st->head.epoch;
+            st->claimed = true;
             st->n_unnamed = 0;
             st->n_deleted = 0;
         }
@@ -319,14 +337,6 @@ static int head_write(s3_tier *st, head_change change, void *ctx)
     }
     return cairn__fail(CAIRN_CONFLICT, "%s: the head kept changing under %d attempts to write it",
                        st->where, HEAD_TRIES);
-}
-
-static int change_takeover(s3_tier *st, cairn_s3_head *next, void *ctx)
-{
-    (void)st;
-    (void)ctx;
-    next->epoch++; /* the copy's epoch is the current one */
-    return 0;
 }
 
 struct ref_move {
@@ -374,6 +384,10 @@ static int check_conditional_writes(s3_tier *st)
                        st->where, cairn__s3_endpoint(st->client));
 }
 
+/* Readies this handle to write: the head as it is now (a conditional GET),
+ * the directory (to skip blobs S3 holds), and for a new store the format
+ * object and the check of conditional writes. No takeover yet: the first
+ * head write does it. */
 static int ensure_writer(s3_tier *st)
 {
     int rc;
@@ -384,12 +398,14 @@ static int ensure_writer(s3_tier *st)
         return 0;
     if (st->rdonly)
         return cairn__fail(CAIRN_RDONLY_STORE, "%s is open read-only", st->where);
-    if ((rc = cairn__s3_head_fetch(st, false, &changed)))
+    if ((rc = cairn__s3_head_fetch(st, true, &changed)))
         return rc;
-    if (st->fencing) {
+    if (st->head_exists) {
+        /* an existing store: its format object is there */
+    } else if (st->fencing) {
         if ((rc = check_conditional_writes(st)))
             return rc;
-    } else if (!st->head_exists) {
+    } else {
         char key[256];
         cairn__s3_key(st, "format", key, sizeof(key));
         cairn_s3_request r = {.method = CAIRN_S3_PUT, .key = key, .body = FORMAT_BODY,
@@ -401,12 +417,9 @@ static int ensure_writer(s3_tier *st)
         if (rc)
             return rc;
     }
-    if ((rc = head_write(st, change_takeover, NULL)))
-        return rc;
     pthread_mutex_lock(&st->mu);
-    st->my_epoch = st->head.epoch;
     st->writer = true;
-    rc = st->dir_loaded ? 0 : cairn__s3_dir_sync(st);
+    rc = cairn__s3_dir_sync(st); /* also brings a loaded one up to the head read */
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -595,7 +608,7 @@ static int merge_small_packs(s3_tier *st)
     cairn_pack_footer f;
     char rnd[9];
     random_hex(rnd, 4);
-    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)st->my_epoch,
+    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)pack_epoch(st),
              (unsigned long long)++st->pack_counter, rnd);
     if ((rc = cairn__pack_footer_parse(p.name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
         goto done;
@@ -713,8 +726,24 @@ int cairn__s3_writer_lock(cairn_tier *t, bool acquire)
     bool expected = false;
     if (!atomic_compare_exchange_strong(&t->locked, &expected, true))
         return cairn__fail(CAIRN_BUSY, "tier '%s' is locked by another writer", t->spec);
+    /* No request for a write-back tier: its commits go to the store in
+     * front, which must work while S3 is unreachable; the sync readies it.
+     * A primary reads the head afresh (one conditional GET) so the write
+     * starts from the refs as they are, unless this handle already owns
+     * the store (then its head is the truth, or its next write is fenced). */
+    if (t->write_back || st->claimed)
+        return st->fenced ? (atomic_store(&t->locked, false), fenced_error(st)) : 0;
     pthread_mutex_lock(&st->write_mu);
-    rc = ensure_writer(st);
+    if (st->writer) {
+        bool changed;
+        if (!(rc = cairn__s3_head_fetch(st, true, &changed)) && changed) {
+            pthread_mutex_lock(&st->mu);
+            rc = cairn__s3_dir_sync(st);
+            pthread_mutex_unlock(&st->mu);
+        }
+    } else {
+        rc = ensure_writer(st);
+    }
     pthread_mutex_unlock(&st->write_mu);
     if (rc)
         atomic_store(&t->locked, false);
