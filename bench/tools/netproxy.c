@@ -44,8 +44,12 @@
  * --stats-file F is rewritten (by a rename) after each request and each
  * refused connection, one line:
  *   requests=N forwarded=N e500=N e503=N reset=N stall=N drop=N down=N
- * where requests counts every request read, forwarded those answered by the
- * server, down the connections reset while down.
+ *   gets=N puts=N heads=N deletes=N posts=N
+ * (one line; fields may be appended, never reordered) where requests counts
+ * every request read, forwarded those answered by the server, down the
+ * connections reset while down, and gets..posts count by method the
+ * requests sent on to the server (forwarded or dropped; other methods are
+ * not counted), so a test can count what a client asked of S3.
  *
  * A malformed request gets 400 (a head over 64 KiB, 431) and the connection
  * is closed; an unreachable upstream, 502. Memory is bounded: at most
@@ -79,6 +83,10 @@
 enum fault { F_NONE, F_500, F_503, F_RESET, F_STALL, F_DROP, F_NKINDS };
 static const char *const fault_names[F_NKINDS] = {"", "500", "503", "reset", "stall", "drop"};
 
+/* The methods counted in the stats file, by their field names there. */
+enum { N_METHODS = 5 };
+static const char *const method_names[N_METHODS] = {"GET", "PUT", "HEAD", "DELETE", "POST"};
+
 /* A fault specification: the probability of each kind, or an outage. */
 typedef struct spec {
     double p[F_NKINDS]; /* p[F_NONE] unused */
@@ -95,6 +103,7 @@ static struct {
     const char *stats_path;     /* --stats-file, or NULL */
     uint64_t rng;               /* xorshift64* state */
     unsigned long requests, forwarded, count[F_NKINDS], down;
+    unsigned long by_method[N_METHODS]; /* sent on to the server */
     int conns;                  /* connections being served */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -210,9 +219,11 @@ static void stats_write(void)
         return;
     if (!(f = fopen(tmp, "w")))
         return;
-    fprintf(f, "requests=%lu forwarded=%lu e500=%lu e503=%lu reset=%lu stall=%lu drop=%lu down=%lu\n",
+    fprintf(f, "requests=%lu forwarded=%lu e500=%lu e503=%lu reset=%lu stall=%lu drop=%lu down=%lu"
+               " gets=%lu puts=%lu heads=%lu deletes=%lu posts=%lu\n",
             g.requests, g.forwarded, g.count[F_500], g.count[F_503], g.count[F_RESET],
-            g.count[F_STALL], g.count[F_DROP], g.down);
+            g.count[F_STALL], g.count[F_DROP], g.down, g.by_method[0], g.by_method[1],
+            g.by_method[2], g.by_method[3], g.by_method[4]);
     if (fclose(f) == 0)
         rename(tmp, g.stats_path);
 }
@@ -252,11 +263,17 @@ static int choose_fault(void)
     return pick;
 }
 
-/* Counts an outcome (a fault kind, F_NONE for forwarded, -1 for down) and
+/* Counts an outcome (a fault kind, F_NONE for forwarded, -1 for down) and,
+ * when method is not NULL, a request of that method sent on to the server;
  * rewrites the stats file. */
-static void count_outcome(int kind)
+static void count_outcome(int kind, const char *method)
 {
+    int m;
+
     pthread_mutex_lock(&g.lock);
+    for (m = 0; method && m < N_METHODS; m++)
+        if (!strcmp(method, method_names[m]))
+            g.by_method[m]++;
     if (kind < 0)
         g.down++;
     else if (kind == F_NONE)
@@ -708,11 +725,11 @@ static int serve_request(conn *c)
         return 1;
     }
     if ((fault = choose_fault()) < 0) {
-        count_outcome(-1);
+        count_outcome(-1, NULL);
         return 2;
     }
     if (fault == F_RESET) {
-        count_outcome(F_RESET);
+        count_outcome(F_RESET, NULL);
         return 2;
     }
     if (fault == F_500 || fault == F_503 || fault == F_STALL) {
@@ -723,7 +740,7 @@ static int serve_request(conn *c)
         r->pos += (size_t)n;
         if (h.length > 0 && copy_bytes(r, &discard, (size_t)h.length))
             return 1;
-        count_outcome(fault);
+        count_outcome(fault, NULL);
         if (fault == F_500)
             return send_simple(fd, 500, "Internal Server Error", "InternalError",
                                "We encountered an internal error. Please try again.", &h,
@@ -757,7 +774,7 @@ static int serve_request(conn *c)
         if (h.length > 0)
             copy_bytes(r, &discard, (size_t)h.length);
         send_simple(fd, 502, "Bad Gateway", "BadGateway", "The upstream is unreachable.", &h, 1);
-        count_outcome(fault);
+        count_outcome(fault, NULL);
         return 1;
     }
     /* The head, then (after the server's 100 Continue if the client asked
@@ -769,7 +786,7 @@ static int serve_request(conn *c)
         goto upstream_failed;
     if (h.expect_continue && h.length > 0 &&
         relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 1) != 2) {
-        count_outcome(fault);
+        count_outcome(fault, h.method);
         upstream_close(c);
         return 1;
     }
@@ -777,7 +794,7 @@ static int serve_request(conn *c)
     if (h.length > 0 && copy_bytes(r, &up, (size_t)h.length))
         goto upstream_failed;
     rc = relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 0);
-    count_outcome(fault);
+    count_outcome(fault, h.method);
     if (rc != 0)
         upstream_close(c);
     if (fault == F_DROP || rc < 0)
@@ -786,7 +803,7 @@ static int serve_request(conn *c)
 
 upstream_failed:
     upstream_close(c);
-    count_outcome(fault);
+    count_outcome(fault, h.method);
     return 1;
 }
 
@@ -796,7 +813,7 @@ static void *conn_main(void *arg)
     int rc = 0;
 
     if (is_down()) {
-        count_outcome(-1);
+        count_outcome(-1, NULL);
         rc = 2;
     }
     while (rc == 0)

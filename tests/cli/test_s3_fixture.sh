@@ -2,8 +2,9 @@
 # test_s3_fixture.sh - the S3 test fixtures themselves: scripts/s3-server.sh
 # (Ceph's RADOS Gateway on one node) and cairn-netproxy (latency and HTTP
 # faults). Under "s3-server.sh run": signed PUT and GET with curl, directly
-# and through the proxy; a conditional create on an existing key (412); a
-# wrong secret (403); a second bucket (create-bucket); the proxy's faults
+# and through the proxy (which counts requests by method); a conditional
+# create on an existing key (412); a wrong secret (403); a second bucket
+# (create-bucket); the proxy's faults
 # (500:1 answers 500 and is counted, 503:1 SlowDown, drop:1 leaves the
 # object written though the client heard nothing, stall:1 answers nothing,
 # reset:1 and "down" reset connections, "up" heals; --delay-ms). Then:
@@ -109,7 +110,11 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     expect_eq "$(req PUT "$via/p/obj" "$tmp/small" -H 'If-None-Match: *')" 412 \
         "conditional create through the proxy"
     expect_eq "$(secret=wrong-secret req GET "$via/p/obj")" 403 "wrong secret through the proxy"
-    expect_eq "$(stat_of forwarded)" 4 "requests forwarded"
+    expect_eq "$(req HEAD "$via/p/obj" "" -I)" 200 "HEAD through the proxy"
+    expect_eq "$(req DELETE "$via/p/nothing")" 204 "DELETE through the proxy"
+    expect_eq "$(stat_of forwarded)" 6 "requests forwarded"
+    expect_eq "$(stat_of gets) $(stat_of puts) $(stat_of heads) $(stat_of deletes) $(stat_of posts)" \
+        "2 2 1 1 0" "requests forwarded by method (gets puts heads deletes posts)"
 
     # 500:1: every request answered 500 by the proxy, counted.
     echo "500:1" >"$tmp/control"
@@ -160,8 +165,13 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     expect_eq "$(req GET "$via/p/obj")" 200 "GET after up"
     cmp -s "$tmp/body" "$tmp/obj" || fail "GET after up returned other bytes"
     expect_eq "$(stat_of reset)" 1 "resets counted"
-    expect_eq "$(stat_of requests)" 13 "requests counted"
-    expect_eq "$(stat_of forwarded)" 5 "requests forwarded in all"
+    expect_eq "$(stat_of requests)" 15 "requests counted"
+    expect_eq "$(stat_of forwarded)" 7 "requests forwarded in all"
+    # Methods count what reached the server: the dropped PUT too, no faults.
+    expect_eq "$(stat_of gets) $(stat_of puts) $(stat_of heads) $(stat_of deletes) $(stat_of posts)" \
+        "3 3 1 1 0" "requests sent on by method in all"
+    grep -Eq '^requests=[0-9]+ forwarded=[0-9]+ e500=[0-9]+ e503=[0-9]+ reset=[0-9]+ stall=[0-9]+ drop=[0-9]+ down=[0-9]+ gets=' \
+        "$tmp/stats" || fail "the stats line's old fields moved: $(cat "$tmp/stats")"
 
     # --delay-ms: 100 ms each way makes a GET take at least 200 ms.
     kill "$proxy_pid"
