@@ -32,6 +32,12 @@
  * each run, untimed.
  * A configuration whose first open fails is reported "unavailable" with the
  * engine's message, and the run goes on with the others.
+ *
+ * S3 configurations (configs.c) run only when the environment names an S3
+ * service (CAIRN_S3_BUCKET, AWS_ENDPOINT_URL); otherwise they are left out
+ * with a one-line note. After the workloads, the S3 section (s3.c) probes
+ * each of them on its template, and is printed after the table and
+ * written to s3.json.
  */
 #include <errno.h>
 #include <getopt.h>
