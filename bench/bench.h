@@ -279,10 +279,77 @@ void bench_fmt(char *dst, size_t size, const char *fmt, ...)
 /* Copies src into dst (size bytes), truncating, always NUL-terminated. */
 void bench_copy(char *dst, size_t size, const char *src);
 /* Expands {dir}, {tmp} and {run} (run, with '/' turned into '-': a name
- * unique to the run, e.g. for a remote prefix) in tmpl. Returns a malloc'd
- * string. */
+ * unique to the run) in tmpl, and for S3: {prefix} (dir, with '/' turned
+ * into '-': the template's prefix for runs that read the template in
+ * place, a fresh one for loads and writing runs), {bucket}
+ * (CAIRN_S3_BUCKET) and {endpoint} (AWS_ENDPOINT_URL_S3, else
+ * AWS_ENDPOINT_URL). Returns a malloc'd string. */
 char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const char *run);
+/* Whether a configuration keeps its data (on disk or on S3): it has a
+ * template and cold reads. */
 bool bench_spec_on_disk(const char *tmpl);
+/* Whether the spec names a remote tier (s3://). */
+bool bench_spec_remote(const char *tmpl);
+/* Whether the environment names an S3 service: CAIRN_S3_BUCKET and an
+ * endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL). */
+bool bench_s3_env(void);
+
+/* ---------------------------------------------------------------- s3 */
+
+/* S3 requests by kind and bytes (summed over a stack's remote tiers). */
+typedef struct bench_s3_req {
+    uint64_t get, put, head, del, post;
+    uint64_t bytes_in, bytes_out, retries;
+} bench_s3_req;
+
+/* A price: US dollars per 1,000 requests of the kinds named. */
+typedef struct bench_s3_price {
+    const char *kind;
+    double usd_per_1000;
+} bench_s3_price;
+
+/* PUT/POST/LIST, GET/HEAD, DELETE (s3.c: edit there). */
+extern const bench_s3_price bench_s3_prices[3];
+double bench_s3_dollars(const bench_s3_req *r);
+
+/* The S3 section of one configuration (s3.c explains each measure). Plain
+ * data, sent through a pipe from the children that measure it. */
+typedef struct bench_s3_row {
+    char config[32];
+    char error[384];
+    bool writer, write_back;
+    double rtt_ms;            /* median cairn_refresh (one conditional GET) */
+    double rtt_requests;      /* requests per refresh (expected: 1) */
+    /* readers */
+    double cold_ms;           /* open + first key, fresh process */
+    bench_s3_req cold_req;
+    uint32_t height;          /* tree height of "main" */
+    uint64_t reads;           /* random point reads after the first */
+    double read_ms;           /* per read */
+    bench_s3_req read_req;
+    uint64_t scan_keys;       /* cold full scan, fresh process */
+    double scan_s;
+    bench_s3_req scan_req;
+    unsigned inflight;        /* the S3 tier's requests in flight per call */
+    unsigned follow_ms;       /* idle follower */
+    double idle_s;
+    uint64_t idle_lookups;
+    bench_s3_req idle_req;
+    /* writers */
+    double upload_ms;         /* the first sync of the copy to an empty prefix */
+    bench_s3_req upload_req;
+    unsigned writes;          /* measured one-key commits (and syncs) */
+    double commit_ms, sync_ms; /* totals over writes */
+    bench_s3_req commit_req, sync_req;
+} bench_s3_row;
+
+/* Measures cfg (an S3 configuration) on its template tpl, with scratch
+ * directories under scratch, into *row (errors in row->error). */
+void bench_s3_measure(const bench_params *p, const bench_config *cfg, const char *tpl,
+                      const char *scratch, bench_s3_row *row);
+/* The S3 section as text, and as JSON into path (0, or -1 with errno). */
+void bench_s3_report(FILE *f, const bench_s3_row *rows, size_t n);
+int bench_s3_json(const char *path, const bench_s3_row *rows, size_t n);
 
 /* ---------------------------------------------------------------- report */
 

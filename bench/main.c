@@ -32,6 +32,12 @@
  * each run, untimed.
  * A configuration whose first open fails is reported "unavailable" with the
  * engine's message, and the run goes on with the others.
+ *
+ * S3 configurations (configs.c) run only when the environment names an S3
+ * service (CAIRN_S3_BUCKET, AWS_ENDPOINT_URL); otherwise they are left out
+ * with a one-line note. After the workloads, the S3 section (s3.c) probes
+ * each of them on its template, and is printed after the table and
+ * written to s3.json.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -396,6 +402,11 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
         trace(j, "copy", &t);
     }
     run.data_dir = dir;
+    /* an S3 reader keeps nothing in {dir}: make it, for disk usage */
+    if (bench_spec_remote(j->cfg->spec) && bench_mkdirs(dir)) {
+        bench_fmt(res->error, sizeof(res->error), "mkdir %s: %s", dir, strerror(errno));
+        return;
+    }
     if (!(run.spec = bench_expand(j->cfg->spec, dir, j->tmp_dir, j->run_dir))) {
         bench_fmt(res->error, sizeof(res->error), "out of memory");
         return;
@@ -412,6 +423,16 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
             res->commits = res->keys_written = 0;
             if (rc)
                 goto out;
+        }
+        /* A writing run on S3 starts from a fresh, empty prefix: an
+         * untimed sync fills it from the copy of the template (a catch-up
+         * by diff), so the timed section starts from the template there
+         * too (configs.c, "S3"). */
+        if (!load && (j->w->flags & WL_WRITES) && bench_spec_remote(j->cfg->spec) &&
+            run.store->a->sync(run.store)) {
+            bench_fmt(res->error, sizeof(res->error), "sync before the run: %s",
+                      run.store->err);
+            goto out;
         }
         if (!load && bench_warm(&run))
             goto out;
@@ -623,6 +644,7 @@ static void prepare_config(const cli *c, cstate *cs)
 
     for (const bench_workload *w = bench_workloads; w->name; w++)
         needed |= runs_workload(c, cs, w) && !(w->flags & WL_LOAD);
+    needed |= bench_spec_remote(cs->cfg->spec); /* the S3 section reads it */
     if (!needed || !cs->on_disk)
         return;
     bench_fmt(tpl_tmp, sizeof(tpl_tmp), "%s/template-tmp", cs->base);
@@ -788,10 +810,12 @@ static void run_workload(const cli *c, const bench_workload *w, cstate *cs, size
 int main(int argc, char **argv)
 {
     cli c;
-    char root[4096], path[4096], plots[1024] = "";
+    char root[4096], path[4096], plots[1024] = "", no_s3[512] = "";
     bench_machine m;
     rows out = {NULL, 0, 0};
     static cstate cs[64];
+    static bench_s3_row s3_rows[64];
+    size_t n_s3 = 0;
     size_t total = 0, done = 0, n_cs = 0, n_wl = 0, failed = 0;
     uint64_t t0 = bench_now_ns();
     double seconds;
@@ -823,6 +847,11 @@ int main(int argc, char **argv)
         cstate *x = &cs[n_cs];
         if (!in_list(c.configs, cfg->name))
             continue;
+        if (bench_spec_remote(cfg->spec) && !bench_s3_env()) {
+            size_t len = strlen(no_s3);
+            bench_fmt(no_s3 + len, sizeof(no_s3) - len, "%s%s", len ? ", " : "", cfg->name);
+            continue;
+        }
         memset(x, 0, sizeof(*x));
         x->cfg = cfg;
         x->on_disk = bench_spec_on_disk(cfg->spec);
@@ -834,6 +863,9 @@ int main(int argc, char **argv)
         }
         n_cs++;
     }
+    if (no_s3[0])
+        fprintf(stderr, "cairn-bench: skipping %s: no S3 in the environment (CAIRN_S3_BUCKET,"
+                        " AWS_ENDPOINT_URL; bench/s3.sh sets them)\n", no_s3);
     for (const bench_workload *w = bench_workloads; w->name; w++) {
         size_t k = 0;
         for (size_t i = 0; i < n_cs; i++)
@@ -863,6 +895,23 @@ int main(int argc, char **argv)
     }
     for (const bench_workload *w = bench_workloads; w->name && !interrupted; w++)
         run_workload(&c, w, cs, n_cs, root, &out, &done, total);
+    /* the S3 section: probes on each S3 configuration's template */
+    for (size_t i = 0; i < n_cs && !interrupted; i++) {
+        if (!bench_spec_remote(cs[i].cfg->spec))
+            continue;
+        if (isatty(STDERR_FILENO))
+            fprintf(stderr, "\r\033[KS3 section: %s", cs[i].cfg->name);
+        bench_fmt(path, sizeof(path), "%s/s3-probe", cs[i].base);
+        if (cs[i].have_tpl) {
+            bench_s3_measure(&c.p, cs[i].cfg, cs[i].tpl, path, &s3_rows[n_s3++]);
+        } else {
+            memset(&s3_rows[n_s3], 0, sizeof(s3_rows[n_s3]));
+            bench_copy(s3_rows[n_s3].config, sizeof(s3_rows[n_s3].config), cs[i].cfg->name);
+            bench_fmt(s3_rows[n_s3].error, sizeof(s3_rows[n_s3].error), "no template: %s",
+                      cs[i].unavailable[0] ? cs[i].unavailable : cs[i].tpl_error);
+            n_s3++;
+        }
+    }
     progress(0, 0, NULL, NULL, 0);
     seconds = (double)(bench_now_ns() - t0) / 1e9;
     if (!c.keep)
@@ -870,11 +919,16 @@ int main(int argc, char **argv)
 
     bench_compute_ratios(out.v, out.n);
     bench_report_table(stdout, &c.p, &m, out.v, out.n);
+    bench_s3_report(stdout, s3_rows, n_s3);
     snprintf(path, sizeof(path), "%s/table.txt", c.out);
     if ((f = fopen(path, "w"))) {
         bench_report_table(f, &c.p, &m, out.v, out.n);
+        bench_s3_report(f, s3_rows, n_s3);
         fclose(f);
     }
+    snprintf(path, sizeof(path), "%s/s3.json", c.out);
+    if (n_s3 && bench_s3_json(path, s3_rows, n_s3))
+        fprintf(stderr, "cairn-bench: cannot write %s: %s\n", path, strerror(errno));
     snprintf(path, sizeof(path), "%s/results.json", c.out);
     if (bench_report_json(path, &c.p, &m, out.v, out.n, seconds))
         fprintf(stderr, "cairn-bench: cannot write %s: %s\n", path, strerror(errno));

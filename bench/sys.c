@@ -334,14 +334,50 @@ void bench_copy(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* The S3 service of the environment: the bucket and endpoint the S3
+ * configurations use (docs/benchmarks.md, "S3 (issue 10)"). */
+static const char *s3_bucket(void)
+{
+    const char *v = getenv("CAIRN_S3_BUCKET");
+
+    return v && *v ? v : NULL;
+}
+
+static const char *s3_endpoint(void)
+{
+    const char *v = getenv("AWS_ENDPOINT_URL_S3");
+
+    if (!v || !*v)
+        v = getenv("AWS_ENDPOINT_URL");
+    return v && *v ? v : NULL;
+}
+
+bool bench_s3_env(void)
+{
+    return s3_bucket() && s3_endpoint();
+}
+
+/* Appends path as one path-free name ('/' turned into '-', no leading one). */
+static size_t put_name(char *out, const char *path)
+{
+    size_t len = 0;
+
+    for (const char *r = path + (*path == '/'); *r; r++)
+        out[len++] = *r == '/' ? '-' : *r;
+    return len;
+}
+
 char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const char *run)
 {
+    const char *bucket = s3_bucket(), *endpoint = s3_endpoint();
     size_t cap = strlen(tmpl) + 1, len = 0;
     char *out;
     const char *p;
 
+    bucket = bucket ? bucket : "";
+    endpoint = endpoint ? endpoint : "";
     for (p = tmpl; (p = strchr(p, '{')); p++)
-        cap += strlen(dir) + strlen(tmp) + strlen(run);
+        cap += strlen(dir) + strlen(tmp) + strlen(run) + strlen(bucket) + strlen(endpoint);
     if (!(out = malloc(cap)))
         return NULL;
     for (p = tmpl; *p;) {
@@ -353,9 +389,19 @@ char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const cha
             p += 5;
         } else if (strncmp(p, "{run}", 5) == 0) {
             /* the run directory as one path-free name */
-            for (const char *r = run + (*run == '/'); *r; r++)
-                out[len++] = *r == '/' ? '-' : *r;
+            len += put_name(out + len, run);
             p += 5;
+        } else if (strncmp(p, "{prefix}", 8) == 0) {
+            /* the data directory as one path-free name: the template's
+             * for runs that read it, the run's own for loads and writers */
+            len += put_name(out + len, dir);
+            p += 8;
+        } else if (strncmp(p, "{bucket}", 8) == 0) {
+            len += (size_t)sprintf(out + len, "%s", bucket);
+            p += 8;
+        } else if (strncmp(p, "{endpoint}", 10) == 0) {
+            len += (size_t)sprintf(out + len, "%s", endpoint);
+            p += 10;
         } else {
             out[len++] = *p++;
         }
@@ -366,7 +412,12 @@ char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const cha
 
 bool bench_spec_on_disk(const char *tmpl)
 {
-    return strstr(tmpl, "{dir}") != NULL;
+    return strstr(tmpl, "{dir}") != NULL || bench_spec_remote(tmpl);
+}
+
+bool bench_spec_remote(const char *tmpl)
+{
+    return strstr(tmpl, "s3://") != NULL;
 }
 
 /* ---------------------------------------------------------------- machine */
