@@ -394,6 +394,8 @@ static int dir_reserve(s3_tier *st, uint64_t more)
 /* Sorts by id and keeps one entry per id (any copy of a blob will do). */
 static void dir_sort(s3_tier *st)
 {
+    if (!st->n_dir)
+        return; /* (dir may still be NULL) */
     qsort(st->dir, st->n_dir, sizeof(*st->dir), entry_cmp);
     size_t w = 0;
     for (size_t i = 0; i < st->n_dir; i++)
