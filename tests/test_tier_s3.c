@@ -323,7 +323,7 @@ static void kill_proxy(void)
 
 /* Starts cairn-netproxy in front of the fixture's server with delay_ms per
  * direction; returns its pid and writes its endpoint into endpoint. */
-static pid_t start_proxy(unsigned delay_ms, char *endpoint, size_t cap)
+static pid_t start_proxy(unsigned delay_ms, const char *faults, char *endpoint, size_t cap)
 {
     const char *proxy = getenv("CAIRN_NETPROXY");
     const char *up = getenv("AWS_ENDPOINT_URL");
@@ -343,7 +343,7 @@ static pid_t start_proxy(unsigned delay_ms, char *endpoint, size_t cap)
         if (!freopen("/dev/null", "w", stdout))
             _exit(126);
         execl(proxy, proxy, "--listen", "127.0.0.1:0", "--upstream", upstream, "--delay-ms", delay,
-              "--port-file", port_file, (char *)NULL);
+              "--port-file", port_file, faults[0] ? "--faults" : (char *)NULL, faults, (char *)NULL);
         _exit(127);
     }
     proxy_pid = pid;
@@ -412,7 +412,7 @@ static void test_single_flight(void)
     ASSERT_OK(cairn__tier_publish(w, cb, FLIGHT_BLOBS, "heads/main", NULL, &b[0].id));
     cairn__tier_close(w);
 
-    pid_t proxy = start_proxy(100, endpoint, sizeof(endpoint));
+    pid_t proxy = start_proxy(100, "", endpoint, sizeof(endpoint));
     snprintf(opts, sizeof(opts), "merge_gap=0&endpoint=%s", endpoint);
     make_spec(spec, sizeof(spec), "flight", opts);
     cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
@@ -453,6 +453,44 @@ static void test_single_flight(void)
         free(b[i].data);
     printf("single flight: %d threads, %d blobs, %llu GETs (one thread alone: %llu)\n", FLIERS,
            FLIGHT_BLOBS, (unsigned long long)gets, (unsigned long long)solo);
+}
+
+/* ---------------------------------------------------------------- damage on the wire */
+
+/* A body damaged on its way (the proxy flips a byte) no longer matches the
+ * signed payload hash: the service refuses it, the client says so at once
+ * without retrying, and nothing moves. */
+static void test_payload_mismatch(void)
+{
+    char spec[256], endpoint[64], opts[160];
+    make_spec(spec, sizeof(spec), "corrupt", "");
+    cairn_tier *w = open_tier(spec, 0);
+    test_blob b0 = make_blob(31, 500), b1 = make_blob(32, 500);
+    cairn_blob c0 = as_blob(&b0), c1 = as_blob(&b1);
+    ASSERT_OK(cairn__tier_publish(w, &c0, 1, "heads/main", NULL, &b0.id));
+    cairn__tier_close(w);
+
+    pid_t proxy = start_proxy(0, "corrupt:1", endpoint, sizeof(endpoint));
+    snprintf(opts, sizeof(opts), "endpoint=%s", endpoint);
+    make_spec(spec, sizeof(spec), "corrupt", opts);
+    w = open_tier(spec, 0); /* GETs have no body: they pass */
+    for (int twice = 0; twice < 2; twice++) {
+        ASSERT_RC(cairn__tier_publish(w, &c1, 1, "heads/main", &b0.id, &b1.id), CAIRN_DENIED);
+        ASSERT_DETAIL("XAmzContentSHA256Mismatch");
+        ASSERT_DETAIL(bucket);
+    }
+    ASSERT_EQ(atomic_load(&cairn__s3_counters(((s3_tier *)w)->client)->retries), 0);
+    cairn__tier_close(w);
+    stop_proxy(proxy);
+    make_spec(spec, sizeof(spec), "corrupt", "");
+    cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
+    cairn_id got;
+    ASSERT_OK(cairn__tier_ref_get(r, "heads/main", &got));
+    ASSERT_TRUE(cairn__id_eq(&got, &b0.id));
+    cairn__tier_close(r);
+    free(b0.data);
+    free(b1.data);
+    printf("payload mismatch: a body damaged on the wire is refused, not retried, nothing moves\n");
 }
 
 /* ---------------------------------------------------------------- client */
@@ -788,6 +826,7 @@ int main(void)
     test_index_cache();
     test_merge();
     test_single_flight();
+    test_payload_mismatch();
     test_bad_heads();
     test_fencing();
     test_race();

@@ -23,6 +23,9 @@
  *   reset:P  close the client connection with an RST (SO_LINGER 0);
  *   stall:P  read the request, then nothing for 30 s or until the client
  *            closes, then close;
+ *   corrupt:P  forward the request with the first byte of its body flipped
+ *            (a request without a body goes as it is): a signed payload
+ *            hash then no longer matches, as after damage on the wire;
  *   drop:P   forward the request, read the whole response, then close the
  *            client connection without sending it (the server did the
  *            work, the client never hears);
@@ -80,8 +83,9 @@
 #define STALL_MS 30000       /* how long a stalled request is held */
 #define IDLE_S 300           /* receive timeout on either side */
 
-enum fault { F_NONE, F_500, F_503, F_RESET, F_STALL, F_DROP, F_NKINDS };
-static const char *const fault_names[F_NKINDS] = {"", "500", "503", "reset", "stall", "drop"};
+enum fault { F_NONE, F_500, F_503, F_RESET, F_STALL, F_DROP, F_CORRUPT, F_NKINDS };
+static const char *const fault_names[F_NKINDS] = {"", "500", "503", "reset", "stall", "drop",
+                                                  "corrupt"};
 
 /* The methods counted in the stats file, by their field names there. */
 enum { N_METHODS = 5 };
@@ -176,7 +180,7 @@ static int spec_parse(const char *text, spec *out)
     }
     return 0;
 bad:
-    say("bad fault spec item '%s' (want KIND:P, KIND one of 500 503 reset stall drop)", item);
+    say("bad fault spec item '%s' (want KIND:P, KIND one of 500 503 reset stall drop corrupt)", item);
     return -1;
 }
 
@@ -220,10 +224,10 @@ static void stats_write(void)
     if (!(f = fopen(tmp, "w")))
         return;
     fprintf(f, "requests=%lu forwarded=%lu e500=%lu e503=%lu reset=%lu stall=%lu drop=%lu down=%lu"
-               " gets=%lu puts=%lu heads=%lu deletes=%lu posts=%lu\n",
+               " gets=%lu puts=%lu heads=%lu deletes=%lu posts=%lu corrupt=%lu\n",
             g.requests, g.forwarded, g.count[F_500], g.count[F_503], g.count[F_RESET],
             g.count[F_STALL], g.count[F_DROP], g.down, g.by_method[0], g.by_method[1],
-            g.by_method[2], g.by_method[3], g.by_method[4]);
+            g.by_method[2], g.by_method[3], g.by_method[4], g.count[F_CORRUPT]);
     if (fclose(f) == 0)
         rename(tmp, g.stats_path);
 }
@@ -395,6 +399,7 @@ static void sleep_ms(long ms)
 typedef struct sink {
     int fd;
     int started;
+    int flip; /* flip the first byte written (the corrupt fault) */
 } sink;
 
 static int sink_put(sink *s, const void *data, size_t n)
@@ -403,6 +408,14 @@ static int sink_put(sink *s, const void *data, size_t n)
         s->started = 1;
         if (delay_ms > 0)
             sleep_ms(delay_ms);
+    }
+    if (s->fd >= 0 && s->flip && n > 0) {
+        unsigned char first = *(const unsigned char *)data ^ 0x01;
+        s->flip = 0;
+        if (write_all(s->fd, &first, 1))
+            return -1;
+        data = (const char *)data + 1;
+        n--;
     }
     return s->fd < 0 ? 0 : write_all(s->fd, data, n);
 }
@@ -626,6 +639,7 @@ static int relay_response(conn *c, const head *req, int interim_fd, int final_fd
             return -1;
         s.fd = h.status >= 200 ? final_fd : interim_fd;
         s.started = 0;
+        s.flip = 0;
         if (copy_bytes(u, &s, (size_t)n))
             return -1;
         if (h.status >= 200)
@@ -733,7 +747,7 @@ static int serve_request(conn *c)
         return 2;
     }
     if (fault == F_500 || fault == F_503 || fault == F_STALL) {
-        sink discard = {-1, 1};
+        sink discard = {-1, 1, 0};
         if (h.expect_continue && h.length > 0 &&
             write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
             return 1;
@@ -769,7 +783,7 @@ static int serve_request(conn *c)
 
     /* Forwarded (F_NONE) or dropped (F_DROP). */
     if (upstream_open(c)) {
-        sink discard = {-1, 1};
+        sink discard = {-1, 1, 0};
         r->pos += (size_t)n;
         if (h.length > 0)
             copy_bytes(r, &discard, (size_t)h.length);
@@ -781,7 +795,7 @@ static int serve_request(conn *c)
      * for one) the body, then the response. A final answer instead of the
      * 100 ends the exchange, and the connection (the client may or may not
      * send the body now). */
-    sink up = {c->upstream.fd, 0};
+    sink up = {c->upstream.fd, 0, 0};
     if (copy_bytes(r, &up, (size_t)n))
         goto upstream_failed;
     if (h.expect_continue && h.length > 0 &&
@@ -791,6 +805,7 @@ static int serve_request(conn *c)
         return 1;
     }
     up.started = 0;
+    up.flip = fault == F_CORRUPT;
     if (h.length > 0 && copy_bytes(r, &up, (size_t)h.length))
         goto upstream_failed;
     rc = relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 0);
@@ -874,7 +889,7 @@ static void usage(void)
     fprintf(stderr, "usage: cairn-netproxy --listen HOST:PORT --upstream HOST:PORT [--delay-ms N]\n"
                     "       [--faults SPEC] [--seed N] [--port-file F] [--control F]\n"
                     "       [--stats-file F]\n"
-                    "SPEC: comma-separated KIND:P, KIND one of 500 503 reset stall drop\n");
+                    "SPEC: comma-separated KIND:P, KIND one of 500 503 reset stall drop corrupt\n");
     exit(2);
 }
 
