@@ -56,8 +56,9 @@ static int walk_space(void *ctx, const uint8_t *name, size_t name_len, const cai
 /* Where each ref tier's branch is: for a write-back tier, the newest
  * commit it holds (the durability watermark) and how many commits the
  * primary is ahead (the queue a sync would upload). Best effort: a tier
- * that cannot say shows no head. */
-static void tier_heads(cairn_db *db, const char *branch, cairn_stats *out)
+ * that cannot say shows no head. Commits are read only for a tier that
+ * lags. */
+static void tier_heads(cairn_db *db, const char *branch, cairn_tier_stats *out)
 {
     char ref[CAIRN_REF_NAME_MAX + 1];
     cairn_commit_info primary_info;
@@ -65,23 +66,29 @@ static void tier_heads(cairn_db *db, const char *branch, cairn_stats *out)
     bool have_primary;
 
     cairn__ref_path(CAIRN_BRANCH, branch, ref);
-    have_primary = cairn__stack_ref_get(db->stack, ref, &primary_head) == 0 &&
-                   cairn_commit_get(db, &primary_head, &primary_info) == 0;
+    have_primary = cairn__stack_ref_get(db->stack, ref, &primary_head) == 0;
+    bool read_primary = false;
     for (size_t k = 0; k < cairn__stack_n_tiers(db->stack) && k < CAIRN_STATS_MAX_TIERS; k++) {
         cairn_tier *t = cairn__stack_tier(db->stack, k);
-        cairn_tier_stats *ts = &out->tiers[k];
+        cairn_tier_stats *ts = &out[k];
         cairn_commit_info info;
         if (t->is_cache || cairn__tier_ref_get(t, ref, &ts->head))
             continue;
         ts->has_head = true;
-        if (have_primary && !cairn__id_eq(&ts->head, &primary_head) &&
-            cairn_commit_get(db, &ts->head, &info) == 0) {
+        if (!have_primary || cairn__id_eq(&ts->head, &primary_head))
+            continue;
+        if (!read_primary && cairn_commit_get(db, &primary_head, &primary_info) != 0) {
+            have_primary = false;
+            continue;
+        }
+        read_primary = true;
+        if (cairn_commit_get(db, &ts->head, &info) == 0) {
             if (primary_info.seq > info.seq)
                 ts->commits_behind = primary_info.seq - info.seq;
             cairn_commit_info_clear(&info);
         }
     }
-    if (have_primary)
+    if (read_primary)
         cairn_commit_info_clear(&primary_info);
     cairn__detail_clear();
 }
@@ -111,10 +118,18 @@ int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
             out->node_size_stddev = sqrt(fmax(0.0, acc.sum_sq / out->nodes - mean * mean));
         }
     }
-    /* Read the counters last, so that they include the walk above. */
+    /* Read the counters last, so that they include the walk above (and the
+     * reads of the tiers' heads). */
+    cairn_tier_stats heads[CAIRN_STATS_MAX_TIERS];
+    memset(heads, 0, sizeof(heads));
+    tier_heads(db, at ? at : "main", heads);
     if ((rc = cairn__stack_stats(db->stack, out)))
         return rc;
-    tier_heads(db, at ? at : "main", out);
+    for (unsigned k = 0; k < out->n_tiers && k < CAIRN_STATS_MAX_TIERS; k++) {
+        out->tiers[k].has_head = heads[k].has_head;
+        out->tiers[k].head = heads[k].head;
+        out->tiers[k].commits_behind = heads[k].commits_behind;
+    }
     cairn__cache_stats(db->cache, &cs);
     out->cache_hits = cs.hits;
     out->cache_misses = cs.misses;

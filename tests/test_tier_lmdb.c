@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "id.h"
+#include "stack.h"
 #include "test.h"
 #include "tier.h"
 #include "tierutil.h"
@@ -793,6 +794,63 @@ static void test_cut_short_file(void)
     printf("a data.mdb cut short is refused at open, not a SIGBUS at the first read\n");
 }
 
+/* capacity=: a bounded cache that evicts its oldest packs, keeps what it
+ * holds across reopens, is made even for a read-only stack, and is never
+ * made of a directory that holds a store. */
+static void test_cache(void)
+{
+    enum { N = 400, LEN = 8000 };
+    char *dir = fresh_dir();
+    char spec[600];
+    static test_blob b[N];
+    bool held[N];
+    size_t pick[N];
+    /* Read-only: the cache is made anyway (filling it is its point). */
+    cairn_tier *t = open_lmdb(dir, "capacity=1M", CAIRN_RDONLY);
+    ASSERT_EQ(t->capacity, 1 << 20);
+    for (int i = 0; i < N; i++) {
+        b[i] = make_blob(77000 + (uint64_t)i, LEN);
+        ASSERT_OK(put_one(t, &b[i]));
+        pick[i] = (size_t)i;
+    }
+    /* 3.2 MB written into 1 MiB: the oldest went, the newest stayed. */
+    ASSERT_TRUE(atomic_load(&t->counters.evictions) > 0);
+    uint64_t blobs, bytes;
+    ASSERT_OK(cairn__tier_usage(t, &blobs, &bytes));
+    ASSERT_TRUE(bytes <= (1u << 20));
+    ASSERT_TRUE(!holds(t, &b[0]));
+    ASSERT_TRUE(holds(t, &b[N - 1]));
+    for (int i = 0; i < N; i++)
+        held[i] = holds(t, &b[i]);
+    ASSERT_TRUE(held[N - 1] && held[N - 10]);
+    cairn__tier_close(t);
+    /* Reopened, it holds the same. */
+    t = open_lmdb(dir, "capacity=1M", 0);
+    expect_get(t, b, pick, N, held, 0);
+    cairn__tier_close(t);
+    /* A store is never opened as a cache; a cache needs packs. */
+    char *store = fresh_dir();
+    t = open_lmdb(store, "", 0);
+    cairn_id id = b[0].id;
+    ASSERT_OK(cairn__tier_ref_cas(t, "heads/main", NULL, &id));
+    cairn__tier_close(t);
+    snprintf(spec, sizeof(spec), "lmdb:%s?capacity=1M", store);
+    cairn_stack *st = (cairn_stack *)1;
+    char stack_spec[1300];
+    snprintf(stack_spec, sizeof(stack_spec), "%s>lmdb:%s", spec, dir);
+    ASSERT_RC(cairn__stack_open(stack_spec, 0, &st), CAIRN_BADSPEC);
+    ASSERT_DETAIL("holds a store");
+    snprintf(spec, sizeof(spec), "lmdb:%s?capacity=1M&layout=blobs", dir);
+    spec_bad(spec, CAIRN_BADSPEC, "needs layout=packed");
+    snprintf(spec, sizeof(spec), "lmdb:%s?capacity=1K", dir);
+    spec_bad(spec, CAIRN_BADSPEC, "bad capacity");
+    for (int i = 0; i < N; i++)
+        free(b[i].data);
+    free(store);
+    free(dir);
+    printf("cache: bounded, oldest packs evicted, kept across reopens; stores refused\n");
+}
+
 int main(void)
 {
     test_seed_init(2);
@@ -810,6 +868,7 @@ int main(void)
     test_map_full();
     test_resized_by_other_process();
     test_scan();
+    test_cache();
     model_run(scaled(6000), "packed");
     model_run(scaled(3000), "blobs");
     printf("ok\n");

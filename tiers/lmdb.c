@@ -376,6 +376,41 @@ static bool disk_full(const lmdb_tier *t)
 /* Runs op in one write transaction and commits it: one commit, one fsync,
  * and an error (a CAS conflict too) writes nothing. A full map in a
  * growable env aborts, doubles the map and runs op again. */
+/* Bytes of pages the packed layout's two databases use: what a cache
+ * counts against its capacity (LMDB reuses freed pages, so the file
+ * stops growing at about this). */
+static uint64_t packed_bytes(lmdb_tier *t, MDB_txn *txn)
+{
+    MDB_dbi dbs[2] = {t->shared->packs, t->shared->where};
+    uint64_t bytes = 0;
+    for (int i = 0; i < 2; i++) {
+        MDB_stat s;
+        if (mdb_stat(txn, dbs[i], &s) == 0)
+            bytes += ((uint64_t)s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages) * s.ms_psize;
+    }
+    return bytes;
+}
+
+/* A cache over its capacity evicts its oldest packs, in the transaction
+ * that wrote the new ones, down to nine tenths of it (so that not every
+ * write evicts). */
+static int cache_trim(lmdb_tier *t, MDB_txn *txn)
+{
+    uint64_t capacity = t->base.capacity;
+    if (packed_bytes(t, txn) <= capacity)
+        return 0;
+    while (packed_bytes(t, txn) > capacity / 10 * 9) {
+        uint64_t evicted;
+        int rc = cairn__lmdb_packed_evict_oldest(t, txn, &evicted);
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc)
+            return rc;
+        atomic_fetch_add(&t->base.counters.evictions, evicted);
+    }
+    return 0;
+}
+
 static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
 {
     lmdb_env *e = t->shared;
@@ -399,7 +434,9 @@ static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
             }
             return lmdb_err(t, NULL, rc, what);
         }
-        if ((rc = apply_write(t, txn, op)) == 0)
+        if ((rc = apply_write(t, txn, op)) == 0 && t->base.capacity && op->blobs)
+            rc = cache_trim(t, txn);
+        if (rc == 0)
             rc = mdb_txn_commit(txn); /* frees txn whatever happens */
         else
             mdb_txn_abort(txn);
@@ -810,6 +847,8 @@ struct lmdb_opts {
     int layout;            /* -1: not given (a new store: packed), 0: blobs, 1: packed */
     unsigned pack_pages;   /* LMDB pages a pack fills (packed layout), 0: default */
     int readahead;         /* -1: not given (on), 0: MDB_NORDAHEAD, 1: the kernel's */
+    uint64_t capacity;     /* a cache of at most this many bytes; 0: a store */
+    bool sync_given;
 };
 
 static int lmdb_option(void *ctx, const char *key, const char *val)
@@ -828,7 +867,15 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
                                val);
         return 0;
     }
+    if (strcmp(key, "capacity") == 0) {
+        if (cairn__parse_size(val, &o->capacity) || o->capacity < (1u << 20))
+            return cairn__fail(CAIRN_BADSPEC,
+                               "lmdb: bad capacity '%s' (want a size of at least 1M, such as 20G)",
+                               val);
+        return 0;
+    }
     if (strcmp(key, "sync") == 0) {
+        o->sync_given = true;
         if (strcmp(val, "full") == 0)
             o->env_flags = 0;
         else if (strcmp(val, "meta") == 0)
@@ -879,7 +926,7 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
         return 0;
     }
     return cairn__fail(CAIRN_BADSPEC,
-                       "lmdb: unknown option '%s' (known: map_size, sync, max_readers, "
+                       "lmdb: unknown option '%s' (known: map_size, capacity, sync, max_readers, "
                        "promote, layout, pack_pages, readahead)",
                        key);
 }
@@ -1241,6 +1288,47 @@ static int check_layout(const char *path, int layout)
     return known ? layout_matches(path, packed, layout) : 0;
 }
 
+/* Whether the LMDB store at path holds refs: a store, which must not be
+ * opened as a cache (it would evict the store's blobs). Read-only, as
+ * check_layout. Unknown (it cannot be opened) counts as a store. */
+static bool holds_refs(const char *path)
+{
+    unsigned gen = atomic_load(&fork_generation);
+    bool has = true;
+    struct stat st;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat ms;
+
+    if (stat(path, &st) != 0)
+        return false;
+    pthread_mutex_lock(&registry_mu);
+    lmdb_env *open = NULL;
+    for (lmdb_env *e = registry; e; e = e->next)
+        if (e->dev == st.st_dev && e->ino == st.st_ino && e->generation == gen)
+            open = e;
+    if (open) {
+        if (mdb_txn_begin(open->env, NULL, MDB_RDONLY, &txn) == 0) {
+            has = mdb_stat(txn, open->refs, &ms) != 0 || ms.ms_entries > 0;
+            mdb_txn_abort(txn);
+        }
+    } else if (mdb_env_create(&env) == 0) {
+        if (mdb_env_set_maxdbs(env, 4) == 0 &&
+            mdb_env_open(env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0644) == 0 &&
+            mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+            int rc = mdb_dbi_open(txn, "refs", 0, &dbi);
+            has = rc == MDB_NOTFOUND ? false
+                  : rc || mdb_stat(txn, dbi, &ms) != 0 ? true
+                                                       : ms.ms_entries > 0;
+            mdb_txn_abort(txn);
+        }
+        mdb_env_close(env);
+    }
+    pthread_mutex_unlock(&registry_mu);
+    return has;
+}
+
 /* What a directory named as an lmdb store holds. */
 enum dir_kind { DIR_MISSING, DIR_EMPTY, DIR_LMDB, DIR_FILE_STORE, DIR_OTHER };
 
@@ -1287,7 +1375,7 @@ static int inspect_dir(const char *path, enum dir_kind *kind)
  * refused, so that a mistyped spec never writes into a random place. */
 int cairn__lmdb_check(cairn_tier_config *cfg)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0, -1};
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0, -1, 0, false};
     enum dir_kind kind = DIR_OTHER;
     int rc;
 
@@ -1297,6 +1385,9 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
         return rc;
     if (o.map_size && o.map_initial)
         return cairn__fail(CAIRN_BADSPEC, "lmdb: map_size and map_initial exclude each other");
+    if (o.capacity && o.layout == 0)
+        return cairn__fail(CAIRN_BADSPEC,
+                           "lmdb: a cache (capacity=) evicts whole packs: it needs layout=packed");
     if (strlen(cfg->arg) >= sizeof(((lmdb_tier *)0)->path))
         return cairn__fail(CAIRN_BADSPEC, "lmdb: path '%.40s...' is too long", cfg->arg);
     if ((rc = inspect_dir(cfg->arg, &kind)))
@@ -1314,16 +1405,20 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
                            cfg->arg);
     case DIR_MISSING:
     case DIR_EMPTY:
-        if (cfg->open_flags & (CAIRN_RDONLY | CAIRN_EXISTING))
+        /* A cache is made where it is missing, even for a read-only stack:
+         * filling it is its purpose. */
+        if ((cfg->open_flags & (CAIRN_RDONLY | CAIRN_EXISTING)) && !o.capacity)
             return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no store here", cfg->arg);
         break;
     case DIR_LMDB:
-        cfg->holds_store = true;
-        if (o.layout >= 0 && (rc = check_layout(cfg->arg, o.layout)))
+        cfg->holds_store = !o.capacity || holds_refs(cfg->arg);
+        if ((o.layout >= 0 || o.capacity) &&
+            (rc = check_layout(cfg->arg, o.capacity ? 1 : o.layout)))
             return rc;
         break;
     }
     cfg->caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
+    cfg->capacity = o.capacity;
     return 0;
 }
 
@@ -1333,8 +1428,8 @@ int cairn__lmdb_check(cairn_tier_config *cfg)
  * settings then hold. */
 int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
 {
-    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0, -1};
-    bool rdonly = cfg->open_flags & CAIRN_RDONLY;
+    struct lmdb_opts o = {0, 0, 0, 0, -1, -1, 0, -1, 0, false};
+    bool rdonly = (cfg->open_flags & CAIRN_RDONLY) && !cfg->capacity;
     const char *path = cfg->arg;
     struct stat st;
     lmdb_tier *t;
@@ -1344,6 +1439,10 @@ int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
     pthread_once(&atfork_once, atfork_register);
     if ((rc = cairn__opts_each(cfg->opts, lmdb_option, &o)))
         return rc;
+    if (o.capacity && !o.sync_given)
+        o.env_flags = MDB_NOSYNC; /* a cache loses nothing a crash can take */
+    if (o.capacity && o.layout < 0)
+        o.layout = 1;
     if (!rdonly && (rc = cairn__mkdir_p(path)))
         return cairn__fail_context(rc, "lmdb");
     if (stat(path, &st) != 0)
@@ -1356,6 +1455,7 @@ int cairn__lmdb_open(const cairn_tier_config *cfg, cairn_tier **out)
     t->base.m = &lmdb_methods;
     t->base.caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
     t->base.promote = o.promote == 1;
+    t->base.capacity = o.capacity;
     t->rdonly = rdonly;
     atomic_init(&t->lock_fd, -1);
     snprintf(t->path, sizeof(t->path), "%s", path);

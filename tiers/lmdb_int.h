@@ -68,6 +68,12 @@ int cairn__lmdb_packed_put(lmdb_tier *t, MDB_txn *txn, const cairn_blob *blobs, 
  * Returns as cairn__lmdb_packed_put. */
 int cairn__lmdb_packed_remove(lmdb_tier *t, MDB_txn *txn, const cairn_id *ids, size_t n);
 
+/* Evicts the oldest pack (a cache's eviction is first in, first out): the
+ * locations of its live blobs, then the pack. OUT: *evicted, the blobs
+ * forgotten. Returns 0, MDB_NOTFOUND when no pack is left, an MDB code or
+ * a cairn code. */
+int cairn__lmdb_packed_evict_oldest(lmdb_tier *t, MDB_txn *txn, uint64_t *evicted);
+
 /* The blob length a "where" value records (0 for a damaged value). */
 size_t cairn__lmdb_loc_len(const MDB_val *loc);
 

@@ -458,3 +458,46 @@ int cairn__lmdb_packed_remove(lmdb_tier *t, MDB_txn *txn, const cairn_id *ids, s
     cairn__free(touched.v);
     return rc;
 }
+
+int cairn__lmdb_packed_evict_oldest(lmdb_tier *t, MDB_txn *txn, uint64_t *evicted)
+{
+    MDB_cursor *cur;
+    MDB_val key, pack;
+    cairn_pack_index *ix = NULL;
+    uint8_t seq_key[SEQ_SIZE];
+    uint64_t seq;
+    char name[48];
+    int rc;
+
+    *evicted = 0;
+    if ((rc = mdb_cursor_open(txn, t->shared->packs, &cur)))
+        return rc;
+    rc = mdb_cursor_get(cur, &key, &pack, MDB_FIRST);
+    mdb_cursor_close(cur);
+    if (rc)
+        return rc; /* MDB_NOTFOUND: nothing left */
+    if (key.mv_size != SEQ_SIZE)
+        return cairn__fail(CAIRN_CORRUPT, "lmdb %s: a pack key of %zu bytes", t->path, key.mv_size);
+    seq = get_be(key.mv_data, SEQ_SIZE);
+    snprintf(name, sizeof(name), "lmdb pack %llu", (unsigned long long)seq);
+    /* Its live blobs lose their locations; a damaged index only means the
+     * locations stay and resolve to nothing (a miss, for a cache). */
+    if (pack.mv_size >= CAIRN_PACK_FOOTER &&
+        cairn__pack_index_parse(name, pack.mv_data, pack.mv_size, pack.mv_size, &ix) == 0) {
+        for (uint64_t i = 0; i < ix->count && !rc; i++) {
+            bool live;
+            MDB_val k = cairn__lmdb_id_val(&ix->entries[i].id);
+            if ((rc = is_live(t, txn, seq, &ix->entries[i], &live)) || !live)
+                continue;
+            if ((rc = mdb_del(txn, t->shared->where, &k, NULL)) == 0)
+                (*evicted)++;
+        }
+        cairn__pack_index_free(ix);
+    }
+    cairn__detail_clear();
+    put_be(seq_key, seq, SEQ_SIZE);
+    MDB_val pk = {SEQ_SIZE, seq_key};
+    if (!rc)
+        rc = mdb_del(txn, t->shared->packs, &pk, NULL);
+    return rc;
+}
