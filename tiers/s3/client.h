@@ -144,6 +144,12 @@ int cairn__s3_list(cairn_s3_client *c, const char *prefix,
 int cairn__s3_put_large(cairn_s3_client *c, const char *key, const void *data, size_t len,
                         size_t part_size);
 
+/* Copies the text between the first <tag> and </tag> at or after *from
+ * (which then moves past it) into out (cap bytes), XML's five entities
+ * decoded. Returns false when there is none or it does not fit. */
+bool cairn__s3_xml_take(const char *xml, size_t len, size_t *from, const char *tag, char *out,
+                        size_t cap);
+
 /* The client's counters (live, owned by the client). */
 const cairn_s3_counters *cairn__s3_counters(const cairn_s3_client *c);
 

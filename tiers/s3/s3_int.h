@@ -105,7 +105,7 @@ typedef struct s3_tier {
     uint64_t merges;            /* packs written by merging (stats, tests) */
 } s3_tier;
 
-/* ---- s3.c ---- */
+/* ---- s3.c: the spec, the head, reads ---- */
 
 /* "PREFIX/NAME" into out. */
 void cairn__s3_key(const s3_tier *st, const char *name, char *out, size_t cap);
@@ -116,6 +116,8 @@ void cairn__s3_pack_key(const s3_tier *st, const char *pack, char *out, size_t c
  * changed. Sets *changed. Caller holds write_mu or nothing (takes mu).
  * Errors: the client's, CAIRN_CORRUPT, CAIRN_VERSION. */
 int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed);
+
+/* ---- dir.c: the directory and the pending blobs ---- */
 
 /* Brings the directory in line with the head's packs (and unnamed ones):
  * loads the indexes of packs it lacks, in parallel; drops packs the head no
@@ -128,6 +130,9 @@ void cairn__s3_dir_drop(s3_tier *st, char (*names)[CAIRN_S3_PACK_NAME_MAX + 1], 
 
 /* Adds a pack whose index is known (just uploaded). Caller holds mu. */
 int cairn__s3_dir_add(s3_tier *st, const cairn_s3_pack_ref *p, const void *pack_bytes);
+
+/* Loads the directory on first use (cairn__s3_dir_sync). Caller holds mu. */
+int cairn__s3_dir_ensure(s3_tier *st);
 
 /* The directory entry of id, or NULL. Caller holds mu. */
 const s3_dir_entry *cairn__s3_dir_find(const s3_tier *st, const cairn_id *id);
