@@ -42,6 +42,14 @@ typedef struct verifier {
     bool repair;          /* restore damaged or missing blobs from other tiers */
     bool stop;
     int err;              /* CAIRN_NOMEM: verification could not go on (not a finding) */
+    /* Children of the nodes on the walk's path, read ahead in one batch per
+     * parent (a remote tier then needs a few requests, not one a node);
+     * read_blob takes them from here. */
+    struct ahead {
+        cairn_id id;
+        cairn_buf buf;
+    } *ahead;
+    size_t n_ahead, cap_ahead;
 } verifier;
 
 /* Returns a pointer to the flags of id, adding it if new. NULL on OOM. */
@@ -186,13 +194,72 @@ static const char *repair_blob(verifier *v, const cairn_id *id)
     return NULL;
 }
 
+/* Takes id's bytes from the read-ahead set, if they are there. */
+static bool take_ahead(verifier *v, const cairn_id *id, cairn_buf *buf)
+{
+    for (size_t i = v->n_ahead; i-- > 0;)
+        if (cairn__id_eq(&v->ahead[i].id, id)) {
+            *buf = v->ahead[i].buf;
+            v->ahead[i] = v->ahead[--v->n_ahead];
+            return true;
+        }
+    return false;
+}
+
+static void ahead_free(verifier *v)
+{
+    for (size_t i = 0; i < v->n_ahead; i++)
+        cairn__free(v->ahead[i].buf.data);
+    cairn__free(v->ahead);
+    v->ahead = NULL;
+    v->n_ahead = v->cap_ahead = 0;
+}
+
+/* Reads the children of nd not read yet in one batch. Best effort: a batch
+ * that fails (a child missing or damaged) is dropped, and each child is
+ * then read, and reported, on its own. */
+static void read_ahead(verifier *v, const cairn_node *nd)
+{
+    cairn_id *ids = cairn__calloc(nd->n ? nd->n : 1, sizeof(*ids));
+    cairn_buf *bufs = cairn__calloc(nd->n ? nd->n : 1, sizeof(*bufs));
+    size_t n = 0;
+
+    for (uint32_t i = 0; ids && bufs && i < nd->n; i++) {
+        const cairn_id *c = cairn__node_child(nd, i);
+        uint8_t *flags = seen_slot(&v->nodes, c);
+        if (flags && *flags == 0x80 && !cairn__is_empty_root(c))
+            ids[n++] = *c;
+    }
+    if (n > 1 && v->n_ahead + n <= 65536 && cairn__stack_get_many(v->ix.stack, ids, n, bufs) == 0) {
+        if (v->n_ahead + n > v->cap_ahead) {
+            size_t cap = v->cap_ahead ? v->cap_ahead : 256;
+            while (cap < v->n_ahead + n)
+                cap *= 2;
+            struct ahead *grown = cairn__reallocarray(v->ahead, cap, sizeof(*grown));
+            if (grown) {
+                v->ahead = grown;
+                v->cap_ahead = cap;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (bufs[i].data && v->n_ahead < v->cap_ahead)
+                v->ahead[v->n_ahead++] = (struct ahead){ids[i], bufs[i]};
+            else
+                cairn__free(bufs[i].data);
+        }
+    }
+    cairn__detail_clear();
+    cairn__free(ids);
+    cairn__free(bufs);
+}
+
 /* Reads a blob from the tier being checked, reporting absence or
  * corruption; in repair mode, restores it from another tier first. */
 static bool read_blob(verifier *v, const cairn_id *id, const char *what, cairn_buf *buf)
 {
     char hex[CAIRN_ID_HEX + 1], why[512];
     const char *from;
-    int rc = cairn__stack_get(v->ix.stack, id, buf);
+    int rc = take_ahead(v, id, buf) ? 0 : cairn__stack_get(v->ix.stack, id, buf);
 
     if (rc == 0) {
         v->rep.bytes += buf->len;
@@ -350,10 +417,14 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
             problem(v, "%s", cairn_errdetail());
         return;
     }
+    /* Kept in the walk's node cache: a shared subtree's root is met again
+     * from other parents (check_again), and must not be read again. */
+    nd = cairn__cache_put(v->ix.cache, nd);
     check_structure(v, nd, b, hex, true);
     if (nd->level == 0) {
         check_values(v, nd);
     } else {
+        read_ahead(v, nd);
         for (i = 0; i < nd->n && !v->stop; i++) {
             bounds cb = {
                 .first = cairn__node_key(nd, i), .first_len = nd->e[i].key_len,
@@ -365,7 +436,7 @@ static void check_node(verifier *v, const cairn_id *id, const bounds *b)
             check_node(v, cairn__node_child(nd, i), &cb);
         }
     }
-    cairn__free(nd);
+    cairn__node_release(nd);
 }
 
 static void check_tree(verifier *v, const cairn_id *root)
@@ -586,6 +657,7 @@ static int check_tier(verifier *v, size_t k, bool name_it)
         cairn__fail_context(rc, "listing the refs of tier '%s'", t->spec);
     cairn__cache_close(v->ix.cache);
     cairn__stack_close(view);
+    ahead_free(v);
     seen_free(&v->nodes);
     seen_free(&v->values);
     seen_free(&v->commits);
