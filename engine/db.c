@@ -268,6 +268,8 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
     if ((rc = load_config(db, opts.node_size)))
         goto fail_config;
     cairn__stack_set_follow(db->stack, opts.follow_ms);
+    if ((rc = cairn__flusher_start(db, opts.sync_interval_ms, opts.sync_queue_max)))
+        goto fail_config;
     atomic_fetch_add(&n_open, 1);
     *out = db;
     return 0;
@@ -286,6 +288,7 @@ void cairn_close(cairn_db *db)
 {
     if (!db)
         return;
+    cairn__flusher_stop(db);
     cairn__cache_close(db->cache);
     cairn__stack_close(db->stack);
     pthread_mutex_destroy(&db->mu);
@@ -317,6 +320,10 @@ int cairn_sync(cairn_db *db)
     int rc = 0;
 
     cairn__detail_clear();
+    /* With a flusher, its round does the write-back tiers (it needs no lock,
+     * and must not run twice at once); the lock is for the others. */
+    if (db->flusher && (rc = cairn__flusher_sync(db)))
+        return rc;
     if (cairn__stack_behind(db->stack) && !(db->flags & CAIRN_RDONLY)) {
         pthread_mutex_lock(&db->mu);
         rc = db->txn_open ? cairn__fail(CAIRN_BUSY, "a write transaction is open on this store")
@@ -324,7 +331,8 @@ int cairn_sync(cairn_db *db)
         pthread_mutex_unlock(&db->mu);
         if (rc)
             return rc;
-        rc = cairn__followers_catch_up(db, true);
+        rc = cairn__followers_catch_up(db, db->flusher ? CAIRN__CATCH_UP_WRITE_THROUGH
+                                                       : CAIRN__CATCH_UP_ALL);
         cairn__stack_writer_lock(db->stack, false);
         if (rc)
             return rc;

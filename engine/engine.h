@@ -33,6 +33,7 @@ struct cairn_db {
     bool has_last;           /* last_commit is valid */
     cairn_commit_info last_commit; /* this handle's latest commit (message NULL), so
                                       the next transaction need not read it back */
+    struct cairn_flusher *flusher; /* write-back in the background, or NULL */
 };
 
 /* ---- refs (refs.c) ---------------------------------------------------- */
@@ -93,11 +94,37 @@ int cairn__followers_check(cairn_db *db);
  * of reading commits. */
 int cairn__commit_descends(cairn_db *db, const cairn_id *commit, const cairn_id *ancestor,
                            bool *out);
-/* Brings every follower marked behind up to date (the writer lock must be
- * held): copies what it lacks, found by diff, then moves its refs.
- * Write-back followers only when write_back_too (cairn_sync). Returns the
- * first failure; a follower that failed stays marked. */
-int cairn__followers_catch_up(cairn_db *db, bool write_back_too);
+/* Which followers marked behind cairn__followers_catch_up brings up to
+ * date: write-through ones (at a write, with the writer lock held), all
+ * (cairn_sync, with the lock), or write-back ones only (the flusher, which
+ * needs no lock: nothing else writes them). */
+enum cairn__catch_up {
+    CAIRN__CATCH_UP_WRITE_THROUGH,
+    CAIRN__CATCH_UP_ALL,
+    CAIRN__CATCH_UP_WRITE_BACK,
+};
+/* Brings followers marked behind up to date (which: above): copies what
+ * each lacks, found by diff, then moves its refs. Returns the first
+ * failure; a follower that failed stays marked. */
+int cairn__followers_catch_up(cairn_db *db, enum cairn__catch_up which);
+
+/* ---- write-back in the background (flusher.c) -------------------------- */
+
+typedef struct cairn_flusher cairn_flusher;
+/* Starts the flusher if the stack has a write-back tier and interval_ms is
+ * not 0 (cairn_options.sync_interval_ms, sync_queue_max). */
+int cairn__flusher_start(cairn_db *db, uint32_t interval_ms, uint32_t queue_max);
+/* Stops and frees it (at close; what is queued stays in the front store). */
+void cairn__flusher_stop(cairn_db *db);
+/* Counts a commit or ref move the write-back tiers lack. */
+void cairn__flusher_committed(cairn_db *db);
+/* Before a write: waits while the queue is full, at most ten intervals
+ * (1 to 60 s), then CAIRN_BUSY naming the flusher's last error. */
+int cairn__flusher_wait_room(cairn_db *db);
+/* Flushes now (cairn_sync with a flusher running). */
+int cairn__flusher_sync(cairn_db *db);
+/* Commits and ref moves not yet in the write-back tiers. */
+uint64_t cairn__flusher_queued(cairn_db *db);
 
 /* Key count of a tree (its root's subtree count). */
 int cairn__tree_count(const cairn_index *ix, const cairn_id *root, uint64_t *count);

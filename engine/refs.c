@@ -269,6 +269,8 @@ static int lock_for_ref(cairn_db *db)
 {
     int rc;
 
+    if ((rc = cairn__flusher_wait_room(db)))
+        return rc;
     pthread_mutex_lock(&db->mu);
     rc = db->txn_open ? cairn__fail(CAIRN_BUSY, "a write transaction is open on this store")
                       : cairn__stack_writer_lock(db->stack, true);
@@ -280,7 +282,8 @@ static int lock_for_ref(cairn_db *db)
  * (best effort: cairn_tiers_behind reports them), then the lock goes. */
 static void unlock_for_ref(cairn_db *db)
 {
-    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, false))
+    cairn__flusher_committed(db); /* (a failed move only costs an idle round) */
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, CAIRN__CATCH_UP_WRITE_THROUGH))
         cairn__detail_clear();
     cairn__stack_writer_lock(db->stack, false);
 }

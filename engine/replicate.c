@@ -537,7 +537,7 @@ done:
     return rc;
 }
 
-int cairn__followers_catch_up(cairn_db *db, bool write_back_too)
+int cairn__followers_catch_up(cairn_db *db, enum cairn__catch_up which)
 {
     cairn_stack *st = db->stack;
     unsigned behind = cairn__stack_behind(st);
@@ -549,7 +549,9 @@ int cairn__followers_catch_up(cairn_db *db, bool write_back_too)
     if ((rc = list_refs(cairn__stack_tier(st, cairn__stack_primary(st)), &P)))
         return rc;
     for (size_t k = 0; k < cairn__stack_n_tiers(st); k++) {
-        if (!(behind & (1u << k)) || (cairn__stack_tier(st, k)->write_back && !write_back_too))
+        bool wb = cairn__stack_tier(st, k)->write_back;
+        if (!(behind & (1u << k)) || (wb && which == CAIRN__CATCH_UP_WRITE_THROUGH) ||
+            (!wb && which == CAIRN__CATCH_UP_WRITE_BACK))
             continue;
         if ((rc = catch_up(db, cairn__stack_tier(st, k), &P)) == 0)
             cairn__stack_set_behind(st, k, false);

@@ -95,6 +95,9 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
     txn->db = db;
     cairn__ref_path(CAIRN_BRANCH, branch, txn->ref);
 
+    /* A full write-back queue holds writers back (bounded: flusher.c). */
+    if ((rc = cairn__flusher_wait_room(db)))
+        goto fail_lock;
     pthread_mutex_lock(&db->mu);
     if (db->txn_open)
         rc = cairn__fail(CAIRN_BUSY, "a write transaction is already open on this store");
@@ -107,7 +110,7 @@ int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
     /* Followers left behind (by a failure, or added behind this store)
      * catch up now, under the lock; if one cannot, it stays behind and the
      * transaction goes on: the primary decides. */
-    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, false))
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, CAIRN__CATCH_UP_WRITE_THROUGH))
         cairn__detail_clear();
     rc = cairn__stack_ref_get(db->stack, txn->ref, &head);
     if (rc == CAIRN_NOTFOUND) {
@@ -558,9 +561,10 @@ int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id)
         goto done;
     if (commit_id)
         *commit_id = commit.id;
+    cairn__flusher_committed(db);
     /* The commit stands; a follower that could not follow catches up now
      * or at the next write (cairn_tiers_behind reports it meanwhile). */
-    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, false))
+    if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, CAIRN__CATCH_UP_WRITE_THROUGH))
         cairn__detail_clear();
     cache_new_nodes(db, &txn->blobs, first_node, end_nodes);
     info.id = commit.id;

@@ -129,6 +129,18 @@ typedef struct cairn_options {
      * the reader keeps the version it has. 0 (the default): refs of such a
      * tier are read at open, by cairn_refresh and by this handle's writes. */
     uint32_t follow_ms;
+    /* Write-back in a long-running process: when not 0 and the stack has a
+     * write-back tier (write=back), a background thread syncs it every
+     * this many milliseconds (and at once when the queue fills). Commits
+     * do not wait for it; cairn_sync() still syncs at once and returns
+     * when done. 0 (the default): only cairn_sync() does. */
+    uint32_t sync_interval_ms;
+    /* The queue: commits and ref moves not yet synced. A write transaction
+     * that would begin with this many waits for the flusher, at most ten
+     * intervals (1 to 60 s), then fails with CAIRN_BUSY naming its last
+     * error (a service down).
+     * 0: 1000. */
+    uint32_t sync_queue_max;
 } cairn_options;
 
 /* Fills *opts with the defaults: a 256 MiB node cache, node_size 0, no
