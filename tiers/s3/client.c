@@ -814,26 +814,18 @@ int cairn__s3_run(cairn_s3_client *c, cairn_s3_request *reqs, size_t n)
         if (done >= n)
             break;
 
+        /* Drive the transfers, then take what finished; wait only when
+         * nothing did (a transfer can finish inside curl_multi_perform,
+         * and waiting then would sleep a whole poll timeout for nothing). */
         int running;
+        size_t finished = 0;
         curl_multi_perform(s->multi, &running);
-        int timeout = 1000;
-        if (next_ready != UINT64_MAX) {
-            uint64_t t = now_ms();
-            timeout = next_ready <= t ? 0 : (int)(next_ready - t < 1000 ? next_ready - t : 1000);
-        }
-        if (active)
-            curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
-        else if (timeout > 0) {
-            struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        curl_multi_perform(s->multi, &running);
-
         CURLMsg *msg;
         int left;
         while ((msg = curl_multi_info_read(s->multi, &left))) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
+            finished++;
             struct attempt *a;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
             CURLcode cc = msg->data.result;
@@ -881,6 +873,19 @@ int cairn__s3_run(cairn_s3_client *c, cairn_s3_request *reqs, size_t n)
             }
             attempt_release(a);
             done++;
+        }
+        if (finished || done >= n)
+            continue;
+        int timeout = 1000;
+        if (next_ready != UINT64_MAX) {
+            uint64_t t = now_ms();
+            timeout = next_ready <= t ? 0 : (int)(next_ready - t < 1000 ? next_ready - t : 1000);
+        }
+        if (active)
+            curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
+        else if (timeout > 0) {
+            struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
         }
     }
 
