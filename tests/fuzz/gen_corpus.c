@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "id.h"
 #include "node.h"
+#include "head.h"
 #include "pack.h"
 #include "alloc.h"
 
@@ -161,6 +162,30 @@ int main(int argc, char **argv)
             put_file("fuzz_pack", i + 1, pack, len);
             cairn__free(pack);
         }
+    }
+
+    /* S3 heads: empty, and one with refs (a name to encode), packs and a
+     * retired pack */
+    {
+        cairn_s3_head h = {.epoch = 1, .seq = 1, .time = 1796601600};
+        memcpy(h.nonce, "0123456789abcdef0123456789abcdef", 33);
+        snprintf(h.writer, sizeof(h.writer), "host:1");
+        for (int i = 0; i < 2; i++) {
+            char *text;
+            if (i == 1) {
+                cairn_s3_pack_ref p = {.count = 2, .bytes = 4096, .index_id = left_id};
+                snprintf(p.name, sizeof(p.name), "0000000000000001-0000000000000001-0a0b0c0d");
+                if (cairn__s3_head_ref_set(&h, "heads/main", &root_id) ||
+                    cairn__s3_head_ref_set(&h, "tags/with space%", &left_id) ||
+                    cairn__s3_head_pack_add(&h, &p))
+                    return 1;
+            }
+            if (cairn__s3_head_encode(&h, &text, &len))
+                return 1;
+            put_file("fuzz_s3head", i + 1, text, len);
+            cairn__free(text);
+        }
+        cairn__s3_head_clear(&h);
     }
 
     /* import lines (each seed is read as tsv, raw tsv and jsonl) */
