@@ -99,6 +99,9 @@ int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out)
 
     cairn__detail_clear();
     memset(out, 0, sizeof(*out));
+    /* The commit read at open with the settings (immutable, like any blob). */
+    if (db->early.data && cairn__id_eq(&db->early_id, id))
+        return cairn__commit_decode(id, db->early.data, db->early.len, out, NULL);
     if ((rc = cairn__stack_get(db->stack, id, &buf)))
         return rc;
     rc = cairn__commit_decode(id, buf.data, buf.len, out, NULL);

@@ -34,6 +34,8 @@ struct cairn_db {
     cairn_commit_info last_commit; /* this handle's latest commit (message NULL), so
                                       the next transaction need not read it back */
     struct cairn_flusher *flusher; /* write-back in the background, or NULL */
+    cairn_id early_id;             /* the commit main named at open, and its bytes, */
+    cairn_buf early;               /* read with the settings (db.c); data may be NULL */
 };
 
 /* ---- refs (refs.c) ---------------------------------------------------- */

@@ -92,9 +92,9 @@ typedef struct s3_tier {
     size_t n_slots;
 
     /* Writer state. */
-    bool writer;          /* readied to write (ensure_writer) */
-    bool claimed;         /* its first head write raised the epoch: my_epoch */
-    bool fenced;          /* another writer took over after us */
+    _Atomic bool writer;  /* readied to write (ensure_writer) */
+    _Atomic bool claimed; /* its first head write raised the epoch: my_epoch */
+    _Atomic bool fenced;  /* another writer took over after us */
     uint64_t my_epoch;
     uint64_t pack_counter;
     cairn_s3_pack_ref *unnamed; /* uploaded packs the head does not name yet */
