@@ -96,11 +96,12 @@ static void cold_scan(const char *spec, bool reverse, bool uring)
     } else {
         ASSERT_EQ(submits, 0);
     }
-    /* Warm: the same scan again reads only the commit object (opening a
-     * snapshot reads the branch's commit; nodes all come from the cache). */
+    /* Warm: the same scan again reads nothing from the tier (nodes all come
+     * from the cache; the branch's commit is the one the open read with the
+     * settings). */
     scan_all(db, reverse);
     ASSERT_OK(cairn_stats_get(db, NULL, &before));
-    ASSERT_EQ(before.tiers[0].gets, after.tiers[0].gets + 1);
+    ASSERT_EQ(before.tiers[0].gets, after.tiers[0].gets);
     cairn_close(db);
 }
 
