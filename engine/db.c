@@ -178,6 +178,7 @@ static bool read_settings_early(cairn_db *db, const cairn_id *config, cairn_buf 
         return false;
     }
     *out = got[0];
+    cairn__free(db->early.data); /* (a second try of load_config) */
     db->early_id = ids[1];
     db->early = got[1];
     return true;
@@ -305,6 +306,8 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
     return 0;
 
 fail_config:
+    cairn__flusher_stop(db);
+    cairn__free(db->early.data);
     cairn__cache_close(db->cache);
 fail_cache:
     cairn__stack_close(db->stack);
