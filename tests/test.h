@@ -89,6 +89,14 @@ void test_seed_set(uint64_t seed);
 /* Creates a fresh temporary directory (removed by test_cleanup at exit
  * unless the test failed and $CAIRN_KEEP_TMP is set). Returns its path. */
 const char *test_tmpdir(void);
+/* Starts cairn-netproxy ($CAIRN_NETPROXY) in front of the S3 fixture's
+ * $AWS_ENDPOINT_URL with extra arguments (NULL-terminated: "--delay-ms",
+ * "100", ...), and writes its endpoint ("http://127.0.0.1:PORT") into
+ * endpoint. One at a time; a failing test kills it (it would outlive the
+ * test and hold its output open). */
+void test_proxy_start(const char *const *args, char *endpoint, size_t cap);
+/* Stops the proxy test_proxy_start started. */
+void test_proxy_stop(void);
 /* Runs "rm -rf" on path. */
 void test_rm_rf(const char *path);
 

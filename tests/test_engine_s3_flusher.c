@@ -16,50 +16,6 @@
 
 #include "test.h"
 
-static pid_t proxy_pid;
-
-static void kill_proxy(void)
-{
-    if (proxy_pid > 0)
-        kill(proxy_pid, SIGTERM);
-}
-
-/* cairn-netproxy in front of the fixture, its faults read from control. */
-static void start_proxy(const char *control, char *endpoint, size_t cap)
-{
-    const char *proxy = getenv("CAIRN_NETPROXY");
-    const char *up = getenv("AWS_ENDPOINT_URL");
-    char port_file[600], upstream[128];
-    if (!proxy || access(proxy, X_OK))
-        TEST_FAIL("no cairn-netproxy (CAIRN_NETPROXY=%s)", proxy ? proxy : "");
-    snprintf(port_file, sizeof(port_file), "%s.port", control);
-    snprintf(upstream, sizeof(upstream), "%s", up + strlen("http://"));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(126);
-        execl(proxy, proxy, "--listen", "127.0.0.1:0", "--upstream", upstream, "--port-file",
-              port_file, "--control", control, (char *)NULL);
-        _exit(127);
-    }
-    proxy_pid = pid;
-    test_fail_hook = kill_proxy;
-    for (int i = 0; i < 500; i++) {
-        FILE *f = fopen(port_file, "r");
-        unsigned port;
-        if (f && fscanf(f, "%u", &port) == 1) {
-            fclose(f);
-            snprintf(endpoint, cap, "http://127.0.0.1:%u", port);
-            return;
-        }
-        if (f)
-            fclose(f);
-        usleep(10000);
-    }
-    TEST_FAIL("cairn-netproxy did not start");
-}
-
 static void set_control(const char *control, const char *text)
 {
     char tmp[700];
@@ -129,7 +85,7 @@ int main(void)
     char control[512], endpoint[64], spec[1024], reader[512];
     snprintf(control, sizeof(control), "%s/control", dir);
     set_control(control, "up\n");
-    start_proxy(control, endpoint, sizeof(endpoint));
+    test_proxy_start((const char *const[]){"--control", control, NULL}, endpoint, sizeof(endpoint));
     snprintf(spec, sizeof(spec),
              "lmdb:%s/w>s3://%s/flush-%ld?write=back&endpoint=%s&retries=1&timeout=500", dir,
              bucket, (long)getpid(), endpoint);
@@ -182,8 +138,7 @@ int main(void)
     ASSERT_EQ(count, (uint64_t)i); /* every key written (the refused write reused its key) */
     cairn_snapshot_close(snap);
     cairn_close(db);
-    kill_proxy();
-    waitpid(proxy_pid, NULL, 0);
+    test_proxy_stop();
     printf("flusher: back up, S3 holds all %d keys\n", i);
     return 0;
 }

@@ -48,6 +48,18 @@ static uint64_t puts_of(cairn_tier *t)
     return atomic_load(&cairn__s3_counters(((s3_tier *)t)->client)->requests[CAIRN_S3_PUT]);
 }
 
+static cairn_s3_client *open_client(void)
+{
+    cairn_s3_client_config cfg = {0};
+    cairn_s3_client *c;
+    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
+    cfg.retries = -1;
+    cfg.tls_verify = true;
+    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
+    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
+    return c;
+}
+
 /* ---------------------------------------------------------------- model */
 
 #define N_BLOBS 64
@@ -311,65 +323,6 @@ static void test_merge(void)
 
 /* ---------------------------------------------------------------- single flight */
 
-/* The proxy running, killed if the test fails (it would outlive us and
- * hold our output pipe open). */
-static pid_t proxy_pid;
-
-static void kill_proxy(void)
-{
-    if (proxy_pid > 0)
-        kill(proxy_pid, SIGTERM);
-}
-
-/* Starts cairn-netproxy in front of the fixture's server with delay_ms per
- * direction; returns its pid and writes its endpoint into endpoint. */
-static pid_t start_proxy(unsigned delay_ms, const char *faults, char *endpoint, size_t cap)
-{
-    const char *proxy = getenv("CAIRN_NETPROXY");
-    const char *up = getenv("AWS_ENDPOINT_URL");
-    char port_file[512], upstream[128], delay[16];
-    if (!proxy || access(proxy, X_OK))
-        TEST_FAIL("no cairn-netproxy (CAIRN_NETPROXY=%s)", proxy ? proxy : "");
-    const char *dir = test_tmpdir();
-    if (mkdir(dir, 0700))
-        TEST_FAIL("mkdir %s", dir);
-    snprintf(port_file, sizeof(port_file), "%s/proxy-port", dir);
-    snprintf(upstream, sizeof(upstream), "%s", up + strlen("http://"));
-    snprintf(delay, sizeof(delay), "%u", delay_ms);
-    unlink(port_file);
-    fflush(NULL); /* or the child repeats what stdio holds */
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(126);
-        execl(proxy, proxy, "--listen", "127.0.0.1:0", "--upstream", upstream, "--delay-ms", delay,
-              "--port-file", port_file, faults[0] ? "--faults" : (char *)NULL, faults, (char *)NULL);
-        _exit(127);
-    }
-    proxy_pid = pid;
-    test_fail_hook = kill_proxy;
-    for (int i = 0; i < 500; i++) {
-        FILE *f = fopen(port_file, "r");
-        unsigned port;
-        if (f && fscanf(f, "%u", &port) == 1) {
-            fclose(f);
-            snprintf(endpoint, cap, "http://127.0.0.1:%u", port);
-            return pid;
-        }
-        if (f)
-            fclose(f);
-        usleep(10000);
-    }
-    TEST_FAIL("cairn-netproxy did not start");
-}
-
-static void stop_proxy(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-    proxy_pid = 0;
-}
-
 #define FLIERS 8
 #define FLIGHT_BLOBS 12
 
@@ -412,7 +365,7 @@ static void test_single_flight(void)
     ASSERT_OK(cairn__tier_publish(w, cb, FLIGHT_BLOBS, "heads/main", NULL, &b[0].id));
     cairn__tier_close(w);
 
-    pid_t proxy = start_proxy(100, "", endpoint, sizeof(endpoint));
+    test_proxy_start((const char *const[]){"--delay-ms", "100", NULL}, endpoint, sizeof(endpoint));
     snprintf(opts, sizeof(opts), "merge_gap=0&endpoint=%s", endpoint);
     make_spec(spec, sizeof(spec), "flight", opts);
     cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
@@ -448,7 +401,7 @@ static void test_single_flight(void)
         TEST_FAIL("%d threads reading %d blobs made %llu GETs; one thread alone makes %llu",
                   FLIERS, FLIGHT_BLOBS, (unsigned long long)gets, (unsigned long long)solo);
     cairn__tier_close(r);
-    stop_proxy(proxy);
+    test_proxy_stop();
     for (int i = 0; i < FLIGHT_BLOBS; i++)
         free(b[i].data);
     printf("single flight: %d threads, %d blobs, %llu GETs (one thread alone: %llu)\n", FLIERS,
@@ -470,7 +423,8 @@ static void test_payload_mismatch(void)
     ASSERT_OK(cairn__tier_publish(w, &c0, 1, "heads/main", NULL, &b0.id));
     cairn__tier_close(w);
 
-    pid_t proxy = start_proxy(0, "corrupt:1", endpoint, sizeof(endpoint));
+    test_proxy_start((const char *const[]){"--faults", "corrupt:1", NULL}, endpoint,
+                     sizeof(endpoint));
     snprintf(opts, sizeof(opts), "endpoint=%s", endpoint);
     make_spec(spec, sizeof(spec), "corrupt", opts);
     w = open_tier(spec, 0); /* GETs have no body: they pass */
@@ -481,7 +435,7 @@ static void test_payload_mismatch(void)
     }
     ASSERT_EQ(atomic_load(&cairn__s3_counters(((s3_tier *)w)->client)->retries), 0);
     cairn__tier_close(w);
-    stop_proxy(proxy);
+    test_proxy_stop();
     make_spec(spec, sizeof(spec), "corrupt", "");
     cairn_tier *r = open_tier(spec, CAIRN_RDONLY);
     cairn_id got;
@@ -495,17 +449,6 @@ static void test_payload_mismatch(void)
 
 /* ---------------------------------------------------------------- client */
 
-static cairn_s3_client *open_client(void)
-{
-    cairn_s3_client_config cfg = {0};
-    cairn_s3_client *c;
-    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
-    cfg.retries = -1;
-    cfg.tls_verify = true;
-    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
-    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
-    return c;
-}
 
 /* The client's parts the tier uses little: a multipart upload read back
  * by ranges (a suffix range too), conditional GETs (304), and a listing
@@ -570,15 +513,10 @@ static void test_client(void)
 
 /* ---------------------------------------------------------------- head */
 
+
 static int put_object(const char *key, const void *data, size_t len)
 {
-    cairn_s3_client_config cfg = {0};
-    cairn_s3_client *c;
-    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
-    cfg.retries = -1;
-    cfg.tls_verify = true;
-    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
-    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
+    cairn_s3_client *c = open_client();
     cairn_s3_request r = {.method = CAIRN_S3_PUT, .key = key, .body = data, .body_len = len};
     ASSERT_OK(cairn__s3_run(c, &r, 1));
     int rc = r.rc;

@@ -2,7 +2,10 @@
 #include "test.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 uint64_t test_seed;
@@ -75,4 +78,74 @@ const char *test_tmpdir(void)
     }
     snprintf(path, sizeof(path), "%s/%d", tmp_root, n++);
     return path;
+}
+
+/* ---------------------------------------------------------------- netproxy */
+
+static pid_t proxy_pid;
+
+static void proxy_kill(void)
+{
+    if (proxy_pid > 0)
+        kill(proxy_pid, SIGTERM);
+}
+
+void test_proxy_start(const char *const *args, char *endpoint, size_t cap)
+{
+    const char *proxy = getenv("CAIRN_NETPROXY");
+    const char *up = getenv("AWS_ENDPOINT_URL");
+    const char *argv[32] = {0};
+    char port_file[PATH_MAX + 32], upstream[128];
+    size_t n = 0;
+
+    if (!proxy || access(proxy, X_OK))
+        TEST_FAIL("no cairn-netproxy (CAIRN_NETPROXY=%s)", proxy ? proxy : "");
+    if (!up || strncmp(up, "http://", 7))
+        TEST_FAIL("no S3 fixture (AWS_ENDPOINT_URL=%s)", up ? up : "");
+    const char *dir = test_tmpdir();
+    if (mkdir(dir, 0700))
+        TEST_FAIL("mkdir %s", dir);
+    snprintf(port_file, sizeof(port_file), "%s/proxy-port", dir);
+    snprintf(upstream, sizeof(upstream), "%s", up + 7);
+    argv[n++] = proxy;
+    argv[n++] = "--listen";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "--upstream";
+    argv[n++] = upstream;
+    argv[n++] = "--port-file";
+    argv[n++] = port_file;
+    for (; *args && n < 31; args++)
+        argv[n++] = *args;
+    fflush(NULL); /* or the child repeats what stdio holds */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(126);
+        execv(proxy, (char *const *)argv);
+        _exit(127);
+    }
+    proxy_pid = pid;
+    test_fail_hook = proxy_kill;
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(port_file, "r");
+        unsigned port;
+        if (f && fscanf(f, "%u", &port) == 1) {
+            fclose(f);
+            snprintf(endpoint, cap, "http://127.0.0.1:%u", port);
+            return;
+        }
+        if (f)
+            fclose(f);
+        usleep(10000);
+    }
+    TEST_FAIL("cairn-netproxy did not start");
+}
+
+void test_proxy_stop(void)
+{
+    if (proxy_pid <= 0)
+        return;
+    kill(proxy_pid, SIGTERM);
+    waitpid(proxy_pid, NULL, 0);
+    proxy_pid = 0;
 }

@@ -134,6 +134,39 @@ static uint64_t pack_epoch(s3_tier *st)
     return e;
 }
 
+/* Names a built pack (epoch, counter, random: never reused), hashes its
+ * index for the head and uploads it. OUT: *p. Caller holds write_mu. */
+static int upload_pack(s3_tier *st, const uint8_t *bytes, size_t len, cairn_s3_pack_ref *p)
+{
+    cairn_pack_footer f;
+    char rnd[9], key[256];
+    int rc;
+
+    *p = (cairn_s3_pack_ref){.bytes = len};
+    random_hex(rnd, 4);
+    snprintf(p->name, sizeof(p->name), "%016llx-%016llx-%s", (unsigned long long)pack_epoch(st),
+             (unsigned long long)++st->pack_counter, rnd);
+    if ((rc = cairn__pack_footer_parse(p->name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
+        return rc;
+    p->count = f.count;
+    uint64_t suffix = cairn__pack_suffix_len(&f);
+    if ((rc = cairn__sha256(bytes + len - suffix, (size_t)suffix, &p->index_id)))
+        return rc;
+    cairn__s3_pack_key(st, p->name, key, sizeof(key));
+    return cairn__s3_put_large(st->client, key, bytes, len, PART_SIZE);
+}
+
+/* Records an uploaded pack for the next head write. Caller holds mu. */
+static int unnamed_add(s3_tier *st, const cairn_s3_pack_ref *p)
+{
+    cairn_s3_pack_ref *un = cairn__reallocarray(st->unnamed, st->n_unnamed + 1, sizeof(*un));
+    if (!un)
+        return CAIRN_NOMEM;
+    st->unnamed = un;
+    un[st->n_unnamed++] = *p;
+    return 0;
+}
+
 /* Uploads every pending blob as one pack, adds it to the directory and to
  * the packs the next head write names. Caller holds write_mu. */
 static int flush_pending(s3_tier *st)
@@ -160,37 +193,15 @@ static int flush_pending(s3_tier *st)
     if (rc)
         return rc;
 
-    cairn_s3_pack_ref p = {.count = 0, .bytes = len};
-    char rnd[9];
-    random_hex(rnd, 4);
-    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)pack_epoch(st),
-             (unsigned long long)++st->pack_counter, rnd);
-    cairn_pack_footer f;
-    if ((rc = cairn__pack_footer_parse(p.name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
-        goto done;
-    p.count = f.count;
-    uint64_t suffix = cairn__pack_suffix_len(&f);
-    if ((rc = cairn__sha256(bytes + len - suffix, (size_t)suffix, &p.index_id)))
-        goto done;
-    char key[256];
-    cairn__s3_pack_key(st, p.name, key, sizeof(key));
-    if ((rc = cairn__s3_put_large(st->client, key, bytes, len, PART_SIZE)))
-        goto done;
-
-    pthread_mutex_lock(&st->mu);
-    cairn_s3_pack_ref *un = cairn__reallocarray(st->unnamed, st->n_unnamed + 1, sizeof(*un));
-    if (!un)
-        rc = CAIRN_NOMEM;
-    else {
-        st->unnamed = un;
-        un[st->n_unnamed++] = p;
+    cairn_s3_pack_ref p;
+    if (!(rc = upload_pack(st, bytes, len, &p))) {
+        pthread_mutex_lock(&st->mu);
         /* The directory learns the pack before the pending copies go, so
          * the blobs stay readable throughout. */
-        if (!(rc = cairn__s3_dir_add(st, &p, bytes)))
+        if (!(rc = unnamed_add(st, &p)) && !(rc = cairn__s3_dir_add(st, &p, bytes)))
             pending_clear(st);
+        pthread_mutex_unlock(&st->mu);
     }
-    pthread_mutex_unlock(&st->mu);
-done:
     cairn__free(bytes);
     return rc;
 }
@@ -604,31 +615,13 @@ static int merge_small_packs(s3_tier *st)
     if (rc || (rc = cairn__pack_build(blobs, n_blobs, &bytes, &len)))
         goto done;
 
-    cairn_s3_pack_ref p = {.bytes = len};
-    cairn_pack_footer f;
-    char rnd[9];
-    random_hex(rnd, 4);
-    snprintf(p.name, sizeof(p.name), "%016llx-%016llx-%s", (unsigned long long)pack_epoch(st),
-             (unsigned long long)++st->pack_counter, rnd);
-    if ((rc = cairn__pack_footer_parse(p.name, bytes + len - CAIRN_PACK_FOOTER, len, &f)))
+    cairn_s3_pack_ref p;
+    if ((rc = upload_pack(st, bytes, len, &p)))
         goto done;
-    p.count = f.count;
-    uint64_t suffix = cairn__pack_suffix_len(&f);
-    char key[256];
-    cairn__s3_pack_key(st, p.name, key, sizeof(key));
-    if ((rc = cairn__sha256(bytes + len - suffix, (size_t)suffix, &p.index_id)) ||
-        (rc = cairn__s3_put_large(st->client, key, bytes, len, PART_SIZE)))
-        goto done;
-
     /* Readers of this handle switch to the new pack at once; the old ones
      * stay in S3 for other readers until their grace period ends. */
     pthread_mutex_lock(&st->mu);
-    cairn_s3_pack_ref *un = cairn__reallocarray(st->unnamed, st->n_unnamed + 1, sizeof(*un));
-    if (!un) {
-        rc = CAIRN_NOMEM;
-    } else {
-        st->unnamed = un;
-        un[st->n_unnamed++] = p;
+    if (!(rc = unnamed_add(st, &p))) {
         cairn__s3_dir_drop(st, plan.names, plan.n);
         rc = cairn__s3_dir_add(st, &p, bytes);
     }
