@@ -5,7 +5,7 @@
  *
  *   cairn-netproxy --listen 127.0.0.1:0 --upstream 127.0.0.1:PORT
  *       [--delay-ms N] [--faults SPEC] [--seed N] [--port-file F]
- *       [--control F] [--stats-file F]
+ *       [--control F] [--stats-file F] [--log F]
  *
  * Prints the bound port on stdout (one line, and into --port-file, written
  * whole by a rename), then serves until SIGTERM or SIGINT. One thread per
@@ -53,6 +53,15 @@
  * connections reset while down, and gets..posts count by method the
  * requests sent on to the server (forwarded or dropped; other methods are
  * not counted), so a test can count what a client asked of S3.
+ *
+ * --log F appends one line per request sent on to the server, when its
+ * response has been relayed (or dropped):
+ *   START_MS END_MS METHOD TARGET RANGE STATUS
+ * START_MS and END_MS are milliseconds since the proxy started (the
+ * request's head read, the response's end), RANGE the Range header's value
+ * or "-", STATUS the server's final status, or 0 if there was none; so a
+ * reader of the log can see which requests overlapped and count round
+ * trips (bench/s3.sh's traces, docs/benchmarks.md).
  *
  * A malformed request gets 400 (a head over 64 KiB, 431) and the connection
  * is closed; an unreachable upstream, 502. Memory is bounded: at most
@@ -105,6 +114,7 @@ static struct {
     struct stat control_st;     /* the control file as last read */
     int control_seen;           /* control_st is valid */
     const char *stats_path;     /* --stats-file, or NULL */
+    FILE *log;                  /* --log, or NULL */
     uint64_t rng;               /* xorshift64* state */
     unsigned long requests, forwarded, count[F_NKINDS], down;
     unsigned long by_method[N_METHODS]; /* sent on to the server */
@@ -450,6 +460,8 @@ static int copy_bytes(reader *r, sink *s, size_t n)
 /* What the proxy needs of a head. */
 typedef struct head {
     char method[16];
+    char target[512];     /* requests: truncated to fit */
+    char range[64];       /* requests: the Range header's value, or "" */
     int status;           /* responses */
     long long length;     /* Content-Length, or -1 */
     int chunked;          /* Transfer-Encoding: chunked (any coding for requests) */
@@ -515,6 +527,10 @@ static int head_parse(const char *p, size_t n, int response, head *h)
                     (sp2[8] != '0' && sp2[8] != '1'))
                     return -1;
                 h->close = sp2[8] == '0';
+                size_t tlen = (size_t)(sp2 - sp - 1);
+                if (tlen >= sizeof(h->target))
+                    tlen = sizeof(h->target) - 1;
+                memcpy(h->target, sp + 1, tlen);
             }
             continue;
         }
@@ -545,6 +561,14 @@ static int head_parse(const char *p, size_t n, int response, head *h)
         } else if (header_is(line, len, "connection")) {
             if (value_has(colon, (size_t)(eol - colon), "close"))
                 h->close = 1;
+        } else if (header_is(line, len, "range") && !response) {
+            const char *v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(eol - v) < sizeof(h->range) ? (size_t)(eol - v)
+                                                                : sizeof(h->range) - 1;
+            memcpy(h->range, v, vlen);
+            h->range[vlen] = 0;
         } else if (header_is(line, len, "expect") && !response) {
             if (value_has(colon, (size_t)(eol - colon), "100-continue"))
                 h->expect_continue = 1;
@@ -619,7 +643,32 @@ static void set_timeouts(int fd)
 typedef struct conn {
     reader client;   /* requests */
     reader upstream; /* responses; fd -1 until the first forward */
+    int status;      /* the last final status relayed, 0 if none */
 } conn;
+
+static struct timespec started_at;
+
+static double ms_since_start(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - started_at.tv_sec) * 1e3 +
+           (double)(t.tv_nsec - started_at.tv_nsec) / 1e6;
+}
+
+/* Appends a request's line to the --log file (see the top of the file). */
+static void log_request(const head *h, double start_ms, int status)
+{
+    if (!g.log)
+        return;
+    double end_ms = ms_since_start();
+    pthread_mutex_lock(&g.lock);
+    fprintf(g.log, "%.1f %.1f %s %s %s %d\n", start_ms, end_ms, h->method, h->target,
+            h->range[0] ? h->range : "-", status);
+    fflush(g.log);
+    pthread_mutex_unlock(&g.lock);
+}
 
 /* Forwards a response from upstream: interim (1xx) heads to interim_fd,
  * the final one and its body to final_fd (fd -1: read and discarded), each
@@ -642,8 +691,10 @@ static int relay_response(conn *c, const head *req, int interim_fd, int final_fd
         s.flip = 0;
         if (copy_bytes(u, &s, (size_t)n))
             return -1;
-        if (h.status >= 200)
+        if (h.status >= 200) {
+            c->status = h.status;
             break;
+        }
         if (h.status == 101)
             return -1; /* no upgrades */
         if (h.status == 100 && until_continue)
@@ -722,6 +773,7 @@ static int serve_request(conn *c)
 
     if ((n = rd_head(r)) == 0)
         return 1;
+    double start_ms = ms_since_start();
     if (n == -2) {
         send_simple(fd, 431, "Request Header Fields Too Large", "RequestHeaderSectionTooLarge",
                     "The request head is over 64 KiB.", NULL, 1);
@@ -796,20 +848,26 @@ static int serve_request(conn *c)
      * 100 ends the exchange, and the connection (the client may or may not
      * send the body now). */
     sink up = {c->upstream.fd, 0, 0};
+    c->status = 0;
     if (copy_bytes(r, &up, (size_t)n))
         goto upstream_failed;
     if (h.expect_continue && h.length > 0 &&
         relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 1) != 2) {
         count_outcome(fault, h.method);
+        log_request(&h, start_ms, c->status);
         upstream_close(c);
         return 1;
     }
-    up.started = 0;
+    /* The body goes on with the head, as one message, unless it waited for
+     * the 100 Continue: then it is a new message, delayed on its own. */
+    if (h.expect_continue && h.length > 0)
+        up.started = 0;
     up.flip = fault == F_CORRUPT;
     if (h.length > 0 && copy_bytes(r, &up, (size_t)h.length))
         goto upstream_failed;
     rc = relay_response(c, &h, fd, fault == F_DROP ? -1 : fd, 0);
     count_outcome(fault, h.method);
+    log_request(&h, start_ms, rc < 0 ? 0 : c->status);
     if (rc != 0)
         upstream_close(c);
     if (fault == F_DROP || rc < 0)
@@ -819,6 +877,7 @@ static int serve_request(conn *c)
 upstream_failed:
     upstream_close(c);
     count_outcome(fault, h.method);
+    log_request(&h, start_ms, 0);
     return 1;
 }
 
@@ -888,7 +947,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: cairn-netproxy --listen HOST:PORT --upstream HOST:PORT [--delay-ms N]\n"
                     "       [--faults SPEC] [--seed N] [--port-file F] [--control F]\n"
-                    "       [--stats-file F]\n"
+                    "       [--stats-file F] [--log F]\n"
                     "SPEC: comma-separated KIND:P, KIND one of 500 503 reset stall drop corrupt\n");
     exit(2);
 }
@@ -928,11 +987,18 @@ int main(int argc, char **argv)
             g.control_path = val;
         else if (!strcmp(opt, "--stats-file"))
             g.stats_path = val;
+        else if (!strcmp(opt, "--log")) {
+            if (!(g.log = fopen(val, "a"))) {
+                say("cannot open %s: %s", val, strerror(errno));
+                return 1;
+            }
+        }
         else
             usage();
     }
     if (!listen_at || !upstream || delay_ms < 0)
         usage();
+    clock_gettime(CLOCK_MONOTONIC, &started_at);
     if (faults && spec_parse(faults, &g.faults))
         return 2;
     g.rng = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
