@@ -327,9 +327,11 @@ typedef struct bench_s3_row {
     uint64_t reads;           /* random point reads after the first */
     double read_ms;           /* per read */
     bench_s3_req read_req;
-    uint64_t scan_keys;       /* cold full scan, fresh process */
-    double scan_s;
+    uint64_t scan_keys;       /* cold full scan, fresh process: every key */
+    double scan_s;            /* ... open + every key */
     bench_s3_req scan_req;
+    double scan_first_ms;     /* ... open + the first key (the point-read path) */
+    bench_s3_req scan_first_req;
     unsigned inflight;        /* the S3 tier's requests in flight per call */
     unsigned follow_ms;       /* idle follower */
     double idle_s;

@@ -77,55 +77,123 @@ static uint32_t collect_children(const cairn_node *nd, int64_t from, int dir, ca
  * the scan's direction in one batched stack read (many reads in flight on
  * tiers that can, like file and S3, and one advice for all their pages on
  * LMDB):
- *   level 1: the node and its next 7 siblings (more as the window grows:
- *            8 per c->prefetch leaves of it, up to 64);
- *   level 0: the next level-1 nodes as above, then the leaf and the next
- *            c->window - 1 leaves, listed across those level-1 nodes.
- * The window starts at c->prefetch after a seek and doubles with every
- * read-ahead of the same scan, up to CAIRN_READ_AHEAD_MAX: a short scan
- * reads little it will not use, a long cold one soon waits once per
- * hundreds of leaves instead of once per 32. Warm scans find their nodes
- * cached and never get here. Runs inside the move's read section;
- * c->path[level + 1] and above are loaded.
+ *   level 1: the node and its next siblings (parents_for: enough for two
+ *            windows of leaves);
+ *   level 0: the leaf and the next c->window - 1 leaves, listed across the
+ *            level-1 nodes already cached, and in the same batch the next
+ *            level-1 nodes not cached yet, which list the leaves of the
+ *            next window. So a long scan waits one round trip per window,
+ *            never two (the level-1 nodes, then their leaves).
+ * The window starts at c->prefetch after a seek and grows fourfold with
+ * every read-ahead of the same scan, up to CAIRN_READ_AHEAD_MAX: a short
+ * scan reads little it will not use, a long cold one soon has megabytes in
+ * flight per round trip (what a scan of S3 needs: docs/benchmarks.md).
+ * Warm scans find their nodes cached and never get here. Runs inside the
+ * move's read section; c->path[level + 1] and above are loaded.
  */
+#define READ_AHEAD_GROWTH 4
+#define READ_AHEAD_PARENTS_MAX 256
+
+/* Level-1 nodes to read ahead for a window of `want` leaves: two windows'
+ * worth at the fanout of nd (a level-1 node), and a few more. */
+static uint32_t parents_for(const cairn_node *nd, uint32_t want)
+{
+    uint32_t fanout = nd && nd->n ? nd->n : 1;
+    uint32_t n = 2 * (want / fanout) + 8;
+    return n < READ_AHEAD_PARENTS_MAX ? n : READ_AHEAD_PARENTS_MAX;
+}
+
+/* The ids of the level-1 nodes after the cursor's, in the scan's
+ * direction: the rest of path[2], then on into the next level-2 node if
+ * the cache has it (a scan crosses into it without waiting); if not, that
+ * node's id is added to the batch being listed and the walk ends. */
+typedef struct level1_walk {
+    const cairn_cursor *c;
+    const cairn_node *parent; /* the level-2 node walked, or NULL: ended */
+    int64_t gi;               /* the next entry of parent */
+    int64_t pi;               /* parent's entry in path[3] (top >= 3) */
+    int dir;
+} level1_walk;
+
+static void level1_walk_start(level1_walk *w, const cairn_cursor *c, int dir)
+{
+    *w = (level1_walk){c, c->top >= 2 ? c->path[2] : NULL, c->top >= 2 ? (int64_t)c->idx[2] + dir : 0,
+                       c->top >= 3 ? (int64_t)c->idx[3] : 0, dir};
+}
+
+static const cairn_id *level1_walk_next(level1_walk *w, cairn_id *batch, uint32_t *n)
+{
+    const cairn_cursor *c = w->c;
+    while (w->parent && (w->gi < 0 || w->gi >= (int64_t)w->parent->n)) {
+        w->pi += w->dir;
+        if (c->top < 3 || w->pi < 0 || w->pi >= (int64_t)c->path[3]->n) {
+            w->parent = NULL;
+            break;
+        }
+        const cairn_id *pid = cairn__node_child(c->path[3], (uint32_t)w->pi);
+        cairn_node *p = cairn__cache_lookup(c->ix->cache, pid);
+        if (!p || p->level != 2) {
+            if (!p)
+                batch[(*n)++] = *pid;
+            w->parent = NULL;
+            break;
+        }
+        w->parent = p;
+        w->gi = w->dir > 0 ? 0 : (int64_t)p->n - 1;
+    }
+    if (!w->parent)
+        return NULL;
+    const cairn_id *id = cairn__node_child(w->parent, (uint32_t)w->gi);
+    w->gi += w->dir;
+    return id;
+}
+
 static void read_ahead(cairn_cursor *c, uint32_t level)
 {
     cairn_id few[64], *ids = few;
-    uint32_t want = c->window ? c->window : c->prefetch, n;
-    uint32_t parents = 8 * (want / c->prefetch) < 64 ? 8 * (want / c->prefetch) : 64;
+    uint32_t want = c->window ? c->window : c->prefetch, n = 0;
+    uint32_t parents = parents_for(level == 0 ? c->path[1] : NULL, want);
     int dir = c->dir >= 0 ? 1 : -1;
-    int64_t gi;
 
-    if (c->top >= 2 && (n = collect_children(c->path[2], (int64_t)c->idx[2] + (level == 0 ? dir : 0),
-                                             dir, few, parents)))
-        cairn__node_prefetch(c->ix, few, n);
-    if (level == 1)
+    if (level == 1) {
+        if (c->top >= 2 && (n = collect_children(c->path[2], c->idx[2], dir, few, 64)))
+            cairn__node_prefetch(c->ix, few, n < parents ? n : parents);
         return;
-    if (want > 64 && !(ids = cairn__malloc(want * sizeof(*ids)))) {
+    }
+    if (want + parents + 2 > 64 && !(ids = cairn__malloc((want + parents + 2) * sizeof(*ids)))) {
         cairn__detail_clear(); /* read-ahead is an optimisation: read fewer */
         ids = few;
-        want = 64;
+        want = 30;
+        parents = 32;
     }
     n = collect_children(c->path[1], c->idx[1], dir, ids, want);
-    for (gi = (int64_t)c->idx[2] + dir; c->top >= 2 && n < want && gi >= 0 &&
-                                        gi < (int64_t)c->path[2]->n; gi += dir) {
+    level1_walk w;
+    const cairn_id *id;
+    level1_walk_start(&w, c, dir);
+    while ((id = level1_walk_next(&w, ids, &n))) {
         /* unpinned: valid until the section ends */
-        cairn_node *next = cairn__cache_lookup(c->ix->cache, cairn__node_child(c->path[2], (uint32_t)gi));
-        if (!next || next->level != 1)
-            break; /* not read ahead above; the scan will get there */
+        cairn_node *next = cairn__cache_lookup(c->ix->cache, id);
+        if (!next || next->level != 1 || n >= want) {
+            if (!next)
+                ids[n++] = *id;
+            break; /* the rest: level-1 nodes to read now, for the next window */
+        }
         n += collect_children(next, dir > 0 ? 0 : (int64_t)next->n - 1, dir, ids + n, want - n);
     }
+    for (uint32_t k = 1; k < parents && (id = level1_walk_next(&w, ids, &n)); k++)
+        if (!cairn__cache_lookup(c->ix->cache, id))
+            ids[n++] = *id;
     cairn__node_prefetch(c->ix, ids, n);
     if (ids != few)
         cairn__free(ids);
-    /* next time twice as many, while a window stays under a quarter of the
-     * cache: more would evict the leaves read ahead before the scan gets
-     * to them */
-    if (want < CAIRN_READ_AHEAD_MAX &&
-        (uint64_t)want * 2 * c->ix->node_size * 4 <= cairn__cache_capacity(c->ix->cache))
-        c->window = want * 2;
-    else
-        c->window = want;
+    /* next time more, while a window stays under a quarter of the cache:
+     * more would evict the leaves read ahead before the scan gets to them */
+    uint64_t next = (uint64_t)want * READ_AHEAD_GROWTH;
+    if (next > CAIRN_READ_AHEAD_MAX)
+        next = CAIRN_READ_AHEAD_MAX;
+    while (next > want && next * c->ix->node_size * 4 > cairn__cache_capacity(c->ix->cache))
+        next /= 2;
+    c->window = next > want ? (uint32_t)next : want;
 }
 
 /* Records a failed move: the cursor stands nowhere from now on. */

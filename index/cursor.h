@@ -25,7 +25,7 @@
 #include "tree.h"
 
 /* The most leaves one read-ahead of a long cold scan asks for at once. */
-#define CAIRN_READ_AHEAD_MAX 512
+#define CAIRN_READ_AHEAD_MAX 4096
 
 typedef struct cairn_cursor {
     const cairn_index *ix;

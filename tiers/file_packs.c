@@ -787,6 +787,7 @@ static int rewrite_pack(file_tier *t, uint32_t k, const cairn_id *gone, size_t n
     pthread_rwlock_unlock(&p->lock);
     if (!keep)
         return cairn__fail(CAIRN_NOMEM, "file %s: out of memory", t->path);
+    cairn__pack_entries_by_offset(keep, n_keep);
     memset(&io, 0, sizeof(io));
     if (n_keep) {
         io.kind = CAIRN_IO_READ;

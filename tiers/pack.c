@@ -406,3 +406,15 @@ void cairn__pack_index_free(cairn_pack_index *ix)
     cairn__free(ix->entries);
     cairn__free(ix);
 }
+
+static int entry_by_offset(const void *a, const void *b)
+{
+    const cairn_pack_entry *x = a, *y = b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+void cairn__pack_entries_by_offset(cairn_pack_entry *entries, size_t n)
+{
+    if (n > 1)
+        qsort(entries, n, sizeof(*entries), entry_by_offset);
+}

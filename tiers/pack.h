@@ -123,6 +123,11 @@ int cairn__pack_index_parse(const char *name, const uint8_t *suffix, size_t suff
 /* Finds id in ix (binary search): returns the entry, or NULL. */
 const cairn_pack_entry *cairn__pack_lookup(const cairn_pack_index *ix, const cairn_id *id);
 
+/* Sorts entries by offset: the order their records were written in, which
+ * a rewrite keeps (neighbours in a tree stay neighbours in the pack, so a
+ * scan's reads merge into few ranged reads). */
+void cairn__pack_entries_by_offset(cairn_pack_entry *entries, size_t n);
+
 /* Frees an index. Accepts NULL. */
 void cairn__pack_index_free(cairn_pack_index *ix);
 

@@ -225,6 +225,8 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
     st = NULL;
 done:
     cairn__stack_close(st);
+    for (size_t i = 0; cfgs && i < n_parts; i++)
+        cairn__tier_config_clear(&cfgs[i]);
     cairn__free(cfgs);
     cairn__free(copy);
     return rc;

@@ -73,6 +73,8 @@ int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *
         snprintf(cfg->opts, sizeof(cfg->opts), "%s", q + 1);
     if ((rc = be->check(cfg)) && rc == CAIRN_BADSPEC)
         cairn__fail_context(rc, "spec '%s'", spec);
+    if (rc)
+        cairn__tier_config_clear(cfg);
     return rc;
 }
 
@@ -97,16 +99,25 @@ int cairn__tier_open_config(const cairn_tier_config *cfg, cairn_tier **out)
     return 0;
 }
 
+void cairn__tier_config_clear(cairn_tier_config *cfg)
+{
+    if (cfg->checked && cfg->checked_free)
+        cfg->checked_free(cfg->checked);
+    cfg->checked = NULL;
+}
+
 int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
 {
     cairn_tier_config cfg;
     int rc;
 
     *out = NULL;
-    if ((rc = cairn__tier_parse(spec, open_flags, &cfg)))
-        return rc;
-    cfg.is_cache = cfg.capacity != 0;
-    return cairn__tier_open_config(&cfg, out);
+    if (!(rc = cairn__tier_parse(spec, open_flags, &cfg))) {
+        cfg.is_cache = cfg.capacity != 0;
+        rc = cairn__tier_open_config(&cfg, out);
+    }
+    cairn__tier_config_clear(&cfg);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- faults */

@@ -167,6 +167,10 @@ typedef struct cairn_tier_config {
     bool holds_store;      /* the target already holds a store (refs): it must
                               not be opened as a cache, which would evict it */
     bool write_back;       /* write=back: the stack writes it on sync only */
+    void *checked;         /* what the check read that the open reuses (the
+                              S3 tier: its client and the head it fetched),
+                              freed by checked_free unless the open took it */
+    void (*checked_free)(void *checked);
     /* Set by the stack before opening: */
     bool is_cache;
 } cairn_tier_config;
@@ -182,6 +186,10 @@ int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *
 /* Opens the tier a parsed (and, in a stack, role-assigned) config names.
  * OUT: *out. */
 int cairn__tier_open_config(const cairn_tier_config *cfg, cairn_tier **out);
+
+/* Frees what the check left for the open (cfg->checked); cfg may be one
+ * that was never opened, or already was. */
+void cairn__tier_config_clear(cairn_tier_config *cfg);
 
 /* Both steps for a tier on its own (a cache if it has a capacity). */
 int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out);

@@ -40,7 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(chdir(tmp_dir) == 0, "cannot enter %s", tmp_dir);
     for (part = strtok_r(text, ">", &save); part; part = strtok_r(NULL, ">", &save)) {
         (void)cairn__tier_parse(part, 0, &cfg);
+        cairn__tier_config_clear(&cfg);
         (void)cairn__tier_parse(part, CAIRN_RDONLY, &cfg);
+        cairn__tier_config_clear(&cfg);
     }
     FUZZ_CHECK(fchdir(cwd) == 0, "cannot go back");
     close(cwd);

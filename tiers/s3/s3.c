@@ -26,7 +26,7 @@
 #define DEFAULT_MERGE_GAP (64u << 10)
 #define DEFAULT_MERGE_AT 16    /* small packs the head may name before a merge */
 #define DEFAULT_GRACE_S 3600   /* a merged-away pack stays readable this long */
-#define MAX_RANGE (16u << 20) /* one merged GET reads at most this */
+#define DEFAULT_RANGE_MAX (1u << 20) /* one merged GET reads at most this */
 
 static uint64_t now_ms(void)
 {
@@ -55,6 +55,7 @@ typedef struct s3_options {
     bool fencing;
     uint64_t pack_max;
     uint64_t merge_gap;
+    uint64_t range_max;
     uint64_t merge_at;
     uint64_t grace_s;
     char addressing[16];
@@ -126,23 +127,25 @@ static int s3_option(void *ctx, const char *key, const char *val)
         if ((rc = parse_uint(key, val, 0, 30 * 86400, &v)))
             return rc;
         o->grace_s = v;
-    } else if (!strcmp(key, "pack_max") || !strcmp(key, "merge_gap")) {
+    } else if (!strcmp(key, "pack_max") || !strcmp(key, "merge_gap") ||
+               !strcmp(key, "range_max")) {
         if (cairn__parse_size(val, &v) || v > (1ull << 32))
             return cairn__fail(CAIRN_BADSPEC, "s3: %s must be a size up to 4G, not '%s'", key, val);
-        if (key[0] == 'p') {
-            if (v < 4096)
-                return cairn__fail(CAIRN_BADSPEC, "s3: pack_max must be at least 4K, not '%s'", val);
+        if (key[0] != 'm' && v < 4096)
+            return cairn__fail(CAIRN_BADSPEC, "s3: %s must be at least 4K, not '%s'", key, val);
+        if (key[0] == 'p')
             o->pack_max = v;
-        } else {
+        else if (key[0] == 'r')
+            o->range_max = v;
+        else
             o->merge_gap = v;
-        }
     } else if (!strcmp(key, "promote")) {
         return cairn__fail(CAIRN_BADSPEC, "s3: promote is for caches; an s3 tier is a store");
     } else {
         return cairn__fail(CAIRN_BADSPEC,
                            "s3: unknown option '%s' (known: endpoint, region, profile, addressing, "
                            "write, fencing, tls_verify, timeout, retries, inflight, pack_max, merge_gap, "
-                           "merge_at, grace)",
+                           "range_max, merge_at, grace)",
                            key);
     }
     return 0;
@@ -178,6 +181,7 @@ static int parse_spec(const cairn_tier_config *cfg, s3_options *o)
     o->fencing = true;
     o->pack_max = DEFAULT_PACK_MAX;
     o->merge_gap = DEFAULT_MERGE_GAP;
+    o->range_max = DEFAULT_RANGE_MAX;
     o->merge_at = DEFAULT_MERGE_AT;
     o->grace_s = DEFAULT_GRACE_S;
     if (strncmp(cfg->arg, "//", 2))
@@ -222,17 +226,35 @@ static int parse_spec(const cairn_tier_config *cfg, s3_options *o)
     return 0;
 }
 
-/* The head object's state, for check: exists, refs. */
-static int peek_head(cairn_s3_client *c, const s3_options *o, bool *exists, bool *has_refs)
+/* What check read, handed to open (cfg->checked): its client, whose
+ * connections are warm, and the head's answer, so opening a stack costs
+ * one head GET, not two. */
+typedef struct s3_checked {
+    cairn_s3_client *client;
+    cairn_s3_request head; /* rc 0 (the head in data) or CAIRN_NOTFOUND */
+} s3_checked;
+
+static void checked_free(void *p)
+{
+    s3_checked *ck = p;
+    cairn__s3_client_close(ck->client);
+    cairn__s3_request_reset(&ck->head, 1);
+    cairn__free(ck);
+}
+
+/* Reads the head object into r for check: is there one, does it hold refs. */
+static int peek_head(cairn_s3_client *c, const s3_options *o, cairn_s3_request *r, bool *exists,
+                     bool *has_refs)
 {
     char key[256];
     snprintf(key, sizeof(key), "%shead", o->prefix);
-    cairn_s3_request r = {.method = CAIRN_S3_GET, .key = key, .max_response = CAIRN_S3_HEAD_MAX};
-    int rc = cairn__s3_run(c, &r, 1);
+    *r = (cairn_s3_request){.method = CAIRN_S3_GET, .key = key, .max_response = CAIRN_S3_HEAD_MAX};
+    int rc = cairn__s3_run(c, r, 1);
     if (!rc)
-        rc = r.rc;
+        rc = r->rc;
+    r->key = NULL; /* key is ours, and gone on return */
     *exists = *has_refs = false;
-    if (rc == CAIRN_NOTFOUND && !strcmp(r.error_code, "NoSuchBucket"))
+    if (rc == CAIRN_NOTFOUND && !strcmp(r->error_code, "NoSuchBucket"))
         rc = cairn__fail(CAIRN_NOTFOUND, "s3: bucket '%s' does not exist at %s", o->bucket,
                          cairn__s3_endpoint(c));
     else if (rc == CAIRN_NOTFOUND)
@@ -241,7 +263,7 @@ static int peek_head(cairn_s3_client *c, const s3_options *o, bool *exists, bool
         cairn_s3_head h;
         char where[300];
         snprintf(where, sizeof(where), "s3://%s/%shead", o->bucket, o->prefix);
-        if (!(rc = cairn__s3_head_decode(where, r.data, r.len, &h))) {
+        if (!(rc = cairn__s3_head_decode(where, r->data, r->len, &h))) {
             *exists = true;
             *has_refs = h.n_refs > 0;
             cairn__s3_head_clear(&h);
@@ -250,28 +272,29 @@ static int peek_head(cairn_s3_client *c, const s3_options *o, bool *exists, bool
         rc = cairn__fail(CAIRN_DENIED,
                          "s3: %s refused the request for bucket '%s' (%s): check the credentials "
                          "(from %s) and the region '%s'",
-                         cairn__s3_endpoint(c), o->bucket, r.error_code[0] ? r.error_code : "denied",
+                         cairn__s3_endpoint(c), o->bucket, r->error_code[0] ? r->error_code : "denied",
                          o->client.settings.anonymous ? "nowhere: anonymous" : o->client.settings.source,
                          o->client.settings.region);
     }
-    cairn__s3_request_reset(&r, 1);
     return rc;
 }
 
 int cairn__s3_check(cairn_tier_config *cfg)
 {
     s3_options o;
-    cairn_s3_client *c;
+    s3_checked *ck = NULL;
     bool exists, has_refs;
     int rc;
 
     if ((rc = parse_spec(cfg, &o)))
         goto out;
-    if ((rc = cairn__s3_client_open(&o.client, &c)))
+    if (!(ck = cairn__calloc(1, sizeof(*ck)))) {
+        rc = CAIRN_NOMEM;
         goto out;
-    rc = peek_head(c, &o, &exists, &has_refs);
-    cairn__s3_client_close(c);
-    if (rc)
+    }
+    if ((rc = cairn__s3_client_open(&o.client, &ck->client)))
+        goto out;
+    if ((rc = peek_head(ck->client, &o, &ck->head, &exists, &has_refs)))
         goto out;
     if (!exists && (cfg->open_flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
         rc = cairn__fail(CAIRN_NOTFOUND, "s3://%s/%s holds no cairn store (no head object)", o.bucket,
@@ -281,12 +304,53 @@ int cairn__s3_check(cairn_tier_config *cfg)
     cfg->caps = CAIRN_TIER_DURABLE | CAIRN_TIER_SHARED;
     cfg->holds_store = has_refs;
     cfg->write_back = !strcmp(o.write, "back");
+    cfg->checked = ck;
+    cfg->checked_free = checked_free;
+    ck = NULL;
 out:
+    if (ck)
+        checked_free(ck);
     cairn__s3_settings_wipe(&o.client.settings);
     return rc;
 }
 
 /* ---------------------------------------------------------------- head */
+
+/* Takes in the answer to a GET of the head (r: rc as the request ended):
+ * no head, unchanged (304), or a new head to decode. Sets *changed. */
+static int head_take(s3_tier *st, const cairn_s3_request *r, int rc, bool *changed)
+{
+    *changed = false;
+    if (rc == CAIRN_NOTFOUND && strcmp(r->error_code, "NoSuchBucket")) {
+        pthread_mutex_lock(&st->mu);
+        *changed = st->head_exists;
+        cairn__s3_head_clear(&st->head);
+        st->head_exists = false;
+        st->etag[0] = 0;
+        st->head_read_ms = now_ms();
+        pthread_mutex_unlock(&st->mu);
+        rc = 0;
+    } else if (!rc && r->status == 304) {
+        pthread_mutex_lock(&st->mu);
+        st->head_read_ms = now_ms();
+        pthread_mutex_unlock(&st->mu);
+    } else if (!rc) {
+        cairn_s3_head h;
+        char where[300];
+        snprintf(where, sizeof(where), "%s/head", st->where);
+        if (!(rc = cairn__s3_head_decode(where, r->data, r->len, &h))) {
+            pthread_mutex_lock(&st->mu);
+            *changed = !st->head_exists || strcmp(st->head.nonce, h.nonce) != 0;
+            cairn__s3_head_clear(&st->head);
+            st->head = h;
+            st->head_exists = true;
+            snprintf(st->etag, sizeof(st->etag), "%s", r->etag);
+            st->head_read_ms = now_ms();
+            pthread_mutex_unlock(&st->mu);
+        }
+    }
+    return rc;
+}
 
 int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed)
 {
@@ -299,37 +363,7 @@ int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed)
     cairn_s3_request r = {.method = CAIRN_S3_GET, .key = key, .max_response = CAIRN_S3_HEAD_MAX,
                           .if_none_match = conditional && etag[0] ? etag : NULL};
     int rc = cairn__s3_run(st->client, &r, 1);
-    if (!rc)
-        rc = r.rc;
-    *changed = false;
-    if (rc == CAIRN_NOTFOUND && strcmp(r.error_code, "NoSuchBucket")) {
-        pthread_mutex_lock(&st->mu);
-        *changed = st->head_exists;
-        cairn__s3_head_clear(&st->head);
-        st->head_exists = false;
-        st->etag[0] = 0;
-        st->head_read_ms = now_ms();
-        pthread_mutex_unlock(&st->mu);
-        rc = 0;
-    } else if (!rc && r.status == 304) {
-        pthread_mutex_lock(&st->mu);
-        st->head_read_ms = now_ms();
-        pthread_mutex_unlock(&st->mu);
-    } else if (!rc) {
-        cairn_s3_head h;
-        char where[300];
-        snprintf(where, sizeof(where), "%s/head", st->where);
-        if (!(rc = cairn__s3_head_decode(where, r.data, r.len, &h))) {
-            pthread_mutex_lock(&st->mu);
-            *changed = !st->head_exists || strcmp(st->head.nonce, h.nonce) != 0;
-            cairn__s3_head_clear(&st->head);
-            st->head = h;
-            st->head_exists = true;
-            snprintf(st->etag, sizeof(st->etag), "%s", r.etag);
-            st->head_read_ms = now_ms();
-            pthread_mutex_unlock(&st->mu);
-        }
-    }
+    rc = head_take(st, &r, rc ? rc : r.rc, changed);
     cairn__s3_request_reset(&r, 1);
     return rc;
 }
@@ -517,7 +551,7 @@ static int get_once(s3_tier *st, const cairn_id *ids, size_t n, cairn_buf *out, 
             uint64_t from = wants[w].offset, to = from + wants[w].length;
             while (end < n_wants && wants[end].pack == wants[w].pack &&
                    wants[end].offset <= to + st->merge_gap &&
-                   wants[end].offset + wants[end].length - from <= MAX_RANGE) {
+                   wants[end].offset + wants[end].length - from <= st->range_max) {
                 if (wants[end].offset + wants[end].length > to)
                     to = wants[end].offset + wants[end].length;
                 end++;
@@ -812,14 +846,22 @@ int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
     st->fencing = o.fencing;
     st->pack_max = o.pack_max;
     st->merge_gap = o.merge_gap;
+    st->range_max = o.range_max;
     st->merge_at = o.merge_at;
     st->grace_s = o.grace_s;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
     pthread_cond_init(&st->flight_done, NULL);
-    if ((rc = cairn__s3_client_open(&o.client, &st->client)))
-        goto fail;
-    if ((rc = cairn__s3_head_fetch(st, false, &changed)))
+    /* The check's client and head when it left them (a stack's open),
+     * else a client of our own and a fresh head. */
+    s3_checked *ck = cfg->checked;
+    if (ck && ck->client) {
+        st->client = ck->client;
+        ck->client = NULL;
+        rc = head_take(st, &ck->head, ck->head.rc, &changed);
+    } else if (!(rc = cairn__s3_client_open(&o.client, &st->client)))
+        rc = cairn__s3_head_fetch(st, false, &changed);
+    if (rc)
         goto fail;
     cairn__s3_settings_wipe(&o.client.settings);
     *out = &st->base;

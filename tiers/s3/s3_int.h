@@ -60,6 +60,8 @@ typedef struct s3_tier {
     bool fencing;          /* conditional writes guard the head (default) */
     uint64_t pack_max;     /* bytes of pending blobs that trigger an upload */
     uint64_t merge_gap;    /* neighbouring reads closer than this are one GET */
+    uint64_t range_max;    /* ... of at most this many bytes (more GETs in
+                              flight for a scan's window) */
     uint64_t merge_at;     /* small packs (under pack_max) the head may name */
     uint64_t grace_s;      /* a merged-away pack is deleted this long after */
 

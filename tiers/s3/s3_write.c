@@ -522,6 +522,14 @@ static int by_size(const void *a, const void *b)
     return x->bytes < y->bytes ? -1 : x->bytes > y->bytes;
 }
 
+/* Pack names start with the epoch and the writer's counter, in fixed-width
+ * hex: by name is oldest first. */
+static int by_name(const void *a, const void *b)
+{
+    const cairn_s3_pack_ref *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
 /* Keeps the number of packs a reader must know bounded: when the head
  * names more than merge_at packs under pack_max bytes, the smallest of
  * them (up to pack_max bytes in all, at least two) are read, checked blob
@@ -553,6 +561,9 @@ static int merge_small_packs(s3_tier *st)
     qsort(small, n_small, sizeof(*small), by_size);
     while (pick < n_small && (pick < 2 || total + small[pick].bytes <= st->pack_max))
         total += small[pick++].bytes;
+    /* The picked packs go into the new one oldest first, each in its own
+     * order: what was written together stays together (a scan's leaves). */
+    qsort(small, pick, sizeof(*small), by_name);
 
     cairn_s3_request *reqs = cairn__calloc(pick, sizeof(*reqs));
     char(*keys)[256] = cairn__calloc(pick, sizeof(*keys));
@@ -595,6 +606,7 @@ static int merge_small_packs(s3_tier *st)
         if ((rc = cairn__pack_index_parse(name, reqs[i].data + reqs[i].len - suffix, (size_t)suffix,
                                           small[i].bytes, &ix)))
             break;
+        cairn__pack_entries_by_offset(ix->entries, (size_t)ix->count);
         /* Every blob is checked: a merge must not copy damage forward. */
         for (uint64_t e = 0; e < ix->count && !rc; e++) {
             const cairn_pack_entry *pe = &ix->entries[e];
