@@ -366,11 +366,12 @@ static void test_merge_order(void)
     }
     pthread_mutex_unlock(&ws->mu);
     ASSERT_TRUE(in_merged > 0); /* some pack holds blobs of two commits */
+    unsigned long long merges = (unsigned long long)ws->merges;
     cairn__tier_close(w);
     for (int i = 0; i < N; i++)
         free(b[i].data);
     printf("merge order: %llu merges; merged packs keep the order blobs were written in\n",
-           (unsigned long long)ws->merges);
+           merges);
 }
 
 /* Lines in the proxy's log once it has at least `want` (the proxy writes
