@@ -174,7 +174,8 @@ CAIRN_EXTERN void cairn_options_init(cairn_options *opts);
     XX(REWIND, -41020, "the branch would lose commits (not a descendant of its head)") \
     XX(FENCED, -41021, "another writer took over this store (fenced)")                 \
     XX(UNAVAILABLE, -41022, "a tier's service is unreachable")                           \
-    XX(DENIED, -41023, "access denied by a tier's service (credentials, signature)")
+    XX(DENIED, -41023, "access denied (a tier's service refused the credentials, or its "  \
+                       "TLS certificate did not verify)")
 
 typedef enum cairn_errno {
 #define CAIRN__ERR_ENUM(name, value, msg) CAIRN_##name = (value),

@@ -14,18 +14,29 @@
 #   s3-server.sh create-bucket NAME create one more bucket (inside run, or
 #                                   with DIR/env sourced)
 #
-# DIR/env holds AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL,
-# AWS_REGION, CAIRN_S3_BUCKET (a bucket made for the caller) and
-# CAIRN_S3_DIR (DIR). CAIRN_S3_WAIT bounds each wait (seconds, default 60);
-# CAIRN_S3_KEEP=1 keeps the logs of a failed start in DIR;
-# CAIRN_S3_PORT_BASE=N makes the first attempt use ports N..N+16 unchecked
-# (to test the retry). Missing packages are installed with apt-get; without
-# apt the script exits 77 (the tests' "skip"). Every wait is bounded; a failed
-# start prints the end of the daemon's log, stops what it started and exits 1.
-# Quiet on success but for one line on stderr naming the endpoint.
+# DIR/env holds AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL
+# (http://127.0.0.1:PORT, path style), AWS_REGION, CAIRN_S3_BUCKET (a bucket
+# made for the caller), CAIRN_S3_DIR (DIR), and for TLS and virtual-host
+# addressing:
+#   CAIRN_S3_TLS_ENDPOINT   https://127.0.0.1:TLS_PORT, the same gateway
+#                           over TLS, its certificate signed by a CA made
+#                           at start (for localhost, 127.0.0.1 and
+#                           CAIRN_S3_BUCKET.localhost)
+#   CAIRN_S3_CA_FILE        that CA's certificate (PEM), DIR/tls/ca.pem
+#   CAIRN_S3_VHOST_ENDPOINT http://localhost:PORT: radosgw takes
+#                           BUCKET.localhost as virtual-host style
+#                           (rgw_dns_name); libcurl >= 7.85 resolves
+#                           *.localhost to loopback by itself
+# CAIRN_S3_WAIT bounds each wait (seconds, default 60); CAIRN_S3_KEEP=1
+# keeps the logs of a failed start in DIR; CAIRN_S3_PORT_BASE=N makes the
+# first attempt use ports N..N+17 unchecked (to test the retry). Missing
+# packages are installed with apt-get; without apt the script exits 77 (the
+# tests' "skip"). Every wait is bounded; a failed start prints the end of
+# the daemon's log, stops what it started and exits 1. Quiet on success but
+# for one line on stderr naming the endpoint.
 set -euo pipefail
 
-packages=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl)
+packages=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl openssl)
 wait_s=${CAIRN_S3_WAIT:-60}          # bound on each wait for a daemon
 region=us-east-1
 empty_sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
@@ -81,7 +92,9 @@ used_ports() {
     done
 }
 
-# pick_base: a random base port in [10000, 32700) with base..base+19 free.
+# pick_base: a random base port in [10000, 32700) with base..base+19 free
+# (the fixture uses base..base+17, write_conf says which for what; the rest
+# is slack). All stay below 32768, clear of the kernel's ephemeral ports.
 pick_base() {
     local used base p ok
     used=" $(used_ports | tr '\n' ' ') "
@@ -98,10 +111,11 @@ pick_base() {
 
 # alive PID: the process exists and is not a zombie.
 alive() {
-    local state
-    [ -r "/proc/$1/stat" ] || return 1
-    state=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-    [ "$state" != Z ]
+    local stat state
+    # One read: the process may end between a test and a read.
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    state=${stat##*) }
+    [ "${state%% *}" != Z ]
 }
 
 # ours DIR PID: PID is a daemon of the fixture in DIR (its command line names
@@ -111,7 +125,8 @@ ours() {
 }
 
 # write_conf DIR BASE: DIR/ceph.conf for monitor port BASE, OSD ports
-# BASE+1..BASE+15, radosgw port BASE+16.
+# BASE+1..BASE+15, radosgw's HTTP port BASE+16 and HTTPS port BASE+17
+# (its certificate and key from make_certs, in DIR/tls).
 # Each setting that is not obvious was needed (Ceph 16.2, Debian 12):
 # - no authentication (loopback only), and then "ms mon client mode = crc",
 #   without which radosgw retries its secure mode forever;
@@ -122,7 +137,10 @@ ours() {
 #   chooseleaf type 0 (one host), 8 PGs a pool, no autoscaler, a high
 #   "mon max pg per osd", and no warning about the data disk filling;
 # - "ms bind retry count = 1": a monitor whose port is taken gives up after
-#   1 s instead of 15, and start tries other ports.
+#   1 s instead of 15, and start tries other ports;
+# - "rgw dns name = localhost": a request whose Host is BUCKET.localhost is
+#   virtual-host style (the bucket from the host name, the key from the
+#   path); any other Host (127.0.0.1, localhost itself) stays path style.
 write_conf() {
     local dir=$1 base=$2
     cat >"$dir/ceph.conf" <<EOF
@@ -168,9 +186,39 @@ paxos min wait = 0.01
 osd data = $dir/osd.\$id
 
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$((base + 16)) tcp_nodelay=1
+rgw frontends = beast endpoint=127.0.0.1:$((base + 16)) ssl_endpoint=127.0.0.1:$((base + 17)) ssl_certificate=$dir/tls/server.pem ssl_private_key=$dir/tls/server.key tcp_nodelay=1
+rgw dns name = localhost
 rgw data = $dir/rgw
 EOF
+}
+
+# make_certs DIR BUCKET: a throwaway CA (DIR/tls/ca.pem; its key is
+# deleted once it has signed) and a server certificate it signs
+# (DIR/tls/server.pem and .key) for localhost, 127.0.0.1 and
+# BUCKET.localhost, the last for virtual-host style over TLS: a wildcard
+# "*.localhost" is no help, as libcurl refuses a wildcard directly
+# under a top-level name. P-256 keys: made in milliseconds. Valid for a
+# week: a fixture lives for one test run.
+make_certs() {
+    local tls=$1/tls bucket=$2
+    mkdir -p "$tls"
+    (
+        umask 077
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+            -subj "/CN=cairn test CA $(rand 4)" -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+            -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign &&
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj /CN=localhost -keyout "$tls/server.key" -out "$tls/server.csr" &&
+        printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+            "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+            "subjectAltName=DNS:localhost,DNS:$bucket.localhost,IP:127.0.0.1" \
+            "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >"$tls/server.ext" &&
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+            -set_serial "0x$(rand 8)" -days 7 -extfile "$tls/server.ext" -out "$tls/server.pem"
+    ) >"$1/log/openssl.out" 2>&1 || return 1
+    rm -f "$tls/ca.key" "$tls/server.csr"
+    chmod 644 "$tls/ca.pem"
 }
 
 # The fixture being started (for the failure path).
@@ -219,28 +267,49 @@ wait_for() {
 # cceph ARGS...: the ceph command line tool on this cluster, bounded.
 cceph() { timeout 20 ceph -c "$cur_dir/ceph.conf" --connect-timeout 5 "$@"; }
 
-# s3 METHOD URL: a SigV4-signed request without a body or query string
-# (curl 7.88 signs neither the payload hash, which radosgw requires, nor a
-# query string properly); prints the HTTP status.
-s3() {
-    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X "$1" \
+# s3 METHOD URL [CURL ARGS...]: a SigV4-signed request without a body or
+# query string (curl 7.88 signs neither the payload hash, which radosgw
+# requires, nor a query string properly); prints the HTTP status.
+s3() { s3_answer "$@" -o /dev/null -w '%{http_code}'; }
+
+# s3_answer METHOD URL [CURL ARGS...]: the same request; prints what curl
+# writes (the response's body, unless the arguments say otherwise).
+s3_answer() {
+    local method=$1 url=$2
+    shift 2
+    curl -sS --max-time 10 -X "$method" \
         --aws-sigv4 "aws:amz:$region:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-        -H "x-amz-content-sha256: $empty_sha256" "$2"
+        -H "x-amz-content-sha256: $empty_sha256" "$@" "$url"
 }
 
 # mon_up PORT: the monitor answers (its port is open first: the ceph tool
 # would wait out its connect timeout on a monitor that failed to bind).
 mon_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && cceph mon stat; }
 osd_up() { cceph osd dump | grep -q '^osd\.0 up'; }
-http_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" != 000 ]; }
-signed_ok() { [ "$(s3 GET "$AWS_ENDPOINT_URL/$1")" = 200 ]; }
+# http_up URL [CURL ARGS...]: something answers HTTP there (over TLS: with
+# a certificate that verifies, given --cacert).
+http_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${@:2}" "$1")" != 000 ]; }
+# signed_ok URL [CURL ARGS...]: a signed GET of URL (a bucket) answers 200.
+signed_ok() { [ "$(s3 GET "$@")" = 200 ]; }
+# bucket_listed BUCKET URL [CURL ARGS...]: a signed GET of URL lists BUCKET's
+# objects. For URL http://BUCKET.localhost:PORT/ only virtual-host style
+# does: a gateway that took the host name for no bucket's would answer its
+# list of buckets, also with 200.
+bucket_listed() {
+    local body
+    body=$(s3_answer GET "${@:2}") && [[ $body == *"<ListBucketResult"*"<Name>$1</Name>"* ]]
+}
 
 # try_start DIR BASE: one attempt; returns 0, 1 (failed) or 2 (retry with
 # other ports).
 try_start() {
-    local dir=$1 base=$2 uuid bucket rgw_port=$(($2 + 16)) code
+    local dir=$1 base=$2 uuid bucket rgw_port=$(($2 + 16)) tls_port=$(($2 + 17)) code
     cur_dir=$dir
     mkdir -p "$dir"/{run,log,pids,rgw,mon.a,osd.0}
+    # The bucket's name first: the certificate names BUCKET.localhost.
+    bucket=cairn-test-$(rand 4)
+    make_certs "$dir" "$bucket" ||
+        { start_fail "$dir/log/openssl.out" "making the TLS certificates failed"; return; }
     write_conf "$dir" "$base"
     local conf=$dir/ceph.conf fsid
     fsid=$(sed -n 's/^fsid = //p' "$conf")
@@ -266,6 +335,8 @@ try_start() {
     launch "$dir" rgw.a radosgw -c "$conf" -n client.rgw.a -f
     wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "radosgw's HTTP port" \
         http_up "http://127.0.0.1:$rgw_port/" || return
+    wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "radosgw's HTTPS port (verified)" \
+        http_up "https://127.0.0.1:$tls_port/" --cacert "$dir/tls/ca.pem" || return
 
     export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL=http://127.0.0.1:$rgw_port
     AWS_ACCESS_KEY_ID=$(rand 10 | tr a-f A-F)
@@ -275,7 +346,6 @@ try_start() {
         --secret-key="$AWS_SECRET_ACCESS_KEY" >"$dir/log/user-create.out" 2>&1 ||
         { start_fail "$dir/log/user-create.out" "radosgw-admin user create failed"; return; }
 
-    bucket=cairn-test-$(rand 4)
     local deadline=$((SECONDS + wait_s))
     until code=$(s3 PUT "$AWS_ENDPOINT_URL/$bucket" 2>>"$dir/log/curl.out") &&
           [ "$code" = 200 ]; do
@@ -283,7 +353,17 @@ try_start() {
             { start_fail "$dir/log/client.rgw.a.log" "bucket create: HTTP $code"; return; }
         sleep 0.05
     done
-    wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "a signed request" signed_ok "$bucket" ||
+    wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "a signed request" \
+        signed_ok "$AWS_ENDPOINT_URL/$bucket" || return
+    # What DIR/env promises, each checked once: virtual-host style (the
+    # bucket in the host name), and TLS, path and virtual-host style, with
+    # the CA verifying the certificate.
+    wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "a virtual-host style request" \
+        bucket_listed "$bucket" "http://$bucket.localhost:$rgw_port/" || return
+    wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "a signed request over TLS" \
+        signed_ok "https://127.0.0.1:$tls_port/$bucket" --cacert "$dir/tls/ca.pem" || return
+    wait_for "$dir" rgw.a "$dir/log/client.rgw.a.log" "a virtual-host style request over TLS" \
+        bucket_listed "$bucket" "https://$bucket.localhost:$tls_port/" --cacert "$dir/tls/ca.pem" ||
         return
 
     cat >"$dir/env.tmp" <<EOF
@@ -293,6 +373,9 @@ export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 export AWS_REGION=$region
 export CAIRN_S3_BUCKET=$bucket
 export CAIRN_S3_DIR=$dir
+export CAIRN_S3_TLS_ENDPOINT=https://127.0.0.1:$tls_port
+export CAIRN_S3_CA_FILE=$dir/tls/ca.pem
+export CAIRN_S3_VHOST_ENDPOINT=http://localhost:$rgw_port
 EOF
     mv "$dir/env.tmp" "$dir/env"
 }

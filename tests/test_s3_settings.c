@@ -4,8 +4,9 @@
  * ~/.aws files, the environment set per case: every precedence rule, the
  * file sections of both files, missing files, unknown profiles, half
  * credentials, malformed and too-long lines (named by file:line), session
- * tokens, anonymous access, random garbage files, and never a secret in an
- * error detail.
+ * tokens, anonymous access, random garbage files, the CA file's
+ * precedence (spec, AWS_CA_BUNDLE, the profile's ca_bundle) and what the
+ * detail says named it, and never a secret in an error detail.
  *
  * Every secret and token below contains "sEcReT" or "tOkEn": check()
  * fails on any detail that contains either.
@@ -24,7 +25,7 @@ static char home[2048], aws_dir[2100], cred_path[2200], config_path[2200];
 static const char *const vars[] = {
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
     "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE",
-    "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE",
 };
 
 /* A clean slate: no AWS variable, HOME set, no ~/.aws files. */
@@ -304,6 +305,89 @@ static void test_region_endpoint(void)
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_str("region", s.region, "us-east-1");
     expect_str("endpoint", s.endpoint, "https://s3.us-east-1.amazonaws.com");
+}
+
+/* Resolves with a profile and ca_file from the spec (NULL: not given). */
+static int resolve_ca(cairn_s3_settings *s, const char *profile, const char *ca_file)
+{
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->profile, sizeof(s->profile), "%s", profile ? profile : "");
+    snprintf(s->ca_file, sizeof(s->ca_file), "%s", ca_file ? ca_file : "");
+    cairn__detail_clear();
+    rc = cairn__s3_settings_resolve(s);
+    detail_has_no_secret();
+    return rc;
+}
+
+/* The CA file: spec > AWS_CA_BUNDLE > the profile's ca_bundle in the
+ * config file (never the credentials file), with what named it. The file
+ * is not opened here (the client checks it when it uses it). */
+static void test_ca_file(void)
+{
+    cairn_s3_settings s;
+    char where[4200];
+
+    reset();
+    ASSERT_OK(resolve_ca(&s, NULL, NULL));
+    expect_str("ca_file", s.ca_file, "");
+    expect_str("ca_source", s.ca_source, "");
+
+    write_file(config_path, "[default]\nca_bundle = /config/default.pem\n"
+                            "[profile prod]\nregion = x\nca_bundle=/config/prod.pem\n"
+                            "[profile blank]\nca_bundle =\n");
+    write_file(cred_path, "[default]\nca_bundle = /credentials/default.pem\n"
+                          "[other]\nca_bundle = /credentials/other.pem\n");
+    ASSERT_OK(resolve_ca(&s, NULL, NULL));
+    expect_str("ca_file", s.ca_file, "/config/default.pem");
+    snprintf(where, sizeof(where), "ca_bundle in %s:2 [default]", config_path);
+    expect_str("ca_source", s.ca_source, where);
+    ASSERT_OK(resolve_ca(&s, "prod", NULL));
+    expect_str("ca_file", s.ca_file, "/config/prod.pem");
+    snprintf(where, sizeof(where), "ca_bundle in %s:5 [profile prod]", config_path);
+    expect_str("ca_source", s.ca_source, where);
+    setenv("AWS_PROFILE", "prod", 1);
+    ASSERT_OK(resolve_ca(&s, NULL, NULL));
+    expect_str("ca_file", s.ca_file, "/config/prod.pem");
+    unsetenv("AWS_PROFILE");
+    /* An empty value names nothing; the credentials file is not read for
+     * it (as the CLI, which reads ca_bundle from the config file only). */
+    ASSERT_OK(resolve_ca(&s, "blank", NULL));
+    expect_str("ca_file", s.ca_file, "");
+    ASSERT_OK(resolve_ca(&s, "other", NULL));
+    expect_str("ca_file", s.ca_file, "");
+
+    setenv("AWS_CA_BUNDLE", "/env/bundle.pem", 1);
+    ASSERT_OK(resolve_ca(&s, "prod", NULL));
+    expect_str("ca_file", s.ca_file, "/env/bundle.pem");
+    expect_str("ca_source", s.ca_source, "AWS_CA_BUNDLE");
+    ASSERT_OK(resolve_ca(&s, "prod", "/spec/ca.pem"));
+    expect_str("ca_file", s.ca_file, "/spec/ca.pem");
+    expect_str("ca_source", s.ca_source, "ca_file in the spec");
+    setenv("AWS_CA_BUNDLE", "", 1); /* empty: unset */
+    ASSERT_OK(resolve_ca(&s, NULL, NULL));
+    expect_str("ca_file", s.ca_file, "/config/default.pem");
+
+    /* Too long, from the environment and from the file. */
+    char *long_path = malloc(5000);
+    memset(long_path, 'p', 4999);
+    long_path[0] = '/';
+    long_path[4999] = '\0';
+    setenv("AWS_CA_BUNDLE", long_path, 1);
+    ASSERT_RC(resolve_ca(&s, NULL, NULL), CAIRN_BADSPEC);
+    ASSERT_DETAIL("AWS_CA_BUNDLE is longer than");
+    unsetenv("AWS_CA_BUNDLE");
+    char *text = malloc(6000);
+    snprintf(text, 6000, "[default]\nca_bundle = %s\n", long_path);
+    write_file(config_path, text);
+    ASSERT_RC(resolve_ca(&s, NULL, NULL), CAIRN_BADSPEC);
+    assert_detail_at(config_path, 2);
+    ASSERT_DETAIL("ca_bundle is longer than");
+    free(text);
+    free(long_path);
+    unlink(cred_path);
+    unlink(config_path);
 }
 
 static void test_unknown_profile(void)
@@ -618,6 +702,7 @@ int main(void)
     test_files();
     test_environment();
     test_region_endpoint();
+    test_ca_file();
     test_unknown_profile();
     test_half_credentials();
     test_syntax();

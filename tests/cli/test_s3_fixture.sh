@@ -4,7 +4,10 @@
 # faults). Under "s3-server.sh run": signed PUT and GET with curl, directly
 # and through the proxy (which counts requests by method); a conditional
 # create on an existing key (412); a wrong secret (403); a second bucket
-# (create-bucket); the proxy's faults
+# (create-bucket); TLS (CAIRN_S3_TLS_ENDPOINT: verified with
+# CAIRN_S3_CA_FILE, refused without it and for another host name) and
+# virtual-host style (BUCKET.localhost, over http and TLS, reading back
+# by path style what it wrote); the proxy's faults
 # (500:1 answers 500 and is counted, 503:1 SlowDown, drop:1 leaves the
 # object written though the client heard nothing, stall:1 answers nothing,
 # reset:1 and "down" reset connections, "up" heals; --delay-ms). Then:
@@ -88,6 +91,49 @@ if [ -n "${S3_FIXTURE_TEST_OUT:-}" ]; then
     second=cairn-second-$RANDOM
     bash "$server" create-bucket "$second" || fail "create-bucket $second"
     expect_eq "$(req PUT "$AWS_ENDPOINT_URL/$second/k" "$tmp/small")" 200 "PUT in $second"
+
+    # ---- TLS: the same gateway, its certificate verified by the fixture's CA
+    for v in CAIRN_S3_TLS_ENDPOINT CAIRN_S3_CA_FILE CAIRN_S3_VHOST_ENDPOINT; do
+        [ -n "${!v:-}" ] || fail "run did not set $v"
+    done
+    http_port=${AWS_ENDPOINT_URL##*:}
+    [[ $CAIRN_S3_TLS_ENDPOINT =~ ^https://127\.0\.0\.1:([0-9]+)$ ]] ||
+        fail "TLS endpoint $CAIRN_S3_TLS_ENDPOINT"
+    tls_port=${BASH_REMATCH[1]}
+    (( tls_port < 32768 && tls_port != http_port )) || fail "TLS port $tls_port"
+    expect_eq "$CAIRN_S3_VHOST_ENDPOINT" "http://localhost:$http_port" "CAIRN_S3_VHOST_ENDPOINT"
+    [ -r "$CAIRN_S3_CA_FILE" ] || fail "no CA file at $CAIRN_S3_CA_FILE"
+    ca=(--cacert "$CAIRN_S3_CA_FILE")
+    expect_eq "$(req PUT "$CAIRN_S3_TLS_ENDPOINT/$CAIRN_S3_BUCKET/t/obj" "$tmp/obj" "${ca[@]}")" \
+        200 "PUT over TLS"
+    expect_eq "$(req GET "$bucket/t/obj")" 200 "GET over http of what went over TLS"
+    cmp -s "$tmp/body" "$tmp/obj" || fail "GET over http returned other bytes than TLS PUT"
+    expect_eq "$(req GET "$CAIRN_S3_TLS_ENDPOINT/$CAIRN_S3_BUCKET/t/obj" "" "${ca[@]}")" 200 \
+        "GET over TLS"
+    cmp -s "$tmp/body" "$tmp/obj" || fail "GET over TLS returned other bytes"
+    # Without the CA (curl's built-in bundle: the machine's may be set in
+    # the environment) and for a host name the certificate does not name:
+    # curl refuses the certificate (60).
+    rc=0
+    env -u CURL_CA_BUNDLE -u SSL_CERT_FILE -u SSL_CERT_DIR \
+        curl -s -o /dev/null --max-time 20 "$CAIRN_S3_TLS_ENDPOINT/" || rc=$?
+    expect_eq "$rc" 60 "curl's exit over TLS without the CA (60: certificate refused)"
+    rc=0
+    curl -s -o /dev/null --max-time 20 "${ca[@]}" "https://other.localhost:$tls_port/" || rc=$?
+    expect_eq "$rc" 60 "curl's exit over TLS for a host name not in the certificate"
+
+    # ---- virtual-host style: the bucket in the host name (rgw_dns_name)
+    vhost=http://$CAIRN_S3_BUCKET.localhost:$http_port
+    expect_eq "$(req PUT "$vhost/v/obj" "$tmp/obj")" 200 "PUT, virtual-host style"
+    expect_eq "$(req GET "$bucket/v/obj")" 200 "GET, path style, of a virtual-host style PUT"
+    cmp -s "$tmp/body" "$tmp/obj" || fail "path style read other bytes than virtual-host put"
+    expect_eq "$(req GET "https://$CAIRN_S3_BUCKET.localhost:$tls_port/v/obj" "" "${ca[@]}")" \
+        200 "GET, virtual-host style over TLS"
+    cmp -s "$tmp/body" "$tmp/obj" || fail "virtual-host style over TLS read other bytes"
+    expect_eq "$(req GET "$CAIRN_S3_VHOST_ENDPOINT/$CAIRN_S3_BUCKET/v/obj")" 200 \
+        "GET, path style with Host localhost (rgw_dns_name itself)"
+    expect_eq "$(req GET "$vhost/$CAIRN_S3_BUCKET/v/obj")" 404 \
+        "GET of /BUCKET/KEY from BUCKET.localhost (the path is the key: no such key)"
 
     # ---- through cairn-netproxy
     "$proxy" --listen 127.0.0.1:0 --upstream "${AWS_ENDPOINT_URL#http://}" --seed 7 \

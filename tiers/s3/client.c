@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "tls.h"
 
 #define DEFAULT_SESSIONS 8
 #define DEFAULT_INFLIGHT 32
@@ -159,6 +160,33 @@ static int parse_endpoint(cairn_s3_client *c, const char *endpoint)
     return 0;
 }
 
+/* Whether host[:port] names its host by an IP address ("127.0.0.1:7480",
+ * "[::1]:7480") rather than by a name. */
+static bool host_is_address(const char *host)
+{
+    size_t name_len = strcspn(host, ":");
+    if (host[0] == '[')
+        return true;
+    for (size_t i = 0; i < name_len; i++)
+        if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
+            return false;
+    return true;
+}
+
+/* What the endpoint and addressing need before any request: a name to put
+ * the bucket in front of (virtual-host style), and a CA file that can be
+ * read when one is named and TLS is verified. */
+static int check_config(const cairn_s3_client *c)
+{
+    if (c->cfg.virtual_host && host_is_address(c->host))
+        return cairn__fail(CAIRN_BADSPEC, "s3: addressing=virtual puts the bucket in the host "
+                           "name (%s.HOST), which endpoint '%s' gives as an address; name the "
+                           "host, or use addressing=path", c->cfg.bucket, c->endpoint);
+    if (!strcmp(c->scheme, "https") && c->cfg.tls_verify && c->cfg.settings.ca_file[0])
+        return cairn__s3_ca_file_check(&c->cfg.settings);
+    return 0;
+}
+
 int cairn__s3_client_open(const cairn_s3_client_config *cfg, cairn_s3_client **out)
 {
     int rc;
@@ -188,7 +216,7 @@ int cairn__s3_client_open(const cairn_s3_client_config *cfg, cairn_s3_client **o
         c->cfg.breaker_threshold = DEFAULT_BREAKER;
     c->cooldown_ms = BREAKER_COOLDOWN_MS;
     atomic_store(&c->seed, now_us() ^ (uint64_t)(uintptr_t)c);
-    if ((rc = parse_endpoint(c, cfg->settings.endpoint)))
+    if ((rc = parse_endpoint(c, cfg->settings.endpoint)) || (rc = check_config(c)))
         goto fail;
     if (!(c->sessions = cairn__calloc(c->cfg.sessions, sizeof(*c->sessions)))) {
         rc = CAIRN_NOMEM;
@@ -329,7 +357,7 @@ struct attempt {
     bool probe;
     uint64_t started_us;
     uint64_t ready_ms; /* when a retry may start */
-    char cause[256];   /* the last failure, for messages */
+    char cause[900];   /* the last failure, for messages */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -551,6 +579,12 @@ static int prepare(cairn_s3_client *c, struct attempt *a)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->cfg.tls_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->cfg.tls_verify ? 2L : 0L);
+    if (c->cfg.tls_verify && c->cfg.settings.ca_file[0]) {
+        /* The named CA certificates instead of the system's, as the AWS
+         * CLI's ca_bundle: none of the system's directory either. */
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg.settings.ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg.timeout_ms);
     /* A bound on the whole exchange that grows with its bytes (at least
      * 1 MB/s), so a stalled server costs timeout_ms, a large pack does not
@@ -605,7 +639,17 @@ static void attempt_release(struct attempt *a)
 /* What a finished attempt means. */
 enum verdict { DONE, RETRY };
 
-static enum verdict judge(struct attempt *a, CURLcode cc)
+/* Takes in a transfer that ended in a TLS verification failure f: never
+ * retried (a certificate does not heal), explained. */
+static enum verdict judge_tls(const cairn_s3_client *c, struct attempt *a,
+                              cairn_s3_tls_failure f, const char *curl_msg)
+{
+    cairn__s3_tls_explain(a->cause, sizeof(a->cause), f, curl_msg, &c->cfg.settings);
+    a->req->rc = f == CAIRN_S3_TLS_CA_FILE ? CAIRN_BADSPEC : CAIRN_DENIED;
+    return DONE;
+}
+
+static enum verdict judge(const cairn_s3_client *c, struct attempt *a, CURLcode cc)
 {
     cairn_s3_request *r = a->req;
     long status = 0;
@@ -621,12 +665,14 @@ static enum verdict judge(struct attempt *a, CURLcode cc)
                      a->want_max);
             return DONE;
         }
-        snprintf(a->cause, sizeof(a->cause), "%.200s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(cc));
+        const char *curl_msg = a->errbuf[0] ? a->errbuf : curl_easy_strerror(cc);
+        cairn_s3_tls_failure tls = cairn__s3_tls_failure(cc);
+        if (tls)
+            return judge_tls(c, a, tls, curl_msg);
+        snprintf(a->cause, sizeof(a->cause), "%.200s", curl_msg);
         switch (cc) {
         case CURLE_UNSUPPORTED_PROTOCOL:
         case CURLE_URL_MALFORMAT:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CACERT_BADFILE:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_OUT_OF_MEMORY:
             r->rc = cc == CURLE_OUT_OF_MEMORY ? CAIRN_NOMEM : CAIRN_TIER;
@@ -846,7 +892,7 @@ int cairn__s3_run(cairn_s3_client *c, cairn_s3_request *reqs, size_t n)
             cairn__free(r->data); /* a previous attempt's answer */
             r->data = NULL;
             r->len = 0;
-            enum verdict v = judge(a, cc);
+            enum verdict v = judge(c, a, cc);
             atomic_fetch_add(&c->counters.bytes_in, r->len);
             bool reached = cc == CURLE_OK && r->status && r->status < 500;
             if (v == RETRY && !a->probe && r->attempts <= (unsigned)c->cfg.retries) {

@@ -15,13 +15,18 @@
  *   CAIRN_NOTFOUND    404 (error_code: NoSuchKey, NoSuchBucket, ...)
  *   CAIRN_CONFLICT    412 Precondition Failed
  *   CAIRN_DENIED      401/403 (InvalidAccessKeyId, SignatureDoesNotMatch,
- *                     AccessDenied, ...) and 400 XAmzContentSHA256Mismatch:
- *                     never retried, they do not heal
+ *                     AccessDenied, ...) and 400 XAmzContentSHA256Mismatch;
+ *                     and, with status 0, a server certificate that did not
+ *                     verify (no trusted issuer, another host name): never
+ *                     retried, they do not heal (tls.h explains the last)
+ *   CAIRN_BADSPEC     libcurl could not load the CA file (checked at open:
+ *                     it changed since)
  *   CAIRN_UNAVAILABLE retries exhausted on timeouts, dropped connections,
  *                     500/502/503/504/SlowDown, or the circuit is open
  *   CAIRN_TIER        any other status (the detail has status and code)
  *   CAIRN_NOMEM
- * Retried (with exponential backoff and full jitter): transport errors,
+ * Retried (with exponential backoff and full jitter): transport errors
+ * (a failed TLS handshake among them: a reset can cause one),
  * 409 (a conditional write racing another, OperationAborted), 500, 502,
  * 503, 504. A request that was retried after a failure whose effect is
  * unknown (a timeout or a dropped connection after the request was sent,
@@ -29,7 +34,8 @@
  * the echo of its own earlier success (the tier tells by its nonce).
  *
  * Circuit breaker. After breaker_threshold requests in a row have
- * exhausted their retries, the client fails every request at once with
+ * exhausted their retries (a refused certificate is not one: the service
+ * answered), the client fails every request at once with
  * CAIRN_UNAVAILABLE for a cool-down (1 s, doubling to 30 s); the first
  * request after it is a probe: its success closes the circuit.
  *
@@ -53,7 +59,8 @@ typedef struct cairn_s3_client_config {
     char bucket[64];
     cairn_s3_settings settings; /* resolved: endpoint, region, credentials */
     bool virtual_host;          /* bucket.host addressing, else /bucket/key */
-    bool tls_verify;            /* verify the server's certificate (default) */
+    bool tls_verify;            /* verify the server's certificate (default),
+                                   with settings.ca_file if it names one */
     unsigned sessions;          /* calls in flight at once (threads); 0: 8 */
     unsigned inflight;          /* requests in flight per call; 0: 32 */
     unsigned timeout_ms;        /* connect and per-request idle bound; 0: 10000 */
@@ -114,8 +121,14 @@ typedef struct cairn_s3_counters {
 } cairn_s3_counters;
 
 /* Creates a client (no request is made). The config is copied. OUT: *out.
- * Errors: CAIRN_BADSPEC (an endpoint that is not http(s)://host[:port]),
- * CAIRN_NOMEM, CAIRN_TIER (libcurl failed to start). */
+ * With an https endpoint and tls_verify, the CA file settings name (if
+ * any) is checked here, and used for every request instead of the
+ * system's CA certificates.
+ * Errors: CAIRN_BADSPEC (an endpoint that is not http(s)://host[:port];
+ * virtual_host with an endpoint given as an IP address; a CA file that is
+ * missing, unreadable, not a file or holds no PEM certificate, the detail
+ * naming it and what named it), CAIRN_NOMEM, CAIRN_TIER (libcurl failed to
+ * start). */
 int cairn__s3_client_open(const cairn_s3_client_config *cfg, cairn_s3_client **out);
 
 /* Frees the client; every call must have returned. Wipes the secrets.

@@ -103,6 +103,11 @@ static int s3_option(void *ctx, const char *key, const char *val)
         if (strcmp(val, "on") && strcmp(val, "none"))
             return cairn__fail(CAIRN_BADSPEC, "s3: fencing must be on or none, not '%s'", val);
         o->fencing = !strcmp(val, "on");
+    } else if (!strcmp(key, "ca_file")) {
+        if (!*val || strlen(val) >= sizeof(o->client.settings.ca_file))
+            return cairn__fail(CAIRN_BADSPEC, "s3: ca_file must be a path of 1 to %zu bytes",
+                               sizeof(o->client.settings.ca_file) - 1);
+        snprintf(o->client.settings.ca_file, sizeof(o->client.settings.ca_file), "%s", val);
     } else if (!strcmp(key, "tls_verify")) {
         if (strcmp(val, "0") && strcmp(val, "1"))
             return cairn__fail(CAIRN_BADSPEC, "s3: tls_verify must be 0 or 1, not '%s'", val);
@@ -144,8 +149,8 @@ static int s3_option(void *ctx, const char *key, const char *val)
     } else {
         return cairn__fail(CAIRN_BADSPEC,
                            "s3: unknown option '%s' (known: endpoint, region, profile, addressing, "
-                           "write, fencing, tls_verify, timeout, retries, inflight, pack_max, merge_gap, "
-                           "range_max, merge_at, grace)",
+                           "write, fencing, tls_verify, ca_file, timeout, retries, inflight, "
+                           "pack_max, merge_gap, range_max, merge_at, grace)",
                            key);
     }
     return 0;
@@ -268,7 +273,9 @@ static int peek_head(cairn_s3_client *c, const s3_options *o, cairn_s3_request *
             *has_refs = h.n_refs > 0;
             cairn__s3_head_clear(&h);
         }
-    } else if (rc == CAIRN_DENIED) {
+    } else if (rc == CAIRN_DENIED && r->status) {
+        /* The service refused us (without a status, it was the client that
+         * refused the service's certificate: the client's detail says so). */
         rc = cairn__fail(CAIRN_DENIED,
                          "s3: %s refused the request for bucket '%s' (%s): check the credentials "
                          "(from %s) and the region '%s'",

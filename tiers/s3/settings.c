@@ -19,11 +19,14 @@
  *   endpoint     spec > AWS_ENDPOINT_URL_S3 > AWS_ENDPOINT_URL > the
  *                profile's endpoint_url in the config file >
  *                "https://s3.REGION.amazonaws.com"
+ *   CA file      spec "ca_file=" (the CLI's --ca-bundle) > AWS_CA_BUNDLE >
+ *                the profile's ca_bundle in the config file > none (the
+ *                system's CA certificates)
  *
  * Files: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, whose sections
  * are "[name]"; AWS_CONFIG_FILE or ~/.aws/config, whose sections are
- * "[default]" and "[profile name]". As in the CLI, region and endpoint_url
- * are read from the config file only. A missing file is no error; a
+ * "[default]" and "[profile name]". As in the CLI, region, endpoint_url and
+ * ca_bundle are read from the config file only. A missing file is no error; a
  * profile named by the spec or AWS_PROFILE that neither file holds is,
  * unless it is "default".
  *
@@ -59,12 +62,13 @@
 typedef struct profile_values {
     bool found; /* the file has the profile's section */
     /* The line of each key (0: not given), then its value. */
-    unsigned access_line, secret_line, token_line, region_line, endpoint_line;
+    unsigned access_line, secret_line, token_line, region_line, endpoint_line, ca_line;
     char access_key[sizeof(((cairn_s3_settings *)0)->access_key)];
     char secret_key[sizeof(((cairn_s3_settings *)0)->secret_key)];
     char session_token[sizeof(((cairn_s3_settings *)0)->session_token)];
     char region[sizeof(((cairn_s3_settings *)0)->region)];
     char endpoint[sizeof(((cairn_s3_settings *)0)->endpoint)];
+    char ca_file[sizeof(((cairn_s3_settings *)0)->ca_file)];
 } profile_values;
 
 /* The keys read, where their value and line go in profile_values. */
@@ -80,6 +84,7 @@ static const struct ini_key {
     KEY("aws_session_token", session_token, token_line),
     KEY("region", region, region_line),
     KEY("endpoint_url", endpoint, endpoint_line),
+    KEY("ca_bundle", ca_file, ca_line),
 #undef KEY
 };
 
@@ -347,6 +352,30 @@ static int take_setting(char *dst, size_t cap, const char *var1, const char *var
     return 0;
 }
 
+/* Fills s->ca_file and s->ca_source: the spec's ca_file when given, else
+ * AWS_CA_BUNDLE, else the profile's ca_bundle in the config file (read
+ * into st), else none. Errors: CAIRN_BADSPEC for a variable too long. */
+static int take_ca_file(cairn_s3_settings *s, const resolve_state *st)
+{
+    const char *from_env = env("AWS_CA_BUNDLE");
+    const char *prefix = strcmp(s->profile, "default") ? "profile " : "";
+
+    if (s->ca_file[0]) {
+        snprintf(s->ca_source, sizeof(s->ca_source), "ca_file in the spec");
+    } else if (from_env) {
+        if (!copy(s->ca_file, sizeof(s->ca_file), from_env))
+            return cairn__fail(CAIRN_BADSPEC, "s3: environment: AWS_CA_BUNDLE is longer than "
+                               "%zu bytes", sizeof(s->ca_file) - 1);
+        snprintf(s->ca_source, sizeof(s->ca_source), "AWS_CA_BUNDLE");
+    } else if (st->config.ca_line && st->config.ca_file[0]) {
+        /* fits: the sizes are the same */
+        memcpy(s->ca_file, st->config.ca_file, strlen(st->config.ca_file) + 1);
+        snprintf(s->ca_source, sizeof(s->ca_source), "ca_bundle in %.400s:%u [%s%.128s]",
+                 st->config_path, st->config.ca_line, prefix, s->profile);
+    }
+    return 0;
+}
+
 int cairn__s3_settings_resolve(cairn_s3_settings *s)
 {
     bool spec_profile = s->profile[0] != '\0', named = spec_profile;
@@ -357,11 +386,13 @@ int cairn__s3_settings_resolve(cairn_s3_settings *s)
     cairn__s3_settings_wipe(s);
     s->anonymous = false;
     s->source[0] = '\0';
+    s->ca_source[0] = '\0';
     if (!memchr(s->profile, '\0', sizeof(s->profile)) ||
         !memchr(s->region, '\0', sizeof(s->region)) ||
-        !memchr(s->endpoint, '\0', sizeof(s->endpoint)))
-        return cairn__fail(CAIRN_BADSPEC, "s3: a profile, region or endpoint option is too "
-                                          "long");
+        !memchr(s->endpoint, '\0', sizeof(s->endpoint)) ||
+        !memchr(s->ca_file, '\0', sizeof(s->ca_file)))
+        return cairn__fail(CAIRN_BADSPEC, "s3: a profile, region, endpoint or ca_file option "
+                                          "is too long");
     if (!spec_profile) {
         if (env_profile && !copy(s->profile, sizeof(s->profile), env_profile))
             return cairn__fail(CAIRN_BADSPEC, "s3: environment: AWS_PROFILE is longer than "
@@ -416,6 +447,8 @@ int cairn__s3_settings_resolve(cairn_s3_settings *s)
             snprintf(s->endpoint, sizeof(s->endpoint), "https://s3.%.63s.amazonaws.com",
                      s->region);
     }
+    if ((rc = take_ca_file(s, st)))
+        goto fail;
     explicit_bzero(st, sizeof(*st));
     cairn__free(st);
     return 0;
