@@ -13,6 +13,7 @@
 #include "bytes.h"
 #include "error.h"
 #include "id.h"
+#include "stream.h"
 
 int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *root,
                        uint32_t stop)
@@ -39,6 +40,8 @@ int cairn__cursor_open(cairn_cursor *c, const cairn_index *ix, const cairn_id *r
 
 void cairn__cursor_close(cairn_cursor *c)
 {
+    cairn__stream_stop(c->stream);
+    c->stream = NULL;
     if (c->node != c->root)
         cairn__node_release(c->node);
     cairn__node_release(c->root);
@@ -85,11 +88,12 @@ static uint32_t collect_children(const cairn_node *nd, int64_t from, int dir, ca
  *            next window. So a long scan waits one round trip per window,
  *            never two (the level-1 nodes, then their leaves).
  * The window starts at c->prefetch after a seek and grows fourfold with
- * every read-ahead of the same scan, up to CAIRN_READ_AHEAD_MAX: a short
- * scan reads little it will not use, a long cold one soon has megabytes in
- * flight per round trip (what a scan of S3 needs: docs/benchmarks.md).
- * Warm scans find their nodes cached and never get here. Runs inside the
- * move's read section; c->path[level + 1] and above are loaded.
+ * every read-ahead of the same scan: a short scan reads little it will not
+ * use. Once a window reaches STREAM_AT leaves the scan is a long one, and a
+ * stream (stream.h) takes over: worker threads keep several units in
+ * flight ahead of the scan, and the scan's misses go to it. A seek ends
+ * the stream. Warm scans find their nodes cached and never get here. Runs
+ * inside the move's read section; c->path[level + 1] and above are loaded.
  */
 #define READ_AHEAD_GROWTH 4
 #define READ_AHEAD_PARENTS_MAX 256
@@ -148,16 +152,76 @@ static const cairn_id *level1_walk_next(level1_walk *w, cairn_id *batch, uint32_
     return id;
 }
 
+/* Once a scan has read this many leaves ahead in one window, it is a long
+ * one: a stream (stream.h) takes over reading ahead, in the background. */
+#define STREAM_AT 512
+#define STREAM_UNIT 16        /* parents of leaves a worker reads in one batch */
+#define STREAM_LEAD_MAX 256   /* parents a stream may keep ahead of the scan */
+
+/* Starts a stream for the scan whose window was just read: it listed
+ * leaves of `touched` parents, from c->path[1] on (the last one perhaps
+ * in part: the stream reads that one again, and finds what the window read
+ * in the cache). On failure the scan goes on with its own windows. What
+ * the stream keeps ahead fits in a quarter of the node cache. */
+static void stream_start(cairn_cursor *c, uint32_t touched)
+{
+    uint32_t fanout = c->path[1]->n ? c->path[1]->n : 1;
+    uint64_t budget = cairn__cache_capacity(c->ix->cache) / 4 /
+                      ((uint64_t)(c->ix->node_size ? c->ix->node_size : 4096) * (fanout + 1));
+    uint64_t lead = budget < STREAM_LEAD_MAX ? budget : STREAM_LEAD_MAX;
+    uint32_t unit = lead / 4 < STREAM_UNIT ? (uint32_t)(lead / 4) : STREAM_UNIT;
+    const cairn_node *grand = c->top >= 2 ? c->path[2] : NULL;
+    uint32_t i = c->idx[2];
+
+    if (!grand || unit < 1)
+        return;
+    if (cairn__stream_start(c->ix, &c->root->id, cairn__node_key(grand, i), grand->e[i].key_len,
+                            c->dir >= 0 ? 1 : -1, touched - 1, unit, (uint32_t)lead, &c->stream))
+        cairn__detail_clear();
+}
+
+/* A parent of leaves is missing: reads it and the next ones in one batch,
+ * across into the next level-2 node (asked for when not cached, so that
+ * crossing into it later waits once, not twice). A cursor that walks
+ * level 1 (a stream's) reads far ahead; a scan's own, a few windows. */
+static void read_ahead_parents(cairn_cursor *c, int dir)
+{
+    cairn_id few[64], *ids = few;
+    uint32_t parents = c->stop >= 1 ? READ_AHEAD_PARENTS_MAX : parents_for(NULL, c->prefetch);
+    uint32_t n = 0;
+    const cairn_id *id;
+    level1_walk w;
+
+    if (c->top < 2)
+        return;
+    if (parents + 2 > 64 && !(ids = cairn__malloc((parents + 2) * sizeof(*ids)))) {
+        cairn__detail_clear();
+        ids = few;
+        parents = 62;
+    }
+    ids[n++] = *cairn__node_child(c->path[2], c->idx[2]);
+    level1_walk_start(&w, c, dir);
+    for (uint32_t k = 1; k < parents && (id = level1_walk_next(&w, ids, &n)); k++)
+        if (!cairn__cache_lookup(c->ix->cache, id))
+            ids[n++] = *id;
+    cairn__node_prefetch(c->ix, ids, n);
+    if (ids != few)
+        cairn__free(ids);
+}
+
 static void read_ahead(cairn_cursor *c, uint32_t level)
 {
     cairn_id few[64], *ids = few;
-    uint32_t want = c->window ? c->window : c->prefetch, n = 0;
+    uint32_t want = c->window ? c->window : c->prefetch, n = 0, touched = 1;
     uint32_t parents = parents_for(level == 0 ? c->path[1] : NULL, want);
     int dir = c->dir >= 0 ? 1 : -1;
 
+    if (c->stream) {
+        cairn__stream_missed(c->stream, level == 1); /* the stream reads ahead */
+        return;
+    }
     if (level == 1) {
-        if (c->top >= 2 && (n = collect_children(c->path[2], c->idx[2], dir, few, 64)))
-            cairn__node_prefetch(c->ix, few, n < parents ? n : parents);
+        read_ahead_parents(c, dir);
         return;
     }
     if (want + parents + 2 > 64 && !(ids = cairn__malloc((want + parents + 2) * sizeof(*ids)))) {
@@ -179,6 +243,7 @@ static void read_ahead(cairn_cursor *c, uint32_t level)
             break; /* the rest: level-1 nodes to read now, for the next window */
         }
         n += collect_children(next, dir > 0 ? 0 : (int64_t)next->n - 1, dir, ids + n, want - n);
+        touched++;
     }
     for (uint32_t k = 1; k < parents && (id = level1_walk_next(&w, ids, &n)); k++)
         if (!cairn__cache_lookup(c->ix->cache, id))
@@ -186,6 +251,8 @@ static void read_ahead(cairn_cursor *c, uint32_t level)
     cairn__node_prefetch(c->ix, ids, n);
     if (ids != few)
         cairn__free(ids);
+    if (want >= STREAM_AT)
+        stream_start(c, touched);
     /* next time more, while a window stays under a quarter of the cache:
      * more would evict the leaves read ahead before the scan gets to them */
     uint64_t next = (uint64_t)want * READ_AHEAD_GROWTH;
@@ -226,6 +293,8 @@ static int load_child(cairn_cursor *c, uint32_t level, bool fresh)
     if ((rc = cairn__child_check(parent, i, child)))
         return rc;
     c->path[level] = child;
+    if (fresh && level == 1 && c->stream)
+        cairn__stream_entered(c->stream);
     return 0;
 }
 
@@ -372,11 +441,22 @@ static int leave(cairn_cursor *c, int rc)
     return rc ? fail(c, rc) : 0;
 }
 
+/* The start of a move to a new position (a seek, first, last): the scan
+ * before it is over, and so is its stream (stopped outside any read
+ * section: it waits for its workers' reads). Then enters the move's
+ * section. */
+static void jump(cairn_cursor *c)
+{
+    cairn__stream_stop(c->stream);
+    c->stream = NULL;
+    cairn__ebr_enter();
+}
+
 int cairn__cursor_seek_node(cairn_cursor *c, const void *key, size_t key_len)
 {
     if (c->err)
         return c->err;
-    cairn__ebr_enter();
+    jump(c);
     return leave(c, seek_node(c, key, key_len));
 }
 
@@ -395,7 +475,7 @@ int cairn__cursor_first(cairn_cursor *c)
 {
     if (c->err)
         return c->err;
-    cairn__ebr_enter();
+    jump(c);
     return leave(c, first_or_last(c, false));
 }
 
@@ -403,7 +483,7 @@ int cairn__cursor_last(cairn_cursor *c)
 {
     if (c->err)
         return c->err;
-    cairn__ebr_enter();
+    jump(c);
     return leave(c, first_or_last(c, true));
 }
 
@@ -471,7 +551,7 @@ int cairn__cursor_seek_ge(cairn_cursor *c, const void *key, size_t key_len)
 {
     if (c->err)
         return c->err;
-    cairn__ebr_enter();
+    jump(c);
     return leave(c, seek_ge(c, key, key_len));
 }
 
@@ -504,6 +584,6 @@ int cairn__cursor_seek_le(cairn_cursor *c, const void *key, size_t key_len)
 {
     if (c->err)
         return c->err;
-    cairn__ebr_enter();
+    jump(c);
     return leave(c, seek_le(c, key, key_len));
 }

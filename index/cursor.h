@@ -53,6 +53,8 @@ typedef struct cairn_cursor {
                                              of the scan up to CAIRN_READ_AHEAD_MAX */
     int dir;                              /* +1 after next, -1 after prev */
     int err;                              /* sticky: the first failure of a move */
+    struct cairn_stream *stream;          /* a long scan's background read-ahead
+                                             (stream.h), or NULL; ended by a seek */
 } cairn_cursor;
 
 /* Opens a cursor on root walking level stop (stop above the root's level
