@@ -152,6 +152,20 @@ static const cairn_id *level1_walk_next(level1_walk *w, cairn_id *batch, uint32_
     return id;
 }
 
+/* Appends to ids[n..] the next parents of leaves the walk lists that the
+ * cache lacks, taking at most `parents` - 1 steps (and a level-2 node the
+ * walk asks for); returns the new n. */
+static uint32_t add_parents_ahead(const cairn_cursor *c, level1_walk *w, uint32_t parents,
+                                  cairn_id *ids, uint32_t n)
+{
+    const cairn_id *id;
+
+    for (uint32_t k = 1; k < parents && (id = level1_walk_next(w, ids, &n)); k++)
+        if (!cairn__cache_lookup(c->ix->cache, id))
+            ids[n++] = *id;
+    return n;
+}
+
 /* Once a scan has read this many leaves ahead in one window, it is a long
  * one: a stream (stream.h) takes over reading ahead, in the background. */
 #define STREAM_AT 512
@@ -189,7 +203,6 @@ static void read_ahead_parents(cairn_cursor *c, int dir)
     cairn_id few[64], *ids = few;
     uint32_t parents = c->stop >= 1 ? READ_AHEAD_PARENTS_MAX : parents_for(NULL, c->prefetch);
     uint32_t n = 0;
-    const cairn_id *id;
     level1_walk w;
 
     if (c->top < 2)
@@ -201,9 +214,7 @@ static void read_ahead_parents(cairn_cursor *c, int dir)
     }
     ids[n++] = *cairn__node_child(c->path[2], c->idx[2]);
     level1_walk_start(&w, c, dir);
-    for (uint32_t k = 1; k < parents && (id = level1_walk_next(&w, ids, &n)); k++)
-        if (!cairn__cache_lookup(c->ix->cache, id))
-            ids[n++] = *id;
+    n = add_parents_ahead(c, &w, parents, ids, n);
     cairn__node_prefetch(c->ix, ids, n);
     if (ids != few)
         cairn__free(ids);
@@ -245,9 +256,7 @@ static void read_ahead(cairn_cursor *c, uint32_t level)
         n += collect_children(next, dir > 0 ? 0 : (int64_t)next->n - 1, dir, ids + n, want - n);
         touched++;
     }
-    for (uint32_t k = 1; k < parents && (id = level1_walk_next(&w, ids, &n)); k++)
-        if (!cairn__cache_lookup(c->ix->cache, id))
-            ids[n++] = *id;
+    n = add_parents_ahead(c, &w, parents, ids, n);
     cairn__node_prefetch(c->ix, ids, n);
     if (ids != few)
         cairn__free(ids);

@@ -97,6 +97,9 @@ const char *test_tmpdir(void);
 void test_proxy_start(const char *const *args, char *endpoint, size_t cap);
 /* Stops the proxy test_proxy_start started. */
 void test_proxy_stop(void);
+/* Writes text (a C string) as the whole of the file at path, or fails the
+ * test. */
+void test_write_text(const char *path, const char *text);
 /* Runs "rm -rf" on path. */
 void test_rm_rf(const char *path);
 

@@ -96,14 +96,6 @@ static void check_damaged_tag(const char *spec, const char *what)
     cairn_close(db);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT, 0644);
-    ASSERT_TRUE(fd >= 0);
-    ASSERT_EQ(write(fd, text, strlen(text)), (long long)strlen(text));
-    close(fd);
-}
-
 static void expect_refused(const char *spec, const char *needle, const char *what)
 {
     cairn_options o;
@@ -135,7 +127,7 @@ int main(void)
     snprintf(spec, sizeof(spec), "file:%s", dir);
     fill(spec);
     snprintf(path, sizeof(path), "%s/refs/tags/v1", dir);
-    write_file(path, "not an id\n");
+    test_write_text(path, "not an id\n");
     check_damaged_tag(spec, "file: a ref file of garbage");
 
     /* ---- lmdb: a flipped bit in a record, a record under another name */

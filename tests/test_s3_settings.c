@@ -38,14 +38,6 @@ static void reset(void)
     unlink(config_path);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    if (!f || fputs(text, f) < 0 || fclose(f))
-        TEST_FAIL("cannot write %s", path);
-}
-
 static void detail_has_no_secret(void)
 {
     const char *d = cairn_errdetail();
@@ -141,7 +133,7 @@ static void test_anonymous(void)
     ASSERT_TRUE(s.anonymous);
     /* Files without the default profile: still anonymous. */
     reset();
-    write_file(cred_path, "[other]\naws_access_key_id = A\naws_secret_access_key = sEcReT\n");
+    test_write_text(cred_path, "[other]\naws_access_key_id = A\naws_secret_access_key = sEcReT\n");
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     ASSERT_TRUE(s.anonymous);
     /* An empty variable counts as unset. */
@@ -158,8 +150,8 @@ static void test_files(void)
 
     /* The default profile from the credentials file, region from config. */
     reset();
-    write_file(cred_path, default_cred);
-    write_file(config_path, default_config);
+    test_write_text(cred_path, default_cred);
+    test_write_text(config_path, default_config);
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_keys(&s, "AKIDFILEDEFAULT", "file-default-sEcReT", "");
     snprintf(want, sizeof(want), "%s [default]", cred_path);
@@ -183,7 +175,7 @@ static void test_files(void)
     /* Credentials in the config file, used when the credentials file has
      * none for the profile; the credentials file wins when both do. */
     reset();
-    write_file(config_path, "[profile cfg]\n"
+    test_write_text(config_path, "[profile cfg]\n"
                             "aws_access_key_id = AKIDCONFIG\n"
                             "aws_secret_access_key = config-sEcReT\n"
                             "aws_session_token = config-tOkEn\n"
@@ -196,7 +188,7 @@ static void test_files(void)
     expect_str("source", s.source, want);
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_keys(&s, "AKIDCONFIGDEFAULT", "config-default-sEcReT", "");
-    write_file(cred_path, default_cred);
+    test_write_text(cred_path, default_cred);
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_keys(&s, "AKIDFILEDEFAULT", "file-default-sEcReT", "");
 
@@ -205,9 +197,9 @@ static void test_files(void)
     char alt_cred[4200], alt_config[4200];
     snprintf(alt_cred, sizeof(alt_cred), "%s/alt-credentials", home);
     snprintf(alt_config, sizeof(alt_config), "%s/alt-config", home);
-    write_file(cred_path, default_cred);
-    write_file(alt_cred, "[default]\naws_access_key_id=AKIDALT\naws_secret_access_key=alt-sEcReT\n");
-    write_file(alt_config, "[default]\nregion=sa-east-1\n");
+    test_write_text(cred_path, default_cred);
+    test_write_text(alt_cred, "[default]\naws_access_key_id=AKIDALT\naws_secret_access_key=alt-sEcReT\n");
+    test_write_text(alt_config, "[default]\nregion=sa-east-1\n");
     setenv("AWS_SHARED_CREDENTIALS_FILE", alt_cred, 1);
     setenv("AWS_CONFIG_FILE", "~/alt-config", 1);
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
@@ -220,8 +212,8 @@ static void test_files(void)
      * CLI reads them from the config file only); "[prod]" in the config
      * file is not profile prod. */
     reset();
-    write_file(cred_path, "[default]\nregion = ca-central-1\nendpoint_url = http://x\n");
-    write_file(config_path, "[prod]\nregion = us-west-2\n");
+    test_write_text(cred_path, "[default]\nregion = ca-central-1\nendpoint_url = http://x\n");
+    test_write_text(config_path, "[prod]\nregion = us-west-2\n");
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_str("region", s.region, "us-east-1");
     expect_str("endpoint", s.endpoint, "https://s3.us-east-1.amazonaws.com");
@@ -233,8 +225,8 @@ static void test_environment(void)
     cairn_s3_settings s;
 
     reset();
-    write_file(cred_path, default_cred);
-    write_file(config_path, default_config);
+    test_write_text(cred_path, default_cred);
+    test_write_text(config_path, default_config);
     setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "env-sEcReT", 1);
 
@@ -261,7 +253,7 @@ static void test_environment(void)
     ASSERT_OK(resolve(&s, "prod", NULL, NULL));
     expect_keys(&s, "AKIDFILEPROD", "file-prod-sEcReT", "file-prod-tOkEn");
     /* ... and if it has none, requests are anonymous, not the env's. */
-    write_file(config_path, "[profile nokeys]\nregion = eu-north-1\n");
+    test_write_text(config_path, "[profile nokeys]\nregion = eu-north-1\n");
     ASSERT_OK(resolve(&s, "nokeys", NULL, NULL));
     ASSERT_TRUE(s.anonymous);
     ASSERT_TRUE(!s.access_key[0] && !s.secret_key[0] && !s.session_token[0]);
@@ -273,7 +265,7 @@ static void test_region_endpoint(void)
     cairn_s3_settings s;
 
     reset();
-    write_file(config_path, default_config);
+    test_write_text(config_path, default_config);
     setenv("AWS_REGION", "env-region", 1);
     setenv("AWS_DEFAULT_REGION", "env-default-region", 1);
     setenv("AWS_ENDPOINT_URL_S3", "http://s3-env", 1);
@@ -334,10 +326,10 @@ static void test_ca_file(void)
     expect_str("ca_file", s.ca_file, "");
     expect_str("ca_source", s.ca_source, "");
 
-    write_file(config_path, "[default]\nca_bundle = /config/default.pem\n"
+    test_write_text(config_path, "[default]\nca_bundle = /config/default.pem\n"
                             "[profile prod]\nregion = x\nca_bundle=/config/prod.pem\n"
                             "[profile blank]\nca_bundle =\n");
-    write_file(cred_path, "[default]\nca_bundle = /credentials/default.pem\n"
+    test_write_text(cred_path, "[default]\nca_bundle = /credentials/default.pem\n"
                           "[other]\nca_bundle = /credentials/other.pem\n");
     ASSERT_OK(resolve_ca(&s, NULL, NULL));
     expect_str("ca_file", s.ca_file, "/config/default.pem");
@@ -380,7 +372,7 @@ static void test_ca_file(void)
     unsetenv("AWS_CA_BUNDLE");
     char *text = malloc(6000);
     snprintf(text, 6000, "[default]\nca_bundle = %s\n", long_path);
-    write_file(config_path, text);
+    test_write_text(config_path, text);
     ASSERT_RC(resolve_ca(&s, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(config_path, 2);
     ASSERT_DETAIL("ca_bundle is longer than");
@@ -395,7 +387,7 @@ static void test_unknown_profile(void)
     cairn_s3_settings s;
 
     reset();
-    write_file(cred_path, default_cred);
+    test_write_text(cred_path, default_cred);
     ASSERT_RC(resolve(&s, "nope", NULL, NULL), CAIRN_BADSPEC);
     ASSERT_DETAIL("'nope'");
     ASSERT_DETAIL("the spec");
@@ -447,26 +439,26 @@ static void test_half_credentials(void)
 
     /* In the files: named by file:line and section. */
     reset();
-    write_file(cred_path, "# mine\n[default]\naws_access_key_id = AKIDHALF\n");
+    test_write_text(cred_path, "# mine\n[default]\naws_access_key_id = AKIDHALF\n");
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(cred_path, 3);
     ASSERT_DETAIL("[default]");
     ASSERT_DETAIL("no aws_secret_access_key");
-    write_file(cred_path, "[default]\n\n\n  aws_secret_access_key = half-sEcReT\n");
+    test_write_text(cred_path, "[default]\n\n\n  aws_secret_access_key = half-sEcReT\n");
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(cred_path, 4);
     ASSERT_DETAIL("no aws_access_key_id");
-    write_file(cred_path, "[default]\naws_access_key_id =\naws_secret_access_key = e-sEcReT\n");
+    test_write_text(cred_path, "[default]\naws_access_key_id =\naws_secret_access_key = e-sEcReT\n");
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(cred_path, 2);
     ASSERT_DETAIL("empty aws_access_key_id");
     unlink(cred_path);
-    write_file(config_path, "[profile p]\naws_secret_access_key = cfg-sEcReT\n");
+    test_write_text(config_path, "[profile p]\naws_secret_access_key = cfg-sEcReT\n");
     ASSERT_RC(resolve(&s, "p", NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(config_path, 2);
     ASSERT_DETAIL("[profile p]");
     /* Half a pair in another profile is not this profile's business. */
-    write_file(config_path, "[profile p]\naws_secret_access_key = cfg-sEcReT\n[default]\n");
+    test_write_text(config_path, "[profile p]\naws_secret_access_key = cfg-sEcReT\n[default]\n");
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     ASSERT_TRUE(s.anonymous);
 }
@@ -479,7 +471,7 @@ static void test_syntax(void)
     /* Comments, blank lines, ':' and '=' with or without spaces, CRLF,
      * keys in any case, a later duplicate winning, nested settings. */
     reset();
-    write_file(cred_path, "# a comment = with [brackets]\r\n"
+    test_write_text(cred_path, "# a comment = with [brackets]\r\n"
                           "; another\r\n"
                           "\r\n"
                           "  [ default ]  \r\n"
@@ -488,7 +480,7 @@ static void test_syntax(void)
                           "aws_secret_access_key= with spaces sEcReT \r\n"
                           "    # indented comment\r\n"
                           "unknown_key = ignored\r\n");
-    write_file(config_path, "[default]\n"
+    test_write_text(config_path, "[default]\n"
                             "s3 =\n"
                             "  addressing_style = path\n"
                             "  endpoint_url = http://nested\n"
@@ -506,25 +498,25 @@ static void test_syntax(void)
     char *text = malloc(20000);
     snprintf(text, 20000, "[default]\n%s\naws_access_key_id = A\naws_secret_access_key = sEcReT\n",
              long_line);
-    write_file(cred_path, text);
+    test_write_text(cred_path, text);
     unlink(config_path);
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_keys(&s, "A", "sEcReT", "");
     long_line[8192] = 'x';
     long_line[8193] = '\0';
     snprintf(text, 20000, "[default]\n%s\n", long_line);
-    write_file(cred_path, text);
+    test_write_text(cred_path, text);
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(cred_path, 2);
     ASSERT_DETAIL("longer than");
     /* The same without a final newline, and a secret too long for its field. */
     snprintf(text, 20000, "[default]\naws_secret_access_key = %.9000s", long_line);
     memcpy(strstr(text, "xxxx"), "sEcReT", 6);
-    write_file(cred_path, text);
+    test_write_text(cred_path, text);
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(cred_path, 2);
     snprintf(text, 20000, "[default]\naws_secret_access_key = sEcReT%.300s\n", long_line);
-    write_file(cred_path, text);
+    test_write_text(cred_path, text);
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(cred_path, 2);
     ASSERT_DETAIL("aws_secret_access_key is longer than");
@@ -546,7 +538,7 @@ static void test_syntax(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         reset();
-        write_file(i == 5 ? config_path : cred_path, bad[i].text);
+        test_write_text(i == 5 ? config_path : cred_path, bad[i].text);
         if (resolve(&s, NULL, NULL, NULL) != CAIRN_BADSPEC)
             TEST_FAIL("case %zu accepted: %s", i, bad[i].text);
         assert_detail_at(i == 5 ? config_path : cred_path, bad[i].line);
@@ -555,8 +547,8 @@ static void test_syntax(void)
     /* A malformed line in the config file counts even when the
      * credentials file has everything. */
     reset();
-    write_file(cred_path, default_cred);
-    write_file(config_path, "[default]\nregion = x\n[profile other]\njunk\n");
+    test_write_text(cred_path, default_cred);
+    test_write_text(config_path, "[default]\nregion = x\n[profile other]\njunk\n");
     ASSERT_RC(resolve(&s, NULL, NULL, NULL), CAIRN_BADSPEC);
     assert_detail_at(config_path, 4);
 
@@ -569,7 +561,7 @@ static void test_syntax(void)
     text = malloc(4000);
     snprintf(text, 4000, "[default]\naws_access_key_id=A\naws_secret_access_key=sEcReT\n"
                          "aws_session_token = %s\n", token);
-    write_file(cred_path, text);
+    test_write_text(cred_path, text);
     ASSERT_OK(resolve(&s, NULL, NULL, NULL));
     expect_keys(&s, "A", "sEcReT", token);
     free(token);
@@ -608,7 +600,7 @@ static void test_errors(void)
 
     /* Wipe clears the secrets and accepts NULL. */
     reset();
-    write_file(cred_path, default_cred);
+    test_write_text(cred_path, default_cred);
     ASSERT_OK(resolve(&s, "prod", NULL, NULL));
     cairn__s3_settings_wipe(&s);
     for (size_t i = 0; i < sizeof(s.secret_key); i++)

@@ -59,13 +59,6 @@ static void clear_ca_settings(void)
     unlink(config_path);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f))
-        TEST_FAIL("cannot write %s", path);
-}
-
 /* The last detail names no secret of the fixture's user. */
 static void detail_has_no_secret(void)
 {
@@ -218,7 +211,7 @@ static void test_ca_sources(void)
      * those of the environment: AWS_PROFILE is not the spec's profile). */
     clear_ca_settings();
     snprintf(text, sizeof(text), "[profile cairn-tls]\nca_bundle = %s\n", ca_file);
-    write_file(config_path, text);
+    test_write_text(config_path, text);
     setenv("AWS_PROFILE", "cairn-tls", 1);
     model_run("profile", opts);
     /* tls_verify=0: no CA needed, none checked. */
@@ -243,7 +236,7 @@ static void test_ca_precedence(void)
     }
     clear_ca_settings();
     snprintf(text, sizeof(text), "[default]\nca_bundle = %s\n", other);
-    write_file(config_path, text);
+    test_write_text(config_path, text);
     snprintf(opts, sizeof(opts), "endpoint=%s", tls_endpoint);
     make_spec(spec, sizeof(spec), "precedence", opts);
     expect_refused_open(spec, tls_endpoint, "ca_bundle in");
@@ -286,7 +279,7 @@ static void test_bad_ca_files(void)
     char text[1024];
     snprintf(missing, sizeof(missing), "%s/no-such-ca.pem", tmp);
     snprintf(not_pem, sizeof(not_pem), "%s/not-a-ca.pem", tmp);
-    write_file(not_pem, "not a certificate\n");
+    test_write_text(not_pem, "not a certificate\n");
     clear_ca_settings();
 
     snprintf(opts, sizeof(opts), "endpoint=%s&retries=0&ca_file=%s", nowhere, missing);
@@ -302,7 +295,7 @@ static void test_bad_ca_files(void)
     clear_ca_settings();
     snprintf(text, sizeof(text), "[profile cairn-tls]\nregion = us-east-1\nca_bundle = %s\n",
              missing);
-    write_file(config_path, text);
+    test_write_text(config_path, text);
     setenv("AWS_PROFILE", "cairn-tls", 1);
     char where[1024];
     snprintf(where, sizeof(where), "ca_bundle in %s:3 [profile cairn-tls]", config_path);

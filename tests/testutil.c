@@ -141,6 +141,14 @@ void test_proxy_start(const char *const *args, char *endpoint, size_t cap)
     TEST_FAIL("cairn-netproxy did not start");
 }
 
+void test_write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f || fputs(text, f) < 0 || fclose(f))
+        TEST_FAIL("cannot write %s", path);
+}
+
 void test_proxy_stop(void)
 {
     if (proxy_pid <= 0)
