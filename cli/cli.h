@@ -11,6 +11,8 @@
  *        malformed argument, bad stack spec, malformed import line, key or
  *        value too long, unknown branch, tag or commit
  *     3  any other failure (I/O, corruption, busy store, verify problems)
+ *     4  a compare-and-swap found another value (cas, apply), or the branch
+ *        moved under a commit (CAIRN_CONFLICT)
  *
  * and prints its own message on stderr, "cairn: " first and the thread's
  * cairn_errdetail() last when there is one.
@@ -29,7 +31,8 @@
 enum {
     EXIT_NOTFOUND = 1,
     EXIT_USAGE = 2,
-    EXIT_FAILURE_ = 3
+    EXIT_FAILURE_ = 3,
+    EXIT_CONFLICT = 4
 };
 
 /* Option bits: which options were given, and which a command accepts. */
@@ -57,7 +60,8 @@ enum {
     OPT_RAW = 1u << 20,
     OPT_REPAIR = 1u << 21,
     OPT_FOLLOW = 1u << 22,
-    OPT_PROMETHEUS = 1u << 23
+    OPT_PROMETHEUS = 1u << 23,
+    OPT_ABSENT = 1u << 24
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -81,6 +85,7 @@ typedef struct cli {
     bool delete_;            /* -d, --delete */
     bool repair;             /* --repair */
     bool prometheus;         /* --prometheus */
+    bool absent;             /* --absent (cas) */
     uint64_t follow_s;       /* --follow (only if OPT_FOLLOW is set) */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
@@ -110,6 +115,14 @@ int cmd_verify(cli *c);
 int cmd_stats(cli *c);
 int cmd_init(cli *c);
 int cmd_sync(cli *c);
+int cmd_cas(cli *c);
+int cmd_incr(cli *c);
+int cmd_apply(cli *c);
+
+/* After a write: names on stderr a ref tier of the stack that could not
+ * follow (the write stands; the tier catches up later). Returns 0.
+ * (cmd_write.c) */
+int cli_warn_behind(cli *c);
 
 /* ---- errors and helpers (main.c) */
 

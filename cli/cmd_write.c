@@ -19,7 +19,7 @@ static bool same_id(const cairn_id *a, const cairn_id *b)
 
 /* After a write: a ref tier of the stack that could not follow is named on
  * stderr (the write stands; the tier catches up later). Returns 0. */
-static int warn_behind(cli *c)
+int cli_warn_behind(cli *c)
 {
     const char *spec = NULL;
     unsigned n = cairn_tiers_behind(c->db, &spec);
@@ -68,7 +68,7 @@ static int write_one(cli *c, const char *verb, const char *key, const char *valu
         fprintf(stderr, "cairn: nothing to commit: %s '%s' changes nothing (%s)\n", verb,
                 cli_quote(key, strlen(key), q),
                 value ? "the key already has this value" : "the key is absent");
-    return warn_behind(c);
+    return cli_warn_behind(c);
 }
 
 /*
@@ -190,7 +190,7 @@ int cmd_import(cli *c)
     if (in != stdin)
         fclose(in);
     if (!status)
-        status = warn_behind(c);
+        status = cli_warn_behind(c);
     return status;
 }
 
@@ -214,7 +214,7 @@ static int delete_ref(cli *c, cairn_ref_kind kind)
     printf("deleted %s %s (was %s)\n", kind_name, cli_quote(name, strlen(name), q), hex);
     if ((rc = cli_flush_stdout()))
         return rc;
-    return warn_behind(c);
+    return cli_warn_behind(c);
 }
 
 /* Points ref name of kind at --at REF, or at the head of -b BRANCH or main. */
@@ -252,7 +252,7 @@ static int set_ref(cli *c, cairn_ref_kind kind)
     if (rc)
         return cli_error(rc, "%s '%s' at '%s'", kind_name, cli_quote(name, strlen(name), q),
                          cli_quote(target, strlen(target), q2));
-    return warn_behind(c);
+    return cli_warn_behind(c);
 }
 
 /* sync: brings every ref tier behind the primary up to date and makes

@@ -3,7 +3,9 @@
  * error and output helpers the commands share (cli.h).
  *
  * Options may come before or after the subcommand; "--" ends the options
- * (so that a key may begin with '-'), and a lone "-" is an argument. Long
+ * (so that a key may begin with '-'), and a lone "-" is an argument, as is
+ * a word of '-' and a digit ("-5", a negative incr delta: no option is a
+ * digit). Long
  * options take their value as "--opt VALUE" or "--opt=VALUE", short ones
  * as "-s VALUE" or "-sVALUE".
  */
@@ -39,6 +41,7 @@ static const option_def options[] = {
     {"node-size", 0, true, OPT_NODE_SIZE}, {"force", 'f', false, OPT_FORCE},
     {"delete", 'd', false, OPT_DELETE},   {"repair", 0, false, OPT_REPAIR},
     {"follow", 0, true, OPT_FOLLOW},      {"prometheus", 0, false, OPT_PROMETHEUS},
+    {"absent", 0, false, OPT_ABSENT},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -102,6 +105,34 @@ static const command commands[] = {
     {"del", cmd_del, true, WRITE_OPTS | OPT_SPACE, 1, 1, "del KEY",
      "Deletes KEY in one commit. Deleting a missing key is not an error.\n"
      "  -b BRANCH, --space S, -m MSG as for put\n"},
+    {"cas", cmd_cas, true, WRITE_OPTS | OPT_SPACE | OPT_ABSENT | OPT_DELETE, 1, 3,
+     "cas KEY EXPECTED NEW | cas --absent KEY NEW | cas -d KEY EXPECTED",
+     "Compare-and-swap in one commit: sets KEY to NEW only if its value is\n"
+     "EXPECTED (raw bytes, as for put), checked under the writer lock. If it is\n"
+     "not, nothing is written, the message says what KEY holds, and the exit\n"
+     "status is 4.\n"
+     "  --absent      set KEY to NEW only if KEY does not exist\n"
+     "  -d, --delete  delete KEY only if its value is EXPECTED\n"
+     "  -b BRANCH, --space S, -m MSG as for put (default message \"cas KEY\")\n"},
+    {"incr", cmd_incr, true, WRITE_OPTS | OPT_SPACE, 1, 2, "incr KEY [DELTA]",
+     "Adds DELTA (default 1; may be negative: incr KEY -5) to the decimal\n"
+     "counter KEY in one commit and prints the new value. A missing KEY counts\n"
+     "as 0. A counter is an optional '-' then digits, within the range of a\n"
+     "signed 64-bit integer; any other value, or a sum out of that range, is an\n"
+     "error (exit 2) and nothing is written.\n"
+     "  -b BRANCH, --space S, -m MSG as for put (default message \"incr KEY\")\n"},
+    {"apply", cmd_apply, true, WRITE_OPTS | OPT_SPACE, 1, 1, "apply FILE|-",
+     "Applies the operations in FILE (or stdin for -) in one commit, all or\n"
+     "nothing. One operation per line, fields separated by a tab and\n"
+     "tsv-escaped as for import:\n"
+     "  put KEY VALUE        cas KEY OLD NEW      cas-del KEY OLD\n"
+     "  del KEY              cas-absent KEY NEW   incr KEY [DELTA]\n"
+     "Empty lines and lines starting with # are skipped. Each operation sees\n"
+     "the ones before it. A malformed line (exit 2), a failed cas (exit 4) or\n"
+     "any other error stops it with FILE:LINE and what is wrong, and nothing\n"
+     "is committed.\n"
+     "  -m MSG      commit message (default \"apply FILE: N operations\")\n"
+     "  -b BRANCH   write to BRANCH;  --space S  write to keyspace S\n"},
     {"scan", cmd_scan, false,
      READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE | OPT_RAW,
      0, 0, "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse] [--raw]",
@@ -229,10 +260,11 @@ static void print_usage(FILE *f)
                "  -b, --branch NAME  branch to write to or read from (default main)\n"
                "      --at REF       read version REF: a branch, tag or commit id\n"
                "      --space NAME   keyspace (default: the one with the empty name)\n"
-               "  -m, --message MSG  commit message for put and del (import: its prefix)\n"
+               "  -m, --message MSG  commit message of a write (import: its prefix)\n"
                "  -h, --help         show help;  --version  show the version\n"
                "  --                 end of options (for keys starting with '-')\n\n"
-               "Exit status: 0 ok, 1 key not found, 2 bad usage or input, 3 other failure.\n"
+               "Exit status: 0 ok, 1 key not found, 2 bad usage or input, 3 other failure,\n"
+               "4 a compare-and-swap found another value (cas, apply).\n"
                "Run 'cairn help COMMAND' for a command's options; docs/cli.md has more.\n");
 }
 
@@ -258,6 +290,9 @@ int cli_exit_code(int rc)
         return 0;
     case CAIRN_NOTFOUND:
         return EXIT_NOTFOUND;
+    case CAIRN_CONFLICT:
+        return EXIT_CONFLICT;
+    case -ERANGE: /* a counter out of range (incr) */
     case CAIRN_BADSPEC:
     case CAIRN_BADARG:
     case CAIRN_BADINPUT:
@@ -491,6 +526,9 @@ static int set_option(cli *c, const option_def *def, const char *value)
     case OPT_DELETE:
         c->delete_ = true;
         break;
+    case OPT_ABSENT:
+        c->absent = true;
+        break;
     case OPT_NODE_SIZE:
         if (!parse_count(value, &c->node_size) || c->node_size < CAIRN_NODE_SIZE_MIN ||
             c->node_size > CAIRN_NODE_SIZE_MAX)
@@ -541,7 +579,7 @@ static int parse_args(cli *c, int argc, char **argv)
     c->args = argv + 1;
     for (k = 1; k < argc; k++) {
         arg = argv[k];
-        if (options_done || arg[0] != '-' || arg[1] == '\0') {
+        if (options_done || arg[0] != '-' || arg[1] == '\0' || (arg[1] >= '0' && arg[1] <= '9')) {
             if (!c->command)
                 c->command = arg;
             else
@@ -604,7 +642,7 @@ static int check_command(const cli *c, const command *cmd)
         return cli_usage("%s: missing argument (usage: cairn %s)", cmd->name, cmd->synopsis);
     if (c->n_args > cmd->max_args)
         return cli_usage("%s: too many arguments (usage: cairn %s)", cmd->name, cmd->synopsis);
-    if ((c->seen & OPT_DELETE) && (c->seen & (READ_OPTS | OPT_FORCE)))
+    if ((c->seen & OPT_DELETE) && (c->seen & (READ_OPTS | OPT_FORCE)) && cmd->run != cmd_cas)
         return cli_usage("%s -d takes only a name", cmd->name);
     if (strcmp(cmd->name, "import") == 0) {
         if (c->format == CAIRN_JSONL && !c->key_field)

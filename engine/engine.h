@@ -128,6 +128,14 @@ int cairn__flusher_sync(cairn_db *db);
 /* Commits and ref moves not yet in the write-back tiers. */
 uint64_t cairn__flusher_queued(cairn_db *db);
 
+/* ---- transactions (txn.c), for the conditional operations (atomic.c) -- */
+
+/* 0 if txn can take another call; else CAIRN_BADARG (NULL) or
+ * CAIRN_TXN_UNUSABLE, with the detail set. */
+int cairn__txn_usable(cairn_txn *txn);
+/* Makes txn unusable (the first error sticks) and returns rc. */
+int cairn__txn_fail(cairn_txn *txn, int rc);
+
 /* Key count of a tree (its root's subtree count). */
 int cairn__tree_count(const cairn_index *ix, const cairn_id *root, uint64_t *count);
 

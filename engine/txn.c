@@ -76,6 +76,16 @@ static int check_usable(cairn_txn *txn)
     return 0;
 }
 
+int cairn__txn_usable(cairn_txn *txn)
+{
+    return check_usable(txn);
+}
+
+int cairn__txn_fail(cairn_txn *txn, int rc)
+{
+    return txn_fail(txn, rc);
+}
+
 int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out)
 {
     cairn_txn *txn;

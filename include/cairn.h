@@ -161,7 +161,8 @@ CAIRN_EXTERN void cairn_options_init(cairn_options *opts);
     XX(CORRUPT, -41007, "corrupt data")                                          \
     XX(MISSING, -41008, "blob missing from every tier")                          \
     XX(TXN_UNUSABLE, -41009, "transaction unusable after an earlier error")      \
-    XX(CONFLICT, -41010, "ref moved concurrently (compare-and-swap failed)")     \
+    XX(CONFLICT, -41010, "compare-and-swap failed (a ref moved concurrently, or a "  \
+                         "key did not hold the expected value)")                     \
     XX(MAPFULL, -41011, "LMDB map is full: reopen with a larger map_size")      \
     XX(NOMEM, -41012, "out of memory")                                           \
     XX(IO, -41013, "I/O error")                                                  \
@@ -370,7 +371,10 @@ CAIRN_EXTERN void cairn_commit_info_clear(cairn_commit_info *info);
 /* Begins a write transaction on branch (NULL: "main"). A branch that does
  * not exist yet starts empty and is created by the commit. Only one write
  * transaction per store can be open at a time, across threads and, for
- * local durable stores, across processes.
+ * local durable stores, across processes: the writer lock is taken here
+ * and held until commit or abort. It never waits: a store whose lock is
+ * held elsewhere is CAIRN_BUSY at once, and the caller decides whether to
+ * retry (the cairn command does not; it exits 3).
  * OUT: *out, set only on success.
  * Errors: CAIRN_BUSY, CAIRN_RDONLY_STORE, CAIRN_BADARG (bad branch name). */
 CAIRN_EXTERN int cairn_txn_begin(cairn_db *db, const char *branch, cairn_txn **out);
@@ -394,6 +398,69 @@ CAIRN_EXTERN int cairn_txn_del(cairn_txn *txn, const char *space, const void *ke
 CAIRN_EXTERN int cairn_txn_get(cairn_txn *txn, const char *space, const void *key,
                                size_t key_len, cairn_val *val);
 
+/* Conditional operations.
+ *
+ * cairn_txn_cas and cairn_txn_incr read key as cairn_txn_get does (the
+ * version the transaction began from, under its own earlier writes), decide,
+ * and record an ordinary put or delete. Their checks hold at the commit:
+ * the writer lock is taken by cairn_txn_begin and kept until commit or
+ * abort, so no other writer of this store (thread, handle or, for local
+ * stores, process) can move the branch meanwhile; and where the lock cannot
+ * reach (an S3 primary written from two machines), the commit moves the
+ * branch by compare-and-swap from the head the transaction began from, so
+ * a branch that moved anyway fails the commit with CAIRN_CONFLICT and
+ * writes nothing. A transaction that commits therefore behaves as if each
+ * of its calls ran, in order, on the head it replaces: transactions are
+ * serializable. See docs/architecture.md, "Atomic key operations".
+ *
+ * Refusals about the data leave the transaction usable: a cas whose check
+ * fails (CAIRN_CONFLICT) and an incr of a value that is not a counter
+ * (CAIRN_BADINPUT) or would leave the range (-ERANGE) record nothing, and
+ * the transaction goes on as before the call (as after CAIRN_NOTFOUND from
+ * cairn_txn_get). Check their result: committing after a refusal commits
+ * the transaction's other operations; abort to drop them all. Every other
+ * error (a bad argument, a key or value too long, a tier error,
+ * CAIRN_NOMEM) makes the transaction unusable, as for cairn_txn_put. */
+
+/* cairn_txn_cas flags. */
+#define CAIRN_CAS_ABSENT 0x1u /* the check: key is absent (expected must be NULL, 0) */
+#define CAIRN_CAS_DELETE 0x2u /* on a match, delete key (val must be NULL, 0) */
+
+/* Compare-and-swap: if key in space currently holds exactly the
+ * expected_len bytes at expected (or, with CAIRN_CAS_ABSENT, is absent),
+ * records key = val (or, with CAIRN_CAS_DELETE, the deletion of key);
+ * otherwise records nothing and returns CAIRN_CONFLICT. "Currently" is as
+ * cairn_txn_get sees it. An empty value (expected_len 0) is a value, not
+ * absence. CAIRN_CAS_ABSENT | CAIRN_CAS_DELETE only checks that key is
+ * absent. The bytes are copied.
+ * Errors: CAIRN_CONFLICT (the transaction stays usable; the detail names the
+ * key, printable-escaped, and what it found: "absent", or the value's length
+ * and at most its first 32 bytes), and, making the transaction unusable:
+ * CAIRN_BADARG (unknown flags, NULL with a length, expected given with
+ * CAIRN_CAS_ABSENT or val with CAIRN_CAS_DELETE, bad keyspace name),
+ * CAIRN_KEYTOOBIG, CAIRN_VALTOOBIG, CAIRN_NOMEM, CAIRN_TXN_UNUSABLE, tier
+ * errors. */
+CAIRN_EXTERN int cairn_txn_cas(cairn_txn *txn, const char *space, const void *key,
+                               size_t key_len, const void *expected, size_t expected_len,
+                               const void *val, size_t val_len, unsigned flags);
+
+/* Adds delta (which may be negative) to the decimal counter at key in
+ * space and records the sum, written in its canonical form: '-' for a
+ * negative number, then its digits, no leading zeros ("0", never "-0").
+ * An absent key counts as 0. A present value must be a counter: an
+ * optional '-' and then one or more ASCII digits, nothing else (no '+', no
+ * spaces, no newline, not empty), whose value lies in the range of int64_t
+ * (leading zeros are accepted: "007" is 7).
+ * OUT: *out (may be NULL), the new value, on success only.
+ * Errors, leaving the transaction usable and recording nothing:
+ *   CAIRN_BADINPUT  the value is not a counter (the detail names the key
+ *                   and shows the value, at most its first 32 bytes);
+ *   -ERANGE         the value, or the sum, lies outside the range of
+ *                   int64_t (the detail names the key and both numbers).
+ * Errors making the transaction unusable: as for cairn_txn_put. */
+CAIRN_EXTERN int cairn_txn_incr(cairn_txn *txn, const char *space, const void *key,
+                                size_t key_len, int64_t delta, int64_t *out);
+
 /* Writes the transaction's changes as a new commit and moves the branch to
  * it: blobs first, then the ref, in every tier the write policy requires.
  * message may be NULL. A transaction whose changes leave every keyspace as
@@ -406,7 +473,10 @@ CAIRN_EXTERN int cairn_txn_get(cairn_txn *txn, const char *space, const void *ke
  * OUT: *commit_id if not NULL, on success: the branch's head, that is the
  * new commit, or the unchanged head when nothing changed (left untouched
  * when nothing changed on a branch with no commits, which stays absent).
- * Errors: CAIRN_TXN_UNUSABLE, CAIRN_CONFLICT (the branch moved under us),
+ * Errors: CAIRN_TXN_UNUSABLE, CAIRN_CONFLICT (the branch moved under us:
+ * another writer committed to it since cairn_txn_begin, which the writer
+ * lock prevents except on an S3 primary written from several machines;
+ * nothing is written, and a retry begins from the new head),
  * CAIRN_MAPFULL, CAIRN_IO, -ENOSPC and other tier errors. */
 CAIRN_EXTERN int cairn_txn_commit(cairn_txn *txn, const char *message, cairn_id *commit_id);
 
