@@ -23,8 +23,12 @@
  *    naming the lost commit and its child; a walk stopped before reaching
  *    it reports nothing. A hostile commit whose parent has a larger seq
  *    (no real writer makes one) is CAIRN_CORRUPT, and the walk ends.
+ *  - Ties (forged commits): equal seqs go newest first, and equal times
+ *    by id ascending.
  *  - Count limits: a refused rollback of a long branch counts its commits
  *    exactly (here 1200).
+ *  - Out of memory: the walk with its Nth allocation refused, for every N,
+ *    fails with CAIRN_NOMEM after a correct prefix and leaks nothing.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -472,6 +476,81 @@ static void hostile_seq(const char *dir)
     cairn_close(db);
 }
 
+/* Forges a first commit (seq 1, no parent) with time and message into the
+ * closed LMDB store at path. OUT: its id. */
+static cairn_id forge_root(const char *path, const cairn_id *catalog, int64_t time_us,
+                           const char *message)
+{
+    cairn_commit_info info;
+    cairn_id id;
+    uint8_t *bytes;
+    size_t len;
+
+    memset(&info, 0, sizeof(info));
+    info.catalog = *catalog;
+    info.seq = 1;
+    info.time_us = time_us;
+    info.writer_epoch = 1;
+    info.message = (char *)message;
+    ASSERT_OK(cairn__commit_encode(&info, strlen(message), &bytes, &len));
+    ASSERT_OK(cairn__sha256(bytes, len, &id));
+    raw_lmdb_blob(path, &id, bytes, len, NULL, NULL);
+    free(bytes);
+    return id;
+}
+
+/* Commits of equal seq: the newer first, and of equal time too, the
+ * smaller id first (forged: real commits rarely share a microsecond). */
+static void ties(const char *dir)
+{
+    static walk_got got;
+    char spec[600], path[600], msg[16];
+    cairn_commit_info info;
+    cairn_options o;
+    cairn_db *db;
+    cairn_id real, same[6], later, heads[8];
+    int order[6];
+
+    snprintf(spec, sizeof(spec), "lmdb:%s/ties", dir);
+    snprintf(path, sizeof(path), "%s/ties", dir);
+    cairn_options_init(&o);
+    ASSERT_OK(cairn_open(spec, &o, &db));
+    real = commit_key(db, "main", "a");
+    ASSERT_OK(cairn_commit_get(db, &real, &info));
+    cairn_close(db);
+    for (int i = 0; i < 6; i++) {
+        snprintf(msg, sizeof(msg), "same %d", i);
+        same[i] = forge_root(path, &info.catalog, 1000, msg);
+        order[i] = i;
+    }
+    later = forge_root(path, &info.catalog, 2000, "later");
+    cairn_commit_info_clear(&info);
+    /* Expected: later, then the six by id ascending. */
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
+            if (cairn__id_cmp(&same[order[j]], &same[order[i]]) < 0) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    ASSERT_OK(cairn_open(spec, &o, &db));
+    for (int i = 0; i < 6; i++)
+        heads[i] = same[i];
+    heads[6] = later;
+    memset(&got, 0, sizeof(got));
+    ASSERT_OK(cairn_commit_walk(db, heads, 7, record, &got));
+    ASSERT_EQ(got.n, 7);
+    ASSERT_TRUE(cairn__id_eq(&got.ids[0], &later));
+    for (int i = 0; i < 6; i++)
+        if (!cairn__id_eq(&got.ids[1 + i], &same[order[i]]))
+            TEST_FAIL("tie %d: not in id order", i);
+    cairn_close(db);
+}
+
+/* The first commits of the long history (long_rollback), for oom_walk. */
+#define N_EARLY 61
+static cairn_id early[N_EARLY];
+
 /* A refused rollback of 1200 commits counts them all. */
 static void long_rollback(const char *dir)
 {
@@ -483,11 +562,13 @@ static void long_rollback(const char *dir)
     snprintf(spec, sizeof(spec), "lmdb:%s/long", dir);
     cairn_options_init(&o);
     ASSERT_OK(cairn_open(spec, &o, &db));
-    first = commit_key(db, "main", "k0");
+    first = early[0] = commit_key(db, "main", "k0");
     for (int i = 1; i <= 1200; i++) {
         char key[16];
         snprintf(key, sizeof(key), "k%d", i);
-        commit_key(db, "main", key);
+        cairn_id id = commit_key(db, "main", key);
+        if (i < N_EARLY)
+            early[i] = id;
     }
     ASSERT_RC(cairn_ref_set(db, CAIRN_BRANCH, "main", &first, CAIRN_REF_EXISTING),
               CAIRN_REWIND);
@@ -499,6 +580,102 @@ static void long_rollback(const char *dir)
               CAIRN_REWIND);
     ASSERT_EQ(detail_count(), 1201);
     cairn_close(db);
+}
+
+/* ---------------------------------------------------------------- out of memory */
+
+/* An allocator that refuses the Nth allocation after it is armed (once),
+ * and counts the blocks alive. */
+static struct {
+    long countdown; /* 0: disarmed */
+    long live;
+    bool fired;
+} oom;
+
+static bool refuse(void)
+{
+    if (oom.countdown > 0 && --oom.countdown == 0) {
+        oom.fired = true;
+        return true;
+    }
+    return false;
+}
+
+static void *oom_malloc(void *ctx, size_t size)
+{
+    void *p;
+    (void)ctx;
+    if (refuse() || !(p = malloc(size)))
+        return NULL;
+    oom.live++;
+    return p;
+}
+
+static void *oom_realloc(void *ctx, void *p, size_t size)
+{
+    void *q;
+    (void)ctx;
+    if (refuse() || !(q = realloc(p, size)))
+        return NULL;
+    if (!p)
+        oom.live++;
+    return q;
+}
+
+static void oom_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p)
+        oom.live--;
+    free(p);
+}
+
+/* The walk of 21 heads over the first 61 commits of the long history (the
+ * id set and the heap both grow) with allocation N refused, for every N
+ * until one completes: each run returns CAIRN_NOMEM after visiting a
+ * correct prefix, or 0 after visiting all; nothing is left alive. */
+static void oom_walk(const char *dir)
+{
+    static const cairn_allocator counting = {oom_malloc, oom_realloc, oom_free, NULL};
+    static walk_got got;
+    cairn_id heads[21];
+    char spec[600];
+    cairn_options o;
+    cairn_db *db;
+    long n;
+    int rc;
+
+    for (int i = 0; i < 21; i++)
+        heads[i] = early[i * 3];
+    snprintf(spec, sizeof(spec), "lmdb:%s/long", dir);
+    cairn_options_init(&o);
+    o.flags = CAIRN_RDONLY;
+    for (n = 1;; n++) {
+        ASSERT_OK(cairn_set_allocator(&counting));
+        oom.live = 0;
+        oom.fired = false;
+        ASSERT_OK(cairn_open(spec, &o, &db));
+        memset(&got, 0, sizeof(got));
+        oom.countdown = n;
+        rc = cairn_commit_walk(db, heads, 21, record, &got);
+        oom.countdown = 0;
+        for (int i = 0; i < got.n; i++)
+            if (!cairn__id_eq(&got.ids[i], &early[N_EARLY - 1 - i]))
+                TEST_FAIL("allocation %ld refused: visit %d is wrong", n, i);
+        if (oom.fired)
+            ASSERT_RC(rc, CAIRN_NOMEM);
+        else
+            ASSERT_OK(rc);
+        cairn_close(db);
+        if (oom.live != 0)
+            TEST_FAIL("allocation %ld refused: %ld blocks alive after close", n, oom.live);
+        ASSERT_OK(cairn_set_allocator(NULL));
+        if (!oom.fired) {
+            ASSERT_EQ(got.n, N_EARLY);
+            break;
+        }
+    }
+    printf("oom: %ld allocation points\n", n - 1);
 }
 
 int main(void)
@@ -518,7 +695,9 @@ int main(void)
     run(spec, ops / 2);
     damaged(dir);
     hostile_seq(dir);
+    ties(dir);
     long_rollback(dir);
+    oom_walk(dir);
     printf("ok\n");
     return 0;
 }
