@@ -61,7 +61,8 @@ enum {
     OPT_REPAIR = 1u << 21,
     OPT_FOLLOW = 1u << 22,
     OPT_PROMETHEUS = 1u << 23,
-    OPT_ABSENT = 1u << 24
+    OPT_ABSENT = 1u << 24,
+    OPT_ALL = 1u << 25
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -111,6 +112,7 @@ int cmd_del(cli *c);
 int cmd_import(cli *c);
 int cmd_tag(cli *c);
 int cmd_branch(cli *c);
+int cmd_reset(cli *c);
 int cmd_verify(cli *c);
 int cmd_stats(cli *c);
 int cmd_init(cli *c);

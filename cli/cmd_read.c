@@ -394,20 +394,109 @@ static void print_decorations(const ref_table *t, const cairn_id *id)
         putchar(')');
 }
 
+/* Prints one log line: ID SEQ TIME KEYS MESSAGE, and the refs at it.
+ * Returns 0 or an exit status. */
+static int print_log_line(const ref_table *refs, const cairn_commit_info *info)
+{
+    char hex[CAIRN_ID_HEX + 1], when[32];
+    int status;
+
+    cairn_id_to_hex(&info->id, hex);
+    format_time(info->time_us, when);
+    printf("%s %" PRIu64 " %s %" PRIu64 " ", hex, info->seq, when, info->key_count);
+    status = cli_put_escaped(stdout, info->message, strlen(info->message));
+    print_decorations(refs, &info->id);
+    putchar('\n');
+    return status;
+}
+
+/* Lists the refs into refs, sorted for print_decorations. A damaged ref is
+ * a warning (the others still count). Returns 0 or an exit status. */
+static int load_refs(cli *c, ref_table *refs)
+{
+    int rc;
+
+    if ((rc = cairn_ref_list(c->db, collect_ref, refs))) {
+        if (rc == CAIRN_CORRUPT) { /* the other refs still decorate the log */
+            fprintf(stderr, "cairn: warning: %s\n", cairn_errdetail());
+        } else {
+            if (rc == 1)
+                return cli_say(EXIT_FAILURE_, "log: out of memory listing refs");
+            return cli_error(rc, "log: listing refs");
+        }
+    }
+    if (refs->n)
+        qsort(refs->refs, refs->n, sizeof(refs->refs[0]), ref_order);
+    return 0;
+}
+
+/* What log --all's visitor needs. */
+typedef struct log_all_ctx {
+    cli *c;
+    const ref_table *refs;
+    uint64_t shown;
+    int status; /* an output failure's exit status */
+} log_all_ctx;
+
+static int log_all_line(void *ctx, const cairn_commit_info *info)
+{
+    log_all_ctx *l = ctx;
+
+    if ((l->status = print_log_line(l->refs, info)))
+        return 1;
+    l->shown++;
+    return (l->c->seen & OPT_N) && l->shown >= l->c->log_n;
+}
+
+/*
+ * log --all: the history of every branch and tag together, each commit
+ * once, in cairn_commit_walk's order (seq descending, so every commit after
+ * its children; then time, newest first; then id), at most -n N. A commit
+ * that cannot be read is reported after the others are listed (exit 3);
+ * a damaged ref is a warning, as for log.
+ */
+static int log_all(cli *c)
+{
+    ref_table refs = {NULL, 0, 0};
+    log_all_ctx l = {c, &refs, 0, 0};
+    cairn_id *heads = NULL;
+    int rc, status;
+
+    if ((c->seen & OPT_N) && c->log_n == 0)
+        return 0;
+    if ((status = load_refs(c, &refs)))
+        goto done;
+    if (refs.n && !(heads = malloc(refs.n * sizeof(*heads)))) {
+        status = cli_say(EXIT_FAILURE_, "log: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < refs.n; i++)
+        heads[i] = refs.refs[i].commit;
+    rc = cairn_commit_walk(c->db, heads, refs.n, log_all_line, &l);
+    if (!(status = l.status) && !(status = cli_flush_stdout()) && rc < 0)
+        status = cli_error(rc, "log --all");
+done:
+    free(heads);
+    ref_table_free(&refs);
+    return status;
+}
+
 /* log: commits from the version read back through their parents, newest
  * first, at most -n N, each followed by the branches and tags pointing at
  * it. The head of main on an empty store prints nothing; an unknown --at or
- * -b is bad input. */
+ * -b is bad input. With --all, log_all. */
 int cmd_log(cli *c)
 {
     const char *at = cli_version(c);
     cairn_commit_info info;
-    char hex[CAIRN_ID_HEX + 1], when[32], q[512];
+    char hex[CAIRN_ID_HEX + 1], q[512];
     ref_table refs = {NULL, 0, 0};
     cairn_id id;
     uint64_t shown = 0;
     int rc, status = 0;
 
+    if (c->seen & OPT_ALL)
+        return log_all(c);
     if ((rc = cairn_resolve(c->db, at, &id))) {
         if (rc == CAIRN_NOTFOUND && !at)
             return 0; /* main has no commits yet */
@@ -417,18 +506,10 @@ int cmd_log(cli *c)
         }
         return cli_error(rc, "log");
     }
-    if ((rc = cairn_ref_list(c->db, collect_ref, &refs))) {
-        if (rc == CAIRN_CORRUPT) { /* the other refs still decorate the log */
-            fprintf(stderr, "cairn: warning: %s\n", cairn_errdetail());
-        } else {
-            ref_table_free(&refs);
-            if (rc == 1)
-                return cli_say(EXIT_FAILURE_, "log: out of memory listing refs");
-            return cli_error(rc, "log: listing refs");
-        }
+    if ((status = load_refs(c, &refs))) {
+        ref_table_free(&refs);
+        return status;
     }
-    if (refs.n)
-        qsort(refs.refs, refs.n, sizeof(refs.refs[0]), ref_order);
     while (!(c->seen & OPT_N) || shown < c->log_n) {
         memset(&info, 0, sizeof(info));
         cairn_id_to_hex(&id, hex);
@@ -436,11 +517,7 @@ int cmd_log(cli *c)
             status = cli_error(rc, "reading commit %s", hex);
             break;
         }
-        format_time(info.time_us, when);
-        printf("%s %" PRIu64 " %s %" PRIu64 " ", hex, info.seq, when, info.key_count);
-        status = cli_put_escaped(stdout, info.message, strlen(info.message));
-        print_decorations(&refs, &id);
-        putchar('\n');
+        status = print_log_line(&refs, &info);
         shown++;
         id = info.parent;
         if (status || !info.has_parent) {

@@ -1,7 +1,8 @@
 /*
- * cmd_write.c - the write commands: put, del, import, tag and branch.
- * put and del make one commit each on -b BRANCH (default main); import
- * commits once per --batch records; tag and branch move refs only.
+ * cmd_write.c - the write commands: put, del, import, tag, branch and
+ * reset. put and del make one commit each on -b BRANCH (default main);
+ * import commits once per --batch records; tag, branch and reset move refs
+ * only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -196,7 +197,10 @@ int cmd_import(cli *c)
 
 /* ---------------------------------------------------------------- tag, branch */
 
-/* Deletes ref name of kind and says which commit it named. */
+/* Deletes ref name of kind and says which commit it named. The default
+ * branch, main, goes only with --force: every command reads and writes it
+ * unless told otherwise, and the next put would start a new history with
+ * no parent there. */
 static int delete_ref(cli *c, cairn_ref_kind kind)
 {
     const char *kind_name = kind == CAIRN_TAG ? "tag" : "branch";
@@ -205,6 +209,11 @@ static int delete_ref(cli *c, cairn_ref_kind kind)
     cairn_id was;
     int rc;
 
+    if (kind == CAIRN_BRANCH && strcmp(name, "main") == 0 && !c->force)
+        return cli_say(EXIT_USAGE,
+                       "branch 'main' is the default branch (read and written unless -b says "
+                       "otherwise; the next put there would start a new history): "
+                       "'branch -d main --force' deletes it");
     if ((rc = cairn_ref_delete(c->db, kind, name, &was))) {
         if (rc == CAIRN_NOTFOUND)
             return cli_say(EXIT_USAGE, "no %s '%s'", kind_name, cli_quote(name, strlen(name), q));
@@ -274,4 +283,95 @@ int cmd_tag(cli *c)
 int cmd_branch(cli *c)
 {
     return set_ref(c, CAIRN_BRANCH);
+}
+
+/* ---------------------------------------------------------------- reset */
+
+typedef struct ref_lookup {
+    const char *name;
+    bool branch, tag; /* found as a branch, as a tag */
+    cairn_id head;    /* the branch's commit */
+} ref_lookup;
+
+static int look_for_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *commit)
+{
+    ref_lookup *l = ctx;
+
+    if (strcmp(name, l->name) != 0)
+        return 0;
+    if (kind == CAIRN_BRANCH) {
+        l->branch = true;
+        l->head = *commit;
+    } else {
+        l->tag = true;
+    }
+    return 0;
+}
+
+/*
+ * reset BRANCH REF [--force]: moves an existing branch to REF (any --at
+ * syntax), a rollback or a fast-forward. As for 'branch NAME --at REF', a
+ * move that would drop commits from the branch (REF does not descend from
+ * its head) is refused, exit 2 and nothing changed, unless --force; forced,
+ * it says on stderr what left the branch and how to undo it. A missing
+ * branch is an error (exit 2: 'branch NAME --at REF' creates one). Prints
+ * "reset branch NAME: OLD -> NEW" (full ids), or "branch NAME is already at
+ * ID" (nothing written). OLD is the head read just before the move; the
+ * move itself is checked against the head under the writer lock.
+ */
+int cmd_reset(cli *c)
+{
+    const char *name = c->args[0], *target = c->args[1];
+    char q[512], q2[512], old_hex[CAIRN_ID_HEX + 1], new_hex[CAIRN_ID_HEX + 1];
+    char refused[1024] = "";
+    ref_lookup look = {name, false, false, {{0}}};
+    cairn_id commit;
+    int rc;
+
+    if ((rc = cairn_resolve(c->db, target, &commit))) {
+        if (rc != CAIRN_NOTFOUND)
+            return cli_error(rc, "reset: resolving '%s'", cli_quote(target, strlen(target), q));
+        cli_error(rc, "reset: unknown branch, tag or commit '%s'",
+                  cli_quote(target, strlen(target), q));
+        return EXIT_USAGE;
+    }
+    rc = cairn_ref_list(c->db, look_for_ref, &look);
+    if (rc && rc != CAIRN_CORRUPT) /* (a damaged other ref does not matter here) */
+        return cli_error(rc, "reset: listing refs");
+    if (!look.branch) {
+        if (look.tag)
+            return cli_say(EXIT_USAGE, "reset: no branch '%s' ('%s' is a tag, and tags do not "
+                                       "move)",
+                           cli_quote(name, strlen(name), q), cli_quote(name, strlen(name), q2));
+        return cli_say(EXIT_USAGE, "reset: no branch '%s' ('branch %s --at REF' creates one)",
+                       cli_quote(name, strlen(name), q), cli_quote(name, strlen(name), q2));
+    }
+    cairn_id_to_hex(&look.head, old_hex);
+    cairn_id_to_hex(&commit, new_hex);
+    if (same_id(&look.head, &commit)) {
+        printf("branch %s is already at %s\n", cli_quote(name, strlen(name), q), new_hex);
+        return cli_flush_stdout();
+    }
+    rc = cairn_ref_set(c->db, CAIRN_BRANCH, name, &commit, CAIRN_REF_EXISTING);
+    if (rc == CAIRN_REWIND) {
+        if (!c->force)
+            return cli_say(EXIT_USAGE, "reset refused: %s (nothing changed; use --force to "
+                                       "reset branch '%s' anyway)",
+                           cairn_errdetail(), cli_quote(name, strlen(name), q));
+        snprintf(refused, sizeof(refused), "%s", cairn_errdetail());
+        rc = cairn_ref_set(c->db, CAIRN_BRANCH, name, &commit,
+                           CAIRN_REF_EXISTING | CAIRN_REF_FORCE);
+    }
+    if (rc == CAIRN_NOTFOUND) /* deleted since it was looked up */
+        return cli_say(EXIT_USAGE, "reset: no branch '%s'", cli_quote(name, strlen(name), q));
+    if (rc)
+        return cli_error(rc, "reset branch '%s' to '%s'", cli_quote(name, strlen(name), q),
+                         cli_quote(target, strlen(target), q2));
+    printf("reset branch %s: %s -> %s\n", cli_quote(name, strlen(name), q), old_hex, new_hex);
+    if ((rc = cli_flush_stdout()))
+        return rc;
+    if (refused[0])
+        fprintf(stderr, "cairn: forced: %s; 'cairn reset %s %s' undoes it\n", refused,
+                cli_quote(name, strlen(name), q), old_hex);
+    return cli_warn_behind(c);
 }

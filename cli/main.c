@@ -41,7 +41,7 @@ static const option_def options[] = {
     {"node-size", 0, true, OPT_NODE_SIZE}, {"force", 'f', false, OPT_FORCE},
     {"delete", 'd', false, OPT_DELETE},   {"repair", 0, false, OPT_REPAIR},
     {"follow", 0, true, OPT_FOLLOW},      {"prometheus", 0, false, OPT_PROMETHEUS},
-    {"absent", 0, false, OPT_ABSENT},
+    {"absent", 0, false, OPT_ABSENT},    {"all", 0, false, OPT_ALL},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -179,11 +179,14 @@ static const command commands[] = {
      "that keyspace's root. An empty store prints the empty-tree id.\n"
      "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
      "  --space S   the root of keyspace S ('' for the default keyspace)\n"},
-    {"log", cmd_log, false, READ_OPTS | OPT_N, 0, 0, "log [-n N]",
+    {"log", cmd_log, false, READ_OPTS | OPT_N | OPT_ALL, 0, 0, "log [-n N] [--all]",
      "Lists commits newest first: ID SEQ TIME(UTC) KEYS MESSAGE, then, if\n"
      "branches or tags point at the commit, a tab and (BRANCH, tag: TAG).\n"
      "  -n N        at most N commits\n"
-     "  --at REF    start at version REF;  -b BRANCH  start at BRANCH\n"},
+     "  --at REF    start at version REF;  -b BRANCH  start at BRANCH\n"
+     "  --all       the history of every branch and tag together, each commit\n"
+     "              once: by SEQ descending (every commit after its children),\n"
+     "              then by time, newest first, then by id\n"},
     {"diff", cmd_diff, false, OPT_SPACE, 2, 2, "diff A B",
      "Shows how version B differs from A (branches, tags or commit ids):\n"
      "  + KEY<TAB>VALUE         added in B\n"
@@ -212,14 +215,22 @@ static const command commands[] = {
      "  --at REF    tag version REF;  -b BRANCH  tag the head of BRANCH\n"
      "  -d, --delete  delete tag NAME (prints the commit it named)\n"},
     {"branch", cmd_branch, true, READ_OPTS | OPT_FORCE | OPT_DELETE, 1, 1,
-     "branch NAME [--at REF] [--force] | branch -d NAME",
+     "branch NAME [--at REF] [--force] | branch -d NAME [--force]",
      "Points branch NAME at REF (default: the head of -b BRANCH or main),\n"
      "creating it, or moving it forward. A move that would drop commits from\n"
      "the branch (REF does not descend from its head) needs --force.\n"
      "  --at REF    at version REF;  -b BRANCH  at the head of BRANCH\n"
      "  -f, --force   move it anyway (a rollback)\n"
      "  -d, --delete  delete branch NAME (prints the commit it named;\n"
-     "                'branch NAME --at ID' restores it)\n"},
+     "                'branch NAME --at ID' restores it); main, the default\n"
+     "                branch, only with --force\n"},
+    {"reset", cmd_reset, true, OPT_FORCE, 2, 2, "reset BRANCH REF [--force]",
+     "Moves the existing branch BRANCH to REF (a branch, tag, commit id or\n"
+     "prefix, REF~N), and prints \"reset branch BRANCH: OLD -> NEW\". A move\n"
+     "that would drop commits from the branch (REF does not descend from its\n"
+     "head: a rollback) is refused, exit 2, naming both commits and how many\n"
+     "commits would leave the branch, unless --force.\n"
+     "  -f, --force   reset it anyway (stderr says how to undo it)\n"},
     {"refs", cmd_refs, false, 0, 0, 0, "refs", "Lists refs, one line each: KIND NAME COMMIT.\n"},
     {"follow", cmd_follow, false, OPT_BRANCH | OPT_FOLLOW, 0, 0, "follow [-b BRANCH] [--follow SECONDS]",
      "Prints the commit id of the branch's head, then each new one as it\n"
@@ -642,8 +653,11 @@ static int check_command(const cli *c, const command *cmd)
         return cli_usage("%s: missing argument (usage: cairn %s)", cmd->name, cmd->synopsis);
     if (c->n_args > cmd->max_args)
         return cli_usage("%s: too many arguments (usage: cairn %s)", cmd->name, cmd->synopsis);
-    if ((c->seen & OPT_DELETE) && (c->seen & (READ_OPTS | OPT_FORCE)) && cmd->run != cmd_cas)
-        return cli_usage("%s -d takes only a name", cmd->name);
+    if ((c->seen & OPT_DELETE) && (c->seen & READ_OPTS) && cmd->run != cmd_cas)
+        return cli_usage("%s -d takes only a name%s", cmd->name,
+                         cmd->opts & OPT_FORCE ? " (and --force)" : "");
+    if ((c->seen & OPT_ALL) && (c->seen & READ_OPTS))
+        return cli_usage("log --all shows every branch and tag: give --all or --at/-b, not both");
     if (strcmp(cmd->name, "import") == 0) {
         if (c->format == CAIRN_JSONL && !c->key_field)
             return cli_usage("import --format jsonl needs --key FIELD");

@@ -50,6 +50,15 @@ int cairn__ref_check_free(cairn_stack *st, const char *path);
 /* Writes "heads/NAME" or "tags/NAME" into buf. */
 void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_NAME_MAX + 1]);
 
+/* ---- history (history.c) --------------------------------------------- */
+
+/* How many commits of head's history are not in to's: the commits a branch
+ * at head drops when it moves to to. Reads at most about limit commits of
+ * each. OUT: *out. Returns 0 (exact), 1 (the limit was reached: *out is a
+ * lower bound), or an error of reading a commit. */
+int cairn__commits_dropped(cairn_db *db, const cairn_id *head, const cairn_id *to,
+                           uint64_t limit, uint64_t *out);
+
 /* ---- commits (commit.c) ----------------------------------------------- */
 
 /* Encodes info (id ignored; the message is its first msg_len bytes, which

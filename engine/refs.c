@@ -297,6 +297,31 @@ static int check_ref_args(cairn_db *db, cairn_ref_kind kind, const char *name)
     return cairn__check_ref_name(kind == CAIRN_TAG ? "tag" : "branch", name);
 }
 
+/* Most commits counted for the detail of a refused move: a rollback past
+ * more says "more than" (each is one commit read, maybe from a remote tier). */
+#define DROPPED_COUNT_MAX 10000
+
+/* The CAIRN_REWIND of moving branch name from old to commit: the detail
+ * names both and how many commits would leave the branch. */
+static int rewind_refused(cairn_db *db, const char *name, const cairn_id *old,
+                          const cairn_id *commit)
+{
+    char old_hex[13], new_hex[13], count[64];
+    uint64_t dropped = 0;
+    int rc = cairn__commits_dropped(db, old, commit, DROPPED_COUNT_MAX, &dropped);
+
+    if (rc < 0)
+        snprintf(count, sizeof(count), "commits"); /* (the count is only a courtesy) */
+    else
+        snprintf(count, sizeof(count), "%s%llu commit%s", rc ? "more than " : "",
+                 (unsigned long long)dropped, dropped == 1 && !rc ? "" : "s");
+    return cairn__fail(CAIRN_REWIND,
+                       "branch '%s' is at %s, which %s does not descend from: moving it "
+                       "there would drop %s from the branch",
+                       name, cairn__id_short(old, old_hex), cairn__id_short(commit, new_hex),
+                       count);
+}
+
 int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cairn_id *commit,
                   unsigned flags)
 {
@@ -320,17 +345,16 @@ int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cai
         goto done;
     have_old = rc == 0;
     rc = 0;
-    if (!have_old) {
+    if (!have_old && (flags & CAIRN_REF_EXISTING)) {
+        rc = cairn__fail(CAIRN_NOTFOUND, "no %s '%s'", kind == CAIRN_TAG ? "tag" : "branch",
+                         name);
+    } else if (!have_old) {
         rc = cairn__ref_check_free(db->stack, path);
     } else if (kind == CAIRN_TAG) {
         rc = cairn__fail(CAIRN_EXISTS, "tag '%s' already exists (tags do not move)", name);
     } else if (!(flags & CAIRN_REF_FORCE) && !cairn__id_eq(&old, commit)) {
-        char hex[13];
         if (!(rc = cairn__commit_descends(db, commit, &old, &forward)) && !forward)
-            rc = cairn__fail(CAIRN_REWIND,
-                             "branch '%s' is at %s, which the new commit does not descend "
-                             "from: moving it would drop commits from it (force it to)",
-                             name, cairn__id_short(&old, hex));
+            rc = rewind_refused(db, name, &old, commit);
     }
     if (!rc)
         rc = cairn__stack_ref_cas(db->stack, path, have_old ? &old : NULL, commit);

@@ -308,17 +308,24 @@ CAIRN_EXTERN int cairn_resolve(cairn_db *db, const char *at, cairn_id *out);
 typedef enum cairn_ref_kind { CAIRN_BRANCH = 1, CAIRN_TAG = 2 } cairn_ref_kind;
 
 /* cairn_ref_set flags. */
-#define CAIRN_REF_FORCE 0x1u /* move a branch even where that drops commits from it */
+#define CAIRN_REF_FORCE 0x1u    /* move a branch even where that drops commits from it */
+#define CAIRN_REF_EXISTING 0x2u /* only move a ref that exists (a reset): never create one */
 
 /* Points the branch or tag name at commit, creating it if it does not
- * exist. A tag never moves: an existing one is CAIRN_EXISTS. An existing
- * branch moves forward only (to commit or a descendant of its head, so that
- * no commit drops out of its history) unless flags has CAIRN_REF_FORCE;
- * moving it elsewhere is CAIRN_REWIND. Changing a ref is a write: it takes
- * the writer lock (CAIRN_BUSY while a write transaction is open).
+ * exist (with CAIRN_REF_EXISTING in flags, a missing ref is CAIRN_NOTFOUND
+ * instead, decided under the writer lock). A tag never moves: an existing
+ * one is CAIRN_EXISTS. An existing branch moves forward only (to commit or
+ * a descendant of its head, so that no commit drops out of its history)
+ * unless flags has CAIRN_REF_FORCE; moving it elsewhere is CAIRN_REWIND,
+ * whose detail names the branch's head, commit, and how many commits would
+ * leave the branch (counted up to 10000 commits back; past that "more
+ * than 10000"). Moving a branch to the commit it names already changes
+ * nothing and succeeds. Changing a ref is a write: it takes the writer
+ * lock (CAIRN_BUSY while a write transaction is open).
  * Errors: CAIRN_BADARG (bad name, unknown kind), CAIRN_MISSING (no such
- * commit), CAIRN_EXISTS, CAIRN_REWIND, CAIRN_BUSY, CAIRN_RDONLY_STORE,
- * tier errors. */
+ * commit), CAIRN_NOTFOUND (no such ref, with CAIRN_REF_EXISTING),
+ * CAIRN_EXISTS, CAIRN_REWIND, CAIRN_BUSY, CAIRN_RDONLY_STORE, tier
+ * errors. */
 CAIRN_EXTERN int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name,
                                const cairn_id *commit, unsigned flags);
 
@@ -365,6 +372,43 @@ CAIRN_EXTERN int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit
 /* Frees what cairn_commit_get allocated and zeroes *info. Accepts a zeroed
  * struct. */
 CAIRN_EXTERN void cairn_commit_info_clear(cairn_commit_info *info);
+
+/* Called by cairn_commit_walk once per commit. info (its message too) is
+ * the walk's and valid during the call only. Return 0 to go on, anything
+ * else to stop the walk. */
+typedef int (*cairn_commit_visitor)(void *ctx, const cairn_commit_info *info);
+
+/* Visits every commit in the history of heads[0..n_heads) (each head, its
+ * parent, and so on back to a first commit), each commit once however many
+ * heads reach it: the history of several branches and tags together
+ * (`cairn log --all` passes every ref's commit). The order, newest first:
+ * by seq, descending, so that every commit comes after all its children
+ * (a child's seq is its parent's + 1; commit times, which a clock set back
+ * can disorder, do not decide it); commits of equal seq by time_us,
+ * descending; then by id, ascending bytewise. Heads that repeat, or that
+ * lie in another head's history, are visited once, in their place.
+ *
+ * The walk reads each commit once, when the commit before it in its chain
+ * is visited (a head: at the start), and holds at most one commit per head
+ * plus a set of the ids reached (32 bytes and some per commit), so a
+ * visitor that stops early costs little.
+ *
+ * A damaged history is walked around, never looped on: a commit that
+ * cannot be read (CAIRN_MISSING, CAIRN_CORRUPT), or whose seq is not below
+ * its child's, is skipped with the ancestors no other chain reaches; every
+ * other commit is still visited, and the walk then returns the first such
+ * problem's code, its detail naming the commit and the child naming it (a
+ * parent is only read, and so only reported, where the walk reaches it: a
+ * walk stopped earlier does not mention it). Other errors (CAIRN_NOMEM, a
+ * tier's I/O error) stop the walk and are returned.
+ *
+ * Returns 0 when every commit was visited, fn's value when fn stopped the
+ * walk, or an error (a damaged commit's takes precedence over fn's value).
+ * With no heads, fn is not called and 0 is returned.
+ * Errors: CAIRN_MISSING, CAIRN_CORRUPT (above), CAIRN_BADARG (heads NULL
+ * with n_heads > 0), CAIRN_NOMEM, tier errors. */
+CAIRN_EXTERN int cairn_commit_walk(cairn_db *db, const cairn_id *heads, size_t n_heads,
+                                   cairn_commit_visitor fn, void *ctx);
 
 /* ---------------------------------------------------------------- txn */
 
