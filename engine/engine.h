@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cairn.h"
+#include "delta.h"
 #include "stack.h"
 #include "tree.h"
 
@@ -84,6 +85,19 @@ typedef int (*cairn__space_fn)(void *ctx, const uint8_t *name, size_t name_len,
                                const cairn_id *root);
 int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__space_fn fn,
                         void *ctx);
+
+/* ---- what a version needs beyond another (version_delta.c) -------------- */
+
+/* Calls fn for every blob version `catalog` needs beyond version `base`
+ * (both catalog roots; the empty tree's id for nothing): the catalog's own
+ * nodes, and for each keyspace that is new or differs, its tree's delta
+ * (index/delta.h: nodes top down, then value blobs; equal subtrees are
+ * skipped unread, so the cost follows the change). Followers catching up
+ * and copies send these blobs; gc marks them live. Errors: those of
+ * reading nodes, CAIRN_CORRUPT for a catalog entry that is not a root id,
+ * or what fn returns. */
+int cairn__version_delta(const cairn_index *ix, const cairn_id *base, const cairn_id *catalog,
+                         cairn_delta_fn fn, void *ctx);
 
 /* ---- ref tiers behind the primary (replicate.c) ------------------------ */
 

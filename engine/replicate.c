@@ -25,7 +25,6 @@
 
 #include "alloc.h"
 #include "delta.h"
-#include "diff.h"
 #include "engine.h"
 #include "error.h"
 #include "id.h"
@@ -385,40 +384,6 @@ static int on_delta(void *ctx, const cairn_id *id, const void *bytes, size_t len
     return copier_add(ctx, id, bytes, len);
 }
 
-/* Queues what a tier holding version base (a catalog) needs to hold
- * version catalog too: the catalog's own nodes and, for each keyspace that
- * differs, its tree's delta. */
-static int copy_version(copier *c, const cairn_id *base, const cairn_id *catalog)
-{
-    const cairn_index *ix = &c->db->ix;
-    cairn_tree_diff d;
-    cairn_diff_entry e;
-    cairn_id empty;
-    int rc;
-
-    cairn__empty_root_id(&empty);
-    if ((rc = cairn__tree_delta(ix, base, catalog, on_delta, c)))
-        return rc;
-    if ((rc = cairn__tree_diff_open(&d, ix, base, catalog)))
-        return rc;
-    while ((rc = cairn__tree_diff_next(&d, &e)) == 0) {
-        cairn_id from = empty, to;
-        if (e.change == CAIRN_REMOVED)
-            continue;
-        if (e.new_val.len != 32 || (e.change == CAIRN_CHANGED && e.old_val.len != 32)) {
-            rc = cairn__fail(CAIRN_CORRUPT, "catalog entry without a 32-byte root");
-            break;
-        }
-        memcpy(to.bytes, e.new_val.data, 32);
-        if (e.change == CAIRN_CHANGED)
-            memcpy(from.bytes, e.old_val.data, 32);
-        if ((rc = cairn__tree_delta(ix, &from, &to, on_delta, c)))
-            break;
-    }
-    cairn__tree_diff_close(&d);
-    return rc == CAIRN_NOTFOUND ? 0 : rc;
-}
-
 /* Copies into c->dst the history of head that it lacks: the commits back
  * to one in complete (versions dst holds whole), and for each the delta
  * against its parent's version (or, for the oldest when the walk reached
@@ -468,7 +433,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
         id = chain[--n];
         if ((rc = cairn_commit_get(c->db, &id, &info)))
             goto done;
-        rc = copy_version(c, &base_catalog, &info.catalog);
+        rc = cairn__version_delta(&c->db->ix, &base_catalog, &info.catalog, on_delta, c);
         base_catalog = info.catalog;
         cairn_commit_info_clear(&info);
         if (rc || (rc = copier_add(c, &id, NULL, 0)) || (rc = idset_add(complete, &id)))
