@@ -18,8 +18,10 @@ typedef struct gc {
     cairn_db *db;
     const char *dir;
     cairn_gc_result *res;
-    cairn_idset commits; /* marked commits: the catch-up stops at them */
-    cairn_idset late;    /* ids marked by the catch-up */
+    cairn_idset commits;    /* marked commits: the catch-up stops at them */
+    cairn_idset late;       /* ids marked by the catch-up */
+    cairn_idset boundaries; /* retained commits whose parent is not */
+    bool boundaries_stored; /* meta/boundary says so */
 } gc;
 
 static void path_of(const gc *g, const char *name, size_t i, char *out, size_t cap)
@@ -109,7 +111,14 @@ static int catch_up_head(gc *g, const cairn_id *head)
         chain[n++] = id;
         if ((rc = cairn_commit_get(g->db, &id, &info)))
             goto done;
-        bool more = info.has_parent;
+        bool more = info.has_parent && !info.history_dropped;
+        if (info.has_parent && !more) { /* a boundary already: it stays one */
+            if ((rc = cairn__idset_add(&g->boundaries, &info.id))) {
+                cairn_commit_info_clear(&info);
+                goto done;
+            }
+            g->boundaries_stored = false;
+        }
         id = info.parent;
         cairn_commit_info_clear(&info);
         if (!more)
@@ -121,7 +130,15 @@ static int catch_up_head(gc *g, const cairn_id *head)
         cairn_id base = empty;
         if ((rc = cairn_commit_get(g->db, &chain[k], &info)))
             goto done;
-        if (info.has_parent && (k + 1 < n || base_marked)) {
+        if (info.has_parent && !info.history_dropped && k + 1 == n && !base_marked) {
+            /* the oldest, its parent not kept: marked whole, a boundary now */
+            if ((rc = cairn__idset_add(&g->boundaries, &chain[k]))) {
+                cairn_commit_info_clear(&info);
+                goto done;
+            }
+            g->boundaries_stored = false;
+        }
+        if (info.has_parent && !info.history_dropped && (k + 1 < n || base_marked)) {
             if ((rc = cairn_commit_get(g->db, &info.parent, &parent))) {
                 cairn_commit_info_clear(&info);
                 goto done;
@@ -166,7 +183,7 @@ static void sleep_ms(long ms)
 /* Takes the writer lock, waiting while a writer holds it. */
 static int lock_writer(gc *g)
 {
-    for (long waited = 0;; waited += 10) {
+    for (long waited = 0;; waited++) {
         int rc = cairn__stack_writer_lock(g->db->stack, true);
         if (rc != CAIRN_BUSY)
             return rc;
@@ -174,7 +191,7 @@ static int lock_writer(gc *g)
             return cairn__fail(CAIRN_BUSY, "gc: a writer held the lock for %d s; nothing more "
                                "was deleted (rerun gc)", LOCK_WAIT_MS / 1000);
         cairn__detail_clear();
-        sleep_ms(10);
+        sleep_ms(1);
     }
 }
 
@@ -195,6 +212,12 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
     if ((rc = cairn_ref_list(g->db, on_ref, g)) ||
         (rc = cairn__stack_ref_list(g->db->stack, "meta/", on_meta, g)))
         goto unlock;
+    /* Before anything is deleted: walks of history stop at the boundary. */
+    if (!g->boundaries_stored) {
+        if ((rc = cairn__boundary_store(g->db, &g->boundaries)))
+            goto unlock;
+        g->boundaries_stored = true;
+    }
     for (size_t i = 0; i < g->res->n_tiers && !rc; i++) {
         size_t n = 0;
         cairn_id id;
@@ -223,6 +246,27 @@ unlock:
     return rc;
 }
 
+/* Keeps of the mark's boundaries those whose parent no branch kept (a
+ * branch may drop a commit another keeps). */
+static int settle_boundaries(gc *g)
+{
+    cairn_idset kept = {0};
+    int rc = 0;
+    for (size_t i = 0; i < g->boundaries.slots && !rc; i++) {
+        cairn_commit_info info;
+        if (!g->boundaries.used[i])
+            continue;
+        if ((rc = cairn_commit_get(g->db, &g->boundaries.v[i], &info)))
+            break;
+        if (info.history_dropped || !cairn__idset_has(&g->commits, &info.parent))
+            rc = cairn__idset_add(&kept, &info.id);
+        cairn_commit_info_clear(&info);
+    }
+    cairn__idset_free(&g->boundaries);
+    g->boundaries = kept;
+    return rc;
+}
+
 static int load_commits(gc *g, const char *path)
 {
     cairn_idfile *f;
@@ -240,7 +284,7 @@ static int load_commits(gc *g, const char *path)
 int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_dir,
                   bool dry_run, cairn_gc_result *out)
 {
-    gc g = {db, work_dir, out, {0}, {0}};
+    gc g = {.db = db, .dir = work_dir, .res = out};
     cairn_idsort *live = NULL, *commits = NULL;
     cairn_idfile *dead[CAIRN_GC_TIERS_MAX] = {0};
     char live_path[4200], commits_path[4200], path[4200];
@@ -255,10 +299,10 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
     path_of(&g, "commits", 0, commits_path, sizeof(commits_path));
     if ((rc = cairn__idsort_open(work_dir, "live-run", RUN_BYTES, &live)) ||
         (rc = cairn__idsort_open(work_dir, "commits-run", RUN_BYTES, &commits)) ||
-        (rc = cairn__gc_mark(db, policy, live, commits, &out->mark)) ||
+        (rc = cairn__gc_mark(db, policy, live, commits, &g.boundaries, &out->mark)) ||
         (rc = cairn__idsort_finish(live, live_path, &out->live_ids)) ||
         (rc = cairn__idsort_finish(commits, commits_path, &n)) ||
-        (rc = load_commits(&g, commits_path)))
+        (rc = load_commits(&g, commits_path)) || (rc = settle_boundaries(&g)))
         goto done;
     for (size_t i = 0; i < out->n_tiers && !rc; i++)
         rc = list_dead(&g, i, live_path);
@@ -282,5 +326,6 @@ done:
     unlink(commits_path);
     cairn__idset_free(&g.commits);
     cairn__idset_free(&g.late);
+    cairn__idset_free(&g.boundaries);
     return rc;
 }

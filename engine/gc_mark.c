@@ -12,6 +12,7 @@ typedef struct marker {
     cairn_db *db;
     const cairn_gc_policy *policy;
     cairn_idsort *live, *commits;
+    cairn_idset *boundaries;
     cairn_gc_mark_stats *stats;
     cairn_idset marked; /* retained commits marked already (branches share history) */
 } marker;
@@ -77,7 +78,8 @@ static int mark_chain(marker *m, const cairn_id *head, bool branch)
         bool marked = cairn__idset_has(&m->marked, &cur.id), parent_kept = false;
         if (marked && (keep_all || !branch))
             break;
-        if (branch && cur.has_parent) {
+        bool has_parent = branch && cur.has_parent && !cur.history_dropped;
+        if (has_parent) {
             if ((rc = cairn_commit_get(m->db, &cur.parent, &parent)))
                 break;
             parent_kept = keeps(m->policy, k + 1, parent.time_us, true, cur.time_us);
@@ -85,12 +87,16 @@ static int mark_chain(marker *m, const cairn_id *head, bool branch)
         if (!marked) {
             if ((rc = cairn__idset_add(&m->marked, &cur.id)))
                 goto fail_parent;
-            m->stats->boundaries += cur.has_parent && !parent_kept;
+            if (cur.has_parent && !parent_kept) {
+                m->stats->boundaries++;
+                if ((rc = cairn__idset_add(m->boundaries, &cur.id)))
+                    goto fail_parent;
+            }
             if ((rc = mark_commit(m, &cur, parent_kept ? &parent.catalog : &empty)))
                 goto fail_parent;
         }
         if (!parent_kept) {
-            if (branch && cur.has_parent)
+            if (has_parent)
                 cairn_commit_info_clear(&parent);
             break;
         }
@@ -102,7 +108,7 @@ static int mark_chain(marker *m, const cairn_id *head, bool branch)
     return rc;
 
 fail_parent:
-    if (branch && cur.has_parent)
+    if (branch && cur.has_parent && !cur.history_dropped)
         cairn_commit_info_clear(&parent);
     cairn_commit_info_clear(&cur);
     return rc;
@@ -130,9 +136,9 @@ static int on_meta(void *ctx, const char *name, const cairn_id *id)
 }
 
 int cairn__gc_mark(cairn_db *db, const cairn_gc_policy *policy, cairn_idsort *live,
-                   cairn_idsort *commits, cairn_gc_mark_stats *stats)
+                   cairn_idsort *commits, cairn_idset *boundaries, cairn_gc_mark_stats *stats)
 {
-    marker m = {db, policy, live, commits, stats, {0}};
+    marker m = {db, policy, live, commits, boundaries, stats, {0}};
     struct ref_walk w = {&m, 0};
     cairn_id empty;
     int rc;

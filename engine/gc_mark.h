@@ -37,10 +37,11 @@ typedef struct cairn_gc_mark_stats {
  * each later one as its delta against its parent: index/delta.h), the
  * blobs the meta/ refs name (settings, policy), and the empty tree's node.
  * Retained commit ids are also added to commits (a set of its own, for the
- * sweep's catch-up and for boundaries). Errors: those of reading commits
+ * sweep's catch-up), and those whose parent is not retained (or was dropped
+ * by an earlier gc: cairn_commit_info.history_dropped) to boundaries. Errors: those of reading commits
  * and nodes (a retained version that cannot be read whole stops the mark:
  * gc must not guess), CAIRN_NOMEM, -errno of the sets. */
 int cairn__gc_mark(cairn_db *db, const cairn_gc_policy *policy, cairn_idsort *live,
-                   cairn_idsort *commits, cairn_gc_mark_stats *stats);
+                   cairn_idsort *commits, cairn_idset *boundaries, cairn_gc_mark_stats *stats);
 
 #endif /* CAIRN_GC_MARK_H */

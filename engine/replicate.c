@@ -353,7 +353,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
         if ((rc = cairn_commit_get(c->db, &id, &info)))
             goto done;
         id = info.parent;
-        if (!info.has_parent) {
+        if (!info.has_parent || info.history_dropped) {
             cairn_commit_info_clear(&info);
             break;
         }

@@ -188,7 +188,10 @@ static void check_policy(cairn_db *db, const history *h, const cairn_gc_policy *
 
     ASSERT_OK(cairn__idsort_open(dir, "live", 64 << 10, &live));
     ASSERT_OK(cairn__idsort_open(dir, "commits", 64 << 10, &commits));
-    ASSERT_OK(cairn__gc_mark(db, p, live, commits, &st));
+    cairn_idset boundaries = {0};
+    ASSERT_OK(cairn__gc_mark(db, p, live, commits, &boundaries, &st));
+    ASSERT_EQ(boundaries.n, st.boundaries);
+    cairn__idset_free(&boundaries);
     snprintf(path, sizeof(path), "%s/live%d", dir, round);
     ASSERT_OK(cairn__idsort_finish(live, path, &n_live));
     char cpath[700];
