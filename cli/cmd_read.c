@@ -520,7 +520,9 @@ int cmd_log(cli *c)
         status = print_log_line(&refs, &info);
         shown++;
         id = info.parent;
-        if (status || !info.has_parent) {
+        if (!status && info.history_dropped)
+            printf("(history before this commit was dropped by gc)\n");
+        if (status || !info.has_parent || info.history_dropped) {
             cairn_commit_info_clear(&info);
             break;
         }

@@ -100,12 +100,16 @@ int cairn_commit_get(cairn_db *db, const cairn_id *id, cairn_commit_info *out)
     cairn__detail_clear();
     memset(out, 0, sizeof(*out));
     /* The commit read at open with the settings (immutable, like any blob). */
-    if (db->early.data && cairn__id_eq(&db->early_id, id))
-        return cairn__commit_decode(id, db->early.data, db->early.len, out, NULL);
-    if ((rc = cairn__stack_get(db->stack, id, &buf)))
-        return rc;
-    rc = cairn__commit_decode(id, buf.data, buf.len, out, NULL);
-    cairn__free(buf.data);
+    if (db->early.data && cairn__id_eq(&db->early_id, id)) {
+        rc = cairn__commit_decode(id, db->early.data, db->early.len, out, NULL);
+    } else {
+        if ((rc = cairn__stack_get(db->stack, id, &buf)))
+            return rc;
+        rc = cairn__commit_decode(id, buf.data, buf.len, out, NULL);
+        cairn__free(buf.data);
+    }
+    if (!rc && out->has_parent && (rc = cairn__boundary_has(db, id, &out->history_dropped)))
+        cairn_commit_info_clear(out);
     return rc;
 }
 

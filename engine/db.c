@@ -286,6 +286,7 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
         return CAIRN_NOMEM;
     db->flags = opts.flags;
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->boundary_mu, NULL);
     if ((rc = cairn__stack_open(spec, opts.flags, &db->stack)))
         goto fail_stack;
     if ((rc = cairn__cache_open(opts.node_cache_bytes, &db->cache)))
@@ -312,6 +313,7 @@ fail_config:
 fail_cache:
     cairn__stack_close(db->stack);
 fail_stack:
+    pthread_mutex_destroy(&db->boundary_mu);
     pthread_mutex_destroy(&db->mu);
     cairn__free(db);
     return rc;
@@ -323,8 +325,10 @@ void cairn_close(cairn_db *db)
         return;
     cairn__flusher_stop(db);
     cairn__free(db->early.data);
+    cairn__idset_free(&db->boundary);
     cairn__cache_close(db->cache);
     cairn__stack_close(db->stack);
+    pthread_mutex_destroy(&db->boundary_mu);
     pthread_mutex_destroy(&db->mu);
     cairn__free(db);
     atomic_fetch_sub(&n_open, 1);

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "cairn.h"
+#include "delta.h"
+#include "idset.h"
 #include "stack.h"
 #include "tree.h"
 
@@ -36,6 +38,10 @@ struct cairn_db {
     struct cairn_flusher *flusher; /* write-back in the background, or NULL */
     cairn_id early_id;             /* the commit main named at open, and its bytes, */
     cairn_buf early;               /* read with the settings (db.c); data may be NULL */
+    pthread_mutex_t boundary_mu;   /* guards the three below */
+    bool has_boundary;             /* boundary holds meta/boundary's set, read from */
+    cairn_id boundary_id;          /* this blob (boundary.c) */
+    cairn_idset boundary;
 };
 
 /* ---- refs (refs.c) ---------------------------------------------------- */
@@ -93,6 +99,30 @@ typedef int (*cairn__space_fn)(void *ctx, const uint8_t *name, size_t name_len,
                                const cairn_id *root);
 int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__space_fn fn,
                         void *ctx);
+
+/* ---- commits whose history gc dropped (boundary.c) ---------------------- */
+
+/* Whether commit is in meta/boundary (its parent may be gone). Errors:
+ * those of reading the ref and its blob, CAIRN_CORRUPT. */
+int cairn__boundary_has(cairn_db *db, const cairn_id *commit, bool *out);
+/* Adds the boundary set to out. */
+int cairn__boundary_load(cairn_db *db, cairn_idset *out);
+/* Publishes set as meta/boundary (its blob, then the ref). Call with the
+ * writer lock held. */
+int cairn__boundary_store(cairn_db *db, const cairn_idset *set);
+
+/* ---- what a version needs beyond another (version_delta.c) -------------- */
+
+/* Calls fn for every blob version `catalog` needs beyond version `base`
+ * (both catalog roots; the empty tree's id for nothing): the catalog's own
+ * nodes, and for each keyspace that is new or differs, its tree's delta
+ * (index/delta.h: nodes top down, then value blobs; equal subtrees are
+ * skipped unread, so the cost follows the change). Followers catching up
+ * and copies send these blobs; gc marks them live. Errors: those of
+ * reading nodes, CAIRN_CORRUPT for a catalog entry that is not a root id,
+ * or what fn returns. */
+int cairn__version_delta(const cairn_index *ix, const cairn_id *base, const cairn_id *catalog,
+                         cairn_delta_fn fn, void *ctx);
 
 /* ---- ref tiers behind the primary (replicate.c) ------------------------ */
 

@@ -220,10 +220,12 @@ int cairn_resolve(cairn_db *db, const char *at, cairn_id *out)
         cairn_commit_info info;
         if ((rc = cairn_commit_get(db, &id, &info)))
             return rc;
-        if (!info.has_parent) {
+        if (!info.has_parent || info.history_dropped) {
+            bool dropped = info.history_dropped;
             cairn_commit_info_clear(&info);
-            return cairn__fail(CAIRN_NOTFOUND, "'%s': %s has only %llu ancestors", at, base,
-                               (unsigned long long)i);
+            return cairn__fail(CAIRN_NOTFOUND, "'%s': %s has only %llu ancestors%s", at, base,
+                               (unsigned long long)i,
+                               dropped ? " (gc dropped the history before them)" : "");
         }
         id = info.parent;
         cairn_commit_info_clear(&info);
@@ -253,7 +255,7 @@ int cairn__commit_descends(cairn_db *db, const cairn_id *commit, const cairn_id 
         }
         if ((rc = cairn_commit_get(db, &id, &info)))
             break;
-        if (!info.has_parent || info.seq <= anc.seq) {
+        if (!info.has_parent || info.history_dropped || info.seq <= anc.seq) {
             cairn_commit_info_clear(&info);
             break;
         }

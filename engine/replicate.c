@@ -25,7 +25,7 @@
 
 #include "alloc.h"
 #include "delta.h"
-#include "diff.h"
+#include "idset.h"
 #include "engine.h"
 #include "error.h"
 #include "id.h"
@@ -238,66 +238,6 @@ int cairn__followers_check(cairn_db *db)
 
 /* ---------------------------------------------------------------- copying */
 
-/* A set of ids (open addressing). */
-typedef struct idset {
-    cairn_id *v;
-    bool *used;
-    size_t n, slots;
-} idset;
-
-static int idset_add(idset *s, const cairn_id *id);
-
-static int idset_grow(idset *s)
-{
-    idset g = {0};
-
-    g.slots = s->slots ? s->slots * 2 : 256;
-    if (!(g.v = cairn__malloc(g.slots * sizeof(*g.v))) || !(g.used = cairn__calloc(g.slots, 1))) {
-        cairn__free(g.v);
-        return cairn__fail(CAIRN_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < s->slots; i++)
-        if (s->used[i])
-            idset_add(&g, &s->v[i]);
-    cairn__free(s->v);
-    cairn__free(s->used);
-    *s = g;
-    return 0;
-}
-
-static bool idset_has(const idset *s, const cairn_id *id)
-{
-    if (!s->slots)
-        return false;
-    for (size_t i = cairn__id_hash(id) & (s->slots - 1); s->used[i]; i = (i + 1) & (s->slots - 1))
-        if (cairn__id_eq(&s->v[i], id))
-            return true;
-    return false;
-}
-
-static int idset_add(idset *s, const cairn_id *id)
-{
-    size_t i;
-    int rc;
-
-    if ((s->n + 1) * 2 > s->slots && (rc = idset_grow(s)))
-        return rc;
-    for (i = cairn__id_hash(id) & (s->slots - 1); s->used[i]; i = (i + 1) & (s->slots - 1))
-        if (cairn__id_eq(&s->v[i], id))
-            return 0;
-    s->v[i] = *id;
-    s->used[i] = true;
-    s->n++;
-    return 0;
-}
-
-static void idset_free(idset *s)
-{
-    cairn__free(s->v);
-    cairn__free(s->used);
-    memset(s, 0, sizeof(*s));
-}
-
 /* Blobs waiting to be copied into dst: ids, with their bytes when the
  * caller had them at hand (nodes), else read from the stack at flush. */
 typedef struct copier {
@@ -385,47 +325,13 @@ static int on_delta(void *ctx, const cairn_id *id, const void *bytes, size_t len
     return copier_add(ctx, id, bytes, len);
 }
 
-/* Queues what a tier holding version base (a catalog) needs to hold
- * version catalog too: the catalog's own nodes and, for each keyspace that
- * differs, its tree's delta. */
-static int copy_version(copier *c, const cairn_id *base, const cairn_id *catalog)
-{
-    const cairn_index *ix = &c->db->ix;
-    cairn_tree_diff d;
-    cairn_diff_entry e;
-    cairn_id empty;
-    int rc;
-
-    cairn__empty_root_id(&empty);
-    if ((rc = cairn__tree_delta(ix, base, catalog, on_delta, c)))
-        return rc;
-    if ((rc = cairn__tree_diff_open(&d, ix, base, catalog)))
-        return rc;
-    while ((rc = cairn__tree_diff_next(&d, &e)) == 0) {
-        cairn_id from = empty, to;
-        if (e.change == CAIRN_REMOVED)
-            continue;
-        if (e.new_val.len != 32 || (e.change == CAIRN_CHANGED && e.old_val.len != 32)) {
-            rc = cairn__fail(CAIRN_CORRUPT, "catalog entry without a 32-byte root");
-            break;
-        }
-        memcpy(to.bytes, e.new_val.data, 32);
-        if (e.change == CAIRN_CHANGED)
-            memcpy(from.bytes, e.old_val.data, 32);
-        if ((rc = cairn__tree_delta(ix, &from, &to, on_delta, c)))
-            break;
-    }
-    cairn__tree_diff_close(&d);
-    return rc == CAIRN_NOTFOUND ? 0 : rc;
-}
-
 /* Copies into c->dst the history of head that it lacks: the commits back
  * to one in complete (versions dst holds whole), and for each the delta
  * against its parent's version (or, for the oldest when the walk reached
  * the first commit, against fallback, a commit dst holds whole, if any).
  * Adds every commit copied to complete. */
 static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallback,
-                        idset *complete)
+                        cairn_idset *complete)
 {
     cairn_commit_info info, base_info;
     cairn_id *chain = NULL, empty, base_catalog;
@@ -434,7 +340,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
     int rc = 0;
 
     cairn__empty_root_id(&empty);
-    while (!idset_has(complete, &id)) {
+    while (!cairn__idset_has(complete, &id)) {
         if (n == cap) {
             cairn_id *grown = cairn__realloc(chain, (cap = cap ? cap * 2 : 16) * sizeof(*chain));
             if (!grown) {
@@ -447,7 +353,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
         if ((rc = cairn_commit_get(c->db, &id, &info)))
             goto done;
         id = info.parent;
-        if (!info.has_parent) {
+        if (!info.has_parent || info.history_dropped) {
             cairn_commit_info_clear(&info);
             break;
         }
@@ -456,7 +362,7 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
     /* The version the oldest new commit is diffed against: the parent the
      * walk stopped at, else (it reached a first commit) the fallback. */
     base_catalog = empty;
-    if (idset_has(complete, &id))
+    if (cairn__idset_has(complete, &id))
         fallback = &id;
     if (fallback) {
         if ((rc = cairn_commit_get(c->db, fallback, &base_info)))
@@ -468,10 +374,10 @@ static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallbac
         id = chain[--n];
         if ((rc = cairn_commit_get(c->db, &id, &info)))
             goto done;
-        rc = copy_version(c, &base_catalog, &info.catalog);
+        rc = cairn__version_delta(&c->db->ix, &base_catalog, &info.catalog, on_delta, c);
         base_catalog = info.catalog;
         cairn_commit_info_clear(&info);
-        if (rc || (rc = copier_add(c, &id, NULL, 0)) || (rc = idset_add(complete, &id)))
+        if (rc || (rc = copier_add(c, &id, NULL, 0)) || (rc = cairn__idset_add(complete, &id)))
             goto done;
     }
 done:
@@ -485,7 +391,7 @@ done:
 static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
 {
     copier *c = cairn__calloc(1, sizeof(*c));
-    idset complete = {0};
+    cairn_idset complete = {0};
     ref_list D;
     int rc;
 
@@ -497,7 +403,7 @@ static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
         goto done;
     for (size_t i = 0; i < D.n && !rc; i++)
         if (strcmp(D.v[i].name, CAIRN_CONFIG_REF) != 0)
-            rc = idset_add(&complete, &D.v[i].id);
+            rc = cairn__idset_add(&complete, &D.v[i].id);
     /* Blobs first: every version a primary ref names, and the settings. */
     for (size_t i = 0; i < P->n && !rc; i++) {
         const ref_entry *had = find_ref(&D, P->v[i].name);
@@ -533,7 +439,7 @@ done:
         cairn__free(c->bytes[i]);
     cairn__free(c);
     cairn__free(D.v);
-    idset_free(&complete);
+    cairn__idset_free(&complete);
     return rc;
 }
 

@@ -362,6 +362,9 @@ typedef struct cairn_commit_info {
     uint64_t writer_epoch; /* grows by one each time a new writer handle commits */
     uint64_t key_count;    /* keys in all keyspaces */
     char *message;         /* NUL-terminated, "" if none */
+    bool history_dropped;  /* has_parent, but gc dropped the history before
+                              this commit (meta/boundary): the parent may be
+                              gone, and a walk of history ends here */
 } cairn_commit_info;
 
 /* Reads commit id into *out (clear it afterwards). A branch's log is its

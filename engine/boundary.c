@@ -1,0 +1,152 @@
+/*
+ * boundary.c - the commits whose history gc dropped (docs/gc.md, "Dropped
+ * history"; docs/format.md, "meta/boundary").
+ *
+ * meta/boundary names a blob: the msgpack array [1, [id, ...]] with the
+ * ids (bin 32) ascending, so that one set has one blob. A commit in it
+ * keeps its parent id, but the parent may be gone: walkers of history stop
+ * there (cairn_commit_info.history_dropped) instead of failing.
+ *
+ * The set is cached in the handle by the id of the blob it was read from;
+ * each lookup reads the ref (cheap: a local tier's read, or the S3 head in
+ * memory), so a gc in another process is seen at once.
+ */
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "error.h"
+#include "mp.h"
+#include "mpbuf.h"
+
+#define BOUNDARY_REF "meta/boundary"
+#define BOUNDARY_FORMAT 1
+
+static int id_cmp_void(const void *a, const void *b)
+{
+    return cairn__id_cmp(a, b);
+}
+
+static int decode(const cairn_id *blob_id, const uint8_t *data, size_t len, cairn_idset *out)
+{
+    mp_reader r;
+    uint32_t n_top, n;
+    uint64_t format;
+    char hex[CAIRN_ID_HEX + 1];
+    int rc = 0;
+
+    mp_init(&r, data, len);
+    if (!mp_array(&r, &n_top) || n_top != 2 || !mp_uint(&r, &format) || format != BOUNDARY_FORMAT ||
+        !mp_array(&r, &n))
+        goto bad;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *p;
+        uint32_t l;
+        cairn_id id;
+        if (!mp_bin(&r, &p, &l) || l != 32)
+            goto bad;
+        memcpy(id.bytes, p, 32);
+        if ((rc = cairn__idset_add(out, &id)))
+            return rc;
+    }
+    if (mp_at_end(&r))
+        return 0;
+bad:
+    cairn_id_to_hex(blob_id, hex);
+    return cairn__fail(CAIRN_CORRUPT, "meta/boundary: blob %s is not a boundary list", hex);
+}
+
+/* Under db->boundary_mu: brings db->boundary up to the ref. */
+static int refresh(cairn_db *db)
+{
+    cairn_id id;
+    cairn_buf buf = {0};
+    int rc = cairn__stack_ref_get(db->stack, BOUNDARY_REF, &id);
+
+    if (rc == CAIRN_NOTFOUND) {
+        cairn__detail_clear();
+        cairn__idset_free(&db->boundary);
+        db->has_boundary = false;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (db->has_boundary && cairn__id_eq(&id, &db->boundary_id))
+        return 0;
+    cairn__idset_free(&db->boundary);
+    db->has_boundary = false;
+    if ((rc = cairn__stack_get(db->stack, &id, &buf)))
+        return rc;
+    rc = decode(&id, buf.data, buf.len, &db->boundary);
+    cairn__free(buf.data);
+    if (rc) {
+        cairn__idset_free(&db->boundary);
+        return rc;
+    }
+    db->boundary_id = id;
+    db->has_boundary = true;
+    return 0;
+}
+
+int cairn__boundary_has(cairn_db *db, const cairn_id *commit, bool *out)
+{
+    int rc;
+    pthread_mutex_lock(&db->boundary_mu);
+    if (!(rc = refresh(db)))
+        *out = db->has_boundary && cairn__idset_has(&db->boundary, commit);
+    pthread_mutex_unlock(&db->boundary_mu);
+    return rc;
+}
+
+int cairn__boundary_load(cairn_db *db, cairn_idset *out)
+{
+    int rc;
+    pthread_mutex_lock(&db->boundary_mu);
+    if (!(rc = refresh(db)) && db->has_boundary)
+        for (size_t i = 0; i < db->boundary.slots && !rc; i++)
+            if (db->boundary.used[i])
+                rc = cairn__idset_add(out, &db->boundary.v[i]);
+    pthread_mutex_unlock(&db->boundary_mu);
+    return rc;
+}
+
+int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
+{
+    cairn_id *ids = cairn__calloc(set->n ? set->n : 1, sizeof(*ids)), old, id;
+    mp_buf sb = {0};
+    msgpack_packer pk;
+    size_t n = 0;
+    bool had;
+    int bad = 0, rc;
+
+    if (!ids)
+        return CAIRN_NOMEM;
+    for (size_t i = 0; i < set->slots; i++)
+        if (set->used[i])
+            ids[n++] = set->v[i];
+    qsort(ids, n, sizeof(*ids), id_cmp_void);
+    msgpack_packer_init(&pk, &sb, mp_buf_write);
+    bad |= msgpack_pack_array(&pk, 2);
+    bad |= msgpack_pack_uint32(&pk, BOUNDARY_FORMAT);
+    bad |= msgpack_pack_array(&pk, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        bad |= msgpack_pack_bin_with_body(&pk, ids[i].bytes, 32);
+    cairn__free(ids);
+    if (bad || !sb.data) {
+        cairn__free(sb.data);
+        return cairn__fail(CAIRN_NOMEM, "encoding the boundary");
+    }
+    if ((rc = cairn__sha256(sb.data, sb.len, &id)))
+        goto done;
+    rc = cairn__stack_ref_get(db->stack, BOUNDARY_REF, &old);
+    had = rc == 0;
+    if (rc && rc != CAIRN_NOTFOUND)
+        goto done;
+    cairn__detail_clear();
+    cairn_blob blob = {id, sb.data, sb.len};
+    rc = cairn__stack_publish(db->stack, &blob, 1, BOUNDARY_REF, had ? &old : NULL, &id);
+done:
+    cairn__free(sb.data);
+    return rc;
+}
