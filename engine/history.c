@@ -260,7 +260,7 @@ int cairn_commit_walk(cairn_db *db, const cairn_id *heads, size_t n_heads,
             report_entry(&w, &e);
         } else {
             stop = fn(ctx, &e.info);
-            if (!stop && e.info.has_parent)
+            if (!stop && e.info.has_parent && !e.info.history_dropped)
                 rc = push_commit(&w, &e.info.parent, &e.info);
         }
         cairn_commit_info_clear(&e.info);
@@ -286,7 +286,7 @@ int cairn_commit_walk(cairn_db *db, const cairn_id *heads, size_t n_heads,
 static int step_back(cairn_db *db, cairn_commit_info *info)
 {
     cairn_id parent = info->parent;
-    bool has_parent = info->has_parent;
+    bool has_parent = info->has_parent && !info->history_dropped; /* gc's boundary: the end */
     int rc;
 
     cairn_commit_info_clear(info);
