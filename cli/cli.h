@@ -62,7 +62,11 @@ enum {
     OPT_FOLLOW = 1u << 22,
     OPT_PROMETHEUS = 1u << 23,
     OPT_ABSENT = 1u << 24,
-    OPT_ALL = 1u << 25
+    OPT_ALL = 1u << 25,
+    OPT_KEEP_LAST = 1u << 26,
+    OPT_KEEP_NEWER = 1u << 27,
+    OPT_GRACE = 1u << 28,
+    OPT_DRY_RUN = 1u << 29
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -88,6 +92,10 @@ typedef struct cli {
     bool prometheus;         /* --prometheus */
     bool absent;             /* --absent (cas) */
     uint64_t follow_s;       /* --follow (only if OPT_FOLLOW is set) */
+    uint64_t keep_last;      /* gc --keep-last */
+    uint64_t keep_newer_s;   /* gc --keep-newer */
+    uint64_t grace_s;        /* gc --grace (only if OPT_GRACE is set) */
+    bool dry_run;            /* gc --dry-run */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
@@ -107,6 +115,7 @@ int cmd_diff(cli *c);
 int cmd_spaces(cli *c);
 int cmd_refs(cli *c);
 int cmd_follow(cli *c);
+int cmd_gc(cli *c);
 int cmd_put(cli *c);
 int cmd_del(cli *c);
 int cmd_import(cli *c);

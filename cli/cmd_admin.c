@@ -59,6 +59,65 @@ int cmd_verify(cli *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------- gc */
+
+/* gc's progress on a terminal: the phase and its count, redrawn at most
+ * ten times a second (progress.c's line, with gc's words). */
+static void gc_progress(void *ctx, const char *phase, uint64_t done)
+{
+    progress *p = ctx;
+    struct timespec now;
+
+    if (!p->on)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - p->last.tv_sec) * 1000000000LL + (now.tv_nsec - p->last.tv_nsec) <
+        100000000LL)
+        return;
+    p->last = now;
+    fprintf(stderr, "\rgc: %s, %llu\033[K", phase, (unsigned long long)done);
+    fflush(stderr);
+    p->shown = true;
+}
+
+int cmd_gc(cli *c)
+{
+    cairn_gc_options opts;
+    cairn_gc_report r;
+    progress p;
+    int rc;
+
+    cairn_gc_options_init(&opts);
+    opts.keep_last = c->keep_last;
+    opts.keep_newer_s = c->keep_newer_s;
+    if (c->seen & OPT_GRACE)
+        opts.grace_s = (int64_t)c->grace_s;
+    opts.dry_run = c->dry_run;
+    progress_init(&p, "gc");
+    opts.progress = gc_progress;
+    opts.progress_ctx = &p;
+    rc = cairn_gc(c->db, &opts, &r);
+    progress_done(&p);
+    if (rc)
+        return cli_error(rc, "gc");
+    printf("kept %" PRIu64 " commit%s (%" PRIu64 " whose history before was dropped), %" PRIu64
+           " blobs they need\n",
+           r.commits_kept, r.commits_kept == 1 ? "" : "s", r.boundaries, r.live_blobs);
+    for (size_t i = 0; i < r.n_tiers; i++) {
+        const struct cairn_gc_tier_report *t = &r.tiers[i];
+        printf("tier %zu %s: %" PRIu64 " blobs, %" PRIu64 " bytes; %s %" PRIu64 " blobs, %" PRIu64
+               " bytes\n",
+               i, t->spec, t->blobs_before, t->bytes_before,
+               c->dry_run ? "would free" : "freed", c->dry_run ? t->blobs_dead : t->blobs_freed,
+               t->bytes_dead);
+    }
+    if (r.caught_up)
+        printf("%" PRIu64 " commits made meanwhile were kept whole (%" PRIu64
+               " blobs they reuse were spared)\n",
+               r.caught_up, r.kept_late);
+    return cli_flush_stdout();
+}
+
 /* ---------------------------------------------------------------- stats */
 
 /* Writes text[0..strnlen(text, max)) as a JSON string. Bytes that are not

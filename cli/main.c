@@ -42,6 +42,8 @@ static const option_def options[] = {
     {"delete", 'd', false, OPT_DELETE},   {"repair", 0, false, OPT_REPAIR},
     {"follow", 0, true, OPT_FOLLOW},      {"prometheus", 0, false, OPT_PROMETHEUS},
     {"absent", 0, false, OPT_ABSENT},    {"all", 0, false, OPT_ALL},
+    {"keep-last", 0, true, OPT_KEEP_LAST}, {"keep-newer", 0, true, OPT_KEEP_NEWER},
+    {"grace", 0, true, OPT_GRACE},        {"dry-run", 0, false, OPT_DRY_RUN},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -193,6 +195,17 @@ static const command commands[] = {
      "  - KEY<TAB>OLD           removed in B\n"
      "  ~ KEY<TAB>OLD<TAB>NEW   changed\n"
      "  --space S  diff keyspace S\n"},
+    {"gc", cmd_gc, true, OPT_KEEP_LAST | OPT_KEEP_NEWER | OPT_GRACE | OPT_DRY_RUN, 0, 0,
+     "gc [--keep-last N] [--keep-newer DURATION] [--grace DURATION] [--dry-run]",
+     "Frees every blob no kept commit needs, in every tier. Kept: every\n"
+     "branch and tag head and, back along each branch, the last N commits\n"
+     "(--keep-last) and those newer than DURATION (--keep-newer, e.g. 7d);\n"
+     "with neither, all history (then only blobs no commit reaches are\n"
+     "freed). Commits superseded less than --grace ago (default 1h) are kept\n"
+     "too. Safe while others write and read: it deletes in short batches\n"
+     "under the writer lock. --dry-run reports what would be freed. Prints\n"
+     "per tier the blobs and bytes found dead and freed. mem, lmdb and file\n"
+     "tiers only, for now.\n"},
     {"verify", cmd_verify, false, OPT_REPAIR, 0, 0, "verify [--repair]",
      "Checks every blob reachable from every ref, in every ref tier of the\n"
      "stack on its own; prints each problem and a summary. Exit 3 if there\n"
@@ -485,6 +498,34 @@ static bool parse_count(const char *text, uint64_t *out)
     return true;
 }
 
+/* A duration: digits and a unit, s, m, h or d ("90m", "7d"); bare digits
+ * are seconds. At most 100 years. */
+static bool parse_duration(const char *text, uint64_t *seconds)
+{
+    static const struct { char unit; uint64_t s; } units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    char digits[32];
+    size_t n = strspn(text, "0123456789");
+    uint64_t v, mul = 1;
+
+    if (n == 0 || n >= sizeof(digits) || (text[n] && text[n + 1]))
+        return false;
+    if (text[n]) {
+        size_t u = 0;
+        while (u < 4 && units[u].unit != text[n])
+            u++;
+        if (u == 4)
+            return false;
+        mul = units[u].s;
+    }
+    memcpy(digits, text, n);
+    digits[n] = 0;
+    if (!parse_count(digits, &v) || v > 100ull * 365 * 86400 / mul)
+        return false;
+    *seconds = v * mul;
+    return true;
+}
+
 /* Stores the value of option def into c. Returns 0 or EXIT_USAGE. */
 static int set_option(cli *c, const option_def *def, const char *value)
 {
@@ -552,6 +593,21 @@ static int set_option(cli *c, const option_def *def, const char *value)
         break;
     case OPT_PROMETHEUS:
         c->prometheus = true;
+        break;
+    case OPT_KEEP_LAST:
+        if (!parse_count(value, &c->keep_last) || c->keep_last == 0)
+            return cli_usage("--keep-last needs a number of commits of 1 or more, not '%s'", value);
+        break;
+    case OPT_KEEP_NEWER:
+    case OPT_GRACE:
+        if (!parse_duration(value, def->bit == OPT_GRACE ? &c->grace_s : &c->keep_newer_s))
+            return cli_usage("%s needs a duration (a number and s, m, h or d: 90m, 7d), not '%s'",
+                             def->bit == OPT_GRACE ? "--grace" : "--keep-newer", value);
+        if (def->bit == OPT_KEEP_NEWER && c->keep_newer_s == 0)
+            return cli_usage("--keep-newer needs a duration above 0, not '%s'", value);
+        break;
+    case OPT_DRY_RUN:
+        c->dry_run = true;
         break;
     case OPT_LIMIT:
     case OPT_BATCH:

@@ -1,7 +1,10 @@
 /* gc.c - list, mark, sweep (see gc.h and docs/gc.md). */
 #include "gc.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,11 +20,16 @@
 typedef struct gc {
     cairn_db *db;
     const char *dir;
-    cairn_gc_result *res;
+    cairn_gc_report *res;
+    cairn__gc_progress_fn progress;
+    void *progress_ctx;
+    uint64_t progress_done;
     cairn_idset commits;    /* marked commits: the catch-up stops at them */
     cairn_idset late;       /* ids marked by the catch-up */
     cairn_idset boundaries; /* retained commits whose parent is not */
     bool boundaries_stored; /* meta/boundary says so */
+    cairn_idset doomed;     /* dropped commit objects: deleted first */
+    bool doomed_deleted;
 } gc;
 
 static void path_of(const gc *g, const char *name, size_t i, char *out, size_t cap)
@@ -32,11 +40,12 @@ static void path_of(const gc *g, const char *name, size_t i, char *out, size_t c
 /* ---- listing: a tier's blobs not in the live set, in id order ---- */
 
 struct lister {
+    gc *g;
     cairn_idfile *live;
     cairn_id live_id;
     int live_rc; /* 1: live_id valid, 0: no more live ids */
     cairn_idsort *dead;
-    cairn_gc_tier_result *tr;
+    struct cairn_gc_tier_report *tr;
 };
 
 static int on_listed(void *ctx, const cairn_id *id, size_t len)
@@ -44,6 +53,8 @@ static int on_listed(void *ctx, const cairn_id *id, size_t len)
     struct lister *l = ctx;
     l->tr->blobs_before++;
     l->tr->bytes_before += len;
+    if (l->g->progress && (l->tr->blobs_before & 0xffff) == 0)
+        l->g->progress(l->g->progress_ctx, "listing", l->tr->blobs_before);
     while (l->live_rc == 1 && cairn__id_cmp(&l->live_id, id) < 0)
         l->live_rc = cairn__idfile_next(l->live, &l->live_id);
     if (l->live_rc < 0)
@@ -57,7 +68,7 @@ static int on_listed(void *ctx, const cairn_id *id, size_t len)
 
 static int list_dead(gc *g, size_t i, const char *live_path)
 {
-    struct lister l = {.tr = &g->res->tiers[i]};
+    struct lister l = {.tr = &g->res->tiers[i], .g = g};
     cairn_id zero;
     char path[4200];
     uint64_t n;
@@ -152,7 +163,7 @@ static int catch_up_head(gc *g, const cairn_id *head)
         cairn_commit_info_clear(&info);
         if (rc)
             goto done;
-        g->res->caught_up_commits++;
+        g->res->caught_up++;
     }
 done:
     cairn__free(chain);
@@ -170,6 +181,62 @@ static int on_meta(void *ctx, const char *name, const cairn_id *id)
 {
     (void)name;
     return id ? cairn__idset_add(&((gc *)ctx)->late, id) : 0;
+}
+
+/* ---- dropped commits ---- */
+
+/* The commit objects this gc drops: below each new boundary, back to a
+ * kept commit, a first commit or history an earlier gc dropped. They go
+ * first, so that a ref set meanwhile to one of them fails (the commit is
+ * gone) rather than naming a version whose nodes are half deleted. */
+static int find_doomed(gc *g)
+{
+    int rc = 0;
+    for (size_t i = 0; i < g->boundaries.slots && !rc; i++) {
+        cairn_commit_info info;
+        if (!g->boundaries.used[i])
+            continue;
+        if ((rc = cairn_commit_get(g->db, &g->boundaries.v[i], &info)))
+            break;
+        bool more = info.has_parent && !info.history_dropped;
+        cairn_id id = info.parent;
+        cairn_commit_info_clear(&info);
+        while (more && !cairn__idset_has(&g->commits, &id) && !cairn__idset_has(&g->doomed, &id)) {
+            if ((rc = cairn_commit_get(g->db, &id, &info))) {
+                if (rc == CAIRN_MISSING) { /* gone already */
+                    cairn__detail_clear();
+                    rc = 0;
+                }
+                break;
+            }
+            if ((rc = cairn__idset_add(&g->doomed, &id))) {
+                cairn_commit_info_clear(&info);
+                break;
+            }
+            more = info.has_parent && !info.history_dropped;
+            id = info.parent;
+            cairn_commit_info_clear(&info);
+        }
+    }
+    return rc;
+}
+
+/* Under the writer lock, after the catch-up: deletes the doomed commits
+ * no later commit needs, in every tier. */
+static int delete_doomed(gc *g)
+{
+    cairn_id *ids = cairn__calloc(g->doomed.n ? g->doomed.n : 1, sizeof(*ids));
+    size_t n = 0;
+    int rc = 0;
+    if (!ids)
+        return CAIRN_NOMEM;
+    for (size_t i = 0; i < g->doomed.slots; i++)
+        if (g->doomed.used[i] && !cairn__idset_has(&g->late, &g->doomed.v[i]))
+            ids[n++] = g->doomed.v[i];
+    for (size_t t = 0; t < g->res->n_tiers && n && !rc; t++)
+        rc = cairn__tier_remove_many(cairn__stack_tier(g->db->stack, t), ids, n);
+    cairn__free(ids);
+    return rc;
 }
 
 /* ---- the sweep ---- */
@@ -218,6 +285,11 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
             goto unlock;
         g->boundaries_stored = true;
     }
+    if (!g->doomed_deleted) {
+        if ((rc = delete_doomed(g)))
+            goto unlock;
+        g->doomed_deleted = true;
+    }
     for (size_t i = 0; i < g->res->n_tiers && !rc; i++) {
         size_t n = 0;
         cairn_id id;
@@ -238,8 +310,10 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
         rc = 0;
         if (n && !(rc = cairn__tier_remove_many(cairn__stack_tier(g->db->stack, i), ids, n)))
             g->res->tiers[i].blobs_freed += n;
+        g->progress_done += n;
     }
-    g->res->batches++;
+    if (g->progress)
+        g->progress(g->progress_ctx, "sweeping", g->progress_done);
 unlock:
     cairn__stack_writer_lock(g->db->stack, false);
     cairn__free(ids);
@@ -282,9 +356,12 @@ static int load_commits(gc *g, const char *path)
 }
 
 int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_dir,
-                  bool dry_run, cairn_gc_result *out)
+                  bool dry_run, cairn__gc_progress_fn progress, void *progress_ctx,
+                  cairn_gc_report *out)
 {
-    gc g = {.db = db, .dir = work_dir, .res = out};
+    gc g = {.db = db, .dir = work_dir, .res = out, .progress = progress,
+            .progress_ctx = progress_ctx};
+    cairn_gc_mark_stats mark;
     cairn_idsort *live = NULL, *commits = NULL;
     cairn_idfile *dead[CAIRN_GC_TIERS_MAX] = {0};
     char live_path[4200], commits_path[4200], path[4200];
@@ -299,13 +376,21 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
     path_of(&g, "commits", 0, commits_path, sizeof(commits_path));
     if ((rc = cairn__idsort_open(work_dir, "live-run", RUN_BYTES, &live)) ||
         (rc = cairn__idsort_open(work_dir, "commits-run", RUN_BYTES, &commits)) ||
-        (rc = cairn__gc_mark(db, policy, live, commits, &g.boundaries, &out->mark)) ||
-        (rc = cairn__idsort_finish(live, live_path, &out->live_ids)) ||
+        (rc = cairn__gc_mark(db, policy, live, commits, &g.boundaries, &mark)) ||
+        (rc = cairn__idsort_finish(live, live_path, &out->live_blobs)) ||
         (rc = cairn__idsort_finish(commits, commits_path, &n)) ||
-        (rc = load_commits(&g, commits_path)) || (rc = settle_boundaries(&g)))
+        (rc = load_commits(&g, commits_path)) || (rc = settle_boundaries(&g)) ||
+        (rc = find_doomed(&g)))
         goto done;
-    for (size_t i = 0; i < out->n_tiers && !rc; i++)
+    out->commits_kept = mark.commits;
+    out->boundaries = g.boundaries.n;
+    if (progress)
+        progress(progress_ctx, "marking", out->live_blobs);
+    for (size_t i = 0; i < out->n_tiers && !rc; i++) {
+        snprintf(out->tiers[i].spec, sizeof(out->tiers[i].spec), "%s",
+                 cairn__stack_tier(db->stack, i)->spec);
         rc = list_dead(&g, i, live_path);
+    }
     if (rc || dry_run)
         goto done;
     for (size_t i = 0; i < out->n_tiers && !rc; i++) {
@@ -327,5 +412,71 @@ done:
     cairn__idset_free(&g.commits);
     cairn__idset_free(&g.late);
     cairn__idset_free(&g.boundaries);
+    cairn__idset_free(&g.doomed);
+    return rc;
+}
+
+/* ---- the public entry ---- */
+
+void cairn_gc_options_init(cairn_gc_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->grace_s = 3600;
+}
+
+/* Every tier must list and delete: names the first that cannot. */
+static int check_tiers(cairn_db *db)
+{
+    for (size_t i = 0; i < cairn__stack_n_tiers(db->stack); i++) {
+        cairn_tier *t = cairn__stack_tier(db->stack, i);
+        if (!t->m->remove_many || (!t->m->scan_from && !t->m->scan_ids))
+            return cairn__fail(CAIRN_BADARG, "gc: tier '%s' cannot list and delete blobs yet "
+                               "(gc works on mem, lmdb and file; S3 comes later); nothing done",
+                               t->spec);
+    }
+    return 0;
+}
+
+int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *report)
+{
+    cairn_gc_options opts;
+    cairn_gc_report local;
+    char dir[4096];
+    const char *base;
+    struct timespec now;
+    int rc;
+
+    cairn__detail_clear();
+    if (!report)
+        report = &local;
+    memset(report, 0, sizeof(*report));
+    if (opts_in)
+        opts = *opts_in;
+    else
+        cairn_gc_options_init(&opts);
+    if (db->flags & CAIRN_RDONLY)
+        return cairn__fail(CAIRN_RDONLY_STORE, "gc deletes: open the store for writing");
+    if (opts.grace_s < 0 || opts.keep_newer_s > INT64_MAX / 2000000 ||
+        (uint64_t)opts.grace_s > INT64_MAX / 2000000)
+        return cairn__fail(CAIRN_BADARG, "gc: a duration out of range");
+    if ((rc = check_tiers(db)))
+        return rc;
+    base = opts.work_dir ? opts.work_dir : getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    if (snprintf(dir, sizeof(dir), "%s/cairn-gc-XXXXXX", base) >= (int)sizeof(dir))
+        return cairn__fail(CAIRN_BADARG, "gc: work directory path too long");
+    if (!mkdtemp(dir))
+        return cairn__fail(-errno, "gc: cannot make a work directory under %s: %s", base,
+                           strerror(errno));
+    clock_gettime(CLOCK_REALTIME, &now);
+    cairn_gc_policy policy = {
+        .keep_last = opts.keep_last,
+        .keep_newer_us = (int64_t)opts.keep_newer_s * 1000000,
+        .grace_us = opts.grace_s * 1000000,
+        .now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
+    };
+    rc = cairn__gc_run(db, &policy, dir, opts.dry_run, opts.progress, opts.progress_ctx, report);
+    rmdir(dir);
     return rc;
 }

@@ -631,6 +631,64 @@ CAIRN_EXTERN uint64_t cairn_diff_nodes_read(const cairn_diff *d);
 /* Closes d. Accepts NULL. */
 CAIRN_EXTERN void cairn_diff_close(cairn_diff *d);
 
+/* ---------------------------------------------------------------- gc */
+
+/* What gc keeps (docs/gc.md): the commit of every branch and tag; along
+ * each branch, walking back from its head, every commit one of these rules
+ * keeps, up to the first none keeps: the last keep_last commits (0: off),
+ * commits newer than keep_newer_s seconds (0: off), and commits superseded
+ * less than grace_s seconds ago (a reader that opened one while it was the
+ * head keeps reading). With keep_last and keep_newer_s both off, all
+ * history is kept and gc frees only blobs no commit reaches. */
+typedef struct cairn_gc_options {
+    uint64_t keep_last;
+    uint64_t keep_newer_s;
+    int64_t grace_s;        /* default 3600 */
+    bool dry_run;           /* find what is dead, delete nothing */
+    const char *work_dir;   /* where gc's id files go (sorted on disk: memory
+                               stays bounded); NULL: $TMPDIR or /tmp */
+    /* Called now and then from the calling thread: the phase ("marking",
+     * "listing", "sweeping") and a count of ids or blobs so far. */
+    void (*progress)(void *ctx, const char *phase, uint64_t done);
+    void *progress_ctx;
+} cairn_gc_options;
+
+/* Defaults: keep all history, grace 3600 s, no dry run. */
+CAIRN_EXTERN void cairn_gc_options_init(cairn_gc_options *opts);
+
+#define CAIRN_GC_TIERS_MAX 8
+
+/* What gc found and did, per tier of the stack. */
+typedef struct cairn_gc_report {
+    uint64_t commits_kept;   /* commits the policy keeps */
+    uint64_t boundaries;     /* kept commits whose parent was dropped */
+    uint64_t live_blobs;     /* distinct blobs the kept commits reach */
+    uint64_t caught_up;      /* commits made while gc ran, marked before a deletion */
+    uint64_t kept_late;      /* blobs dead at the mark that such commits needed */
+    size_t n_tiers;
+    struct cairn_gc_tier_report {
+        char spec[256];                      /* the tier's part of the spec */
+        uint64_t blobs_before, bytes_before; /* held when gc listed them */
+        uint64_t blobs_dead, bytes_dead;     /* found dead */
+        uint64_t blobs_freed;                /* deleted (0 in a dry run) */
+    } tiers[CAIRN_GC_TIERS_MAX];
+} cairn_gc_report;
+
+/* Frees every blob no kept commit reaches, in every tier of the stack,
+ * while writers commit and readers read: it deletes in short batches,
+ * each under the writer lock after marking what was committed since (a
+ * new commit may reference an old blob it did not write). A commit whose
+ * parent it drops becomes a boundary (cairn_commit_info.history_dropped).
+ * Waits while a write transaction holds the writer lock; a writer that
+ * wants the lock during a batch gets CAIRN_BUSY, as with any writer.
+ * Every tier must be able to list and delete blobs: mem, lmdb and file
+ * can; S3 cannot yet (CAIRN_BADARG naming it, nothing done).
+ * Errors: CAIRN_RDONLY_STORE, CAIRN_BADARG, CAIRN_BUSY (a writer held the
+ * lock for 10 minutes), those of reading commits and nodes (a kept
+ * version that cannot be read stops gc before it deletes anything), tier
+ * errors, -errno of the work files. OUT: *report (may be NULL). */
+CAIRN_EXTERN int cairn_gc(cairn_db *db, const cairn_gc_options *opts, cairn_gc_report *report);
+
 /* ---------------------------------------------------------------- verify */
 
 /* Called once per problem verify finds; message names the blob, key or ref.

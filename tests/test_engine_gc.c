@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "gc.h"
 #include "test.h"
 
 #define KEYS 200
@@ -63,13 +62,6 @@ static uint64_t digest_commit(cairn_db *db, const cairn_id *commit, int *rc_out)
     cairn_iter_close(it);
     cairn_snapshot_close(snap);
     return h;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static cairn_db *open_db(const char *spec)
@@ -108,13 +100,16 @@ static int commit_batch(cairn_db *db, uint64_t *rng, cairn_id *id)
     return cairn_txn_commit(txn, "c", id);
 }
 
-static void orphans(const char *spec, const char *work)
+static void orphans(const char *spec)
 {
     cairn_db *db = open_db(spec);
     uint64_t rng = test_seed;
     cairn_id id;
-    cairn_gc_result r;
-    cairn_gc_policy keep_all = {0};
+    cairn_gc_report r;
+    cairn_gc_options keep_all, dry;
+    cairn_gc_options_init(&keep_all);
+    dry = keep_all;
+    dry.dry_run = true;
 
     for (int i = 0; i < 20; i++)
         ASSERT_OK(commit_batch(db, &rng, &id));
@@ -128,22 +123,22 @@ static void orphans(const char *spec, const char *work)
         ASSERT_OK(cairn__sha256(junk[i].data, junk[i].len, &junk[i].id));
     }
     ASSERT_OK(cairn__stack_put_many(db->stack, junk, 50));
-    ASSERT_OK(cairn__gc_run(db, &keep_all, work, true, &r)); /* dry run first */
+    ASSERT_OK(cairn_gc(db, &dry, &r)); /* dry run first */
     ASSERT_EQ(r.tiers[0].blobs_dead, 50);
     ASSERT_EQ(r.tiers[0].blobs_freed, 0);
-    ASSERT_OK(cairn__gc_run(db, &keep_all, work, false, &r));
+    ASSERT_OK(cairn_gc(db, &keep_all, &r));
     ASSERT_EQ(r.tiers[0].blobs_dead, 50);
     ASSERT_EQ(r.tiers[0].blobs_freed, 50);
     cairn_verify_report vr;
     ASSERT_OK(cairn_verify(db, NULL, NULL, &vr));
-    ASSERT_OK(cairn__gc_run(db, &keep_all, work, false, &r));
+    ASSERT_OK(cairn_gc(db, &keep_all, &r));
     ASSERT_EQ(r.tiers[0].blobs_dead, 0);
     printf("%s: orphans: the dry run found 50, gc freed exactly them, verify passes, a rerun "
            "finds none\n", spec);
     cairn_close(db);
 }
 
-static void retention(const char *spec, const char *work)
+static void retention(const char *spec)
 {
     enum { COMMITS = 120, KEEP = 10 };
     cairn_db *db = open_db(spec);
@@ -159,13 +154,16 @@ static void retention(const char *spec, const char *work)
         ASSERT_OK(rc);
         n++;
     }
-    cairn_gc_policy p = {.keep_last = KEEP, .now_us = now_us()};
-    cairn_gc_result r;
-    ASSERT_OK(cairn__gc_run(db, &p, work, false, &r));
+    cairn_gc_options p;
+    cairn_gc_options_init(&p);
+    p.keep_last = KEEP;
+    p.grace_s = 0;
+    cairn_gc_report r;
+    ASSERT_OK(cairn_gc(db, &p, &r));
     ASSERT_TRUE(r.tiers[0].blobs_freed > 0);
     ASSERT_EQ(r.tiers[0].blobs_freed, r.tiers[0].blobs_dead);
     uint64_t freed = r.tiers[0].blobs_freed, before = r.tiers[0].blobs_before;
-    ASSERT_EQ(r.mark.commits, KEEP);
+    ASSERT_EQ(r.commits_kept, KEEP);
     for (int i = COMMITS - KEEP; i < COMMITS; i++)
         if (digest_commit(db, &ids[i], &rc) != digests[i] || rc)
             TEST_FAIL("%s: kept commit %d reads otherwise after gc (rc %d)", spec, i, rc);
@@ -179,7 +177,7 @@ static void retention(const char *spec, const char *work)
     cairn_verify_report vr;
     ASSERT_OK(cairn_verify(db, NULL, NULL, &vr)); /* the boundary's dropped parent is expected */
     ASSERT_EQ(vr.commits, KEEP);
-    ASSERT_OK(cairn__gc_run(db, &p, work, false, &r));
+    ASSERT_OK(cairn_gc(db, &p, &r));
     ASSERT_EQ(r.tiers[0].blobs_dead, 0);
     printf("%s: retention: %d commits, keep %d: %llu of %llu blobs freed; the kept ones read "
            "as they were; verify passes; a rerun finds none\n", spec, COMMITS, KEEP,
@@ -224,7 +222,7 @@ static void race_writer(const char *spec, const char *log, uint64_t seed, int co
     _exit(0);
 }
 
-static void race(const char *spec, const char *work, const char *log)
+static void race(const char *spec, const char *log)
 {
     enum { COMMITS = 300 };
     uint64_t seed = test_seed * 104729;
@@ -233,13 +231,15 @@ static void race(const char *spec, const char *work, const char *log)
     if (pid == 0)
         race_writer(spec, log, seed, COMMITS);
     cairn_db *db = open_db(spec);
-    cairn_gc_policy p = {.keep_last = 2};
+    cairn_gc_options p;
+    cairn_gc_options_init(&p);
+    p.keep_last = 2;
+    p.grace_s = 0;
     uint64_t runs = 0, freed = 0, caught = 0, late = 0;
     int status;
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        cairn_gc_result r;
-        p.now_us = now_us();
-        int rc = cairn__gc_run(db, &p, work, false, &r);
+        cairn_gc_report r;
+        int rc = cairn_gc(db, &p, &r);
         if (rc == CAIRN_NOTFOUND) { /* no commit yet */
             usleep(1000);
             continue;
@@ -247,7 +247,7 @@ static void race(const char *spec, const char *work, const char *log)
         ASSERT_OK(rc);
         runs++;
         freed += r.tiers[0].blobs_freed;
-        caught += r.caught_up_commits;
+        caught += r.caught_up;
         late += r.kept_late;
     }
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -273,9 +273,8 @@ static void race(const char *spec, const char *work, const char *log)
             TEST_FAIL("%s: after the race, commit %d of %d cannot be read whole: %s", spec, i, n,
                       cairn_errdetail());
     }
-    cairn_gc_result r;
-    p.now_us = now_us();
-    ASSERT_OK(cairn__gc_run(db, &p, work, false, &r)); /* and a last gc leaves them whole */
+    cairn_gc_report r;
+    ASSERT_OK(cairn_gc(db, &p, &r)); /* and a last gc leaves them whole */
     for (int i = n - 2; i < n; i++) {
         digest_commit(db, &ids[i], &rc);
         ASSERT_OK(rc);
@@ -291,21 +290,19 @@ static void race(const char *spec, const char *work, const char *log)
 int main(void)
 {
     static const char *const kinds[] = {"lmdb", "file"};
-    char dir[512], spec[700], work[700], log[700];
+    char dir[512], spec[700], log[700];
 
     test_seed_init(11);
     snprintf(dir, sizeof(dir), "%s", test_tmpdir());
     ASSERT_OK(mkdir(dir, 0700));
-    snprintf(work, sizeof(work), "%s/work", dir);
-    ASSERT_OK(mkdir(work, 0700));
     snprintf(log, sizeof(log), "%s/writer.log", dir);
     for (int k = 0; k < 2; k++) {
         snprintf(spec, sizeof(spec), "%s:%s/orphans-%s", kinds[k], dir, kinds[k]);
-        orphans(spec, work);
+        orphans(spec);
         snprintf(spec, sizeof(spec), "%s:%s/retention-%s", kinds[k], dir, kinds[k]);
-        retention(spec, work);
+        retention(spec);
         snprintf(spec, sizeof(spec), "%s:%s/race-%s", kinds[k], dir, kinds[k]);
-        race(spec, work, log);
+        race(spec, log);
     }
     printf("ok\n");
     return 0;
