@@ -34,7 +34,8 @@ value_for() {
     case $1 in
     format) value=tsv ;;
     node-size) value=4096 ;;
-    limit | batch | follow | '') value=1 ;; # '' is -n
+    limit | batch | follow | keep-last | '') value=1 ;; # '' is -n
+    keep-newer | grace) value=1h ;;
     *) value=x ;;
     esac
 }
