@@ -444,6 +444,8 @@ static int log_all_line(void *ctx, const cairn_commit_info *info)
 
     if ((l->status = print_log_line(l->refs, info)))
         return 1;
+    if (info->history_dropped)
+        printf("(history before this commit was dropped by gc)\n");
     l->shown++;
     return (l->c->seen & OPT_N) && l->shown >= l->c->log_n;
 }

@@ -19,59 +19,6 @@
 #include "error.h"
 #include "id.h"
 
-/* ---------------------------------------------------------------- id set */
-
-/* Open addressing over ids; an all-zero slot is empty (all-zero is no real
- * blob's id, and a head of zeros is simply read and reported missing). */
-typedef struct id_set {
-    cairn_id *slots;
-    size_t cap, n; /* cap: 0 or a power of two */
-} id_set;
-
-static const cairn_id zero_id;
-
-static bool id_set_has(const id_set *s, const cairn_id *id)
-{
-    if (!s->cap)
-        return false;
-    for (size_t i = cairn__id_hash(id) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        if (cairn__id_eq(&s->slots[i], id))
-            return true;
-        if (cairn__id_eq(&s->slots[i], &zero_id))
-            return false;
-    }
-}
-
-static void id_set_put_slot(cairn_id *slots, size_t cap, const cairn_id *id)
-{
-    size_t i = cairn__id_hash(id) & (cap - 1);
-    while (!cairn__id_eq(&slots[i], &zero_id))
-        i = (i + 1) & (cap - 1);
-    slots[i] = *id;
-}
-
-/* Adds id (not already in s). Errors: CAIRN_NOMEM. */
-static int id_set_add(id_set *s, const cairn_id *id)
-{
-    if (cairn__id_eq(id, &zero_id))
-        return 0; /* (never visited twice anyway: it is never readable) */
-    if ((s->n + 1) * 4 > s->cap * 3) { /* keep it at most 3/4 full */
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        cairn_id *slots = cairn__calloc(cap, sizeof(*slots));
-        if (!slots)
-            return cairn__fail(CAIRN_NOMEM, "history walk: no memory for %zu commit ids", cap);
-        for (size_t i = 0; i < s->cap; i++)
-            if (!cairn__id_eq(&s->slots[i], &zero_id))
-                id_set_put_slot(slots, cap, &s->slots[i]);
-        cairn__free(s->slots);
-        s->slots = slots;
-        s->cap = cap;
-    }
-    id_set_put_slot(s->slots, s->cap, id);
-    s->n++;
-    return 0;
-}
-
 /* ---------------------------------------------------------------- the heap */
 
 /* The next commit of one chain. A commit that could not be read (or whose
@@ -150,7 +97,7 @@ static void heap_free(walk_heap *h)
 typedef struct walker {
     cairn_db *db;
     walk_heap heap;
-    id_set pushed;
+    cairn_idset pushed;
     int problem;          /* the first problem's code, or 0 */
     char detail[400];     /* and what it was */
     uint64_t n_problems;
@@ -194,9 +141,9 @@ static int push_commit(walker *w, const cairn_id *id, const cairn_commit_info *c
     walk_entry e;
     int rc;
 
-    if (id_set_has(&w->pushed, id))
+    if (cairn__idset_has(&w->pushed, id))
         return 0;
-    if ((rc = id_set_add(&w->pushed, id)))
+    if ((rc = cairn__idset_add(&w->pushed, id)))
         return rc;
     memset(&e, 0, sizeof(e));
     rc = cairn_commit_get(w->db, id, &e.info);
@@ -266,7 +213,7 @@ int cairn_commit_walk(cairn_db *db, const cairn_id *heads, size_t n_heads,
         cairn_commit_info_clear(&e.info);
     }
     heap_free(&w.heap);
-    cairn__free(w.pushed.slots);
+    cairn__idset_free(&w.pushed);
     if (rc)
         return rc;
     if (w.problem) {

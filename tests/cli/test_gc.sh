@@ -40,6 +40,9 @@ for kind in lmdb file; do
     expect_eq "$(grep -c '^[0-9a-f]\{64\} ' "$tmp/out")" 6 "$kind: log shows the kept commits"
     expect_eq "$(tail -n 1 "$tmp/out")" "(history before this commit was dropped by gc)" \
         "$kind: log ends with the boundary's note"
+    expect_status 0 "$kind: log --all" c log --all
+    expect_eq "$(tail -n 1 "$tmp/out")" "(history before this commit was dropped by gc)" \
+        "$kind: log --all notes the boundary too"
     expect_status 0 "$kind: verify after gc" c verify
     expect_status 0 "$kind: a second gc" c gc --keep-last 6 --grace 0
     expect_eq "$(freed_of)" 0 "$kind: a second gc frees nothing"
