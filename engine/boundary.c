@@ -99,18 +99,6 @@ int cairn__boundary_has(cairn_db *db, const cairn_id *commit, bool *out)
     return rc;
 }
 
-int cairn__boundary_load(cairn_db *db, cairn_idset *out)
-{
-    int rc;
-    pthread_mutex_lock(&db->boundary_mu);
-    if (!(rc = refresh(db)) && db->has_boundary)
-        for (size_t i = 0; i < db->boundary.slots && !rc; i++)
-            if (db->boundary.used[i])
-                rc = cairn__idset_add(out, &db->boundary.v[i]);
-    pthread_mutex_unlock(&db->boundary_mu);
-    return rc;
-}
-
 int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
 {
     cairn_id *ids = cairn__calloc(set->n ? set->n : 1, sizeof(*ids)), old, id;
@@ -122,9 +110,9 @@ int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
 
     if (!ids)
         return CAIRN_NOMEM;
-    for (size_t i = 0; i < set->slots; i++)
-        if (set->used[i])
-            ids[n++] = set->v[i];
+    const cairn_id *next;
+    for (size_t pos = 0; (next = cairn__idset_next(set, &pos));)
+        ids[n++] = *next;
     qsort(ids, n, sizeof(*ids), id_cmp_void);
     msgpack_packer_init(&pk, &sb, mp_buf_write);
     bad |= msgpack_pack_array(&pk, 2);

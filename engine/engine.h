@@ -105,8 +105,6 @@ int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__s
 /* Whether commit is in meta/boundary (its parent may be gone). Errors:
  * those of reading the ref and its blob, CAIRN_CORRUPT. */
 int cairn__boundary_has(cairn_db *db, const cairn_id *commit, bool *out);
-/* Adds the boundary set to out. */
-int cairn__boundary_load(cairn_db *db, cairn_idset *out);
 /* Publishes set as meta/boundary (its blob, then the ref). Call with the
  * writer lock held. */
 int cairn__boundary_store(cairn_db *db, const cairn_idset *set);

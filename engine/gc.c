@@ -191,12 +191,11 @@ static int on_meta(void *ctx, const char *name, const cairn_id *id)
  * gone) rather than naming a version whose nodes are half deleted. */
 static int find_doomed(gc *g)
 {
+    const cairn_id *b;
     int rc = 0;
-    for (size_t i = 0; i < g->boundaries.slots && !rc; i++) {
+    for (size_t pos = 0; !rc && (b = cairn__idset_next(&g->boundaries, &pos));) {
         cairn_commit_info info;
-        if (!g->boundaries.used[i])
-            continue;
-        if ((rc = cairn_commit_get(g->db, &g->boundaries.v[i], &info)))
+        if ((rc = cairn_commit_get(g->db, b, &info)))
             break;
         bool more = info.has_parent && !info.history_dropped;
         cairn_id id = info.parent;
@@ -226,13 +225,14 @@ static int find_doomed(gc *g)
 static int delete_doomed(gc *g)
 {
     cairn_id *ids = cairn__calloc(g->doomed.n ? g->doomed.n : 1, sizeof(*ids));
+    const cairn_id *id;
     size_t n = 0;
     int rc = 0;
     if (!ids)
         return CAIRN_NOMEM;
-    for (size_t i = 0; i < g->doomed.slots; i++)
-        if (g->doomed.used[i] && !cairn__idset_has(&g->late, &g->doomed.v[i]))
-            ids[n++] = g->doomed.v[i];
+    for (size_t pos = 0; (id = cairn__idset_next(&g->doomed, &pos));)
+        if (!cairn__idset_has(&g->late, id))
+            ids[n++] = *id;
     for (size_t t = 0; t < g->res->n_tiers && n && !rc; t++)
         rc = cairn__tier_remove_many(cairn__stack_tier(g->db->stack, t), ids, n);
     cairn__free(ids);
@@ -325,12 +325,11 @@ unlock:
 static int settle_boundaries(gc *g)
 {
     cairn_idset kept = {0};
+    const cairn_id *b;
     int rc = 0;
-    for (size_t i = 0; i < g->boundaries.slots && !rc; i++) {
+    for (size_t pos = 0; !rc && (b = cairn__idset_next(&g->boundaries, &pos));) {
         cairn_commit_info info;
-        if (!g->boundaries.used[i])
-            continue;
-        if ((rc = cairn_commit_get(g->db, &g->boundaries.v[i], &info)))
+        if ((rc = cairn_commit_get(g->db, b, &info)))
             break;
         if (info.history_dropped || !cairn__idset_has(&g->commits, &info.parent))
             rc = cairn__idset_add(&kept, &info.id);

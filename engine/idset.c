@@ -50,6 +50,14 @@ int cairn__idset_add(cairn_idset *s, const cairn_id *id)
     return 0;
 }
 
+const cairn_id *cairn__idset_next(const cairn_idset *s, size_t *pos)
+{
+    while (*pos < s->slots)
+        if (s->used[(*pos)++])
+            return &s->v[*pos - 1];
+    return NULL;
+}
+
 void cairn__idset_free(cairn_idset *s)
 {
     cairn__free(s->v);
