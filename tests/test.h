@@ -95,6 +95,9 @@ const char *test_tmpdir(void);
  * endpoint. One at a time; a failing test kills it (it would outlive the
  * test and hold its output open). */
 void test_proxy_start(const char *const *args, char *endpoint, size_t cap);
+/* The bucket of the S3 fixture ($CAIRN_S3_BUCKET) when the test runs under
+ * scripts/s3-server.sh run; else says the test is skipped and exits 77. */
+const char *test_s3_bucket(void);
 /* Stops the proxy test_proxy_start started. */
 void test_proxy_stop(void);
 /* Writes text (a C string) as the whole of the file at path, or fails the

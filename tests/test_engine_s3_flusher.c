@@ -75,11 +75,7 @@ static void wait_synced(const char *reader_spec, const cairn_id *want, double li
 int main(void)
 {
     test_seed_init(5);
-    const char *bucket = getenv("CAIRN_S3_BUCKET");
-    if (!bucket || !getenv("AWS_ENDPOINT_URL")) {
-        fprintf(stderr, "skipped: no S3 service (run under scripts/s3-server.sh run)\n");
-        return 77;
-    }
+    const char *bucket = test_s3_bucket();
     const char *dir = test_tmpdir();
     ASSERT_TRUE(mkdir(dir, 0700) == 0);
     char control[512], endpoint[64], spec[1024], reader[512];

@@ -149,6 +149,16 @@ void test_write_text(const char *path, const char *text)
         TEST_FAIL("cannot write %s", path);
 }
 
+const char *test_s3_bucket(void)
+{
+    const char *b = getenv("CAIRN_S3_BUCKET");
+    if (!b || !getenv("AWS_ENDPOINT_URL")) {
+        fprintf(stderr, "skipped: no S3 service (run under scripts/s3-server.sh run)\n");
+        exit(77);
+    }
+    return b;
+}
+
 void test_proxy_stop(void)
 {
     if (proxy_pid <= 0)

@@ -26,3 +26,18 @@ expect_status() {
 }
 # expect_err PATTERN WHAT: the last stderr matches PATTERN (grep -E).
 expect_err() { grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr '$(cat "$tmp/err")' lacks /$1/"; }
+
+# under_s3_fixture: runs this test again inside scripts/s3-server.sh run (a
+# real S3 service on loopback, its address in AWS_*), unless it already runs
+# there; inside, sets server (the fixture script) and proxy (cairn-netproxy).
+under_s3_fixture() {
+    server=$(cd "$(dirname "$0")/../../scripts" && pwd)/s3-server.sh
+    if [ -z "${CAIRN_S3_FIXTURE_INNER:-}" ]; then
+        export CAIRN_S3_FIXTURE_INNER=1
+        local rc=0
+        bash "$server" run -- bash "$0" "$bin" || rc=$?
+        exit $rc
+    fi
+    proxy=${CAIRN_NETPROXY:-$(dirname "$bin")/cairn-netproxy}
+    [ -x "$proxy" ] || fail "no cairn-netproxy at $proxy"
+}

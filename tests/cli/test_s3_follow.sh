@@ -7,15 +7,7 @@
 # Usage: test_s3_follow.sh PATH/TO/cairn, with CAIRN_NETPROXY the proxy.
 source "$(dirname "$0")/lib.sh" "$@"
 
-server=$(cd "$(dirname "$0")/../../scripts" && pwd)/s3-server.sh
-if [ -z "${S3_FOLLOW_INNER:-}" ]; then
-    export S3_FOLLOW_INNER=1
-    rc=0
-    bash "$server" run -- bash "$0" "$bin" || rc=$?
-    exit $rc
-fi
-proxy=${CAIRN_NETPROXY:-$(dirname "$bin")/cairn-netproxy}
-[ -x "$proxy" ] || fail "no cairn-netproxy at $proxy"
+under_s3_fixture
 
 store="s3://$CAIRN_S3_BUCKET/follow"
 "$bin" -s "$store" put k0 v0 >/dev/null

@@ -26,15 +26,7 @@
 # (default: beside cairn). CAIRN_TEST_SEED fixes the kill delays.
 source "$(dirname "$0")/lib.sh" "$@"
 
-server=$(cd "$(dirname "$0")/../../scripts" && pwd)/s3-server.sh
-if [ -z "${S3_MULTIPROC_INNER:-}" ]; then
-    export S3_MULTIPROC_INNER=1
-    rc=0
-    bash "$server" run -- bash "$0" "$bin" || rc=$?
-    exit $rc
-fi
-proxy=${CAIRN_NETPROXY:-$(dirname "$bin")/cairn-netproxy}
-[ -x "$proxy" ] || fail "no cairn-netproxy at $proxy"
+under_s3_fixture
 t_start=$SECONDS
 seed=${CAIRN_TEST_SEED:-$(( $(date +%s) % 100000 ))}
 echo "seed $seed (CAIRN_TEST_SEED=$seed to repeat)"
