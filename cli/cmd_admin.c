@@ -110,6 +110,11 @@ int cmd_gc(cli *c)
                i, t->spec, t->blobs_before, t->bytes_before,
                c->dry_run ? "would free" : "freed", c->dry_run ? t->blobs_dead : t->blobs_freed,
                t->bytes_dead);
+        if (t->stored_before || t->packs_rewritten)
+            printf("  storage %" PRIu64 " -> %" PRIu64 " bytes, %" PRIu64 " packs rewritten\n",
+                   t->stored_before, t->stored_after, t->packs_rewritten);
+        if (t->note[0])
+            printf("  %s\n", t->note);
     }
     if (r.caught_up)
         printf("%" PRIu64 " commits made meanwhile were kept whole (%" PRIu64

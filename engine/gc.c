@@ -320,6 +320,29 @@ unlock:
     return rc;
 }
 
+/* After the last batch, under the writer lock: each tier gives back the
+ * space its deletes could not (tier.h, reclaim). */
+static int reclaim(gc *g)
+{
+    int rc;
+    if ((rc = lock_writer(g)))
+        return rc;
+    for (size_t i = 0; i < g->res->n_tiers && !rc; i++) {
+        struct cairn_gc_tier_report *tr = &g->res->tiers[i];
+        cairn_reclaim_result r;
+        if (g->progress)
+            g->progress(g->progress_ctx, "reclaiming", i);
+        if ((rc = cairn__tier_reclaim(cairn__stack_tier(g->db->stack, i), &r)))
+            break;
+        tr->stored_before = r.stored_before;
+        tr->stored_after = r.stored_after;
+        tr->packs_rewritten = r.rewritten;
+        snprintf(tr->note, sizeof(tr->note), "%s", r.note);
+    }
+    cairn__stack_writer_lock(g->db->stack, false);
+    return rc;
+}
+
 /* Keeps of the mark's boundaries those whose parent no branch kept (a
  * branch may drop a commit another keeps). */
 static int settle_boundaries(gc *g)
@@ -398,6 +421,8 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
     }
     for (bool more = true; !rc && more;)
         rc = sweep_batch(&g, dead, &more);
+    if (!rc)
+        rc = reclaim(&g);
 done:
     for (size_t i = 0; i < CAIRN_GC_TIERS_MAX; i++) {
         cairn__idfile_close(dead[i]);
@@ -429,9 +454,8 @@ static int check_tiers(cairn_db *db)
     for (size_t i = 0; i < cairn__stack_n_tiers(db->stack); i++) {
         cairn_tier *t = cairn__stack_tier(db->stack, i);
         if (!t->m->remove_many || (!t->m->scan_from && !t->m->scan_ids))
-            return cairn__fail(CAIRN_BADARG, "gc: tier '%s' cannot list and delete blobs yet "
-                               "(gc works on mem, lmdb and file; S3 comes later); nothing done",
-                               t->spec);
+            return cairn__fail(CAIRN_BADARG, "gc: tier '%s' cannot list and delete blobs; "
+                               "nothing done", t->spec);
     }
     return 0;
 }

@@ -671,6 +671,13 @@ typedef struct cairn_gc_report {
         uint64_t blobs_before, bytes_before; /* held when gc listed them */
         uint64_t blobs_dead, bytes_dead;     /* found dead */
         uint64_t blobs_freed;                /* deleted (0 in a dry run) */
+        /* Space given back where deleting a blob cannot at once (S3
+         * rewrites packs, LMDB compacts its file): the tier's storage
+         * before and after (bytes; 0: not known), the packs rewritten,
+         * and why space is still held, if it is ("" otherwise). */
+        uint64_t stored_before, stored_after;
+        uint64_t packs_rewritten;
+        char note[200];
     } tiers[CAIRN_GC_TIERS_MAX];
 } cairn_gc_report;
 

@@ -27,82 +27,12 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "gcutil.h"
 #include "test.h"
-
-#define KEYS 200
-
-/* A cheap digest of a version's whole contents (FNV-1a over keys and
- * values, in order). */
-static uint64_t digest_commit(cairn_db *db, const cairn_id *commit, int *rc_out)
-{
-    cairn_snapshot *snap;
-    cairn_iter *it;
-    cairn_val k, v;
-    uint64_t h = 1469598103934665603ull;
-    int rc;
-
-    if ((rc = cairn_snapshot_open_commit(db, commit, &snap))) {
-        *rc_out = rc;
-        return 0;
-    }
-    if ((rc = cairn_iter_open(snap, NULL, NULL, 0, NULL, 0, 0, &it))) {
-        cairn_snapshot_close(snap);
-        *rc_out = rc;
-        return 0;
-    }
-    while ((rc = cairn_iter_next(it, &k, &v)) == 0) {
-        for (size_t i = 0; i < k.len; i++)
-            h = (h ^ ((const uint8_t *)k.data)[i]) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull;
-        for (size_t i = 0; i < v.len; i++)
-            h = (h ^ ((const uint8_t *)v.data)[i]) * 1099511628211ull;
-        h = (h ^ 0xfe) * 1099511628211ull;
-    }
-    *rc_out = rc == CAIRN_NOTFOUND ? 0 : rc;
-    cairn_iter_close(it);
-    cairn_snapshot_close(snap);
-    return h;
-}
-
-static cairn_db *open_db(const char *spec)
-{
-    cairn_options o;
-    cairn_db *db;
-    cairn_options_init(&o);
-    o.node_size = 512;
-    ASSERT_OK(cairn_open(spec, &o, &db));
-    return db;
-}
-
-/* One commit of a random batch of puts and deletes; values depend on the
- * key only, so a delete and a later put bring the old leaf back. Returns
- * CAIRN_BUSY (nothing done) when another holds the writer lock. */
-static int commit_batch(cairn_db *db, uint64_t *rng, cairn_id *id)
-{
-    cairn_txn *txn;
-    char key[32], val[200];
-    int rc;
-
-    if ((rc = cairn_txn_begin(db, NULL, &txn)))
-        return rc;
-    for (int op = 0, ops = 1 + (int)(*rng % 8); op < ops; op++) {
-        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
-        int k = (int)((*rng >> 33) % KEYS);
-        int kl = snprintf(key, sizeof(key), "key%05d", k);
-        if ((*rng >> 20) % 3 == 0) {
-            ASSERT_OK(cairn_txn_del(txn, NULL, key, (size_t)kl));
-        } else {
-            size_t vl = k % 5 == 0 ? 150 : 12;
-            memset(val, 'a' + k % 26, vl);
-            ASSERT_OK(cairn_txn_put(txn, NULL, key, (size_t)kl, val, vl));
-        }
-    }
-    return cairn_txn_commit(txn, "c", id);
-}
 
 static void orphans(const char *spec)
 {
-    cairn_db *db = open_db(spec);
+    cairn_db *db = gc_open_db(spec);
     uint64_t rng = test_seed;
     cairn_id id;
     cairn_gc_report r;
@@ -112,7 +42,7 @@ static void orphans(const char *spec)
     dry.dry_run = true;
 
     for (int i = 0; i < 20; i++)
-        ASSERT_OK(commit_batch(db, &rng, &id));
+        ASSERT_OK(gc_commit_batch(db, &rng, &id));
     cairn_blob junk[50];
     char bytes[50][40];
     for (int i = 0; i < 50; i++) {
@@ -141,16 +71,16 @@ static void orphans(const char *spec)
 static void retention(const char *spec)
 {
     enum { COMMITS = 120, KEEP = 10 };
-    cairn_db *db = open_db(spec);
+    cairn_db *db = gc_open_db(spec);
     uint64_t rng = test_seed * 7919, digests[COMMITS];
     cairn_id ids[COMMITS];
     int n = 0, rc;
 
     while (n < COMMITS) {
-        ASSERT_OK(commit_batch(db, &rng, &ids[n]));
+        ASSERT_OK(gc_commit_batch(db, &rng, &ids[n]));
         if (n && cairn__id_eq(&ids[n], &ids[n - 1]))
             continue; /* nothing changed */
-        digests[n] = digest_commit(db, &ids[n], &rc);
+        digests[n] = gc_digest_commit(db, &ids[n], &rc);
         ASSERT_OK(rc);
         n++;
     }
@@ -165,13 +95,13 @@ static void retention(const char *spec)
     uint64_t freed = r.tiers[0].blobs_freed, before = r.tiers[0].blobs_before;
     ASSERT_EQ(r.commits_kept, KEEP);
     for (int i = COMMITS - KEEP; i < COMMITS; i++)
-        if (digest_commit(db, &ids[i], &rc) != digests[i] || rc)
+        if (gc_digest_commit(db, &ids[i], &rc) != digests[i] || rc)
             TEST_FAIL("%s: kept commit %d reads otherwise after gc (rc %d)", spec, i, rc);
     /* A fresh handle (nothing cached) reads them the same. */
     cairn_close(db);
-    db = open_db(spec);
+    db = gc_open_db(spec);
     for (int i = COMMITS - KEEP; i < COMMITS; i++)
-        if (digest_commit(db, &ids[i], &rc) != digests[i] || rc)
+        if (gc_digest_commit(db, &ids[i], &rc) != digests[i] || rc)
             TEST_FAIL("%s: kept commit %d reads otherwise after gc, reopened (rc %d)", spec, i,
                       rc);
     cairn_verify_report vr;
@@ -189,7 +119,7 @@ static void retention(const char *spec)
  * while gc holds the lock; writes its commit ids, one per line, to log. */
 static void race_writer(const char *spec, const char *log, uint64_t seed, int commits)
 {
-    cairn_db *db = open_db(spec);
+    cairn_db *db = gc_open_db(spec);
     FILE *f = fopen(log, "w");
     uint64_t rng = seed;
     cairn_id id, last;
@@ -198,7 +128,7 @@ static void race_writer(const char *spec, const char *log, uint64_t seed, int co
     memset(&last, 0, sizeof(last));
     while (n < commits) {
         uint64_t saved = rng;
-        if ((rc = commit_batch(db, &rng, &id)) == CAIRN_BUSY) {
+        if ((rc = gc_commit_batch(db, &rng, &id)) == CAIRN_BUSY) {
             rng = saved; /* the same batch again */
             usleep(1000);
             continue;
@@ -226,11 +156,11 @@ static void race(const char *spec, const char *log)
 {
     enum { COMMITS = 300 };
     uint64_t seed = test_seed * 104729;
-    cairn_close(open_db(spec)); /* created here: not by two processes at once */
+    cairn_close(gc_open_db(spec)); /* created here: not by two processes at once */
     pid_t pid = fork();
     if (pid == 0)
         race_writer(spec, log, seed, COMMITS);
-    cairn_db *db = open_db(spec);
+    cairn_db *db = gc_open_db(spec);
     cairn_gc_options p;
     cairn_gc_options_init(&p);
     p.keep_last = 2;
@@ -253,7 +183,7 @@ static void race(const char *spec, const char *log)
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     /* The writer's last commits read whole, as its model says. */
     cairn_close(db);
-    db = open_db(spec);
+    db = gc_open_db(spec);
     uint64_t rng = seed;
     FILE *f = fopen(log, "r");
     char line[100];
@@ -268,7 +198,7 @@ static void race(const char *spec, const char *log)
     (void)rng;
     int rc;
     for (int i = n - 2; i < n; i++) {
-        digest_commit(db, &ids[i], &rc);
+        gc_digest_commit(db, &ids[i], &rc);
         if (rc)
             TEST_FAIL("%s: after the race, commit %d of %d cannot be read whole: %s", spec, i, n,
                       cairn_errdetail());
@@ -276,7 +206,7 @@ static void race(const char *spec, const char *log)
     cairn_gc_report r;
     ASSERT_OK(cairn_gc(db, &p, &r)); /* and a last gc leaves them whole */
     for (int i = n - 2; i < n; i++) {
-        digest_commit(db, &ids[i], &rc);
+        gc_digest_commit(db, &ids[i], &rc);
         ASSERT_OK(rc);
     }
     printf("%s: race: %d commits by a writer process, %llu gc runs alongside freed %llu blobs, "

@@ -326,6 +326,16 @@ int cairn__tier_remove_many(cairn_tier *t, const cairn_id *ids, size_t n)
     return t->m->remove_many(t, ids, n);
 }
 
+int cairn__tier_reclaim(cairn_tier *t, cairn_reclaim_result *out)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = fault_check("reclaim")))
+        return rc;
+    return t->m->reclaim ? t->m->reclaim(t, out) : 0;
+}
+
 int cairn__tier_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
 {
     int rc;

@@ -55,6 +55,7 @@ typedef struct cairn_buf {
 /* Visitors return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*cairn_id_visitor)(void *ctx, const cairn_id *id, size_t len);
 typedef int (*cairn_ref_fn)(void *ctx, const char *name, const cairn_id *id);
+struct cairn_reclaim_result;
 
 /* Capability bits. */
 #define CAIRN_TIER_DURABLE 0x1u /* survives the process: lmdb, file, s3 */
@@ -114,7 +115,21 @@ typedef struct cairn_tier_methods {
     /* Adds what a remote tier counts (requests, latency, pending uploads)
      * to *out. Default: nothing. */
     void (*remote_stats)(cairn_tier *t, cairn_tier_stats *out);
+    /* Gives back the space of removed blobs where remove_many cannot at
+     * once: S3 rewrites the packs whose live bytes fell below half, LMDB
+     * copies its file compacted when no other process has it open. Called
+     * by gc under the writer lock after its last delete. Fills *out.
+     * Default: nothing (out says so). */
+    int (*reclaim)(cairn_tier *t, struct cairn_reclaim_result *out);
 } cairn_tier_methods;
+
+/* What a reclaim did: the tier's storage (its files, its objects) before
+ * and after, and a note for the operator when it could not do it all. */
+typedef struct cairn_reclaim_result {
+    uint64_t stored_before, stored_after; /* bytes; 0: not known */
+    uint64_t rewritten;                   /* packs rewritten, retired or deleted */
+    char note[200];                       /* "" or why space is still held */
+} cairn_reclaim_result;
 
 /* Counters kept by the wrappers, one set per tier. */
 typedef struct cairn_tier_counters {
@@ -230,6 +245,7 @@ int cairn__tier_sync(cairn_tier *t);
 int cairn__tier_writer_lock(cairn_tier *t, bool acquire);
 int cairn__tier_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes);
 int cairn__tier_refresh(cairn_tier *t);
+int cairn__tier_reclaim(cairn_tier *t, cairn_reclaim_result *out);
 void cairn__tier_close(cairn_tier *t);
 
 /* ---- fault injection (tests) ------------------------------------------ */

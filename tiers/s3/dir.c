@@ -29,7 +29,7 @@ const s3_dir_entry *cairn__s3_dir_find(const s3_tier *st, const cairn_id *id)
         size_t mid = lo + (hi - lo) / 2;
         int c = cairn__id_cmp(&st->dir[mid].id, id);
         if (c == 0)
-            return &st->dir[mid];
+            return st->dir[mid].pack & S3_DIR_DEAD ? NULL : &st->dir[mid];
         if (c < 0)
             lo = mid + 1;
         else
@@ -53,17 +53,32 @@ static int dir_reserve(s3_tier *st, uint64_t more)
     return 0;
 }
 
-/* Sorts by id and keeps one entry per id (any copy of a blob will do). */
+/* Keeps one entry per id in the sorted directory: any live copy of a
+ * blob will do, and a live one wins over a dead one (a blob gc removed
+ * and a writer then wrote again). */
+static void dir_dedupe(s3_tier *st)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < st->n_dir; i++) {
+        if (w == 0 || !cairn__id_eq(&st->dir[w - 1].id, &st->dir[i].id)) {
+            st->dir[w++] = st->dir[i];
+        } else if (st->dir[w - 1].pack & S3_DIR_DEAD) {
+            if (!(st->dir[i].pack & S3_DIR_DEAD))
+                st->n_dead--;
+            st->dir[w - 1] = st->dir[i];
+        } else if (st->dir[i].pack & S3_DIR_DEAD) {
+            st->n_dead--;
+        }
+    }
+    st->n_dir = w;
+}
+
 static void dir_sort(s3_tier *st)
 {
     if (!st->n_dir)
         return; /* (dir may still be NULL) */
     qsort(st->dir, st->n_dir, sizeof(*st->dir), entry_cmp);
-    size_t w = 0;
-    for (size_t i = 0; i < st->n_dir; i++)
-        if (w == 0 || !cairn__id_eq(&st->dir[w - 1].id, &st->dir[i].id))
-            st->dir[w++] = st->dir[i];
-    st->n_dir = w;
+    dir_dedupe(st);
 }
 
 /* Appends the entries of a parsed index as pack number k, unsorted. */
@@ -109,12 +124,7 @@ static int dir_merge(s3_tier *st, const cairn_pack_index *ix, uint32_t k)
             st->dir[--w] = fresh[--j];
     }
     cairn__free(fresh);
-    /* Drop repeats (an id already held from another pack). */
-    size_t r = 0;
-    for (size_t q = 0; q < st->n_dir; q++)
-        if (r == 0 || !cairn__id_eq(&st->dir[r - 1].id, &st->dir[q].id))
-            st->dir[r++] = st->dir[q];
-    st->n_dir = r;
+    dir_dedupe(st); /* an id already held from another pack */
     return 0;
 }
 
@@ -153,14 +163,23 @@ static bool named(const cairn_s3_pack_ref *packs, size_t n, const char *name)
     return false;
 }
 
-/* Removes the entries of packs whose slot name was cleared. */
-static void dir_compact(s3_tier *st)
+void cairn__s3_dir_kill(s3_tier *st, const cairn_id *id)
+{
+    s3_dir_entry *e = (s3_dir_entry *)cairn__s3_dir_find(st, id);
+    if (e) {
+        e->pack |= S3_DIR_DEAD;
+        st->n_dead++;
+    }
+}
+
+void cairn__s3_dir_compact(s3_tier *st)
 {
     size_t w = 0;
     for (size_t i = 0; i < st->n_dir; i++)
-        if (st->dir_packs[st->dir[i].pack].name[0])
+        if (!(st->dir[i].pack & S3_DIR_DEAD) && st->dir_packs[st->dir[i].pack].name[0])
             st->dir[w++] = st->dir[i];
     st->n_dir = w;
+    st->n_dead = 0;
 }
 
 void cairn__s3_dir_drop(s3_tier *st, char (*names)[CAIRN_S3_PACK_NAME_MAX + 1], size_t n)
@@ -169,7 +188,7 @@ void cairn__s3_dir_drop(s3_tier *st, char (*names)[CAIRN_S3_PACK_NAME_MAX + 1], 
         for (size_t i = 0; i < n; i++)
             if (!strcmp(st->dir_packs[k].name, names[i]))
                 st->dir_packs[k].name[0] = 0;
-    dir_compact(st);
+    cairn__s3_dir_compact(st);
 }
 
 int cairn__s3_dir_sync(s3_tier *st)
@@ -185,7 +204,7 @@ int cairn__s3_dir_sync(s3_tier *st)
             dropped = true;
         }
     if (dropped)
-        dir_compact(st);
+        cairn__s3_dir_compact(st);
 
     /* The indexes of the packs not loaded yet: from a cache in front when
      * one holds them (a restarted reader), else fetched all at once. */

@@ -731,7 +731,8 @@ static int s3_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)
     }
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; !rc && i < n; i++)
-        rc = fn(ctx, &copy[i].id, copy[i].length);
+        if (!(copy[i].pack & S3_DIR_DEAD))
+            rc = fn(ctx, &copy[i].id, copy[i].length);
     for (size_t i = 0; !rc && i < n_pend; i++)
         rc = fn(ctx, &pend[i].id, pend[i].len);
     cairn__free(copy);
@@ -747,8 +748,9 @@ static int s3_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
     if (!(rc = cairn__s3_dir_ensure(st))) {
         uint64_t sum = st->pending_bytes;
         for (size_t i = 0; i < st->n_dir; i++)
-            sum += st->dir[i].length;
-        *blobs = st->n_dir + st->n_pending;
+            if (!(st->dir[i].pack & S3_DIR_DEAD))
+                sum += st->dir[i].length;
+        *blobs = st->n_dir - st->n_dead + st->n_pending;
         *bytes = sum;
     }
     pthread_mutex_unlock(&st->mu);
@@ -828,6 +830,8 @@ static const cairn_tier_methods s3_methods = {
     .usage = s3_usage,
     .refresh = s3_refresh,
     .remote_stats = s3_remote_stats,
+    .remove_many = cairn__s3_remove_many,
+    .reclaim = cairn__s3_reclaim,
 };
 
 int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)

@@ -20,13 +20,18 @@
 #include "head.h"
 #include "tier.h"
 
-/* Where one blob lives: in directory pack `pack`, at [offset, offset+length). */
+/* Where one blob lives: in directory pack `pack`, at [offset, offset+length).
+ * gc's remove_many marks an entry dead (S3_DIR_DEAD in pack) rather than
+ * removing it from the middle of the sorted array; lookups skip it, and
+ * the next compaction of the directory drops it. */
 typedef struct s3_dir_entry {
     cairn_id id;
     uint64_t offset;
     uint32_t length;
     uint32_t pack;
 } s3_dir_entry;
+
+#define S3_DIR_DEAD 0x80000000u
 
 /* A blob written but not yet uploaded: held here, readable, until its pack
  * is in S3. */
@@ -105,6 +110,7 @@ typedef struct s3_tier {
                                                     lines the next head drops */
     size_t n_deleted;
     uint64_t merges;            /* packs written by merging (stats, tests) */
+    size_t n_dead;              /* directory entries marked dead */
 } s3_tier;
 
 /* ---- s3.c: the spec, the head, reads ---- */
@@ -136,13 +142,38 @@ int cairn__s3_dir_add(s3_tier *st, const cairn_s3_pack_ref *p, const void *pack_
 /* Loads the directory on first use (cairn__s3_dir_sync). Caller holds mu. */
 int cairn__s3_dir_ensure(s3_tier *st);
 
-/* The directory entry of id, or NULL. Caller holds mu. */
+/* Marks id's entry dead (gc removed the blob): lookups no longer find it,
+ * so a writer that needs it again writes it again, and a rewrite of its
+ * pack leaves it out. Caller holds mu. */
+void cairn__s3_dir_kill(s3_tier *st, const cairn_id *id);
+
+/* Drops dead entries, and those of packs dropped. Caller holds mu. */
+void cairn__s3_dir_compact(s3_tier *st);
+
+/* The directory entry of id (a live one), or NULL. Caller holds mu. */
 const s3_dir_entry *cairn__s3_dir_find(const s3_tier *st, const cairn_id *id);
 
 /* The pending blob of id, or NULL. Caller holds mu. */
 const s3_pending *cairn__s3_pending_find(const s3_tier *st, const cairn_id *id);
 
-/* ---- s3_write.c ---- */
+/* ---- s3_write.c: pending blobs, uploads, the head ---- */
+
+/* A change to the next head (cairn__s3_head_write); returns 0 or an error
+ * that abandons the write. */
+typedef int (*cairn__s3_head_change)(s3_tier *st, cairn_s3_head *next, void *ctx);
+
+/* Readies this handle to write: the head as it is now, the directory, and
+ * for a new store the format object. Caller holds write_mu. */
+int cairn__s3_ensure_writer(s3_tier *st);
+/* Names a built pack (epoch, counter, random: never reused), hashes its
+ * index for the head and uploads it. OUT: *p. Caller holds write_mu. */
+int cairn__s3_upload_pack(s3_tier *st, const uint8_t *bytes, size_t len, cairn_s3_pack_ref *p);
+/* Records an uploaded pack for the next head write. Caller holds mu. */
+int cairn__s3_unnamed_add(s3_tier *st, const cairn_s3_pack_ref *p);
+/* Writes a new head: the current one with this writer's epoch, the next
+ * sequence number, a fresh nonce, the packs uploaded since, and change
+ * applied (fencing and retries: s3_write.c). Caller holds write_mu. */
+int cairn__s3_head_write(s3_tier *st, cairn__s3_head_change change, void *ctx);
 
 int cairn__s3_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n);
 int cairn__s3_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
@@ -153,5 +184,17 @@ int cairn__s3_sync(cairn_tier *t);
 int cairn__s3_writer_lock(cairn_tier *t, bool acquire);
 /* Frees the pending blobs (close). */
 void cairn__s3_pending_free(s3_tier *st);
+
+/* ---- repack.c: rewriting packs ---- */
+
+/* Merges small packs when the head names more than merge_at of them.
+ * Caller holds write_mu and is the writer. */
+int cairn__s3_merge_small_packs(s3_tier *st);
+/* gc's delete: marks the blobs dead in the directory (reclaim gives the
+ * space back). */
+int cairn__s3_remove_many(cairn_tier *t, const cairn_id *ids, size_t n);
+/* Rewrites packs mostly dead, retires those all dead, deletes retired
+ * packs past their grace and packs no head will ever name. */
+int cairn__s3_reclaim(cairn_tier *t, cairn_reclaim_result *out);
 
 #endif /* CAIRN_S3_INT_H */

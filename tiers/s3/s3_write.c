@@ -136,7 +136,7 @@ static uint64_t pack_epoch(s3_tier *st)
 
 /* Names a built pack (epoch, counter, random: never reused), hashes its
  * index for the head and uploads it. OUT: *p. Caller holds write_mu. */
-static int upload_pack(s3_tier *st, const uint8_t *bytes, size_t len, cairn_s3_pack_ref *p)
+int cairn__s3_upload_pack(s3_tier *st, const uint8_t *bytes, size_t len, cairn_s3_pack_ref *p)
 {
     cairn_pack_footer f;
     char rnd[9], key[256];
@@ -157,7 +157,7 @@ static int upload_pack(s3_tier *st, const uint8_t *bytes, size_t len, cairn_s3_p
 }
 
 /* Records an uploaded pack for the next head write. Caller holds mu. */
-static int unnamed_add(s3_tier *st, const cairn_s3_pack_ref *p)
+int cairn__s3_unnamed_add(s3_tier *st, const cairn_s3_pack_ref *p)
 {
     cairn_s3_pack_ref *un = cairn__reallocarray(st->unnamed, st->n_unnamed + 1, sizeof(*un));
     if (!un)
@@ -194,11 +194,11 @@ static int flush_pending(s3_tier *st)
         return rc;
 
     cairn_s3_pack_ref p;
-    if (!(rc = upload_pack(st, bytes, len, &p))) {
+    if (!(rc = cairn__s3_upload_pack(st, bytes, len, &p))) {
         pthread_mutex_lock(&st->mu);
         /* The directory learns the pack before the pending copies go, so
          * the blobs stay readable throughout. */
-        if (!(rc = unnamed_add(st, &p)) && !(rc = cairn__s3_dir_add(st, &p, bytes)))
+        if (!(rc = cairn__s3_unnamed_add(st, &p)) && !(rc = cairn__s3_dir_add(st, &p, bytes)))
             pending_clear(st);
         pthread_mutex_unlock(&st->mu);
     }
@@ -207,8 +207,6 @@ static int flush_pending(s3_tier *st)
 }
 
 /* ---------------------------------------------------------------- head */
-
-typedef int (*head_change)(s3_tier *st, cairn_s3_head *next, void *ctx);
 
 static void writer_name(char *out, size_t cap)
 {
@@ -239,7 +237,7 @@ static int fenced_error(s3_tier *st)
 /* Writes a new head: the current one, with this writer's epoch, the next
  * sequence number, a fresh nonce, the packs uploaded since, and change
  * applied. Caller holds write_mu. */
-static int head_write(s3_tier *st, head_change change, void *ctx)
+int cairn__s3_head_write(s3_tier *st, cairn__s3_head_change change, void *ctx)
 {
     char key[256];
     int rc = 0;
@@ -399,7 +397,7 @@ static int check_conditional_writes(s3_tier *st)
  * the directory (to skip blobs S3 holds), and for a new store the format
  * object and the check of conditional writes. No takeover yet: the first
  * head write does it. */
-static int ensure_writer(s3_tier *st)
+int cairn__s3_ensure_writer(s3_tier *st)
 {
     int rc;
     bool changed;
@@ -435,224 +433,6 @@ static int ensure_writer(s3_tier *st)
     return rc;
 }
 
-/* ---------------------------------------------------------------- merging */
-
-/* Deletes the retired packs whose grace period is over; the next head
- * write drops their lines. A pack already gone is fine. Caller holds
- * write_mu. */
-static int delete_expired(s3_tier *st)
-{
-    uint64_t now = (uint64_t)time(NULL);
-    size_t n = 0;
-    pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; i < st->head.n_retired; i++)
-        n += st->head.retired[i].delete_after <= now;
-    char(*names)[CAIRN_S3_PACK_NAME_MAX + 1] = n ? cairn__calloc(n, sizeof(*names)) : NULL;
-    if (names) {
-        size_t j = 0;
-        for (size_t i = 0; i < st->head.n_retired; i++)
-            if (st->head.retired[i].delete_after <= now)
-                memcpy(names[j++], st->head.retired[i].name, sizeof(names[0]));
-    }
-    pthread_mutex_unlock(&st->mu);
-    if (!n)
-        return 0;
-    cairn_s3_request *reqs = names ? cairn__calloc(n, sizeof(*reqs)) : NULL;
-    char(*keys)[256] = reqs ? cairn__calloc(n, sizeof(*keys)) : NULL;
-    int rc = keys ? 0 : CAIRN_NOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
-        cairn__s3_pack_key(st, names[i], keys[i], sizeof(keys[i]));
-        reqs[i] = (cairn_s3_request){.method = CAIRN_S3_DELETE, .key = keys[i]};
-    }
-    if (!rc)
-        rc = cairn__s3_run(st->client, reqs, n);
-    pthread_mutex_lock(&st->mu);
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (reqs[i].rc && reqs[i].rc != CAIRN_NOTFOUND)
-            continue; /* tried again at the next write */
-        void *grown = cairn__reallocarray(st->deleted, st->n_deleted + 1, sizeof(*st->deleted));
-        if (!grown) {
-            rc = CAIRN_NOMEM;
-            break;
-        }
-        st->deleted = grown;
-        memcpy(st->deleted[st->n_deleted++], names[i], sizeof(names[0]));
-    }
-    pthread_mutex_unlock(&st->mu);
-    if (reqs)
-        cairn__s3_request_reset(reqs, n);
-    cairn__free(reqs);
-    cairn__free(keys);
-    cairn__free(names);
-    return rc;
-}
-
-struct merge_plan {
-    char (*names)[CAIRN_S3_PACK_NAME_MAX + 1];
-    size_t n;
-    uint64_t delete_after;
-};
-
-static int change_merge(s3_tier *st, cairn_s3_head *next, void *ctx)
-{
-    const struct merge_plan *plan = ctx;
-    for (size_t i = 0; i < plan->n; i++) {
-        size_t k = 0;
-        while (k < next->n_packs && strcmp(next->packs[k].name, plan->names[i]))
-            k++;
-        if (k == next->n_packs)
-            return cairn__fail(CAIRN_CONFLICT, "%s: pack %s left the head during a merge", st->where,
-                               plan->names[i]);
-        memmove(&next->packs[k], &next->packs[k + 1], (next->n_packs - k - 1) * sizeof(*next->packs));
-        next->n_packs--;
-        cairn_s3_retired r = {.delete_after = plan->delete_after};
-        memcpy(r.name, plan->names[i], sizeof(r.name));
-        cairn_s3_retired *all = cairn__reallocarray(next->retired, next->n_retired + 1, sizeof(*all));
-        if (!all)
-            return CAIRN_NOMEM;
-        next->retired = all;
-        all[next->n_retired++] = r;
-    }
-    return 0;
-}
-
-static int by_size(const void *a, const void *b)
-{
-    const cairn_s3_pack_ref *x = a, *y = b;
-    return x->bytes < y->bytes ? -1 : x->bytes > y->bytes;
-}
-
-/* Pack names start with the epoch and the writer's counter, in fixed-width
- * hex: by name is oldest first. */
-static int by_name(const void *a, const void *b)
-{
-    const cairn_s3_pack_ref *x = a, *y = b;
-    return strcmp(x->name, y->name);
-}
-
-/* Keeps the number of packs a reader must know bounded: when the head
- * names more than merge_at packs under pack_max bytes, the smallest of
- * them (up to pack_max bytes in all, at least two) are read, checked blob
- * by blob, written as one new pack, and swapped for it in the head; they
- * are retired, readable for grace_s seconds, then deleted. So the count
- * stays near merge_at plus the store's size over pack_max. Caller holds
- * write_mu and is the writer. */
-static int merge_small_packs(s3_tier *st)
-{
-    cairn_s3_pack_ref *small = NULL;
-    size_t n_small = 0, pick = 0;
-    uint64_t total = 0;
-    int rc;
-
-    if ((rc = delete_expired(st)))
-        return rc;
-    pthread_mutex_lock(&st->mu);
-    if ((small = cairn__calloc(st->head.n_packs + 1, sizeof(*small))))
-        for (size_t i = 0; i < st->head.n_packs; i++)
-            if (st->head.packs[i].bytes < st->pack_max)
-                small[n_small++] = st->head.packs[i];
-    pthread_mutex_unlock(&st->mu);
-    if (!small)
-        return CAIRN_NOMEM;
-    if (n_small <= st->merge_at) {
-        cairn__free(small);
-        return 0;
-    }
-    qsort(small, n_small, sizeof(*small), by_size);
-    while (pick < n_small && (pick < 2 || total + small[pick].bytes <= st->pack_max))
-        total += small[pick++].bytes;
-    /* The picked packs go into the new one oldest first, each in its own
-     * order: what was written together stays together (a scan's leaves). */
-    qsort(small, pick, sizeof(*small), by_name);
-
-    cairn_s3_request *reqs = cairn__calloc(pick, sizeof(*reqs));
-    char(*keys)[256] = cairn__calloc(pick, sizeof(*keys));
-    struct merge_plan plan = {.names = cairn__calloc(pick, sizeof(*plan.names)), .n = pick,
-                              .delete_after = (uint64_t)time(NULL) + st->grace_s};
-    cairn_blob *blobs = NULL;
-    size_t n_blobs = 0;
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    if (!reqs || !keys || !plan.names) {
-        rc = CAIRN_NOMEM;
-        goto done;
-    }
-    for (size_t i = 0; i < pick; i++) {
-        memcpy(plan.names[i], small[i].name, sizeof(plan.names[0]));
-        cairn__s3_pack_key(st, small[i].name, keys[i], sizeof(keys[i]));
-        reqs[i] = (cairn_s3_request){.method = CAIRN_S3_GET, .key = keys[i],
-                                     .max_response = (size_t)small[i].bytes};
-        n_blobs += (size_t)small[i].count;
-    }
-    if ((rc = cairn__s3_run(st->client, reqs, pick)))
-        goto done;
-    if (!(blobs = cairn__calloc(n_blobs ? n_blobs : 1, sizeof(*blobs)))) {
-        rc = CAIRN_NOMEM;
-        goto done;
-    }
-    n_blobs = 0;
-    for (size_t i = 0; i < pick && !rc; i++) {
-        char name[sizeof(st->where) + CAIRN_S3_PACK_NAME_MAX + 16];
-        snprintf(name, sizeof(name), "%s/packs/%s.pack", st->where, small[i].name);
-        if ((rc = reqs[i].rc))
-            break;
-        if (reqs[i].len != small[i].bytes) {
-            rc = cairn__fail(CAIRN_CORRUPT, "%s: %zu bytes, the head says %llu", name, reqs[i].len,
-                             (unsigned long long)small[i].bytes);
-            break;
-        }
-        cairn_pack_index *ix;
-        uint64_t suffix = 48 * small[i].count + CAIRN_PACK_FOOTER;
-        if ((rc = cairn__pack_index_parse(name, reqs[i].data + reqs[i].len - suffix, (size_t)suffix,
-                                          small[i].bytes, &ix)))
-            break;
-        cairn__pack_entries_by_offset(ix->entries, (size_t)ix->count);
-        /* Every blob is checked: a merge must not copy damage forward. */
-        for (uint64_t e = 0; e < ix->count && !rc; e++) {
-            const cairn_pack_entry *pe = &ix->entries[e];
-            cairn_id got;
-            if ((rc = cairn__sha256(reqs[i].data + pe->offset, (size_t)pe->length, &got)))
-                break;
-            if (!cairn__id_eq(&got, &pe->id)) {
-                char hex[CAIRN_ID_HEX + 1];
-                cairn_id_to_hex(&pe->id, hex);
-                rc = cairn__fail(CAIRN_CORRUPT, "%s: blob %s does not match its id; not merging",
-                                 name, hex);
-                break;
-            }
-            blobs[n_blobs++] = (cairn_blob){pe->id, reqs[i].data + pe->offset, (size_t)pe->length};
-        }
-        cairn__pack_index_free(ix);
-    }
-    if (rc || (rc = cairn__pack_build(blobs, n_blobs, &bytes, &len)))
-        goto done;
-
-    cairn_s3_pack_ref p;
-    if ((rc = upload_pack(st, bytes, len, &p)))
-        goto done;
-    /* Readers of this handle switch to the new pack at once; the old ones
-     * stay in S3 for other readers until their grace period ends. */
-    pthread_mutex_lock(&st->mu);
-    if (!(rc = unnamed_add(st, &p))) {
-        cairn__s3_dir_drop(st, plan.names, plan.n);
-        rc = cairn__s3_dir_add(st, &p, bytes);
-    }
-    pthread_mutex_unlock(&st->mu);
-    if (!rc && !(rc = head_write(st, change_merge, &plan)))
-        st->merges++;
-
-done:
-    if (reqs)
-        cairn__s3_request_reset(reqs, pick);
-    cairn__free(reqs);
-    cairn__free(keys);
-    cairn__free(plan.names);
-    cairn__free(blobs);
-    cairn__free(bytes);
-    cairn__free(small);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- methods */
 
 /* Queues the blobs S3 lacks; uploads when the queue passes pack_max.
@@ -676,7 +456,7 @@ int cairn__s3_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n)
     s3_tier *st = (s3_tier *)t;
     int rc;
     pthread_mutex_lock(&st->write_mu);
-    if (!(rc = ensure_writer(st)))
+    if (!(rc = cairn__s3_ensure_writer(st)))
         rc = put_locked(st, blobs, n);
     pthread_mutex_unlock(&st->write_mu);
     return rc;
@@ -689,11 +469,11 @@ int cairn__s3_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const ch
     struct ref_move m = {ref, old_id, new_id};
     int rc;
     pthread_mutex_lock(&st->write_mu);
-    if (!(rc = ensure_writer(st)) && !(rc = put_locked(st, blobs, n)) && !(rc = flush_pending(st)))
-        rc = head_write(st, change_ref, &m);
+    if (!(rc = cairn__s3_ensure_writer(st)) && !(rc = put_locked(st, blobs, n)) && !(rc = flush_pending(st)))
+        rc = cairn__s3_head_write(st, change_ref, &m);
     /* The commit stands; a merge that fails is tried again after the next
      * one (its new pack, if uploaded, is named then). */
-    if (!rc && merge_small_packs(st))
+    if (!rc && cairn__s3_merge_small_packs(st))
         cairn__detail_clear();
     pthread_mutex_unlock(&st->write_mu);
     return rc;
@@ -714,7 +494,7 @@ int cairn__s3_sync(cairn_tier *t)
     s3_tier *st = (s3_tier *)t;
     int rc = 0;
     pthread_mutex_lock(&st->write_mu);
-    if (st->n_pending && !(rc = ensure_writer(st)))
+    if (st->n_pending && !(rc = cairn__s3_ensure_writer(st)))
         rc = flush_pending(st);
     pthread_mutex_unlock(&st->write_mu);
     return rc;
@@ -747,7 +527,7 @@ int cairn__s3_writer_lock(cairn_tier *t, bool acquire)
             pthread_mutex_unlock(&st->mu);
         }
     } else {
-        rc = ensure_writer(st);
+        rc = cairn__s3_ensure_writer(st);
     }
     pthread_mutex_unlock(&st->write_mu);
     if (rc)

@@ -1,0 +1,30 @@
+/*
+ * gcutil.h - the histories gc tests build: random commits where keys are
+ * deleted and put back with the same value (so old leaves are referenced
+ * again: the case gc's protocol exists for), and a digest of a version's
+ * whole contents to check that a kept version reads as it did.
+ */
+#ifndef CAIRN_GCUTIL_H
+#define CAIRN_GCUTIL_H
+
+#include <stdint.h>
+
+#include "cairn.h"
+
+#define GC_KEYS 200 /* keys a history touches */
+
+/* A cheap digest of commit's whole contents (FNV-1a over keys and values,
+ * in order); *rc_out gets the first error (0: read whole). */
+uint64_t gc_digest_commit(cairn_db *db, const cairn_id *commit, int *rc_out);
+
+/* Opens spec with small nodes (512 bytes: many nodes per commit), or
+ * fails the test. */
+cairn_db *gc_open_db(const char *spec);
+
+/* One commit of a random batch of puts and deletes drawn from *rng;
+ * values depend on the key only, so a delete and a later put bring the old
+ * leaf back. Returns the commit's error, CAIRN_BUSY (nothing done) when
+ * another holds the writer lock. OUT: *id. */
+int gc_commit_batch(cairn_db *db, uint64_t *rng, cairn_id *id);
+
+#endif /* CAIRN_GCUTIL_H */
