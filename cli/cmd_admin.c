@@ -110,9 +110,11 @@ int cmd_gc(cli *c)
                i, t->spec, t->blobs_before, t->bytes_before,
                c->dry_run ? "would free" : "freed", c->dry_run ? t->blobs_dead : t->blobs_freed,
                t->bytes_dead);
-        if (t->stored_before || t->packs_rewritten)
-            printf("  storage %" PRIu64 " -> %" PRIu64 " bytes, %" PRIu64 " packs rewritten\n",
-                   t->stored_before, t->stored_after, t->packs_rewritten);
+        if (t->stored_before && !c->dry_run)
+            printf("  storage %" PRIu64 " -> %" PRIu64 " bytes\n", t->stored_before,
+                   t->stored_after);
+        if (t->packs_rewritten)
+            printf("  %" PRIu64 " packs rewritten, retired or deleted\n", t->packs_rewritten);
         if (t->note[0])
             printf("  %s\n", t->note);
     }

@@ -156,7 +156,8 @@ static int lmdb_err(const lmdb_tier *t, const char *path, int rc, const char *wh
 static void adopt_map_size(lmdb_env *e)
 {
     pthread_rwlock_wrlock(&e->resize_lock);
-    mdb_env_set_mapsize(e->env, 0);
+    if (e->env)
+        mdb_env_set_mapsize(e->env, 0);
     pthread_rwlock_unlock(&e->resize_lock);
 }
 
@@ -168,7 +169,9 @@ static int grow_map(lmdb_tier *t, size_t seen)
     int rc = 0;
 
     pthread_rwlock_wrlock(&e->resize_lock);
-    mdb_env_info(e->env, &info);
+    info.me_mapsize = SIZE_MAX;
+    if (e->env)
+        mdb_env_info(e->env, &info);
     if (info.me_mapsize <= seen) {
         if (seen > SIZE_MAX / 2)
             rc = MDB_MAP_FULL;
@@ -190,7 +193,7 @@ static int read_begin(lmdb_tier *t, MDB_txn **txn)
         return rc;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&e->resize_lock);
-        rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn);
+        rc = e->env ? mdb_txn_begin(e->env, NULL, MDB_RDONLY, txn) : MDB_PANIC;
         if (rc == 0)
             return 0;
         pthread_rwlock_unlock(&e->resize_lock);
@@ -425,6 +428,10 @@ static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
         return rc;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&e->resize_lock);
+        if (!e->env) { /* a compaction could not reopen it (lmdb_compact.c) */
+            pthread_rwlock_unlock(&e->resize_lock);
+            return lmdb_err(t, NULL, MDB_PANIC, what);
+        }
         mdb_env_info(e->env, &info);
         if ((rc = mdb_txn_begin(e->env, NULL, 0, &txn))) {
             pthread_rwlock_unlock(&e->resize_lock);
@@ -772,7 +779,11 @@ static int lmdb_sync(cairn_tier *base)
         return 0;
     if ((rc = check_fork(t)))
         return rc;
-    return lmdb_err(t, NULL, mdb_env_sync(t->shared->env, 1), "syncing");
+    /* Shared: a compaction swaps the env under the lock exclusive. */
+    pthread_rwlock_rdlock(&t->shared->resize_lock);
+    rc = t->shared->env ? mdb_env_sync(t->shared->env, 1) : MDB_PANIC;
+    pthread_rwlock_unlock(&t->shared->resize_lock);
+    return lmdb_err(t, NULL, rc, "syncing");
 }
 
 /* flock on PATH/cairn.lock (cairn__store_lock); the lock also goes away
@@ -803,7 +814,10 @@ static void env_release(lmdb_env *e)
     pthread_mutex_unlock(&registry_mu);
     if (e->generation != atomic_load(&fork_generation))
         return;
-    mdb_env_close(e->env);
+    if (e->env)
+        mdb_env_close(e->env);
+    if (e->users_fd >= 0)
+        close(e->users_fd); /* releases the users lock */
     pthread_rwlock_destroy(&e->resize_lock);
     cairn__free(e);
 }
@@ -834,6 +848,7 @@ static const cairn_tier_methods lmdb_methods = {
     .writer_lock = lmdb_writer_lock,
     .usage = lmdb_usage,
     .scan_from = lmdb_scan_from,
+    .reclaim = cairn__lmdb_reclaim,
 };
 
 /* ---------------------------------------------------------------- open */
@@ -1031,9 +1046,11 @@ static int open_dbis(lmdb_env *e, const char *path, int layout, unsigned pack_pa
     return lmdb_err(NULL, path, mdb_txn_commit(txn), "opening databases");
 }
 
-/* Creates an MDB_env with o's settings and opens path with flags. Returns
- * 0 or an LMDB code (the env is closed on failure, as LMDB requires). */
-static int create_env(const char *path, const struct lmdb_opts *o, unsigned flags, MDB_env **out)
+/* Creates an MDB_env with a map of map_size bytes and max_readers slots
+ * (0: LMDB's default) and opens path with flags. Returns 0 or an LMDB code
+ * (the env is closed on failure, as LMDB requires). */
+static int create_env_sized(const char *path, size_t map_size, unsigned max_readers,
+                            unsigned flags, MDB_env **out)
 {
     MDB_env *env;
     int rc;
@@ -1042,11 +1059,9 @@ static int create_env(const char *path, const struct lmdb_opts *o, unsigned flag
         return rc;
     rc = mdb_env_set_maxdbs(env, 4);
     if (!rc)
-        rc = mdb_env_set_mapsize(env, o->map_size   ? o->map_size
-                                      : o->map_initial ? o->map_initial
-                                                       : LMDB_DEFAULT_MAP);
-    if (!rc && o->max_readers)
-        rc = mdb_env_set_maxreaders(env, o->max_readers);
+        rc = mdb_env_set_mapsize(env, map_size);
+    if (!rc && max_readers)
+        rc = mdb_env_set_maxreaders(env, max_readers);
     if (!rc)
         rc = mdb_env_open(env, path, flags, 0644);
     if (rc) {
@@ -1055,6 +1070,15 @@ static int create_env(const char *path, const struct lmdb_opts *o, unsigned flag
     }
     *out = env;
     return 0;
+}
+
+/* The same with o's settings. */
+static int create_env(const char *path, const struct lmdb_opts *o, unsigned flags, MDB_env **out)
+{
+    return create_env_sized(path, o->map_size ? o->map_size
+                                  : o->map_initial ? o->map_initial
+                                                   : LMDB_DEFAULT_MAP,
+                            o->max_readers, flags, out);
 }
 
 #define NEW_DATA_PREFIX ".data.mdb."
@@ -1149,6 +1173,25 @@ static int check_length(MDB_env *env, const char *path)
     return 0;
 }
 
+int cairn__lmdb_env_reopen(lmdb_env *e, const char *path, size_t map_size)
+{
+    int rc = create_env_sized(path, map_size, e->max_readers, e->open_flags, &e->env);
+    if (rc) {
+        e->env = NULL;
+        return lmdb_err(NULL, path, rc, "reopening the environment");
+    }
+    if ((rc = check_length(e->env, path)) || (rc = open_dbis(e, path, e->layout, e->pack_pages))) {
+        mdb_env_close(e->env);
+        e->env = NULL;
+    }
+    return rc;
+}
+
+int cairn__lmdb_err(const char *path, int rc, const char *what)
+{
+    return lmdb_err(NULL, path, rc, what);
+}
+
 /* Creates and opens a new env for path (registry_mu held by the caller).
  * A read-only open without write permission on lock.mdb (a store owned by
  * another user) falls back to MDB_NOLOCK: this reader then has no slot in
@@ -1162,6 +1205,7 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
                      (rdonly ? MDB_RDONLY : 0);
     pthread_rwlockattr_t attr;
     lmdb_env *e;
+    bool users_created = false;
     int rc, dead;
 
     if (!(e = cairn__calloc(1, sizeof(*e))))
@@ -1181,11 +1225,19 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = cairn__fail(-rc, "lmdb %s: cannot create a lock", path);
         goto fail_rwlock;
     }
+    e->max_readers = o->max_readers;
+    e->layout = o->layout;
+    e->pack_pages = o->pack_pages;
+    if ((e->users_fd = cairn__lmdb_users_lock(path, rdonly, &users_created)) < -1) {
+        rc = e->users_fd;
+        goto fail_users;
+    }
     if (!rdonly && (rc = create_data_file(path, o, flags)))
         goto fail_create;
     rc = create_env(path, o, flags, &e->env);
     if (rc == EACCES && rdonly)
-        rc = create_env(path, o, flags | MDB_NOLOCK, &e->env);
+        rc = create_env(path, o, flags |= MDB_NOLOCK, &e->env);
+    e->open_flags = flags;
     if (rc == ENOENT && rdonly) {
         rc = cairn__fail(CAIRN_NOTFOUND, "lmdb %s: no store here (read-only open creates none)",
                          path);
@@ -1214,6 +1266,14 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
 fail_open:
     mdb_env_close(e->env);
 fail_create:
+    if (users_created) {
+        char name[PATH_MAX];
+        snprintf(name, sizeof(name), "%s/cairn.users", path);
+        unlink(name);
+    }
+    if (e->users_fd >= 0)
+        close(e->users_fd);
+fail_users:
     pthread_rwlock_destroy(&e->resize_lock);
 fail_rwlock:
     cairn__free(e);
@@ -1363,6 +1423,7 @@ static int inspect_dir(const char *path, enum dir_kind *kind)
             *kind = DIR_FILE_STORE;
         else if (*kind == DIR_EMPTY && strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
                  strcmp(n, "lock.mdb") != 0 && strcmp(n, "cairn.lock") != 0 &&
+                 strcmp(n, "cairn.users") != 0 &&
                  strncmp(n, NEW_DATA_PREFIX, strlen(NEW_DATA_PREFIX)) != 0)
             *kind = DIR_OTHER;
     }

@@ -29,6 +29,12 @@ typedef struct lmdb_env {
     pthread_rwlock_t resize_lock; /* shared: any txn; exclusive: resizing */
     bool rdonly;                  /* opened with MDB_RDONLY */
     bool growable;                /* no map_size given: double when full */
+    int users_fd;                 /* PATH/cairn.users, read-locked while open
+                                     (lmdb_compact.c); -1: none */
+    unsigned open_flags;          /* mdb_env_open's flags: a reopen reuses them */
+    unsigned max_readers;         /* 0: LMDB's default */
+    int layout;                   /* as the spec gave it (open_dbis) */
+    unsigned pack_pages;
 } lmdb_env;
 
 /* One tier handle. */
@@ -45,6 +51,31 @@ static inline MDB_val cairn__lmdb_id_val(const cairn_id *id)
     MDB_val v = {sizeof(id->bytes), (void *)id->bytes};
     return v;
 }
+
+/* ---- lmdb.c, for lmdb_compact.c ---- */
+
+/* Opens e->env afresh on path's data.mdb with e's settings and a map of
+ * map_size bytes, and its databases. On failure e->env is NULL. */
+int cairn__lmdb_env_reopen(lmdb_env *e, const char *path, size_t map_size);
+
+/* Turns an LMDB code into a cairn error naming the store and what failed. */
+int cairn__lmdb_err(const char *path, int rc, const char *what);
+
+/* ---- lmdb_compact.c ---- */
+
+/* Takes the users lock of the store at path (a shared lock on
+ * PATH/cairn.users, waiting while a compaction holds it exclusive).
+ * Returns the fd that holds it, or -1 when a read-only open cannot open
+ * the file (an older store; then a compaction cannot see this process,
+ * docs/tiers.md). *created: this call made the file (an open that then
+ * fails removes it: a refused spec changes nothing on disk). Errors of a
+ * writable open: -errno (below -1). */
+int cairn__lmdb_users_lock(const char *path, bool rdonly, bool *created);
+
+/* The reclaim method (tier.h): copies data.mdb compacted and swaps it in,
+ * when it would shrink by a third or more and no other process has the
+ * store open. */
+int cairn__lmdb_reclaim(cairn_tier *base, cairn_reclaim_result *out);
 
 /* ---- the packed layout (lmdb_packs.c; the format is in docs/format.md) */
 
