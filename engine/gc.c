@@ -2,12 +2,17 @@
 #include "gc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -363,7 +368,7 @@ static int settle_boundaries(gc *g)
     return rc;
 }
 
-static int load_commits(gc *g, const char *path)
+static int load_set(const char *path, cairn_idset *set)
 {
     cairn_idfile *f;
     cairn_id id;
@@ -371,10 +376,102 @@ static int load_commits(gc *g, const char *path)
     if ((rc = cairn__idfile_open(path, &f)))
         return rc;
     while ((rc = cairn__idfile_next(f, &id)) == 1)
-        if ((rc = cairn__idset_add(&g->commits, &id)))
+        if ((rc = cairn__idset_add(set, &id)))
             break;
     cairn__idfile_close(f);
     return rc;
+}
+
+/* ---- resuming: a finished mark is kept until the run ends well ---- */
+
+/* The record of a finished mark, in the work directory next to the live,
+ * commits and boundaries files it describes. */
+typedef struct mark_record {
+    cairn_gc_policy policy;
+    uint64_t live_blobs, commits, boundaries;
+} mark_record;
+
+#define MARK_MAGIC "cairn-gc-mark 1"
+#define RESUME_MAX_AGE_US (24ll * 3600 * 1000000) /* an older mark is made again */
+
+static int mark_save(gc *g, const mark_record *m)
+{
+    char path[4200], tmp[4300];
+    cairn_idsort *b = NULL;
+    const cairn_id *id;
+    uint64_t n;
+    int rc;
+
+    path_of(g, "boundaries", 0, path, sizeof(path));
+    if ((rc = cairn__idsort_open(g->dir, "boundaries-run", RUN_BYTES / 64, &b)))
+        return rc;
+    for (size_t pos = 0; !rc && (id = cairn__idset_next(&g->boundaries, &pos));)
+        rc = cairn__idsort_add(b, id);
+    if (!rc)
+        rc = cairn__idsort_finish(b, path, &n);
+    cairn__idsort_close(b);
+    if (rc)
+        return rc;
+    path_of(g, "marked", 0, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return cairn__fail(-errno, "gc: cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, MARK_MAGIC "\n%" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRIu64 " %" PRIu64
+            " %" PRIu64 "\n", m->policy.keep_last, m->policy.keep_newer_us, m->policy.grace_us,
+            m->policy.now_us, m->live_blobs, m->commits, m->boundaries);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        rc = cairn__fail(-errno, "gc: cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+/* Whether the work directory holds a finished mark this run may use: the
+ * same policy, made less than a day ago. Using it is safe however much
+ * happened since: what it keeps was kept then, and the sweep's catch-up
+ * marks every commit made after it (docs/gc.md). Loads its commits and
+ * boundaries. A record that does not parse, or files that fail their
+ * checks (a run killed while writing them), mean no. */
+static bool mark_resume(gc *g, const cairn_gc_policy *p, const char *commits_path, mark_record *m)
+{
+    char path[4200], magic[32];
+    path_of(g, "marked", 0, path, sizeof(path));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fscanf(f, "%31[^\n] %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNu64
+                     " %" SCNu64 " %" SCNu64, magic, &m->policy.keep_last,
+                     &m->policy.keep_newer_us, &m->policy.grace_us, &m->policy.now_us,
+                     &m->live_blobs, &m->commits, &m->boundaries) == 8 &&
+              !strcmp(magic, MARK_MAGIC);
+    fclose(f);
+    ok = ok && m->policy.keep_last == p->keep_last && m->policy.keep_newer_us == p->keep_newer_us &&
+         m->policy.grace_us == p->grace_us && m->policy.now_us <= p->now_us &&
+         p->now_us - m->policy.now_us < RESUME_MAX_AGE_US;
+    path_of(g, "boundaries", 0, path, sizeof(path));
+    if (ok && !load_set(commits_path, &g->commits) && !load_set(path, &g->boundaries) &&
+        g->commits.n == m->commits && g->boundaries.n == m->boundaries)
+        return true;
+    cairn__detail_clear();
+    cairn__idset_free(&g->commits);
+    cairn__idset_free(&g->boundaries);
+    return false;
+}
+
+/* Removes the files of the work directory a run writes. */
+static void remove_files(gc *g, bool the_mark_too)
+{
+    static const char *const mark_files[] = {"live", "commits", "boundaries", "marked"};
+    char path[4200];
+    for (size_t i = 0; i < CAIRN_GC_TIERS_MAX; i++) {
+        path_of(g, "dead", i, path, sizeof(path));
+        unlink(path);
+    }
+    for (size_t i = 0; the_mark_too && i < sizeof(mark_files) / sizeof(mark_files[0]); i++) {
+        path_of(g, mark_files[i], 0, path, sizeof(path));
+        unlink(path);
+    }
 }
 
 int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_dir,
@@ -387,8 +484,9 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
     cairn_idsort *live = NULL, *commits = NULL;
     cairn_idfile *dead[CAIRN_GC_TIERS_MAX] = {0};
     char live_path[4200], commits_path[4200], path[4200];
+    mark_record rec = {.policy = *policy};
     uint64_t n;
-    int rc;
+    int rc = 0;
 
     memset(out, 0, sizeof(*out));
     out->n_tiers = cairn__stack_n_tiers(db->stack);
@@ -396,15 +494,26 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
         return cairn__fail(CAIRN_BADARG, "gc: more than %d tiers", CAIRN_GC_TIERS_MAX);
     path_of(&g, "live", 0, live_path, sizeof(live_path));
     path_of(&g, "commits", 0, commits_path, sizeof(commits_path));
-    if ((rc = cairn__idsort_open(work_dir, "live-run", RUN_BYTES, &live)) ||
-        (rc = cairn__idsort_open(work_dir, "commits-run", RUN_BYTES, &commits)) ||
-        (rc = cairn__gc_mark(db, policy, live, commits, &g.boundaries, &mark)) ||
-        (rc = cairn__idsort_finish(live, live_path, &out->live_blobs)) ||
-        (rc = cairn__idsort_finish(commits, commits_path, &n)) ||
-        (rc = load_commits(&g, commits_path)) || (rc = settle_boundaries(&g)) ||
-        (rc = find_doomed(&g)))
+    out->resumed = mark_resume(&g, policy, commits_path, &rec);
+    if (!out->resumed) {
+        remove_files(&g, true);
+        rec = (mark_record){.policy = *policy};
+        if ((rc = cairn__idsort_open(work_dir, "live-run", RUN_BYTES, &live)) ||
+            (rc = cairn__idsort_open(work_dir, "commits-run", RUN_BYTES, &commits)) ||
+            (rc = cairn__gc_mark(db, policy, live, commits, &g.boundaries, &mark)) ||
+            (rc = cairn__idsort_finish(live, live_path, &rec.live_blobs)) ||
+            (rc = cairn__idsort_finish(commits, commits_path, &n)) ||
+            (rc = load_set(commits_path, &g.commits)))
+            goto done;
+        rec.commits = mark.commits;
+        rec.boundaries = g.boundaries.n;
+        if ((rc = mark_save(&g, &rec)))
+            goto done;
+    }
+    out->live_blobs = rec.live_blobs;
+    out->commits_kept = rec.commits;
+    if ((rc = settle_boundaries(&g)) || (rc = find_doomed(&g)))
         goto done;
-    out->commits_kept = mark.commits;
     out->boundaries = g.boundaries.n;
     if (progress)
         progress(progress_ctx, "marking", out->live_blobs);
@@ -424,15 +533,13 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
     if (!rc)
         rc = reclaim(&g);
 done:
-    for (size_t i = 0; i < CAIRN_GC_TIERS_MAX; i++) {
+    for (size_t i = 0; i < CAIRN_GC_TIERS_MAX; i++)
         cairn__idfile_close(dead[i]);
-        path_of(&g, "dead", i, path, sizeof(path));
-        unlink(path);
-    }
     cairn__idsort_close(live);
     cairn__idsort_close(commits);
-    unlink(live_path);
-    unlink(commits_path);
+    /* A run that ended well leaves nothing (a dry run too: a mark can be
+     * gigabytes); one that failed after its mark leaves it for the next. */
+    remove_files(&g, !rc);
     cairn__idset_free(&g.commits);
     cairn__idset_free(&g.late);
     cairn__idset_free(&g.boundaries);
@@ -460,6 +567,48 @@ static int check_tiers(cairn_db *db)
     return 0;
 }
 
+/* The work directory of db's gc runs: BASE/cairn-gc-HASH, HASH naming the
+ * store (its primary tier's identity), so that a rerun finds what a run
+ * that was killed left, and two runs on one store find each other: the
+ * directory's lock file is held (flock) for the whole run. OUT: dir,
+ * *lock_fd. Errors: CAIRN_BUSY naming the other run, -errno. */
+static int work_dir_take(cairn_db *db, const char *base, char *dir, size_t cap, int *lock_fd)
+{
+    char identity[512], path[4200];
+    cairn__tier_identity(cairn__stack_tier(db->stack, 0), identity, sizeof(identity));
+    if (snprintf(dir, cap, "%s/cairn-gc-%016llx", base,
+                 (unsigned long long)XXH64(identity, strlen(identity), 0)) >= (int)cap)
+        return cairn__fail(CAIRN_BADARG, "gc: work directory path too long");
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return cairn__fail(-errno, "gc: cannot make the work directory %s: %s", dir,
+                           strerror(errno));
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    if ((*lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        return cairn__fail(-errno, "gc: cannot open %s: %s", path, strerror(errno));
+    if (flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(*lock_fd);
+        if (err == EWOULDBLOCK)
+            return cairn__fail(CAIRN_BUSY, "gc: another gc is running on this store (its work "
+                               "directory is %s)", dir);
+        return cairn__fail(-err, "gc: cannot lock %s: %s", path, strerror(err));
+    }
+    return 0;
+}
+
+/* Ends a run: a run that left nothing to resume removes its directory. */
+static void work_dir_release(const char *dir, int lock_fd)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/marked", dir);
+    if (access(path, F_OK) != 0) {
+        snprintf(path, sizeof(path), "%s/lock", dir);
+        unlink(path);
+        rmdir(dir);
+    }
+    close(lock_fd); /* releases the flock */
+}
+
 int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *report)
 {
     cairn_gc_options opts;
@@ -467,7 +616,7 @@ int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *rep
     char dir[4096];
     const char *base;
     struct timespec now;
-    int rc;
+    int rc, lock_fd = -1;
 
     cairn__detail_clear();
     if (!report)
@@ -487,11 +636,8 @@ int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *rep
     base = opts.work_dir ? opts.work_dir : getenv("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
-    if (snprintf(dir, sizeof(dir), "%s/cairn-gc-XXXXXX", base) >= (int)sizeof(dir))
-        return cairn__fail(CAIRN_BADARG, "gc: work directory path too long");
-    if (!mkdtemp(dir))
-        return cairn__fail(-errno, "gc: cannot make a work directory under %s: %s", base,
-                           strerror(errno));
+    if ((rc = work_dir_take(db, base, dir, sizeof(dir), &lock_fd)))
+        return rc;
     clock_gettime(CLOCK_REALTIME, &now);
     cairn_gc_policy policy = {
         .keep_last = opts.keep_last,
@@ -500,6 +646,6 @@ int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *rep
         .now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
     };
     rc = cairn__gc_run(db, &policy, dir, opts.dry_run, opts.progress, opts.progress_ctx, report);
-    rmdir(dir);
+    work_dir_release(dir, lock_fd);
     return rc;
 }

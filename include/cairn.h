@@ -660,6 +660,8 @@ CAIRN_EXTERN void cairn_gc_options_init(cairn_gc_options *opts);
 
 /* What gc found and did, per tier of the stack. */
 typedef struct cairn_gc_report {
+    bool resumed;            /* the mark of an earlier run that was killed or
+                                failed was used (same policy, under a day old) */
     uint64_t commits_kept;   /* commits the policy keeps */
     uint64_t boundaries;     /* kept commits whose parent was dropped */
     uint64_t live_blobs;     /* distinct blobs the kept commits reach */

@@ -14,6 +14,10 @@
  *    runs again and again in this one (keep_last 2, no grace: as much as
  *    possible is dead at each mark). Afterwards the head and the commits
  *    gc kept read whole and match the writer's model.
+ *  - kills: gc killed at a random call into the tiers (any phase: mark,
+ *    list, sweep, reclaim), commits made, gc run again: after each kill the
+ *    store verifies and every commit that any run keeps reads as it did;
+ *    the rerun takes up the killed run's mark when it finished one.
  * On lmdb and file (the file tier skips writing a blob it holds: the case
  * the protocol exists for). And on lmdb, the compaction after gc:
  *  - with no other process on the store, data.mdb shrinks, the kept
@@ -223,6 +227,120 @@ static void race(const char *spec, const char *log)
     cairn_close(db);
 }
 
+/* gc in a child process that kills itself at the kill_at-th tier call
+ * (0: never, counting the calls instead). Returns the calls counted, or 0
+ * when it was killed. */
+static uint64_t gc_child(const char *spec, const cairn_gc_options *o, uint64_t kill_at)
+{
+    int fd[2];
+    uint64_t seen = 0;
+    ASSERT_OK(pipe(fd));
+    pid_t pid = fork();
+    if (pid == 0) {
+        cairn_db *db = gc_open_db(spec);
+        cairn_gc_report r;
+        cairn__tier_fault_arm_kind("*", kill_at ? kill_at : UINT64_MAX, CAIRN_TIER,
+                                   CAIRN_FAULT_KILL, false);
+        int rc = cairn_gc(db, o, &r);
+        uint64_t n = cairn__tier_fault_seen();
+        if (rc) {
+            fprintf(stderr, "gc child: %s: %s\n", cairn_errname(rc), cairn_errdetail());
+            _exit(1);
+        }
+        cairn_close(db);
+        _exit(write(fd[1], &n, sizeof(n)) == sizeof(n) ? 0 : 2);
+    }
+    close(fd[1]);
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+        close(fd[0]);
+        return 0;
+    }
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ(read(fd[0], &seen, sizeof(seen)), (ssize_t)sizeof(seen));
+    close(fd[0]);
+    return seen;
+}
+
+/* gc killed at every tier call it makes, each time on a fresh copy of
+ * the same store (40 commits, keep the last 3: the first gc of a store,
+ * which drops most). After each kill the store verifies and the kept
+ * commits read as they did; commits are made; a rerun finishes, taking up
+ * the killed run's mark if it had finished one, and the store verifies. */
+static void kills(const char *kind, const char *dir)
+{
+    enum { COMMITS = 40, KEEP = 3, MAX = COMMITS + 4 };
+    uint64_t rng = test_seed * 7907, digests[MAX];
+    cairn_id ids[MAX];
+    char template_spec[700], spec[700], cmd[1600];
+    int n = 0, rc, killed = 0, resumed = 0;
+    cairn_gc_options o;
+    cairn_gc_options_init(&o);
+    o.keep_last = KEEP;
+    o.grace_s = 0;
+
+    snprintf(template_spec, sizeof(template_spec), "%s:%s/kills-%s", kind, dir, kind);
+    cairn_db *db = gc_open_db(template_spec);
+    while (n < COMMITS) {
+        ASSERT_OK(gc_commit_batch(db, &rng, &ids[n]));
+        if (n && cairn__id_eq(&ids[n], &ids[n - 1]))
+            continue;
+        digests[n] = gc_digest_commit(db, &ids[n], &rc);
+        ASSERT_OK(rc);
+        n++;
+    }
+    cairn_close(db);
+    snprintf(spec, sizeof(spec), "%s:%s/kills-%s-run", kind, dir, kind);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s/kills-%s-run && cp -a %s/kills-%s %s/kills-%s-run", dir,
+             kind, dir, kind, dir, kind);
+    ASSERT_OK(system(cmd));
+    uint64_t calls = gc_child(spec, &o, 0); /* the calls of a whole run */
+    ASSERT_TRUE(calls > 0);
+
+    for (uint64_t kill_at = 1; kill_at <= calls; kill_at++) {
+        ASSERT_OK(system(cmd));
+        killed += gc_child(spec, &o, kill_at) == 0;
+        db = gc_open_db(spec);
+        cairn_verify_report vr;
+        if ((rc = cairn_verify(db, NULL, NULL, &vr)) || vr.problems)
+            TEST_FAIL("%s: gc killed at call %llu of %llu: verify: %s", spec,
+                      (unsigned long long)kill_at, (unsigned long long)calls,
+                      rc ? cairn_errdetail() : "problems");
+        for (int i = COMMITS - KEEP; i < COMMITS; i++)
+            if (gc_digest_commit(db, &ids[i], &rc) != digests[i] || rc)
+                TEST_FAIL("%s: gc killed at call %llu: kept commit %d reads otherwise (rc %d)",
+                          spec, (unsigned long long)kill_at, i, rc);
+        /* commits between the killed run and the next: its catch-up */
+        uint64_t r2 = rng;
+        for (n = COMMITS; n < COMMITS + 1 + (int)(kill_at % 4);) {
+            ASSERT_OK(gc_commit_batch(db, &r2, &ids[n]));
+            if (cairn__id_eq(&ids[n], &ids[n - 1]))
+                continue;
+            digests[n] = gc_digest_commit(db, &ids[n], &rc);
+            ASSERT_OK(rc);
+            n++;
+        }
+        cairn_gc_report r;
+        ASSERT_OK(cairn_gc(db, &o, &r));
+        resumed += r.resumed;
+        for (int i = n - KEEP; i < n; i++)
+            if (gc_digest_commit(db, &ids[i], &rc) != digests[i] || rc)
+                TEST_FAIL("%s: the rerun after a kill at call %llu: kept commit %d reads "
+                          "otherwise (rc %d)", spec, (unsigned long long)kill_at, i, rc);
+        if ((rc = cairn_verify(db, NULL, NULL, &vr)) || vr.problems)
+            TEST_FAIL("%s: the rerun after a kill at call %llu: verify: %s", spec,
+                      (unsigned long long)kill_at, rc ? cairn_errdetail() : "problems");
+        cairn_close(db);
+    }
+    ASSERT_EQ(killed, (int)calls);
+    ASSERT_TRUE(resumed >= 1);
+    printf("%s: kills: gc killed at each of its %llu tier calls in turn; after each, verify "
+           "passes and the kept commits read as they were; a rerun after new commits finishes "
+           "(%d took up the killed run's mark) and verify passes\n", kind,
+           (unsigned long long)calls, resumed);
+}
+
 static uint64_t size_of(const char *path)
 {
     struct stat st;
@@ -334,6 +452,7 @@ int main(void)
         retention(spec);
         snprintf(spec, sizeof(spec), "%s:%s/race-%s", kinds[k], dir, kinds[k]);
         race(spec, log);
+        kills(kinds[k], dir);
     }
     compaction(dir);
     printf("ok\n");

@@ -955,6 +955,17 @@ static void file_close(cairn_tier *base)
     cairn__free(t);
 }
 
+static void file_identity(cairn_tier *base, char *out, size_t cap)
+{
+    file_tier *t = (file_tier *)base;
+    struct stat st;
+    if (fstat(t->root_fd, &st) == 0)
+        snprintf(out, cap, "file %llu:%llu", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino);
+    else
+        snprintf(out, cap, "file %s", t->path);
+}
+
 static const cairn_tier_methods file_methods = {
     .version = 1,
     .name = "file",
@@ -972,6 +983,7 @@ static const cairn_tier_methods file_methods = {
     .usage = file_usage,
     .publish = file_publish,
     .scan_from = file_scan_from,
+    .identity = file_identity,
 };
 
 /* ---------------------------------------------------------------- open */

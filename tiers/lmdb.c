@@ -831,6 +831,13 @@ static void lmdb_close(cairn_tier *base)
     cairn__free(t);
 }
 
+static void lmdb_identity(cairn_tier *base, char *out, size_t cap)
+{
+    lmdb_tier *t = (lmdb_tier *)base;
+    snprintf(out, cap, "lmdb %llu:%llu", (unsigned long long)t->shared->dev,
+             (unsigned long long)t->shared->ino);
+}
+
 static const cairn_tier_methods lmdb_methods = {
     .version = 1,
     .name = "lmdb",
@@ -849,6 +856,7 @@ static const cairn_tier_methods lmdb_methods = {
     .usage = lmdb_usage,
     .scan_from = lmdb_scan_from,
     .reclaim = cairn__lmdb_reclaim,
+    .identity = lmdb_identity,
 };
 
 /* ---------------------------------------------------------------- open */

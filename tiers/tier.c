@@ -8,10 +8,12 @@
 #include "tier.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -131,10 +133,12 @@ static char fault_method[32];
 static _Atomic int fault_rc, fault_kind;
 static _Atomic bool fault_forever, fault_fired, fault_hit;
 static _Atomic uint64_t fault_calls_left;
+static _Atomic uint64_t fault_seen;
 
 void cairn__tier_fault_arm_kind(const char *method, uint64_t n, int rc, int kind, bool forever)
 {
     atomic_store(&fault_calls_left, 0);
+    atomic_store(&fault_seen, 0);
     atomic_store(&fault_fired, false);
     atomic_store(&fault_hit, false);
     snprintf(fault_method, sizeof(fault_method), "%s", method ? method : "*");
@@ -159,6 +163,11 @@ bool cairn__tier_fault_fired(void)
     return atomic_load(&fault_hit);
 }
 
+uint64_t cairn__tier_fault_seen(void)
+{
+    return atomic_load(&fault_seen);
+}
+
 /* Returns the armed rc if this call is the one that must fail, else 0. */
 static int fault_check(const char *method)
 {
@@ -168,6 +177,7 @@ static int fault_check(const char *method)
         return 0;
     if (strcmp(fault_method, "*") != 0 && strcmp(fault_method, method) != 0)
         return 0;
+    atomic_fetch_add(&fault_seen, 1);
     if (left == 0) /* fired, and forever */
         return cairn__fail(atomic_load(&fault_rc), "injected fault in %s", method);
     while (left > 0) {
@@ -177,6 +187,8 @@ static int fault_check(const char *method)
             if (atomic_load(&fault_forever))
                 atomic_store(&fault_fired, true);
             atomic_store(&fault_hit, true);
+            if (atomic_load(&fault_kind) == CAIRN_FAULT_KILL)
+                raise(SIGKILL);
             return cairn__fail(atomic_load(&fault_rc), "injected fault in %s", method);
         }
     }
@@ -334,6 +346,14 @@ int cairn__tier_reclaim(cairn_tier *t, cairn_reclaim_result *out)
     if ((rc = fault_check("reclaim")))
         return rc;
     return t->m->reclaim ? t->m->reclaim(t, out) : 0;
+}
+
+void cairn__tier_identity(cairn_tier *t, char *out, size_t cap)
+{
+    if (t->m->identity)
+        t->m->identity(t, out, cap);
+    else
+        snprintf(out, cap, "%s pid %ld at %p", t->spec, (long)getpid(), (void *)t);
 }
 
 int cairn__tier_scan_ids(cairn_tier *t, cairn_id_visitor fn, void *ctx)

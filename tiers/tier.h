@@ -121,6 +121,12 @@ typedef struct cairn_tier_methods {
      * by gc under the writer lock after its last delete. Fills *out.
      * Default: nothing (out says so). */
     int (*reclaim)(cairn_tier *t, struct cairn_reclaim_result *out);
+    /* Writes into out a name of the store the tier holds, the same for
+     * every handle and spelling of its spec ("lmdb dev:ino", the S3
+     * endpoint, bucket and prefix): gc keys its lock and its work files
+     * by it. Default: the spec and this process (a mem tier is its
+     * process's alone). */
+    void (*identity)(cairn_tier *t, char *out, size_t cap);
 } cairn_tier_methods;
 
 /* What a reclaim did: the tier's storage (its files, its objects) before
@@ -246,6 +252,7 @@ int cairn__tier_writer_lock(cairn_tier *t, bool acquire);
 int cairn__tier_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes);
 int cairn__tier_refresh(cairn_tier *t);
 int cairn__tier_reclaim(cairn_tier *t, cairn_reclaim_result *out);
+void cairn__tier_identity(cairn_tier *t, char *out, size_t cap);
 void cairn__tier_close(cairn_tier *t);
 
 /* ---- fault injection (tests) ------------------------------------------ */
@@ -264,9 +271,14 @@ void cairn__tier_fault_arm_forever(const char *method, uint64_t n, int rc);
                                written, then the call fails with rc (no ref moves) */
 #define CAIRN_FAULT_FLIP 2  /* get_many: succeeds, with one byte of the first blob
                                returned flipped (a tier handing back wrong bytes) */
+#define CAIRN_FAULT_KILL 3  /* the process SIGKILLs itself at the call: a crash
+                               at that point (gc's kill test) */
 /* Arms a fault of that kind (once, or forever from the nth call). */
 void cairn__tier_fault_arm_kind(const char *method, uint64_t n, int rc, int kind, bool forever);
 /* Whether the armed fault has fired since it was armed. */
 bool cairn__tier_fault_fired(void);
+/* The calls an armed fault has counted (matching its method) since it was
+ * armed: arm one that never fires to count the calls of an operation. */
+uint64_t cairn__tier_fault_seen(void);
 
 #endif /* CAIRN_TIER_H */

@@ -813,6 +813,12 @@ static void s3_close(cairn_tier *t)
     cairn__free(st);
 }
 
+static void s3_identity(cairn_tier *t, char *out, size_t cap)
+{
+    s3_tier *st = (s3_tier *)t;
+    snprintf(out, cap, "s3 %s %s/%s", cairn__s3_endpoint(st->client), st->bucket, st->prefix);
+}
+
 static const cairn_tier_methods s3_methods = {
     .version = 1,
     .name = "s3",
@@ -832,6 +838,7 @@ static const cairn_tier_methods s3_methods = {
     .remote_stats = s3_remote_stats,
     .remove_many = cairn__s3_remove_many,
     .reclaim = cairn__s3_reclaim,
+    .identity = s3_identity,
 };
 
 int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
