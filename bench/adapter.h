@@ -112,11 +112,9 @@ struct bench_adapter {
      * store in use would be. Called once after the template is built. */
     int (*settle)(bench_store *s, int full);
     /* Optional (NULL): give back the space old versions hold, as an operator
-     * of an aged store would (cairn: garbage collection, which does not
-     * exist yet; RocksDB: a full compaction; SQLite: VACUUM; LMDB reuses
-     * free pages by itself). The hook of the "after gc" template
-     * (--template aged-gc), which stays refused until cairn's adapter fills
-     * this in. */
+     * of an aged store would (cairn: gc keeping the head; RocksDB: a full
+     * compaction; SQLite: VACUUM; LMDB reuses free pages by itself). The
+     * hook of the "after gc" template (--template aged-gc). */
     int (*reclaim)(bench_store *s);
 };
 

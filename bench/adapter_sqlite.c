@@ -277,6 +277,15 @@ static int s_scan(bench_reader *br, const void *start, size_t start_len, size_t 
     return 0;
 }
 
+/* SQLite gives the pages of deleted rows back with VACUUM. */
+static int s_reclaim(bench_store *bs)
+{
+    sql_store *s = (sql_store *)bs;
+    if (sqlite3_exec(s->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+        return sfail(bs->err, "VACUUM", s->db);
+    return 0;
+}
+
 const bench_adapter bench_sqlite_adapter = {
     .name = "sqlite",
     .open = s_open,
@@ -292,6 +301,7 @@ const bench_adapter bench_sqlite_adapter = {
     .scan = s_scan,
     .counters = NULL,
     .settle = NULL,
+    .reclaim = s_reclaim,
 };
 
 #else /* !CAIRN_BENCH_HAVE_SQLITE */

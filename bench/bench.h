@@ -30,8 +30,7 @@
 typedef enum bench_template {
     TPL_SORTED = 0, /* key order, commits of up to 100,000 keys: compact, no history */
     TPL_AGED = 1,   /* random order in commits of B keys, then update/delete commits */
-    TPL_AGED_GC = 2 /* aged, then each engine's reclaim (adapter.h); not runnable until
-                     * cairn has garbage collection: --template aged-gc is refused */
+    TPL_AGED_GC = 2 /* aged, then each engine's reclaim (adapter.h) */
 } bench_template;
 
 /* At most this many rounds (--repeat). */

@@ -100,6 +100,8 @@ int cmd_gc(cli *c)
     progress_done(&p);
     if (rc)
         return cli_error(rc, "gc");
+    if (r.resumed)
+        printf("took up the mark of an earlier run that did not finish\n");
     printf("kept %" PRIu64 " commit%s (%" PRIu64 " whose history before was dropped), %" PRIu64
            " blobs they need\n",
            r.commits_kept, r.commits_kept == 1 ? "" : "s", r.boundaries, r.live_blobs);

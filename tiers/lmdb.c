@@ -1091,8 +1091,9 @@ static int create_env(const char *path, const struct lmdb_opts *o, unsigned flag
 
 #define NEW_DATA_PREFIX ".data.mdb."
 
-/* Removes the leftovers of creations cut short: .data.mdb.<pid> and its
- * "-lock" file, for pids that no longer run. Best effort. */
+/* Removes the leftovers of creations and compactions cut short:
+ * .data.mdb.<pid> and its "-lock" file, for pids that no longer run. Best
+ * effort. */
 static void remove_leftovers(const char *path)
 {
     struct dirent *de;
@@ -1137,7 +1138,6 @@ static int create_data_file(const char *path, const struct lmdb_opts *o, unsigne
     snprintf(data, sizeof(data), "%s/data.mdb", path);
     if (stat(data, &st) == 0 || errno != ENOENT)
         return 0; /* there already (or LMDB will say what is wrong) */
-    remove_leftovers(path);
     snprintf(tmp, sizeof(tmp), "%s/" NEW_DATA_PREFIX "%ld", path, (long)getpid());
     snprintf(tmp_lock, sizeof(tmp_lock), "%s-lock", tmp);
     unlink(tmp);
@@ -1240,6 +1240,8 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         rc = e->users_fd;
         goto fail_users;
     }
+    if (!rdonly)
+        remove_leftovers(path); /* of creations and compactions cut short */
     if (!rdonly && (rc = create_data_file(path, o, flags)))
         goto fail_create;
     rc = create_env(path, o, flags, &e->env);
