@@ -27,4 +27,11 @@ cairn_db *gc_open_db(const char *spec);
  * another holds the writer lock. OUT: *id. */
 int gc_commit_batch(cairn_db *db, uint64_t *rng, cairn_id *id);
 
+/* The model-based gc test (gcmodel.c): on a new store at spec, steps of
+ * random commits on several branches, branches made and deleted, tags,
+ * resets and gc runs with random retention; after each gc every commit
+ * the model keeps reads exactly its contents, every other one is gone,
+ * and verify passes. Fails the test otherwise. */
+void gc_model_run(const char *spec, uint64_t seed, int steps);
+
 #endif /* CAIRN_GCUTIL_H */

@@ -18,6 +18,9 @@
  *  - a blob removed and written again before the packs are rewritten (a
  *    commit between two of gc's batches resurrects it) is found, in the
  *    same handle, after the rewrite, and in a fresh handle;
+ *  - the model of gcmodel.c (random commits, branches, tags, resets, gc
+ *    with random retention; kept commits read their model, dropped ones
+ *    are gone, verify passes);
  *  - the race, in one process (S3 gc runs in the writer's process): a
  *    writer thread resurrecting old nodes while gc runs again and again
  *    on the same handle; afterwards the last commits read whole, in a
@@ -383,6 +386,9 @@ int main(void)
     old_reader();
     orphans();
     resurrected_between_batches();
+    char spec[512];
+    make_spec(spec, sizeof(spec), "model", "merge_at=6");
+    gc_model_run(spec, test_seed * 1000, 150);
     race();
     printf("ok\n");
     return 0;
