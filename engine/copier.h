@@ -129,4 +129,22 @@ int cairn__copier_flush(cairn__copier *c);
 int cairn__copier_history(cairn__copier *c, const cairn_id *head, const cairn_id *fallback,
                           cairn_idset *complete);
 
+/* ---- copies (copy.c) ---------------------------------------------------- */
+
+/* The branches and tags of src that names[0..n_names) select (each name:
+ * the branch and the tag of that name, whichever exist; none: all), as
+ * "heads/NAME" and "tags/NAME", in name order. OUT: *out.
+ * Errors: CAIRN_NOTFOUND naming a name that selects nothing, CAIRN_BADARG
+ * (a bad name), CAIRN_CORRUPT (a damaged ref of src). */
+int cairn__copy_select(cairn_db *src, const char *const *names, size_t n_names,
+                       cairn__ref_list *out);
+
+/* cairn_copy. With bundle (the path of the bundle src was opened on),
+ * the history to copy is first walked without writing (CAIRN__COPY_CHECK),
+ * so that a source that lacks a blob or holds one that does not decode (a
+ * hostile bundle) is refused before the destination changes: CAIRN_CORRUPT
+ * naming the bundle. */
+int cairn__copy(cairn_db *src, cairn_db *dst, const char *const *names, size_t n_names,
+                const cairn_copy_options *opts, cairn_copy_report *report, const char *bundle);
+
 #endif /* CAIRN_COPIER_H */
