@@ -61,6 +61,9 @@ typedef struct copy_job {
     cairn_id dst_config;
     bool adopt;                /* the (empty) destination takes src_config */
     uint32_t src_node_size;
+    cairn_idset dst_boundary;  /* the destination's meta/boundary: commits
+                                  whose history it lacks */
+    bool dst_has_boundary;
     cairn_idset complete;      /* after the walk: commits dst holds whole */
     cairn_idset boundaries;    /* after the walk: boundaries reached */
 } copy_job;
@@ -322,8 +325,12 @@ static int walk(copy_job *j, enum cairn__copy_mode mode)
     cairn__copier_init(c, j->src, (cairn__sink){dst_has, dst_put, j->dst}, mode);
     c->progress = j->opts.progress;
     c->progress_ctx = j->opts.progress_ctx;
+    /* What the destination holds whole: its refs' commits with their
+     * history, unless the history is cut there (a boundary of its own,
+     * whose parent the source may still have: then the walk goes on). */
     for (size_t i = 0; i < j->dst_refs.n && !rc; i++)
-        if (!cairn__ref_is_meta(j->dst_refs.v[i].name))
+        if (!cairn__ref_is_meta(j->dst_refs.v[i].name) &&
+            !cairn__idset_has(&j->dst_boundary, &j->dst_refs.v[i].id))
             rc = cairn__idset_add(&complete, &j->dst_refs.v[i].id);
     if (!rc && j->adopt)
         rc = cairn__copier_add(c, &j->src_config, NULL, 0);
@@ -363,21 +370,14 @@ static int walk(copy_job *j, enum cairn__copy_mode mode)
  * changed. A dry run only counts. */
 static int merge_boundaries(copy_job *j)
 {
-    cairn_idset merged = {0}, had;
+    cairn_idset merged = {0};
     const cairn_id *id;
-    bool exists, changed = false;
-    int rc;
+    bool changed = false;
+    int rc = 0;
 
-    if (j->boundaries.n == 0 && !j->dry_run) {
-        bool any = false;
-        for (size_t i = 0; i < j->dst_refs.n; i++)
-            any |= !strcmp(j->dst_refs.v[i].name, CAIRN_BOUNDARY_REF);
-        if (!any)
-            return 0; /* the usual case: no gc anywhere */
-    }
-    if ((rc = cairn__boundary_load(j->dst, &had, &exists)))
-        return rc;
-    for (size_t pos = 0; !rc && (id = cairn__idset_next(&had, &pos));) {
+    if (j->boundaries.n == 0 && !j->dst_has_boundary)
+        return 0; /* the usual case: no gc anywhere */
+    for (size_t pos = 0; !rc && (id = cairn__idset_next(&j->dst_boundary, &pos));) {
         cairn_commit_info info;
         bool keep = true;
         if (cairn_commit_get(j->dst, id, &info) == 0) {
@@ -400,7 +400,6 @@ static int merge_boundaries(copy_job *j)
     }
     if (!rc && changed && !j->dry_run)
         rc = cairn__boundary_store(j->dst, &merged);
-    cairn__idset_free(&had);
     cairn__idset_free(&merged);
     return rc;
 }
@@ -482,7 +481,8 @@ int cairn__copy(cairn_db *src, cairn_db *dst, const char *const *names, size_t n
     }
     if ((rc = cairn__ref_list_stack(dst->stack, "", &j.dst_refs)))
         goto done;
-    if ((rc = plan_settings(&j)) || (rc = plan_refs(&j, &sel)))
+    if ((rc = cairn__boundary_load(dst, &j.dst_boundary, &j.dst_has_boundary)) ||
+        (rc = plan_settings(&j)) || (rc = plan_refs(&j, &sel)))
         goto done;
     for (size_t i = 0; i < j.n_refs; i++)
         j.report->refs_same += j.refs[i].action == REF_SAME;
@@ -501,6 +501,7 @@ done:
     cairn__free(j.refs);
     cairn__idset_free(&j.complete);
     cairn__idset_free(&j.boundaries);
+    cairn__idset_free(&j.dst_boundary);
     return rc;
 }
 

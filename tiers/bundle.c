@@ -86,6 +86,12 @@ static int manifest_parse(const char *path, const uint8_t *text, size_t len, par
 
     *refs = NULL;
     *n_refs = 0;
+    if (len < sizeof(CAIRN_BUNDLE_MAGIC) ||
+        memcmp(text, CAIRN_BUNDLE_MAGIC " ", sizeof(CAIRN_BUNDLE_MAGIC)) != 0)
+        return cairn__fail(CAIRN_CORRUPT,
+                           "bundle %s: not a bundle: its last record is no manifest (a plain "
+                           "pack, or another file)",
+                           path);
     while (pos < len && !rc) {
         const char *line = (const char *)text + pos;
         const char *nl = memchr(line, '\n', len - pos);
@@ -106,19 +112,12 @@ static int manifest_parse(const char *path, const uint8_t *text, size_t len, par
             rc = cairn__fail(CAIRN_CORRUPT, "bundle %s: manifest has text after its end line",
                              path);
         } else if (line_no == 1) {
-            size_t m = strlen(CAIRN_BUNDLE_MAGIC);
+            size_t m = strlen(CAIRN_BUNDLE_MAGIC) + 1; /* (the magic and a space: checked) */
             if (l == strlen(MAGIC_LINE) && !memcmp(line, MAGIC_LINE, l))
                 continue;
-            if (l > m + 1 && !memcmp(line, CAIRN_BUNDLE_MAGIC " ", m + 1))
-                rc = cairn__fail(CAIRN_VERSION,
-                                 "bundle %s: bundle format '%.*s'; this build reads format %d",
-                                 path, (int)(l - m - 1 > 20 ? 20 : l - m - 1), line + m + 1,
-                                 CAIRN_BUNDLE_VERSION);
-            else
-                rc = cairn__fail(CAIRN_CORRUPT,
-                                 "bundle %s: not a bundle: its last record is no manifest (a "
-                                 "plain pack, or another file)",
-                                 path);
+            rc = cairn__fail(CAIRN_VERSION,
+                             "bundle %s: bundle format '%.*s'; this build reads format %d", path,
+                             (int)(l - m > 20 ? 20 : l - m), line + m, CAIRN_BUNDLE_VERSION);
         } else if (l == 3 && !memcmp(line, "end", 3)) {
             ended = true;
         } else if (l > 4 && !memcmp(line, "ref ", 4)) {
