@@ -63,6 +63,10 @@ static void options_for(cli *c, cairn_copy_options *o, progress *p)
 /* The exit status of a failed copy or import, after its message. */
 static int copy_failed(int rc, const char *what)
 {
+    if (rc == CAIRN_NOTFOUND) { /* an unknown REF: bad input, as everywhere */
+        cli_error(rc, "%s", what);
+        return EXIT_USAGE;
+    }
     if (rc != CAIRN_CONFLICT)
         return cli_error(rc, "%s", what);
     /* (not strerror's "compare-and-swap failed": the detail says it all) */
@@ -170,7 +174,7 @@ int cmd_export_pack(cli *c)
                              &o, &r);
     progress_done(&p);
     if (rc)
-        status = cli_error(rc, "export to '%s'", path);
+        status = copy_failed(rc, "export");
     if (out == stdout) {
         if (!status)
             status = cli_flush_stdout();

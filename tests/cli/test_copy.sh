@@ -85,7 +85,7 @@ expect_status 0 "a forced copy" "$bin" copy "$src" "$dst" main --force
 grep -q "^branch main: .* (forced)$" "$tmp/out" || fail "forced: $(cat "$tmp/out")"
 expect_eq "$("$bin" -s "$dst" get theirs)" 2 "the forced branch"
 expect_status 1 "the forced branch lost the destination's commit" "$bin" -s "$dst" get mine
-expect_status 1 "an unknown ref" "$bin" copy "$src" "$dst" nosuchref
+expect_status 2 "an unknown ref" "$bin" copy "$src" "$dst" nosuchref
 expect_err "no branch or tag 'nosuchref'" "an unknown ref is named"
 expect_status 2 "copy with -s" "$bin" -s "$src" copy "$src" "$dst"
 expect_status 2 "copy of one store" "$bin" copy "$src"
@@ -169,6 +169,8 @@ done
 # usage
 expect_status 2 "import of stdin" "$bin" -s "$dst" import --format pack -
 expect_status 2 "export without FILE" "$bin" -s "$src" export --format pack
+expect_status 2 "export of an unknown ref" "$bin" -s "$src" export --format pack "$tmp/x" nosuchref
+[ -e "$tmp/x" ] && fail "a failed export left its file"
 expect_status 2 "export --format pack --at" "$bin" -s "$src" export --format pack "$tmp/x" --at main
 expect_status 2 "import --force without pack" "$bin" -s "$dst" import --force "$tmp/batch.tsv"
 expect_status 2 "a missing bundle" "$bin" -s "$dst" import --format pack "$tmp/none.pack"
