@@ -855,13 +855,18 @@ int main(int argc, char **argv)
     cairn_options_init(&opts);
     if (c.repair)
         opts.flags |= CAIRN_EXISTING; /* writes, but only to a store that exists */
-    else if (!cmd->writes)
-        opts.flags |= CAIRN_RDONLY;
+    else if (!cmd->writes || (c.pack && c.dry_run))
+        opts.flags |= CAIRN_RDONLY; /* (a dry run of an import writes nothing either) */
     if (c.seen & OPT_NODE_SIZE)
         opts.node_size = (uint32_t)c.node_size;
     if (c.seen & OPT_FOLLOW)
         opts.follow_ms = (uint32_t)(c.follow_s * 1000);
-    if ((rc = cairn_open(c.spec, &opts, &c.db))) {
+    rc = cairn_open(c.spec, &opts, &c.db);
+    if (rc == CAIRN_NOTFOUND && c.pack && c.dry_run) {
+        cairn_options_init(&opts); /* a store not made yet imports as an empty one */
+        rc = cairn_open("mem", &opts, &c.db);
+    }
+    if (rc) {
         if (rc == CAIRN_NOTFOUND && (opts.flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
             cli_error(rc, "no store at '%s' (nothing has been written there yet)", c.spec);
             return EXIT_USAGE;

@@ -708,7 +708,7 @@ typedef struct cairn_copy_options {
     /* Called now and then from the calling thread (may be NULL): the
      * phase and the blobs and bytes done in it so far. Phases: "checking"
      * (a bundle's records are hashed, then its history walked, before
-     * anything is written; a dry run walks too), "copying". */
+     * anything is written; a dry run walks too), "copying", "exporting". */
     void (*progress)(void *ctx, const char *phase, uint64_t blobs, uint64_t bytes);
     void *progress_ctx;
     /* Called once per branch or tag the copy creates or moves (in a dry
@@ -816,8 +816,8 @@ CAIRN_EXTERN int cairn_bundle_export(cairn_db *db, void *out /* FILE * */,
  * a bundle (a plain pack, another file), or whose manifest names refs or
  * blobs it does not hold; the detail names path and what is wrong (the
  * store is then unchanged); CAIRN_VERSION (a newer bundle or pack
- * format); -errno (ENOENT...) opening or reading path; otherwise those of
- * cairn_copy. */
+ * format); CAIRN_BADARG (path is not a regular file); -errno (ENOENT...)
+ * opening or reading path; otherwise those of cairn_copy. */
 CAIRN_EXTERN int cairn_bundle_import(cairn_db *db, const char *path, const char *const *refs,
                                      size_t n_refs, const cairn_copy_options *opts,
                                      cairn_copy_report *report);

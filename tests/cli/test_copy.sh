@@ -44,8 +44,10 @@ history() {
     done
     "$bin" -s "$spec" branch dev >/dev/null 2>&1 || true
     "$bin" -s "$spec" -b dev put "dev-$RANDOM" "x" >/dev/null
-    "$bin" -s "$spec" tag "v$RANDOM" >/dev/null
+    tags=$((tags + 1))
+    "$bin" -s "$spec" tag "v$tags" >/dev/null
 }
+tags=0
 
 # ---- every pair of lmdb and file
 for from in lmdb file; do
@@ -141,6 +143,9 @@ for to in lmdb file; do
         "$bin" -s "$to:$tmp/from-bundle-$to" import --format pack "$tmp/b.pack"
     same "$src" "$to:$tmp/from-bundle-$to"
 done
+expect_status 0 "a dry run of an import" "$bin" -s "lmdb:$tmp/not-yet" import --format pack --dry-run "$tmp/b.pack"
+grep -Eq "^would import [0-9]+ refs \(0 already there\)" "$tmp/out" || fail "dry run of an import: $(cat "$tmp/out")"
+[ -e "$tmp/not-yet" ] && fail "a dry run of an import created the store"
 "$bin" -s "$src" export --format pack - 2>/dev/null | cat >"$tmp/piped.pack"
 cmp -s "$tmp/b.pack" "$tmp/piped.pack" || fail "a bundle through a pipe differs"
 expect_status 0 "import of part" "$bin" -s "lmdb:$tmp/only-dev" import --format pack "$tmp/b.pack" dev
