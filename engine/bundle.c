@@ -142,20 +142,10 @@ done:
 
 /* ---------------------------------------------------------------- import */
 
-/* The detail of the error just failed, as "bundle PATH: DETAIL" with code
- * rc (CAIRN_CORRUPT for a blob the bundle lacks: its manifest or history
- * names one it does not hold). */
-static int bundle_error(const char *path, int rc)
+/* bsearch of a name among refs sorted by name. */
+static int by_name(const void *key, const void *elem)
 {
-    char detail[1024];
-
-    snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
-    if (rc == CAIRN_MISSING)
-        return cairn__fail(CAIRN_CORRUPT, "bundle %s lacks a blob its history needs: %s", path,
-                           detail);
-    if (strstr(detail, path))
-        return rc; /* (the detail names the bundle already) */
-    return cairn__fail(rc, "bundle %s: %s", path, detail);
+    return strcmp(key, ((const cairn__ref *)elem)->name);
 }
 
 /* The manifest names only what a store's refs may be, and the settings. */
@@ -187,6 +177,21 @@ static int check_names(cairn_tier *t, const char *path)
     if (!rc && !config)
         rc = cairn__fail(CAIRN_CORRUPT, "bundle %s: its manifest names no settings (meta/config)",
                          path);
+    /* A ref cannot also be a folder of refs ("heads/a" and "heads/a/b"): a
+     * store refuses to hold both, so a bundle cannot name both. Each
+     * name's folders are looked up (the names are sorted). */
+    for (size_t i = 0; i < refs.n && !rc; i++) {
+        const char *name = refs.v[i].name, *slash = strchr(name, '/');
+        for (slash = slash ? strchr(slash + 1, '/') : NULL; slash && !rc;
+             slash = strchr(slash + 1, '/')) {
+            char folder[CAIRN_REF_NAME_MAX + 1];
+            snprintf(folder, sizeof(folder), "%.*s", (int)(slash - name), name);
+            if (bsearch(folder, refs.v, refs.n, sizeof(*refs.v), by_name))
+                rc = cairn__fail(CAIRN_CORRUPT, "bundle %s: its manifest names both '%s' and "
+                                                "'%s' (a ref cannot also be a folder of refs)",
+                                 path, folder, name);
+        }
+    }
     cairn__ref_list_free(&refs);
     return rc;
 }
@@ -201,10 +206,10 @@ static int check_refs(cairn_db *b, const char *path)
     int rc;
 
     if ((rc = cairn__boundary_load(b, &boundary, &exists)))
-        return bundle_error(path, rc);
+        return cairn__bundle_refused(path, rc);
     cairn__idset_free(&boundary);
     if ((rc = cairn__ref_list_stack(b->stack, "", &refs)))
-        return bundle_error(path, rc);
+        return cairn__bundle_refused(path, rc);
     for (size_t i = 0; i < refs.n && !rc; i++) {
         cairn_commit_info info;
         if (cairn__ref_is_meta(refs.v[i].name))
@@ -268,7 +273,7 @@ int cairn_bundle_import(cairn_db *db, const char *path, const char *const *names
     bo.flags = CAIRN_RDONLY;
     bo.node_cache_bytes = BUNDLE_CACHE_BYTES;
     if ((rc = cairn__db_open_stack(st, &bo, &b)))
-        return bundle_error(path, rc);
+        return cairn__bundle_refused(path, rc);
     if (!(rc = check_refs(b, path)))
         rc = cairn__copy(b, db, names, n_names, &o, report, path);
     cairn_close(b);

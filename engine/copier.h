@@ -147,4 +147,10 @@ int cairn__copy_select(cairn_db *src, const char *const *names, size_t n_names,
 int cairn__copy(cairn_db *src, cairn_db *dst, const char *const *names, size_t n_names,
                 const cairn_copy_options *opts, cairn_copy_report *report, const char *bundle);
 
+/* The error rc of reading the bundle at path, as the caller reports it:
+ * CAIRN_MISSING becomes CAIRN_CORRUPT ("bundle PATH lacks a blob its
+ * history needs: ..."), and a detail that does not name the bundle gets
+ * "bundle PATH: " in front. Returns the code. */
+int cairn__bundle_refused(const char *path, int rc);
+
 #endif /* CAIRN_COPIER_H */

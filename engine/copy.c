@@ -297,18 +297,17 @@ static int dst_put(void *ctx, const cairn_blob *blobs, size_t n)
     return cairn__stack_put_many(dst->stack, blobs, n);
 }
 
-/* A check of a bundle's history that failed: what the source lacks or
- * cannot decode is the bundle's fault (CAIRN_CORRUPT naming it); errors of
- * the destination or the system keep their code. */
-static int bundle_refused(const char *path, int rc)
+int cairn__bundle_refused(const char *path, int rc)
 {
     char detail[1024];
 
-    if (rc != CAIRN_MISSING && rc != CAIRN_CORRUPT && rc != CAIRN_VERSION)
-        return rc;
     snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
-    return cairn__fail(rc == CAIRN_VERSION ? rc : CAIRN_CORRUPT, "bundle %s: %s%s", path,
-                       rc == CAIRN_MISSING ? "lacks a blob its history needs: " : "", detail);
+    if (rc == CAIRN_MISSING)
+        return cairn__fail(CAIRN_CORRUPT, "bundle %s lacks a blob its history needs: %s", path,
+                           detail);
+    if (strstr(detail, path))
+        return rc; /* (the detail names the bundle already) */
+    return cairn__fail(rc, "bundle %s: %s", path, detail);
 }
 
 /* One walk over every ref that moves (mode: copier.h). A writing walk
@@ -340,8 +339,11 @@ static int walk(copy_job *j, enum cairn__copy_mode mode)
                                        &complete);
     if (!rc)
         rc = cairn__copier_flush(c);
-    if (rc && j->bundle && mode != CAIRN__COPY_WRITE)
-        rc = bundle_refused(j->bundle, rc);
+    /* What a check finds missing or undecodable is the bundle's fault;
+     * other errors (the destination's, the system's) are not. */
+    if (j->bundle && mode != CAIRN__COPY_WRITE &&
+        (rc == CAIRN_MISSING || rc == CAIRN_CORRUPT || rc == CAIRN_VERSION))
+        rc = cairn__bundle_refused(j->bundle, rc);
     if (mode != CAIRN__COPY_CHECK || j->dry_run) {
         j->report->commits = c->commits;
         j->report->blobs_copied = c->blobs_copied;

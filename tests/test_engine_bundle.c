@@ -423,6 +423,10 @@ static void test_hostile(void)
     WITH("cairn-bundle 1\nref heads/.. %s\nref meta/config %s\nend\n", main_hex, config_hex);
     rebuild(&p, bad, text, NULL, NULL);
     refused(&h, bad, CAIRN_CORRUPT, "heads/..");
+    WITH("cairn-bundle 1\nref heads/a %s\nref heads/a-b %s\nref heads/a/b %s\nref meta/config %s\n"
+         "end\n", main_hex, main_hex, main_hex, config_hex);
+    rebuild(&p, bad, text, NULL, NULL);
+    refused(&h, bad, CAIRN_CORRUPT, "folder of refs");
     /* Out of order, twice, no settings. */
     WITH("cairn-bundle 1\nref meta/config %s\nref heads/main %s\nend\n", config_hex, main_hex);
     rebuild(&p, bad, text, NULL, NULL);

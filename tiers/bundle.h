@@ -101,7 +101,8 @@ int cairn__bundle_open(const char *path, cairn_tier **out);
 
 /* Reads every record of bundle tier t in file order and checks that it
  * hashes to its id; progress (may be NULL) hears the records and bytes
- * checked now and then. Errors: CAIRN_CORRUPT naming the file, the
+ * checked now and then. The index is put in file order and back in place,
+ * so nothing else may use t meanwhile. Errors: CAIRN_CORRUPT naming the file, the
  * record's offset and id; -errno. */
 int cairn__bundle_check(cairn_tier *t, void (*progress)(void *ctx, uint64_t blobs, uint64_t bytes),
                         void *ctx);
