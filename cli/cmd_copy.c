@@ -15,18 +15,27 @@
 
 #include "cli.h"
 
+/* What the ref lines need: whether it is a dry run, and the progress
+ * line to clear first (it is on stderr, they are on stdout: a terminal
+ * shows both). */
+typedef struct ref_printer {
+    bool dry_run;
+    progress *progress;
+} ref_printer;
+
 /* Prints "branch NAME: OLD -> NEW" (full ids; OLD "(new)" for a ref
  * created) for each ref moved (cairn_copy_options on_ref). */
 static void print_ref(void *ctx, cairn_ref_kind kind, const char *name, const cairn_id *old_commit,
                       const cairn_id *new_commit, bool forced)
 {
-    const bool *dry_run = ctx;
+    const ref_printer *rp = ctx;
     char old_hex[CAIRN_ID_HEX + 1], new_hex[CAIRN_ID_HEX + 1];
 
+    progress_done(rp->progress);
     cairn_id_to_hex(new_commit, new_hex);
     if (old_commit)
         cairn_id_to_hex(old_commit, old_hex);
-    printf("%s%s %s: %s -> %s%s\n", *dry_run ? "would move " : "",
+    printf("%s%s %s: %s -> %s%s\n", rp->dry_run ? "would move " : "",
            kind == CAIRN_TAG ? "tag" : "branch", name, old_commit ? old_hex : "(new)", new_hex,
            forced ? " (forced)" : "");
 }
@@ -50,14 +59,15 @@ static void print_report(const cairn_copy_report *r, bool dry_run, const char *w
         printf("dry run: nothing was written\n");
 }
 
-static void options_for(cli *c, cairn_copy_options *o, progress *p)
+static void options_for(cli *c, cairn_copy_options *o, progress *p, ref_printer *rp)
 {
     cairn_copy_options_init(o);
     o->flags = (c->force ? CAIRN_COPY_FORCE : 0) | (c->dry_run ? CAIRN_COPY_DRY_RUN : 0);
     o->progress = progress_phase;
     o->progress_ctx = p;
+    *rp = (ref_printer){c->dry_run, p};
     o->on_ref = print_ref;
-    o->on_ref_ctx = &c->dry_run;
+    o->on_ref_ctx = rp;
 }
 
 /* The exit status of a failed copy or import, after its message. */
@@ -99,6 +109,7 @@ int cmd_copy(cli *c)
     cairn_db *src = NULL, *dst = NULL;
     cairn_copy_options o;
     cairn_copy_report r;
+    ref_printer rp;
     progress p;
     int rc, status;
 
@@ -123,7 +134,7 @@ int cmd_copy(cli *c)
         return status;
     }
     progress_init(&p, "copying");
-    options_for(c, &o, &p);
+    options_for(c, &o, &p, &rp);
     rc = cairn_copy(src, dst, (const char *const *)c->args + 2, (size_t)c->n_args - 2, &o, &r);
     progress_done(&p);
     if (rc) {
@@ -152,6 +163,7 @@ int cmd_export_pack(cli *c)
     char tmp[4096];
     cairn_copy_options o;
     cairn_copy_report r;
+    ref_printer rp;
     progress p;
     FILE *out;
     int rc, status = 0;
@@ -168,7 +180,7 @@ int cmd_export_pack(cli *c)
             return cli_say(EXIT_FAILURE_, "cannot create '%s': %s", tmp, strerror(errno));
     }
     progress_init(&p, "exporting");
-    options_for(c, &o, &p);
+    options_for(c, &o, &p, &rp);
     o.on_ref = NULL;
     rc = cairn_bundle_export(c->db, out, (const char *const *)c->args + 1, (size_t)c->n_args - 1,
                              &o, &r);
@@ -205,6 +217,7 @@ int cmd_import_pack(cli *c)
     cairn_copy_options o;
     cairn_copy_report r;
     struct stat sb;
+    ref_printer rp;
     progress p;
     int rc, status;
 
@@ -214,7 +227,7 @@ int cmd_import_pack(cli *c)
         return cli_say(errno == ENOENT ? EXIT_USAGE : EXIT_FAILURE_, "cannot open '%s': %s",
                        path, strerror(errno));
     progress_init(&p, "importing");
-    options_for(c, &o, &p);
+    options_for(c, &o, &p, &rp);
     rc = cairn_bundle_import(c->db, path, (const char *const *)c->args + 1, (size_t)c->n_args - 1,
                              &o, &r);
     progress_done(&p);
