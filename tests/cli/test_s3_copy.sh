@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_s3_copy.sh - cairn copy and bundles with S3 stores, through the
-# command, in the S3 fixture: lmdb -> s3 -> file -> s3 with the same refs,
-# logs and roots at each step, verify clean; a second copy moves only the
-# new commits; a bundle of an S3 store imports into another and into lmdb;
+# command, in the S3 fixture: lmdb -> s3 -> file, s3 -> s3, file -> s3 ->
+# lmdb, with the same refs, logs and roots at each step, verify clean; a
+# second copy moves only the new commits; a bundle of an S3 store imports into another and into lmdb;
 # a diverged branch on S3 exits 4 and changes nothing.
 # Usage: test_s3_copy.sh PATH/TO/cairn, with CAIRN_NETPROXY the proxy.
 source "$(dirname "$0")/lib.sh" "$@"
@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 under_s3_fixture
 
 s3a="s3://$CAIRN_S3_BUCKET/cli-copy-a" s3b="s3://$CAIRN_S3_BUCKET/cli-copy-b"
-s3c="s3://$CAIRN_S3_BUCKET/cli-copy-c"
+s3c="s3://$CAIRN_S3_BUCKET/cli-copy-c" s3d="s3://$CAIRN_S3_BUCKET/cli-copy-d"
 
 same() {
     "$bin" -s "$1" refs >"$tmp/refs.a"
@@ -37,6 +37,10 @@ expect_status 0 "s3 -> file" "$bin" copy "$s3a" "file:$tmp/f"
 same "$s3a" "file:$tmp/f"
 expect_status 0 "s3 -> s3" "$bin" copy "$s3a" "$s3b"
 same "$s3a" "$s3b"
+expect_status 0 "file -> s3" "$bin" copy "file:$tmp/f" "$s3d"
+same "file:$tmp/f" "$s3d"
+expect_status 0 "s3 -> lmdb" "$bin" copy "$s3d" "lmdb:$tmp/l2"
+same "$s3d" "lmdb:$tmp/l2"
 
 "$bin" -s "$db" put more 1 >/dev/null
 expect_status 0 "a second copy to s3" "$bin" copy "$db" "$s3a"
