@@ -80,6 +80,7 @@ typedef struct cli {
     uint64_t limit;          /* --limit (only if OPT_LIMIT is set) */
     bool reverse;            /* --reverse */
     cairn_format format;     /* --format, CAIRN_TSV by default */
+    bool pack;               /* --format pack: a bundle (export, import) */
     bool raw;                /* --raw: tsv without escapes (cli_format) */
     const char *key_field;   /* --key, or NULL */
     uint64_t batch;          /* --batch, 10000 by default */
@@ -129,6 +130,10 @@ int cmd_sync(cli *c);
 int cmd_cas(cli *c);
 int cmd_incr(cli *c);
 int cmd_apply(cli *c);
+int cmd_copy(cli *c);
+/* export and import with --format pack (cmd_copy.c) */
+int cmd_export_pack(cli *c);
+int cmd_import_pack(cli *c);
 
 /* After a write: names on stderr a ref tier of the stack that could not
  * follow (the write stands; the tier catches up later). Returns 0.
@@ -204,6 +209,7 @@ typedef struct progress {
     bool on;                 /* stderr is a terminal */
     bool shown;              /* a line is on screen */
     const char *verb;        /* "importing", "exporting" */
+    const char *unit;        /* "records" (default), "blobs" */
     struct timespec start;   /* when it began */
     struct timespec last;    /* when the line was last drawn */
 } progress;
@@ -211,6 +217,9 @@ typedef struct progress {
 void progress_init(progress *p, const char *verb);
 /* A cairn_progress_fn: redraws the line at most ten times a second. */
 void progress_update(void *ctx, uint64_t records, uint64_t bytes, uint64_t total_bytes);
+/* For copies (cairn_copy_options.progress): the phase becomes the verb,
+ * blobs the unit. */
+void progress_phase(void *ctx, const char *phase, uint64_t blobs, uint64_t bytes);
 /* Clears the line if one is shown. */
 void progress_done(progress *p);
 

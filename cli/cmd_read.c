@@ -244,6 +244,8 @@ int cmd_export(cli *c)
     progress prog;
     int rc, status;
 
+    if (c->pack)
+        return cmd_export_pack(c);
     /* Resolve the version once, so that a branch moving meanwhile cannot
      * change what is exported, and so that an unknown ref says so. */
     if ((status = cli_snapshot(c, cli_version(c), &snap)))

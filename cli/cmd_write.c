@@ -158,6 +158,8 @@ int cmd_import(cli *c)
     FILE *in;
     int rc, status = 0;
 
+    if (c->pack)
+        return cmd_import_pack(c);
     if (strcmp(path, "-") == 0)
         in = stdin;
     else if (!(in = fopen(path, "r")))

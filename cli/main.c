@@ -80,6 +80,12 @@ typedef struct command {
     const char *help;
 } command;
 
+/* Whether cmd opens the stores it names itself (copy): -s is not used. */
+static bool own_stores(const command *cmd)
+{
+    return cmd->run == cmd_copy;
+}
+
 static const command commands[] = {
     {"init", cmd_init, true, OPT_NODE_SIZE, 0, 0, "init [--node-size N]",
      "Creates an empty store (nothing else does for read commands), or opens\n"
@@ -154,8 +160,11 @@ static const command commands[] = {
      "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
      "  --space S   read keyspace S\n"},
     {"import", cmd_import, true,
-     WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH | OPT_RAW, 1, 1,
-     "import [--format tsv|jsonl] [--raw] [--key FIELD] [--batch N] FILE|-",
+     WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH | OPT_RAW | OPT_FORCE |
+         OPT_DRY_RUN,
+     1, INT_MAX,
+     "import [--format tsv|jsonl] [--raw] [--key FIELD] [--batch N] FILE|- | "
+     "import --format pack [--force] [--dry-run] FILE [REF...]",
      "Loads records from FILE (or stdin for -), one commit per N records.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
      "  --raw           raw tsv: split at the first tab, no unescaping\n"
@@ -166,16 +175,26 @@ static const command commands[] = {
      "  -b BRANCH       write to BRANCH;  --space S  write to keyspace S\n"
      "A malformed line stops the import (FILE:LINE: what), exit 2; batches\n"
      "committed before it stay. SIGINT or SIGTERM stops it after the records\n"
-     "read so far are committed and says where to resume (FILE:LINE).\n"},
-    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW, 0, 0,
-     "export [--format tsv|jsonl] [--raw]",
+     "read so far are committed and says where to resume (FILE:LINE).\n"
+     "  --format pack   FILE is a bundle (export --format pack): imports its\n"
+     "                  branches and tags (REF...: only those) with their\n"
+     "                  history, as copy does. The whole bundle is checked\n"
+     "                  first; a damaged one changes nothing (exit 3)\n"
+     "  -f, --force     pack: move refs that conflict (exit 4 otherwise)\n"
+     "  --dry-run       pack: check the bundle, say what would change\n"},
+    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW, 0, INT_MAX,
+     "export [--format tsv|jsonl] [--raw] | export --format pack FILE|- [REF...]",
      "Writes every key of the keyspace to stdout, in key order.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
      "  --raw           raw tsv: bytes as they are (a key or value holding a\n"
      "                  tab or newline is an error)\n"
      "  --format jsonl  each value as a line (every value must be a JSON object)\n"
      "  --at REF        read the version REF;  -b BRANCH  read BRANCH\n"
-     "  --space S       read keyspace S\n"},
+     "  --space S       read keyspace S\n"
+     "  --format pack   a bundle to FILE (- for stdout): the branches and tags\n"
+     "                  REF... (default all) with all their history, the\n"
+     "                  settings, every blob they need; import --format pack\n"
+     "                  reads it. FILE appears only once it is whole\n"},
     {"root", cmd_root, false, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
      "Prints the hex root id of the version (its catalog), or with --space\n"
      "that keyspace's root. An empty store prints the empty-tree id.\n"
@@ -251,6 +270,19 @@ static const command commands[] = {
      "poll is one conditional GET (a 304 when nothing changed).\n"
      "  --follow SECONDS  poll interval (default 5)\n"
      "  -b BRANCH         the branch to follow (default main)\n"},
+    {"copy", cmd_copy, false, OPT_FORCE | OPT_DRY_RUN, 2, INT_MAX,
+     "copy SRC DST [REF...] [--force] [--dry-run]",
+     "Copies branches and tags (REF...: those named; default all) with all\n"
+     "their history from store SRC to store DST (specs, as for -s; DST is\n"
+     "created if new), moving only the blobs DST lacks: both then have the\n"
+     "same commit and root ids. History stops where gc dropped it in SRC,\n"
+     "and DST records the same boundary. A DST with other settings (node\n"
+     "size) is refused unless it is empty. A branch of DST that is not in\n"
+     "the history of SRC's, or a tag at another commit, is a conflict:\n"
+     "nothing is changed, exit 4. Blobs go before refs, so an interrupted\n"
+     "copy leaves DST valid, and running it again finishes it.\n"
+     "  -f, --force   move conflicting refs anyway\n"
+     "  --dry-run     say what would be copied and moved; write nothing\n"},
     {"sync", cmd_sync, true, 0, 0, 0, "sync",
      "Brings every ref tier that is behind the primary up to date (copying\n"
      "only what it lacks) and makes every tier durable.\n"},
@@ -288,7 +320,8 @@ static void print_usage(FILE *f)
                "  -h, --help         show help;  --version  show the version\n"
                "  --                 end of options (for keys starting with '-')\n\n"
                "Exit status: 0 ok, 1 key not found, 2 bad usage or input, 3 other failure,\n"
-               "4 a compare-and-swap found another value (cas, apply).\n"
+               "4 a compare-and-swap found another value (cas, apply), or a ref conflicts\n"
+               "(copy, import --format pack).\n"
                "Run 'cairn help COMMAND' for a command's options; docs/cli.md has more.\n");
 }
 
@@ -302,7 +335,10 @@ static const char help_help[] =
 static void print_command_help(const command *cmd)
 {
     printf("usage: cairn %s\n\n%s", cmd->synopsis, cmd->help);
-    printf("  -s SPEC  the store (default $CAIRN_STACK, else " DEFAULT_STACK ")\n");
+    if (own_stores(cmd))
+        printf("  -s SPEC  not used: %s names its stores as arguments\n", cmd->name);
+    else
+        printf("  -s SPEC  the store (default $CAIRN_STACK, else " DEFAULT_STACK ")\n");
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -624,8 +660,12 @@ static int set_option(cli *c, const option_def *def, const char *value)
             c->format = CAIRN_TSV;
         else if (strcmp(value, "jsonl") == 0)
             c->format = CAIRN_JSONL;
+        else if (strcmp(value, "pack") == 0)
+            c->pack = true;
         else
-            return cli_usage("unknown format '%s' (want tsv or jsonl)", value);
+            return cli_usage("unknown format '%s' (want tsv, jsonl or pack)", value);
+        if (strcmp(value, "pack") != 0)
+            c->pack = false;
         break;
     default: /* --help, --version */
         break;
@@ -714,7 +754,28 @@ static int check_command(const cli *c, const command *cmd)
                          cmd->opts & OPT_FORCE ? " (and --force)" : "");
     if ((c->seen & OPT_ALL) && (c->seen & READ_OPTS))
         return cli_usage("log --all shows every branch and tag: give --all or --at/-b, not both");
-    if (strcmp(cmd->name, "import") == 0) {
+    if ((c->seen & OPT_STACK) && own_stores(cmd))
+        return cli_usage("%s names its stores as arguments (usage: cairn %s); -s is not used",
+                         cmd->name, cmd->synopsis);
+    if ((c->seen & (OPT_FORCE | OPT_DRY_RUN)) && !c->pack && cmd->run == cmd_import)
+        return cli_usage("%s applies only to import --format pack",
+                         option_name(c->seen & OPT_FORCE ? OPT_FORCE : OPT_DRY_RUN));
+    if (c->pack) {
+        unsigned other = c->seen & (cmd->run == cmd_import ? (WRITE_OPTS | OPT_SPACE | OPT_KEY |
+                                                              OPT_BATCH | OPT_RAW)
+                                                           : (READ_OPTS | OPT_SPACE | OPT_RAW));
+        if (other)
+            return cli_usage("%s does not go with --format pack (a bundle holds whole "
+                             "branches and tags: name them as arguments)",
+                             option_name(other & -other));
+    } else if (cmd->run == cmd_export && c->n_args > 0) {
+        return cli_usage("export: too many arguments (a FILE is for --format pack)");
+    } else if (cmd->run == cmd_import && c->n_args > 1) {
+        return cli_usage("import: too many arguments (REFs are for --format pack)");
+    }
+    if (cmd->run == cmd_export && c->pack && c->n_args < 1)
+        return cli_usage("export --format pack: missing FILE (- for stdout)");
+    if (strcmp(cmd->name, "import") == 0 && !c->pack) {
         if (c->format == CAIRN_JSONL && !c->key_field)
             return cli_usage("import --format jsonl needs --key FIELD");
         if (c->format != CAIRN_JSONL && c->key_field)
@@ -783,6 +844,8 @@ int main(int argc, char **argv)
     if ((status = check_command(&c, cmd)))
         return status;
 
+    if (own_stores(cmd))
+        return cmd->run(&c);
     if (!c.spec) {
         env = getenv("CAIRN_STACK");
         c.spec = env && *env ? env : DEFAULT_STACK;
@@ -792,13 +855,18 @@ int main(int argc, char **argv)
     cairn_options_init(&opts);
     if (c.repair)
         opts.flags |= CAIRN_EXISTING; /* writes, but only to a store that exists */
-    else if (!cmd->writes)
-        opts.flags |= CAIRN_RDONLY;
+    else if (!cmd->writes || (c.pack && c.dry_run))
+        opts.flags |= CAIRN_RDONLY; /* (a dry run of an import writes nothing either) */
     if (c.seen & OPT_NODE_SIZE)
         opts.node_size = (uint32_t)c.node_size;
     if (c.seen & OPT_FOLLOW)
         opts.follow_ms = (uint32_t)(c.follow_s * 1000);
-    if ((rc = cairn_open(c.spec, &opts, &c.db))) {
+    rc = cairn_open(c.spec, &opts, &c.db);
+    if (rc == CAIRN_NOTFOUND && c.pack && c.dry_run) {
+        cairn_options_init(&opts); /* a store not made yet imports as an empty one */
+        rc = cairn_open("mem", &opts, &c.db);
+    }
+    if (rc) {
         if (rc == CAIRN_NOTFOUND && (opts.flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
             cli_error(rc, "no store at '%s' (nothing has been written there yet)", c.spec);
             return EXIT_USAGE;

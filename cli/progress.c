@@ -22,6 +22,7 @@ void progress_init(progress *p, const char *verb)
     p->on = isatty(STDERR_FILENO) == 1;
     p->shown = false;
     p->verb = verb;
+    p->unit = "records";
     clock_gettime(CLOCK_MONOTONIC, &p->start);
     p->last = p->start;
 }
@@ -39,15 +40,23 @@ void progress_update(void *ctx, uint64_t records, uint64_t bytes, uint64_t total
         return;
     p->last = now;
     seconds = (double)elapsed_ns(&p->start, &now) / 1e9;
-    fprintf(stderr, "\r%s: %llu records, %.1f MB, %.0f records/s", p->verb,
-            (unsigned long long)records, (double)bytes / 1e6,
-            seconds > 0 ? (double)records / seconds : 0.0);
+    fprintf(stderr, "\r%s: %llu %s, %.1f MB, %.0f %s/s", p->verb, (unsigned long long)records,
+            p->unit, (double)bytes / 1e6, seconds > 0 ? (double)records / seconds : 0.0, p->unit);
     if (total_bytes)
         fprintf(stderr, ", %.0f%%", 100.0 * (double)bytes / (double)total_bytes);
     /* Erase what a longer previous line left. */
     fputs("\033[K", stderr);
     fflush(stderr);
     p->shown = true;
+}
+
+void progress_phase(void *ctx, const char *phase, uint64_t blobs, uint64_t bytes)
+{
+    progress *p = ctx;
+
+    p->verb = phase;
+    p->unit = "blobs";
+    progress_update(p, blobs, bytes, 0);
 }
 
 void progress_done(progress *p)

@@ -20,7 +20,7 @@
 #include "mp.h"
 #include "mpbuf.h"
 
-#define BOUNDARY_REF "meta/boundary"
+#define BOUNDARY_REF CAIRN_BOUNDARY_REF
 #define BOUNDARY_FORMAT 1
 
 static int id_cmp_void(const void *a, const void *b)
@@ -99,18 +99,35 @@ int cairn__boundary_has(cairn_db *db, const cairn_id *commit, bool *out)
     return rc;
 }
 
-int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
+int cairn__boundary_load(cairn_db *db, cairn_idset *out, bool *exists)
 {
-    cairn_id *ids = cairn__calloc(set->n ? set->n : 1, sizeof(*ids)), old, id;
+    const cairn_id *id;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&db->boundary_mu);
+    rc = refresh(db);
+    *exists = !rc && db->has_boundary;
+    for (size_t pos = 0; !rc && *exists && (id = cairn__idset_next(&db->boundary, &pos));)
+        rc = cairn__idset_add(out, id);
+    pthread_mutex_unlock(&db->boundary_mu);
+    if (rc)
+        cairn__idset_free(out);
+    return rc;
+}
+
+int cairn__boundary_encode(const cairn_idset *set, uint8_t **bytes, size_t *len, cairn_id *id)
+{
+    cairn_id *ids = cairn__calloc(set->n ? set->n : 1, sizeof(*ids));
+    const cairn_id *next;
     mp_buf sb = {0};
     msgpack_packer pk;
     size_t n = 0;
-    bool had;
     int bad = 0, rc;
 
+    *bytes = NULL;
     if (!ids)
-        return CAIRN_NOMEM;
-    const cairn_id *next;
+        return cairn__fail(CAIRN_NOMEM, "out of memory encoding the boundary");
     for (size_t pos = 0; (next = cairn__idset_next(set, &pos));)
         ids[n++] = *next;
     qsort(ids, n, sizeof(*ids), id_cmp_void);
@@ -125,16 +142,33 @@ int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
         cairn__free(sb.data);
         return cairn__fail(CAIRN_NOMEM, "encoding the boundary");
     }
-    if ((rc = cairn__sha256(sb.data, sb.len, &id)))
-        goto done;
+    if ((rc = cairn__sha256(sb.data, sb.len, id))) {
+        cairn__free(sb.data);
+        return rc;
+    }
+    *bytes = sb.data;
+    *len = sb.len;
+    return 0;
+}
+
+int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
+{
+    cairn_id old, id;
+    uint8_t *bytes;
+    size_t len;
+    bool had;
+    int rc;
+
+    if ((rc = cairn__boundary_encode(set, &bytes, &len, &id)))
+        return rc;
     rc = cairn__stack_ref_get(db->stack, BOUNDARY_REF, &old);
     had = rc == 0;
     if (rc && rc != CAIRN_NOTFOUND)
         goto done;
     cairn__detail_clear();
-    cairn_blob blob = {id, sb.data, sb.len};
+    cairn_blob blob = {id, bytes, len};
     rc = cairn__stack_publish(db->stack, &blob, 1, BOUNDARY_REF, had ? &old : NULL, &id);
 done:
-    cairn__free(sb.data);
+    cairn__free(bytes);
     return rc;
 }

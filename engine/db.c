@@ -264,7 +264,10 @@ void cairn_free(void *ptr)
     cairn__free(ptr);
 }
 
-int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
+/* Opens a store on the stack spec names, or (spec NULL) on stack, which
+ * it then owns (closed here on failure). */
+static int db_open(const char *spec, cairn_stack *stack, const cairn_options *opts_in,
+                   cairn_db **out)
 {
     cairn_options opts;
     cairn_db *db;
@@ -276,18 +279,24 @@ int cairn_open(const char *spec, const cairn_options *opts_in, cairn_db **out)
         opts = *opts_in;
     else
         cairn_options_init(&opts);
-    if (!spec || !*spec)
+    if (!stack && (!spec || !*spec))
         return cairn__fail(CAIRN_BADSPEC, "empty stack spec");
     if (opts.node_size &&
-        (opts.node_size < CAIRN_NODE_SIZE_MIN || opts.node_size > CAIRN_NODE_SIZE_MAX))
+        (opts.node_size < CAIRN_NODE_SIZE_MIN || opts.node_size > CAIRN_NODE_SIZE_MAX)) {
+        cairn__stack_close(stack);
         return cairn__fail(CAIRN_BADARG, "node size %u outside [%d, %d]", opts.node_size,
                            CAIRN_NODE_SIZE_MIN, CAIRN_NODE_SIZE_MAX);
-    if (!(db = cairn__calloc(1, sizeof(*db))))
+    }
+    if (!(db = cairn__calloc(1, sizeof(*db)))) {
+        cairn__stack_close(stack);
         return CAIRN_NOMEM;
+    }
     db->flags = opts.flags;
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->boundary_mu, NULL);
-    if ((rc = cairn__stack_open(spec, opts.flags, &db->stack)))
+    if (stack)
+        db->stack = stack;
+    else if ((rc = cairn__stack_open(spec, opts.flags, &db->stack)))
         goto fail_stack;
     if ((rc = cairn__cache_open(opts.node_cache_bytes, &db->cache)))
         goto fail_cache;
@@ -317,6 +326,16 @@ fail_stack:
     pthread_mutex_destroy(&db->mu);
     cairn__free(db);
     return rc;
+}
+
+int cairn_open(const char *spec, const cairn_options *opts, cairn_db **out)
+{
+    return db_open(spec, NULL, opts, out);
+}
+
+int cairn__db_open_stack(cairn_stack *stack, const cairn_options *opts, cairn_db **out)
+{
+    return db_open(NULL, stack, opts, out);
 }
 
 void cairn_close(cairn_db *db)

@@ -53,6 +53,12 @@ int cairn__check_ref_name(const char *kind, const char *name);
  * ref ("heads/a") nor has refs inside it ("heads/a/b/c"), as git requires
  * and file-like tiers need. Errors: CAIRN_BADARG naming both. */
 int cairn__ref_check_free(cairn_stack *st, const char *path);
+/* Takes the writer lock for a change of refs outside a transaction (the
+ * handle's flag, then every ref tier's): CAIRN_BUSY while a transaction
+ * is open. */
+int cairn__db_write_lock(cairn_db *db);
+/* Catches followers left behind up (best effort), then releases it. */
+void cairn__db_write_unlock(cairn_db *db);
 /* Writes "heads/NAME" or "tags/NAME" into buf. */
 void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_NAME_MAX + 1]);
 
@@ -87,6 +93,11 @@ int cairn__config_decode(const cairn_buf *buf, uint32_t *node_size);
  * leaves). A tier without settings that holds data lost them. */
 int cairn__tier_holds_data(cairn_stack *st, size_t k, bool *holds);
 
+/* Opens a store on stack (a stack of a tier opened otherwise than by spec,
+ * such as a bundle's: cairn__stack_of_tier), which the handle owns from
+ * now on (closed here if this fails). Otherwise as cairn_open. */
+int cairn__db_open_stack(cairn_stack *stack, const cairn_options *opts, cairn_db **out);
+
 /* ---- keyspaces (snapshot.c) ------------------------------------------- */
 
 /* Checks a keyspace name (NULL means ""). */
@@ -108,6 +119,13 @@ int cairn__boundary_has(cairn_db *db, const cairn_id *commit, bool *out);
 /* Publishes set as meta/boundary (its blob, then the ref). Call with the
  * writer lock held. */
 int cairn__boundary_store(cairn_db *db, const cairn_idset *set);
+/* A copy of the current set. OUT: *out (free it; empty if none),
+ * *exists: whether meta/boundary exists. Errors: as cairn__boundary_has. */
+int cairn__boundary_load(cairn_db *db, cairn_idset *out, bool *exists);
+/* The boundary list blob of set (format.md): OUT: *bytes (cairn__free),
+ * *len, *id. Errors: CAIRN_NOMEM. */
+int cairn__boundary_encode(const cairn_idset *set, uint8_t **bytes, size_t *len, cairn_id *id);
+#define CAIRN_BOUNDARY_REF "meta/boundary"
 
 /* ---- what a version needs beyond another (version_delta.c) -------------- */
 

@@ -24,61 +24,28 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "delta.h"
-#include "idset.h"
+#include "copier.h"
 #include "engine.h"
 #include "error.h"
 #include "id.h"
 
-/* Blobs are copied in batches of at most this many, or bytes. */
-#define COPY_BATCH 256
-#define COPY_BATCH_BYTES (16u << 20)
-
-/* ---------------------------------------------------------------- refs */
-
-typedef struct ref_entry {
-    char name[CAIRN_REF_NAME_MAX + 1];
-    cairn_id id;
-} ref_entry;
-
-typedef struct ref_list {
-    ref_entry *v;
-    size_t n, cap;
-} ref_list;
-
-static int collect_ref(void *ctx, const char *name, const cairn_id *id)
-{
-    ref_list *l = ctx;
-
-    if (!id)
-        return cairn__fail(CAIRN_CORRUPT, "ref '%s' is damaged; copying refs stops here "
-                                          "(cairn verify reports it)", name);
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        ref_entry *v = cairn__realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return cairn__fail(CAIRN_NOMEM, "out of memory listing refs");
-        l->v = v;
-        l->cap = cap;
-    }
-    snprintf(l->v[l->n].name, sizeof(l->v[l->n].name), "%s", name);
-    l->v[l->n++].id = *id;
-    return 0;
-}
+typedef cairn__ref ref_entry;
+typedef cairn__ref_list ref_list;
 
 /* Every ref of t, in name order. */
 static int list_refs(cairn_tier *t, ref_list *out)
 {
-    memset(out, 0, sizeof(*out));
-    return cairn__tier_ref_list(t, "", collect_ref, out);
+    return cairn__ref_list_tier(t, "", out);
 }
 
 static const ref_entry *find_ref(const ref_list *l, const char *name)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].name, name) == 0)
-            return &l->v[i];
-    return NULL;
+    return cairn__ref_list_find(l, name);
+}
+
+static int collect_ref(void *ctx, const char *name, const cairn_id *id)
+{
+    return cairn__ref_list_add(ctx, name, id);
 }
 
 /* ---------------------------------------------------------------- checking */
@@ -172,8 +139,9 @@ static int adopt_from(cairn_db *db, size_t k, ref_list *P)
                              t->spec, p->spec);
             break;
         }
-        if (mine && strcmp(F.v[i].name, CAIRN_CONFIG_REF) &&
-            (rc = cairn__commit_descends(db, &F.v[i].id, &mine->id, &forward)))
+        if (mine && cairn__ref_is_meta(F.v[i].name))
+            continue; /* the primary keeps its own boundary list; one it lacks is taken */
+        if (mine && (rc = cairn__commit_descends(db, &F.v[i].id, &mine->id, &forward)))
             break;
         if (mine && !forward) {
             rc = cairn__fail(CAIRN_REWIND,
@@ -196,12 +164,7 @@ static int adopt_from(cairn_db *db, size_t k, ref_list *P)
     }
     if (!rc && ahead) {
         /* Sorted by name, as list_refs gives them: catch_up wants that. */
-        for (size_t i = 1; i < M.n; i++)
-            for (size_t j = i; j > 0 && strcmp(M.v[j - 1].name, M.v[j].name) > 0; j--) {
-                ref_entry tmp = M.v[j];
-                M.v[j] = M.v[j - 1];
-                M.v[j - 1] = tmp;
-            }
+        cairn__ref_list_sort(&M);
         if (!(rc = cairn__stack_writer_lock(db->stack, true))) {
             rc = catch_up(db, p, &M);
             cairn__stack_writer_lock(db->stack, false);
@@ -238,192 +201,46 @@ int cairn__followers_check(cairn_db *db)
 
 /* ---------------------------------------------------------------- copying */
 
-/* Blobs waiting to be copied into dst: ids, with their bytes when the
- * caller had them at hand (nodes), else read from the stack at flush. */
-typedef struct copier {
-    cairn_db *db;
-    cairn_tier *dst;
-    cairn_id ids[COPY_BATCH];
-    void *bytes[COPY_BATCH];
-    size_t lens[COPY_BATCH];
-    size_t n, batch_bytes;
-    uint64_t blobs_copied, bytes_copied;
-} copier;
-
-/* Writes the batch to dst: the blobs dst lacks, read from the stack when
- * the batch does not carry their bytes. */
-static int copier_flush(copier *c)
-{
-    bool has[COPY_BATCH];
-    cairn_id want[COPY_BATCH];
-    cairn_buf got[COPY_BATCH];
-    cairn_blob out[COPY_BATCH];
-    size_t n_want = 0, n_out = 0;
-    int rc;
-
-    if (c->n == 0)
-        return 0;
-    if ((rc = cairn__tier_has_many(c->dst, c->ids, c->n, has)))
-        goto done;
-    for (size_t i = 0; i < c->n; i++)
-        if (!has[i] && !c->bytes[i])
-            want[n_want++] = c->ids[i];
-    if (n_want && (rc = cairn__stack_get_many(c->db->stack, want, n_want, got)))
-        goto done;
-    for (size_t i = 0, w = 0; i < c->n; i++) {
-        if (has[i])
-            continue;
-        if (c->bytes[i]) {
-            out[n_out++] = (cairn_blob){c->ids[i], c->bytes[i], c->lens[i]};
-            continue;
-        }
-        if (!got[w].data) {
-            char hex[CAIRN_ID_HEX + 1];
-            cairn_id_to_hex(&c->ids[i], hex);
-            rc = cairn__fail(CAIRN_MISSING, "blob %s is in no tier", hex);
-            break;
-        }
-        out[n_out++] = (cairn_blob){c->ids[i], got[w].data, got[w].len};
-        w++;
-    }
-    if (!rc && n_out && (rc = cairn__tier_put_many(c->dst, out, n_out)) == 0) {
-        c->blobs_copied += n_out;
-        for (size_t i = 0; i < n_out; i++)
-            c->bytes_copied += out[i].len;
-    }
-    for (size_t i = 0; i < n_want; i++)
-        cairn__free(got[i].data);
-done:
-    for (size_t i = 0; i < c->n; i++)
-        cairn__free(c->bytes[i]);
-    c->n = 0;
-    c->batch_bytes = 0;
-    return rc;
-}
-
-/* Queues one blob (bytes, if given, are copied). */
-static int copier_add(copier *c, const cairn_id *id, const void *bytes, size_t len)
-{
-    void *copy = NULL;
-
-    if (bytes) {
-        if (!(copy = cairn__malloc(len ? len : 1)))
-            return cairn__fail(CAIRN_NOMEM, "out of memory copying a blob of %zu bytes", len);
-        memcpy(copy, bytes, len);
-        c->batch_bytes += len;
-    }
-    c->ids[c->n] = *id;
-    c->bytes[c->n] = copy;
-    c->lens[c->n++] = len;
-    if (c->n == COPY_BATCH || c->batch_bytes >= COPY_BATCH_BYTES)
-        return copier_flush(c);
-    return 0;
-}
-
-static int on_delta(void *ctx, const cairn_id *id, const void *bytes, size_t len)
-{
-    return copier_add(ctx, id, bytes, len);
-}
-
-/* Copies into c->dst the history of head that it lacks: the commits back
- * to one in complete (versions dst holds whole), and for each the delta
- * against its parent's version (or, for the oldest when the walk reached
- * the first commit, against fallback, a commit dst holds whole, if any).
- * Adds every commit copied to complete. */
-static int copy_history(copier *c, const cairn_id *head, const cairn_id *fallback,
-                        cairn_idset *complete)
-{
-    cairn_commit_info info, base_info;
-    cairn_id *chain = NULL, empty, base_catalog;
-    size_t n = 0, cap = 0;
-    cairn_id id = *head;
-    int rc = 0;
-
-    cairn__empty_root_id(&empty);
-    while (!cairn__idset_has(complete, &id)) {
-        if (n == cap) {
-            cairn_id *grown = cairn__realloc(chain, (cap = cap ? cap * 2 : 16) * sizeof(*chain));
-            if (!grown) {
-                rc = cairn__fail(CAIRN_NOMEM, "out of memory walking history");
-                goto done;
-            }
-            chain = grown;
-        }
-        chain[n++] = id;
-        if ((rc = cairn_commit_get(c->db, &id, &info)))
-            goto done;
-        id = info.parent;
-        if (!info.has_parent || info.history_dropped) {
-            cairn_commit_info_clear(&info);
-            break;
-        }
-        cairn_commit_info_clear(&info);
-    }
-    /* The version the oldest new commit is diffed against: the parent the
-     * walk stopped at, else (it reached a first commit) the fallback. */
-    base_catalog = empty;
-    if (cairn__idset_has(complete, &id))
-        fallback = &id;
-    if (fallback) {
-        if ((rc = cairn_commit_get(c->db, fallback, &base_info)))
-            goto done;
-        base_catalog = base_info.catalog;
-        cairn_commit_info_clear(&base_info);
-    }
-    while (n > 0) {
-        id = chain[--n];
-        if ((rc = cairn_commit_get(c->db, &id, &info)))
-            goto done;
-        rc = cairn__version_delta(&c->db->ix, &base_catalog, &info.catalog, on_delta, c);
-        base_catalog = info.catalog;
-        cairn_commit_info_clear(&info);
-        if (rc || (rc = copier_add(c, &id, NULL, 0)) || (rc = cairn__idset_add(complete, &id)))
-            goto done;
-    }
-done:
-    cairn__free(chain);
-    return rc;
-}
-
 /* Brings follower dst up to date with the primary's refs P: its history
- * and settings first, synced, then its refs; refs the primary no longer
- * has are removed. */
+ * and the store's own blobs (settings, boundary list) first, synced, then
+ * its refs; refs the primary no longer has are removed. */
 static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
 {
-    copier *c = cairn__calloc(1, sizeof(*c));
+    cairn__copier *c = cairn__malloc(sizeof(*c));
     cairn_idset complete = {0};
-    ref_list D;
+    ref_list D = {0};
     int rc;
 
     if (!c)
         return cairn__fail(CAIRN_NOMEM, "out of memory");
-    c->db = db;
-    c->dst = dst;
+    cairn__copier_init(c, db, cairn__sink_tier(dst), CAIRN__COPY_WRITE);
     if ((rc = list_refs(dst, &D)))
         goto done;
     for (size_t i = 0; i < D.n && !rc; i++)
-        if (strcmp(D.v[i].name, CAIRN_CONFIG_REF) != 0)
+        if (!cairn__ref_is_meta(D.v[i].name))
             rc = cairn__idset_add(&complete, &D.v[i].id);
-    /* Blobs first: every version a primary ref names, and the settings. */
+    /* Blobs first: every version a primary ref names, and the store's own
+     * blobs, which are no commits (meta/config, meta/boundary). */
     for (size_t i = 0; i < P->n && !rc; i++) {
         const ref_entry *had = find_ref(&D, P->v[i].name);
         if (had && cairn__id_eq(&had->id, &P->v[i].id))
             continue;
-        if (!strcmp(P->v[i].name, CAIRN_CONFIG_REF))
-            rc = copier_add(c, &P->v[i].id, NULL, 0);
+        if (cairn__ref_is_meta(P->v[i].name))
+            rc = cairn__copier_add(c, &P->v[i].id, NULL, 0);
         else
-            rc = copy_history(c, &P->v[i].id, had ? &had->id : NULL, &complete);
+            rc = cairn__copier_history(c, &P->v[i].id, had ? &had->id : NULL, &complete);
     }
     if (!rc)
-        rc = copier_flush(c);
+        rc = cairn__copier_flush(c);
     if (!rc)
         rc = cairn__tier_sync(dst);
-    /* Then the refs: the settings first, so that the tier never names a
-     * version without the settings it was built with. */
+    /* Then the refs: the store's own first, so that the tier never names a
+     * version without the settings it was built with, nor a commit whose
+     * dropped parent it lacks without the boundary saying so. */
     for (int pass = 0; pass < 2 && !rc; pass++) {
         for (size_t i = 0; i < P->n && !rc; i++) {
             const ref_entry *had = find_ref(&D, P->v[i].name);
-            if ((pass == 0) != !strcmp(P->v[i].name, CAIRN_CONFIG_REF) ||
+            if ((pass == 0) != cairn__ref_is_meta(P->v[i].name) ||
                 (had && cairn__id_eq(&had->id, &P->v[i].id)))
                 continue;
             rc = cairn__tier_ref_cas(dst, P->v[i].name, had ? &had->id : NULL, &P->v[i].id);
@@ -435,10 +252,9 @@ static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
     if (rc)
         cairn__fail_context(rc, "bringing tier '%s' up to date", dst->spec);
 done:
-    for (size_t i = 0; i < c->n; i++)
-        cairn__free(c->bytes[i]);
+    cairn__copier_clear(c);
     cairn__free(c);
-    cairn__free(D.v);
+    cairn__ref_list_free(&D);
     cairn__idset_free(&complete);
     return rc;
 }

@@ -698,6 +698,139 @@ typedef struct cairn_gc_report {
  * errors, -errno of the work files. OUT: *report (may be NULL). */
 CAIRN_EXTERN int cairn_gc(cairn_db *db, const cairn_gc_options *opts, cairn_gc_report *report);
 
+/* ---------------------------------------------------------------- copy */
+
+/* Copying refs with their history from one store to another (cairn_copy),
+ * or through a file (cairn_bundle_export, cairn_bundle_import). Blobs are
+ * copied as they are, so both sides have the same commit and root ids; only
+ * the blobs the destination lacks move, found by diffing each version
+ * against the one before it (the cost follows what changed), in batches.
+ * See docs/architecture.md, "Copies and bundles". */
+
+/* cairn_copy_options.flags */
+#define CAIRN_COPY_FORCE 0x1u   /* move refs that conflict (below) all the same */
+#define CAIRN_COPY_DRY_RUN 0x2u /* find what would be copied and which refs would
+                                   move, write nothing (the report counts it) */
+
+typedef struct cairn_copy_options {
+    unsigned flags; /* CAIRN_COPY_* */
+    /* Called now and then from the calling thread (may be NULL): the
+     * phase and the blobs and bytes done in it so far. Phases: "checking"
+     * (a bundle's records are hashed, then its history walked, before
+     * anything is written; a dry run walks too), "copying", "exporting". */
+    void (*progress)(void *ctx, const char *phase, uint64_t blobs, uint64_t bytes);
+    void *progress_ctx;
+    /* Called once per branch or tag the copy creates or moves (in a dry
+     * run: would), after it moved (may be NULL). old_commit is NULL for a
+     * ref the destination did not have; forced: the destination's ref did
+     * not lie in the source's history and CAIRN_COPY_FORCE moved it. The
+     * arguments are valid during the call only. */
+    void (*on_ref)(void *ctx, cairn_ref_kind kind, const char *name,
+                   const cairn_id *old_commit, const cairn_id *new_commit, bool forced);
+    void *on_ref_ctx;
+} cairn_copy_options;
+
+/* Zeroes *opts: no flags, no callbacks. */
+CAIRN_EXTERN void cairn_copy_options_init(cairn_copy_options *opts);
+
+/* What a copy did (a dry run: would do). */
+typedef struct cairn_copy_report {
+    uint64_t refs_moved;     /* branches and tags created or moved */
+    uint64_t refs_same;      /* already where the source has them */
+    uint64_t commits;        /* commits walked: the destination lacked them
+                                (or their trees) when the copy began */
+    uint64_t blobs_copied;   /* blobs written (a bundle: records) */
+    uint64_t bytes_copied;   /* their bytes (a dry run: those of the nodes only) */
+    uint64_t blobs_skipped;  /* offered but held by the destination already */
+    uint64_t boundaries;     /* commits the destination's meta/boundary gained:
+                                their parents were dropped by the source's gc */
+    bool settings_adopted;   /* an empty destination took the source's settings */
+} cairn_copy_report;
+
+/* Copies the branches and tags named by refs[0..n_refs) (each name
+ * selects the branch and the tag of that name, whichever exist; n_refs 0:
+ * every branch and tag) from src to dst with all their retained history:
+ * each ref's commits back to a first commit, or to where the source's gc
+ * dropped history (the destination's meta/boundary then lists those
+ * commits too, so that its log and verify stop there as the source's do).
+ *
+ * Settings: both stores must have the same settings (node size), or dst
+ * must be empty (no branch, tag or boundary: a new store), and then it
+ * takes src's. A copy into a store with other settings would make later
+ * commits there build other trees for the same data.
+ *
+ * Refs: a branch dst does not have is created; one it has is moved only
+ * if its commit lies in the source branch's history (a fast-forward);
+ * a tag dst has at another commit is not moved. Otherwise the copy is
+ * refused (CAIRN_CONFLICT naming the ref), unless opts->flags has
+ * CAIRN_COPY_FORCE. dst's other refs stay as they are. Every check is
+ * made before anything is written, under dst's writer lock (held
+ * throughout; src needs none: history never changes).
+ *
+ * Order: blobs first (a blob dst already holds is skipped), made durable,
+ * then dst's settings and boundary list, then its branches and tags. A
+ * copy stopped at any point therefore leaves dst a valid store (with some
+ * blobs no ref reaches yet), and running it again finishes it, copying
+ * only what is still missing.
+ *
+ * src and dst are different handles (they may be stores of any tier
+ * kinds). dst must be open for writing (unless the copy is a dry run).
+ * opts may be NULL. OUT: *report (may be NULL), also on failure (what was
+ * done until then).
+ * Errors: CAIRN_NOTFOUND (no branch or tag of a name in refs, named),
+ * CAIRN_BADARG (other settings, naming both; a bad name; a new ref that
+ * would clash with a folder of refs), CAIRN_CONFLICT (naming the ref and
+ * both commits), CAIRN_RDONLY_STORE, CAIRN_BUSY (dst's writer lock),
+ * CAIRN_MISSING and CAIRN_CORRUPT (src lacks or holds damaged history),
+ * tier errors of either side. */
+CAIRN_EXTERN int cairn_copy(cairn_db *src, cairn_db *dst, const char *const *refs,
+                            size_t n_refs, const cairn_copy_options *opts,
+                            cairn_copy_report *report);
+
+/* Writes a bundle to out (a FILE *, written from its current position in
+ * one sequential pass, so a pipe will do): one file holding the branches
+ * and tags named by refs[0..n_refs) (as for cairn_copy; n_refs 0: all),
+ * the store's settings, the commits their retained history needs, with
+ * their trees and values, and the boundary commits where that history
+ * stops. The format (a pack with a manifest as its last record) is in
+ * docs/format.md, "Bundles". The same store and refs give the same bytes.
+ * Memory: about 64 bytes per blob written (the index, and a table to
+ * write each blob once), not the blobs themselves.
+ * A failed export leaves out with part of a bundle, which an import
+ * refuses; write to a temporary file and rename it once this returns 0
+ * (the cairn command does). opts: progress only (flags are ignored).
+ * OUT: *report (may be NULL): refs_moved counts the refs written.
+ * Errors: CAIRN_NOTFOUND (a name in refs), CAIRN_BADARG, -errno of
+ * writing out, and those of reading the store. */
+CAIRN_EXTERN int cairn_bundle_export(cairn_db *db, void *out /* FILE * */,
+                                     const char *const *refs, size_t n_refs,
+                                     const cairn_copy_options *opts,
+                                     cairn_copy_report *report);
+
+/* Imports the bundle at path into db: its branches and tags named by
+ * refs[0..n_refs) (n_refs 0: all of them), as cairn_copy would copy them
+ * from the store the bundle was made of (same ids, settings and boundary
+ * rules, conflicts, CAIRN_COPY_FORCE and CAIRN_COPY_DRY_RUN).
+ *
+ * Nothing is written unless the whole bundle is sound: first its footer,
+ * index and manifest are checked, then every record is read and hashed
+ * (its SHA-256 must be its id), then the history to copy is walked through
+ * without writing, so that a blob it needs and lacks, or one that does not
+ * decode, is found; only then are blobs copied, and refs moved last. The
+ * bundle is read as a stream of records, never whole: memory is about 112
+ * bytes per blob of the bundle while its index is parsed, 48 after, plus a
+ * node cache of 64 MiB. path must be a regular file (the index is at its
+ * end). OUT: *report (may be NULL).
+ * Errors: CAIRN_CORRUPT for a bundle that is truncated, damaged, or not
+ * a bundle (a plain pack, another file), or whose manifest names refs or
+ * blobs it does not hold; the detail names path and what is wrong (the
+ * store is then unchanged); CAIRN_VERSION (a newer bundle or pack
+ * format); CAIRN_BADARG (path is not a regular file); -errno (ENOENT...)
+ * opening or reading path; otherwise those of cairn_copy. */
+CAIRN_EXTERN int cairn_bundle_import(cairn_db *db, const char *path, const char *const *refs,
+                                     size_t n_refs, const cairn_copy_options *opts,
+                                     cairn_copy_report *report);
+
 /* ---------------------------------------------------------------- verify */
 
 /* Called once per problem verify finds; message names the blob, key or ref.

@@ -457,6 +457,44 @@ static void test_verify_names_tier(const char *dir)
     cairn_close(db);
 }
 
+/* Regression: a follower catching up with a store after gc copied
+ * meta/boundary's blob as if it were a commit ("blob ... is not a
+ * commit") and never caught up. It must take the boundary list as the
+ * store's own blob, with its ref before the branches that need it. */
+static void test_added_tier_after_gc(const char *dir)
+{
+    char a[PATH_MAX], b[PATH_MAX], stack[2 * PATH_MAX + 8];
+    cairn_gc_options go;
+    cairn_commit_info info;
+    cairn_id head;
+    cairn_db *db;
+
+    snprintf(a, sizeof(a), "lmdb:%s/gc-a", dir);
+    snprintf(b, sizeof(b), "file:%s/gc-b", dir);
+    snprintf(stack, sizeof(stack), "%s>%s", a, b);
+    db = open_db(a, 0);
+    make_history(db, 10);
+    cairn_gc_options_init(&go);
+    go.keep_last = 2;
+    go.grace_s = 0;
+    ASSERT_OK(cairn_gc(db, &go, NULL));
+    cairn_close(db);
+
+    db = open_db(stack, 0);
+    ASSERT_EQ(cairn_tiers_behind(db, NULL), 1);
+    ASSERT_OK(cairn_sync(db));
+    ASSERT_EQ(cairn_tiers_behind(db, NULL), 0);
+    cairn_close(db);
+    assert_same(a, b);
+    db = open_db(b, CAIRN_RDONLY);
+    ASSERT_OK(cairn_resolve(db, "main~1", &head));
+    ASSERT_OK(cairn_commit_get(db, &head, &info));
+    ASSERT_TRUE(info.history_dropped); /* the follower knows where history ends */
+    cairn_commit_info_clear(&info);
+    cairn_close(db);
+    printf("a follower added behind a store after gc: caught up, boundary included\n");
+}
+
 int main(void)
 {
     char *dir;
@@ -465,6 +503,7 @@ int main(void)
     dir = strdup(test_tmpdir());
     ASSERT_TRUE(dir && mkdir(dir, 0755) == 0);
     test_added_tier(dir);
+    test_added_tier_after_gc(dir);
     test_failures(dir);
     test_foreign(dir);
     test_lock_and_verify(dir);

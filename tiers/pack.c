@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* an XXH64 state on the stack: no allocation */
 #include <xxhash.h>
 
 #include "alloc.h"
@@ -228,6 +229,61 @@ int cairn__pack_write_fd(int fd, const cairn_blob *blobs, size_t n)
     }
     cairn__free(buf);
     return rc;
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+static int entry_by_id(const void *a, const void *b)
+{
+    return cairn__id_cmp(&((const cairn_pack_entry *)a)->id, &((const cairn_pack_entry *)b)->id);
+}
+
+int cairn__pack_write_tail(cairn_pack_entry *entries, size_t n, uint64_t records_len,
+                           int (*write_fn)(void *ctx, const void *bytes, size_t len), void *ctx)
+{
+    uint8_t chunk[CAIRN_PACK_ENTRY * 256], footer[CAIRN_PACK_FOOTER];
+    XXH64_state_t state;
+    uint64_t end = 0;
+    size_t used = 0;
+    int rc;
+
+    if (n > 1)
+        qsort(entries, n, sizeof(*entries), entry_by_id);
+    for (size_t k = 0; k < n; k++) {
+        if (k && cairn__id_eq(&entries[k - 1].id, &entries[k].id)) {
+            char a[13];
+            return cairn__fail(CAIRN_BADARG, "pack: blob %s twice in one pack",
+                               cairn__id_short(&entries[k].id, a));
+        }
+        if (entries[k].offset > records_len || entries[k].length > records_len - entries[k].offset)
+            return cairn__fail(CAIRN_BADARG, "pack: a record past the %llu bytes of records",
+                               (unsigned long long)records_len);
+        end += entries[k].length;
+    }
+    if (end != records_len)
+        return cairn__fail(CAIRN_BADARG, "pack: records of %llu bytes in all, not %llu",
+                           (unsigned long long)end, (unsigned long long)records_len);
+    XXH64_reset(&state, 0);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t *e = chunk + used;
+        memcpy(e, entries[k].id.bytes, 32);
+        put_u64(e + 32, entries[k].offset);
+        put_u64(e + 40, entries[k].length);
+        used += CAIRN_PACK_ENTRY;
+        if (used == sizeof(chunk) || k + 1 == n) {
+            XXH64_update(&state, chunk, used);
+            if ((rc = write_fn(ctx, chunk, used)))
+                return rc;
+            used = 0;
+        }
+    }
+    memcpy(footer, CAIRN_PACK_MAGIC, 8);
+    put_u32(footer + 8, CAIRN_PACK_VERSION);
+    put_u32(footer + 12, 0);
+    put_u64(footer + 16, n);
+    put_u64(footer + 24, records_len);
+    put_u64(footer + 32, XXH64(footer, 32, XXH64_digest(&state)));
+    return write_fn(ctx, footer, sizeof(footer));
 }
 
 /* ---------------------------------------------------------------- parsing */

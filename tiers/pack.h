@@ -99,6 +99,15 @@ int cairn__pack_build_into(const cairn_blob *blobs, size_t n, uint8_t *out, size
  * after short writes); does not sync. Errors as above and -errno. */
 int cairn__pack_write_fd(int fd, const cairn_blob *blobs, size_t n);
 
+/* The end of a pack written as a stream (a writer that appended records
+ * itself, remembering where each went): sorts entries by id, checks that
+ * no id repeats and that the records tile [0, records_len), and passes the
+ * index and the footer to write_fn in pieces of at most 12 KiB, so that
+ * nothing but the entries is held. Errors: CAIRN_BADARG (a repeated id,
+ * records that do not add up), or what write_fn returns. */
+int cairn__pack_write_tail(cairn_pack_entry *entries, size_t n, uint64_t records_len,
+                           int (*write_fn)(void *ctx, const void *bytes, size_t len), void *ctx);
+
 /* Decodes the last CAIRN_PACK_FOOTER bytes of a pack of size bytes and
  * checks what can be checked without the index: magic, version, count and
  * index_offset consistent with size. name is for messages. OUT: *out.

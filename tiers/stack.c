@@ -241,6 +241,23 @@ void cairn__stack_close(cairn_stack *st)
     cairn__free(st);
 }
 
+int cairn__stack_of_tier(cairn_tier *t, cairn_stack **out)
+{
+    cairn_stack *st;
+
+    *out = NULL;
+    if (!(st = cairn__calloc(1, sizeof(*st)))) {
+        cairn__tier_close(t);
+        return cairn__fail(CAIRN_NOMEM, "out of memory");
+    }
+    t->is_cache = false;
+    st->n_tiers = 1;
+    st->tiers[0] = t;
+    st->primary = 0;
+    *out = st;
+    return 0;
+}
+
 int cairn__stack_view(const cairn_stack *st, size_t k, cairn_stack **out)
 {
     cairn_stack *view;

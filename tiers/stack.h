@@ -55,6 +55,11 @@ size_t cairn__stack_primary(const cairn_stack *st);
 unsigned cairn__stack_behind(const cairn_stack *st);
 void cairn__stack_set_behind(cairn_stack *st, size_t k, bool behind);
 
+/* A stack of the one tier t, which it owns from now on (closed with the
+ * stack, or here if this fails): t is the primary. For tiers opened
+ * otherwise than by spec (a bundle file). OUT: *out. Errors: CAIRN_NOMEM. */
+int cairn__stack_of_tier(cairn_tier *t, cairn_stack **out);
+
 /* A stack of tier k of st alone (not owned: closing the view leaves the
  * tier open; st must outlive it). For checking one tier on its own. */
 int cairn__stack_view(const cairn_stack *st, size_t k, cairn_stack **out);
