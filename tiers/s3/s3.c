@@ -812,7 +812,7 @@ static void s3_close(cairn_tier *t)
 }
 
 static const cairn_tier_methods s3_methods = {
-    .version = 1,
+    .version = 2,
     .name = "s3",
     .get_many = s3_get_many,
     .put_many = cairn__s3_put_many,
@@ -828,6 +828,9 @@ static const cairn_tier_methods s3_methods = {
     .usage = s3_usage,
     .refresh = s3_refresh,
     .remote_stats = s3_remote_stats,
+    .pin_put = cairn__s3_pin_put,
+    .pin_list = cairn__s3_pin_list,
+    .pin_delete = cairn__s3_pin_delete,
 };
 
 int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)
