@@ -88,8 +88,10 @@ int cmd_gc(cli *c)
     int rc;
 
     cairn_gc_options_init(&opts);
-    opts.keep_last = c->keep_last;
-    opts.keep_newer_s = c->keep_newer_s;
+    if (c->seen & OPT_KEEP_LAST)
+        opts.keep_last = c->keep_last;
+    if (c->seen & OPT_KEEP_NEWER)
+        opts.keep_newer_s = c->keep_newer_s;
     if (c->seen & OPT_GRACE)
         opts.grace_s = (int64_t)c->grace_s;
     opts.dry_run = c->dry_run;

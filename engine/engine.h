@@ -53,6 +53,11 @@ int cairn__check_ref_name(const char *kind, const char *name);
  * ref ("heads/a") nor has refs inside it ("heads/a/b/c"), as git requires
  * and file-like tiers need. Errors: CAIRN_BADARG naming both. */
 int cairn__ref_check_free(cairn_stack *st, const char *path);
+/* The writer lock around a change of refs outside a transaction (a ref
+ * move, a meta/ record): CAIRN_BUSY while a write transaction is open.
+ * Unlocking first lets followers left behind catch up (best effort). */
+int cairn__ref_lock(cairn_db *db);
+void cairn__ref_unlock(cairn_db *db);
 /* Writes "heads/NAME" or "tags/NAME" into buf. */
 void cairn__ref_path(cairn_ref_kind kind, const char *name, char buf[CAIRN_REF_NAME_MAX + 1]);
 
@@ -99,6 +104,19 @@ typedef int (*cairn__space_fn)(void *ctx, const uint8_t *name, size_t name_len,
                                const cairn_id *root);
 int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__space_fn fn,
                         void *ctx);
+
+/* ---- records named by meta/ refs (meta.c) ------------------------------- */
+
+/* Reads the record ref name names: *id gets the blob's id and *bytes its
+ * bytes (cairn__free them), except when *known (may be NULL) is that id
+ * already: then bytes->data is NULL (the caller's copy is current).
+ * Errors: CAIRN_NOTFOUND (no such ref), CAIRN_MISSING, tier errors. */
+int cairn__meta_get(cairn_db *db, const char *name, const cairn_id *known, cairn_id *id,
+                    cairn_buf *bytes);
+/* Stores bytes as a blob and moves ref name to it from what it names now
+ * (compare-and-swap, in every ref tier); bytes NULL deletes the ref. Call
+ * with the writer lock held. */
+int cairn__meta_put(cairn_db *db, const char *name, const void *bytes, size_t len);
 
 /* ---- commits whose history gc dropped (boundary.c) ---------------------- */
 

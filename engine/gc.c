@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "idset.h"
+#include "retention.h"
 
 #define RUN_BYTES (64u << 20)    /* memory for sorting ids */
 #define BATCH 4096               /* ids deleted per tier per batch */
@@ -382,6 +383,7 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
         (rc = find_doomed(&g)))
         goto done;
     out->commits_kept = mark.commits;
+    out->pinned_only = mark.pinned_only;
     out->boundaries = g.boundaries.n;
     if (progress)
         progress(progress_ctx, "marking", out->live_blobs);
@@ -420,7 +422,9 @@ done:
 void cairn_gc_options_init(cairn_gc_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
-    opts->grace_s = 3600;
+    opts->keep_last = CAIRN_GC_UNSET; /* the store's policy (retention.c) */
+    opts->keep_newer_s = CAIRN_GC_UNSET;
+    opts->grace_s = -1;
 }
 
 /* Every tier must list and delete: names the first that cannot. */
@@ -436,13 +440,23 @@ static int check_tiers(cairn_db *db)
     return 0;
 }
 
-int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *report)
+int cairn_gc(cairn_db *db, const cairn_gc_options *opts, cairn_gc_report *report)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return cairn__gc_at(db, opts, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, report);
+}
+
+int cairn__gc_at(cairn_db *db, const cairn_gc_options *opts_in, int64_t now_us,
+                 cairn_gc_report *report)
 {
     cairn_gc_options opts;
     cairn_gc_report local;
+    cairn_gc_policy policy;
+    cairn__gc_pins pins = {0};
     char dir[4096];
     const char *base;
-    struct timespec now;
     int rc;
 
     cairn__detail_clear();
@@ -455,27 +469,39 @@ int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *rep
         cairn_gc_options_init(&opts);
     if (db->flags & CAIRN_RDONLY)
         return cairn__fail(CAIRN_RDONLY_STORE, "gc deletes: open the store for writing");
-    if (opts.grace_s < 0 || opts.keep_newer_s > INT64_MAX / 2000000 ||
-        (uint64_t)opts.grace_s > INT64_MAX / 2000000)
-        return cairn__fail(CAIRN_BADARG, "gc: a duration out of range");
     if ((rc = check_tiers(db)))
         return rc;
+    /* The store's policy under the options, and the pins (retention.h). */
+    if ((rc = cairn__gc_policy_resolve(db, &opts, now_us, &policy)) ||
+        (rc = cairn__gc_pins_read(db, now_us, &pins)))
+        goto fail_policy;
+    policy.pinned = pins.commits;
+    policy.n_pinned = pins.n_commits;
     base = opts.work_dir ? opts.work_dir : getenv("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
-    if (snprintf(dir, sizeof(dir), "%s/cairn-gc-XXXXXX", base) >= (int)sizeof(dir))
-        return cairn__fail(CAIRN_BADARG, "gc: work directory path too long");
-    if (!mkdtemp(dir))
-        return cairn__fail(-errno, "gc: cannot make a work directory under %s: %s", base,
-                           strerror(errno));
-    clock_gettime(CLOCK_REALTIME, &now);
-    cairn_gc_policy policy = {
-        .keep_last = opts.keep_last,
-        .keep_newer_us = (int64_t)opts.keep_newer_s * 1000000,
-        .grace_us = opts.grace_s * 1000000,
-        .now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
-    };
+    if (snprintf(dir, sizeof(dir), "%s/cairn-gc-XXXXXX", base) >= (int)sizeof(dir)) {
+        rc = cairn__fail(CAIRN_BADARG, "gc: work directory path too long");
+        goto fail_policy;
+    }
+    if (!mkdtemp(dir)) {
+        rc = cairn__fail(-errno, "gc: cannot make a work directory under %s: %s", base,
+                         strerror(errno));
+        goto fail_policy;
+    }
     rc = cairn__gc_run(db, &policy, dir, opts.dry_run, opts.progress, opts.progress_ctx, report);
     rmdir(dir);
+    report->keep_last = policy.keep_last;
+    report->keep_newer_s = (uint64_t)(policy.keep_newer_us / 1000000);
+    report->grace_s = (uint64_t)(policy.grace_us / 1000000);
+    report->pins = pins.in_force;
+    report->pins_ignored = pins.ignored;
+    report->pins_expired = pins.n_expired;
+    /* Expired pins go at the end, once nothing needs them (a dry run
+     * only counts them). */
+    if (!rc && !opts.dry_run)
+        rc = cairn__gc_pins_expire(db, &pins, now_us, &report->pins_expired);
+fail_policy:
+    cairn__gc_pins_free(&pins);
     return rc;
 }

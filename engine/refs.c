@@ -267,7 +267,7 @@ int cairn__commit_descends(cairn_db *db, const cairn_id *commit, const cairn_id 
 }
 
 /* Takes the writer lock for a ref change (the handle's, then the tiers'). */
-static int lock_for_ref(cairn_db *db)
+int cairn__ref_lock(cairn_db *db)
 {
     int rc;
 
@@ -282,7 +282,7 @@ static int lock_for_ref(cairn_db *db)
 
 /* After a ref change with the lock held: followers left behind catch up
  * (best effort: cairn_tiers_behind reports them), then the lock goes. */
-static void unlock_for_ref(cairn_db *db)
+void cairn__ref_unlock(cairn_db *db)
 {
     cairn__flusher_committed(db); /* (a failed move only costs an idle round) */
     if (cairn__stack_behind(db->stack) && cairn__followers_catch_up(db, CAIRN__CATCH_UP_WRITE_THROUGH))
@@ -340,7 +340,7 @@ int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cai
         return rc;
     cairn_commit_info_clear(&info);
     cairn__ref_path(kind, name, path);
-    if ((rc = lock_for_ref(db)))
+    if ((rc = cairn__ref_lock(db)))
         return rc;
     rc = cairn__stack_ref_get(db->stack, path, &old);
     if (rc && rc != CAIRN_NOTFOUND)
@@ -361,7 +361,7 @@ int cairn_ref_set(cairn_db *db, cairn_ref_kind kind, const char *name, const cai
     if (!rc)
         rc = cairn__stack_ref_cas(db->stack, path, have_old ? &old : NULL, commit);
 done:
-    unlock_for_ref(db);
+    cairn__ref_unlock(db);
     return rc;
 }
 
@@ -375,14 +375,14 @@ int cairn_ref_delete(cairn_db *db, cairn_ref_kind kind, const char *name, cairn_
     if ((rc = check_ref_args(db, kind, name)))
         return rc;
     cairn__ref_path(kind, name, path);
-    if ((rc = lock_for_ref(db)))
+    if ((rc = cairn__ref_lock(db)))
         return rc;
     if ((rc = cairn__stack_ref_get(db->stack, path, &old)) == CAIRN_NOTFOUND)
         rc = cairn__fail(CAIRN_NOTFOUND, "no %s '%s'", kind == CAIRN_TAG ? "tag" : "branch",
                          name);
     else if (!rc && !(rc = cairn__stack_ref_cas(db->stack, path, &old, NULL)) && was)
         *was = old;
-    unlock_for_ref(db);
+    cairn__ref_unlock(db);
     return rc;
 }
 

@@ -73,6 +73,14 @@ static int list_refs(cairn_tier *t, ref_list *out)
     return cairn__tier_ref_list(t, "", collect_ref, out);
 }
 
+/* Whether ref name names a record blob (meta/config, meta/boundary,
+ * meta/retention, ...: engine/meta.c), not a commit: it is copied as one
+ * blob, never walked as history. */
+static bool is_record_ref(const char *name)
+{
+    return strncmp(name, "meta/", 5) == 0;
+}
+
 static const ref_entry *find_ref(const ref_list *l, const char *name)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -118,6 +126,8 @@ static int check_follower(cairn_db *db, size_t k, const ref_list *P)
                              t->spec, p->spec);
             break;
         }
+        if (is_record_ref(F.v[i].name) && strcmp(F.v[i].name, CAIRN_CONFIG_REF) != 0)
+            continue; /* an older record (gc may have freed its blob): behind */
         if ((rc = primary_has(db, &F.v[i].id, &known)))
             break;
         if (!known)
@@ -172,10 +182,12 @@ static int adopt_from(cairn_db *db, size_t k, ref_list *P)
                              t->spec, p->spec);
             break;
         }
-        if (mine && strcmp(F.v[i].name, CAIRN_CONFIG_REF) &&
+        if (mine && is_record_ref(F.v[i].name))
+            continue; /* a record the primary has: the primary's stands */
+        if (mine && !is_record_ref(F.v[i].name) &&
             (rc = cairn__commit_descends(db, &F.v[i].id, &mine->id, &forward)))
             break;
-        if (mine && !forward) {
+        if (mine && !forward && !is_record_ref(F.v[i].name)) {
             rc = cairn__fail(CAIRN_REWIND,
                              "ref '%s' forked: tier '%s' holds %s and the primary '%s' holds %s, "
                              "and neither descends from the other; refusing to write, which "
@@ -402,14 +414,15 @@ static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
     if ((rc = list_refs(dst, &D)))
         goto done;
     for (size_t i = 0; i < D.n && !rc; i++)
-        if (strcmp(D.v[i].name, CAIRN_CONFIG_REF) != 0)
+        if (!is_record_ref(D.v[i].name))
             rc = cairn__idset_add(&complete, &D.v[i].id);
-    /* Blobs first: every version a primary ref names, and the settings. */
+    /* Blobs first: every version a primary ref names, and the records of
+     * the meta/ refs (settings, boundary, retention policy). */
     for (size_t i = 0; i < P->n && !rc; i++) {
         const ref_entry *had = find_ref(&D, P->v[i].name);
         if (had && cairn__id_eq(&had->id, &P->v[i].id))
             continue;
-        if (!strcmp(P->v[i].name, CAIRN_CONFIG_REF))
+        if (is_record_ref(P->v[i].name))
             rc = copier_add(c, &P->v[i].id, NULL, 0);
         else
             rc = copy_history(c, &P->v[i].id, had ? &had->id : NULL, &complete);
