@@ -84,6 +84,7 @@ int cmd_gc(cli *c)
 {
     cairn_gc_options opts;
     cairn_gc_report r;
+    char last[32], newer[40];
     progress p;
     int rc;
 
@@ -102,9 +103,23 @@ int cmd_gc(cli *c)
     progress_done(&p);
     if (rc)
         return cli_error(rc, "gc");
+    printf("policy: keep-last %s, keep-newer %s, grace %" PRIu64 " s\n",
+           r.keep_last ? (snprintf(last, sizeof(last), "%" PRIu64, r.keep_last), last) : "off",
+           r.keep_newer_s ? (snprintf(newer, sizeof(newer), "%" PRIu64 " s", r.keep_newer_s), newer)
+                          : "off",
+           r.grace_s);
     printf("kept %" PRIu64 " commit%s (%" PRIu64 " whose history before was dropped), %" PRIu64
            " blobs they need\n",
            r.commits_kept, r.commits_kept == 1 ? "" : "s", r.boundaries, r.live_blobs);
+    if (r.pins || r.pins_expired || r.pins_ignored)
+        printf("pins: %" PRIu64 " in force (%" PRIu64 " commit%s kept only for them), %" PRIu64
+               " expired %s, %" PRIu64 " ignored\n",
+               r.pins, r.pinned_only, r.pinned_only == 1 ? "" : "s", r.pins_expired,
+               c->dry_run ? "(would be deleted)" : "deleted", r.pins_ignored);
+    if (r.pins_ignored)
+        cli_say(0, "warning: %" PRIu64 " pin%s ignored (damaged, or naming a commit the store "
+                   "lacks): 'cairn pins' says why, 'cairn pins -d NAME' removes one",
+                r.pins_ignored, r.pins_ignored == 1 ? "" : "s");
     for (size_t i = 0; i < r.n_tiers; i++) {
         const struct cairn_gc_tier_report *t = &r.tiers[i];
         printf("tier %zu %s: %" PRIu64 " blobs, %" PRIu64 " bytes; %s %" PRIu64 " blobs, %" PRIu64
