@@ -285,6 +285,10 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
         if ((rc = cairn__boundary_store(g->db, &g->boundaries)))
             goto unlock;
         g->boundaries_stored = true;
+        /* The new record may be an old one's blob again (the same set as
+         * an earlier run's), dead at the mark: it is live now. */
+        if ((rc = cairn__stack_ref_list(g->db->stack, "meta/", on_meta, g)))
+            goto unlock;
     }
     if (!g->doomed_deleted) {
         if ((rc = delete_doomed(g)))
