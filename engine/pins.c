@@ -211,7 +211,8 @@ static int collect(cairn_db *db, int64_t now, bool need_pins, pin_set *s)
     }
     if (rc)
         return rc;
-    qsort(s->v, s->n, sizeof(*s->v), by_name);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof(*s->v), by_name);
     for (size_t i = 0; i < s->n; i++) {
         cairn_pin_info *p = &s->v[i];
         cairn_commit_info info;
@@ -416,7 +417,8 @@ int cairn__gc_pins_read(cairn_db *db, int64_t now, cairn__gc_pins *out)
             out->commits[out->n_commits++] = p->commit;
         }
     }
-    qsort(out->commits, out->n_commits, sizeof(*out->commits), by_id);
+    if (out->n_commits > 1)
+        qsort(out->commits, out->n_commits, sizeof(*out->commits), by_id);
     size_t kept = 0;
     for (size_t i = 0; i < out->n_commits; i++)
         if (!kept || !cairn__id_eq(&out->commits[kept - 1], &out->commits[i]))

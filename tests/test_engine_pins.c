@@ -257,7 +257,8 @@ static void damaged_pins(const char *spec)
     int64_t now = real_now_us();
 
     memset(&nowhere, 0xab, sizeof(nowhere));
-    raw_pin(db, "garbage", "\xff\x00\x12 not msgpack", 17);
+    static const char garbage[] = "\xff\x00\x12 not msgpack";
+    raw_pin(db, "garbage", garbage, sizeof(garbage) - 1);
     raw_pin(db, "truncated", buf, record(buf, 1, &c1, (uint64_t)now + 60000000) - 5);
     raw_pin(db, "far", buf, record(buf, 1, &c1, (uint64_t)now + 400ull * 86400 * 1000000));
     raw_pin(db, "newer", buf, record(buf, 2, &c1, (uint64_t)now + 60000000));
