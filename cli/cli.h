@@ -66,7 +66,9 @@ enum {
     OPT_KEEP_LAST = 1u << 26,
     OPT_KEEP_NEWER = 1u << 27,
     OPT_GRACE = 1u << 28,
-    OPT_DRY_RUN = 1u << 29
+    OPT_DRY_RUN = 1u << 29,
+    OPT_PIN = 1u << 30,
+    OPT_CLEAR = 1u << 31
 };
 
 /* The parsed command line. Strings point into argv. */
@@ -97,6 +99,8 @@ typedef struct cli {
     uint64_t keep_newer_s;   /* gc --keep-newer */
     uint64_t grace_s;        /* gc --grace (only if OPT_GRACE is set) */
     bool dry_run;            /* gc --dry-run */
+    uint64_t pin_ttl_s;      /* --pin[=TTL]: the lease (only if OPT_PIN is set) */
+    struct cli_pins *pins;   /* the pins this run holds (cmd_pins.c), or NULL */
     unsigned seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
@@ -134,6 +138,19 @@ int cmd_copy(cli *c);
 /* export and import with --format pack (cmd_copy.c) */
 int cmd_export_pack(cli *c);
 int cmd_import_pack(cli *c);
+int cmd_pins(cli *c);
+int cmd_retention(cli *c);
+
+/* ---- pins held while a read command runs (cmd_pins.c) */
+
+/* With --pin: pins commit for c->pin_ttl_s and renews it in a background
+ * thread until cli_pins_release. Returns 0, or an exit status after
+ * printing the error (a reader that can pin nowhere is told what protects
+ * it instead). Without --pin: nothing, 0. */
+int cli_pin_commit(cli *c, const cairn_id *commit);
+/* Stops renewing and deletes every pin this run took (before the store
+ * closes). Safe when none was taken. */
+void cli_pins_release(cli *c);
 
 /* After a write: names on stderr a ref tier of the stack that could not
  * follow (the write stands; the tier catches up later). Returns 0.

@@ -84,12 +84,15 @@ int cmd_gc(cli *c)
 {
     cairn_gc_options opts;
     cairn_gc_report r;
+    char last[32], newer[40];
     progress p;
     int rc;
 
     cairn_gc_options_init(&opts);
-    opts.keep_last = c->keep_last;
-    opts.keep_newer_s = c->keep_newer_s;
+    if (c->seen & OPT_KEEP_LAST)
+        opts.keep_last = c->keep_last;
+    if (c->seen & OPT_KEEP_NEWER)
+        opts.keep_newer_s = c->keep_newer_s;
     if (c->seen & OPT_GRACE)
         opts.grace_s = (int64_t)c->grace_s;
     opts.dry_run = c->dry_run;
@@ -102,9 +105,23 @@ int cmd_gc(cli *c)
         return cli_error(rc, "gc");
     if (r.resumed)
         printf("took up the mark of an earlier run that did not finish\n");
+    printf("policy: keep-last %s, keep-newer %s, grace %" PRIu64 " s\n",
+           r.keep_last ? (snprintf(last, sizeof(last), "%" PRIu64, r.keep_last), last) : "off",
+           r.keep_newer_s ? (snprintf(newer, sizeof(newer), "%" PRIu64 " s", r.keep_newer_s), newer)
+                          : "off",
+           r.grace_s);
     printf("kept %" PRIu64 " commit%s (%" PRIu64 " whose history before was dropped), %" PRIu64
            " blobs they need\n",
            r.commits_kept, r.commits_kept == 1 ? "" : "s", r.boundaries, r.live_blobs);
+    if (r.pins || r.pins_expired || r.pins_ignored)
+        printf("pins: %" PRIu64 " in force (%" PRIu64 " commit%s kept only for them), %" PRIu64
+               " expired %s, %" PRIu64 " ignored\n",
+               r.pins, r.pinned_only, r.pinned_only == 1 ? "" : "s", r.pins_expired,
+               c->dry_run ? "(would be deleted)" : "deleted", r.pins_ignored);
+    if (r.pins_ignored)
+        cli_say(0, "warning: %" PRIu64 " pin%s ignored (damaged, or naming a commit the store "
+                   "lacks): 'cairn pins' says why, 'cairn pins -d NAME' removes one",
+                r.pins_ignored, r.pins_ignored == 1 ? "" : "s");
     for (size_t i = 0; i < r.n_tiers; i++) {
         const struct cairn_gc_tier_report *t = &r.tiers[i];
         printf("tier %zu %s: %" PRIu64 " blobs, %" PRIu64 " bytes; %s %" PRIu64 " blobs, %" PRIu64

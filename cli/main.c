@@ -44,7 +44,13 @@ static const option_def options[] = {
     {"absent", 0, false, OPT_ABSENT},    {"all", 0, false, OPT_ALL},
     {"keep-last", 0, true, OPT_KEEP_LAST}, {"keep-newer", 0, true, OPT_KEEP_NEWER},
     {"grace", 0, true, OPT_GRACE},        {"dry-run", 0, false, OPT_DRY_RUN},
+    {"pin", 0, true, OPT_PIN},            {"clear", 0, false, OPT_CLEAR},
 };
+/* Options whose value is optional: given only as "--opt=VALUE" (a word
+ * after a bare "--pin" stays an argument). */
+#define OPTIONAL_VALUE_OPTS OPT_PIN
+/* The pin's lease when --pin gives none. */
+#define DEFAULT_PIN_TTL_S 300
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 /* The name of an option for messages: "--at" or "-n". */
@@ -68,6 +74,11 @@ static const char *option_name(unsigned bit)
 /* ---------------------------------------------------------------- commands */
 
 #define READ_OPTS (OPT_AT | OPT_BRANCH)
+#define RETENTION_SETS (OPT_KEEP_LAST | OPT_KEEP_NEWER | OPT_GRACE | OPT_CLEAR)
+#define PIN_HELP                                                                    \
+    "  --pin[=TTL]     pin the version while reading (docs/gc.md): gc keeps it\n" \
+    "                  until the pin expires; renewed every TTL/3, removed at the\n" \
+    "                  end (TTL: a duration, default 5m)\n"
 #define WRITE_OPTS (OPT_BRANCH | OPT_MESSAGE)
 
 typedef struct command {
@@ -142,8 +153,9 @@ static const command commands[] = {
      "  -m MSG      commit message (default \"apply FILE: N operations\")\n"
      "  -b BRANCH   write to BRANCH;  --space S  write to keyspace S\n"},
     {"scan", cmd_scan, false,
-     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE | OPT_RAW,
-     0, 0, "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse] [--raw]",
+     READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO | OPT_LIMIT | OPT_REVERSE | OPT_RAW |
+         OPT_PIN,
+     0, 0, "scan [--prefix P] [--from K] [--to K] [--limit N] [--reverse] [--raw] [--pin[=TTL]]",
      "Prints one KEY<TAB>VALUE line (tsv-escaped) per key, in key order.\n"
      "  --prefix P  only keys starting with P\n"
      "  --from K    keys >= K;  --to K  keys < K\n"
@@ -151,7 +163,7 @@ static const command commands[] = {
      "  --raw       raw tsv: bytes as they are, no escapes (a key or value\n"
      "              holding a tab or newline is an error)\n"
      "  --at REF    read the version REF;  -b BRANCH  read BRANCH\n"
-     "  --space S   read keyspace S\n"},
+     "  --space S   read keyspace S\n" PIN_HELP},
     {"count", cmd_count, false, READ_OPTS | OPT_SPACE | OPT_PREFIX | OPT_FROM | OPT_TO, 0, 0,
      "count [--prefix P] [--from K] [--to K]",
      "Prints the number of keys in the range (as for scan), in O(log n).\n"
@@ -182,8 +194,9 @@ static const command commands[] = {
      "                  first; a damaged one changes nothing (exit 3)\n"
      "  -f, --force     pack: move refs that conflict (exit 4 otherwise)\n"
      "  --dry-run       pack: check the bundle, say what would change\n"},
-    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW, 0, INT_MAX,
-     "export [--format tsv|jsonl] [--raw] | export --format pack FILE|- [REF...]",
+    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW | OPT_PIN, 0,
+     INT_MAX,
+     "export [--format tsv|jsonl] [--raw] [--pin[=TTL]] | export --format pack FILE|- [REF...]",
      "Writes every key of the keyspace to stdout, in key order.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
      "  --raw           raw tsv: bytes as they are (a key or value holding a\n"
@@ -194,7 +207,7 @@ static const command commands[] = {
      "  --format pack   a bundle to FILE (- for stdout): the branches and tags\n"
      "                  REF... (default all) with all their history, the\n"
      "                  settings, every blob they need; import --format pack\n"
-     "                  reads it. FILE appears only once it is whole\n"},
+     "                  reads it. FILE appears only once it is whole\n" PIN_HELP},
     {"root", cmd_root, false, READ_OPTS | OPT_SPACE, 0, 0, "root [--space NAME]",
      "Prints the hex root id of the version (its catalog), or with --space\n"
      "that keyspace's root. An empty store prints the empty-tree id.\n"
@@ -208,23 +221,41 @@ static const command commands[] = {
      "  --all       the history of every branch and tag together, each commit\n"
      "              once: by SEQ descending (every commit after its children),\n"
      "              then by time, newest first, then by id\n"},
-    {"diff", cmd_diff, false, OPT_SPACE, 2, 2, "diff A B",
+    {"diff", cmd_diff, false, OPT_SPACE | OPT_PIN, 2, 2, "diff A B [--pin[=TTL]]",
      "Shows how version B differs from A (branches, tags or commit ids):\n"
      "  + KEY<TAB>VALUE         added in B\n"
      "  - KEY<TAB>OLD           removed in B\n"
      "  ~ KEY<TAB>OLD<TAB>NEW   changed\n"
-     "  --space S  diff keyspace S\n"},
+     "  --space S  diff keyspace S\n" PIN_HELP},
     {"gc", cmd_gc, true, OPT_KEEP_LAST | OPT_KEEP_NEWER | OPT_GRACE | OPT_DRY_RUN, 0, 0,
-     "gc [--keep-last N] [--keep-newer DURATION] [--grace DURATION] [--dry-run]",
+     "gc [--keep-last N|off] [--keep-newer DURATION|off] [--grace DURATION] [--dry-run]",
      "Frees every blob no kept commit needs, in every tier. Kept: every\n"
      "branch and tag head and, back along each branch, the last N commits\n"
      "(--keep-last) and those newer than DURATION (--keep-newer, e.g. 7d);\n"
      "with neither, all history (then only blobs no commit reaches are\n"
      "freed). Commits superseded less than --grace ago (default 1h) are kept\n"
-     "too. Safe while others write and read: it deletes in short batches\n"
-     "under the writer lock. --dry-run reports what would be freed. Prints\n"
-     "per tier the blobs and bytes found dead and freed. mem, lmdb and file\n"
-     "tiers only, for now.\n"},
+     "too, and every pinned commit until its pin expires ('cairn pins').\n"
+     "Each option overrides the store's retention policy ('cairn retention')\n"
+     "for this run; 'off' turns a rule off. Safe while others write and\n"
+     "read: it deletes in short batches under the writer lock. --dry-run\n"
+     "reports what would be freed. Prints the policy applied, then per tier\n"
+     "the blobs and bytes found dead and freed. mem, lmdb and file tiers\n"
+     "only, for now.\n"},
+    {"retention", cmd_retention, false, RETENTION_SETS, 0, 0,
+     "retention [--keep-last N|off] [--keep-newer DURATION|off] [--grace DURATION] [--clear]",
+     "Shows the store's retention policy (meta/retention), or sets the rules\n"
+     "given, keeping the others; gc applies it unless its own options say\n"
+     "otherwise. The policy travels with the store (followers, copies).\n"
+     "  --keep-last N      keep the last N commits of each branch ('off': unset)\n"
+     "  --keep-newer D     keep commits newer than D, e.g. 30d ('off': unset)\n"
+     "  --grace D          keep commits superseded less than D ago (0: none)\n"
+     "  --clear            remove the policy (with other options: start empty)\n"},
+    {"pins", cmd_pins, false, OPT_DELETE, 0, 1, "pins | pins -d NAME",
+     "Lists the pins of the store, one line each, tab-separated: NAME COMMIT\n"
+     "EXPIRES(UTC) HOLDER STATE, where STATE is 'in force', 'expired' (the\n"
+     "next gc deletes it) or 'ignored: WHY' (a damaged record, or a commit\n"
+     "the store lacks: gc ignores it and leaves it).\n"
+     "  -d, --delete NAME  delete pin NAME (a damaged one too)\n"},
     {"verify", cmd_verify, false, OPT_REPAIR, 0, 0, "verify [--repair]",
      "Checks every blob reachable from every ref, in every ref tier of the\n"
      "stack on its own; prints each problem and a summary. Exit 3 if there\n"
@@ -420,8 +451,17 @@ int cli_snapshot(cli *c, const char *name, cairn_snapshot **out)
     char q[512];
     int rc;
 
-    if (!(rc = cairn_snapshot_open(c->db, name, out)))
+    if (!(rc = cairn_snapshot_open(c->db, name, out))) {
+        cairn_id commit;
+        int status;
+        if ((c->seen & OPT_PIN) && cairn_snapshot_commit(*out, &commit) &&
+            (status = cli_pin_commit(c, &commit))) {
+            cairn_snapshot_close(*out);
+            *out = NULL;
+            return status;
+        }
         return 0;
+    }
     if (rc == CAIRN_NOTFOUND) {
         cli_error(rc, "unknown branch, tag or commit '%s'",
                   cli_quote(name ? name : "main", strlen(name ? name : "main"), q));
@@ -631,10 +671,27 @@ static int set_option(cli *c, const option_def *def, const char *value)
         c->prometheus = true;
         break;
     case OPT_KEEP_LAST:
-        if (!parse_count(value, &c->keep_last) || c->keep_last == 0)
-            return cli_usage("--keep-last needs a number of commits of 1 or more, not '%s'", value);
+        if (strcmp(value, "off") == 0)
+            c->keep_last = 0; /* the rule off (gc), or unset (retention) */
+        else if (!parse_count(value, &c->keep_last) || c->keep_last == 0)
+            return cli_usage("--keep-last needs a number of commits of 1 or more, or off, "
+                             "not '%s'", value);
+        break;
+    case OPT_PIN:
+        c->pin_ttl_s = DEFAULT_PIN_TTL_S;
+        if (value && (!parse_duration(value, &c->pin_ttl_s) || c->pin_ttl_s == 0 ||
+                      c->pin_ttl_s > CAIRN_PIN_TTL_MAX))
+            return cli_usage("--pin=TTL needs a duration from 1s to %ud, not '%s'",
+                             CAIRN_PIN_TTL_MAX / 86400, value);
+        break;
+    case OPT_CLEAR:
         break;
     case OPT_KEEP_NEWER:
+        if (strcmp(value, "off") == 0) {
+            c->keep_newer_s = 0;
+            break;
+        }
+        /* fall through */
     case OPT_GRACE:
         if (!parse_duration(value, def->bit == OPT_GRACE ? &c->grace_s : &c->keep_newer_s))
             return cli_usage("%s needs a duration (a number and s, m, h or d: 90m, 7d), not '%s'",
@@ -723,7 +780,9 @@ static int parse_args(cli *c, int argc, char **argv)
             if (arg[2])
                 value = arg + 2;
         }
-        if (def->has_arg && !value) {
+        if (def->has_arg && !value && (def->bit & OPTIONAL_VALUE_OPTS)) {
+            /* (no value: the option's default) */
+        } else if (def->has_arg && !value) {
             if (k + 1 >= argc)
                 return cli_usage("option %s needs a value", option_name(def->bit));
             value = argv[++k];
@@ -853,7 +912,7 @@ int main(int argc, char **argv)
     /* Read commands open the store read-only: they never create one, and
      * they work with read permission only or on read-only media. */
     cairn_options_init(&opts);
-    if (c.repair)
+    if (c.repair || (cmd->run == cmd_retention && (c.seen & RETENTION_SETS)))
         opts.flags |= CAIRN_EXISTING; /* writes, but only to a store that exists */
     else if (!cmd->writes || (c.pack && c.dry_run))
         opts.flags |= CAIRN_RDONLY; /* (a dry run of an import writes nothing either) */
@@ -874,6 +933,7 @@ int main(int argc, char **argv)
         return cli_error(rc, "cannot open store '%s'", c.spec);
     }
     status = cmd->run(&c);
+    cli_pins_release(&c); /* the pins of --pin go before the store closes */
     cairn_close(c.db);
     cli_stop_finish(); /* ends the process by the signal an import caught */
     return status;

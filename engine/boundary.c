@@ -7,7 +7,8 @@
  * keeps its parent id, but the parent may be gone: walkers of history stop
  * there (cairn_commit_info.history_dropped) instead of failing.
  *
- * The set is cached in the handle by the id of the blob it was read from;
+ * The record is kept as every meta/ record is (meta.c). The set is cached
+ * in the handle by the id of the blob it was read from;
  * each lookup reads the ref (cheap: a local tier's read, or the S3 head in
  * memory), so a gc in another process is seen at once.
  */
@@ -61,8 +62,9 @@ bad:
 static int refresh(cairn_db *db)
 {
     cairn_id id;
-    cairn_buf buf = {0};
-    int rc = cairn__stack_ref_get(db->stack, BOUNDARY_REF, &id);
+    cairn_buf buf;
+    int rc = cairn__meta_get(db, BOUNDARY_REF, db->has_boundary ? &db->boundary_id : NULL, &id,
+                             &buf);
 
     if (rc == CAIRN_NOTFOUND) {
         cairn__detail_clear();
@@ -70,14 +72,10 @@ static int refresh(cairn_db *db)
         db->has_boundary = false;
         return 0;
     }
-    if (rc)
-        return rc;
-    if (db->has_boundary && cairn__id_eq(&id, &db->boundary_id))
-        return 0;
+    if (rc || !buf.data)
+        return rc; /* an error, or the set held is current */
     cairn__idset_free(&db->boundary);
     db->has_boundary = false;
-    if ((rc = cairn__stack_get(db->stack, &id, &buf)))
-        return rc;
     rc = decode(&id, buf.data, buf.len, &db->boundary);
     cairn__free(buf.data);
     if (rc) {
@@ -153,22 +151,14 @@ int cairn__boundary_encode(const cairn_idset *set, uint8_t **bytes, size_t *len,
 
 int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
 {
-    cairn_id old, id;
+    cairn_id id;
     uint8_t *bytes;
     size_t len;
-    bool had;
     int rc;
 
     if ((rc = cairn__boundary_encode(set, &bytes, &len, &id)))
         return rc;
-    rc = cairn__stack_ref_get(db->stack, BOUNDARY_REF, &old);
-    had = rc == 0;
-    if (rc && rc != CAIRN_NOTFOUND)
-        goto done;
-    cairn__detail_clear();
-    cairn_blob blob = {id, bytes, len};
-    rc = cairn__stack_publish(db->stack, &blob, 1, BOUNDARY_REF, had ? &old : NULL, &id);
-done:
+    rc = cairn__meta_put(db, BOUNDARY_REF, bytes, len);
     cairn__free(bytes);
     return rc;
 }

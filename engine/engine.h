@@ -111,6 +111,19 @@ typedef int (*cairn__space_fn)(void *ctx, const uint8_t *name, size_t name_len,
 int cairn__catalog_each(const cairn_index *ix, const cairn_id *catalog, cairn__space_fn fn,
                         void *ctx);
 
+/* ---- records named by meta/ refs (meta.c) ------------------------------- */
+
+/* Reads the record ref name names: *id gets the blob's id and *bytes its
+ * bytes (cairn__free them), except when *known (may be NULL) is that id
+ * already: then bytes->data is NULL (the caller's copy is current).
+ * Errors: CAIRN_NOTFOUND (no such ref), CAIRN_MISSING, tier errors. */
+int cairn__meta_get(cairn_db *db, const char *name, const cairn_id *known, cairn_id *id,
+                    cairn_buf *bytes);
+/* Stores bytes as a blob and moves ref name to it from what it names now
+ * (compare-and-swap, in every ref tier); bytes NULL deletes the ref. Call
+ * with the writer lock held. */
+int cairn__meta_put(cairn_db *db, const char *name, const void *bytes, size_t len);
+
 /* ---- commits whose history gc dropped (boundary.c) ---------------------- */
 
 /* Whether commit is in meta/boundary (its parent may be gone). Errors:

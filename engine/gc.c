@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "idset.h"
+#include "retention.h"
 
 #define RUN_BYTES (64u << 20)    /* memory for sorting ids */
 #define BATCH 4096               /* ids deleted per tier per batch */
@@ -289,6 +290,10 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
         if ((rc = cairn__boundary_store(g->db, &g->boundaries)))
             goto unlock;
         g->boundaries_stored = true;
+        /* The new record may be an old one's blob again (the same set as
+         * an earlier run's), dead at the mark: it is live now. */
+        if ((rc = cairn__stack_ref_list(g->db->stack, "meta/", on_meta, g)))
+            goto unlock;
     }
     if (!g->doomed_deleted) {
         if ((rc = delete_doomed(g)))
@@ -388,7 +393,7 @@ static int load_set(const char *path, cairn_idset *set)
  * commits and boundaries files it describes. */
 typedef struct mark_record {
     cairn_gc_policy policy;
-    uint64_t live_blobs, commits, boundaries;
+    uint64_t live_blobs, commits, boundaries, pinned_only;
 } mark_record;
 
 #define MARK_MAGIC "cairn-gc-mark 1"
@@ -418,8 +423,9 @@ static int mark_save(gc *g, const mark_record *m)
     if (!f)
         return cairn__fail(-errno, "gc: cannot write %s: %s", tmp, strerror(errno));
     fprintf(f, MARK_MAGIC "\n%" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRIu64 " %" PRIu64
-            " %" PRIu64 "\n", m->policy.keep_last, m->policy.keep_newer_us, m->policy.grace_us,
-            m->policy.now_us, m->live_blobs, m->commits, m->boundaries);
+            " %" PRIu64 " %" PRIu64 "\n", m->policy.keep_last, m->policy.keep_newer_us,
+            m->policy.grace_us, m->policy.now_us, m->live_blobs, m->commits, m->boundaries,
+            m->pinned_only);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         rc = cairn__fail(-errno, "gc: cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
@@ -441,17 +447,22 @@ static bool mark_resume(gc *g, const cairn_gc_policy *p, const char *commits_pat
     if (!f)
         return false;
     bool ok = fscanf(f, "%31[^\n] %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNu64
-                     " %" SCNu64 " %" SCNu64, magic, &m->policy.keep_last,
+                     " %" SCNu64 " %" SCNu64 " %" SCNu64, magic, &m->policy.keep_last,
                      &m->policy.keep_newer_us, &m->policy.grace_us, &m->policy.now_us,
-                     &m->live_blobs, &m->commits, &m->boundaries) == 8 &&
+                     &m->live_blobs, &m->commits, &m->boundaries, &m->pinned_only) == 9 &&
               !strcmp(magic, MARK_MAGIC);
     fclose(f);
     ok = ok && m->policy.keep_last == p->keep_last && m->policy.keep_newer_us == p->keep_newer_us &&
          m->policy.grace_us == p->grace_us && m->policy.now_us <= p->now_us &&
          p->now_us - m->policy.now_us < RESUME_MAX_AGE_US;
     path_of(g, "boundaries", 0, path, sizeof(path));
-    if (ok && !load_set(commits_path, &g->commits) && !load_set(path, &g->boundaries) &&
-        g->commits.n == m->commits && g->boundaries.n == m->boundaries)
+    ok = ok && !load_set(commits_path, &g->commits) && !load_set(path, &g->boundaries) &&
+         g->commits.n == m->commits && g->boundaries.n == m->boundaries;
+    /* A pin taken since on a commit that mark dropped (possible when the
+     * run was killed before it deleted anything) needs a new mark. */
+    for (size_t i = 0; ok && i < p->n_pinned; i++)
+        ok = cairn__idset_has(&g->commits, &p->pinned[i]);
+    if (ok)
         return true;
     cairn__detail_clear();
     cairn__idset_free(&g->commits);
@@ -507,11 +518,13 @@ int cairn__gc_run(cairn_db *db, const cairn_gc_policy *policy, const char *work_
             goto done;
         rec.commits = mark.commits;
         rec.boundaries = g.boundaries.n;
+        rec.pinned_only = mark.pinned_only;
         if ((rc = mark_save(&g, &rec)))
             goto done;
     }
     out->live_blobs = rec.live_blobs;
     out->commits_kept = rec.commits;
+    out->pinned_only = rec.pinned_only;
     if ((rc = settle_boundaries(&g)) || (rc = find_doomed(&g)))
         goto done;
     out->boundaries = g.boundaries.n;
@@ -552,7 +565,9 @@ done:
 void cairn_gc_options_init(cairn_gc_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
-    opts->grace_s = 3600;
+    opts->keep_last = CAIRN_GC_UNSET; /* the store's policy (retention.c) */
+    opts->keep_newer_s = CAIRN_GC_UNSET;
+    opts->grace_s = -1;
 }
 
 /* Every tier must list and delete: names the first that cannot. */
@@ -609,13 +624,23 @@ static void work_dir_release(const char *dir, int lock_fd)
     close(lock_fd); /* releases the flock */
 }
 
-int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *report)
+int cairn_gc(cairn_db *db, const cairn_gc_options *opts, cairn_gc_report *report)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return cairn__gc_at(db, opts, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, report);
+}
+
+int cairn__gc_at(cairn_db *db, const cairn_gc_options *opts_in, int64_t now_us,
+                 cairn_gc_report *report)
 {
     cairn_gc_options opts;
     cairn_gc_report local;
+    cairn_gc_policy policy;
+    cairn__gc_pins pins = {0};
     char dir[4096];
     const char *base;
-    struct timespec now;
     int rc, lock_fd = -1;
 
     cairn__detail_clear();
@@ -628,24 +653,32 @@ int cairn_gc(cairn_db *db, const cairn_gc_options *opts_in, cairn_gc_report *rep
         cairn_gc_options_init(&opts);
     if (db->flags & CAIRN_RDONLY)
         return cairn__fail(CAIRN_RDONLY_STORE, "gc deletes: open the store for writing");
-    if (opts.grace_s < 0 || opts.keep_newer_s > INT64_MAX / 2000000 ||
-        (uint64_t)opts.grace_s > INT64_MAX / 2000000)
-        return cairn__fail(CAIRN_BADARG, "gc: a duration out of range");
     if ((rc = check_tiers(db)))
         return rc;
+    /* The store's policy under the options, and the pins (retention.h). */
+    if ((rc = cairn__gc_policy_resolve(db, &opts, now_us, &policy)) ||
+        (rc = cairn__gc_pins_read(db, now_us, &pins)))
+        goto fail_policy;
+    policy.pinned = pins.commits;
+    policy.n_pinned = pins.n_commits;
     base = opts.work_dir ? opts.work_dir : getenv("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
     if ((rc = work_dir_take(db, base, dir, sizeof(dir), &lock_fd)))
-        return rc;
-    clock_gettime(CLOCK_REALTIME, &now);
-    cairn_gc_policy policy = {
-        .keep_last = opts.keep_last,
-        .keep_newer_us = (int64_t)opts.keep_newer_s * 1000000,
-        .grace_us = opts.grace_s * 1000000,
-        .now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
-    };
+        goto fail_policy;
     rc = cairn__gc_run(db, &policy, dir, opts.dry_run, opts.progress, opts.progress_ctx, report);
     work_dir_release(dir, lock_fd);
+    report->keep_last = policy.keep_last;
+    report->keep_newer_s = (uint64_t)(policy.keep_newer_us / 1000000);
+    report->grace_s = (uint64_t)(policy.grace_us / 1000000);
+    report->pins = pins.in_force;
+    report->pins_ignored = pins.ignored;
+    report->pins_expired = pins.n_expired;
+    /* Expired pins go at the end, once nothing needs them (a dry run
+     * only counts them). */
+    if (!rc && !opts.dry_run)
+        rc = cairn__gc_pins_expire(db, &pins, now_us, &report->pins_expired);
+fail_policy:
+    cairn__gc_pins_free(&pins);
     return rc;
 }

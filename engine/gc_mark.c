@@ -114,6 +114,30 @@ fail_parent:
     return rc;
 }
 
+/* A pinned commit the rules did not keep: marked whole (a pin keeps its
+ * version, not its history), a boundary if it has a parent (gc.c settles
+ * boundaries: one whose parent another rule kept is none). */
+static int mark_pinned(marker *m, const cairn_id *commit)
+{
+    cairn_commit_info c;
+    cairn_id empty;
+    int rc;
+
+    if (cairn__idset_has(&m->marked, commit))
+        return 0;
+    cairn__empty_root_id(&empty);
+    if ((rc = cairn_commit_get(m->db, commit, &c)))
+        return rc;
+    if (!(rc = cairn__idset_add(&m->marked, commit)) &&
+        (!c.has_parent || !(rc = cairn__idset_add(m->boundaries, commit))) &&
+        !(rc = mark_commit(m, &c, &empty)))
+        m->stats->pinned_only++;
+    if (!rc && c.has_parent)
+        m->stats->boundaries++;
+    cairn_commit_info_clear(&c);
+    return rc;
+}
+
 struct ref_walk {
     marker *m;
     int rc;
@@ -153,6 +177,9 @@ int cairn__gc_mark(cairn_db *db, const cairn_gc_policy *policy, cairn_idsort *li
     rc = cairn_ref_list(db, on_ref, &w);
     if (!rc && w.rc)
         rc = w.rc;
+    /* Then pins: a commit a ref's walk kept is marked already. */
+    for (size_t i = 0; i < policy->n_pinned && !rc; i++)
+        rc = mark_pinned(&m, &policy->pinned[i]);
 done:
     cairn__idset_free(&m.marked);
     return rc;

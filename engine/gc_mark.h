@@ -23,6 +23,10 @@ typedef struct cairn_gc_policy {
     int64_t keep_newer_us;
     int64_t grace_us;
     int64_t now_us; /* microseconds since the Unix epoch */
+    /* Pinned commits (engine/pins.h): each is kept whole, with no
+     * ancestor, if the rules above do not keep it anyway. Borrowed. */
+    const cairn_id *pinned;
+    size_t n_pinned;
 } cairn_gc_policy;
 
 /* What a mark found. */
@@ -30,9 +34,11 @@ typedef struct cairn_gc_mark_stats {
     uint64_t commits;       /* retained commits */
     uint64_t boundaries;    /* retained commits whose parent is not retained */
     uint64_t ids_emitted;   /* ids written to the set, duplicates included */
+    uint64_t pinned_only;   /* pinned commits no rule kept, marked for their pin */
 } cairn_gc_mark_stats;
 
-/* Adds to live every blob the policy keeps in db: each retained commit and
+/* Adds to live every blob the policy keeps in db: each retained commit
+ * (pinned ones too) and
  * the blobs of its version (the oldest retained one of a branch whole,
  * each later one as its delta against its parent: index/delta.h), the
  * blobs the meta/ refs name (settings, policy), and the empty tree's node.

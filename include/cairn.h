@@ -638,12 +638,21 @@ CAIRN_EXTERN void cairn_diff_close(cairn_diff *d);
  * keeps, up to the first none keeps: the last keep_last commits (0: off),
  * commits newer than keep_newer_s seconds (0: off), and commits superseded
  * less than grace_s seconds ago (a reader that opened one while it was the
- * head keeps reading). With keep_last and keep_newer_s both off, all
- * history is kept and gc frees only blobs no commit reaches. */
+ * head keeps reading); and every pinned commit (cairn_pin) until its pin
+ * expires. With keep_last and keep_newer_s both off, all history is kept
+ * and gc frees only blobs no commit reaches.
+ *
+ * Each rule left at its unset value (what cairn_gc_options_init sets)
+ * comes from the store's retention policy (cairn_retention_get), and where
+ * that does not set it either, from the default: keep_last and
+ * keep_newer_s off, grace_s 3600. A value given here overrides the store's
+ * for this run only: 0 turns keep_last or keep_newer_s off, grace_s 0
+ * means no grace. */
+#define CAIRN_GC_UNSET UINT64_MAX /* keep_last, keep_newer_s: the store's */
 typedef struct cairn_gc_options {
-    uint64_t keep_last;
-    uint64_t keep_newer_s;
-    int64_t grace_s;        /* default 3600 */
+    uint64_t keep_last;     /* CAIRN_GC_UNSET: the store's */
+    uint64_t keep_newer_s;  /* CAIRN_GC_UNSET: the store's */
+    int64_t grace_s;        /* negative: the store's (else 3600) */
     bool dry_run;           /* find what is dead, delete nothing */
     const char *work_dir;   /* where gc's id files go (sorted on disk: memory
                                stays bounded); NULL: $TMPDIR or /tmp */
@@ -653,7 +662,8 @@ typedef struct cairn_gc_options {
     void *progress_ctx;
 } cairn_gc_options;
 
-/* Defaults: keep all history, grace 3600 s, no dry run. */
+/* Defaults: every rule unset (the store's policy, else keep all history,
+ * grace 3600 s), no dry run. */
 CAIRN_EXTERN void cairn_gc_options_init(cairn_gc_options *opts);
 
 #define CAIRN_GC_TIERS_MAX 8
@@ -667,6 +677,15 @@ typedef struct cairn_gc_report {
     uint64_t live_blobs;     /* distinct blobs the kept commits reach */
     uint64_t caught_up;      /* commits made while gc ran, marked before a deletion */
     uint64_t kept_late;      /* blobs dead at the mark that such commits needed */
+    /* The policy this run applied (the store's, overridden by the options;
+     * 0: off) and the pins it read (cairn_pin). */
+    uint64_t keep_last, keep_newer_s, grace_s;
+    uint64_t pins;           /* pins in force: their commits were kept */
+    uint64_t pinned_only;    /* commits kept only because a pin names them */
+    uint64_t pins_expired;   /* expired pins deleted (a dry run: found) */
+    uint64_t pins_ignored;   /* damaged pins, or naming no commit the store
+                                holds: ignored, left in place (cairn_pin_list
+                                says why; cairn_unpin removes one) */
     size_t n_tiers;
     struct cairn_gc_tier_report {
         char spec[256];                      /* the tier's part of the spec */
@@ -691,11 +710,19 @@ typedef struct cairn_gc_report {
  * Waits while a write transaction holds the writer lock; a writer that
  * wants the lock during a batch gets CAIRN_BUSY, as with any writer.
  * Every tier must be able to list and delete blobs: mem, lmdb and file
- * can; S3 cannot yet (CAIRN_BADARG naming it, nothing done).
+ * can; S3 cannot yet (CAIRN_BADARG naming it, nothing done). Pins are
+ * read from every ref tier once, before the mark; a run that deletes
+ * deletes the expired ones at its end. A damaged pin (its record does not
+ * decode, or its expiry lies further ahead than CAIRN_PIN_TTL_MAX) and a
+ * pin naming a commit the store does not hold are ignored and counted in
+ * report->pins_ignored, never fatal: a pin is a lease its holder renews,
+ * so the damage lasts until its next renewal at most.
  * Errors: CAIRN_RDONLY_STORE, CAIRN_BADARG, CAIRN_BUSY (a writer held the
  * lock for 10 minutes), those of reading commits and nodes (a kept
  * version that cannot be read stops gc before it deletes anything), tier
- * errors, -errno of the work files. OUT: *report (may be NULL). */
+ * errors, -errno of the work files, CAIRN_CORRUPT or CAIRN_VERSION for a
+ * retention policy (meta/retention) this version cannot read (gc never
+ * guesses a policy). OUT: *report (may be NULL). */
 CAIRN_EXTERN int cairn_gc(cairn_db *db, const cairn_gc_options *opts, cairn_gc_report *report);
 
 /* ---------------------------------------------------------------- copy */
@@ -830,6 +857,101 @@ CAIRN_EXTERN int cairn_bundle_export(cairn_db *db, void *out /* FILE * */,
 CAIRN_EXTERN int cairn_bundle_import(cairn_db *db, const char *path, const char *const *refs,
                                      size_t n_refs, const cairn_copy_options *opts,
                                      cairn_copy_report *report);
+
+/* ---------------------------------------------------------------- retention */
+
+/* A store's retention policy (docs/gc.md, "What is kept"): the rules
+ * cairn_gc applies when its options leave them unset. Each rule is set or
+ * not (has_*); keep_last 0 and keep_newer_s 0 mean the rule is off. */
+typedef struct cairn_retention {
+    bool has_keep_last;
+    uint64_t keep_last;     /* the last N commits of each branch */
+    bool has_keep_newer;
+    uint64_t keep_newer_s;  /* commits newer than this many seconds */
+    bool has_grace;
+    uint64_t grace_s;       /* commits superseded less than this ago */
+} cairn_retention;
+
+/* The largest keep_newer_s or grace_s a policy may hold (about 73,000
+ * years: microseconds of it fit gc's clock arithmetic). */
+#define CAIRN_RETENTION_SECONDS_MAX (INT64_MAX / 2000000)
+
+/* Reads the store's policy: the blob the ref meta/retention names. A
+ * store without one gets every has_* false. OUT: *out.
+ * Errors: CAIRN_CORRUPT (a record that does not decode, or a value out of
+ * range; the detail names the blob), CAIRN_VERSION (a key this version
+ * does not know: a newer cairn wrote it), tier errors. */
+CAIRN_EXTERN int cairn_retention_get(cairn_db *db, cairn_retention *out);
+
+/* Records *policy as the store's policy (a blob, then the ref
+ * meta/retention, which replicates to ref tiers and copies as other meta/
+ * refs do); rules not set are left out of the record. policy NULL, or one
+ * setting nothing, removes the record. Takes the writer lock as
+ * cairn_ref_set does.
+ * Errors: CAIRN_BADARG (a duration above CAIRN_RETENTION_SECONDS_MAX),
+ * CAIRN_RDONLY_STORE, CAIRN_BUSY, tier errors. */
+CAIRN_EXTERN int cairn_retention_set(cairn_db *db, const cairn_retention *policy);
+
+/* ---------------------------------------------------------------- pins */
+
+/* A pin keeps a commit, its whole version, from gc until the pin expires
+ * (docs/gc.md, "Pins"). A reader that reads an old version for long pins
+ * it and renews the pin while it reads. Pins take no writer lock, and a
+ * handle opened read-only may pin when its tiers let this process write
+ * pins (lmdb: write permission on the store's files; file: on its pins/
+ * folder; s3: PUT permission on PREFIX/pins/). A pin is written to every
+ * ref tier of the stack that takes it (gc reads every ref tier's). */
+
+#define CAIRN_PIN_NAME_MAX 64     /* letters, digits, '.', '_', '-' */
+#define CAIRN_PIN_HOLDER_MAX 128  /* "host:pid" */
+#define CAIRN_PIN_TTL_MAX (7u * 86400) /* the longest lease, in seconds */
+
+typedef struct cairn_pin_info {
+    char name[CAIRN_PIN_NAME_MAX + 1]; /* the pin's identity */
+    cairn_id commit;                   /* the commit kept */
+    int64_t expires_us;                /* microseconds since the Unix epoch */
+    char holder[CAIRN_PIN_HOLDER_MAX + 1]; /* who took it, for messages */
+    /* cairn_pin_list only: */
+    bool expired;                      /* expires_us has passed */
+    char problem[160];                 /* "" or why gc ignores this pin: a
+                                          damaged record (commit, expiry and
+                                          holder then unknown), an expiry too
+                                          far ahead, a commit not held */
+} cairn_pin_info;
+
+/* Pins commit for ttl_s seconds (1 to CAIRN_PIN_TTL_MAX) under a new,
+ * unique name ("HOST-PID-RANDOM"), then checks that the commit is still
+ * in the store. Pin a version while it is still kept (the head, or within
+ * the grace period): a gc that is already sweeping read the pins before,
+ * and keeps what its own mark kept (docs/gc.md).
+ * OUT: *out: the pin (name, commit, expiry, holder), on success only.
+ * Errors: CAIRN_BADARG (ttl_s), CAIRN_MISSING (no such commit: the pin is
+ * removed again), CAIRN_RDONLY_STORE when no ref tier of the stack takes
+ * pins from this process (the detail says that without a pin the version
+ * is protected only by gc's grace period), tier errors. */
+CAIRN_EXTERN int cairn_pin(cairn_db *db, const cairn_id *commit, uint32_t ttl_s,
+                           cairn_pin_info *out);
+
+/* Renews pin (from cairn_pin) to expire ttl_s seconds from now, and
+ * updates pin->expires_us. A pin that expired and was deleted meanwhile is
+ * written again, if its commit is still held. Call it well before the pin
+ * expires (the cairn command renews at a third of the lease).
+ * Errors: as cairn_pin (CAIRN_MISSING: gc freed the commit after the pin
+ * had expired). */
+CAIRN_EXTERN int cairn_pin_renew(cairn_db *db, cairn_pin_info *pin, uint32_t ttl_s);
+
+/* Deletes pin name from every ref tier that holds pins (absent: not an
+ * error; a damaged pin is deleted the same way). Errors: CAIRN_BADARG (not
+ * a pin name), CAIRN_RDONLY_STORE, tier errors. */
+CAIRN_EXTERN int cairn_unpin(cairn_db *db, const char *name);
+
+/* Calls fn once per pin of the store (from every ref tier, each name
+ * once), in name order; damaged ones too (pin->problem says why). pin is
+ * valid during the call only. fn returns 0 to go on, anything else to
+ * stop, and that value is returned. Errors: tier errors, CAIRN_NOMEM;
+ * -ENOTSUP when no tier of the stack holds pins. */
+typedef int (*cairn_pin_visitor)(void *ctx, const cairn_pin_info *pin);
+CAIRN_EXTERN int cairn_pin_list(cairn_db *db, cairn_pin_visitor fn, void *ctx);
 
 /* ---------------------------------------------------------------- verify */
 

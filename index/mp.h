@@ -74,6 +74,25 @@ static inline bool mp_array(mp_reader *r, uint32_t *n)
     return true;
 }
 
+/* A map header: n key/value pairs, checked against the bytes left (each
+ * pair takes at least two). */
+static inline bool mp_map(mp_reader *r, uint32_t *n)
+{
+    uint64_t v;
+    uint8_t t;
+    if (mp_left(r) < 1)
+        return false;
+    t = *r->p++;
+    if (t >= 0x80 && t <= 0x8f)
+        v = t & 0x0f;
+    else if (!((t == 0xde && mp_be(r, 2, &v)) || (t == 0xdf && mp_be(r, 4, &v))))
+        return mp_fail(r);
+    if (v > mp_left(r) / 2)
+        return mp_fail(r);
+    *n = (uint32_t)v;
+    return true;
+}
+
 static inline bool mp_uint(mp_reader *r, uint64_t *v)
 {
     uint8_t t;

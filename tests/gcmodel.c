@@ -1,15 +1,17 @@
 /*
  * gcmodel.c - the model-based gc test (gcutil.h, gc_model_run): random
  * commits on several branches, branches made and deleted, tags, resets,
- * and gc runs with random retention under a clock of the test's choosing,
- * checked against a model that keeps every commit's contents and applies
- * the retention rule of docs/gc.md itself.
+ * pins, and gc runs with random retention under a clock of the test's
+ * choosing (which also expires pins), checked against a model that keeps
+ * every commit's contents and applies the retention rule of docs/gc.md
+ * itself.
  *
  * After each gc:
  *  - every commit the model says is kept reads exactly its model contents
  *    (a full scan) and its commit object is there;
  *  - every other commit the model knows is gone (CAIRN_MISSING): gc frees
  *    what retention drops, not merely something;
+ *  - the pins in force are those the model holds (expired ones deleted);
  *  - verify finds no problem.
  */
 #include <stdio.h>
@@ -20,11 +22,14 @@
 
 #include "engine.h"
 #include "gc.h"
+#include "retention.h"
 #include "gcutil.h"
 #include "model.h"
 #include "test.h"
 
 #define BRANCHES 3
+#define PINS 2
+#define PIN_TTL_S 600
 #define MODEL_COMMITS 400
 #define MODEL_KEYS 60
 
@@ -44,6 +49,10 @@ typedef struct gcm {
     int n;
     int head[BRANCHES]; /* commit index; -1: no such branch (or no commit yet) */
     int tag[4];         /* commit index; -1: none */
+    struct {
+        cairn_pin_info info;
+        int commit;     /* index; -1: no pin */
+    } pin[PINS];
     char dir[600];      /* gc's work directory */
 } gcm;
 
@@ -111,6 +120,9 @@ static void model_keep(const gcm *m, const cairn_gc_policy *p, bool *kept)
 {
     bool keep_all = !p->keep_last && !p->keep_newer_us;
     memset(kept, 0, sizeof(bool) * MODEL_COMMITS);
+    for (int k = 0; k < PINS; k++)
+        if (m->pin[k].commit >= 0 && m->pin[k].info.expires_us > p->now_us)
+            kept[m->pin[k].commit] = true;
     for (int b = 0; b < BRANCHES; b++) {
         int i = m->head[b], next_i = -1;
         for (uint64_t k = 0; i >= 0 && !m->c[i].gone; k++) {
@@ -156,21 +168,39 @@ static void check_contents(gcm *m, int i, const char *when)
     cairn_snapshot_close(snap);
 }
 
-static void run_gc(gcm *m, uint64_t *freed, int *dropped)
+static int count_pin(void *ctx, const cairn_pin_info *pin)
 {
-    cairn_gc_policy p = {0};
+    (void)pin;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void run_gc(gcm *m, uint64_t *freed, int *dropped, int *expired)
+{
+    cairn_gc_options o;
     cairn_gc_report r;
+    cairn_gc_policy p = {0};
     bool kept[MODEL_COMMITS];
     static const uint64_t lasts[] = {0, 1, 2, 3, 5};
-    p.keep_last = lasts[next(m) % 5];
+    cairn_gc_options_init(&o);
+    o.keep_last = lasts[next(m) % 5];
+    o.keep_newer_s = 0;
+    o.grace_s = 0;
+    o.work_dir = m->dir;
     p.now_us = m->c[m->n - 1].time_us + 1000;
     if (next(m) % 3 == 0) {
-        /* keep newer than a commit chosen at random: the cut falls
-         * between its time and the one before */
+        /* keep newer than a commit chosen at random: the clock is set so
+         * that the cut falls at its time exactly */
         int i = (int)(next(m) % (uint64_t)m->n);
-        p.keep_newer_us = p.now_us - m->c[i].time_us;
+        o.keep_newer_s = 5;
+        p.now_us = m->c[i].time_us + 5000000;
     }
-    ASSERT_OK(cairn__gc_run(m->db, &p, m->dir, false, NULL, NULL, &r));
+    int k = (int)(next(m) % PINS);
+    if (m->pin[k].commit >= 0 && next(m) % 2)
+        p.now_us = m->pin[k].info.expires_us + 1000; /* a clock past the pin's expiry */
+    p.keep_last = o.keep_last;
+    p.keep_newer_us = (int64_t)o.keep_newer_s * 1000000;
+    ASSERT_OK(cairn__gc_at(m->db, &o, p.now_us, &r));
     *freed += r.tiers[0].blobs_freed;
     model_keep(m, &p, kept);
     for (int i = 0; i < m->n; i++) {
@@ -190,6 +220,17 @@ static void run_gc(gcm *m, uint64_t *freed, int *dropped)
         m->c[i].gone = true;
         (*dropped)++;
     }
+    int held = 0, want = 0;
+    for (k = 0; k < PINS; k++) {
+        if (m->pin[k].commit >= 0 && m->pin[k].info.expires_us <= p.now_us) {
+            m->pin[k].commit = -1; /* gc deleted it */
+            (*expired)++;
+        }
+        want += m->pin[k].commit >= 0;
+    }
+    ASSERT_OK(cairn_pin_list(m->db, count_pin, &held));
+    if (held != want)
+        TEST_FAIL("%s: %d pins after gc, the model holds %d", m->spec, held, want);
     cairn_verify_report vr;
     int rc = cairn_verify(m->db, NULL, NULL, &vr);
     if (rc || vr.problems)
@@ -199,7 +240,7 @@ static void run_gc(gcm *m, uint64_t *freed, int *dropped)
 void gc_model_run(const char *spec, uint64_t seed, int steps)
 {
     static gcm m; /* large: not on the stack */
-    int gcs = 0, dropped = 0, resets = 0;
+    int gcs = 0, dropped = 0, resets = 0, pins = 0, expired = 0;
     uint64_t freed = 0;
     memset(&m, 0, sizeof(m));
     m.spec = spec;
@@ -209,6 +250,8 @@ void gc_model_run(const char *spec, uint64_t seed, int steps)
         m.head[b] = -1;
     for (int t = 0; t < 4; t++)
         m.tag[t] = -1;
+    for (int k = 0; k < PINS; k++)
+        m.pin[k].commit = -1;
     snprintf(m.dir, sizeof(m.dir), "%s", test_tmpdir());
     ASSERT_OK(mkdir(m.dir, 0700));
     commit_on(&m, 0);
@@ -245,12 +288,19 @@ void gc_model_run(const char *spec, uint64_t seed, int steps)
                                     CAIRN_REF_FORCE));
             m.head[b] = to;
             resets++;
-        } else if (what >= 90) {
-            run_gc(&m, &freed, &dropped);
+        } else if (what < 91 && (i = some_commit(&m)) >= 0) {
+            int k = t % PINS;
+            if (m.pin[k].commit >= 0)
+                ASSERT_OK(cairn_unpin(m.db, m.pin[k].info.name));
+            ASSERT_OK(cairn_pin(m.db, &m.c[i].id, PIN_TTL_S, &m.pin[k].info));
+            m.pin[k].commit = i;
+            pins++;
+        } else if (what >= 91) {
+            run_gc(&m, &freed, &dropped, &expired);
             gcs++;
         }
     }
-    run_gc(&m, &freed, &dropped);
+    run_gc(&m, &freed, &dropped, &expired);
     gcs++;
     /* A fresh handle reads what the model keeps (a mem store ends with
      * its handle). */
@@ -262,11 +312,12 @@ void gc_model_run(const char *spec, uint64_t seed, int steps)
                 check_contents(&m, i, "reopened");
     }
     cairn_close(m.db);
-    ASSERT_TRUE(dropped > 0 && freed > 0);
-    printf("%s: gc model (seed %llu): %d commits on %d branches, %d resets, %d gc runs dropped "
-           "%d commits and freed %llu blobs; every kept commit read its model, every dropped "
-           "one was gone, verify passed after each\n", spec, (unsigned long long)seed, m.n,
-           BRANCHES, resets, gcs, dropped, (unsigned long long)freed);
+    ASSERT_TRUE(dropped > 0 && freed > 0 && pins > 0);
+    printf("%s: gc model (seed %llu): %d commits on %d branches, %d resets, %d pins (%d expired "
+           "under the test's clock), %d gc runs dropped %d commits and freed %llu blobs; every "
+           "kept commit read its model, every dropped one was gone, verify passed after each\n",
+           spec, (unsigned long long)seed, m.n, BRANCHES, resets, pins, expired, gcs, dropped,
+           (unsigned long long)freed);
     for (int i = 0; i < m.n; i++)
         model_free(&m.c[i].contents);
 }

@@ -1,7 +1,10 @@
 /* tierutil.c - the helpers declared in tierutil.h. */
 #include "tierutil.h"
 
+#include <errno.h>
 #include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +83,7 @@ MDB_txn *raw_lmdb_begin(const char *dir, bool write)
     unsigned flags = write ? 0 : MDB_RDONLY;
 
     ASSERT_EQ(mdb_env_create(&env), 0);
-    ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 5), 0);
     ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
     ASSERT_EQ(mdb_env_open(env, dir, MDB_NOTLS | flags, 0644), 0);
     ASSERT_EQ(mdb_txn_begin(env, NULL, flags, &txn), 0);
@@ -204,4 +207,111 @@ void raw_lmdb_damage(const char *dir, const cairn_id *id)
     ((uint8_t *)bytes)[len / 2] ^= 0x40;
     raw_lmdb_blob(dir, id, bytes, len, NULL, NULL);
     free(bytes);
+}
+
+/* ---------------------------------------------------------------- pins */
+
+struct pin_seen {
+    char names[16][CAIRN_PIN_NAME_MAX + 1];
+    unsigned char bytes[16][CAIRN_PIN_RECORD_MAX];
+    size_t lens[16];
+    bool unread[16];
+    size_t n;
+};
+
+static int pin_seen_add(void *ctx, const char *name, const void *bytes, size_t len)
+{
+    struct pin_seen *s = ctx;
+
+    ASSERT_TRUE(s->n < 16);
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+    s->unread[s->n] = bytes == NULL;
+    if (bytes) {
+        ASSERT_TRUE(len <= CAIRN_PIN_RECORD_MAX);
+        memcpy(s->bytes[s->n], bytes, len);
+    }
+    s->lens[s->n++] = len;
+    return 0;
+}
+
+/* The index of name in the listing, or -1. */
+static int pin_seen_find(const struct pin_seen *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+size_t list_pins(cairn_tier *t, const char *name, void *bytes, size_t *len, bool *unread)
+{
+    static struct pin_seen s;
+    int i;
+
+    memset(&s, 0, sizeof(s));
+    ASSERT_OK(cairn__tier_pin_list(t, pin_seen_add, &s));
+    if (name && (i = pin_seen_find(&s, name)) >= 0) {
+        if (bytes)
+            memcpy(bytes, s.bytes[i], s.lens[i]);
+        if (len)
+            *len = s.lens[i];
+        if (unread)
+            *unread = s.unread[i];
+    } else if (name && len) {
+        *len = SIZE_MAX; /* not listed */
+    }
+    return s.n;
+}
+
+void check_tier_pins(cairn_tier *t, const char *what)
+{
+    static const char *const bad_names[] = {
+        "", ".", "..", "../x", "a/b", ".hidden", "a b", "a\\b", "x\n",
+        "12345678901234567890123456789012345678901234567890123456789012345", /* 65 */
+    };
+    char rec[CAIRN_PIN_RECORD_MAX + 1], got[CAIRN_PIN_RECORD_MAX];
+    size_t len;
+    bool unread;
+
+    ASSERT_EQ(list_pins(t, NULL, NULL, NULL, NULL), 0);
+    ASSERT_OK(cairn__tier_pin_put(t, "host-1-aa", "first", 5));
+    ASSERT_OK(cairn__tier_pin_put(t, "b.2_x", "second record", 13));
+    ASSERT_EQ(list_pins(t, "host-1-aa", got, &len, &unread), 2);
+    ASSERT_MEM_EQ(got, len, "first", 5);
+    ASSERT_TRUE(!unread);
+    list_pins(t, "b.2_x", got, &len, NULL);
+    ASSERT_MEM_EQ(got, len, "second record", 13);
+    /* A put replaces the whole record. */
+    memset(rec, 'r', sizeof(rec));
+    ASSERT_OK(cairn__tier_pin_put(t, "host-1-aa", rec, CAIRN_PIN_RECORD_MAX));
+    ASSERT_EQ(list_pins(t, "host-1-aa", got, &len, NULL), 2);
+    ASSERT_MEM_EQ(got, len, rec, (size_t)CAIRN_PIN_RECORD_MAX);
+    ASSERT_OK(cairn__tier_pin_put(t, "host-1-aa", "short", 5));
+    list_pins(t, "host-1-aa", got, &len, NULL);
+    ASSERT_MEM_EQ(got, len, "short", 5);
+    /* Hostile names and sizes are refused before the tier sees them. */
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+        ASSERT_RC(cairn__tier_pin_put(t, bad_names[i], "x", 1), CAIRN_BADARG);
+        ASSERT_RC(cairn__tier_pin_delete(t, bad_names[i]), CAIRN_BADARG);
+    }
+    ASSERT_RC(cairn__tier_pin_put(t, NULL, "x", 1), CAIRN_BADARG);
+    ASSERT_RC(cairn__tier_pin_put(t, "ok", rec, CAIRN_PIN_RECORD_MAX + 1), CAIRN_BADARG);
+    ASSERT_RC(cairn__tier_pin_put(t, "ok", "", 0), CAIRN_BADARG);
+    ASSERT_EQ(list_pins(t, NULL, NULL, NULL, NULL), 2);
+    /* Deletes: one, then one absent (not an error). */
+    ASSERT_OK(cairn__tier_pin_delete(t, "host-1-aa"));
+    ASSERT_EQ(list_pins(t, "host-1-aa", NULL, &len, NULL), 1);
+    ASSERT_EQ(len, SIZE_MAX);
+    ASSERT_OK(cairn__tier_pin_delete(t, "host-1-aa"));
+    ASSERT_OK(cairn__tier_pin_delete(t, "b.2_x"));
+    ASSERT_EQ(list_pins(t, NULL, NULL, NULL, NULL), 0);
+    /* A table of version 1 has no pins: a clear error, not a crash. */
+    const cairn_tier_methods *m = t->m;
+    cairn_tier_methods old = *m;
+    old.version = 1;
+    t->m = &old;
+    ASSERT_RC(cairn__tier_pin_put(t, "x", "x", 1), -ENOTSUP);
+    ASSERT_DETAIL("cannot hold pins");
+    t->m = m;
+    printf("%s: pins put, replaced, listed, deleted; hostile names and sizes refused\n", what);
 }

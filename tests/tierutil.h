@@ -56,4 +56,14 @@ void raw_lmdb_blob(const char *dir, const cairn_id *id, const void *data, size_t
 /* Flips one byte in the middle of the blob id of the LMDB store at dir. */
 void raw_lmdb_damage(const char *dir, const cairn_id *id);
 
+/* Pins (tier.h): lists t's pins and returns how many; when name is
+ * listed, copies its record into bytes (CAIRN_PIN_RECORD_MAX bytes) and
+ * sets *len and *unread (passed without bytes); when it is not, *len is
+ * SIZE_MAX. Any out may be NULL. */
+size_t list_pins(cairn_tier *t, const char *name, void *bytes, size_t *len, bool *unread);
+/* The checks every tier with pins passes (t must hold none): put, replace,
+ * list, delete, hostile names and sizes refused, a version 1 table refused
+ * clearly. Leaves no pin. */
+void check_tier_pins(cairn_tier *t, const char *what);
+
 #endif /* CAIRN_TIERUTIL_H */

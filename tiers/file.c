@@ -8,6 +8,7 @@
  *     cairn-file-store     "cairn file store\nformat 1\n"
  *     objects/3f/2a9c...   one file per blob: the id in hex is "3f2a9c..."
  *     refs/heads/main      one file per ref (file_refs.c)
+ *     pins/NAME            one file per pin (file_pins.c)
  *     tmp/                 files being written: <hex>.<pid>.<counter>
  *     cairn.lock           the writer lock (flock)
  *     cache-order          cache mode: ids by recency at the last close
@@ -967,7 +968,7 @@ static void file_identity(cairn_tier *base, char *out, size_t cap)
 }
 
 static const cairn_tier_methods file_methods = {
-    .version = 1,
+    .version = 2,
     .name = "file",
     .get_many = file_get_many,
     .put_many = file_put_many,
@@ -984,6 +985,9 @@ static const cairn_tier_methods file_methods = {
     .publish = file_publish,
     .scan_from = file_scan_from,
     .identity = file_identity,
+    .pin_put = cairn__file_pin_put,
+    .pin_list = cairn__file_pin_list,
+    .pin_delete = cairn__file_pin_delete,
 };
 
 /* ---------------------------------------------------------------- open */

@@ -80,6 +80,12 @@ int cairn__file_ref_cas(cairn_tier *base, const char *name, const cairn_id *old_
                         const cairn_id *new_id);
 int cairn__file_ref_list(cairn_tier *base, const char *prefix, cairn_ref_fn fn, void *ctx);
 
+/* ---- pins (file_pins.c): the tier methods of the same names ---------- */
+
+int cairn__file_pin_put(cairn_tier *base, const char *name, const void *bytes, size_t len);
+int cairn__file_pin_list(cairn_tier *base, cairn_pin_fn fn, void *ctx);
+int cairn__file_pin_delete(cairn_tier *base, const char *name);
+
 /* ---- the cache index (file_cache.c) ------------------------------------
  *
  * An in-memory map id -> size with an LRU order, guarded by its own mutex.

@@ -376,9 +376,6 @@ static bool disk_full(const lmdb_tier *t)
     return avail < (16u << 20) || avail < total / 200;
 }
 
-/* Runs op in one write transaction and commits it: one commit, one fsync,
- * and an error (a CAS conflict too) writes nothing. A full map in a
- * growable env aborts, doubles the map and runs op again. */
 /* Bytes of pages the packed layout's two databases use: what a cache
  * counts against its capacity (LMDB reuses freed pages, so the file
  * stops growing at about this). */
@@ -414,16 +411,23 @@ static int cache_trim(lmdb_tier *t, MDB_txn *txn)
     return 0;
 }
 
-static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
+/* Runs fn in one write transaction and commits it: one commit, one fsync,
+ * and an error (a CAS conflict too) writes nothing. A full map in a
+ * growable env aborts, doubles the map and runs fn again. A read-only
+ * handle may write only when reader_may (pins), and only if its env is
+ * writable. */
+int cairn__lmdb_write(lmdb_tier *t, const char *what, bool reader_may,
+                      int (*fn)(lmdb_tier *t, MDB_txn *txn, void *ctx), void *ctx)
 {
     lmdb_env *e = t->shared;
     MDB_envinfo info;
     MDB_txn *txn;
     int rc;
 
-    if (t->rdonly)
-        return cairn__fail(CAIRN_RDONLY_STORE, "lmdb %s: %s: store is open read-only", t->path,
-                           what);
+    if ((t->rdonly && !reader_may) || e->env_rdonly)
+        return cairn__fail(CAIRN_RDONLY_STORE, "lmdb %s: %s: store is open read-only%s", t->path,
+                           what, e->env_rdonly && reader_may
+                                     ? " (this process may not write its files)" : "");
     if ((rc = check_fork(t)))
         return rc;
     for (int attempt = 0;; attempt++) {
@@ -441,9 +445,7 @@ static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
             }
             return lmdb_err(t, NULL, rc, what);
         }
-        if ((rc = apply_write(t, txn, op)) == 0 && t->base.capacity && op->blobs)
-            rc = cache_trim(t, txn);
-        if (rc == 0)
+        if ((rc = fn(t, txn, ctx)) == 0)
             rc = mdb_txn_commit(txn); /* frees txn whatever happens */
         else
             mdb_txn_abort(txn);
@@ -459,6 +461,36 @@ static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
         if ((rc = grow_map(t, info.me_mapsize)))
             return rc;
     }
+}
+
+static int apply_op(lmdb_tier *t, MDB_txn *txn, void *ctx)
+{
+    const struct write_op *op = ctx;
+    int rc = apply_write(t, txn, op);
+
+    if (rc == 0 && t->base.capacity && op->blobs)
+        rc = cache_trim(t, txn);
+    return rc;
+}
+
+static int write_txn(lmdb_tier *t, const char *what, const struct write_op *op)
+{
+    return cairn__lmdb_write(t, what, false, apply_op, (void *)op);
+}
+
+int cairn__lmdb_read_begin(lmdb_tier *t, MDB_txn **txn)
+{
+    return read_begin(t, txn);
+}
+
+void cairn__lmdb_read_end(lmdb_tier *t, MDB_txn *txn)
+{
+    read_end(t, txn);
+}
+
+int cairn__lmdb_err(lmdb_tier *t, int rc, const char *what)
+{
+    return lmdb_err(t, NULL, rc, what);
 }
 
 static int lmdb_put_many(cairn_tier *base, const cairn_blob *blobs, size_t n)
@@ -819,6 +851,7 @@ static void env_release(lmdb_env *e)
     if (e->users_fd >= 0)
         close(e->users_fd); /* releases the users lock */
     pthread_rwlock_destroy(&e->resize_lock);
+    pthread_mutex_destroy(&e->pins_mu);
     cairn__free(e);
 }
 
@@ -839,7 +872,7 @@ static void lmdb_identity(cairn_tier *base, char *out, size_t cap)
 }
 
 static const cairn_tier_methods lmdb_methods = {
-    .version = 1,
+    .version = 2,
     .name = "lmdb",
     .get_many = lmdb_get_many,
     .put_many = lmdb_put_many,
@@ -857,6 +890,9 @@ static const cairn_tier_methods lmdb_methods = {
     .scan_from = lmdb_scan_from,
     .reclaim = cairn__lmdb_reclaim,
     .identity = lmdb_identity,
+    .pin_put = cairn__lmdb_pin_put,
+    .pin_list = cairn__lmdb_pin_list,
+    .pin_delete = cairn__lmdb_pin_delete,
 };
 
 /* ---------------------------------------------------------------- open */
@@ -954,7 +990,7 @@ static int lmdb_option(void *ctx, const char *key, const char *val)
                        key);
 }
 
-/* Refuses an LMDB environment that holds anything but cairn's two named
+/* Refuses an LMDB environment that holds anything but cairn's named
  * databases: the directory belongs to some other program. */
 static int check_ours(MDB_txn *txn, const char *path)
 {
@@ -971,7 +1007,8 @@ static int check_ours(MDB_txn *txn, const char *path)
         if ((key.mv_size == 5 && memcmp(key.mv_data, "blobs", 5) == 0) ||
             (key.mv_size == 4 && memcmp(key.mv_data, "refs", 4) == 0) ||
             (key.mv_size == 5 && memcmp(key.mv_data, "packs", 5) == 0) ||
-            (key.mv_size == 5 && memcmp(key.mv_data, "where", 5) == 0))
+            (key.mv_size == 5 && memcmp(key.mv_data, "where", 5) == 0) ||
+            (key.mv_size == 4 && memcmp(key.mv_data, "pins", 4) == 0))
             continue;
         mdb_cursor_close(cur);
         return cairn__fail(CAIRN_BADSPEC,
@@ -1051,6 +1088,9 @@ static int open_dbis(lmdb_env *e, const char *path, int layout, unsigned pack_pa
             return cairn__fail(CAIRN_NOTFOUND, "lmdb %s: holds no cairn data", path);
         return lmdb_err(NULL, path, rc, "opening databases");
     }
+    /* Pins have a database of their own once the first is written
+     * (lmdb_pins.c creates it). */
+    e->pins_open = mdb_dbi_open(txn, "pins", 0, &e->pins) == 0;
     return lmdb_err(NULL, path, mdb_txn_commit(txn), "opening databases");
 }
 
@@ -1065,7 +1105,7 @@ static int create_env_sized(const char *path, size_t map_size, unsigned max_read
 
     if ((rc = mdb_env_create(&env)))
         return rc;
-    rc = mdb_env_set_maxdbs(env, 4);
+    rc = mdb_env_set_maxdbs(env, 5);
     if (!rc)
         rc = mdb_env_set_mapsize(env, map_size);
     if (!rc && max_readers)
@@ -1195,9 +1235,17 @@ int cairn__lmdb_env_reopen(lmdb_env *e, const char *path, size_t map_size)
     return rc;
 }
 
-int cairn__lmdb_err(const char *path, int rc, const char *what)
+/* Whether this process may write data.mdb and lock.mdb of the existing
+ * store at path (a read-only handle's env may then be writable). */
+static bool store_files_writable(const char *path)
 {
-    return lmdb_err(NULL, path, rc, what);
+    char file[PATH_MAX];
+
+    snprintf(file, sizeof(file), "%s/data.mdb", path);
+    if (access(file, W_OK) != 0)
+        return false;
+    snprintf(file, sizeof(file), "%s/lock.mdb", path);
+    return access(file, W_OK) == 0 || (errno == ENOENT && access(path, W_OK) == 0);
 }
 
 /* Creates and opens a new env for path (registry_mu held by the caller).
@@ -1222,6 +1270,7 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
     e->ino = st->st_ino;
     e->generation = atomic_load(&fork_generation);
     e->rdonly = rdonly;
+    e->env_rdonly = rdonly; /* until a writable env is opened below */
     e->growable = o->map_size == 0;
     /* Prefer the resizer: readers arrive all the time and must not starve
      * it. No thread ever takes the lock shared twice, so this is safe. */
@@ -1229,6 +1278,8 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     rc = pthread_rwlock_init(&e->resize_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
+    if (!rc && (rc = pthread_mutex_init(&e->pins_mu, NULL)))
+        pthread_rwlock_destroy(&e->resize_lock);
     if (rc) {
         rc = cairn__fail(-rc, "lmdb %s: cannot create a lock", path);
         goto fail_rwlock;
@@ -1244,7 +1295,18 @@ static int env_open(const char *path, const struct stat *st, const struct lmdb_o
         remove_leftovers(path); /* of creations and compactions cut short */
     if (!rdonly && (rc = create_data_file(path, o, flags)))
         goto fail_create;
-    rc = create_env(path, o, flags, &e->env);
+    /* A read-only handle still writes pins (lmdb_pins.c) when this process
+     * may write the store's files: its env is opened writable, and the
+     * handle refuses every other write (lmdb_tier.rdonly). Only when that
+     * is refused is the env read-only (and then without the lock file if
+     * that is not writable either). */
+    rc = ENOENT;
+    if (rdonly && store_files_writable(path))
+        rc = create_env(path, o, flags & ~(unsigned)MDB_RDONLY, &e->env);
+    if (rc)
+        rc = create_env(path, o, flags, &e->env);
+    else
+        e->env_rdonly = false;
     if (rc == EACCES && rdonly)
         rc = create_env(path, o, flags |= MDB_NOLOCK, &e->env);
     e->open_flags = flags;
@@ -1285,6 +1347,7 @@ fail_create:
         close(e->users_fd);
 fail_users:
     pthread_rwlock_destroy(&e->resize_lock);
+    pthread_mutex_destroy(&e->pins_mu);
 fail_rwlock:
     cairn__free(e);
     return rc;

@@ -90,8 +90,9 @@ static uint64_t file_size(const char *path)
 }
 
 /* Pages in use and pages in all (up to the last one written). */
-static int page_counts(lmdb_env *e, const char *path, uint64_t *used, uint64_t *total)
+static int page_counts(lmdb_tier *t, uint64_t *used, uint64_t *total)
 {
+    lmdb_env *e = t->shared;
     MDB_envinfo info;
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -100,7 +101,7 @@ static int page_counts(lmdb_env *e, const char *path, uint64_t *used, uint64_t *
     int rc;
 
     if ((rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)))
-        return cairn__lmdb_err(path, rc, "counting free pages");
+        return cairn__lmdb_err(t, rc, "counting free pages");
     /* The free list (database 0): each record's value is a list of page
      * numbers whose first word is its length. */
     if (!(rc = mdb_cursor_open(txn, 0, &cur))) {
@@ -117,7 +118,7 @@ static int page_counts(lmdb_env *e, const char *path, uint64_t *used, uint64_t *
     mdb_env_info(e->env, &info);
     mdb_txn_abort(txn);
     if (rc && rc != MDB_NOTFOUND)
-        return cairn__lmdb_err(path, rc, "counting free pages");
+        return cairn__lmdb_err(t, rc, "counting free pages");
     *total = (uint64_t)info.me_last_pgno + 1;
     *used = free_pages < *total ? *total - free_pages : 0;
     return 0;
@@ -125,8 +126,10 @@ static int page_counts(lmdb_env *e, const char *path, uint64_t *used, uint64_t *
 
 /* Copies the env compacted into .data.mdb.<pid> and renames it over
  * data.mdb. Caller holds the users lock and the resize lock exclusive. */
-static int copy_and_swap(lmdb_env *e, const char *path)
+static int copy_and_swap(lmdb_tier *t)
 {
+    lmdb_env *e = t->shared;
+    const char *path = t->path;
     char tmp[PATH_MAX], data[PATH_MAX];
     int fd, rc;
 
@@ -142,7 +145,7 @@ static int copy_and_swap(lmdb_env *e, const char *path)
         rc = errno;
     if (rc) {
         unlink(tmp);
-        return cairn__lmdb_err(path, rc, "writing the compacted copy");
+        return cairn__lmdb_err(t, rc, "writing the compacted copy");
     }
     return cairn__sync_dir(path);
 }
@@ -158,7 +161,7 @@ int cairn__lmdb_reclaim(cairn_tier *base, cairn_reclaim_result *out)
     out->stored_before = out->stored_after = file_size(t->path);
     if (t->rdonly || e->rdonly)
         return 0;
-    if ((rc = page_counts(e, t->path, &used, &total)))
+    if ((rc = page_counts(t, &used, &total)))
         return rc;
     if (used * 3 > total * 2)
         return 0; /* would shrink by less than a third: not worth a copy */
@@ -171,7 +174,7 @@ int cairn__lmdb_reclaim(cairn_tier *base, cairn_reclaim_result *out)
     }
     pthread_rwlock_wrlock(&e->resize_lock);
     mdb_env_info(e->env, &info);
-    if (!(rc = copy_and_swap(e, t->path))) {
+    if (!(rc = copy_and_swap(t))) {
         mdb_env_close(e->env);
         rc = cairn__lmdb_env_reopen(e, t->path, info.me_mapsize);
     }

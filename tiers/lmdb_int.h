@@ -27,7 +27,13 @@ typedef struct lmdb_env {
     bool packed;                  /* the store's layout is packed */
     size_t pack_max;              /* bytes of a pack record that fill one overflow page */
     pthread_rwlock_t resize_lock; /* shared: any txn; exclusive: resizing */
-    bool rdonly;                  /* opened with MDB_RDONLY */
+    bool rdonly;                  /* opened by a read-only handle */
+    bool env_rdonly;              /* opened with MDB_RDONLY: nothing can be
+                                     written, pins neither */
+    MDB_dbi pins;                 /* "pins" (lmdb_pins.c), once pins_open */
+    bool pins_open;
+    pthread_mutex_t pins_mu;      /* guards opening "pins" (mdb_dbi_open must
+                                     not run in two transactions at once) */
     bool growable;                /* no map_size given: double when full */
     int users_fd;                 /* PATH/cairn.users, read-locked while open
                                      (lmdb_compact.c); -1: none */
@@ -52,15 +58,29 @@ static inline MDB_val cairn__lmdb_id_val(const cairn_id *id)
     return v;
 }
 
-/* ---- lmdb.c, for lmdb_compact.c ---- */
+/* ---- what lmdb.c lends the other files ---- */
 
 /* Opens e->env afresh on path's data.mdb with e's settings and a map of
  * map_size bytes, and its databases. On failure e->env is NULL. */
 int cairn__lmdb_env_reopen(lmdb_env *e, const char *path, size_t map_size);
 
-/* Turns an LMDB code into a cairn error naming the store and what failed. */
-int cairn__lmdb_err(const char *path, int rc, const char *what);
+/* Runs fn(t, txn, ctx) in a write transaction, committed if fn returns 0,
+ * growing the map and retrying as every write does. reader_may: a handle
+ * opened read-only may run it (pins), if its env is writable. Returns 0,
+ * or a cairn code with its detail set (what names the step). */
+int cairn__lmdb_write(lmdb_tier *t, const char *what, bool reader_may,
+                      int (*fn)(lmdb_tier *t, MDB_txn *txn, void *ctx), void *ctx);
+/* A read transaction (end it with cairn__lmdb_read_end). */
+int cairn__lmdb_read_begin(lmdb_tier *t, MDB_txn **txn);
+void cairn__lmdb_read_end(lmdb_tier *t, MDB_txn *txn);
+/* An MDB code or errno as a cairn code, naming the store and what. */
+int cairn__lmdb_err(lmdb_tier *t, int rc, const char *what);
 
+/* ---- pins (lmdb_pins.c): the tier methods of the same names ---- */
+
+int cairn__lmdb_pin_put(cairn_tier *base, const char *name, const void *bytes, size_t len);
+int cairn__lmdb_pin_list(cairn_tier *base, cairn_pin_fn fn, void *ctx);
+int cairn__lmdb_pin_delete(cairn_tier *base, const char *name);
 /* ---- lmdb_compact.c ---- */
 
 /* Takes the users lock of the store at path (a shared lock on

@@ -5,8 +5,9 @@
  *
  * Layout: a chained hash table of entries keyed by cairn__id_hash, every
  * entry also on one doubly linked LRU list (most recent at the head), and
- * refs in an array kept sorted by name. One mutex guards it all: gets move
- * entries on the LRU list, so even readers write.
+ * refs in an array kept sorted by name, pins (tier.h) in a small unsorted
+ * array: they live as long as the process. One mutex guards it all: gets
+ * move entries on the LRU list, so even readers write.
  *
  *     buckets[h & mask] -> entry -> entry -> NULL      (hash chains)
  *     lru <-> newest <-> ... <-> oldest <-> lru        (sentinel ring)
@@ -35,6 +36,12 @@ typedef struct mem_ref {
     cairn_id id;
 } mem_ref;
 
+typedef struct mem_pin {
+    char name[CAIRN_PIN_NAME_MAX + 1];
+    uint8_t *bytes; /* malloc'd record */
+    size_t len;
+} mem_pin;
+
 typedef struct mem_tier {
     cairn_tier base; /* must be first */
     pthread_mutex_t mu;
@@ -45,6 +52,8 @@ typedef struct mem_tier {
     mem_entry lru;  /* sentinel: lru.next is the newest, lru.prev the oldest */
     mem_ref *refs;  /* sorted by name */
     size_t n_refs, cap_refs;
+    mem_pin *pins;
+    size_t n_pins, cap_pins;
 } mem_tier;
 
 #define MEM_MIN_BUCKETS 64
@@ -379,6 +388,91 @@ static int mem_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void
     return rc;
 }
 
+/* ---------------------------------------------------------------- pins */
+
+static mem_pin *pin_find(mem_tier *mt, const char *name)
+{
+    for (size_t i = 0; i < mt->n_pins; i++)
+        if (strcmp(mt->pins[i].name, name) == 0)
+            return &mt->pins[i];
+    return NULL;
+}
+
+static int mem_pin_put(cairn_tier *t, const char *name, const void *bytes, size_t len)
+{
+    mem_tier *mt = (mem_tier *)t;
+    uint8_t *copy = cairn__memdup(bytes, len);
+    mem_pin *p;
+
+    if (!copy)
+        return cairn__fail(CAIRN_NOMEM, "mem: out of memory writing pin '%s'", name);
+    pthread_mutex_lock(&mt->mu);
+    if (!(p = pin_find(mt, name))) {
+        if (mt->n_pins == mt->cap_pins) {
+            size_t cap = mt->cap_pins ? mt->cap_pins * 2 : 4;
+            mem_pin *grown = cairn__realloc(mt->pins, cap * sizeof(*grown));
+            if (!grown) {
+                pthread_mutex_unlock(&mt->mu);
+                cairn__free(copy);
+                return cairn__fail(CAIRN_NOMEM, "mem: out of memory writing pin '%s'", name);
+            }
+            mt->pins = grown;
+            mt->cap_pins = cap;
+        }
+        p = &mt->pins[mt->n_pins++];
+        snprintf(p->name, sizeof(p->name), "%s", name);
+        p->bytes = NULL;
+    }
+    cairn__free(p->bytes);
+    p->bytes = copy;
+    p->len = len;
+    pthread_mutex_unlock(&mt->mu);
+    return 0;
+}
+
+/* Copies the pins under the lock, then calls fn without it. */
+static int mem_pin_list(cairn_tier *t, cairn_pin_fn fn, void *ctx)
+{
+    mem_tier *mt = (mem_tier *)t;
+    mem_pin *copy;
+    size_t n = 0;
+    int rc = 0;
+
+    pthread_mutex_lock(&mt->mu);
+    if (!(copy = cairn__calloc(mt->n_pins + 1, sizeof(*copy)))) {
+        pthread_mutex_unlock(&mt->mu);
+        return cairn__fail(CAIRN_NOMEM, "mem: out of memory listing pins");
+    }
+    for (; n < mt->n_pins; n++) {
+        copy[n] = mt->pins[n];
+        if (!(copy[n].bytes = cairn__memdup(mt->pins[n].bytes, mt->pins[n].len))) {
+            rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory listing pins");
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mt->mu);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = fn(ctx, copy[i].name, copy[i].bytes, copy[i].len);
+    for (size_t i = 0; i < n; i++)
+        cairn__free(copy[i].bytes);
+    cairn__free(copy);
+    return rc;
+}
+
+static int mem_pin_delete(cairn_tier *t, const char *name)
+{
+    mem_tier *mt = (mem_tier *)t;
+    mem_pin *p;
+
+    pthread_mutex_lock(&mt->mu);
+    if ((p = pin_find(mt, name))) {
+        cairn__free(p->bytes);
+        *p = mt->pins[--mt->n_pins];
+    }
+    pthread_mutex_unlock(&mt->mu);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- life */
 
 static int mem_sync(cairn_tier *t)
@@ -399,13 +493,16 @@ static void mem_close(cairn_tier *t)
     for (size_t i = 0; i < mt->n_refs; i++)
         cairn__free(mt->refs[i].name);
     cairn__free(mt->refs);
+    for (size_t i = 0; i < mt->n_pins; i++)
+        cairn__free(mt->pins[i].bytes);
+    cairn__free(mt->pins);
     cairn__free(mt->buckets);
     pthread_mutex_destroy(&mt->mu);
     cairn__free(mt);
 }
 
 static const cairn_tier_methods mem_methods = {
-    .version = 1,
+    .version = 2,
     .name = "mem",
     .get_many = mem_get_many,
     .put_many = mem_put_many,
@@ -418,6 +515,9 @@ static const cairn_tier_methods mem_methods = {
     .remove_many = mem_remove_many,
     .scan_ids = mem_scan_ids,
     .usage = mem_usage,
+    .pin_put = mem_pin_put,
+    .pin_list = mem_pin_list,
+    .pin_delete = mem_pin_delete,
 };
 
 static int mem_option(void *ctx, const char *key, const char *val)

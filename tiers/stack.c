@@ -674,3 +674,77 @@ int cairn__stack_stats(cairn_stack *st, cairn_stats *out)
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------- pins */
+
+/* Pins live in the ref tiers (caches hold blobs only, and may be another
+ * store's): a gc sweeping a ref tier runs on a stack that holds refs there,
+ * and reads the pins of every ref tier it has. So a pin written to every
+ * ref tier of the reader's stack is seen by every gc that can delete what
+ * the reader reads through its ref tiers. */
+
+int cairn__stack_pin_put(cairn_stack *st, const char *name, const void *bytes, size_t len,
+                         unsigned *written)
+{
+    int first = 0;
+
+    *written = 0;
+    for (size_t k = st->primary; k < st->n_tiers; k++) {
+        cairn_tier *t = st->tiers[k];
+        int rc;
+        if (t->is_cache)
+            continue;
+        if ((rc = cairn__tier_pin_put(t, name, bytes, len)) == 0)
+            *written |= 1u << k;
+        else if (!first)
+            first = rc;
+        else
+            cairn__detail_clear();
+    }
+    return *written ? 0 : first ? first : cairn__fail(-ENOTSUP, "the stack has no ref tier");
+}
+
+int cairn__stack_pin_delete(cairn_stack *st, const char *name)
+{
+    int first = 0;
+
+    for (size_t k = st->primary; k < st->n_tiers; k++) {
+        cairn_tier *t = st->tiers[k];
+        int rc;
+        if (t->is_cache || !cairn__tier_can_pin(t))
+            continue;
+        if ((rc = cairn__tier_pin_delete(t, name)) && !first)
+            first = rc;
+    }
+    return first;
+}
+
+struct tier_pin_ctx {
+    size_t k;
+    cairn__stack_pin_fn fn;
+    void *ctx;
+};
+
+static int tier_pin_visit(void *ctx, const char *name, const void *bytes, size_t len)
+{
+    struct tier_pin_ctx *tc = ctx;
+    return tc->fn(tc->ctx, tc->k, name, bytes, len);
+}
+
+int cairn__stack_pin_list(cairn_stack *st, cairn__stack_pin_fn fn, void *ctx)
+{
+    bool any = false;
+    int rc = 0;
+
+    for (size_t k = st->primary; k < st->n_tiers && !rc; k++) {
+        struct tier_pin_ctx tc = {k, fn, ctx};
+        if (st->tiers[k]->is_cache || !cairn__tier_can_pin(st->tiers[k]))
+            continue;
+        any = true;
+        if ((rc = cairn__tier_pin_list(st->tiers[k], tier_pin_visit, &tc)))
+            cairn__fail_context(rc, "listing the pins of tier '%s'", st->tiers[k]->spec);
+    }
+    if (!rc && !any)
+        rc = cairn__fail(-ENOTSUP, "no ref tier of the stack holds pins");
+    return rc;
+}

@@ -105,6 +105,20 @@ int cairn__stack_writer_lock(cairn_stack *st, bool acquire);
 /* Durability barrier on every tier. */
 int cairn__stack_sync(cairn_stack *st);
 
+/* Pins (tier.h) in the ref tiers (tiers/stack.c says why there). put
+ * writes to every ref tier that takes it; *written gets bit k for each
+ * tier k that did; it succeeds if one did, else returns the first
+ * tier's error. delete deletes from every ref tier that holds pins
+ * (absent is not an error). list calls fn for every pin of every ref tier
+ * (a pin held by several tiers comes once per tier); -ENOTSUP when no ref
+ * tier holds pins. */
+typedef int (*cairn__stack_pin_fn)(void *ctx, size_t tier, const char *name, const void *bytes,
+                                   size_t len);
+int cairn__stack_pin_put(cairn_stack *st, const char *name, const void *bytes, size_t len,
+                         unsigned *written);
+int cairn__stack_pin_delete(cairn_stack *st, const char *name);
+int cairn__stack_pin_list(cairn_stack *st, cairn__stack_pin_fn fn, void *ctx);
+
 /* Fills the tier part of *out (n_tiers, tiers[]). */
 int cairn__stack_stats(cairn_stack *st, cairn_stats *out);
 

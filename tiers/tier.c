@@ -582,3 +582,72 @@ void cairn__tier_close(cairn_tier *t)
     if (t)
         t->m->close(t);
 }
+
+/* ---------------------------------------------------------------- pins */
+
+bool cairn__pin_name_ok(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+
+    if (len == 0 || len > CAIRN_PIN_NAME_MAX || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Pins came with version 2 of the method table. */
+bool cairn__tier_can_pin(const cairn_tier *t)
+{
+    return t->m->version >= 2 && t->m->pin_put && t->m->pin_list && t->m->pin_delete;
+}
+
+static int check_pin(const cairn_tier *t, const char *method, const char *name)
+{
+    if (name && !cairn__pin_name_ok(name))
+        return cairn__fail(CAIRN_BADARG,
+                           "%s: bad pin name '%.80s' (1 to %d letters, digits, '.', '_' or "
+                           "'-', not starting with '.')",
+                           method, name, CAIRN_PIN_NAME_MAX);
+    if (!cairn__tier_can_pin(t))
+        return cairn__fail(-ENOTSUP, "tier '%s' cannot hold pins", t->spec);
+    return 0;
+}
+
+int cairn__tier_pin_put(cairn_tier *t, const char *name, const void *bytes, size_t len)
+{
+    int rc;
+
+    if ((rc = check_pin(t, "pin_put", name ? name : "")))
+        return rc;
+    if (!bytes || len == 0 || len > CAIRN_PIN_RECORD_MAX)
+        return cairn__fail(CAIRN_BADARG, "pin_put: a record of %zu bytes (1 to %d)", len,
+                           CAIRN_PIN_RECORD_MAX);
+    if ((rc = fault_check("pin_put")))
+        return rc;
+    return t->m->pin_put(t, name, bytes, len);
+}
+
+int cairn__tier_pin_list(cairn_tier *t, cairn_pin_fn fn, void *ctx)
+{
+    int rc;
+
+    if (!fn)
+        return cairn__fail(CAIRN_BADARG, "pin_list: NULL visitor");
+    if ((rc = check_pin(t, "pin_list", NULL)) || (rc = fault_check("pin_list")))
+        return rc;
+    return t->m->pin_list(t, fn, ctx);
+}
+
+int cairn__tier_pin_delete(cairn_tier *t, const char *name)
+{
+    int rc;
+
+    if ((rc = check_pin(t, "pin_delete", name ? name : "")) || (rc = fault_check("pin_delete")))
+        return rc;
+    return t->m->pin_delete(t, name);
+}

@@ -56,13 +56,25 @@ typedef struct cairn_buf {
 typedef int (*cairn_id_visitor)(void *ctx, const cairn_id *id, size_t len);
 typedef int (*cairn_ref_fn)(void *ctx, const char *name, const cairn_id *id);
 struct cairn_reclaim_result;
+/* A pin record as a tier lists it: its name and its bytes, or bytes NULL
+ * when the record could not be read whole (larger than
+ * CAIRN_PIN_RECORD_MAX, or an I/O error: len then says why, see
+ * pin_list). Tiers never decode the bytes (engine/pins.c does). */
+typedef int (*cairn_pin_fn)(void *ctx, const char *name, const void *bytes, size_t len);
+
+/* Pins (docs/gc.md, "Pins"): small records by name, apart from refs and
+ * blobs, written without the writer lock and by read-only handles where
+ * the tier allows it. A name is 1..CAIRN_PIN_NAME_MAX bytes of letters,
+ * digits, '.', '_' and '-', not starting with '.' (so it is one safe path
+ * component everywhere); the wrappers refuse others. */
+#define CAIRN_PIN_RECORD_MAX 1024
 
 /* Capability bits. */
 #define CAIRN_TIER_DURABLE 0x1u /* survives the process: lmdb, file, s3 */
 #define CAIRN_TIER_SHARED 0x2u  /* other processes see the same blobs and refs */
 
 typedef struct cairn_tier_methods {
-    int version;      /* 1; append methods, bump, never reorder */
+    int version;      /* 2; append methods, bump, never reorder */
     const char *name; /* "mem", "lmdb", "file", "s3" */
 
     /* Reads n blobs. For each i, out[i] gets malloc'd bytes, or data = NULL
@@ -127,6 +139,21 @@ typedef struct cairn_tier_methods {
      * by it. Default: the spec and this process (a mem tier is its
      * process's alone). */
     void (*identity)(cairn_tier *t, char *out, size_t cap);
+
+    /* Version 2: pins (above). A tier without them cannot pin (the
+     * wrappers say so, -ENOTSUP). Each may be called by a handle opened
+     * read-only; a tier whose storage this process cannot write returns
+     * CAIRN_RDONLY_STORE (or CAIRN_DENIED) naming it. */
+    /* Creates or replaces pin name with bytes (at most
+     * CAIRN_PIN_RECORD_MAX): atomically, a reader sees the old record or
+     * the new one, never a mix. */
+    int (*pin_put)(cairn_tier *t, const char *name, const void *bytes, size_t len);
+    /* Calls fn for every pin, in no particular order. A record too large
+     * is passed with bytes NULL and its length; names that are not valid
+     * pin names (not written by cairn) are skipped. */
+    int (*pin_list)(cairn_tier *t, cairn_pin_fn fn, void *ctx);
+    /* Deletes pin name; an absent one is not an error. */
+    int (*pin_delete)(cairn_tier *t, const char *name);
 } cairn_tier_methods;
 
 /* What a reclaim did: the tier's storage (its files, its objects) before
@@ -254,6 +281,13 @@ int cairn__tier_refresh(cairn_tier *t);
 int cairn__tier_reclaim(cairn_tier *t, cairn_reclaim_result *out);
 void cairn__tier_identity(cairn_tier *t, char *out, size_t cap);
 void cairn__tier_close(cairn_tier *t);
+/* Pins: the name is checked (CAIRN_BADARG naming it), the record's size
+ * too; a tier without pin methods is -ENOTSUP naming it. */
+bool cairn__tier_can_pin(const cairn_tier *t);
+bool cairn__pin_name_ok(const char *name);
+int cairn__tier_pin_put(cairn_tier *t, const char *name, const void *bytes, size_t len);
+int cairn__tier_pin_list(cairn_tier *t, cairn_pin_fn fn, void *ctx);
+int cairn__tier_pin_delete(cairn_tier *t, const char *name);
 
 /* ---- fault injection (tests) ------------------------------------------ */
 

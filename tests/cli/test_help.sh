@@ -36,6 +36,7 @@ value_for() {
     node-size) value=4096 ;;
     limit | batch | follow | keep-last | '') value=1 ;; # '' is -n
     keep-newer | grace) value=1h ;;
+    pin) value=10m ;; # (a bare --pin takes no value: 10m is an argument then)
     *) value=x ;;
     esac
 }

@@ -820,7 +820,7 @@ static void s3_identity(cairn_tier *t, char *out, size_t cap)
 }
 
 static const cairn_tier_methods s3_methods = {
-    .version = 1,
+    .version = 2,
     .name = "s3",
     .get_many = s3_get_many,
     .put_many = cairn__s3_put_many,
@@ -839,6 +839,9 @@ static const cairn_tier_methods s3_methods = {
     .remove_many = cairn__s3_remove_many,
     .reclaim = cairn__s3_reclaim,
     .identity = s3_identity,
+    .pin_put = cairn__s3_pin_put,
+    .pin_list = cairn__s3_pin_list,
+    .pin_delete = cairn__s3_pin_delete,
 };
 
 int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out)

@@ -125,6 +125,12 @@ void cairn__s3_pack_key(const s3_tier *st, const char *pack, char *out, size_t c
  * Errors: the client's, CAIRN_CORRUPT, CAIRN_VERSION. */
 int cairn__s3_head_fetch(s3_tier *st, bool conditional, bool *changed);
 
+/* ---- pins.c: the tier methods of the same names ---- */
+
+int cairn__s3_pin_put(cairn_tier *t, const char *name, const void *bytes, size_t len);
+int cairn__s3_pin_list(cairn_tier *t, cairn_pin_fn fn, void *ctx);
+int cairn__s3_pin_delete(cairn_tier *t, const char *name);
+
 /* ---- dir.c: the directory and the pending blobs ---- */
 
 /* Brings the directory in line with the head's packs (and unnamed ones):
