@@ -22,6 +22,7 @@
 
 #include "engine.h"
 #include "retention.h"
+#include "gcutil.h"
 #include "test.h"
 
 #define KEYS 300
@@ -42,39 +43,6 @@ static cairn_db *open_db(const char *spec, unsigned flags)
     o.flags = flags;
     ASSERT_OK(cairn_open(spec, &o, &db));
     return db;
-}
-
-/* FNV-1a over every key and value of the version, in order; rc_out gets
- * the first error. */
-static uint64_t digest(cairn_db *db, const cairn_id *commit, int *rc_out)
-{
-    cairn_snapshot *snap;
-    cairn_iter *it;
-    cairn_val k, v;
-    uint64_t h = 1469598103934665603ull;
-    int rc;
-
-    *rc_out = 0;
-    if ((rc = cairn_snapshot_open_commit(db, commit, &snap))) {
-        *rc_out = rc;
-        return 0;
-    }
-    if ((rc = cairn_iter_open(snap, NULL, NULL, 0, NULL, 0, 0, &it))) {
-        cairn_snapshot_close(snap);
-        *rc_out = rc;
-        return 0;
-    }
-    while ((rc = cairn_iter_next(it, &k, &v)) == 0) {
-        for (size_t i = 0; i < k.len; i++)
-            h = (h ^ ((const uint8_t *)k.data)[i]) * 1099511628211ull;
-        for (size_t i = 0; i < v.len; i++)
-            h = (h ^ ((const uint8_t *)v.data)[i]) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull;
-    }
-    *rc_out = rc == CAIRN_NOTFOUND ? 0 : rc;
-    cairn_iter_close(it);
-    cairn_snapshot_close(snap);
-    return h;
 }
 
 /* One commit setting every key to a value of generation gen (so no leaf
@@ -133,10 +101,10 @@ static void pinned_survives(const char *spec, bool durable)
     cairn_db *db = open_db(spec, 0);
     cairn_id old = write_generation(db, 1), old2;
     int rc;
-    uint64_t old_digest = digest(db, &old, &rc);
+    uint64_t old_digest = gc_digest_commit(db, &old, &rc);
     ASSERT_OK(rc);
     old2 = write_generation(db, 2); /* a second old one, pinned and renewed */
-    uint64_t old2_digest = digest(db, &old2, &rc);
+    uint64_t old2_digest = gc_digest_commit(db, &old2, &rc);
     ASSERT_OK(rc);
     for (int g = 3; g < 6; g++)
         write_generation(db, g);
@@ -156,14 +124,14 @@ static void pinned_survives(const char *spec, bool durable)
     ASSERT_EQ(r.pinned_only, 2);
     ASSERT_EQ(r.commits_kept, 3);
     ASSERT_TRUE(r.tiers[0].blobs_freed > 0);
-    if (digest(db, &old, &rc) != old_digest || rc)
+    if (gc_digest_commit(db, &old, &rc) != old_digest || rc)
         TEST_FAIL("%s: the pinned commit reads otherwise after gc (rc %d %s)", spec, rc,
                   cairn_errdetail());
     if (durable) { /* a fresh handle, nothing cached, reads it the same */
         cairn_close(db);
         db = open_db(spec, 0);
     }
-    if (digest(db, &old, &rc) != old_digest || rc)
+    if (gc_digest_commit(db, &old, &rc) != old_digest || rc)
         TEST_FAIL("%s: the pinned commit reads otherwise after gc, reopened (rc %d)", spec, rc);
     ASSERT_OK(cairn_verify(db, say_problem, NULL, NULL));
 
@@ -179,7 +147,7 @@ static void pinned_survives(const char *spec, bool durable)
     ASSERT_OK(cairn_verify(db, say_problem, NULL, NULL));
     cairn_snapshot *snap;
     ASSERT_RC(cairn_snapshot_open_commit(db, &old, &snap), CAIRN_MISSING);
-    if (digest(db, &old2, &rc) != old2_digest || rc)
+    if (gc_digest_commit(db, &old2, &rc) != old2_digest || rc)
         TEST_FAIL("%s: the renewed pin's commit reads otherwise (rc %d)", spec, rc);
     /* Renewing the expired, deleted pin: its commit is gone. */
     ASSERT_RC(cairn_pin_renew(db, &pin, 60), CAIRN_MISSING);

@@ -17,17 +17,8 @@
 
 #include "engine.h"
 #include "retention.h"
+#include "gcutil.h"
 #include "test.h"
-
-static cairn_db *open_db(const char *spec)
-{
-    cairn_options o;
-    cairn_db *db;
-    cairn_options_init(&o);
-    o.node_size = 512;
-    ASSERT_OK(cairn_open(spec, &o, &db));
-    return db;
-}
 
 static void commit_n(cairn_db *db, int n, int *counter)
 {
@@ -51,7 +42,7 @@ static int64_t now_us(void)
 
 static void policy_and_gc(const char *spec, bool durable)
 {
-    cairn_db *db = open_db(spec);
+    cairn_db *db = gc_open_db(spec);
     cairn_retention r, got;
     cairn_gc_options o;
     cairn_gc_report rep;
@@ -117,7 +108,7 @@ static void policy_and_gc(const char *spec, bool durable)
     /* Survives reopening (a durable store). */
     if (durable) {
         cairn_close(db);
-        db = open_db(spec);
+        db = gc_open_db(spec);
     }
     ASSERT_OK(cairn_retention_get(db, &got));
     ASSERT_TRUE(got.has_keep_last && got.keep_last == 2 && got.has_keep_newer &&
@@ -146,7 +137,7 @@ static void raw_record(cairn_db *db, const void *bytes, size_t len)
 
 static void damaged(const char *spec)
 {
-    cairn_db *db = open_db(spec);
+    cairn_db *db = gc_open_db(spec);
     cairn_retention got;
     cairn_gc_options o;
     cairn_gc_report rep;
@@ -194,7 +185,7 @@ static void replicated(const char *dir)
     snprintf(a, sizeof(a), "lmdb:%s/rep-a", dir);
     snprintf(b, sizeof(b), "lmdb:%s/rep-b", dir);
     snprintf(both, sizeof(both), "%s>%s", a, b);
-    cairn_db *db = open_db(both);
+    cairn_db *db = gc_open_db(both);
     commit_n(db, 3, &counter);
     ASSERT_OK(cairn_retention_set(db, &r));
     ASSERT_OK(cairn__tier_ref_get(cairn__stack_tier(db->stack, 0), "meta/retention", &in_a));
@@ -202,12 +193,12 @@ static void replicated(const char *dir)
     ASSERT_TRUE(cairn__id_eq(&in_a, &in_b));
     cairn_close(db);
     /* Changed through the primary alone: the follower is left behind. */
-    db = open_db(a);
+    db = gc_open_db(a);
     r.keep_last = 6;
     ASSERT_OK(cairn_retention_set(db, &r));
     commit_n(db, 1, &counter);
     cairn_close(db);
-    db = open_db(both);
+    db = gc_open_db(both);
     ASSERT_EQ(cairn_tiers_behind(db, NULL), 1);
     ASSERT_OK(cairn_sync(db));
     ASSERT_EQ(cairn_tiers_behind(db, NULL), 0);
@@ -216,7 +207,7 @@ static void replicated(const char *dir)
     ASSERT_TRUE(cairn__id_eq(&in_a, &in_b));
     ASSERT_OK(cairn_verify(db, NULL, NULL, NULL));
     cairn_close(db);
-    db = open_db(b); /* the follower alone reads the new policy */
+    db = gc_open_db(b); /* the follower alone reads the new policy */
     cairn_retention got;
     ASSERT_OK(cairn_retention_get(db, &got));
     ASSERT_TRUE(got.has_keep_last && got.keep_last == 6);

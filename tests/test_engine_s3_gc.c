@@ -54,22 +54,10 @@ static s3_tier *s3_of(cairn_db *db)
     return (s3_tier *)cairn__stack_tier(db->stack, 0);
 }
 
-static cairn_s3_client *open_client(void)
-{
-    cairn_s3_client_config cfg = {0};
-    cairn_s3_client *c;
-    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
-    cfg.retries = -1;
-    cfg.tls_verify = true;
-    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
-    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
-    return c;
-}
-
 /* The rc of a request on key (PUT with body, else HEAD). */
 static int object_op(const char *key, const char *body)
 {
-    cairn_s3_client *c = open_client();
+    cairn_s3_client *c = test_s3_client(bucket);
     cairn_s3_request r = {.method = body ? CAIRN_S3_PUT : CAIRN_S3_HEAD, .key = key, .body = body,
                           .body_len = body ? strlen(body) : 0};
     ASSERT_OK(cairn__s3_run(c, &r, 1));

@@ -48,18 +48,6 @@ static uint64_t puts_of(cairn_tier *t)
     return atomic_load(&cairn__s3_counters(((s3_tier *)t)->client)->requests[CAIRN_S3_PUT]);
 }
 
-static cairn_s3_client *open_client(void)
-{
-    cairn_s3_client_config cfg = {0};
-    cairn_s3_client *c;
-    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
-    cfg.retries = -1;
-    cfg.tls_verify = true;
-    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
-    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
-    return c;
-}
-
 /* ---------------------------------------------------------------- model */
 
 #define N_BLOBS 64
@@ -564,7 +552,7 @@ static void test_payload_mismatch(void)
  * that needs continuation tokens. */
 static void test_client(void)
 {
-    cairn_s3_client *c = open_client();
+    cairn_s3_client *c = test_s3_client(bucket);
     char key[128], prefix[64];
     size_t len = (11u << 20) + 12345;
     uint8_t *data = malloc(len);
@@ -625,7 +613,7 @@ static void test_client(void)
 
 static int put_object(const char *key, const void *data, size_t len)
 {
-    cairn_s3_client *c = open_client();
+    cairn_s3_client *c = test_s3_client(bucket);
     cairn_s3_request r = {.method = CAIRN_S3_PUT, .key = key, .body = data, .body_len = len};
     ASSERT_OK(cairn__s3_run(c, &r, 1));
     int rc = r.rc;

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "client.h"
+#include "settings.h"
 #include "id.h"
 #include "pack.h"
 #include "test.h"
@@ -314,4 +316,16 @@ void check_tier_pins(cairn_tier *t, const char *what)
     ASSERT_DETAIL("cannot hold pins");
     t->m = m;
     printf("%s: pins put, replaced, listed, deleted; hostile names and sizes refused\n", what);
+}
+
+cairn_s3_client *test_s3_client(const char *bucket)
+{
+    cairn_s3_client_config cfg = {0};
+    cairn_s3_client *c;
+    snprintf(cfg.bucket, sizeof(cfg.bucket), "%s", bucket);
+    cfg.retries = -1;
+    cfg.tls_verify = true;
+    ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
+    ASSERT_OK(cairn__s3_client_open(&cfg, &c));
+    return c;
 }

@@ -66,4 +66,9 @@ size_t list_pins(cairn_tier *t, const char *name, void *bytes, size_t *len, bool
  * clearly. Leaves no pin. */
 void check_tier_pins(cairn_tier *t, const char *what);
 
+/* A client of the S3 fixture's service for bucket (the settings of the
+ * environment, TLS checked, no retries), to reach objects behind the
+ * tier's back. Fails the test if it cannot be made. */
+struct cairn_s3_client *test_s3_client(const char *bucket);
+
 #endif /* CAIRN_TIERUTIL_H */
