@@ -447,7 +447,7 @@ static int log_all_line(void *ctx, const cairn_commit_info *info)
     if ((l->status = print_log_line(l->refs, info)))
         return 1;
     if (info->history_dropped)
-        printf("(history before this commit was dropped by gc)\n");
+        printf("(history before this commit is not kept in this store)\n");
     l->shown++;
     return (l->c->seen & OPT_N) && l->shown >= l->c->log_n;
 }
@@ -525,7 +525,7 @@ int cmd_log(cli *c)
         shown++;
         id = info.parent;
         if (!status && info.history_dropped)
-            printf("(history before this commit was dropped by gc)\n");
+            printf("(history before this commit is not kept in this store)\n");
         if (status || !info.has_parent || info.history_dropped) {
             cairn_commit_info_clear(&info);
             break;

@@ -162,3 +162,59 @@ int cairn__boundary_store(cairn_db *db, const cairn_idset *set)
     cairn__free(bytes);
     return rc;
 }
+
+int cairn__boundary_load_tier(cairn_tier *t, cairn_idset *out, bool *exists)
+{
+    cairn_id ref, got;
+    cairn_buf buf = {0};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    *exists = false;
+    if ((rc = cairn__tier_ref_get(t, BOUNDARY_REF, &ref)) == CAIRN_NOTFOUND) {
+        cairn__detail_clear();
+        return 0;
+    }
+    if (rc || (rc = cairn__tier_get_many(t, &ref, 1, &buf)))
+        return rc;
+    if (!buf.data) {
+        char hex[CAIRN_ID_HEX + 1];
+        cairn_id_to_hex(&ref, hex);
+        return cairn__fail(CAIRN_MISSING, "tier '%s': meta/boundary names blob %s, which it "
+                           "does not hold", t->spec, hex);
+    }
+    if (!(rc = cairn__sha256(buf.data, buf.len, &got)) && !cairn__id_eq(&got, &ref))
+        rc = cairn__fail(CAIRN_CORRUPT, "tier '%s': meta/boundary's blob does not match its id",
+                         t->spec);
+    if (!rc && !(rc = decode(&ref, buf.data, buf.len, out)))
+        *exists = true;
+    cairn__free(buf.data);
+    if (rc)
+        cairn__idset_free(out);
+    return rc;
+}
+
+int cairn__boundary_store_tier(cairn_tier *t, const cairn_idset *set)
+{
+    cairn_id old, id;
+    uint8_t *bytes;
+    size_t len;
+    bool had;
+    int rc;
+
+    if ((rc = cairn__boundary_encode(set, &bytes, &len, &id)))
+        return rc;
+    rc = cairn__tier_ref_get(t, BOUNDARY_REF, &old);
+    had = rc == 0;
+    if (rc == CAIRN_NOTFOUND) {
+        cairn__detail_clear();
+        rc = 0;
+    }
+    if (!rc && !(had && cairn__id_eq(&old, &id))) {
+        cairn_blob blob = {id, bytes, len};
+        if (!(rc = cairn__tier_put_many(t, &blob, 1)) && !(rc = cairn__tier_sync(t)))
+            rc = cairn__tier_ref_cas(t, BOUNDARY_REF, had ? &old : NULL, &id);
+    }
+    cairn__free(bytes);
+    return rc;
+}

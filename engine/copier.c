@@ -339,3 +339,28 @@ done:
     cairn__free(chain);
     return rc;
 }
+
+int cairn__copier_head(cairn__copier *c, const cairn_id *head, const cairn_id *fallback,
+                       cairn_idset *complete)
+{
+    cairn_commit_info info;
+    cairn_id base;
+    bool found = false;
+    int rc;
+
+    if (cairn__idset_has(complete, head))
+        return 0;
+    cairn__empty_root_id(&base);
+    if (fallback && (rc = base_catalog(c, fallback, true, &base, &found)))
+        return rc;
+    if ((rc = cairn_commit_get(c->src, head, &info)))
+        return rc;
+    rc = cairn__version_delta(&c->src->ix, &base, &info.catalog, on_delta, c);
+    if (!rc && info.has_parent && !cairn__idset_has(complete, &info.parent))
+        rc = cairn__idset_add(&c->boundaries, head);
+    cairn_commit_info_clear(&info);
+    if (rc || (rc = cairn__copier_add(c, head, NULL, 0)) || (rc = cairn__idset_add(complete, head)))
+        return rc;
+    c->commits++;
+    return 0;
+}

@@ -129,6 +129,16 @@ int cairn__copier_flush(cairn__copier *c);
 int cairn__copier_history(cairn__copier *c, const cairn_id *head, const cairn_id *fallback,
                           cairn_idset *complete);
 
+/* Offers head's version alone, for a write-back tier's sync (replicate.c:
+ * versions superseded between two syncs never reach the tier): its delta
+ * against fallback's version (the commit the destination's ref named,
+ * which it holds whole) or the empty version, then the commit. Unless its
+ * parent is in complete (or it has none), head is added to c->boundaries:
+ * the destination then holds it without its history. Adds head to
+ * complete. Errors: as cairn__copier_history. */
+int cairn__copier_head(cairn__copier *c, const cairn_id *head, const cairn_id *fallback,
+                       cairn_idset *complete);
+
 /* ---- copies (copy.c) ---------------------------------------------------- */
 
 /* The branches and tags of src that names[0..n_names) select (each name:

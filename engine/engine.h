@@ -138,6 +138,12 @@ int cairn__boundary_load(cairn_db *db, cairn_idset *out, bool *exists);
 /* The boundary list blob of set (format.md): OUT: *bytes (cairn__free),
  * *len, *id. Errors: CAIRN_NOMEM. */
 int cairn__boundary_encode(const cairn_idset *set, uint8_t **bytes, size_t *len, cairn_id *id);
+/* The same for one tier's own list (a write-back tier keeps one of its
+ * own: replicate.c), read from that tier alone; *exists as above. */
+int cairn__boundary_load_tier(cairn_tier *t, cairn_idset *out, bool *exists);
+/* Writes set as tier t's meta/boundary (its blob, synced, then the ref),
+ * unless it holds that list already. */
+int cairn__boundary_store_tier(cairn_tier *t, const cairn_idset *set);
 #define CAIRN_BOUNDARY_REF "meta/boundary"
 
 /* ---- what a version needs beyond another (version_delta.c) -------------- */

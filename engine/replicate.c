@@ -15,6 +15,14 @@
  * not know is another store: opening such a stack for writing is refused,
  * so that nothing of it is overwritten.
  *
+ * A write-back follower (write=back: an object store the writer publishes
+ * to on sync) gets heads only: each ref's new commit, as the delta of its
+ * version against the one the follower's ref named, and not the commits
+ * in between. Versions superseded between two syncs never reach it. Such a
+ * head's parent is then missing there, so the follower keeps a boundary
+ * list of its own (meta/boundary, as gc's: docs/gc.md), which its readers
+ * and verify go by: the rule above holds down to it.
+ *
  * Catching up runs with the store's writer lock held (every ref tier's), at
  * the start of a write transaction and after a commit or ref move that left
  * a follower behind, and in cairn_sync.
@@ -77,6 +85,8 @@ static int check_follower(cairn_db *db, size_t k, const ref_list *P)
 
         if (mine && cairn__id_eq(&mine->id, &F.v[i].id))
             continue;
+        if (t->write_back && !strcmp(F.v[i].name, CAIRN_BOUNDARY_REF))
+            continue; /* its own list (heads only): not the primary's */
         behind = true;
         if (!strcmp(F.v[i].name, CAIRN_CONFIG_REF) && mine) {
             rc = cairn__fail(CAIRN_BADSPEC,
@@ -97,7 +107,8 @@ static int check_follower(cairn_db *db, size_t k, const ref_list *P)
                              t->spec, F.v[i].name, cairn__id_short(&F.v[i].id, hex), p->spec);
     }
     for (size_t i = 0; i < P->n && !behind; i++)
-        behind = !find_ref(&F, P->v[i].name);
+        behind = !find_ref(&F, P->v[i].name) &&
+                 !(t->write_back && !strcmp(P->v[i].name, CAIRN_BOUNDARY_REF));
     if (!rc && behind)
         cairn__stack_set_behind(db->stack, k, true);
     cairn__free(F.v);
@@ -105,6 +116,57 @@ static int check_follower(cairn_db *db, size_t k, const ref_list *P)
 }
 
 static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P);
+
+/* Before the primary takes history from write-back tier t (adopt_from):
+ * the commits of t's own boundary list whose parent the primary lacks
+ * join the primary's list, so that the walk stops there. Commits whose
+ * parent the primary holds do not: there the primary's history goes on.
+ * M, the refs the primary is to hold, names the new list. */
+static int adopt_boundaries(cairn_db *db, cairn_tier *t, cairn_tier *p, ref_list *M)
+{
+    cairn_idset theirs, ours;
+    const cairn_id *id;
+    bool exists, ours_exist, added = false;
+    int rc;
+
+    if ((rc = cairn__boundary_load_tier(t, &theirs, &exists)) || !exists)
+        return rc;
+    if ((rc = cairn__boundary_load_tier(p, &ours, &ours_exist))) {
+        cairn__idset_free(&theirs);
+        return rc;
+    }
+    for (size_t pos = 0; !rc && (id = cairn__idset_next(&theirs, &pos));) {
+        cairn_commit_info info;
+        bool held = false;
+        if (cairn__idset_has(&ours, id))
+            continue;
+        if ((rc = cairn_commit_get(db, id, &info))) {
+            if (rc == CAIRN_MISSING) { /* a commit no ref of t reaches any more */
+                cairn__detail_clear();
+                rc = 0;
+            }
+            continue;
+        }
+        if (info.has_parent && !(rc = cairn__tier_has_many(p, &info.parent, 1, &held)) && !held) {
+            rc = cairn__idset_add(&ours, id);
+            added = true;
+        }
+        cairn_commit_info_clear(&info);
+    }
+    if (!rc && added && !(rc = cairn__boundary_store_tier(p, &ours))) {
+        cairn_id list_id;
+        ref_entry *slot = (ref_entry *)find_ref(M, CAIRN_BOUNDARY_REF);
+        if (!(rc = cairn__tier_ref_get(p, CAIRN_BOUNDARY_REF, &list_id))) {
+            if (slot)
+                slot->id = list_id;
+            else if (!(rc = collect_ref(M, CAIRN_BOUNDARY_REF, &list_id)))
+                cairn__ref_list_sort(M);
+        }
+    }
+    cairn__idset_free(&theirs);
+    cairn__idset_free(&ours);
+    return rc;
+}
 
 /* A write-back follower (an object store that other writers publish to)
  * may be ahead of the primary (a local working copy, new or left behind by
@@ -141,8 +203,10 @@ static int adopt_from(cairn_db *db, size_t k, ref_list *P)
                              t->spec, p->spec);
             break;
         }
+        if (!strcmp(F.v[i].name, CAIRN_BOUNDARY_REF))
+            continue; /* the tier's own list: adopt_boundaries takes what is needed */
         if (mine && cairn__ref_is_meta(F.v[i].name))
-            continue; /* the primary keeps its own boundary list; one it lacks is taken */
+            continue; /* the primary keeps its own record; one it lacks is taken */
         if (mine && (rc = cairn__commit_descends(db, &F.v[i].id, &mine->id, &forward)))
             break;
         if (mine && !forward) {
@@ -168,7 +232,8 @@ static int adopt_from(cairn_db *db, size_t k, ref_list *P)
         /* Sorted by name, as list_refs gives them: catch_up wants that. */
         cairn__ref_list_sort(&M);
         if (!(rc = cairn__stack_writer_lock(db->stack, true))) {
-            rc = catch_up(db, p, &M);
+            if (!(rc = adopt_boundaries(db, t, p, &M)))
+                rc = catch_up(db, p, &M);
             cairn__stack_writer_lock(db->stack, false);
         }
         if (!rc) {
@@ -203,14 +268,104 @@ int cairn__followers_check(cairn_db *db)
 
 /* ---------------------------------------------------------------- copying */
 
+/* A write-back tier's own boundary list once its refs name P's commits:
+ * walking back from each, the commit that ends the chain the tier holds
+ * (held: what it held before and what this sync copies, complete),
+ * because the tier lacks its parent, or because the primary's list, the
+ * tier's list or the sync's new heads (candidates) have it already. Old
+ * entries no chain reaches any more go. */
+static int write_back_boundary(cairn_db *db, cairn_tier *dst, const ref_list *P,
+                               const cairn_idset *candidates, const cairn_idset *complete,
+                               cairn_idset *out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < P->n && !rc; i++) {
+        cairn_id id = P->v[i].id;
+        if (cairn__ref_is_meta(P->v[i].name))
+            continue;
+        while (!rc && !cairn__idset_has(out, &id)) {
+            cairn_commit_info info;
+            bool held = false;
+            if (cairn__idset_has(candidates, &id)) {
+                rc = cairn__idset_add(out, &id);
+                break;
+            }
+            if ((rc = cairn_commit_get(db, &id, &info)))
+                break;
+            bool has_parent = info.has_parent;
+            cairn_id parent = info.parent;
+            cairn_commit_info_clear(&info);
+            if (!has_parent)
+                break;
+            held = cairn__idset_has(complete, &parent);
+            if (!held && (rc = cairn__tier_has_many(dst, &parent, 1, &held)))
+                break;
+            if (!held) {
+                rc = cairn__idset_add(out, &id);
+                break;
+            }
+            id = parent;
+        }
+    }
+    return rc;
+}
+
+/* Heads only (a write-back tier): its boundary list's blob joins the
+ * sync's blobs (one upload). OUT: *id, *changed: whether the tier's
+ * meta/boundary must move to it. */
+static int queue_write_back_boundary(cairn_db *db, cairn__copier *c, cairn_tier *dst,
+                                     const ref_list *P, const cairn_idset *complete,
+                                     cairn_id *id, bool *changed)
+{
+    cairn_idset candidates = {0}, list = {0}, more;
+    const cairn_id *next;
+    cairn_id old;
+    uint8_t *bytes = NULL;
+    size_t len;
+    bool exists = false;
+    int rc;
+
+    *changed = false;
+    for (int which = 0; which < 2; which++) {
+        rc = which ? cairn__boundary_load_tier(dst, &more, &exists)
+                   : cairn__boundary_load(db, &more, &exists);
+        for (size_t pos = 0; !rc && (next = cairn__idset_next(&more, &pos));)
+            rc = cairn__idset_add(&candidates, next);
+        cairn__idset_free(&more);
+        if (rc)
+            goto done;
+    }
+    for (size_t pos = 0; !rc && (next = cairn__idset_next(&c->boundaries, &pos));)
+        rc = cairn__idset_add(&candidates, next);
+    if (rc || (rc = write_back_boundary(db, dst, P, &candidates, complete, &list)) ||
+        (!list.n && !exists) || (rc = cairn__boundary_encode(&list, &bytes, &len, id)))
+        goto done;
+    if (exists && (rc = cairn__tier_ref_get(dst, CAIRN_BOUNDARY_REF, &old)))
+        goto done;
+    if (!exists || !cairn__id_eq(&old, id)) {
+        *changed = true;
+        rc = cairn__copier_add(c, id, bytes, len);
+    }
+done:
+    cairn__free(bytes);
+    cairn__idset_free(&candidates);
+    cairn__idset_free(&list);
+    return rc;
+}
+
 /* Brings follower dst up to date with the primary's refs P: its history
- * and the store's own blobs (settings, boundary list) first, synced, then
- * its refs; refs the primary no longer has are removed. */
+ * (a write-back tier: the heads alone) and the store's own blobs
+ * (settings, boundary list) first, synced, then its refs; refs the
+ * primary no longer has are removed. */
 static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
 {
     cairn__copier *c = cairn__malloc(sizeof(*c));
     cairn_idset complete = {0};
     ref_list D = {0};
+    bool heads_only = dst->write_back, boundary_moves = false;
+    cairn_id boundary_id;
+    cairn_ref_move *moves = NULL;
+    size_t n_moves = 0;
     int rc;
 
     if (!c)
@@ -227,11 +382,17 @@ static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
         const ref_entry *had = find_ref(&D, P->v[i].name);
         if (had && cairn__id_eq(&had->id, &P->v[i].id))
             continue;
+        if (heads_only && !strcmp(P->v[i].name, CAIRN_BOUNDARY_REF))
+            continue; /* its own list: below */
         if (cairn__ref_is_meta(P->v[i].name))
             rc = cairn__copier_add(c, &P->v[i].id, NULL, 0);
+        else if (heads_only)
+            rc = cairn__copier_head(c, &P->v[i].id, had ? &had->id : NULL, &complete);
         else
             rc = cairn__copier_history(c, &P->v[i].id, had ? &had->id : NULL, &complete);
     }
+    if (!rc && heads_only)
+        rc = queue_write_back_boundary(db, c, dst, P, &complete, &boundary_id, &boundary_moves);
     if (!rc)
         rc = cairn__copier_flush(c);
     if (!rc)
@@ -239,18 +400,30 @@ static int catch_up(cairn_db *db, cairn_tier *dst, const ref_list *P)
     /* Then the refs: the store's own first, so that the tier never names a
      * version without the settings it was built with, nor a commit whose
      * dropped parent it lacks without the boundary saying so. */
+    /* All in one change where the tier can (S3: one head write). */
+    if (!rc && !(moves = cairn__calloc(P->n + D.n + 1, sizeof(*moves))))
+        rc = cairn__fail(CAIRN_NOMEM, "out of memory");
+    if (!rc && boundary_moves) {
+        const ref_entry *had = find_ref(&D, CAIRN_BOUNDARY_REF);
+        moves[n_moves++] = (cairn_ref_move){CAIRN_BOUNDARY_REF, had ? &had->id : NULL, &boundary_id};
+    }
     for (int pass = 0; pass < 2 && !rc; pass++) {
-        for (size_t i = 0; i < P->n && !rc; i++) {
+        for (size_t i = 0; i < P->n; i++) {
             const ref_entry *had = find_ref(&D, P->v[i].name);
             if ((pass == 0) != cairn__ref_is_meta(P->v[i].name) ||
-                (had && cairn__id_eq(&had->id, &P->v[i].id)))
+                (had && cairn__id_eq(&had->id, &P->v[i].id)) ||
+                (heads_only && !strcmp(P->v[i].name, CAIRN_BOUNDARY_REF)))
                 continue;
-            rc = cairn__tier_ref_cas(dst, P->v[i].name, had ? &had->id : NULL, &P->v[i].id);
+            moves[n_moves++] = (cairn_ref_move){P->v[i].name, had ? &had->id : NULL, &P->v[i].id};
         }
     }
     for (size_t i = 0; i < D.n && !rc; i++)
-        if (!find_ref(P, D.v[i].name))
-            rc = cairn__tier_ref_cas(dst, D.v[i].name, &D.v[i].id, NULL);
+        if (!find_ref(P, D.v[i].name) &&
+            !(heads_only && !strcmp(D.v[i].name, CAIRN_BOUNDARY_REF)))
+            moves[n_moves++] = (cairn_ref_move){D.v[i].name, &D.v[i].id, NULL};
+    if (!rc)
+        rc = cairn__tier_ref_cas_many(dst, moves, n_moves);
+    cairn__free(moves);
     if (rc)
         cairn__fail_context(rc, "bringing tier '%s' up to date", dst->spec);
 done:

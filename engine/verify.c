@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "error.h"
 #include "id.h"
+#include "idset.h"
 
 #define SEEN_CHECKED 1u /* a seen-set entry that has been checked */
 
@@ -40,6 +41,8 @@ typedef struct verifier {
     const char *where;    /* "commit abcdef012345, keyspace 'x'" */
     size_t tier_k;        /* the stack index of the tier being checked */
     bool repair;          /* restore damaged or missing blobs from other tiers */
+    cairn_idset boundary; /* the tier's own meta/boundary: where its history ends
+                             (a write-back tier's differs from the primary's) */
     bool stop;
     int err;              /* CAIRN_NOMEM: verification could not go on (not a finding) */
     /* Children of the nodes on the walk's path, read ahead in one batch per
@@ -541,9 +544,8 @@ static void check_commits(verifier *v, const cairn_id *head)
         if (!read_blob(v, &id, "commit", &buf))
             return;
         rc = cairn__commit_decode(&id, buf.data, buf.len, &info, &msg_len);
-        if (!rc && info.has_parent &&
-            (rc = cairn__boundary_has(v->db, &id, &info.history_dropped)))
-            cairn_commit_info_clear(&info);
+        if (!rc)
+            info.history_dropped = info.has_parent && cairn__idset_has(&v->boundary, &id);
         if (rc) {
             cairn__free(buf.data);
             if (!out_of_memory(v, rc))
@@ -655,6 +657,9 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     v->tier = name_it ? t->spec : NULL;
     v->tier_k = k;
     refs_before = v->rep.refs;
+    bool has_boundary;
+    if ((rc = cairn__boundary_load_tier(t, &v->boundary, &has_boundary)) && !out_of_memory(v, rc))
+        problem(v, "its boundary list: %s", cairn_errdetail());
     rc = cairn__tier_ref_list(t, "", check_ref, v);
     if (rc >= 0 && !v->stop)
         check_settings(v, k, v->rep.refs > refs_before);
@@ -666,6 +671,7 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     seen_free(&v->nodes);
     seen_free(&v->values);
     seen_free(&v->commits);
+    cairn__idset_free(&v->boundary);
     return rc < 0 ? rc : 0;
 }
 

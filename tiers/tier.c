@@ -460,6 +460,25 @@ int cairn__tier_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
     return t->m->ref_cas(t, name, old_id, new_id);
 }
 
+int cairn__tier_ref_cas_many(cairn_tier *t, const cairn_ref_move *moves, size_t n)
+{
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        if ((rc = check_ref_name("ref_cas_many", moves[i].name)))
+            return rc;
+    if (n == 0)
+        return 0;
+    if ((rc = fault_check("ref_cas")))
+        return rc;
+    if (t->m->ref_cas_many)
+        return t->m->ref_cas_many(t, moves, n);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = t->m->ref_cas(t, moves[i].name, moves[i].old_id, moves[i].new_id)))
+            return rc;
+    return 0;
+}
+
 int cairn__tier_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx)
 {
     int rc;

@@ -55,6 +55,13 @@ typedef struct cairn_buf {
 /* Visitors return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*cairn_id_visitor)(void *ctx, const cairn_id *id, size_t len);
 typedef int (*cairn_ref_fn)(void *ctx, const char *name, const cairn_id *id);
+
+/* One ref change of ref_cas_many: name to new_id (NULL: deleted) if it
+ * holds old_id (NULL: if it does not exist). */
+typedef struct cairn_ref_move {
+    const char *name;
+    const cairn_id *old_id, *new_id;
+} cairn_ref_move;
 struct cairn_reclaim_result;
 /* A pin record as a tier lists it: its name and its bytes, or bytes NULL
  * when the record could not be read whole (larger than
@@ -139,6 +146,11 @@ typedef struct cairn_tier_methods {
      * by it. Default: the spec and this process (a mem tier is its
      * process's alone). */
     void (*identity)(cairn_tier *t, char *out, size_t cap);
+    /* Makes n ref changes as one: all or none (CAIRN_CONFLICT naming the
+     * first ref that moved), and with one write where the tier can (S3:
+     * one head). Default: ref_cas of each in order, which is not atomic:
+     * a failure leaves the earlier ones made. */
+    int (*ref_cas_many)(cairn_tier *t, const cairn_ref_move *moves, size_t n);
 
     /* Version 2: pins (above). A tier without them cannot pin (the
      * wrappers say so, -ENOTSUP). Each may be called by a handle opened
@@ -271,6 +283,7 @@ int cairn__tier_scan_from(cairn_tier *t, const cairn_id *from, cairn_id_visitor 
 int cairn__tier_ref_get(cairn_tier *t, const char *name, cairn_id *out);
 int cairn__tier_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
                         const cairn_id *new_id);
+int cairn__tier_ref_cas_many(cairn_tier *t, const cairn_ref_move *moves, size_t n);
 int cairn__tier_ref_list(cairn_tier *t, const char *prefix, cairn_ref_fn fn, void *ctx);
 int cairn__tier_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const char *ref,
                         const cairn_id *old_id, const cairn_id *new_id);

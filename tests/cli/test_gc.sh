@@ -38,10 +38,10 @@ for kind in lmdb file; do
     done
     expect_status 0 "$kind: log" c log
     expect_eq "$(grep -c '^[0-9a-f]\{64\} ' "$tmp/out")" 6 "$kind: log shows the kept commits"
-    expect_eq "$(tail -n 1 "$tmp/out")" "(history before this commit was dropped by gc)" \
+    expect_eq "$(tail -n 1 "$tmp/out")" "(history before this commit is not kept in this store)" \
         "$kind: log ends with the boundary's note"
     expect_status 0 "$kind: log --all" c log --all
-    expect_eq "$(tail -n 1 "$tmp/out")" "(history before this commit was dropped by gc)" \
+    expect_eq "$(tail -n 1 "$tmp/out")" "(history before this commit is not kept in this store)" \
         "$kind: log --all notes the boundary too"
     expect_status 0 "$kind: verify after gc" c verify
     expect_status 0 "$kind: a second gc" c gc --keep-last 6 --grace 0

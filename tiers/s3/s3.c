@@ -839,6 +839,7 @@ static const cairn_tier_methods s3_methods = {
     .remove_many = cairn__s3_remove_many,
     .reclaim = cairn__s3_reclaim,
     .identity = s3_identity,
+    .ref_cas_many = cairn__s3_ref_cas_many,
     .pin_put = cairn__s3_pin_put,
     .pin_list = cairn__s3_pin_list,
     .pin_delete = cairn__s3_pin_delete,

@@ -184,6 +184,7 @@ int cairn__s3_head_write(s3_tier *st, cairn__s3_head_change change, void *ctx);
 int cairn__s3_put_many(cairn_tier *t, const cairn_blob *blobs, size_t n);
 int cairn__s3_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
                       const cairn_id *new_id);
+int cairn__s3_ref_cas_many(cairn_tier *t, const cairn_ref_move *moves, size_t n);
 int cairn__s3_publish(cairn_tier *t, const cairn_blob *blobs, size_t n, const char *ref,
                       const cairn_id *old_id, const cairn_id *new_id);
 int cairn__s3_sync(cairn_tier *t);

@@ -485,6 +485,38 @@ int cairn__s3_ref_cas(cairn_tier *t, const char *name, const cairn_id *old_id,
     return cairn__s3_publish(t, NULL, 0, name, old_id, new_id);
 }
 
+struct ref_moves {
+    const cairn_ref_move *v;
+    size_t n;
+};
+
+static int change_refs(s3_tier *st, cairn_s3_head *next, void *ctx)
+{
+    const struct ref_moves *m = ctx;
+    int rc = 0;
+    for (size_t i = 0; i < m->n && !rc; i++) {
+        struct ref_move one = {m->v[i].name, m->v[i].old_id, m->v[i].new_id};
+        rc = change_ref(st, next, &one);
+    }
+    return rc;
+}
+
+/* Every move in one head write: a sync of several refs (a write-back
+ * tier's boundary list and its branches) costs one PUT. */
+int cairn__s3_ref_cas_many(cairn_tier *t, const cairn_ref_move *moves, size_t n)
+{
+    s3_tier *st = (s3_tier *)t;
+    struct ref_moves m = {moves, n};
+    int rc;
+    pthread_mutex_lock(&st->write_mu);
+    if (!(rc = cairn__s3_ensure_writer(st)) && !(rc = flush_pending(st)))
+        rc = cairn__s3_head_write(st, change_refs, &m);
+    if (!rc && cairn__s3_merge_small_packs(st))
+        cairn__detail_clear();
+    pthread_mutex_unlock(&st->write_mu);
+    return rc;
+}
+
 /* Durable means uploaded: a pack in S3 is as durable as S3. The head names
  * it at the next ref move, so a sync followed by a ref move (how a
  * write-back stack publishes) costs two PUTs, not three. A pack no head
