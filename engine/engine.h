@@ -183,6 +183,10 @@ enum cairn__catch_up {
  * each lacks, found by diff, then moves its refs. Returns the first
  * failure; a follower that failed stays marked. */
 int cairn__followers_catch_up(cairn_db *db, enum cairn__catch_up which);
+/* Calls fn for every ref of every ref tier behind the primary: gc keeps
+ * what they name as it keeps the primary's (a write-back tier names its
+ * last synced commit until the next sync, and its own boundary list). */
+int cairn__follower_refs(cairn_db *db, cairn_ref_fn fn, void *ctx);
 
 /* ---- write-back in the background (flusher.c) -------------------------- */
 
@@ -201,6 +205,10 @@ int cairn__flusher_wait_room(cairn_db *db);
 int cairn__flusher_sync(cairn_db *db);
 /* Commits and ref moves not yet in the write-back tiers. */
 uint64_t cairn__flusher_queued(cairn_db *db);
+/* Holds (or lets go) the flusher between its rounds: gc's batches delete
+ * under it, so that no sync moves a tier's ref to a version whose blobs a
+ * batch is deleting there. Nothing without a flusher. */
+void cairn__flusher_hold(cairn_db *db, bool hold);
 
 /* ---- transactions (txn.c), for the conditional operations (atomic.c) -- */
 

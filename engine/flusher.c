@@ -217,3 +217,14 @@ uint64_t cairn__flusher_queued(cairn_db *db)
     pthread_mutex_unlock(&fl->mu);
     return n;
 }
+
+void cairn__flusher_hold(cairn_db *db, bool hold)
+{
+    cairn_flusher *fl = db->flusher;
+    if (!fl)
+        return;
+    if (hold)
+        pthread_mutex_lock(&fl->flush_mu);
+    else
+        pthread_mutex_unlock(&fl->flush_mu);
+}

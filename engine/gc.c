@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "alloc.h"
+#include "copier.h"
 #include "error.h"
 #include "idset.h"
 #include "retention.h"
@@ -189,6 +190,11 @@ static int on_meta(void *ctx, const char *name, const cairn_id *id)
     return id ? cairn__idset_add(&((gc *)ctx)->late, id) : 0;
 }
 
+static int on_follower_ref(void *ctx, const char *name, const cairn_id *id)
+{
+    return cairn__ref_is_meta(name) ? on_meta(ctx, name, id) : catch_up_head(ctx, id);
+}
+
 /* ---- dropped commits ---- */
 
 /* The commit objects this gc drops: below each new boundary, back to a
@@ -253,11 +259,14 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Takes the writer lock, waiting while a writer holds it. */
+/* Takes the writer lock, waiting while a writer holds it, and holds the
+ * flusher (a write-back sync) between its rounds. */
 static int lock_writer(gc *g)
 {
     for (long waited = 0;; waited++) {
         int rc = cairn__stack_writer_lock(g->db->stack, true);
+        if (rc == 0)
+            cairn__flusher_hold(g->db, true);
         if (rc != CAIRN_BUSY)
             return rc;
         if (waited >= LOCK_WAIT_MS)
@@ -266,6 +275,12 @@ static int lock_writer(gc *g)
         cairn__detail_clear();
         sleep_ms(1);
     }
+}
+
+static void unlock_writer(gc *g)
+{
+    cairn__flusher_hold(g->db, false);
+    cairn__stack_writer_lock(g->db->stack, false);
 }
 
 /* One batch: under the writer lock, the catch-up, then up to BATCH dead
@@ -283,6 +298,7 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
         return rc;
     }
     if ((rc = cairn_ref_list(g->db, on_ref, g)) ||
+        (rc = cairn__follower_refs(g->db, on_follower_ref, g)) ||
         (rc = cairn__stack_ref_list(g->db->stack, "meta/", on_meta, g)))
         goto unlock;
     /* Before anything is deleted: walks of history stop at the boundary. */
@@ -325,7 +341,7 @@ static int sweep_batch(gc *g, cairn_idfile **dead, bool *more)
     if (g->progress)
         g->progress(g->progress_ctx, "sweeping", g->progress_done);
 unlock:
-    cairn__stack_writer_lock(g->db->stack, false);
+    unlock_writer(g);
     cairn__free(ids);
     return rc;
 }
@@ -349,7 +365,7 @@ static int reclaim(gc *g)
         tr->packs_rewritten = r.rewritten;
         snprintf(tr->note, sizeof(tr->note), "%s", r.note);
     }
-    cairn__stack_writer_lock(g->db->stack, false);
+    unlock_writer(g);
     return rc;
 }
 

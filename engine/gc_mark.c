@@ -1,6 +1,8 @@
 /* gc_mark.c - what a store keeps, into sorted id sets (see gc_mark.h). */
 #include "gc_mark.h"
 
+#include "copier.h"
+
 #include <string.h>
 
 #include "alloc.h"
@@ -117,7 +119,9 @@ fail_parent:
 /* A pinned commit the rules did not keep: marked whole (a pin keeps its
  * version, not its history), a boundary if it has a parent (gc.c settles
  * boundaries: one whose parent another rule kept is none). */
-static int mark_pinned(marker *m, const cairn_id *commit)
+/* Marks commit whole, alone (a pin's, a follower's head): its parent may
+ * be dropped, so it is a boundary. pinned: count it as kept for a pin. */
+static int mark_alone(marker *m, const cairn_id *commit, bool pinned)
 {
     cairn_commit_info c;
     cairn_id empty;
@@ -130,12 +134,19 @@ static int mark_pinned(marker *m, const cairn_id *commit)
         return rc;
     if (!(rc = cairn__idset_add(&m->marked, commit)) &&
         (!c.has_parent || !(rc = cairn__idset_add(m->boundaries, commit))) &&
-        !(rc = mark_commit(m, &c, &empty)))
+        !(rc = mark_commit(m, &c, &empty)) && pinned)
         m->stats->pinned_only++;
     if (!rc && c.has_parent)
         m->stats->boundaries++;
     cairn_commit_info_clear(&c);
     return rc;
+}
+
+static int on_follower_ref(void *ctx, const char *name, const cairn_id *id)
+{
+    if (cairn__ref_is_meta(name))
+        return emit(ctx, id); /* a record of its own (a write-back tier's boundary list) */
+    return mark_alone(ctx, id, false);
 }
 
 struct ref_walk {
@@ -177,9 +188,13 @@ int cairn__gc_mark(cairn_db *db, const cairn_gc_policy *policy, cairn_idsort *li
     rc = cairn_ref_list(db, on_ref, &w);
     if (!rc && w.rc)
         rc = w.rc;
+    /* The refs of the tiers behind the primary: a write-back tier names
+     * its last synced commit until the next sync, and a list of its own. */
+    if (!rc)
+        rc = cairn__follower_refs(db, on_follower_ref, &m);
     /* Then pins: a commit a ref's walk kept is marked already. */
     for (size_t i = 0; i < policy->n_pinned && !rc; i++)
-        rc = mark_pinned(&m, &policy->pinned[i]);
+        rc = mark_alone(&m, &policy->pinned[i], true);
 done:
     cairn__idset_free(&m.marked);
     return rc;

@@ -458,3 +458,21 @@ int cairn__followers_catch_up(cairn_db *db, enum cairn__catch_up which)
     cairn__free(P.v);
     return first;
 }
+
+int cairn__follower_refs(cairn_db *db, cairn_ref_fn fn, void *ctx)
+{
+    cairn_stack *st = db->stack;
+    int rc = 0;
+    for (size_t k = cairn__stack_primary(st) + 1; k < cairn__stack_n_tiers(st) && !rc; k++) {
+        cairn_tier *t = cairn__stack_tier(st, k);
+        ref_list F;
+        if (t->is_cache)
+            continue;
+        if ((rc = list_refs(t, &F)))
+            break;
+        for (size_t i = 0; i < F.n && !rc; i++)
+            rc = fn(ctx, F.v[i].name, &F.v[i].id);
+        cairn__ref_list_free(&F);
+    }
+    return rc;
+}

@@ -14,7 +14,10 @@
  *  - kills: a sync killed at each of its tier calls in turn, then synced
  *    again: S3 names the writer's head, which reads whole, and verifies;
  *  - failover: a writer on an empty directory takes S3's head over (its
- *    own boundary list gets the head), verifies, commits and syncs.
+ *    own boundary list gets the head), verifies, commits and syncs;
+ *  - gc on the writer's stack with commits not yet synced, keeping only
+ *    the last: S3's head, which the policy alone would drop, stays whole
+ *    in S3 (and in the front store), and the next sync goes on from it.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -242,6 +245,46 @@ static void failover(void)
            "committed and synced\n");
 }
 
+static void gc_before_sync(void)
+{
+    char spec[1400];
+    uint64_t rng = test_seed * 11;
+    cairn_id s3_head;
+    int rc;
+    writer_spec(spec, sizeof(spec), "w2");
+    cairn_db *w = open_spec(spec, 0);
+    commits(w, &rng, 3, NULL);
+    ASSERT_OK(cairn_sync(w));
+    ASSERT_OK(cairn_resolve(w, "main", &s3_head));
+    uint64_t want = gc_digest_commit(w, &s3_head, &rc);
+    ASSERT_OK(rc);
+    commits(w, &rng, 20, NULL); /* not synced: S3 still names s3_head */
+    cairn_gc_options o;
+    cairn_gc_report r;
+    cairn_gc_options_init(&o);
+    o.keep_last = 1;
+    o.grace_s = 0;
+    ASSERT_OK(cairn_gc(w, &o, &r));
+    ASSERT_TRUE(r.tiers[0].blobs_freed > 0);
+    verify_ok(w, "the writer's stack after gc");
+    cairn_close(w);
+    cairn_db *rd = open_spec(s3_spec, CAIRN_RDONLY);
+    cairn_id got;
+    ASSERT_OK(cairn_resolve(rd, "main", &got));
+    ASSERT_TRUE(cairn__id_eq(&got, &s3_head));
+    if (gc_digest_commit(rd, &s3_head, &rc) != want || rc)
+        TEST_FAIL("gc on the writer's stack broke S3's synced head (rc %d)", rc);
+    verify_ok(rd, "S3 alone after gc on the writer's stack");
+    cairn_close(rd);
+    w = open_spec(spec, 0);
+    ASSERT_OK(cairn_sync(w));
+    verify_ok(w, "the writer's stack after gc and a sync");
+    cairn_close(w);
+    printf("gc before a sync: keep-last 1 with 20 commits unsynced freed %llu blobs; S3's head "
+           "stayed whole; the next sync went on from it\n",
+           (unsigned long long)r.tiers[0].blobs_freed);
+}
+
 int main(void)
 {
     test_seed_init(23);
@@ -251,6 +294,7 @@ int main(void)
     heads_only();
     kills();
     failover();
+    gc_before_sync();
     printf("ok\n");
     return 0;
 }
