@@ -36,40 +36,46 @@ enum {
 };
 
 /* Option bits: which options were given, and which a command accepts. */
-enum {
-    OPT_STACK = 1u << 0,
-    OPT_AT = 1u << 1,
-    OPT_BRANCH = 1u << 2,
-    OPT_SPACE = 1u << 3,
-    OPT_MESSAGE = 1u << 4,
-    OPT_PREFIX = 1u << 5,
-    OPT_FROM = 1u << 6,
-    OPT_TO = 1u << 7,
-    OPT_LIMIT = 1u << 8,
-    OPT_REVERSE = 1u << 9,
-    OPT_FORMAT = 1u << 10,
-    OPT_KEY = 1u << 11,
-    OPT_BATCH = 1u << 12,
-    OPT_N = 1u << 13,
-    OPT_JSON = 1u << 14,
-    OPT_HELP = 1u << 15,
-    OPT_VERSION = 1u << 16,
-    OPT_NODE_SIZE = 1u << 17,
-    OPT_FORCE = 1u << 18,
-    OPT_DELETE = 1u << 19,
-    OPT_RAW = 1u << 20,
-    OPT_REPAIR = 1u << 21,
-    OPT_FOLLOW = 1u << 22,
-    OPT_PROMETHEUS = 1u << 23,
-    OPT_ABSENT = 1u << 24,
-    OPT_ALL = 1u << 25,
-    OPT_KEEP_LAST = 1u << 26,
-    OPT_KEEP_NEWER = 1u << 27,
-    OPT_GRACE = 1u << 28,
-    OPT_DRY_RUN = 1u << 29,
-    OPT_PIN = 1u << 30,
-    OPT_CLEAR = 1u << 31
-};
+#define OPT_STACK (UINT64_C(1) << 0)
+#define OPT_AT (UINT64_C(1) << 1)
+#define OPT_BRANCH (UINT64_C(1) << 2)
+#define OPT_SPACE (UINT64_C(1) << 3)
+#define OPT_MESSAGE (UINT64_C(1) << 4)
+#define OPT_PREFIX (UINT64_C(1) << 5)
+#define OPT_FROM (UINT64_C(1) << 6)
+#define OPT_TO (UINT64_C(1) << 7)
+#define OPT_LIMIT (UINT64_C(1) << 8)
+#define OPT_REVERSE (UINT64_C(1) << 9)
+#define OPT_FORMAT (UINT64_C(1) << 10)
+#define OPT_KEY (UINT64_C(1) << 11)
+#define OPT_BATCH (UINT64_C(1) << 12)
+#define OPT_N (UINT64_C(1) << 13)
+#define OPT_JSON (UINT64_C(1) << 14)
+#define OPT_HELP (UINT64_C(1) << 15)
+#define OPT_VERSION (UINT64_C(1) << 16)
+#define OPT_NODE_SIZE (UINT64_C(1) << 17)
+#define OPT_FORCE (UINT64_C(1) << 18)
+#define OPT_DELETE (UINT64_C(1) << 19)
+#define OPT_RAW (UINT64_C(1) << 20)
+#define OPT_REPAIR (UINT64_C(1) << 21)
+#define OPT_FOLLOW (UINT64_C(1) << 22)
+#define OPT_PROMETHEUS (UINT64_C(1) << 23)
+#define OPT_ABSENT (UINT64_C(1) << 24)
+#define OPT_ALL (UINT64_C(1) << 25)
+#define OPT_KEEP_LAST (UINT64_C(1) << 26)
+#define OPT_KEEP_NEWER (UINT64_C(1) << 27)
+#define OPT_GRACE (UINT64_C(1) << 28)
+#define OPT_DRY_RUN (UINT64_C(1) << 29)
+#define OPT_PIN (UINT64_C(1) << 30)
+#define OPT_CLEAR (UINT64_C(1) << 31)
+#define OPT_LISTEN (UINT64_C(1) << 32)
+#define OPT_THREADS (UINT64_C(1) << 33)
+#define OPT_MAXCLIENTS (UINT64_C(1) << 34)
+#define OPT_PASSFILE (UINT64_C(1) << 35)
+#define OPT_METRICS (UINT64_C(1) << 36)
+#define OPT_REF (UINT64_C(1) << 37)
+#define OPT_IDLE (UINT64_C(1) << 38)
+#define OPT_KEYS_MAX (UINT64_C(1) << 39)
 
 /* The parsed command line. Strings point into argv. */
 typedef struct cli {
@@ -101,7 +107,12 @@ typedef struct cli {
     bool dry_run;            /* gc --dry-run */
     uint64_t pin_ttl_s;      /* --pin[=TTL]: the lease (only if OPT_PIN is set) */
     struct cli_pins *pins;   /* the pins this run holds (cmd_pins.c), or NULL */
-    unsigned seen;           /* OPT_* bits given */
+    const char *listen;      /* serve --listen HOST:PORT */
+    const char *passfile;    /* serve --requirepass-file */
+    const char *metrics;     /* serve --metrics HOST:PORT */
+    const char *ref;         /* serve --ref BRANCH */
+    uint64_t threads, maxclients, idle_s, keys_max; /* serve (only if given) */
+    uint64_t seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
     int n_args;
@@ -140,6 +151,7 @@ int cmd_export_pack(cli *c);
 int cmd_import_pack(cli *c);
 int cmd_pins(cli *c);
 int cmd_retention(cli *c);
+int cmd_serve(cli *c);
 
 /* ---- pins held while a read command runs (cmd_pins.c) */
 

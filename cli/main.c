@@ -25,7 +25,7 @@ typedef struct option_def {
     const char *long_name; /* without "--", or NULL */
     char short_name;       /* or 0 */
     bool has_arg;
-    unsigned bit;
+    uint64_t bit;
 } option_def;
 
 static const option_def options[] = {
@@ -45,6 +45,10 @@ static const option_def options[] = {
     {"keep-last", 0, true, OPT_KEEP_LAST}, {"keep-newer", 0, true, OPT_KEEP_NEWER},
     {"grace", 0, true, OPT_GRACE},        {"dry-run", 0, false, OPT_DRY_RUN},
     {"pin", 0, true, OPT_PIN},            {"clear", 0, false, OPT_CLEAR},
+    {"listen", 0, true, OPT_LISTEN},      {"threads", 0, true, OPT_THREADS},
+    {"maxclients", 0, true, OPT_MAXCLIENTS}, {"requirepass-file", 0, true, OPT_PASSFILE},
+    {"metrics", 0, true, OPT_METRICS},    {"ref", 0, true, OPT_REF},
+    {"idle-timeout", 0, true, OPT_IDLE},  {"keys-max", 0, true, OPT_KEYS_MAX},
 };
 /* Options whose value is optional: given only as "--opt=VALUE" (a word
  * after a bare "--pin" stays an argument). */
@@ -54,7 +58,7 @@ static const option_def options[] = {
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 /* The name of an option for messages: "--at" or "-n". */
-static const char *option_name(unsigned bit)
+static const char *option_name(uint64_t bit)
 {
     static char buf[32];
     size_t i;
@@ -85,7 +89,7 @@ typedef struct command {
     const char *name;
     int (*run)(cli *c);
     bool writes;        /* opens the store for writing; others open it read-only */
-    unsigned opts;      /* options accepted besides -s and -h */
+    uint64_t opts;      /* options accepted besides -s and -h */
     int min_args, max_args;
     const char *synopsis;
     const char *help;
@@ -301,6 +305,25 @@ static const command commands[] = {
      "poll is one conditional GET (a 304 when nothing changed).\n"
      "  --follow SECONDS  poll interval (default 5)\n"
      "  -b BRANCH         the branch to follow (default main)\n"},
+    {"serve", cmd_serve, false,
+     OPT_AT | OPT_REF | OPT_FOLLOW | OPT_LISTEN | OPT_THREADS | OPT_MAXCLIENTS | OPT_PASSFILE |
+         OPT_METRICS | OPT_IDLE | OPT_KEYS_MAX,
+     0, 0,
+     "serve [--ref BRANCH|--at VERSION] [--listen 127.0.0.1:6380] [--follow SECONDS] "
+     "[--threads N] [--maxclients N] [--requirepass-file FILE] [--metrics HOST:PORT]",
+     "Serves a version of the store to Redis clients (RESP2 and RESP3), read\n"
+     "only, until SIGTERM or SIGINT (docs/serve.md).\n"
+     "  --ref BRANCH         serve the branch's head (default main)\n"
+     "  --at VERSION         serve this commit, tag or branch, fixed\n"
+     "  --follow SECONDS     re-read the branch every SECONDS and switch to each\n"
+     "                       new head (a rollback too), atomically per command\n"
+     "  --listen HOST:PORT   where to listen (default 127.0.0.1:6380; port 0: any)\n"
+     "  --threads N          worker threads (default: one per core)\n"
+     "  --maxclients N       connections at once (default 10000)\n"
+     "  --idle-timeout D     close a client idle this long (default 300s; 0: never)\n"
+     "  --keys-max N         KEYS refuses a database with more keys (default 100000)\n"
+     "  --requirepass-file F clients must AUTH with the first line of F\n"
+     "  --metrics HOST:PORT  Prometheus metrics over HTTP there\n"},
     {"copy", cmd_copy, false, OPT_FORCE | OPT_DRY_RUN, 2, INT_MAX,
      "copy SRC DST [REF...] [--force] [--dry-run]",
      "Copies branches and tags (REF...: those named; default all) with all\n"
@@ -724,6 +747,34 @@ static int set_option(cli *c, const option_def *def, const char *value)
         if (strcmp(value, "pack") != 0)
             c->pack = false;
         break;
+    case OPT_LISTEN:
+        c->listen = value;
+        break;
+    case OPT_METRICS:
+        c->metrics = value;
+        break;
+    case OPT_PASSFILE:
+        c->passfile = value;
+        break;
+    case OPT_REF:
+        c->ref = value;
+        break;
+    case OPT_THREADS:
+        if (!parse_count(value, &c->threads) || c->threads == 0 || c->threads > 256)
+            return cli_usage("--threads needs a number from 1 to 256, not '%s'", value);
+        break;
+    case OPT_MAXCLIENTS:
+        if (!parse_count(value, &c->maxclients) || c->maxclients == 0 || c->maxclients > 1000000)
+            return cli_usage("--maxclients needs a number from 1 to 1000000, not '%s'", value);
+        break;
+    case OPT_IDLE:
+        if (!parse_duration(value, &c->idle_s) || c->idle_s > 31 * 86400)
+            return cli_usage("--idle-timeout needs a duration (0: never), not '%s'", value);
+        break;
+    case OPT_KEYS_MAX:
+        if (!parse_count(value, &c->keys_max) || c->keys_max > UINT32_MAX)
+            return cli_usage("--keys-max needs a number up to %u, not '%s'", UINT32_MAX, value);
+        break;
     default: /* --help, --version */
         break;
     }
@@ -796,8 +847,8 @@ static int parse_args(cli *c, int argc, char **argv)
 /* Checks that cmd accepts every option given and its argument count. */
 static int check_command(const cli *c, const command *cmd)
 {
-    unsigned extra = c->seen & ~(cmd->opts | OPT_STACK | OPT_HELP | OPT_VERSION);
-    unsigned bit;
+    uint64_t extra = c->seen & ~(cmd->opts | OPT_STACK | OPT_HELP | OPT_VERSION);
+    uint64_t bit;
 
     for (bit = 1; extra; bit <<= 1)
         if (extra & bit)
@@ -820,7 +871,7 @@ static int check_command(const cli *c, const command *cmd)
         return cli_usage("%s applies only to import --format pack",
                          option_name(c->seen & OPT_FORCE ? OPT_FORCE : OPT_DRY_RUN));
     if (c->pack) {
-        unsigned other = c->seen & (cmd->run == cmd_import ? (WRITE_OPTS | OPT_SPACE | OPT_KEY |
+        uint64_t other = c->seen & (cmd->run == cmd_import ? (WRITE_OPTS | OPT_SPACE | OPT_KEY |
                                                               OPT_BATCH | OPT_RAW)
                                                            : (READ_OPTS | OPT_SPACE | OPT_RAW));
         if (other)

@@ -1,0 +1,402 @@
+/*
+ * server.c - `cairn serve`'s sockets, worker loops and connections
+ * (serve.h).
+ *
+ * Each worker: a listening socket (SO_REUSEPORT, the same port for all),
+ * an epoll instance, level-triggered. A connection's input is parsed and
+ * its commands run as soon as they arrive, in order (pipelining); replies
+ * go into its output buffer and are written at once, the rest when the
+ * socket takes more (EPOLLOUT). While replies wait, the worker reads no
+ * more of that client's requests, so a client that does not read cannot
+ * make the server buffer without bound; past max_output it is closed.
+ * A malformed request gets "-ERR Protocol error: ..." and its connection
+ * is closed; other clients never notice.
+ */
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define READ_CHUNK (16u << 10)
+#define PAUSE_OUTPUT (1u << 20) /* stop reading a client's requests while more waits */
+#define MAX_EVENTS 256
+
+int64_t serve_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---------------------------------------------------------------- sockets */
+
+static int listen_socket(const serve_config *cfg, int port, int *out)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd, one = 1;
+    if (inet_pton(AF_INET, cfg->host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "cairn serve: --listen: '%s' is not an IPv4 address\n", cfg->host);
+        return EXIT_USAGE;
+    }
+    if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 511) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        fprintf(stderr, "cairn serve: cannot listen on %s:%d: %s\n", cfg->host, port,
+                strerror(err));
+        return EXIT_FAILURE_;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? ntohs(sa.sin_port) : -1;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void conn_close(serve_worker *w, serve_conn *c)
+{
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    resp_parser_free(&c->parser);
+    resp_out_free(&c->out);
+    if (c->pinned)
+        cairn_snapshot_close(c->pinned);
+    free(c->in);
+    free(c);
+    atomic_fetch_sub(&w->srv->stats.clients, 1);
+}
+
+static void conn_watch(serve_worker *w, serve_conn *c, bool want_write)
+{
+    if (c->want_write == want_write)
+        return;
+    struct epoll_event ev = {.events = want_write ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_write = want_write;
+}
+
+/* Writes what the socket takes. Returns false when the connection went
+ * (closed, or done with QUIT). */
+static bool conn_write(serve_worker *w, serve_conn *c)
+{
+    struct iovec iov[64];
+    while (resp_out_pending(&c->out)) {
+        int n_iov = resp_out_iov(&c->out, iov, 64);
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (resp_out_pending(&c->out) > w->srv->cfg.max_output) {
+                conn_close(w, c); /* a client that does not read its replies */
+                return false;
+            }
+            conn_watch(w, c, true);
+            return true;
+        }
+        if (n <= 0) {
+            conn_close(w, c);
+            return false;
+        }
+        atomic_fetch_add(&w->srv->stats.bytes_out, (uint64_t)n);
+        resp_out_consume(&c->out, (size_t)n);
+    }
+    resp_out_shrink(&c->out);
+    if (c->closing) {
+        conn_close(w, c);
+        return false;
+    }
+    conn_watch(w, c, false);
+    return true;
+}
+
+/* Runs the complete requests in c's input, in order, until replies wait
+ * past PAUSE_OUTPUT (the rest stays for later), the input runs out, or a
+ * request is malformed. */
+static void conn_run(serve_worker *w, serve_conn *c)
+{
+    size_t off = 0;
+    while (!c->closing && off < c->in_len && resp_out_pending(&c->out) < PAUSE_OUTPUT) {
+        resp_request req;
+        size_t used = 0;
+        int rc = resp_parse(&c->parser, c->in + off, c->in_len - off, &used, &req);
+        if (rc == RESP_NEED_MORE)
+            break;
+        if (rc < 0) {
+            atomic_fetch_add(&w->srv->stats.protocol_errors, 1);
+            resp_out_errorf(&c->out, "ERR %s", resp_parser_error(&c->parser));
+            c->closing = true;
+            break;
+        }
+        int64_t t0 = serve_now_us();
+        serve_command(w, c, &req);
+        int64_t dt = serve_now_us() - t0;
+        unsigned b = 0;
+        while (b + 1 < SERVE_LATENCY_BUCKETS && (int64_t)1 << b < dt)
+            b++;
+        atomic_fetch_add(&w->srv->stats.latency_us[b], 1);
+        atomic_fetch_add(&w->srv->stats.commands, 1);
+        off += used;
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+}
+
+static void conn_read(serve_worker *w, serve_conn *c)
+{
+    for (;;) {
+        /* Room for what the request in progress still needs, and a chunk
+         * more (the parser bounds need by its limits). */
+        size_t need = resp_parser_need(&c->parser);
+        size_t want = (need > c->in_len ? need : c->in_len) + READ_CHUNK;
+        if (want > c->in_cap) {
+            char *grown = realloc(c->in, want);
+            if (!grown) {
+                conn_close(w, c);
+                return;
+            }
+            c->in = grown;
+            c->in_cap = want;
+        }
+        size_t room = c->in_cap - c->in_len;
+        ssize_t n = read(c->fd, c->in + c->in_len, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            conn_close(w, c);
+            return;
+        }
+        c->in_len += (size_t)n;
+        c->last_us = serve_now_us();
+        atomic_fetch_add(&w->srv->stats.bytes_in, (uint64_t)n);
+        if ((size_t)n < room)
+            break; /* the socket is drained for now */
+    }
+    conn_run(w, c);
+    conn_write(w, c);
+}
+
+static void accept_all(serve_worker *w)
+{
+    serve_server *srv = w->srv;
+    for (;;) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+        int fd = accept4(w->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error: the next event retries */
+        atomic_fetch_add(&srv->stats.connections_received, 1);
+        if (atomic_fetch_add(&srv->stats.clients, 1) >= srv->cfg.maxclients) {
+            static const char full[] = "-ERR max number of clients reached\r\n";
+            atomic_fetch_sub(&srv->stats.clients, 1);
+            atomic_fetch_add(&srv->stats.rejected_connections, 1);
+            (void)!send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL);
+            close(fd);
+            continue;
+        }
+        serve_conn *c = calloc(1, sizeof(*c));
+        if (!c || resp_parser_init(&c->parser, &srv->cfg.limits) || resp_out_init(&c->out, 2)) {
+            free(c);
+            close(fd);
+            atomic_fetch_sub(&srv->stats.clients, 1);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->fd = fd;
+        c->id = atomic_fetch_add(&srv->stats.next_client_id, 1) + 1;
+        c->created_us = c->last_us = serve_now_us();
+        c->authenticated = !srv->cfg.has_password;
+        resp_parser_require_auth(&c->parser, !c->authenticated);
+        char ip[INET_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+        snprintf(c->addr, sizeof(c->addr), "%s:%d", ip, ntohs(sa.sin_port));
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            resp_parser_free(&c->parser);
+            resp_out_free(&c->out);
+            free(c);
+            close(fd);
+            atomic_fetch_sub(&srv->stats.clients, 1);
+            continue;
+        }
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+    }
+}
+
+static void close_idle(serve_worker *w)
+{
+    uint32_t limit_s = w->srv->cfg.idle_timeout_s;
+    if (!limit_s)
+        return;
+    int64_t now = serve_now_us();
+    for (serve_conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (now - c->last_us > (int64_t)limit_s * 1000000 && !resp_out_pending(&c->out))
+            conn_close(w, c);
+    }
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static char wake_marker, listen_marker;
+
+static void *worker_main(void *arg)
+{
+    serve_worker *w = arg;
+    struct epoll_event events[MAX_EVENTS];
+    int64_t last_sweep = serve_now_us();
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
+
+    while (!atomic_load(&w->srv->stopping)) {
+        int n = epoll_wait(w->epoll_fd, events, MAX_EVENTS, 1000);
+        for (int i = 0; i < n; i++) {
+            void *p = events[i].data.ptr;
+            if (p == &wake_marker)
+                continue;
+            if (p == &listen_marker) {
+                accept_all(w);
+                continue;
+            }
+            serve_conn *c = p;
+            if (events[i].events & EPOLLOUT) {
+                if (conn_write(w, c) && !c->want_write && c->in_len)
+                    conn_run(w, c), conn_write(w, c);
+            } else {
+                conn_read(w, c);
+            }
+        }
+        if (serve_now_us() - last_sweep > 1000000) {
+            close_idle(w);
+            last_sweep = serve_now_us();
+        }
+    }
+    while (w->conns)
+        conn_close(w, w->conns);
+    serve_view_close(&w->view);
+    serve_spaces_free(w);
+    return NULL;
+}
+
+static int worker_setup(serve_server *srv, serve_worker *w, unsigned index, int port)
+{
+    int rc;
+    w->srv = srv;
+    w->index = index;
+    if ((rc = listen_socket(&srv->cfg, port, &w->listen_fd)))
+        return rc;
+    if ((w->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return cli_say(EXIT_FAILURE_, "serve: epoll: %s", strerror(errno));
+    struct epoll_event l = {.events = EPOLLIN, .data.ptr = &listen_marker};
+    struct epoll_event wk = {.events = EPOLLIN, .data.ptr = &wake_marker};
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->listen_fd, &l) != 0 ||
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, srv->wake_fd, &wk) != 0)
+        return cli_say(EXIT_FAILURE_, "serve: epoll: %s", strerror(errno));
+    return 0;
+}
+
+int serve_run(serve_server *srv)
+{
+    serve_config *cfg = &srv->cfg;
+    unsigned n = cfg->threads ? cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    serve_worker *workers;
+    pthread_t *threads;
+    sigset_t stop;
+    int rc = 0, sig;
+
+    if (n < 1)
+        n = 1;
+    workers = calloc(n, sizeof(*workers));
+    threads = calloc(n, sizeof(*threads));
+    if (!workers || !threads)
+        return cli_say(EXIT_FAILURE_, "serve: out of memory");
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srv->stats.started_us = serve_now_us();
+    if ((srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+        return cli_say(EXIT_FAILURE_, "serve: eventfd: %s", strerror(errno));
+    int port = cfg->port;
+    unsigned started = 0;
+    for (unsigned i = 0; i < n && !rc; i++) {
+        if ((rc = worker_setup(srv, &workers[i], i, port)))
+            break;
+        if (i == 0)
+            port = bound_port(workers[0].listen_fd); /* --listen HOST:0: the port chosen */
+    }
+    if (!rc && cfg->metrics_port && (rc = serve_metrics_start(srv)))
+        rc = EXIT_FAILURE_;
+    for (unsigned i = 0; i < n && !rc; i++, started++)
+        if (pthread_create(&threads[i], NULL, worker_main, &workers[i]) != 0)
+            rc = cli_say(EXIT_FAILURE_, "serve: cannot start a thread");
+    if (!rc) {
+        cairn_id commit;
+        char hex[CAIRN_ID_HEX + 1];
+        serve_version_get(&srv->version, &commit);
+        cairn_id_to_hex(&commit, hex);
+        fprintf(stderr, "cairn serve: listening on %s:%d, %u threads, serving %s", cfg->host,
+                port, n, hex);
+        if (srv->version.ref)
+            fprintf(stderr, " (%s%s)", srv->version.follow_s ? "following " : "",
+                    srv->version.ref);
+        fprintf(stderr, "\n");
+        fflush(stderr);
+        sigwait(&stop, &sig);
+        fprintf(stderr, "cairn serve: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    atomic_store(&srv->stopping, true);
+    uint64_t one = 1;
+    (void)!write(srv->wake_fd, &one, sizeof(one));
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    serve_metrics_stop(srv);
+    for (unsigned i = 0; i < n; i++) {
+        if (workers[i].listen_fd > 0)
+            close(workers[i].listen_fd);
+        if (workers[i].epoll_fd > 0)
+            close(workers[i].epoll_fd);
+    }
+    close(srv->wake_fd);
+    free(workers);
+    free(threads);
+    return rc;
+}
