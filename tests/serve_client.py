@@ -1,0 +1,295 @@
+#!/usr/bin/python3
+"""serve_client.py - real clients against `cairn serve` (tests/cli/test_serve.sh).
+
+Usage: serve_client.py MODE PORT [ARGS...]
+
+  model PORT EXPORT.tsv SEED   every key of the store's export read through
+                               redis-py (GET, MGET, EXISTS, STRLEN, GETRANGE,
+                               TYPE, TTL, SCAN with MATCH and COUNT, KEYS,
+                               DBSIZE, RANDOMKEY-free) against the export, with
+                               pipelines, from many threads at once
+  raw PORT                     RESP by hand: RESP3 (HELLO 3), pipelining in one
+                               write, inline commands, malformed and oversized
+                               requests (each closes its own connection only)
+  versions PORT N_KEYS SECONDS hammers MGET of all keys from 8 threads while the
+                               served version switches: every reply must hold one
+                               version (all values equal); prints the versions seen
+"""
+import random
+import socket
+import sys
+import threading
+import time
+
+import redis
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def unescape(field):
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        c = field[i]
+        if c == 0x5C and i + 1 < len(field):  # backslash: tsv escapes
+            n = field[i + 1]
+            if n == ord('t'):
+                out.append(9)
+            elif n == ord('n'):
+                out.append(10)
+            elif n == ord('r'):
+                out.append(13)
+            elif n == ord('\\'):
+                out.append(0x5C)
+            elif n == ord('x'):
+                out.append(int(field[i + 2:i + 4], 16))
+                i += 2
+            else:
+                out.append(n)
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def load_export(path):
+    model = {}
+    with open(path, 'rb') as f:
+        for line in f:
+            line = line.rstrip(b'\n')
+            k, v = line.split(b'\t', 1)
+            model[unescape(k)] = unescape(v)
+    return model
+
+
+def glob_to_keys(model, pattern):
+    import fnmatch
+    return sorted(k for k in model if fnmatch.fnmatchcase(k.decode('latin-1'), pattern))
+
+
+def mode_model(port, export, seed):
+    model = load_export(export)
+    keys = sorted(model)
+    rnd = random.Random(int(seed))
+    r = redis.Redis(host='127.0.0.1', port=port)
+    if r.dbsize() != len(model):
+        fail("DBSIZE %d, the export has %d keys" % (r.dbsize(), len(model)))
+    for k in keys:
+        if r.get(k) != model[k]:
+            fail("GET %r" % k)
+        if r.strlen(k) != len(model[k]):
+            fail("STRLEN %r" % k)
+        if r.type(k) != b'string' or r.ttl(k) != -1 or r.pttl(k) != -1:
+            fail("TYPE/TTL/PTTL %r" % k)
+        a, b = rnd.randint(-5, 5), rnd.randint(-5, 5)
+        want = model[k][a:(b + 1 if b != -1 else None)] if True else None
+        got = r.getrange(k, a, b)
+        # Redis's rules, computed here independently of the server's code
+        n = len(model[k])
+        s, e = a, b
+        if s < 0 and e < 0 and s > e:
+            want = b''
+        else:
+            s = s + n if s < 0 else s
+            e = e + n if e < 0 else e
+            s = max(s, 0)
+            e = max(e, 0)
+            e = min(e, n - 1)
+            want = b'' if n == 0 or s > e else model[k][s:e + 1]
+        if got != want:
+            fail("GETRANGE %r %d %d: %r, want %r" % (k, a, b, got, want))
+    absent = [b'no-such-key-%d' % i for i in range(20)]
+    for k in absent:
+        if r.get(k) is not None or r.exists(k) != 0 or r.type(k) != b'none' or r.ttl(k) != -2:
+            fail("an absent key %r" % k)
+    for _ in range(50):
+        batch = rnd.sample(keys, min(len(keys), rnd.randint(1, 40))) + rnd.sample(absent, 3)
+        rnd.shuffle(batch)
+        got = r.mget(batch)
+        if got != [model.get(k) for k in batch]:
+            fail("MGET of %d keys" % len(batch))
+        if r.exists(*batch) != sum(1 for k in batch if k in model):
+            fail("EXISTS of %d keys" % len(batch))
+    # SCAN: every key exactly once, whatever COUNT; MATCH filters
+    for count in (1, 3, 10, 1000):
+        seen, cursor, calls = [], 0, 0
+        while True:
+            cursor, batch = r.scan(cursor=cursor, count=count)
+            seen += batch
+            calls += 1
+            if cursor == 0:
+                break
+            if calls > len(keys) + 5:
+                fail("SCAN COUNT %d does not end" % count)
+        if sorted(seen) != keys:
+            fail("SCAN COUNT %d returned %d keys, want %d" % (count, len(seen), len(keys)))
+    for pattern in ('k*', '*1*', 'k?', 'x[ab]*', '*'):
+        got = sorted(r.scan_iter(match=pattern, count=7))
+        if got != glob_to_keys(model, pattern):
+            fail("SCAN MATCH %s" % pattern)
+        if sorted(r.keys(pattern)) != glob_to_keys(model, pattern):
+            fail("KEYS %s" % pattern)
+    # pipelines, and many clients at once
+    errors = []
+
+    def client(tid):
+        try:
+            c = redis.Redis(host='127.0.0.1', port=port)
+            lr = random.Random(int(seed) * 100 + tid)
+            for _ in range(30):
+                p = c.pipeline(transaction=False)
+                batch = lr.sample(keys, min(len(keys), 16))
+                for k in batch:
+                    p.get(k)
+                if p.execute() != [model[k] for k in batch]:
+                    errors.append("pipeline of client %d" % tid)
+                    return
+        except Exception as e:  # noqa: BLE001 (any failure is the test's)
+            errors.append("client %d: %r" % (tid, e))
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        fail("; ".join(errors[:3]))
+    # errors a replica gives
+    for cmd in (('SET', 'a', 'b'), ('DEL', 'a'), ('HSET', 'h', 'f', 'v'), ('FLUSHALL',)):
+        try:
+            r.execute_command(*cmd)
+            fail("%s was not refused" % cmd[0])
+        except redis.exceptions.ReadOnlyError:
+            pass
+    try:
+        r.execute_command('NOSUCHCOMMAND', 'x')
+        fail("an unknown command was accepted")
+    except redis.exceptions.ResponseError as e:
+        if 'unknown command' not in str(e):
+            fail("unknown command: %s" % e)
+    print("model: %d keys read through redis-py (GET MGET EXISTS STRLEN GETRANGE TYPE TTL "
+          "SCAN KEYS DBSIZE), 40 pipelining clients at once, writes READONLY" % len(keys))
+
+
+def resp_read(f):
+    """One RESP2/RESP3 reply from a file object, as Python values."""
+    line = f.readline()
+    if not line:
+        raise EOFError("connection closed")
+    t, rest = line[:1], line[1:-2]
+    if t in (b'+', b'-'):
+        return (t + rest).decode()
+    if t in (b':',):
+        return int(rest)
+    if t in (b'$', b'='):
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data
+    if t == b'_':
+        return None
+    if t in (b'*', b'~'):
+        n = int(rest)
+        return None if n < 0 else [resp_read(f) for _ in range(n)]
+    if t == b'%':
+        return dict((resp_read(f), resp_read(f)) for _ in range(int(rest)))
+    if t == b'#':
+        return rest == b't'
+    raise ValueError("unknown reply type %r" % line)
+
+
+def conn(port):
+    s = socket.create_connection(('127.0.0.1', port), timeout=10)
+    return s, s.makefile('rb')
+
+
+def mode_raw(port):
+    s, f = conn(port)
+    s.sendall(b'*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n')
+    hello = resp_read(f)
+    if not isinstance(hello, dict) or hello.get(b'proto') != 3:
+        fail("HELLO 3: %r" % hello)
+    s.sendall(b'*2\r\n$3\r\nGET\r\n$13\r\nno-such-key-x\r\n')
+    got = f.readline()
+    if got != b'_\r\n':
+        fail("RESP3 null: %r" % got)
+    # a pipeline in one write, inline commands among them
+    s.sendall(b'PING\r\n*2\r\n$4\r\nECHO\r\n$3\r\na\x00b\r\nECHO "c d"\r\n*1\r\n$4\r\nPING\r\n')
+    replies = [resp_read(f) for _ in range(4)]
+    if replies != ['+PONG', b'a\x00b', b'c d', '+PONG']:
+        fail("pipeline: %r" % replies)
+    s.close()
+    # malformed requests: an error reply, then that connection closes;
+    # a bystander connection goes on
+    by, byf = conn(port)
+    bad = [
+        (b'*2\r\n$3\r\nGET\r\n$-5\r\n', 'invalid bulk length'),
+        (b'*x\r\n', 'invalid multibulk length'),
+        (b'*2\r\n+GET\r\n', "expected '$'"),
+        (b'*1\r\n$999999999999\r\n', 'invalid bulk length'),
+        (b'*3000000\r\n', 'invalid multibulk length'),
+        (b'GET "unbalanced\r\n', 'unbalanced'),
+        (b'A' * 70000, 'too big inline request'),
+    ]
+    for req, want in bad:
+        for _ in range(2):
+            s, f = conn(port)
+            s.sendall(req)
+            reply = resp_read(f)
+            if not isinstance(reply, str) or want not in reply:
+                fail("malformed %r: %r" % (req[:30], reply))
+            if f.read(1) != b'':
+                fail("malformed %r: the connection stayed open" % (req[:30],))
+            s.close()
+            by.sendall(b'PING\r\n')
+            if resp_read(byf) != '+PONG':
+                fail("a bystander after %r" % (req[:30],))
+    by.close()
+    print("raw: RESP3 via HELLO 3, a mixed pipeline in one write, %d malformed requests each "
+          "refused twice and closed, a bystander unaffected" % len(bad))
+
+
+def mode_versions(port, n_keys, seconds):
+    keys = ['v%03d' % i for i in range(n_keys)]
+    stop = time.time() + seconds
+    seen = set()
+    errors = []
+
+    def hammer(tid):
+        try:
+            c = redis.Redis(host='127.0.0.1', port=port)
+            while time.time() < stop:
+                vals = c.mget(keys)
+                if len(set(vals)) != 1:
+                    errors.append("one MGET held several versions: %r" % sorted(set(vals))[:4])
+                    return
+                seen.add(vals[0])
+        except Exception as e:  # noqa: BLE001
+            errors.append("client %d: %r" % (tid, e))
+    threads = [threading.Thread(target=hammer, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        fail("; ".join(errors[:3]))
+    print(" ".join(sorted(v.decode() for v in seen)))
+
+
+def main():
+    mode, port = sys.argv[1], int(sys.argv[2])
+    if mode == 'model':
+        mode_model(port, sys.argv[3], sys.argv[4])
+    elif mode == 'raw':
+        mode_raw(port)
+    elif mode == 'versions':
+        mode_versions(port, int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        fail("unknown mode " + mode)
+
+
+main()
