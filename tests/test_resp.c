@@ -212,6 +212,9 @@ static void feed(resp_parser *p, const char *stream, size_t len, const size_t *c
             }
             memmove(in, in + consumed, in_len - consumed);
             in_len -= consumed;
+            /* Spoil the bytes before letting them go, so that a pointer
+             * kept into them shows even without ASan. */
+            memset(copy, 0xa5, consumed);
             free(copy);
             if (rc == RESP_NEED_MORE)
                 break;
