@@ -187,8 +187,9 @@ size_t resp_parser_need(const resp_parser *p);
  * "Protocol error: " and never hold CR or LF. */
 const char *resp_parser_error(const resp_parser *p);
 
-/* Forgets the request in progress and any error; keeps the limits and the
- * memory. The next call starts at a request boundary. */
+/* Forgets the request in progress and any error; keeps the limits, the
+ * AUTH mode and the memory. The next call starts at a request boundary. A
+ * parser whose init failed stays failed. */
 void resp_parser_reset(resp_parser *p);
 
 /* Releases p's memory. p may then be initialised again. Accepts NULL. */
