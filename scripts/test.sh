@@ -72,13 +72,13 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 phase "build (clang, libFuzzer targets)"
 clang_build build-fuzz "" -DCMAKE_BUILD_TYPE=Debug -DCAIRN_FUZZ=ON -DCAIRN_BUILD_TESTS=OFF
 phase "fuzz targets, briefly, from their corpus"
-# Seconds per target (about 80 in all); new inputs go to build-fuzz/corpus,
+# Seconds per target (about 90 in all); new inputs go to build-fuzz/corpus,
 # never into tests/fuzz/corpus; a crash, leak or hang is saved in
 # build-fuzz/crashes/ and fails the suite.
 rm -rf "$fuzz_logs" build-fuzz/corpus build-fuzz/crashes
 mkdir -p "$fuzz_logs" build-fuzz/crashes
 fuzz_failed=()
-for spec in tree:25 import:15 node:10 commit:10 spec:10 settings:5 pack:5 s3head:5; do
+for spec in tree:25 import:15 node:10 commit:10 spec:10 settings:5 pack:5 s3head:5 resp:5; do
   target=fuzz_${spec%%:*} secs=${spec##*:}
   mkdir -p "build-fuzz/corpus/$target"
   log=$fuzz_logs/$target.log

@@ -1,7 +1,8 @@
 /*
  * gen_corpus.c - writes the seed corpus of every fuzz target:
  * DIR/<target>/seed-N for a handful of valid inputs (real node, commit and
- * settings bytes, trees as fuzz_tree reads them, import lines, specs, packs).
+ * settings bytes, trees as fuzz_tree reads them, import lines, specs, packs,
+ * Redis requests).
  * Run: build-fuzz/fuzz_gen_corpus tests/fuzz/corpus (its output is
  * committed; rerun it when an encoding changes).
  */
@@ -194,6 +195,28 @@ int main(int argc, char **argv)
     put_text("fuzz_import", 3, "{\"id\":\"a\",\"n\":1}\n{\"id\":2,\"s\":\"x\\u00e9\"}\n"
                                "{\"n\":[1,{\"id\":3}],\"id\":\"c\\\"q\"}\n");
     put_text("fuzz_import", 4, "a\tb\tc\n\n");
+
+    /* Redis requests: byte 0 picks the limits (1: small) and AUTH (2),
+     * byte 1 seeds the read sizes, then the stream. */
+    {
+        static const char resp_pipeline[] =
+            "\0\0*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*0\r\n"
+            "*3\r\n$4\r\nMGET\r\n$0\r\n\r\n$6\r\na\r\n\0$*\r\nPING\r\n\r\n*-1\r\n";
+        static const char resp_inline[] =
+            "\0\5ECHO \"a b\" 'c\\'d' \"\\x41\\n\"\r\nGET k\n  \r\nfoo\"bar\"\r\n";
+        static const char resp_limits[] =
+            "\1\7*4\r\n$1\r\na\r\n$16\r\n0123456789abcdef\r\n$0\r\n\r\n$1\r\nb\r\n"
+            "a b c d\r\n";
+        static const char resp_auth[] =
+            "\2\3*2\r\n$4\r\nAUTH\r\n$3\r\npwd\r\n*10\r\n$5\r\nHELLO\r\n";
+        static const char resp_bad[] = "\0\11*1\r\n$3\r\nabc\r\n*1\r\n$3\r\nabcXY";
+
+        put_file("fuzz_resp", 1, resp_pipeline, sizeof(resp_pipeline) - 1);
+        put_file("fuzz_resp", 2, resp_inline, sizeof(resp_inline) - 1);
+        put_file("fuzz_resp", 3, resp_limits, sizeof(resp_limits) - 1);
+        put_file("fuzz_resp", 4, resp_auth, sizeof(resp_auth) - 1);
+        put_file("fuzz_resp", 5, resp_bad, sizeof(resp_bad) - 1);
+    }
 
     /* specs */
     put_text("fuzz_spec", 1, "mem");
