@@ -20,6 +20,8 @@ packages=(
   ceph-mon ceph-osd radosgw   # tests: a real S3 service, Ceph's RADOS Gateway on one
   ceph-common uuid-runtime    #   node (scripts/s3-server.sh, which installs them too)
   curl                        # tests: signed S3 requests from the shell (--aws-sigv4)
+  redis-tools python3-redis   # tests: real clients of cairn serve (redis-cli, redis-benchmark, redis-py)
+  redis-server                # cairn-bench: the redis-server peer of cairn serve
 )
 
 missing=()

@@ -34,7 +34,9 @@ value_for() {
     case $1 in
     format) value=tsv ;;
     node-size) value=4096 ;;
-    limit | batch | follow | keep-last | '') value=1 ;; # '' is -n
+    limit | batch | follow | keep-last | threads | maxclients | keys-max | '') value=1 ;; # '' is -n
+    idle-timeout) value=1s ;;
+    listen | metrics) value=127.0.0.1:0 ;; # (serve runs until stopped: the bound ends it)
     keep-newer | grace) value=1h ;;
     pin) value=10m ;; # (a bare --pin takes no value: 10m is an argument then)
     *) value=x ;;
