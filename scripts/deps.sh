@@ -21,7 +21,6 @@ packages=(
   ceph-common uuid-runtime    #   node (scripts/s3-server.sh, which installs them too)
   curl                        # tests: signed S3 requests from the shell (--aws-sigv4)
   redis-tools python3-redis   # tests: real clients of cairn serve (redis-cli, redis-benchmark, redis-py)
-  redis-server                # cairn-bench: the redis-server peer of cairn serve
 )
 
 missing=()
