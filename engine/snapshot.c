@@ -294,6 +294,27 @@ int cairn_count(cairn_snapshot *snap, const char *space, const void *lo, size_t 
     return 0;
 }
 
+int cairn_key_at(cairn_snapshot *snap, const char *space, uint64_t rank, cairn_val *key,
+                 cairn_val *val)
+{
+    cairn_node *leaf, *root;
+    uint32_t pos;
+    int rc;
+
+    cairn__detail_clear();
+    if ((rc = snap_space_node(snap, space, &root)))
+        return rc;
+    if ((rc = cairn__tree_key_at(&snap->db->ix, root, rank, &leaf, &pos)))
+        return rc;
+    cairn__node_release(snap->pinned);
+    snap->pinned = leaf;
+    if ((rc = cairn__value_load(&snap->db->ix, leaf, pos, &snap->scratch, val)))
+        return rc;
+    key->data = cairn__node_key(leaf, pos);
+    key->len = leaf->e[pos].key_len;
+    return 0;
+}
+
 typedef struct space_list_ctx {
     const cairn_index *ix;
     cairn_space_visitor fn;

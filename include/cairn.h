@@ -570,6 +570,19 @@ CAIRN_EXTERN int cairn_get(cairn_snapshot *snap, const char *space, const void *
 CAIRN_EXTERN int cairn_count(cairn_snapshot *snap, const char *space, const void *lo,
                              size_t lo_len, const void *hi, size_t hi_len, uint64_t *count);
 
+/* The rank-th key of space in key order (rank 0 is the first), found by
+ * descending the subtree counts: O(log n) node reads, like cairn_count. With
+ * rank drawn uniformly from [0, count) it picks a uniformly random key (a
+ * Redis RANDOMKEY); cairn_count of the keys below a key gives its rank back.
+ * Works on every keyspace, reserved ones too (cairn_dbsize says how a
+ * keyspace's hashes are counted).
+ * OUT: *key and *val, valid until the next call on snap or its close.
+ * Errors: CAIRN_NOTFOUND (rank >= the keyspace's key count; an empty or
+ * missing keyspace has none), CAIRN_BADARG (keyspace name), CAIRN_MISSING,
+ * CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_key_at(cairn_snapshot *snap, const char *space, uint64_t rank,
+                              cairn_val *key, cairn_val *val);
+
 /* Calls fn once per keyspace of the version, in name order, with its name
  * and key count. The name is valid during the call only. fn returns 0 to go
  * on, anything else to stop, and that value is returned. */
