@@ -35,41 +35,41 @@ enum {
     EXIT_CONFLICT = 4
 };
 
-/* Option bits: which options were given, and which a command accepts. */
-enum {
-    OPT_STACK = 1u << 0,
-    OPT_AT = 1u << 1,
-    OPT_BRANCH = 1u << 2,
-    OPT_SPACE = 1u << 3,
-    OPT_MESSAGE = 1u << 4,
-    OPT_PREFIX = 1u << 5,
-    OPT_FROM = 1u << 6,
-    OPT_TO = 1u << 7,
-    OPT_LIMIT = 1u << 8,
-    OPT_REVERSE = 1u << 9,
-    OPT_FORMAT = 1u << 10,
-    OPT_KEY = 1u << 11,
-    OPT_BATCH = 1u << 12,
-    OPT_N = 1u << 13,
-    OPT_JSON = 1u << 14,
-    OPT_HELP = 1u << 15,
-    OPT_VERSION = 1u << 16,
-    OPT_NODE_SIZE = 1u << 17,
-    OPT_FORCE = 1u << 18,
-    OPT_DELETE = 1u << 19,
-    OPT_RAW = 1u << 20,
-    OPT_REPAIR = 1u << 21,
-    OPT_FOLLOW = 1u << 22,
-    OPT_PROMETHEUS = 1u << 23,
-    OPT_ABSENT = 1u << 24,
-    OPT_ALL = 1u << 25,
-    OPT_KEEP_LAST = 1u << 26,
-    OPT_KEEP_NEWER = 1u << 27,
-    OPT_GRACE = 1u << 28,
-    OPT_DRY_RUN = 1u << 29,
-    OPT_PIN = 1u << 30,
-    OPT_CLEAR = 1u << 31
-};
+/* Option bits: which options were given, and which a command accepts.
+ * 64 of them (an enum holds an int: 32 were not enough). */
+typedef uint64_t cli_opts;
+#define OPT_STACK ((cli_opts)1 << 0)
+#define OPT_AT ((cli_opts)1 << 1)
+#define OPT_BRANCH ((cli_opts)1 << 2)
+#define OPT_SPACE ((cli_opts)1 << 3)
+#define OPT_MESSAGE ((cli_opts)1 << 4)
+#define OPT_PREFIX ((cli_opts)1 << 5)
+#define OPT_FROM ((cli_opts)1 << 6)
+#define OPT_TO ((cli_opts)1 << 7)
+#define OPT_LIMIT ((cli_opts)1 << 8)
+#define OPT_REVERSE ((cli_opts)1 << 9)
+#define OPT_FORMAT ((cli_opts)1 << 10)
+#define OPT_KEY ((cli_opts)1 << 11)
+#define OPT_BATCH ((cli_opts)1 << 12)
+#define OPT_N ((cli_opts)1 << 13)
+#define OPT_JSON ((cli_opts)1 << 14)
+#define OPT_HELP ((cli_opts)1 << 15)
+#define OPT_VERSION ((cli_opts)1 << 16)
+#define OPT_NODE_SIZE ((cli_opts)1 << 17)
+#define OPT_FORCE ((cli_opts)1 << 18)
+#define OPT_DELETE ((cli_opts)1 << 19)
+#define OPT_RAW ((cli_opts)1 << 20)
+#define OPT_REPAIR ((cli_opts)1 << 21)
+#define OPT_FOLLOW ((cli_opts)1 << 22)
+#define OPT_PROMETHEUS ((cli_opts)1 << 23)
+#define OPT_ABSENT ((cli_opts)1 << 24)
+#define OPT_ALL ((cli_opts)1 << 25)
+#define OPT_KEEP_LAST ((cli_opts)1 << 26)
+#define OPT_KEEP_NEWER ((cli_opts)1 << 27)
+#define OPT_GRACE ((cli_opts)1 << 28)
+#define OPT_DRY_RUN ((cli_opts)1 << 29)
+#define OPT_PIN ((cli_opts)1 << 30)
+#define OPT_CLEAR ((cli_opts)1 << 31)
 
 /* The parsed command line. Strings point into argv. */
 typedef struct cli {
@@ -101,7 +101,7 @@ typedef struct cli {
     bool dry_run;            /* gc --dry-run */
     uint64_t pin_ttl_s;      /* --pin[=TTL]: the lease (only if OPT_PIN is set) */
     struct cli_pins *pins;   /* the pins this run holds (cmd_pins.c), or NULL */
-    unsigned seen;           /* OPT_* bits given */
+    cli_opts seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
     int n_args;
