@@ -149,3 +149,25 @@ const char *cairn_errname(int rc)
     snprintf(buf, sizeof(other[0]), "UNKNOWN(%d)", rc);
     return buf;
 }
+
+/* ---------------------------------------------------------------- quoting */
+
+const char *cairn__quote(const void *data, size_t len, size_t max, char *buf)
+{
+    const unsigned char *bytes = data;
+    size_t i, n = 0, shown = len < max ? len : max;
+
+    for (i = 0; i < shown; i++) {
+        unsigned char c = bytes[i];
+        if (c == '\\')
+            n += (size_t)sprintf(buf + n, "\\\\");
+        else if (c >= 0x20 && c < 0x7f)
+            buf[n++] = (char)c;
+        else
+            n += (size_t)sprintf(buf + n, "\\x%02x", c);
+    }
+    buf[n] = '\0';
+    if (shown < len)
+        sprintf(buf + n, "... (%zu bytes)", len);
+    return buf;
+}

@@ -35,47 +35,49 @@ enum {
     EXIT_CONFLICT = 4
 };
 
-/* Option bits: which options were given, and which a command accepts. */
-#define OPT_STACK (UINT64_C(1) << 0)
-#define OPT_AT (UINT64_C(1) << 1)
-#define OPT_BRANCH (UINT64_C(1) << 2)
-#define OPT_SPACE (UINT64_C(1) << 3)
-#define OPT_MESSAGE (UINT64_C(1) << 4)
-#define OPT_PREFIX (UINT64_C(1) << 5)
-#define OPT_FROM (UINT64_C(1) << 6)
-#define OPT_TO (UINT64_C(1) << 7)
-#define OPT_LIMIT (UINT64_C(1) << 8)
-#define OPT_REVERSE (UINT64_C(1) << 9)
-#define OPT_FORMAT (UINT64_C(1) << 10)
-#define OPT_KEY (UINT64_C(1) << 11)
-#define OPT_BATCH (UINT64_C(1) << 12)
-#define OPT_N (UINT64_C(1) << 13)
-#define OPT_JSON (UINT64_C(1) << 14)
-#define OPT_HELP (UINT64_C(1) << 15)
-#define OPT_VERSION (UINT64_C(1) << 16)
-#define OPT_NODE_SIZE (UINT64_C(1) << 17)
-#define OPT_FORCE (UINT64_C(1) << 18)
-#define OPT_DELETE (UINT64_C(1) << 19)
-#define OPT_RAW (UINT64_C(1) << 20)
-#define OPT_REPAIR (UINT64_C(1) << 21)
-#define OPT_FOLLOW (UINT64_C(1) << 22)
-#define OPT_PROMETHEUS (UINT64_C(1) << 23)
-#define OPT_ABSENT (UINT64_C(1) << 24)
-#define OPT_ALL (UINT64_C(1) << 25)
-#define OPT_KEEP_LAST (UINT64_C(1) << 26)
-#define OPT_KEEP_NEWER (UINT64_C(1) << 27)
-#define OPT_GRACE (UINT64_C(1) << 28)
-#define OPT_DRY_RUN (UINT64_C(1) << 29)
-#define OPT_PIN (UINT64_C(1) << 30)
-#define OPT_CLEAR (UINT64_C(1) << 31)
-#define OPT_LISTEN (UINT64_C(1) << 32)
-#define OPT_THREADS (UINT64_C(1) << 33)
-#define OPT_MAXCLIENTS (UINT64_C(1) << 34)
-#define OPT_PASSFILE (UINT64_C(1) << 35)
-#define OPT_METRICS (UINT64_C(1) << 36)
-#define OPT_REF (UINT64_C(1) << 37)
-#define OPT_IDLE (UINT64_C(1) << 38)
-#define OPT_KEYS_MAX (UINT64_C(1) << 39)
+/* Option bits: which options were given, and which a command accepts.
+ * 64 of them (an enum holds an int: 32 were not enough). */
+typedef uint64_t cli_opts;
+#define OPT_STACK ((cli_opts)1 << 0)
+#define OPT_AT ((cli_opts)1 << 1)
+#define OPT_BRANCH ((cli_opts)1 << 2)
+#define OPT_SPACE ((cli_opts)1 << 3)
+#define OPT_MESSAGE ((cli_opts)1 << 4)
+#define OPT_PREFIX ((cli_opts)1 << 5)
+#define OPT_FROM ((cli_opts)1 << 6)
+#define OPT_TO ((cli_opts)1 << 7)
+#define OPT_LIMIT ((cli_opts)1 << 8)
+#define OPT_REVERSE ((cli_opts)1 << 9)
+#define OPT_FORMAT ((cli_opts)1 << 10)
+#define OPT_KEY ((cli_opts)1 << 11)
+#define OPT_BATCH ((cli_opts)1 << 12)
+#define OPT_N ((cli_opts)1 << 13)
+#define OPT_JSON ((cli_opts)1 << 14)
+#define OPT_HELP ((cli_opts)1 << 15)
+#define OPT_VERSION ((cli_opts)1 << 16)
+#define OPT_NODE_SIZE ((cli_opts)1 << 17)
+#define OPT_FORCE ((cli_opts)1 << 18)
+#define OPT_DELETE ((cli_opts)1 << 19)
+#define OPT_RAW ((cli_opts)1 << 20)
+#define OPT_REPAIR ((cli_opts)1 << 21)
+#define OPT_FOLLOW ((cli_opts)1 << 22)
+#define OPT_PROMETHEUS ((cli_opts)1 << 23)
+#define OPT_ABSENT ((cli_opts)1 << 24)
+#define OPT_ALL ((cli_opts)1 << 25)
+#define OPT_KEEP_LAST ((cli_opts)1 << 26)
+#define OPT_KEEP_NEWER ((cli_opts)1 << 27)
+#define OPT_GRACE ((cli_opts)1 << 28)
+#define OPT_DRY_RUN ((cli_opts)1 << 29)
+#define OPT_PIN ((cli_opts)1 << 30)
+#define OPT_CLEAR ((cli_opts)1 << 31)
+#define OPT_LISTEN ((cli_opts)1 << 32)
+#define OPT_THREADS ((cli_opts)1 << 33)
+#define OPT_MAXCLIENTS ((cli_opts)1 << 34)
+#define OPT_PASSFILE ((cli_opts)1 << 35)
+#define OPT_METRICS ((cli_opts)1 << 36)
+#define OPT_REF ((cli_opts)1 << 37)
+#define OPT_IDLE ((cli_opts)1 << 38)
+#define OPT_KEYS_MAX ((cli_opts)1 << 39)
 
 /* The parsed command line. Strings point into argv. */
 typedef struct cli {
@@ -112,7 +114,7 @@ typedef struct cli {
     const char *metrics;     /* serve --metrics HOST:PORT */
     const char *ref;         /* serve --ref BRANCH */
     uint64_t threads, maxclients, idle_s, keys_max; /* serve (only if given) */
-    uint64_t seen;           /* OPT_* bits given */
+    cli_opts seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */
     int n_args;

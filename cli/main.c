@@ -25,7 +25,7 @@ typedef struct option_def {
     const char *long_name; /* without "--", or NULL */
     char short_name;       /* or 0 */
     bool has_arg;
-    uint64_t bit;
+    cli_opts bit;
 } option_def;
 
 static const option_def options[] = {
@@ -58,7 +58,7 @@ static const option_def options[] = {
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 /* The name of an option for messages: "--at" or "-n". */
-static const char *option_name(uint64_t bit)
+static const char *option_name(cli_opts bit)
 {
     static char buf[32];
     size_t i;
@@ -89,7 +89,7 @@ typedef struct command {
     const char *name;
     int (*run)(cli *c);
     bool writes;        /* opens the store for writing; others open it read-only */
-    uint64_t opts;      /* options accepted besides -s and -h */
+    cli_opts opts;      /* options accepted besides -s and -h */
     int min_args, max_args;
     const char *synopsis;
     const char *help;
@@ -847,8 +847,8 @@ static int parse_args(cli *c, int argc, char **argv)
 /* Checks that cmd accepts every option given and its argument count. */
 static int check_command(const cli *c, const command *cmd)
 {
-    uint64_t extra = c->seen & ~(cmd->opts | OPT_STACK | OPT_HELP | OPT_VERSION);
-    uint64_t bit;
+    cli_opts extra = c->seen & ~(cmd->opts | OPT_STACK | OPT_HELP | OPT_VERSION);
+    cli_opts bit;
 
     for (bit = 1; extra; bit <<= 1)
         if (extra & bit)
@@ -871,7 +871,7 @@ static int check_command(const cli *c, const command *cmd)
         return cli_usage("%s applies only to import --format pack",
                          option_name(c->seen & OPT_FORCE ? OPT_FORCE : OPT_DRY_RUN));
     if (c->pack) {
-        uint64_t other = c->seen & (cmd->run == cmd_import ? (WRITE_OPTS | OPT_SPACE | OPT_KEY |
+        cli_opts other = c->seen & (cmd->run == cmd_import ? (WRITE_OPTS | OPT_SPACE | OPT_KEY |
                                                               OPT_BATCH | OPT_RAW)
                                                            : (READ_OPTS | OPT_SPACE | OPT_RAW));
         if (other)

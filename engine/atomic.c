@@ -28,52 +28,25 @@
 #define SHOW_MAX 32
 /* Bytes of a key shown in a message. */
 #define KEY_SHOW_MAX 64
-/* Room for printable()'s text of at most max bytes: each may take four
- * ("\xHH"), then "... (N bytes)" and the NUL. */
-#define QUOTE_SIZE(max) (4 * (max) + 40)
-
-/* Writes up to max bytes of data into buf (QUOTE_SIZE(max) bytes) as
- * printable ASCII: bytes 0x20-0x7e as they are (the backslash as "\\"),
- * every other byte as \xHH; a cut adds "..." and the full length. Returns
- * buf. */
-static const char *printable(const void *data, size_t len, size_t max, char *buf)
-{
-    const unsigned char *bytes = data;
-    size_t i, n = 0, shown = len < max ? len : max;
-
-    for (i = 0; i < shown; i++) {
-        unsigned char c = bytes[i];
-        if (c == '\\')
-            n += (size_t)sprintf(buf + n, "\\\\");
-        else if (c >= 0x20 && c < 0x7f)
-            buf[n++] = (char)c;
-        else
-            n += (size_t)sprintf(buf + n, "\\x%02x", c);
-    }
-    buf[n] = '\0';
-    if (shown < len)
-        sprintf(buf + n, "... (%zu bytes)", len);
-    return buf;
-}
-
 /* The detail of a failed check: the key, what the check wanted, and what
  * the key holds. */
 static int conflict(const void *key, size_t key_len, const void *expected, size_t expected_len,
                     bool absent_wanted, bool found, cairn_val cur)
 {
-    char kq[QUOTE_SIZE(KEY_SHOW_MAX)], eq[QUOTE_SIZE(SHOW_MAX)], vq[QUOTE_SIZE(SHOW_MAX)];
+    char kq[CAIRN__QUOTE_SIZE(KEY_SHOW_MAX)], eq[CAIRN__QUOTE_SIZE(SHOW_MAX)];
+    char vq[CAIRN__QUOTE_SIZE(SHOW_MAX)];
     char wanted[sizeof(eq) + 32];
 
-    printable(key, key_len, KEY_SHOW_MAX, kq);
+    cairn__quote(key, key_len, KEY_SHOW_MAX, kq);
     if (absent_wanted)
         snprintf(wanted, sizeof(wanted), "the key absent");
     else
         snprintf(wanted, sizeof(wanted), "the value '%s'",
-                 printable(expected, expected_len, SHOW_MAX, eq));
+                 cairn__quote(expected, expected_len, SHOW_MAX, eq));
     if (!found)
         return cairn__fail(CAIRN_CONFLICT, "key '%s': expected %s, found the key absent", kq,
                            wanted);
-    printable(cur.data, cur.len, SHOW_MAX, vq);
+    cairn__quote(cur.data, cur.len, SHOW_MAX, vq);
     return cairn__fail(CAIRN_CONFLICT, "key '%s': expected %s, found %s (%zu byte%s: '%s')", kq,
                        wanted, absent_wanted ? "a value" : "another value", cur.len,
                        cur.len == 1 ? "" : "s", vq);
@@ -176,10 +149,10 @@ static int parse_counter(const uint8_t *s, size_t len, int64_t *out)
 /* The detail of a value that is not a counter, or one out of range. */
 static int not_a_counter(int rc, const void *key, size_t key_len, cairn_val cur)
 {
-    char kq[QUOTE_SIZE(KEY_SHOW_MAX)], vq[QUOTE_SIZE(SHOW_MAX)];
+    char kq[CAIRN__QUOTE_SIZE(KEY_SHOW_MAX)], vq[CAIRN__QUOTE_SIZE(SHOW_MAX)];
 
-    printable(key, key_len, KEY_SHOW_MAX, kq);
-    printable(cur.data, cur.len, SHOW_MAX, vq);
+    cairn__quote(key, key_len, KEY_SHOW_MAX, kq);
+    cairn__quote(cur.data, cur.len, SHOW_MAX, vq);
     if (rc == -ERANGE)
         return cairn__fail(rc, "key '%s': the value '%s' lies outside the range of int64 "
                                "(%" PRId64 " to %" PRId64 ")",
@@ -192,7 +165,7 @@ static int not_a_counter(int rc, const void *key, size_t key_len, cairn_val cur)
 int cairn_txn_incr(cairn_txn *txn, const char *space, const void *key, size_t key_len,
                    int64_t delta, int64_t *out)
 {
-    char kq[QUOTE_SIZE(KEY_SHOW_MAX)], text[24];
+    char kq[CAIRN__QUOTE_SIZE(KEY_SHOW_MAX)], text[24];
     cairn_val cur = {NULL, 0};
     int64_t now = 0, sum;
     bool found;
@@ -208,7 +181,7 @@ int cairn_txn_incr(cairn_txn *txn, const char *space, const void *key, size_t ke
     if (__builtin_add_overflow(now, delta, &sum))
         return cairn__fail(-ERANGE, "key '%s': %" PRId64 " %s %" PRIu64 " lies outside the range "
                                     "of int64 (%" PRId64 " to %" PRId64 ")",
-                           printable(key, key_len, KEY_SHOW_MAX, kq), now,
+                           cairn__quote(key, key_len, KEY_SHOW_MAX, kq), now,
                            delta < 0 ? "-" : "+",
                            delta < 0 ? (uint64_t)0 - (uint64_t)delta : (uint64_t)delta,
                            INT64_MIN, INT64_MAX);

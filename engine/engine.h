@@ -218,6 +218,35 @@ int cairn__txn_usable(cairn_txn *txn);
 /* Makes txn unusable (the first error sticks) and returns rc. */
 int cairn__txn_fail(cairn_txn *txn, int rc);
 
+/* ---- transactions (txn.c), for the typed writers (hashes.c) ------------ */
+
+/* The index to read the version txn began from, and that version's
+ * catalog root. */
+void cairn__txn_base(const cairn_txn *txn, const cairn_index **ix, cairn_id *catalog);
+/* Whether txn has recorded an operation (a put or a delete) on key in
+ * space. OUT: *has. Errors: CAIRN_NOMEM (the transaction is then unusable). */
+int cairn__txn_pending_has(cairn_txn *txn, const char *space, const void *key, size_t key_len,
+                           bool *has);
+/* Calls fn(ctx, key, key_len) for the key of every operation txn recorded on
+ * space whose key starts with prefix, in the order recorded (a key as often
+ * as it was written). Costs one look at each operation on space. fn must
+ * not write to txn (the keys point into its log); a nonzero return stops
+ * the walk and is returned. */
+typedef int (*cairn__txn_key_fn)(void *ctx, const uint8_t *key, size_t key_len);
+int cairn__txn_pending_each(cairn_txn *txn, const char *space, const void *prefix,
+                            size_t prefix_len, cairn__txn_key_fn fn, void *ctx);
+
+/* ---- iterators (snapshot.c), for hash fields (hashes.c) ----------------- */
+
+/* Opens an ascending iterator over the keys of space that start with
+ * prefix[0..prefix_len) (1 or more bytes) and, after it, are >= from: keys
+ * it returns, and keys cairn_iter_seek takes, are without the prefix.
+ * Errors: CAIRN_KEYTOOBIG (prefix and from together longer than
+ * CAIRN_KEY_MAX), those of cairn_iter_open. */
+int cairn__iter_open_prefixed(cairn_snapshot *snap, const char *space, const void *prefix,
+                              size_t prefix_len, const void *from, size_t from_len,
+                              cairn_iter **out);
+
 /* Key count of a tree (its root's subtree count). */
 int cairn__tree_count(const cairn_index *ix, const cairn_id *root, uint64_t *count);
 

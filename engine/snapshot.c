@@ -49,6 +49,10 @@ struct cairn_iter {
     char detail[1024];  /* ... with the detail of the first failure */
     uint8_t *lo, *hi;   /* copies of the bounds; NULL = unbounded */
     size_t lo_len, hi_len;
+    /* A prefixed iterator (cairn__iter_open_prefixed): every key in range
+     * starts with the strip bytes of lo, which are hidden from the caller
+     * (cut from keys returned, put before keys sought). 0: none. */
+    size_t strip;
     cairn_buf scratch;
 };
 
@@ -294,6 +298,27 @@ int cairn_count(cairn_snapshot *snap, const char *space, const void *lo, size_t 
     return 0;
 }
 
+int cairn_key_at(cairn_snapshot *snap, const char *space, uint64_t rank, cairn_val *key,
+                 cairn_val *val)
+{
+    cairn_node *leaf, *root;
+    uint32_t pos;
+    int rc;
+
+    cairn__detail_clear();
+    if ((rc = snap_space_node(snap, space, &root)))
+        return rc;
+    if ((rc = cairn__tree_key_at(&snap->db->ix, root, rank, &leaf, &pos)))
+        return rc;
+    cairn__node_release(snap->pinned);
+    snap->pinned = leaf;
+    if ((rc = cairn__value_load(&snap->db->ix, leaf, pos, &snap->scratch, val)))
+        return rc;
+    key->data = cairn__node_key(leaf, pos);
+    key->len = leaf->e[pos].key_len;
+    return 0;
+}
+
 typedef struct space_list_ctx {
     const cairn_index *ix;
     cairn_space_visitor fn;
@@ -371,6 +396,49 @@ int cairn_iter_open(cairn_snapshot *snap, const char *space, const void *lo, siz
     return 0;
 }
 
+/* The least key above every key that starts with prefix[0..len): the
+ * prefix with its last byte below 0xff raised by one and the bytes after it
+ * dropped. OUT: *succ_len. Returns false if there is none (every byte is
+ * 0xff: no key above them all). */
+static bool prefix_successor(const uint8_t *prefix, size_t len, uint8_t *succ, size_t *succ_len)
+{
+    while (len > 0 && prefix[len - 1] == 0xff)
+        len--;
+    if (len == 0)
+        return false;
+    memcpy(succ, prefix, len);
+    succ[len - 1]++;
+    *succ_len = len;
+    return true;
+}
+
+int cairn__iter_open_prefixed(cairn_snapshot *snap, const char *space, const void *prefix,
+                              size_t prefix_len, const void *from, size_t from_len,
+                              cairn_iter **out)
+{
+    uint8_t lo[CAIRN_KEY_MAX], hi[CAIRN_KEY_MAX];
+    size_t hi_len = 0;
+    bool bounded;
+    int rc;
+
+    *out = NULL;
+    if (prefix_len == 0)
+        return cairn__fail(CAIRN_BADARG, "a prefixed iterator without a prefix");
+    if (prefix_len + from_len > CAIRN_KEY_MAX)
+        return cairn__fail(CAIRN_KEYTOOBIG, "a start of %zu bytes after a prefix of %zu: longer "
+                                            "than the key limit (%d)",
+                           from_len, prefix_len, CAIRN_KEY_MAX);
+    memcpy(lo, prefix, prefix_len);
+    if (from_len)
+        memcpy(lo + prefix_len, from, from_len);
+    bounded = prefix_successor(prefix, prefix_len, hi, &hi_len);
+    if ((rc = cairn_iter_open(snap, space, lo, prefix_len + from_len, bounded ? hi : NULL,
+                              hi_len, 0, out)))
+        return rc;
+    (*out)->strip = prefix_len;
+    return 0;
+}
+
 void cairn_iter_close(cairn_iter *it)
 {
     if (!it)
@@ -428,6 +496,25 @@ static int iter_fail(cairn_iter *it, int rc)
     return cairn__fail(it->err, "%s", it->detail[0] ? it->detail : "the iterator failed earlier");
 }
 
+/* Seeks a prefixed iterator to the prefix followed by key. */
+static int seek_prefixed(cairn_iter *it, const void *key, size_t key_len)
+{
+    uint8_t full[CAIRN_KEY_MAX];
+    int rc;
+
+    if (key_len > CAIRN_KEY_MAX - it->strip)
+        return cairn__fail(CAIRN_KEYTOOBIG, "seek to a field of %zu bytes: with the %zu bytes "
+                                            "of its hash's prefix it would be longer than "
+                                            "the key limit (%d)",
+                           key_len, it->strip, CAIRN_KEY_MAX);
+    memcpy(full, it->lo, it->strip);
+    if (key_len)
+        memcpy(full + it->strip, key, key_len);
+    if ((rc = iter_place(it, full, it->strip + key_len)))
+        return iter_fail(it, rc);
+    return 0;
+}
+
 int cairn_iter_seek(cairn_iter *it, const void *key, size_t key_len)
 {
     int rc;
@@ -435,6 +522,8 @@ int cairn_iter_seek(cairn_iter *it, const void *key, size_t key_len)
     cairn__detail_clear();
     if (it->err)
         return iter_fail(it, it->err);
+    if (it->strip)
+        return seek_prefixed(it, key, key_len);
     if (key_len > CAIRN_KEY_MAX)
         return cairn__fail(CAIRN_KEYTOOBIG, "seek key of %zu bytes", key_len);
     if ((rc = iter_place(it, key ? key : "", key_len)))
@@ -469,8 +558,9 @@ int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val)
     i = cairn__cursor_pos(&it->cur);
     if ((rc = cairn__value_load(&it->snap->db->ix, nd, i, &it->scratch, val)))
         return iter_fail(it, rc);
-    key->data = cairn__node_key(nd, i);
-    key->len = nd->e[i].key_len;
+    /* (In range, a prefixed iterator's keys all hold the prefix.) */
+    key->data = cairn__node_key(nd, i) + it->strip;
+    key->len = nd->e[i].key_len - it->strip;
     it->step_owed = true;
     return 0;
 }

@@ -369,6 +369,47 @@ int cairn_txn_get(cairn_txn *txn, const char *space, const void *key, size_t key
     return cairn__value_load(ix, txn->pinned, pos, &txn->scratch, val);
 }
 
+/* ---- what the typed writers (hashes.c) need of a transaction ----------- */
+
+void cairn__txn_base(const cairn_txn *txn, const cairn_index **ix, cairn_id *catalog)
+{
+    *ix = &txn->db->ix;
+    *catalog = txn->base_catalog;
+}
+
+int cairn__txn_pending_has(cairn_txn *txn, const char *space, const void *key, size_t key_len,
+                           bool *has)
+{
+    space_ops *s;
+    int rc;
+
+    *has = false;
+    if (!(s = find_space(txn, space ? space : "")) || !s->n)
+        return 0;
+    if (!s->index && (rc = index_build(s)))
+        return txn_fail(txn, rc);
+    *has = s->index[index_slot(s, key, key_len)] != 0;
+    return 0;
+}
+
+int cairn__txn_pending_each(cairn_txn *txn, const char *space, const void *prefix,
+                            size_t prefix_len, cairn__txn_key_fn fn, void *ctx)
+{
+    space_ops *s;
+    size_t i;
+    int rc;
+
+    if (!(s = find_space(txn, space ? space : "")))
+        return 0;
+    for (i = 0; i < s->n; i++) {
+        const op *o = &s->ops[i];
+        if (o->key_len >= prefix_len && memcmp(op_key(s, o), prefix, prefix_len) == 0 &&
+            (rc = fn(ctx, op_key(s, o), o->key_len)))
+            return rc;
+    }
+    return 0;
+}
+
 /* An operation to sort: the first eight key bytes, big-endian, decide most
  * comparisons without touching the arena. */
 typedef struct sort_op {

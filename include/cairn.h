@@ -570,6 +570,19 @@ CAIRN_EXTERN int cairn_get(cairn_snapshot *snap, const char *space, const void *
 CAIRN_EXTERN int cairn_count(cairn_snapshot *snap, const char *space, const void *lo,
                              size_t lo_len, const void *hi, size_t hi_len, uint64_t *count);
 
+/* The rank-th key of space in key order (rank 0 is the first), found by
+ * descending the subtree counts: O(log n) node reads, like cairn_count. With
+ * rank drawn uniformly from [0, count) it picks a uniformly random key (a
+ * Redis RANDOMKEY); cairn_count of the keys below a key gives its rank back.
+ * Works on every keyspace, reserved ones too (cairn_dbsize says how a
+ * keyspace's hashes are counted).
+ * OUT: *key and *val, valid until the next call on snap or its close.
+ * Errors: CAIRN_NOTFOUND (rank >= the keyspace's key count; an empty or
+ * missing keyspace has none), CAIRN_BADARG (keyspace name), CAIRN_MISSING,
+ * CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_key_at(cairn_snapshot *snap, const char *space, uint64_t rank,
+                              cairn_val *key, cairn_val *val);
+
 /* Calls fn once per keyspace of the version, in name order, with its name
  * and key count. The name is valid during the call only. fn returns 0 to go
  * on, anything else to stop, and that value is returned. */
@@ -598,6 +611,143 @@ CAIRN_EXTERN int cairn_iter_next(cairn_iter *it, cairn_val *key, cairn_val *val)
 
 /* Closes it. Accepts NULL. */
 CAIRN_EXTERN void cairn_iter_close(cairn_iter *it);
+
+/* ---------------------------------------------------------------- hashes */
+
+/* Strings and hashes: the Redis data model over keyspaces (docs/format.md,
+ * "Redis types", has the layout; `cairn serve` reads it).
+ *
+ * In keyspace S (NULL or "": the default one):
+ *   - a string k is the plain key k of S (so cairn_get and a Redis GET
+ *     agree);
+ *   - a hash h with field f holding v is the key varint(len(h)) h f (the
+ *     length of h as an unsigned LEB128 varint, then h, then f) in the
+ *     keyspace ".hash." S, so the fields of one hash are one contiguous key
+ *     range in field order; and the number of its fields is the key h in
+ *     ".hlen." S, with that number as its value, in decimal ASCII.
+ * A key is a string or a hash, never both, if it is written only through
+ * the functions of this section: cairn_txn_set_string removes a hash of
+ * the same name, and cairn_txn_hset a string. A hash with no fields does
+ * not exist (cairn_txn_hdel of its last field removes its count).
+ *
+ * Keyspace names that begin with '.' are reserved for cairn's own use. The
+ * functions of this section refuse them (CAIRN_BADARG), and refuse a
+ * keyspace whose ".hash." name would be longer than CAIRN_NAME_MAX, that is
+ * a name of more than CAIRN_NAME_MAX - 6 bytes. The general functions
+ * (cairn_txn_put, cairn_get, cairn_iter_open, ...) do not know about hashes:
+ * they read and write any keyspace, reserved ones too, and writing the
+ * reserved ones or the string of a hash's name through them can break the
+ * rules above (readers then see what cairn_type says).
+ *
+ * A hash's name is at most CAIRN_KEY_MAX bytes, and its name, the varint
+ * before it and a field together at most CAIRN_KEY_MAX (so a name of 1000
+ * bytes leaves 22 for its fields); a longer one is CAIRN_KEYTOOBIG, whose
+ * detail names the hash, the field and the sizes. */
+
+typedef enum cairn_key_type {
+    CAIRN_TYPE_NONE = 0,   /* no such key */
+    CAIRN_TYPE_STRING = 1, /* the plain key of the keyspace */
+    CAIRN_TYPE_HASH = 2    /* a hash of one or more fields */
+} cairn_key_type;
+
+/* Writes the names of the keyspaces holding the hashes of space into
+ * fields (".hash." space) and counts (".hlen." space), each of
+ * CAIRN_NAME_MAX + 1 bytes, NUL-terminated; either may be NULL. For a
+ * reader that walks them with the general functions (cairn_iter_open over
+ * the counts lists every hash name in order; cairn_key_at over it picks
+ * one). Errors: CAIRN_BADARG (a reserved or too long name). */
+CAIRN_EXTERN int cairn_hash_spaces(const char *space, char *fields, char *counts);
+
+/* What key is in space: CAIRN_TYPE_STRING if the plain key exists (it wins
+ * if the rules above were broken and a hash has the same name), else
+ * CAIRN_TYPE_HASH if a hash of that name exists, else CAIRN_TYPE_NONE.
+ * Two point reads at most. OUT: *out.
+ * Errors: CAIRN_KEYTOOBIG, CAIRN_BADARG (keyspace), CAIRN_MISSING,
+ * CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_type(cairn_snapshot *snap, const char *space, const void *key,
+                            size_t key_len, cairn_key_type *out);
+
+/* Looks up field of hash key in space: one point read. OUT: *val, valid
+ * until the next call on snap or its close.
+ * Errors: CAIRN_NOTFOUND (no such hash or field), CAIRN_KEYTOOBIG (name and
+ * field too long together: no such field can exist), CAIRN_BADARG,
+ * CAIRN_MISSING, CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_hget(cairn_snapshot *snap, const char *space, const void *key,
+                            size_t key_len, const void *field, size_t field_len, cairn_val *val);
+
+/* The number of fields of hash key in space (0 if there is no such hash):
+ * one point read. OUT: *out.
+ * Errors: CAIRN_KEYTOOBIG, CAIRN_BADARG, CAIRN_CORRUPT (a count that is not
+ * a positive decimal number: the detail names the hash), tier errors. */
+CAIRN_EXTERN int cairn_hlen(cairn_snapshot *snap, const char *space, const void *key,
+                            size_t key_len, uint64_t *out);
+
+/* Opens an iterator over the fields of hash key in space that are >=
+ * from_field (from_field NULL or from_len 0: all of them), ascending in
+ * field order: a range scan (HGETALL, HSCAN with the last field returned as
+ * the cursor). cairn_iter_next returns each field as *key and its value as
+ * *val; cairn_iter_seek takes a field. No such hash: an iterator that
+ * returns nothing. Close it with cairn_iter_close, before snap.
+ * OUT: *out.
+ * Errors: CAIRN_KEYTOOBIG (key and from_field too long together),
+ * CAIRN_BADARG, CAIRN_NOMEM, tier errors. */
+CAIRN_EXTERN int cairn_hiter_open(cairn_snapshot *snap, const char *space, const void *key,
+                                  size_t key_len, const void *from_field, size_t from_len,
+                                  cairn_iter **out);
+
+/* The number of keys of space as Redis counts them (DBSIZE): its strings
+ * plus its hashes, that is the key counts of space and of ".hlen." space:
+ * two keyspace roots read, O(log n) at most. Rank r of the whole is the string cairn_key_at(space, r)
+ * for r below the first count, else the hash name cairn_key_at(".hlen."
+ * space, r - that count). OUT: *out.
+ * Errors: CAIRN_BADARG, CAIRN_MISSING, CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_dbsize(cairn_snapshot *snap, const char *space, uint64_t *out);
+
+/* Writes in a transaction. They read what the transaction sees (as
+ * cairn_txn_get does) and record ordinary puts and deletes, in the same
+ * keyspaces, so they commit atomically with everything else the
+ * transaction does. Every error makes the transaction unusable, as for
+ * cairn_txn_put (cairn_txn_hdel of a field that is not there is no
+ * error). */
+
+/* Sets the string key of space to val, removing a hash of that name first
+ * (so key is a string afterwards, whatever it was). cairn_txn_put, which
+ * does not know about hashes, would leave the hash in place: use this
+ * where hashes may exist. The bytes are copied.
+ * Errors: CAIRN_KEYTOOBIG, CAIRN_VALTOOBIG, CAIRN_BADARG (keyspace),
+ * CAIRN_NOMEM, CAIRN_TXN_UNUSABLE, CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_txn_set_string(cairn_txn *txn, const char *space, const void *key,
+                                      size_t key_len, const void *val, size_t val_len);
+
+/* Sets field of hash key in space to val, creating the hash if it does
+ * not exist (and removing a string key of that name: the key becomes a
+ * hash) and keeping its field count. The bytes are copied.
+ * OUT: *created (may be NULL): whether the field is new (a Redis HSET
+ * counts those). Errors: CAIRN_KEYTOOBIG, CAIRN_VALTOOBIG, CAIRN_BADARG,
+ * CAIRN_NOMEM, CAIRN_TXN_UNUSABLE, CAIRN_CORRUPT (a damaged count), tier
+ * errors. */
+CAIRN_EXTERN int cairn_txn_hset(cairn_txn *txn, const char *space, const void *key,
+                                size_t key_len, const void *field, size_t field_len,
+                                const void *val, size_t val_len, bool *created);
+
+/* Removes field from hash key in space, keeping the field count; the hash
+ * itself goes with its last field. A field that is not there is not an
+ * error. OUT: *removed (may be NULL): whether the field was there.
+ * Errors: as cairn_txn_hset (CAIRN_CORRUPT: a field without a count). */
+CAIRN_EXTERN int cairn_txn_hdel(cairn_txn *txn, const char *space, const void *key,
+                                size_t key_len, const void *field, size_t field_len,
+                                bool *removed);
+
+/* Removes hash key of space, every field and its count (a string of that
+ * name stays: cairn_txn_del removes that). Costs one read if there is no
+ * such hash, else a range scan of its fields as of the transaction's
+ * beginning plus, if the transaction wrote to this hash before, one look at
+ * each of its writes to the keyspace's hashes. A hash that is not there is
+ * not an error. OUT: *removed (may be NULL): whether there was one.
+ * Errors: CAIRN_KEYTOOBIG, CAIRN_BADARG, CAIRN_NOMEM, CAIRN_TXN_UNUSABLE,
+ * CAIRN_CORRUPT, tier errors. */
+CAIRN_EXTERN int cairn_txn_hclear(cairn_txn *txn, const char *space, const void *key,
+                                  size_t key_len, bool *removed);
 
 /* ---------------------------------------------------------------- diff */
 

@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "tree.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,49 @@ int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *ke
     if ((rc = descend(ix, rn, key, key_len, &leaf, &before)))
         goto out;
     *out = before + cairn__node_lower_bound(leaf, key, key_len);
+out:
+    cairn__ebr_exit();
+    return rc;
+}
+
+int cairn__tree_key_at(const cairn_index *ix, cairn_node *root, uint64_t rank,
+                       cairn_node **leaf, uint32_t *pos)
+{
+    cairn_node *nd = root;
+    int rc = 0;
+
+    *leaf = NULL;
+    if (rank >= root->count)
+        return CAIRN_NOTFOUND;
+    cairn__ebr_enter();
+    while (nd->level > 0) {
+        /* The child holding the rank-th key: the last i with before[i] <=
+         * rank. Children are never empty (cairn__child_check), so before[]
+         * strictly ascends and the search is exact. */
+        uint32_t lo = 0, hi = nd->n;
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (nd->before[mid] <= rank)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        rank -= nd->before[lo];
+        if ((rc = child_in_section(ix, nd, lo, &nd)))
+            goto out;
+    }
+    /* The child checks matched every count on the way down, so the rank
+     * left falls inside this leaf; the test costs nothing and keeps a
+     * mistake from reading past the entries. */
+    if (rank >= nd->n) {
+        char hex[13];
+        rc = cairn__fail(CAIRN_CORRUPT, "leaf %s: rank %" PRIu64 " beyond its %u keys",
+                         cairn__id_short(&nd->id, hex), rank, nd->n);
+        goto out;
+    }
+    cairn__node_pin(nd);
+    *leaf = nd;
+    *pos = (uint32_t)rank;
 out:
     cairn__ebr_exit();
     return rc;

@@ -124,6 +124,14 @@ int cairn__tree_find_in(const cairn_index *ix, cairn_node *root, const void *key
 int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
                      size_t key_len, uint64_t *out);
 
+/* Finds the rank-th key (0-based, in key order) under root, a node the
+ * caller has pinned (and keeps), descending by the subtree counts: one
+ * node per level. On success *leaf is the pinned leaf (release it) and
+ * *pos the entry. Returns CAIRN_NOTFOUND if rank >= the tree's key count
+ * (no leaf pinned); CAIRN_CORRUPT, CAIRN_MISSING, tier errors. */
+int cairn__tree_key_at(const cairn_index *ix, cairn_node *root, uint64_t rank,
+                       cairn_node **leaf, uint32_t *pos);
+
 /* Calls fn for every node under root, parents before children, children
  * in key order. is_last says whether the node is the last at its level. */
 typedef int (*cairn_node_visitor)(void *ctx, const cairn_node *nd, bool is_last);
