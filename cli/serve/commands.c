@@ -405,21 +405,19 @@ static void cmd_client(cmd_ctx *x)
 
 /* ---------------------------------------------------------------- strings */
 
+static int lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v);
+
 static void cmd_get(cmd_ctx *x)
 {
-    const char *space = space_of(x);
     cairn_val v;
-    int rc = space ? cairn_get(snap_of(x), space, arg(x, 1)->ptr, arg(x, 1)->len, &v)
-                   : CAIRN_NOTFOUND;
-    if (rc == 0) {
-        atomic_fetch_add(&x->w->srv->stats.keyspace_hits, 1);
+    int r = lookup(x, arg(x, 1), &v);
+    if (r < 0)
+        return;
+    atomic_fetch_add(r ? &x->w->srv->stats.keyspace_hits : &x->w->srv->stats.keyspace_misses, 1);
+    if (r)
         resp_out_bulk(x->out, v.data, v.len);
-    } else if (rc == CAIRN_NOTFOUND || rc == CAIRN_KEYTOOBIG) {
-        atomic_fetch_add(&x->w->srv->stats.keyspace_misses, 1);
+    else
         resp_out_null(x->out);
-    } else {
-        reply_cairn_error(x, rc);
-    }
 }
 
 static void cmd_mget(cmd_ctx *x)
@@ -442,30 +440,62 @@ static void cmd_mget(cmd_ctx *x)
     }
 }
 
-/* Looks a string up: 1 found, 0 not, or a negative error (replied). */
+static void reply_wrongtype(cmd_ctx *x)
+{
+    resp_out_error(x->out, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+/* The type of key (a string, a hash, none); a negative error (replied). */
+static int type_of(cmd_ctx *x, const resp_arg *key, cairn_key_type *type)
+{
+    const char *space = space_of(x);
+    *type = CAIRN_TYPE_NONE;
+    if (!space)
+        return 0;
+    int rc = cairn_type(snap_of(x), space, key->ptr, key->len, type);
+    if (rc == CAIRN_KEYTOOBIG || rc == CAIRN_NOTFOUND)
+        return 0;
+    if (rc) {
+        reply_cairn_error(x, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Looks a string up: 1 found, 0 not, or a negative error (replied; a
+ * hash is WRONGTYPE, as Redis's string commands answer). */
 static int lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
 {
     const char *space = space_of(x);
+    cairn_key_type type;
     if (!space)
         return 0;
     int rc = cairn_get(snap_of(x), space, key->ptr, key->len, v);
     if (rc == 0)
         return 1;
-    if (rc == CAIRN_NOTFOUND || rc == CAIRN_KEYTOOBIG)
+    if (rc == CAIRN_KEYTOOBIG)
         return 0;
-    reply_cairn_error(x, rc);
-    return -1;
+    if (rc != CAIRN_NOTFOUND) {
+        reply_cairn_error(x, rc);
+        return -1;
+    }
+    if (type_of(x, key, &type))
+        return -1;
+    if (type == CAIRN_TYPE_HASH) {
+        reply_wrongtype(x);
+        return -1;
+    }
+    return 0;
 }
 
 static void cmd_exists(cmd_ctx *x)
 {
     long long n = 0;
     for (size_t i = 1; i < x->req->argc; i++) {
-        cairn_val v;
-        int r = lookup(x, arg(x, i), &v);
-        if (r < 0)
+        cairn_key_type type;
+        if (type_of(x, arg(x, i), &type))
             return;
-        n += r;
+        n += type != CAIRN_TYPE_NONE;
     }
     resp_out_int(x->out, n);
 }
@@ -511,31 +541,66 @@ static void cmd_getrange(cmd_ctx *x)
 
 static void cmd_type(cmd_ctx *x)
 {
-    cairn_val v;
-    int r = lookup(x, arg(x, 1), &v);
-    if (r >= 0)
-        resp_out_simple(x->out, r ? "string" : "none");
+    cairn_key_type type;
+    if (!type_of(x, arg(x, 1), &type))
+        resp_out_simple(x->out, type == CAIRN_TYPE_STRING ? "string"
+                                : type == CAIRN_TYPE_HASH ? "hash"
+                                                          : "none");
 }
 
 static void cmd_ttl(cmd_ctx *x)
 {
-    cairn_val v;
-    int r = lookup(x, arg(x, 1), &v);
-    if (r >= 0)
-        resp_out_int(x->out, r ? -1 : -2); /* nothing expires in a version */
+    cairn_key_type type;
+    if (!type_of(x, arg(x, 1), &type))
+        resp_out_int(x->out, type != CAIRN_TYPE_NONE ? -1 : -2); /* nothing expires */
+}
+
+/* Strings and hashes of the database, O(log n); 0 for an empty one. */
+static int dbsize_of(cmd_ctx *x, uint64_t *n)
+{
+    const char *space = space_of(x);
+    *n = 0;
+    if (!space)
+        return 0;
+    int rc = cairn_dbsize(snap_of(x), space, n);
+    return rc == CAIRN_NOTFOUND ? 0 : rc;
 }
 
 static void cmd_dbsize(cmd_ctx *x)
 {
-    const char *space = space_of(x);
-    uint64_t n = 0;
-    int rc = space ? cairn_count(snap_of(x), space, NULL, 0, NULL, 0, &n) : 0;
-    if (rc == CAIRN_NOTFOUND)
-        rc = 0, n = 0;
+    uint64_t n;
+    int rc = dbsize_of(x, &n);
     if (rc)
         reply_cairn_error(x, rc);
     else
         resp_out_int(x->out, (long long)n);
+}
+
+/* RANDOMKEY: a uniform draw over strings and hashes by rank (subtree
+ * counts), O(log n). */
+static void cmd_randomkey(cmd_ctx *x)
+{
+    const char *space = space_of(x);
+    uint64_t n, strings = 0;
+    int rc = dbsize_of(x, &n);
+    if (rc)
+        return reply_cairn_error(x, rc);
+    if (n == 0) {
+        resp_out_null(x->out);
+        return;
+    }
+    uint64_t r = ((uint64_t)random() << 31 ^ (uint64_t)random()) % n;
+    char counts[CAIRN_NAME_MAX + 1];
+    cairn_val k, v;
+    if ((rc = cairn_count(snap_of(x), space, NULL, 0, NULL, 0, &strings)) == CAIRN_NOTFOUND)
+        rc = 0, strings = 0;
+    if (!rc)
+        rc = r < strings ? cairn_key_at(snap_of(x), space, r, &k, &v)
+                         : cairn_hash_spaces(space, NULL, counts) ? CAIRN_BADARG
+                         : cairn_key_at(snap_of(x), counts, r - strings, &k, &v);
+    if (rc)
+        return reply_cairn_error(x, rc);
+    resp_out_bulk(x->out, k.data, k.len);
 }
 
 /* ---------------------------------------------------------------- scans */
@@ -607,55 +672,149 @@ static bool glob_match(const char *p, size_t pl, const char *s, size_t sl, int d
     return pl == 0 && sl == 0;
 }
 
+/* The keys of a database in key order: its strings and its hash names
+ * (the keys of the counts keyspace), merged; a key is one or the other. */
+typedef struct key_walk {
+    cairn_iter *it[2];
+    cairn_val k[2];
+    bool have[2];
+} key_walk;
+
+static int walk_advance(key_walk *kw, int i)
+{
+    cairn_val v;
+    int rc = kw->it[i] ? cairn_iter_next(kw->it[i], &kw->k[i], &v) : CAIRN_NOTFOUND;
+    kw->have[i] = rc == 0;
+    return rc == CAIRN_NOTFOUND ? 0 : rc;
+}
+
+static int walk_open(cmd_ctx *x, const void *from, size_t from_len, key_walk *kw)
+{
+    const char *space = space_of(x);
+    char counts[CAIRN_NAME_MAX + 1];
+    int rc = 0;
+    memset(kw, 0, sizeof(*kw));
+    if (!space)
+        return 0;
+    if ((rc = cairn_hash_spaces(space, NULL, counts)))
+        return rc;
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = cairn_iter_open(snap_of(x), i ? counts : space, from, from_len, NULL, 0, 0, &kw->it[i]);
+        if (rc == CAIRN_NOTFOUND)
+            rc = 0, kw->it[i] = NULL;
+        if (!rc)
+            rc = walk_advance(kw, i);
+    }
+    return rc;
+}
+
+/* The next key: 0 (key and *hash set), CAIRN_NOTFOUND at the end, or an
+ * error. The key stays valid until the next call. */
+static int walk_next(key_walk *kw, cairn_val *key, bool *hash, int *pending)
+{
+    if (*pending >= 0) {
+        int rc = walk_advance(kw, *pending);
+        *pending = -1;
+        if (rc)
+            return rc;
+    }
+    if (!kw->have[0] && !kw->have[1])
+        return CAIRN_NOTFOUND;
+    int i = !kw->have[0] ? 1
+            : !kw->have[1] ? 0
+            : memcmp(kw->k[0].data, kw->k[1].data,
+                     kw->k[0].len < kw->k[1].len ? kw->k[0].len : kw->k[1].len) < 0 ||
+                      (memcmp(kw->k[0].data, kw->k[1].data,
+                              kw->k[0].len < kw->k[1].len ? kw->k[0].len : kw->k[1].len) == 0 &&
+                       kw->k[0].len <= kw->k[1].len)
+                ? 0
+                : 1;
+    *key = kw->k[i];
+    *hash = i == 1;
+    *pending = i; /* advanced at the next call, so that key stays valid */
+    return 0;
+}
+
+static void walk_close(key_walk *kw)
+{
+    for (int i = 0; i < 2; i++)
+        if (kw->it[i])
+            cairn_iter_close(kw->it[i]);
+}
+
+/* SCAN's and HSCAN's options: MATCH, COUNT, TYPE (SCAN only). */
+static bool scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **pattern,
+                         long long *count, const resp_arg **type)
+{
+    for (size_t i = first; i < x->req->argc; i += 2) {
+        if (i + 1 >= x->req->argc) {
+            reply_syntax(x);
+            return false;
+        }
+        if (arg_is(arg(x, i), "match")) {
+            *pattern = arg(x, i + 1);
+        } else if (arg_is(arg(x, i), "count")) {
+            if (!arg_ll(arg(x, i + 1), count)) {
+                reply_not_integer(x);
+                return false;
+            }
+            if (*count < 1) {
+                reply_syntax(x);
+                return false;
+            }
+        } else if (types && arg_is(arg(x, i), "type")) {
+            *type = arg(x, i + 1);
+        } else {
+            reply_syntax(x);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* [cursor, items]: the items gathered in a side buffer (the cursor comes
+ * first but is known last). */
+static void scan_reply(cmd_ctx *x, bool more, const uint8_t *last, size_t last_len, resp_out *items,
+                       size_t n_items)
+{
+    char cursor[CURSOR_DIGITS];
+    size_t cursor_len = 1;
+    cursor[0] = '0';
+    if (more)
+        cursor_len = cursor_encode(last, last_len, cursor);
+    resp_out_array(x->out, 2);
+    resp_out_bulk(x->out, cursor, cursor_len);
+    resp_out_array(x->out, n_items);
+    resp_out_raw(x->out, items->buf + items->head, items->len - items->head);
+}
+
 static void cmd_scan(cmd_ctx *x)
 {
     const resp_arg *pattern = NULL, *type = NULL;
-    long long count = SCAN_DEFAULT_COUNT;
+    long long count = SCAN_DEFAULT_COUNT, visited = 0;
     uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
-    size_t from_len = 0, last_len = 0;
+    size_t from_len = 0, last_len = 0, n_keys = 0;
     if (!cursor_decode(arg(x, 1)->ptr, arg(x, 1)->len, from, &from_len)) {
         resp_out_error(x->out, "ERR invalid cursor");
         return;
     }
-    for (size_t i = 2; i < x->req->argc; i += 2) {
-        if (i + 1 >= x->req->argc)
-            return reply_syntax(x);
-        if (arg_is(arg(x, i), "match")) {
-            pattern = arg(x, i + 1);
-        } else if (arg_is(arg(x, i), "count")) {
-            if (!arg_ll(arg(x, i + 1), &count))
-                return reply_not_integer(x);
-            if (count < 1)
-                return reply_syntax(x);
-        } else if (arg_is(arg(x, i), "type")) {
-            type = arg(x, i + 1);
-        } else {
-            return reply_syntax(x);
-        }
-    }
-    const char *space = space_of(x);
-    bool started = arg(x, 1)->len != 1 || arg(x, 1)->ptr[0] != '0';
-    cairn_iter *it = NULL;
-    int rc = space ? cairn_iter_open(snap_of(x), space, started ? from : NULL, from_len, NULL, 0,
-                                     0, &it)
-                   : 0;
-    if (rc == CAIRN_NOTFOUND)
-        rc = 0, it = NULL;
-    if (rc)
-        return reply_cairn_error(x, rc);
-    /* The cursor comes first but is known last: the keys gather apart. */
+    if (!scan_options(x, 2, true, &pattern, &count, &type))
+        return;
+    bool started = arg(x, 1)->len != 1 || arg(x, 1)->ptr[0] != '0', more = false, hash;
+    key_walk kw;
     resp_out keys;
+    cairn_val k;
+    int pending = -1, rc;
+    if ((rc = walk_open(x, started ? from : NULL, from_len, &kw))) {
+        walk_close(&kw);
+        return reply_cairn_error(x, rc);
+    }
     if (resp_out_init(&keys, resp_out_proto(x->out))) {
-        if (it)
-            cairn_iter_close(it);
+        walk_close(&kw);
         resp_out_error(x->out, "ERR out of memory");
         return;
     }
-    size_t n_keys = 0;
-    long long visited = 0;
-    bool more = false;
-    cairn_val k, v;
-    while (it && (rc = cairn_iter_next(it, &k, &v)) == 0) {
+    while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
         if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
             continue; /* the cursor's key: the call before returned it */
         if (visited >= count) {
@@ -665,36 +824,26 @@ static void cmd_scan(cmd_ctx *x)
         visited++;
         memcpy(last, k.data, k.len);
         last_len = k.len;
-        if (type && !arg_is(type, "string"))
+        if (type && !arg_is(type, hash ? "hash" : "string"))
             continue;
         if (pattern && !glob_match(pattern->ptr, pattern->len, k.data, k.len, 0))
             continue;
         resp_out_bulk(&keys, k.data, k.len);
         n_keys++;
     }
-    if (it)
-        cairn_iter_close(it);
-    if (rc && rc != CAIRN_NOTFOUND) {
-        resp_out_free(&keys);
-        return reply_cairn_error(x, rc);
-    }
-    char cursor[CURSOR_DIGITS];
-    size_t cursor_len = more ? cursor_encode(last, last_len, cursor) : 1;
-    if (!more)
-        cursor[0] = '0';
-    resp_out_array(x->out, 2);
-    resp_out_bulk(x->out, cursor, cursor_len);
-    resp_out_array(x->out, n_keys);
-    resp_out_raw(x->out, keys.buf + keys.head, keys.len - keys.head);
+    walk_close(&kw);
+    if (rc && rc != CAIRN_NOTFOUND)
+        reply_cairn_error(x, rc);
+    else
+        scan_reply(x, more, last, last_len, &keys, n_keys);
     resp_out_free(&keys);
 }
 
 static void cmd_keys(cmd_ctx *x)
 {
-    const char *space = space_of(x);
-    uint64_t n = 0;
-    int rc = space ? cairn_count(snap_of(x), space, NULL, 0, NULL, 0, &n) : 0;
-    if (rc && rc != CAIRN_NOTFOUND)
+    uint64_t n;
+    int rc = dbsize_of(x, &n), pending = -1;
+    if (rc)
         return reply_cairn_error(x, rc);
     if (n > x->w->srv->cfg.keys_max) {
         resp_out_errorf(x->out, "ERR KEYS refused: the database holds %llu keys, more than "
@@ -702,23 +851,222 @@ static void cmd_keys(cmd_ctx *x)
                         (unsigned long long)n, x->w->srv->cfg.keys_max);
         return;
     }
-    resp_mark mark = resp_out_mark(x->out);
+    key_walk kw;
+    cairn_val k;
+    bool hash;
     size_t matched = 0;
-    cairn_iter *it;
-    if (space && !(rc = cairn_iter_open(snap_of(x), space, NULL, 0, NULL, 0, 0, &it))) {
-        cairn_val k, v;
-        while ((rc = cairn_iter_next(it, &k, &v)) == 0)
+    resp_mark mark = resp_out_mark(x->out);
+    if (!(rc = walk_open(x, NULL, 0, &kw)))
+        while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0)
             if (glob_match(arg(x, 1)->ptr, arg(x, 1)->len, k.data, k.len, 0)) {
                 resp_out_bulk(x->out, k.data, k.len);
                 matched++;
             }
-        cairn_iter_close(it);
+    walk_close(&kw);
+    if (rc && rc != CAIRN_NOTFOUND)
+        return reply_cairn_error(x, rc);
+    resp_out_end(x->out, mark, RESP_ARRAY, matched);
+}
+
+/* ---------------------------------------------------------------- hashes */
+
+/* 0 if key may be read as a hash (one, or nothing), -1 when replied (a
+ * string: WRONGTYPE; an error). */
+static int hash_ok(cmd_ctx *x, const resp_arg *key, bool *exists)
+{
+    cairn_key_type type;
+    if (type_of(x, key, &type))
+        return -1;
+    if (type == CAIRN_TYPE_STRING) {
+        reply_wrongtype(x);
+        return -1;
     }
-    if (rc && rc != CAIRN_NOTFOUND) {
+    *exists = type == CAIRN_TYPE_HASH;
+    return 0;
+}
+
+/* One field: 1 found, 0 not, -1 replied. A string key is WRONGTYPE. */
+static int hfield(cmd_ctx *x, const resp_arg *key, const resp_arg *field, cairn_val *v)
+{
+    const char *space = space_of(x);
+    bool exists;
+    if (!space)
+        return 0;
+    int rc = cairn_hget(snap_of(x), space, key->ptr, key->len, field->ptr, field->len, v);
+    if (rc == 0)
+        return 1;
+    if (rc != CAIRN_NOTFOUND && rc != CAIRN_KEYTOOBIG) {
         reply_cairn_error(x, rc);
+        return -1;
+    }
+    return hash_ok(x, key, &exists);
+}
+
+static void cmd_hget(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = hfield(x, arg(x, 1), arg(x, 2), &v);
+    if (r < 0)
+        return;
+    atomic_fetch_add(r ? &x->w->srv->stats.keyspace_hits : &x->w->srv->stats.keyspace_misses, 1);
+    if (r)
+        resp_out_bulk(x->out, v.data, v.len);
+    else
+        resp_out_null(x->out);
+}
+
+static void cmd_hexists(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = hfield(x, arg(x, 1), arg(x, 2), &v);
+    if (r >= 0)
+        resp_out_int(x->out, r);
+}
+
+static void cmd_hstrlen(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = hfield(x, arg(x, 1), arg(x, 2), &v);
+    if (r >= 0)
+        resp_out_int(x->out, r ? (long long)v.len : 0);
+}
+
+static void cmd_hmget(cmd_ctx *x)
+{
+    bool exists;
+    if (hash_ok(x, arg(x, 1), &exists))
+        return;
+    resp_out_array(x->out, x->req->argc - 2);
+    for (size_t i = 2; i < x->req->argc; i++) {
+        cairn_val v;
+        int r = exists ? hfield(x, arg(x, 1), arg(x, i), &v) : 0;
+        if (r < 0) /* a store error mid-reply: the rest answer nil */
+            r = 0;
+        if (r)
+            resp_out_bulk(x->out, v.data, v.len);
+        else
+            resp_out_null(x->out);
+    }
+}
+
+static void cmd_hlen(cmd_ctx *x)
+{
+    const char *space = space_of(x);
+    bool exists;
+    uint64_t n = 0;
+    if (hash_ok(x, arg(x, 1), &exists))
+        return;
+    int rc = exists ? cairn_hlen(snap_of(x), space, arg(x, 1)->ptr, arg(x, 1)->len, &n) : 0;
+    if (rc && rc != CAIRN_NOTFOUND)
+        return reply_cairn_error(x, rc);
+    resp_out_int(x->out, (long long)n);
+}
+
+/* HGETALL, HKEYS, HVALS: the fields in field order. */
+static void hash_all(cmd_ctx *x, bool fields, bool values)
+{
+    const char *space = space_of(x);
+    bool exists;
+    uint64_t n = 0;
+    cairn_iter *it = NULL;
+    if (hash_ok(x, arg(x, 1), &exists))
+        return;
+    int rc = exists ? cairn_hlen(snap_of(x), space, arg(x, 1)->ptr, arg(x, 1)->len, &n) : 0;
+    if (!rc && n)
+        rc = cairn_hiter_open(snap_of(x), space, arg(x, 1)->ptr, arg(x, 1)->len, NULL, 0, &it);
+    if (rc && rc != CAIRN_NOTFOUND)
+        return reply_cairn_error(x, rc);
+    if (fields && values)
+        resp_out_map(x->out, (size_t)n);
+    else
+        resp_out_array(x->out, (size_t)n);
+    cairn_val f, v;
+    uint64_t got = 0;
+    while (it && got < n && (rc = cairn_iter_next(it, &f, &v)) == 0) {
+        if (fields)
+            resp_out_bulk(x->out, f.data, f.len);
+        if (values)
+            resp_out_bulk(x->out, v.data, v.len);
+        got++;
+    }
+    /* The count promised: a hash whose fields fell short of its count
+     * (a damaged store) is filled with nils rather than a broken reply. */
+    for (; got < n; got++) {
+        if (fields)
+            resp_out_null(x->out);
+        if (values)
+            resp_out_null(x->out);
+    }
+    if (it)
+        cairn_iter_close(it);
+}
+
+static void cmd_hgetall(cmd_ctx *x)
+{
+    hash_all(x, true, true);
+}
+
+static void cmd_hkeys(cmd_ctx *x)
+{
+    hash_all(x, true, false);
+}
+
+static void cmd_hvals(cmd_ctx *x)
+{
+    hash_all(x, false, true);
+}
+
+static void cmd_hscan(cmd_ctx *x)
+{
+    const resp_arg *pattern = NULL, *unused = NULL;
+    long long count = SCAN_DEFAULT_COUNT, visited = 0;
+    uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
+    size_t from_len = 0, last_len = 0, n_items = 0;
+    bool exists, more = false;
+    if (!cursor_decode(arg(x, 2)->ptr, arg(x, 2)->len, from, &from_len)) {
+        resp_out_error(x->out, "ERR invalid cursor");
         return;
     }
-    resp_out_end(x->out, mark, RESP_ARRAY, matched);
+    if (!scan_options(x, 3, false, &pattern, &count, &unused) || hash_ok(x, arg(x, 1), &exists))
+        return;
+    bool started = arg(x, 2)->len != 1 || arg(x, 2)->ptr[0] != '0';
+    cairn_iter *it = NULL;
+    int rc = exists ? cairn_hiter_open(snap_of(x), space_of(x), arg(x, 1)->ptr, arg(x, 1)->len,
+                                       started ? from : NULL, from_len, &it)
+                    : 0;
+    if (rc)
+        return reply_cairn_error(x, rc);
+    resp_out items;
+    if (resp_out_init(&items, resp_out_proto(x->out))) {
+        if (it)
+            cairn_iter_close(it);
+        resp_out_error(x->out, "ERR out of memory");
+        return;
+    }
+    cairn_val f, v;
+    while (it && (rc = cairn_iter_next(it, &f, &v)) == 0) {
+        if (started && f.len == from_len && memcmp(f.data, from, from_len) == 0)
+            continue;
+        if (visited >= count) {
+            more = true;
+            break;
+        }
+        visited++;
+        memcpy(last, f.data, f.len);
+        last_len = f.len;
+        if (pattern && !glob_match(pattern->ptr, pattern->len, f.data, f.len, 0))
+            continue;
+        resp_out_bulk(&items, f.data, f.len);
+        resp_out_bulk(&items, v.data, v.len);
+        n_items += 2;
+    }
+    if (it)
+        cairn_iter_close(it);
+    if (rc && rc != CAIRN_NOTFOUND)
+        reply_cairn_error(x, rc);
+    else
+        scan_reply(x, more, last, last_len, &items, n_items);
+    resp_out_free(&items);
 }
 
 /* ---------------------------------------------------------------- cairn */
@@ -809,6 +1157,16 @@ static const command commands[] = {
     {"pttl", cmd_ttl, 2, false, false},
     {"scan", cmd_scan, -2, false, false},
     {"keys", cmd_keys, 2, false, false},
+    {"randomkey", cmd_randomkey, 1, false, false},
+    {"hget", cmd_hget, 3, false, false},
+    {"hmget", cmd_hmget, -3, false, false},
+    {"hgetall", cmd_hgetall, 2, false, false},
+    {"hlen", cmd_hlen, 2, false, false},
+    {"hexists", cmd_hexists, 3, false, false},
+    {"hkeys", cmd_hkeys, 2, false, false},
+    {"hvals", cmd_hvals, 2, false, false},
+    {"hstrlen", cmd_hstrlen, 3, false, false},
+    {"hscan", cmd_hscan, -3, false, false},
     {"shutdown", cmd_shutdown, -1, false, true},
     {"cairn.version", cmd_cairn_version, 1, false, false},
     {"cairn.at", cmd_cairn_at, 2, false, true},
@@ -876,7 +1234,8 @@ static void cmd_command(cmd_ctx *x)
         }
         bool keyed = !c->no_view && strcmp(c->name, "info") && strcmp(c->name, "dbsize") &&
                      strcmp(c->name, "select") && strcmp(c->name, "scan") &&
-                     strcmp(c->name, "keys") && strncmp(c->name, "cairn.", 6);
+                     strcmp(c->name, "keys") && strcmp(c->name, "randomkey") &&
+                     strncmp(c->name, "cairn.", 6);
         resp_out_array(x->out, 6);
         resp_out_bulk(x->out, c->name, strlen(c->name));
         resp_out_int(x->out, c->arity);
