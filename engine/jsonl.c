@@ -723,8 +723,10 @@ static int decode_typed(const scanner *s, const watched *w, cairn__jsonl_record 
                         unsigned char *out_at)
 {
     const watched *type = &w[W_TYPE], *value = &w[W_VALUE];
-    unsigned char type_name[16];
-    size_t type_len;
+    /* "string" and "hash" take at most 6 characters of 6 bytes each
+     * ("\u0073..."): a longer type is neither, and is not decoded. */
+    unsigned char type_name[6 * 6];
+    size_t type_raw = (size_t)(type->end - type->at) - 2, type_len = 0;
 
     if (type->dup_at)
         return typed_fail(s, CAIRN__JSONL_DUPLICATE, "type", 4, type->dup_at, NULL);
@@ -732,26 +734,14 @@ static int decode_typed(const scanner *s, const watched *w, cairn__jsonl_record 
         return typed_fail(s, CAIRN__JSONL_DUPLICATE, "value", 5, value->dup_at, NULL);
     if (*type->at != '"')
         return typed_fail(s, CAIRN__JSONL_TYPE_BAD, NULL, 0, type->at, kind_of(type->at));
-    /* Only "string" and "hash" are known: a longer name is unknown without
-     * decoding all of it. */
-    if (type->end - type->at > 2 + 6 * (ptrdiff_t)sizeof(type_name))
-        type_len = sizeof(type_name) + 1;
-    else {
-        unsigned char decoded[6 * sizeof(type_name)];
-        type_len = decode_string(type->at, type->end, decoded);
-        if (type_len <= sizeof(type_name))
-            memcpy(type_name, decoded, type_len);
-    }
+    if (type_raw <= sizeof(type_name))
+        type_len = decode_string(type->at, type->end, type_name);
     if (type_len == 6 && memcmp(type_name, "string", 6) == 0)
         rec->type = CAIRN__JSONL_STRING;
     else if (type_len == 4 && memcmp(type_name, "hash", 4) == 0)
         rec->type = CAIRN__JSONL_HASH;
-    else {
-        const unsigned char *name = type->at + 1;
-        size_t shown = (size_t)(type->end - type->at) - 2;
-        /* Shown as written (escapes too), which is what the user typed. */
-        return typed_fail(s, CAIRN__JSONL_TYPE_UNKNOWN, name, shown, type->at, NULL);
-    }
+    else /* shown as written, escapes too: what the user typed */
+        return typed_fail(s, CAIRN__JSONL_TYPE_UNKNOWN, type->at + 1, type_raw, type->at, NULL);
     if (!value->at)
         return typed_fail(s, CAIRN__JSONL_VALUE_MISSING, NULL, 0, NULL, NULL);
     if (rec->type == CAIRN__JSONL_STRING) {

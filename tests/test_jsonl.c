@@ -311,6 +311,11 @@ static void test_typed_records(void)
     ASSERT_MEM_EQ(rec.key.data, rec.key.len, "k", 1);
     ASSERT_MEM_EQ(rec.value.data, rec.value.len, "a\tb\xc3\xa9", 5);
 
+    /* The type may be escaped too. */
+    l = "{\"key\":\"k\",\"type\":\"\\u0073tring\",\"value\":\"v\"}";
+    parse_ok(l, strlen(l), &rec);
+    ASSERT_EQ(rec.type, CAIRN__JSONL_STRING);
+
     /* Members in any order, others ignored (redis-dump writes db, ttl and
      * size), a number key as written, escaped member names. */
     l = "{\"db\":0,\"value\":{\"f2\":\"b\",\"\":\"\",\"f1\":\"a\"},\"ttl\":-1,"
