@@ -78,6 +78,7 @@ typedef uint64_t cli_opts;
 #define OPT_REF ((cli_opts)1 << 37)
 #define OPT_IDLE ((cli_opts)1 << 38)
 #define OPT_KEYS_MAX ((cli_opts)1 << 39)
+#define OPT_TYPED ((cli_opts)1 << 40)
 
 /* The parsed command line. Strings point into argv. */
 typedef struct cli {
@@ -91,7 +92,9 @@ typedef struct cli {
     bool reverse;            /* --reverse */
     cairn_format format;     /* --format, CAIRN_TSV by default */
     bool pack;               /* --format pack: a bundle (export, import) */
-    bool raw;                /* --raw: tsv without escapes (cli_format) */
+    bool raw;                /* --raw: tsv without escapes (cli_format); import
+                                jsonl: no typed records (CAIRN_IMPORT_UNTYPED) */
+    bool typed;              /* --typed: typed jsonl (CAIRN_JSONL_TYPED) */
     const char *key_field;   /* --key, or NULL */
     uint64_t batch;          /* --batch, 10000 by default */
     uint64_t log_n;          /* -n (only if OPT_N is set) */
@@ -197,8 +200,9 @@ const char *cli_version(const cli *c);
  * and returns EXIT_USAGE. Other failures print and return their status. */
 int cli_snapshot(cli *c, const char *name, cairn_snapshot **out);
 
-/* The line format of --format and --raw: CAIRN_TSV_RAW for --raw (which
- * check_command allows only with tsv), else --format. */
+/* The line format of --format, --raw and --typed: CAIRN_TSV_RAW for tsv
+ * with --raw, CAIRN_JSONL_TYPED for jsonl with --typed (check_command
+ * allows them only there), else --format. */
 cairn_format cli_format(const cli *c);
 
 /* Quotes bytes for a message: valid UTF-8 text as is; control characters

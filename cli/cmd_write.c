@@ -169,6 +169,8 @@ int cmd_import(cli *c)
     memset(&opts, 0, sizeof(opts));
     opts.format = cli_format(c);
     opts.key_field = c->key_field;
+    if (c->raw && c->format == CAIRN_JSONL)
+        opts.flags |= CAIRN_IMPORT_UNTYPED; /* jsonl lines as they are */
     opts.space = c->space;
     opts.branch = c->branch;
     opts.source = in == stdin ? "<stdin>" : path;

@@ -49,6 +49,7 @@ static const option_def options[] = {
     {"maxclients", 0, true, OPT_MAXCLIENTS}, {"requirepass-file", 0, true, OPT_PASSFILE},
     {"metrics", 0, true, OPT_METRICS},    {"ref", 0, true, OPT_REF},
     {"idle-timeout", 0, true, OPT_IDLE},  {"keys-max", 0, true, OPT_KEYS_MAX},
+    {"typed", 0, false, OPT_TYPED},
 };
 /* Options whose value is optional: given only as "--opt=VALUE" (a word
  * after a bare "--pin" stays an argument). */
@@ -177,15 +178,21 @@ static const command commands[] = {
      "  --space S   read keyspace S\n"},
     {"import", cmd_import, true,
      WRITE_OPTS | OPT_SPACE | OPT_FORMAT | OPT_KEY | OPT_BATCH | OPT_RAW | OPT_FORCE |
-         OPT_DRY_RUN,
+         OPT_DRY_RUN | OPT_TYPED,
      1, INT_MAX,
-     "import [--format tsv|jsonl] [--raw] [--key FIELD] [--batch N] FILE|- | "
+     "import [--format tsv|jsonl] [--raw] [--key FIELD] [--typed] [--batch N] FILE|- | "
      "import --format pack [--force] [--dry-run] FILE [REF...]",
      "Loads records from FILE (or stdin for -), one commit per N records.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
      "  --raw           raw tsv: split at the first tab, no unescaping\n"
-     "  --format jsonl  one JSON object per line; the line is the value\n"
-     "  --key FIELD     jsonl: top-level field holding the key (required)\n"
+     "  --format jsonl  one JSON object per line; the line is the value of a\n"
+     "                  string, unless it is a typed record: {\"key\":K,\n"
+     "                  \"type\":\"string\",\"value\":V} is the string V, and\n"
+     "                  {\"key\":K,\"type\":\"hash\",\"value\":{F:V,...}} a hash\n"
+     "                  (replacing what K held); --raw: no typed records\n"
+     "  --key FIELD     jsonl: top-level field holding the key (required\n"
+     "                  unless --typed)\n"
+     "  --typed         jsonl: what export --typed writes (--key key)\n"
      "  --batch N       records per commit (default 10000)\n"
      "  -m MSG          commit messages \"MSG records A-B\" (default \"import FILE\")\n"
      "  -b BRANCH       write to BRANCH;  --space S  write to keyspace S\n"
@@ -198,14 +205,17 @@ static const command commands[] = {
      "                  first; a damaged one changes nothing (exit 3)\n"
      "  -f, --force     pack: move refs that conflict (exit 4 otherwise)\n"
      "  --dry-run       pack: check the bundle, say what would change\n"},
-    {"export", cmd_export, false, READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW | OPT_PIN, 0,
-     INT_MAX,
-     "export [--format tsv|jsonl] [--raw] [--pin[=TTL]] | export --format pack FILE|- [REF...]",
+    {"export", cmd_export, false,
+     READ_OPTS | OPT_SPACE | OPT_FORMAT | OPT_RAW | OPT_PIN | OPT_TYPED, 0, INT_MAX,
+     "export [--format tsv|jsonl] [--raw] [--typed] [--pin[=TTL]] | "
+     "export --format pack FILE|- [REF...]",
      "Writes every key of the keyspace to stdout, in key order.\n"
      "  --format tsv    KEY<TAB>VALUE lines, tsv-escaped (the default)\n"
      "  --raw           raw tsv: bytes as they are (a key or value holding a\n"
      "                  tab or newline is an error)\n"
      "  --format jsonl  each value as a line (every value must be a JSON object)\n"
+     "  --typed         jsonl: one typed record per string and hash, any bytes\n"
+     "                  (import --format jsonl --typed reads them back)\n"
      "  --at REF        read the version REF;  -b BRANCH  read BRANCH\n"
      "  --space S       read keyspace S\n"
      "  --format pack   a bundle to FILE (- for stdout): the branches and tags\n"
@@ -496,7 +506,11 @@ int cli_snapshot(cli *c, const char *name, cairn_snapshot **out)
 
 cairn_format cli_format(const cli *c)
 {
-    return c->raw ? CAIRN_TSV_RAW : c->format;
+    if (c->raw && c->format == CAIRN_TSV)
+        return CAIRN_TSV_RAW;
+    if (c->typed && c->format == CAIRN_JSONL)
+        return CAIRN_JSONL_TYPED;
+    return c->format;
 }
 
 size_t cli_utf8_len(const unsigned char *s, size_t avail)
@@ -667,6 +681,9 @@ static int set_option(cli *c, const option_def *def, const char *value)
         break;
     case OPT_RAW:
         c->raw = true;
+        break;
+    case OPT_TYPED:
+        c->typed = true;
         break;
     case OPT_FORCE:
         c->force = true;
@@ -872,8 +889,9 @@ static int check_command(const cli *c, const command *cmd)
                          option_name(c->seen & OPT_FORCE ? OPT_FORCE : OPT_DRY_RUN));
     if (c->pack) {
         cli_opts other = c->seen & (cmd->run == cmd_import ? (WRITE_OPTS | OPT_SPACE | OPT_KEY |
-                                                              OPT_BATCH | OPT_RAW)
-                                                           : (READ_OPTS | OPT_SPACE | OPT_RAW));
+                                                              OPT_BATCH | OPT_RAW | OPT_TYPED)
+                                                           : (READ_OPTS | OPT_SPACE | OPT_RAW |
+                                                              OPT_TYPED));
         if (other)
             return cli_usage("%s does not go with --format pack (a bundle holds whole "
                              "branches and tags: name them as arguments)",
@@ -885,14 +903,18 @@ static int check_command(const cli *c, const command *cmd)
     }
     if (cmd->run == cmd_export && c->pack && c->n_args < 1)
         return cli_usage("export --format pack: missing FILE (- for stdout)");
+    if (c->typed && c->format != CAIRN_JSONL)
+        return cli_usage("--typed applies only to --format jsonl");
     if (strcmp(cmd->name, "import") == 0 && !c->pack) {
-        if (c->format == CAIRN_JSONL && !c->key_field)
-            return cli_usage("import --format jsonl needs --key FIELD");
+        if (c->format == CAIRN_JSONL && !c->key_field && !c->typed)
+            return cli_usage("import --format jsonl needs --key FIELD (or --typed: --key key)");
         if (c->format != CAIRN_JSONL && c->key_field)
             return cli_usage("--key applies only to --format jsonl");
+        if (c->raw && c->typed)
+            return cli_usage("give --raw (no typed records) or --typed, not both");
     }
-    if (c->raw && c->format != CAIRN_TSV)
-        return cli_usage("--raw applies only to --format tsv");
+    if (c->raw && c->format != CAIRN_TSV && !(c->format == CAIRN_JSONL && cmd->run == cmd_import))
+        return cli_usage("--raw applies only to --format tsv (and to import --format jsonl)");
     return 0;
 }
 

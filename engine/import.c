@@ -10,7 +10,13 @@
  *     tsv      KEY<TAB>VALUE, both escaped as in tsv.h; the first tab splits
  *     raw tsv  KEY<TAB>VALUE, split at the first tab, bytes taken as they are
  *     jsonl    one JSON object; the key is top-level field key_field (string:
- *              unescaped bytes; number: its text), the value the whole line
+ *              unescaped bytes; number: its text), the value the whole line;
+ *              or, if the object has a top-level "type", a typed record: a
+ *              string, or a hash whose fields replace the key's (jsonl.h)
+ *
+ * jsonl records are written through the typed writers (cairn.h, "hashes"):
+ * a string replaces a hash of its name, and a hash a string, so a store
+ * loaded from jsonl keeps every key one kind. tsv records are plain puts.
  *
  * Records are committed every opts->batch records, each commit with the
  * message "import SOURCE records A-B" (1-based record numbers; opts->message
@@ -24,6 +30,9 @@
  *
  * Export writes one line per key; a value the format cannot hold (jsonl: not
  * one JSON object on one line; raw tsv: tsv.h) stops it before that line.
+ * Typed jsonl export walks the strings and the hash names together in key
+ * order and writes one typed record per key (a hash's fields in field
+ * order), which a jsonl import reads back as the same strings and hashes.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,6 +44,7 @@
 #include <sys/types.h>
 
 #include "alloc.h"
+#include "bytes.h"
 #include "cairn.h"
 #include "error.h"
 #include "jsonl.h"
@@ -55,7 +65,7 @@ typedef struct importer {
     uint64_t commits;      /* commits written (a batch that changed nothing writes none) */
     uint64_t bytes;        /* input bytes consumed */
     uint64_t total_bytes;  /* size of the input if it is a regular file, else 0 */
-    char *key_copy;        /* jsonl: the current line's key (malloc'd) */
+    cairn__jsonl_record rec; /* jsonl: the current line, parsed */
     char *line;            /* the line being parsed (get_line's buffer) */
     size_t line_cap;
     char *rest;            /* the rest of a line whose read a signal interrupted */
@@ -152,35 +162,54 @@ done:
     return 0;
 }
 
-/* Checks a jsonl line and takes its key field. OUT: key (im->key_copy) and
- * value (the whole line). */
+/* Checks a jsonl line and parses it into im->rec: its key and, for an
+ * untyped line or a typed string, the value; for a typed hash, its fields.
+ * OUT: key and value spans (a hash's value: empty). */
 static int parse_jsonl(importer *im, char *line, size_t len, cairn_val *key, cairn_val *val)
 {
+    bool typed = !(im->opts->flags & CAIRN_IMPORT_UNTYPED);
     cairn__jsonl_error err;
-    char what[512];
-    size_t key_len;
+    char what[768];
     int rc;
 
-    cairn__free(im->key_copy);
-    im->key_copy = NULL;
-    rc = cairn__jsonl_field(line, len, im->opts->key_field, &im->key_copy, &key_len, &err);
+    rc = cairn__jsonl_record_parse(line, len, im->opts->key_field, typed, &im->rec, &err);
     if (rc == CAIRN_BADINPUT)
         return line_fail(im, rc, "%s",
                          cairn__jsonl_describe(&err, im->opts->key_field, what, sizeof(what)));
     if (rc)
         return line_fail(im, rc, "%s", cairn_strerror(rc));
-    key->data = im->key_copy;
-    key->len = key_len;
-    val->data = line;
-    val->len = len;
+    *key = im->rec.key;
+    *val = im->rec.type == CAIRN__JSONL_HASH ? (cairn_val){"", 0} : im->rec.value;
     return 0;
+}
+
+/* Records a parsed jsonl line: a string (an untyped line is one, the line
+ * its value), or a hash replacing whatever the key held. */
+static int record_jsonl(importer *im, const cairn_val *key, const cairn_val *val)
+{
+    const char *space = im->opts->space;
+    size_t i;
+    int rc;
+
+    if (im->rec.type != CAIRN__JSONL_HASH)
+        return cairn_txn_set_string(im->txn, space, key->data, key->len, val->data, val->len);
+    if ((rc = cairn_txn_hclear(im->txn, space, key->data, key->len, NULL)))
+        return rc;
+    /* (The first field's hset removes a string of the name.) */
+    for (i = 0; !rc && i < im->rec.n_pairs; i++) {
+        const cairn__jsonl_pair *p = &im->rec.pairs[i];
+        rc = cairn_txn_hset(im->txn, space, key->data, key->len, p->field.data, p->field.len,
+                            p->value.data, p->value.len, NULL);
+    }
+    return rc;
 }
 
 /* Adds one record to the open batch (beginning one if needed) and commits
  * the batch when it is full. */
-static int add_record(importer *im, const cairn_val *key, const cairn_val *val)
+static int add_record(importer *im, cairn_format format, const cairn_val *key,
+                      const cairn_val *val)
 {
-    char detail[256];
+    char detail[512];
     int rc;
 
     if (key->len > CAIRN_KEY_MAX)
@@ -193,7 +222,10 @@ static int add_record(importer *im, const cairn_val *key, const cairn_val *val)
         im->txn = NULL;
         return cairn__fail_context(rc, "%s: beginning a transaction", im->source);
     }
-    rc = cairn_txn_put(im->txn, im->opts->space, key->data, key->len, val->data, val->len);
+    if (format == CAIRN_JSONL)
+        rc = record_jsonl(im, key, val);
+    else
+        rc = cairn_txn_put(im->txn, im->opts->space, key->data, key->len, val->data, val->len);
     if (rc) {
         const char *what = cairn_strerror(rc);
         snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
@@ -350,6 +382,7 @@ static int read_line(importer *im, FILE *in, size_t *len)
 int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint64_t *records,
                  uint64_t *commits)
 {
+    cairn_import_options opts_copy;
     cairn_format format;
     importer im;
     size_t len = 0;
@@ -364,14 +397,26 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     if (!db || !in || !opts)
         return cairn__fail(CAIRN_BADARG, "import: db, input and options are required");
     format = opts->format ? opts->format : CAIRN_TSV;
-    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW)
+    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW &&
+        format != CAIRN_JSONL_TYPED)
         return cairn__fail(CAIRN_BADARG, "import: unknown format %d", (int)format);
-    if (format == CAIRN_JSONL && (!opts->key_field || !opts->key_field[0]))
+    if (opts->flags & ~CAIRN_IMPORT_UNTYPED)
+        return cairn__fail(CAIRN_BADARG, "import: unknown flags 0x%x",
+                           opts->flags & ~CAIRN_IMPORT_UNTYPED);
+    /* Typed jsonl is jsonl whose key field defaults to "key" (what typed
+     * export writes). */
+    opts_copy = *opts;
+    if (format == CAIRN_JSONL_TYPED) {
+        format = CAIRN_JSONL;
+        if (!opts_copy.key_field || !opts_copy.key_field[0])
+            opts_copy.key_field = "key";
+    }
+    if (format == CAIRN_JSONL && (!opts_copy.key_field || !opts_copy.key_field[0]))
         return cairn__fail(CAIRN_BADARG, "import: jsonl needs a key field");
 
     memset(&im, 0, sizeof(im));
     im.db = db;
-    im.opts = opts;
+    im.opts = &opts_copy;
     im.source = opts->source ? opts->source : "input";
     im.batch = opts->batch ? opts->batch : IMPORT_BATCH_DEFAULT;
     im.total_bytes = stream_size(in);
@@ -393,7 +438,7 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
             rc = parse_jsonl(&im, im.line, len, &key, &val);
         else
             rc = parse_tsv(&im, im.line, len, format == CAIRN_TSV_RAW, &key, &val);
-        if (rc || (rc = add_record(&im, &key, &val)))
+        if (rc || (rc = add_record(&im, format, &key, &val)))
             break;
         if (opts->progress)
             opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
@@ -411,7 +456,7 @@ int cairn_import(cairn_db *db, void *in, const cairn_import_options *opts, uint6
     }
     if (opts->progress && (!rc || rc == -ECANCELED))
         opts->progress(opts->progress_ctx, im.records, im.bytes, im.total_bytes);
-    cairn__free(im.key_copy);
+    cairn__jsonl_record_free(&im.rec);
     cairn__free(im.line);
     cairn__free(im.rest);
     if (records)
@@ -474,7 +519,7 @@ static bool record_fits(cairn_format format, const cairn_val *key, const cairn_v
             cairn__jsonl_describe(&err, NULL, problem + strlen(problem),
                                   sizeof(problem) - strlen(problem));
             snprintf(problem + strlen(problem), sizeof(problem) - strlen(problem),
-                     "); export it as tsv instead");
+                     "); export it as tsv, or as typed jsonl, instead");
         }
     } else if (format == CAIRN_TSV_RAW &&
                (raw_problem = cairn__tsv_raw_problem(key->data, key->len, val->data, val->len)))
@@ -489,6 +534,146 @@ static bool record_fits(cairn_format format, const cairn_val *key, const cairn_v
              format == CAIRN_JSONL ? "value" : "record", key_text ? key_text : "?", problem);
     cairn__free(key_text);
     return false;
+}
+
+/* ---------------------------------------------------------------- typed export */
+
+/* The state of a typed export. */
+typedef struct typed_export {
+    FILE *out;
+    cairn_snapshot *snap;
+    const char *space;
+    cairn_iter *strings, *hashes; /* the keys of space, and of its counts keyspace */
+    cairn_val str_key, str_val;   /* the next string (has_str) */
+    cairn_val hash_key;           /* the next hash name (has_hash) */
+    bool has_str, has_hash;
+    uint64_t bytes;               /* written so far, roughly */
+    char *detail;                 /* what went wrong, for the caller's message */
+    size_t detail_size;
+} typed_export;
+
+static int typed_write(typed_export *tx, const char *text)
+{
+    size_t n = strlen(text);
+    tx->bytes += n;
+    return write_bytes(tx->out, text, n);
+}
+
+static int typed_write_string(typed_export *tx, const cairn_val *v)
+{
+    tx->bytes += v->len + 2;
+    return cairn__jsonl_write_string(tx->out, v->data, v->len);
+}
+
+/* {"key":K,"type":"string","value":V} */
+static int write_typed_string(typed_export *tx)
+{
+    int rc;
+
+    if ((rc = typed_write(tx, "{\"key\":")) || (rc = typed_write_string(tx, &tx->str_key)) ||
+        (rc = typed_write(tx, ",\"type\":\"string\",\"value\":")) ||
+        (rc = typed_write_string(tx, &tx->str_val)) || (rc = typed_write(tx, "}\n")))
+        return rc;
+    return 0;
+}
+
+/* {"key":K,"type":"hash","value":{"F1":"V1",...}}, fields in field order. */
+static int write_typed_hash(typed_export *tx)
+{
+    cairn_iter *fields;
+    cairn_val field, value;
+    bool first = true;
+    int rc;
+
+    if ((rc = cairn_hiter_open(tx->snap, tx->space, tx->hash_key.data, tx->hash_key.len, NULL,
+                               0, &fields))) {
+        snprintf(tx->detail, tx->detail_size, "%s", cairn_errdetail());
+        return rc;
+    }
+    if ((rc = typed_write(tx, "{\"key\":")) || (rc = typed_write_string(tx, &tx->hash_key)) ||
+        (rc = typed_write(tx, ",\"type\":\"hash\",\"value\":{")))
+        goto done;
+    while (!(rc = cairn_iter_next(fields, &field, &value))) {
+        if ((!first && (rc = typed_write(tx, ","))) || (rc = typed_write_string(tx, &field)) ||
+            (rc = typed_write(tx, ":")) || (rc = typed_write_string(tx, &value)))
+            goto done;
+        first = false;
+    }
+    if (rc != CAIRN_NOTFOUND) {
+        snprintf(tx->detail, tx->detail_size, "%s", cairn_errdetail());
+        goto done;
+    }
+    rc = typed_write(tx, "}}\n");
+done:
+    cairn_iter_close(fields);
+    return rc;
+}
+
+/* Steps one of the two walks. OUT: *has and the entry. */
+static int typed_step(typed_export *tx, cairn_iter *it, bool *has, cairn_val *key,
+                      cairn_val *val)
+{
+    int rc = cairn_iter_next(it, key, val);
+
+    *has = rc == 0;
+    if (rc == CAIRN_NOTFOUND)
+        return 0;
+    if (rc)
+        snprintf(tx->detail, tx->detail_size, "%s", cairn_errdetail());
+    return rc;
+}
+
+/* Writes the strings and hashes of tx->space in key order, one typed record
+ * each, as cairn_export does for CAIRN_JSONL_TYPED. OUT: *records. */
+static int export_typed(typed_export *tx, cairn_progress_fn progress, void *progress_ctx,
+                        uint64_t *records)
+{
+    char counts[CAIRN_NAME_MAX + 1], *key_text = NULL;
+    cairn_val count;
+    int rc, c;
+
+    if ((rc = cairn_hash_spaces(tx->space, NULL, counts)) ||
+        (rc = cairn_iter_open(tx->snap, tx->space, NULL, 0, NULL, 0, 0, &tx->strings)) ||
+        (rc = cairn_iter_open(tx->snap, counts, NULL, 0, NULL, 0, 0, &tx->hashes))) {
+        snprintf(tx->detail, tx->detail_size, "export: %s", cairn_errdetail());
+        return rc;
+    }
+    if ((rc = typed_step(tx, tx->strings, &tx->has_str, &tx->str_key, &tx->str_val)) ||
+        (rc = typed_step(tx, tx->hashes, &tx->has_hash, &tx->hash_key, &count)))
+        return rc;
+    while (tx->has_str || tx->has_hash) {
+        c = !tx->has_hash ? -1
+            : !tx->has_str
+                ? 1
+                : cairn__bytes_cmp(tx->str_key.data, tx->str_key.len, tx->hash_key.data,
+                                   tx->hash_key.len);
+        if (c == 0) {
+            /* Only the general writers can make one (cairn.h, "hashes"). */
+            if (cairn_tsv_escape(tx->str_key.data, tx->str_key.len, &key_text))
+                key_text = NULL;
+            snprintf(tx->detail, tx->detail_size,
+                     "export: key '%.200s' is both a string and a hash (written through "
+                     "cairn_txn_put, which does not know about hashes), so it cannot be one "
+                     "typed record",
+                     key_text ? key_text : "?");
+            cairn__free(key_text);
+            return CAIRN_BADINPUT;
+        }
+        rc = c < 0 ? write_typed_string(tx) : write_typed_hash(tx);
+        if (rc) {
+            if (!tx->detail[0])
+                snprintf(tx->detail, tx->detail_size, "export: write error: %s",
+                         cairn_strerror(rc));
+            return rc;
+        }
+        (*records)++;
+        if (progress)
+            progress(progress_ctx, *records, tx->bytes, 0);
+        if ((rc = c < 0 ? typed_step(tx, tx->strings, &tx->has_str, &tx->str_key, &tx->str_val)
+                        : typed_step(tx, tx->hashes, &tx->has_hash, &tx->hash_key, &count)))
+            return rc;
+    }
+    return 0;
 }
 
 /*
@@ -514,10 +699,34 @@ int cairn_export(cairn_db *db, const char *at, const char *space, cairn_format f
         *records = 0;
     if (!db || !out)
         return cairn__fail(CAIRN_BADARG, "export: db and output are required");
-    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW)
+    if (format != CAIRN_TSV && format != CAIRN_JSONL && format != CAIRN_TSV_RAW &&
+        format != CAIRN_JSONL_TYPED)
         return cairn__fail(CAIRN_BADARG, "export: unknown format %d", (int)format);
     if ((rc = cairn_snapshot_open(db, at, &snap)))
         return rc;
+    if (format == CAIRN_JSONL_TYPED) {
+        typed_export tx = {.out = out, .snap = snap, .space = space, .detail = detail,
+                           .detail_size = sizeof(detail)};
+        detail[0] = '\0';
+        rc = export_typed(&tx, progress, progress_ctx, &n);
+        cairn_iter_close(tx.strings);
+        cairn_iter_close(tx.hashes);
+        if (!rc) {
+            errno = 0;
+            if (fflush(out)) {
+                rc = errno > 0 ? -errno : CAIRN_IO;
+                snprintf(detail, sizeof(detail), "export: write error: %s", cairn_strerror(rc));
+            }
+        }
+        if (!rc) {
+            cairn_snapshot_close(snap);
+            if (records)
+                *records = n;
+            return 0;
+        }
+        it = NULL;
+        goto fail_record;
+    }
     if ((rc = cairn_iter_open(snap, space, NULL, 0, NULL, 0, 0, &it)))
         goto fail_iter;
     while (!(rc = cairn_iter_next(it, &key, &val))) {

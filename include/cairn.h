@@ -1216,8 +1216,23 @@ CAIRN_EXTERN int cairn_stats_get(cairn_db *db, const char *at, cairn_stats *out)
  *                  is one of its top-level fields.
  *   CAIRN_TSV_RAW  KEY<TAB>VALUE as bytes, split at the first tab, with no
  *                  escapes at all (for data whose backslashes are data, such
- *                  as systemd's "\x2d"). */
-typedef enum cairn_format { CAIRN_TSV = 1, CAIRN_JSONL = 2, CAIRN_TSV_RAW = 3 } cairn_format;
+ *                  as systemd's "\x2d").
+ *   CAIRN_JSONL_TYPED  typed jsonl (cairn.h, "hashes"; docs/cli.md): one
+ *                  record per string or hash, {"key":K,"type":"string",
+ *                  "value":V} or {"key":K,"type":"hash","value":{F:V,...}}.
+ *                  Export writes it; import reads it as CAIRN_JSONL does
+ *                  (which reads typed records too), with key_field "key"
+ *                  unless set. */
+typedef enum cairn_format {
+    CAIRN_TSV = 1,
+    CAIRN_JSONL = 2,
+    CAIRN_TSV_RAW = 3,
+    CAIRN_JSONL_TYPED = 4
+} cairn_format;
+
+/* cairn_import_options.flags */
+#define CAIRN_IMPORT_UNTYPED 0x1u /* jsonl: no typed records; every line is a string
+                                     whose value is the line, "type" or not */
 
 /* Progress callback for long operations: records done so far, bytes of
  * input consumed (or 0), total bytes if known (else 0). */
@@ -1225,8 +1240,10 @@ typedef void (*cairn_progress_fn)(void *ctx, uint64_t records, uint64_t bytes,
                                   uint64_t total_bytes);
 
 typedef struct cairn_import_options {
-    cairn_format format;    /* CAIRN_TSV (default), CAIRN_JSONL or CAIRN_TSV_RAW */
+    cairn_format format;    /* CAIRN_TSV (default), CAIRN_JSONL, CAIRN_TSV_RAW or
+                               CAIRN_JSONL_TYPED */
     const char *key_field;  /* JSONL: top-level field holding the key */
+    unsigned flags;         /* CAIRN_IMPORT_UNTYPED */
     const char *space;      /* keyspace, NULL for the default */
     const char *branch;     /* NULL for "main" */
     const char *source;     /* name used in messages, e.g. the file name */
@@ -1248,7 +1265,19 @@ typedef struct cairn_import_options {
  * tab, no unescaping), or jsonl (one JSON object per line; the key is the
  * text of top-level field key_field, a string unescaped or a number as
  * written; the value is the whole line). A "\r" before the "\n" is
- * dropped (CRLF input). Each batch commits with the message
+ * dropped (CRLF input).
+ *
+ * jsonl lines with a top-level "type" member are typed records (unless
+ * opts->flags has CAIRN_IMPORT_UNTYPED, or key_field is "type" or
+ * "value"): {"key":K,"type":"string","value":V} stores the string V
+ * itself (unescaped) under K; {"key":K,"type":"hash","value":{F:V,...}}
+ * stores the hash K with those fields (at least one, all strings, each
+ * once), replacing all K held. In typed records \udc80-\udcff stand for the
+ * bytes 0x80-0xff, so any bytes can be written; other members are ignored.
+ * jsonl records go through the typed writers (cairn_txn_set_string for a
+ * string or an untyped line, cairn_txn_hclear and cairn_txn_hset for a
+ * hash), so a key is only ever one kind; tsv records are plain puts
+ * (cairn_txn_put). Each batch commits with the message
  * "PREFIX records A-B" (PREFIX is opts->message, else "import SOURCE").
  *
  * Because every line is one record and batches commit in order, the records
@@ -1268,7 +1297,9 @@ typedef struct cairn_import_options {
  *                   imported). The detail is "SOURCE:LINE: stopped on
  *                   request before this line". If committing that last
  *                   batch fails, its error is returned instead.
- *   CAIRN_BADARG    bad options (unknown format, jsonl without key_field).
+ *   CAIRN_BADARG    bad options (unknown format or flags, jsonl without
+ *                   key_field); a typed record for a reserved keyspace (its
+ *                   detail "SOURCE:LINE: ...").
  *   -errno          a read error (a read interrupted by a signal while
  *                   *stop is still 0 is resumed, not an error).
  *   and the errors of cairn_txn_begin, cairn_txn_put and cairn_txn_commit.
@@ -1291,6 +1322,14 @@ CAIRN_EXTERN int cairn_import(cairn_db *db, void *in /* FILE * */,
  *                  written (a bare value would not re-import).
  *   CAIRN_TSV_RAW  key, tab, value as bytes; a record raw tsv cannot hold
  *                  (cairn_tsv_raw_check) stops the export the same way.
+ *   CAIRN_JSONL_TYPED  one typed record per string and per hash of space
+ *                  (cairn.h, "hashes"), merged in key order, a hash's fields
+ *                  in field order; keys, fields and values as JSON strings
+ *                  (bytes that are not UTF-8 as \udc80-\udcff), so any
+ *                  contents round-trip through a jsonl import. A key that
+ *                  is both a string and a hash (only cairn_txn_put can make
+ *                  one) stops the export with CAIRN_BADINPUT naming it; a
+ *                  reserved keyspace is CAIRN_BADARG.
  * Lines written before a refused key are whole records; *records says how
  * many. progress (may be NULL) is called after each record with
  * progress_ctx, the records and the bytes written so far.

@@ -3,6 +3,12 @@
  * extraction (strings with every escape, numbers as written), the field's
  * type and presence, syntax errors with their columns and wording, and the
  * object check jsonl export applies to each value (cairn__jsonl_object).
+ * Typed records (cairn__jsonl_record_parse): strings and hashes decoded
+ * (escapes, byte escapes \udc80-\udcff, fields sorted), other members
+ * ignored, untyped lines as before (byte escapes still errors there), and
+ * every typed problem with its wording and column. The JSON string writer
+ * of typed export (cairn__jsonl_write_string): exact escapes, and every
+ * byte string read back the same through a typed record.
  */
 #include "jsonl.h"
 #include "test.h"
@@ -265,6 +271,222 @@ static void test_object_check(void)
                      "invalid JSON at column 2: expected a string (a member name)");
 }
 
+/* ---------------------------------------------------------------- typed records */
+
+/* Parses line (typed) with key field "key" into *rec, or fails the test. */
+static void parse_ok(const char *line, size_t len, cairn__jsonl_record *rec)
+{
+    cairn__jsonl_error err;
+    char msg[512];
+
+    if (cairn__jsonl_record_parse(line, len, "key", true, rec, &err))
+        TEST_FAIL("line %.*s: %s", (int)len, line,
+                  cairn__jsonl_describe(&err, "key", msg, sizeof(msg)));
+}
+
+/* line (typed, key field "key") fails with problem and exactly want. */
+static void typed_error(const char *line, cairn__jsonl_problem problem, const char *want)
+{
+    cairn__jsonl_record rec = {0};
+    cairn__jsonl_error err;
+    char msg[512];
+
+    ASSERT_RC(cairn__jsonl_record_parse(line, strlen(line), "key", true, &rec, &err),
+              CAIRN_BADINPUT);
+    cairn__jsonl_describe(&err, "key", msg, sizeof(msg));
+    if (err.problem != problem || strcmp(msg, want) != 0)
+        TEST_FAIL("line %s: got problem %d \"%s\", want %d \"%s\"", line, err.problem, msg,
+                  problem, want);
+    cairn__jsonl_record_free(&rec);
+}
+
+static void test_typed_records(void)
+{
+    cairn__jsonl_record rec = {0};
+    const char *l;
+
+    l = "{\"key\":\"k\",\"type\":\"string\",\"value\":\"a\\tb\\u00e9\"}";
+    parse_ok(l, strlen(l), &rec);
+    ASSERT_EQ(rec.type, CAIRN__JSONL_STRING);
+    ASSERT_MEM_EQ(rec.key.data, rec.key.len, "k", 1);
+    ASSERT_MEM_EQ(rec.value.data, rec.value.len, "a\tb\xc3\xa9", 5);
+
+    /* The type may be escaped too. */
+    l = "{\"key\":\"k\",\"type\":\"\\u0073tring\",\"value\":\"v\"}";
+    parse_ok(l, strlen(l), &rec);
+    ASSERT_EQ(rec.type, CAIRN__JSONL_STRING);
+
+    /* Members in any order, others ignored (redis-dump writes db, ttl and
+     * size), a number key as written, escaped member names. */
+    l = "{\"db\":0,\"value\":{\"f2\":\"b\",\"\":\"\",\"f1\":\"a\"},\"ttl\":-1,"
+        "\"\\u0074ype\":\"hash\",\"key\":12,\"size\":3}";
+    parse_ok(l, strlen(l), &rec);
+    ASSERT_EQ(rec.type, CAIRN__JSONL_HASH);
+    ASSERT_MEM_EQ(rec.key.data, rec.key.len, "12", 2);
+    ASSERT_EQ(rec.n_pairs, 3);
+    /* Sorted by field. */
+    ASSERT_MEM_EQ(rec.pairs[0].field.data, rec.pairs[0].field.len, "", 0);
+    ASSERT_MEM_EQ(rec.pairs[1].field.data, rec.pairs[1].field.len, "f1", 2);
+    ASSERT_MEM_EQ(rec.pairs[1].value.data, rec.pairs[1].value.len, "a", 1);
+    ASSERT_MEM_EQ(rec.pairs[2].field.data, rec.pairs[2].field.len, "f2", 2);
+    ASSERT_MEM_EQ(rec.pairs[2].value.data, rec.pairs[2].value.len, "b", 1);
+
+    /* Byte escapes stand for bytes in key, fields and values; a pair of
+     * surrogates is still one character. */
+    l = "{\"key\":\"\\udcff\\udc80\",\"type\":\"hash\",\"value\":{\"\\udcc3\":"
+        "\"x\\ud83d\\ude00\\udcfe\"}}";
+    parse_ok(l, strlen(l), &rec);
+    ASSERT_MEM_EQ(rec.key.data, rec.key.len, "\xff\x80", 2);
+    ASSERT_MEM_EQ(rec.pairs[0].field.data, rec.pairs[0].field.len, "\xc3", 1);
+    ASSERT_MEM_EQ(rec.pairs[0].value.data, rec.pairs[0].value.len, "x\xf0\x9f\x98\x80\xfe", 6);
+
+    /* No "type": untyped, the line is the value, even with a "value" twice. */
+    l = "{\"key\":\"u\",\"value\":1,\"value\":2}";
+    parse_ok(l, strlen(l), &rec);
+    ASSERT_EQ(rec.type, CAIRN__JSONL_UNTYPED);
+    ASSERT_MEM_EQ(rec.key.data, rec.key.len, "u", 1);
+    ASSERT_MEM_EQ(rec.value.data, rec.value.len, l, strlen(l));
+    /* Untyped lines keep the strict rules: no byte escapes. */
+    typed_error("{\"key\":\"u\",\"x\":\"\\udc80\"}", CAIRN__JSONL_SYNTAX,
+                "invalid JSON at column 17: lone low surrogate in \\u escape");
+    /* Nor does a typed record accept a lone low surrogate below dc80. */
+    typed_error("{\"key\":\"k\",\"type\":\"string\",\"value\":\"\\udc7f\"}", CAIRN__JSONL_SYNTAX,
+                "invalid JSON at column 37: lone low surrogate in \\u escape");
+    /* A typed record with a byte escape and a later syntax error: the
+     * syntax error. */
+    typed_error("{\"type\":\"string\",\"key\":\"\\udc80\",\"value\":\"v\" x}",
+                CAIRN__JSONL_SYNTAX, "invalid JSON at column 45: expected ',' or '}'");
+
+    /* The typing off (flag, or a key field that is "type"): untyped. */
+    cairn__jsonl_error err;
+    l = "{\"key\":\"k\",\"type\":\"PushEvent\"}";
+    ASSERT_OK(cairn__jsonl_record_parse(l, strlen(l), "key", false, &rec, &err));
+    ASSERT_EQ(rec.type, CAIRN__JSONL_UNTYPED);
+    ASSERT_OK(cairn__jsonl_record_parse(l, strlen(l), "type", true, &rec, &err));
+    ASSERT_EQ(rec.type, CAIRN__JSONL_UNTYPED);
+    ASSERT_MEM_EQ(rec.key.data, rec.key.len, "PushEvent", 9);
+    cairn__jsonl_record_free(&rec);
+
+    /* Every typed problem. */
+    typed_error("{\"key\":\"k\",\"type\":\"PushEvent\",\"value\":\"v\"}",
+                CAIRN__JSONL_TYPE_UNKNOWN,
+                "unknown type \"PushEvent\" (column 19): want \"string\" or \"hash\" (a line "
+                "with a top-level \"type\" field is a typed record; import untyped to keep such "
+                "lines whole)");
+    typed_error("{\"key\":\"k\",\"type\":\"list\",\"value\":[\"a\"]}", CAIRN__JSONL_TYPE_UNKNOWN,
+                "unknown type \"list\" (column 19): want \"string\" or \"hash\" (a line with a "
+                "top-level \"type\" field is a typed record; import untyped to keep such lines "
+                "whole)");
+    typed_error("{\"key\":\"k\",\"type\":1,\"value\":\"v\"}", CAIRN__JSONL_TYPE_BAD,
+                "field \"type\" is a number (column 19), want \"string\" or \"hash\"");
+    typed_error("{\"key\":\"k\",\"type\":\"string\"}", CAIRN__JSONL_VALUE_MISSING,
+                "field \"value\" missing (a typed record needs one)");
+    typed_error("{\"key\":\"k\",\"type\":\"string\",\"value\":7}", CAIRN__JSONL_VALUE_BAD,
+                "field \"value\" is a number (column 36), want a string (type \"string\")");
+    typed_error("{\"key\":\"k\",\"type\":\"string\",\"value\":{\"a\":\"b\"}}",
+                CAIRN__JSONL_VALUE_BAD,
+                "field \"value\" is an object (column 36), want a string (type \"string\")");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":\"v\"}", CAIRN__JSONL_VALUE_BAD,
+                "field \"value\" is a string (column 34), want an object of strings (type "
+                "\"hash\")");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":null}", CAIRN__JSONL_VALUE_BAD,
+                "field \"value\" is null (column 34), want an object of strings (type \"hash\")");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":{\"a\":\"1\",\"n\":2}}",
+                CAIRN__JSONL_HASH_FIELD_BAD,
+                "hash field \"n\" is a number (column 47), want a string");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":{\"o\":{\"x\":\"y\"}}}",
+                CAIRN__JSONL_HASH_FIELD_BAD,
+                "hash field \"o\" is an object (column 39), want a string");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":{\"t\":true}}",
+                CAIRN__JSONL_HASH_FIELD_BAD,
+                "hash field \"t\" is a boolean (column 39), want a string");
+    /* Duplicates are found after unescaping; the message names the
+     * second. */
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":{\"f\":\"1\",\"g\":\"2\",\"\\u0066\":\"3\"}}",
+                CAIRN__JSONL_HASH_DUPLICATE,
+                "hash field \"f\" appears more than once (again at column 51)");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":{\"z\":\"1\",\"a\":\"2\",\"z\":\"3\",\"a\":\"4\"}}",
+                CAIRN__JSONL_HASH_DUPLICATE,
+                "hash field \"z\" appears more than once (again at column 51)");
+    typed_error("{\"key\":\"k\",\"type\":\"hash\",\"value\":{}}", CAIRN__JSONL_HASH_EMPTY,
+                "a hash with no fields (column 34): such a hash does not exist, leave the line "
+                "out");
+    typed_error("{\"key\":\"k\",\"type\":\"string\",\"type\":\"hash\",\"value\":\"v\"}",
+                CAIRN__JSONL_DUPLICATE,
+                "field \"type\" appears more than once (again at column 28)");
+    typed_error("{\"key\":\"k\",\"type\":\"string\",\"value\":\"v\",\"value\":\"w\"}",
+                CAIRN__JSONL_DUPLICATE,
+                "field \"value\" appears more than once (again at column 40)");
+    typed_error("{\"type\":\"string\",\"value\":\"v\"}", CAIRN__JSONL_MISSING,
+                "field \"key\" missing");
+    typed_error("{\"key\":[1],\"type\":\"string\",\"value\":\"v\"}", CAIRN__JSONL_BADTYPE,
+                "field \"key\" is an array, want a string or number");
+}
+
+/* Writes data with cairn__jsonl_write_string; OUT: the text (malloc'd). */
+static char *written(const void *data, size_t len)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+
+    ASSERT_TRUE(out != NULL);
+    ASSERT_OK(cairn__jsonl_write_string(out, data, len));
+    ASSERT_EQ(fclose(out), 0);
+    return text;
+}
+
+static void check_written(const void *data, size_t len, const char *want)
+{
+    char *text = written(data, len);
+    if (strcmp(text, want) != 0)
+        TEST_FAIL("wrote %s, want %s", text, want);
+    free(text);
+}
+
+static void test_string_writer(void)
+{
+    cairn__jsonl_record rec = {0};
+    uint8_t bytes[64];
+    char line[1024];
+    int round;
+
+    check_written("", 0, "\"\"");
+    check_written("plain text", 10, "\"plain text\"");
+    check_written("q\"b\\s/", 6, "\"q\\\"b\\\\s/\"");
+    check_written("\n\r\t\b\x01\x1f\x7f", 7, "\"\\n\\r\\t\\u0008\\u0001\\u001f\x7f\"");
+    check_written("a\0b", 3, "\"a\\u0000b\"");
+    /* UTF-8 as it is; bytes of no UTF-8 sequence as byte escapes. */
+    check_written("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+    check_written("\xff\x80\xc3", 3, "\"\\udcff\\udc80\\udcc3\"");
+    check_written("\xc0\x80", 2, "\"\\udcc0\\udc80\"");             /* overlong */
+    check_written("\xed\xa0\x80", 3, "\"\\udced\\udca0\\udc80\"");   /* a surrogate */
+    check_written("\xe2\x82", 2, "\"\\udce2\\udc82\"");             /* cut short */
+
+    /* Any bytes read back the same through a typed record. */
+    for (round = 0; round < 20000; round++) {
+        size_t len = test_rand_below(sizeof(bytes) + 1), i, n;
+        char *text;
+        for (i = 0; i < len; i++) {
+            /* Mostly bytes that matter: controls, quotes, UTF-8 lead and
+             * continuation bytes. */
+            static const uint8_t pick[] = {0, 1, 0x1f, '"', '\\', 'a', 0x7f, 0x80, 0xbf,
+                                           0xc2, 0xc3, 0xe0, 0xe2, 0xed, 0xf0, 0xf4, 0xff};
+            bytes[i] = test_rand_below(3) ? pick[test_rand_below(sizeof(pick))]
+                                          : (uint8_t)test_rand();
+        }
+        text = written(bytes, len);
+        n = (size_t)snprintf(line, sizeof(line), "{\"key\":%s,\"type\":\"string\",\"value\":%s}",
+                             text, text);
+        ASSERT_TRUE(n < sizeof(line));
+        parse_ok(line, n, &rec);
+        ASSERT_MEM_EQ(rec.key.data, rec.key.len, bytes, len);
+        ASSERT_MEM_EQ(rec.value.data, rec.value.len, bytes, len);
+        free(text);
+    }
+    cairn__jsonl_record_free(&rec);
+}
+
 int main(void)
 {
     test_seed_init(1);
@@ -275,6 +497,8 @@ int main(void)
     test_valid_documents();
     test_depth();
     test_object_check();
+    test_typed_records();
+    test_string_writer();
     printf("ok\n");
     return 0;
 }

@@ -5,8 +5,10 @@
 # batches kept, partial batch dropped), stdin, batching and commit
 # messages, --space and -b, the summary's singular, raw tsv (--raw: import,
 # export, scan, and their refusals), jsonl export of values that are not
-# JSON objects (refused, naming the key), and history independence (the
-# same data in any order and batching gives the same root).
+# JSON objects (refused, naming the key), typed jsonl (strings, hashes,
+# export --typed and back, a typed error, --raw for lines whose "type" is
+# their own), and history independence (the same data in any order and
+# batching gives the same root).
 # Usage: test_import.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -210,6 +212,45 @@ expect_eq "$(head -1 "$tmp/out.jsonl")" '{"id": -1.5e3}' "jsonl export order"
 sort "$tmp/in.jsonl" | cmp -s - <(sort "$tmp/out.jsonl") || fail "jsonl export lines"
 "$bin" -s "lmdb:$tmp/json2" import --format jsonl --key id --batch 2 "$tmp/out.jsonl" 2>/dev/null
 expect_eq "$("$bin" -s "lmdb:$tmp/json2" root)" "$("$bin" -s "$db" root)" "jsonl round trip root"
+
+# ---- typed jsonl: strings and hashes (and untyped lines) in, export --typed
+# out, and back to the same root; a typed error names FILE:LINE; --raw keeps
+# lines whose "type" is their own whole.
+db="lmdb:$tmp/typed"
+cat >"$tmp/typed.jsonl" <<'EOF'
+{"key":"s","type":"string","value":"plain \u00e9 \udcff"}
+{"key":"h","type":"hash","value":{"b":"2","a":"1\t"}}
+{"key":"u","n":1}
+EOF
+expect_status 0 "typed import" "$bin" -s "$db" import --format jsonl --key key "$tmp/typed.jsonl"
+"$bin" -s "$db" get s >"$tmp/got"
+printf 'plain \xc3\xa9 \xff\n' | cmp -s - "$tmp/got" || fail "typed string: the value itself"
+expect_eq "$("$bin" -s "$db" get u)" '{"key":"u","n":1}' "untyped line among typed ones"
+expect_status 0 "typed export" "$bin" -s "$db" export --format jsonl --typed
+printf '%s\n' '{"key":"h","type":"hash","value":{"a":"1\t","b":"2"}}' \
+    $'{"key":"s","type":"string","value":"plain \xc3\xa9 \\udcff"}' \
+    '{"key":"u","type":"string","value":"{\"key\":\"u\",\"n\":1}"}' >"$tmp/typed-want.jsonl"
+cmp -s "$tmp/typed-want.jsonl" "$tmp/out" || fail "typed export: $(cat "$tmp/out")"
+cp "$tmp/out" "$tmp/typed-out.jsonl"
+expect_status 0 "typed re-import" "$bin" -s "lmdb:$tmp/typed2" import --format jsonl --typed \
+    --batch 1 "$tmp/typed-out.jsonl"
+expect_eq "$("$bin" -s "lmdb:$tmp/typed2" root)" "$("$bin" -s "$db" root)" "typed round trip root"
+printf '{"key":"a","type":"string","value":"1"}\n{"key":"b","type":"list","value":[]}\n' \
+    >"$tmp/badtype.jsonl"
+expect_status 2 "unknown type" "$bin" -s "$db" import --format jsonl --key key --batch 1 \
+    "$tmp/badtype.jsonl"
+expect_err "badtype.jsonl:2: unknown type \"list\" \(column 19\)" "unknown type: FILE:LINE"
+expect_err "^imported 1 record in 1 commit$" "unknown type: the lines before stay"
+printf '{"id":"e1","type":"PushEvent"}\n' >"$tmp/event.jsonl"
+expect_status 2 "a type of its own" "$bin" -s "$db" import --format jsonl --key id "$tmp/event.jsonl"
+expect_err "import untyped to keep such lines whole" "a type of its own: what to do"
+expect_status 0 "jsonl --raw" "$bin" -s "$db" import --format jsonl --key id --raw "$tmp/event.jsonl"
+expect_eq "$("$bin" -s "$db" get e1)" '{"id":"e1","type":"PushEvent"}' "jsonl --raw: the line"
+expect_status 2 "--typed with tsv" "$bin" -s "$db" export --typed
+expect_err "--typed applies only to --format jsonl" "--typed with tsv message"
+expect_status 2 "--raw and --typed" "$bin" -s "$db" import --format jsonl --raw --typed \
+    "$tmp/event.jsonl"
+expect_err "not both" "--raw and --typed message"
 
 # ---- jsonl export of values that are not JSON objects: refused, naming the
 # key, and the bare value is never written.
