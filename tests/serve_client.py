@@ -11,6 +11,10 @@ Usage: serve_client.py MODE PORT [ARGS...]
   raw PORT                     RESP by hand: RESP3 (HELLO 3), pipelining in one
                                write, inline commands, malformed and oversized
                                requests (each closes its own connection only)
+  hashes PORT RECORDS.jsonl SEED  a store loaded from typed jsonl records (strings and
+                               hashes): the hash commands (HGET HMGET HGETALL HLEN
+                               HEXISTS HKEYS HVALS HSTRLEN HSCAN), TYPE, WRONGTYPE,
+                               DBSIZE, SCAN TYPE, RANDOMKEY
   versions PORT N_KEYS SECONDS hammers MGET of all keys from 8 threads while the
                                served version switches: every reply must hold one
                                version (all values equal); prints the versions seen
@@ -253,6 +257,84 @@ def mode_raw(port):
           "refused twice and closed, a bystander unaffected" % len(bad))
 
 
+def mode_hashes(port, path, seed):
+    import json
+    strings, hashes = {}, {}
+    with open(path, 'rb') as f:
+        for line in f:
+            rec = json.loads(line)
+            k = rec['key'].encode('utf-8', 'surrogateescape')
+            if rec['type'] == 'string':
+                strings[k] = rec['value'].encode('utf-8', 'surrogateescape')
+            else:
+                hashes[k] = {fk.encode('utf-8', 'surrogateescape'): fv.encode('utf-8', 'surrogateescape')
+                             for fk, fv in rec['value'].items()}
+    rnd = random.Random(int(seed))
+    r = redis.Redis(host='127.0.0.1', port=port)
+    if r.dbsize() != len(strings) + len(hashes):
+        fail("DBSIZE %d, want %d" % (r.dbsize(), len(strings) + len(hashes)))
+    for h, fields in hashes.items():
+        if r.type(h) != b'hash' or r.hlen(h) != len(fields) or r.ttl(h) != -1:
+            fail("TYPE/HLEN/TTL of hash %r" % h)
+        if r.hgetall(h) != fields:
+            fail("HGETALL %r" % h)
+        if r.hkeys(h) != sorted(fields) or r.hvals(h) != [fields[f] for f in sorted(fields)]:
+            fail("HKEYS/HVALS %r (field order)" % h)
+        for f, v in fields.items():
+            if r.hget(h, f) != v or not r.hexists(h, f) or r.hstrlen(h, f) != len(v):
+                fail("HGET/HEXISTS/HSTRLEN %r %r" % (h, f))
+        if r.hget(h, b'no-such-field') is not None or r.hexists(h, b'no-such-field'):
+            fail("an absent field of %r" % h)
+        pick = rnd.sample(sorted(fields), min(3, len(fields))) + [b'nope']
+        if r.hmget(h, pick) != [fields.get(f) for f in pick]:
+            fail("HMGET %r" % h)
+        for count in (1, 2, 100):
+            got, cursor, calls = {}, 0, 0
+            while True:
+                cursor, batch = r.hscan(h, cursor=cursor, count=count)
+                got.update(batch)
+                calls += 1
+                if cursor == 0 or calls > len(fields) + 3:
+                    break
+            if got != fields:
+                fail("HSCAN %r COUNT %d" % (h, count))
+        try:
+            r.get(h)
+            fail("GET of a hash answered")
+        except redis.exceptions.ResponseError as e:
+            if 'WRONGTYPE' not in str(e):
+                fail("GET of a hash: %s" % e)
+    for k, v in strings.items():
+        if r.get(k) != v or r.type(k) != b'string':
+            fail("string %r" % k)
+        try:
+            r.hget(k, b'f')
+            fail("HGET of a string answered")
+        except redis.exceptions.ResponseError as e:
+            if 'WRONGTYPE' not in str(e):
+                fail("HGET of a string: %s" % e)
+    if r.hgetall(b'no-such-hash') != {} or r.hlen(b'no-such-hash') != 0:
+        fail("an absent hash")
+    if sorted(r.scan_iter(_type='hash', count=3)) != sorted(hashes):
+        fail("SCAN TYPE hash")
+    if sorted(r.scan_iter(_type='string', count=3)) != sorted(strings):
+        fail("SCAN TYPE string")
+    if sorted(r.scan_iter(count=5)) != sorted(list(hashes) + list(strings)):
+        fail("SCAN of strings and hashes")
+    every = set(hashes) | set(strings)
+    drawn = {}
+    for _ in range(40 * len(every)):
+        k = r.randomkey()
+        if k not in every:
+            fail("RANDOMKEY gave %r" % k)
+        drawn[k] = drawn.get(k, 0) + 1
+    if set(drawn) != every:
+        fail("RANDOMKEY never drew %d of %d keys" % (len(every - set(drawn)), len(every)))
+    print("hashes: %d hashes and %d strings: HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS "
+          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, RANDOMKEY drew every key"
+          % (len(hashes), len(strings)))
+
+
 def mode_versions(port, n_keys, seconds):
     keys = ['v%03d' % i for i in range(n_keys)]
     stop = time.time() + seconds
@@ -286,6 +368,8 @@ def main():
         mode_model(port, sys.argv[3], sys.argv[4])
     elif mode == 'raw':
         mode_raw(port)
+    elif mode == 'hashes':
+        mode_hashes(port, sys.argv[3], sys.argv[4])
     elif mode == 'versions':
         mode_versions(port, int(sys.argv[3]), float(sys.argv[4]))
     else:

@@ -80,6 +80,30 @@ kill -TERM "$pid"
 wait "$pid" || fail "serve exited $? on SIGTERM"
 grep -q 'SIGTERM: shutting down' "$tmp/main.err" || fail "the shutdown was not said"
 
+# ---- hashes, loaded from typed jsonl records
+$py - "$tmp/typed.jsonl" <<'EOF'
+import json, random, sys
+rnd = random.Random(7)
+with open(sys.argv[1], 'w') as f:
+    for i in range(30):
+        fields = {'f%d' % j: ('v%d-%d' % (i, j)) * rnd.randint(1, 3) for j in range(rnd.randint(1, 12))}
+        if i % 7 == 0:
+            fields['bin\udc80'] = 'x\udcff\x00y'
+        f.write(json.dumps({'key': 'h%02d' % i, 'type': 'hash', 'value': fields}) + '\n')
+    for i in range(10):
+        f.write(json.dumps({'key': 's%02d' % i, 'type': 'string', 'value': 'string %d' % i}) + '\n')
+EOF
+hdb="lmdb:$tmp/hdb"
+"$bin" -s "$hdb" import --format jsonl --key key "$tmp/typed.jsonl" >"$tmp/out" 2>&1 ||
+    fail "typed import: $(cat "$tmp/out")"
+saved_db=$db
+db=$hdb
+serve hashes --threads 2
+$py "$client" hashes "$port" "$tmp/typed.jsonl" "${CAIRN_TEST_SEED:-1}" || fail "hashes through redis-py"
+expect_eq "$(rc type h01)" hash "TYPE of a hash through redis-cli"
+kill -TERM "$pid"; wait "$pid" || true
+db=$saved_db
+
 # ---- following versions, and a rollback
 for v in 1 2; do
     for i in $(seq -f '%03g' 0 49); do printf 'put\tv%s\t%s\n' "$i" "$v"; done >"$tmp/v.apply"
