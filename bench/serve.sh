@@ -95,7 +95,21 @@ t0=$SECONDS
 redis-cli -p "$rport" --pipe <"$dir/redis.resp" >/dev/null
 echo "redis-server: loaded in $((SECONDS - t0)) s (port $rport)"
 
-rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
+# Both serve the same data, or the comparison means nothing.
+[ "$(redis-cli -p "$cport" dbsize)" = "$(redis-cli -p "$rport" dbsize)" ] ||
+    { echo "serve.sh: DBSIZE differs: cairn $(redis-cli -p "$cport" dbsize), redis $(redis-cli -p "$rport" dbsize)" >&2; exit 1; }
+for i in 0 $((keys / 2)) $((keys - 1)); do
+    k=$(printf 'key:%012d' "$i")
+    [ "$(redis-cli -p "$cport" get "$k")" = "$(redis-cli -p "$rport" get "$k")" ] ||
+        { echo "serve.sh: GET $k differs" >&2; exit 1; }
+done
+[ "$(redis-cli -p "$cport" hget h:000000000007 f5)" = "$(redis-cli -p "$rport" hget h:000000000007 f5)" ] ||
+    { echo "serve.sh: HGET differs" >&2; exit 1; }
+echo "both serve $(redis-cli -p "$cport" dbsize) keys, the same values"
+
+# Resident memory: all, anonymous (heap: caches, buffers) and file-backed
+# (mapped store pages the kernel may drop), in MB.
+rss() { awk '/^(VmRSS|RssAnon|RssFile)/ {printf "%s %.1f MB  ", $1, $2 / 1024}' "/proc/$1/status"; }
 
 # run NAME PORT -- ARGS: one redis-benchmark run; "rps p50 p99" on stdout.
 run() {
@@ -134,6 +148,6 @@ print('%-12s %-4s %12.0f %12.0f %9.2f %9.3f %9.3f %9.3f %9.3f' %
 EOF
     done
 done
-echo "resident memory: cairn serve $(rss "$cairn_pid") bytes, redis-server $(rss "$redis_pid") bytes" |
-    tee -a "$out/serve.txt"
+{ echo "resident memory, cairn serve: $(rss "$cairn_pid")"
+  echo "resident memory, redis-server: $(rss "$redis_pid")"; } | tee -a "$out/serve.txt"
 du -sb "$dir" | awk '{print "data directory (cairn store and inputs):", $1, "bytes"}' | tee -a "$out/serve.txt"
