@@ -53,7 +53,7 @@ static int read_password(const char *path, serve_config *cfg)
     if (!line[0] || strlen(line) > SERVE_PASSWORD_MAX)
         return cli_say(EXIT_USAGE, "serve: --requirepass-file %s: the first line must hold a "
                        "password of 1 to %d bytes", path, SERVE_PASSWORD_MAX);
-    snprintf(cfg->password, sizeof(cfg->password), "%s", line);
+    memcpy(cfg->password, line, strlen(line) + 1); /* fits: checked above */
     cfg->has_password = true;
     return 0;
 }
