@@ -10,13 +10,15 @@
 # cairn/redis (median of the two pairs), and each server's resident memory.
 #
 # Usage: bench/serve.sh [--keys N] [--value-bytes D] [--requests R]
-#                       [--spec SPEC] [--threads T] [--out DIR] PATH/TO/cairn
+#                       [--spec SPEC] [--threads T] [--serve-opts 'OPTS'] [--out DIR]
+#                       PATH/TO/cairn
 #   --spec: the stack cairn serves, with {dir} for a data directory
 #           (default lmdb:{dir}/data; e.g. 'mem:64M>lmdb:{dir}/data' for a
 #           data set larger than its cache).
 set -euo pipefail
 
 keys=1000000 value_bytes=100 requests=1000000 spec='lmdb:{dir}/data' threads=2 out=serve-bench
+serve_opts=''
 while [ $# -gt 1 ]; do
     case $1 in
     --keys) keys=$2; shift 2 ;;
@@ -25,6 +27,7 @@ while [ $# -gt 1 ]; do
     --spec) spec=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --serve-opts) serve_opts=$2; shift 2 ;;
     *) echo "serve.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -74,7 +77,8 @@ t0=$SECONDS
 "$bin" -s "$stack" import --batch 100000 "$dir/strings.tsv" >/dev/null 2>&1
 "$bin" -s "$stack" import --batch 100000 --format jsonl --key key "$dir/hashes.jsonl" >/dev/null 2>&1
 echo "cairn: loaded $keys keys and $hashes hashes in $((SECONDS - t0)) s ($stack)"
-"$bin" -s "$stack" serve --listen 127.0.0.1:0 --threads "$threads" 2>"$dir/serve.err" &
+# shellcheck disable=SC2086 # (serve_opts: words on purpose)
+"$bin" -s "$stack" serve --listen 127.0.0.1:0 --threads "$threads" $serve_opts 2>"$dir/serve.err" &
 cairn_pid=$!
 pids+=("$cairn_pid")
 for _ in $(seq 200); do

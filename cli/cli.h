@@ -79,6 +79,7 @@ typedef uint64_t cli_opts;
 #define OPT_IDLE ((cli_opts)1 << 38)
 #define OPT_KEYS_MAX ((cli_opts)1 << 39)
 #define OPT_TYPED ((cli_opts)1 << 40)
+#define OPT_CACHE ((cli_opts)1 << 41)
 
 /* The parsed command line. Strings point into argv. */
 typedef struct cli {
@@ -117,6 +118,7 @@ typedef struct cli {
     const char *metrics;     /* serve --metrics HOST:PORT */
     const char *ref;         /* serve --ref BRANCH */
     uint64_t threads, maxclients, idle_s, keys_max; /* serve (only if given) */
+    uint64_t cache_bytes;    /* serve --cache: the node cache (only if given) */
     cli_opts seen;           /* OPT_* bits given */
     const char *command;     /* the subcommand's name */
     char **args;             /* its positional arguments */

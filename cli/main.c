@@ -49,6 +49,7 @@ static const option_def options[] = {
     {"maxclients", 0, true, OPT_MAXCLIENTS}, {"requirepass-file", 0, true, OPT_PASSFILE},
     {"metrics", 0, true, OPT_METRICS},    {"ref", 0, true, OPT_REF},
     {"idle-timeout", 0, true, OPT_IDLE},  {"keys-max", 0, true, OPT_KEYS_MAX},
+    {"cache", 0, true, OPT_CACHE},
     {"typed", 0, false, OPT_TYPED},
 };
 /* Options whose value is optional: given only as "--opt=VALUE" (a word
@@ -317,7 +318,7 @@ static const command commands[] = {
      "  -b BRANCH         the branch to follow (default main)\n"},
     {"serve", cmd_serve, false,
      OPT_AT | OPT_REF | OPT_FOLLOW | OPT_LISTEN | OPT_THREADS | OPT_MAXCLIENTS | OPT_PASSFILE |
-         OPT_METRICS | OPT_IDLE | OPT_KEYS_MAX,
+         OPT_METRICS | OPT_IDLE | OPT_KEYS_MAX | OPT_CACHE,
      0, 0,
      "serve [--ref BRANCH|--at VERSION] [--listen 127.0.0.1:6380] [--follow SECONDS] "
      "[--threads N] [--maxclients N] [--requirepass-file FILE] [--metrics HOST:PORT]",
@@ -332,6 +333,7 @@ static const command commands[] = {
      "  --maxclients N       connections at once (default 10000)\n"
      "  --idle-timeout D     close a client idle this long (default 300s; 0: never)\n"
      "  --keys-max N         KEYS refuses a database with more keys (default 100000)\n"
+     "  --cache SIZE         the node cache (default 256M): decoded nodes in memory\n"
      "  --requirepass-file F clients must AUTH with the first line of F\n"
      "  --metrics HOST:PORT  Prometheus metrics over HTTP there\n"},
     {"copy", cmd_copy, false, OPT_FORCE | OPT_DRY_RUN, 2, INT_MAX,
@@ -593,6 +595,24 @@ int cli_flush_stdout(void)
 /* ---------------------------------------------------------------- parsing */
 
 /* Parses a decimal count. */
+/* A size: a whole number with an optional K, M or G (powers of 1024). */
+static bool parse_bytes(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || errno || text[0] == '-')
+        return false;
+    unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+                     : *end == 'G' || *end == 'g' ? 30 : 0;
+    if (shift)
+        end++;
+    if (*end || v > (UINT64_MAX >> shift))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
 static bool parse_count(const char *text, uint64_t *out)
 {
     uint64_t v = 0;
@@ -787,6 +807,10 @@ static int set_option(cli *c, const option_def *def, const char *value)
     case OPT_IDLE:
         if (!parse_duration(value, &c->idle_s) || c->idle_s > 31 * 86400)
             return cli_usage("--idle-timeout needs a duration (0: never), not '%s'", value);
+        break;
+    case OPT_CACHE:
+        if (!parse_bytes(value, &c->cache_bytes) || c->cache_bytes < (1u << 20))
+            return cli_usage("--cache needs a size of at least 1M (such as 64M), not '%s'", value);
         break;
     case OPT_KEYS_MAX:
         if (!parse_count(value, &c->keys_max) || c->keys_max > UINT32_MAX)
@@ -993,6 +1017,8 @@ int main(int argc, char **argv)
         opts.node_size = (uint32_t)c.node_size;
     if (c.seen & OPT_FOLLOW)
         opts.follow_ms = (uint32_t)(c.follow_s * 1000);
+    if (c.seen & OPT_CACHE)
+        opts.node_cache_bytes = (size_t)c.cache_bytes;
     rc = cairn_open(c.spec, &opts, &c.db);
     if (rc == CAIRN_NOTFOUND && c.pack && c.dry_run) {
         cairn_options_init(&opts); /* a store not made yet imports as an empty one */

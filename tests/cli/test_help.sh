@@ -36,6 +36,7 @@ value_for() {
     node-size) value=4096 ;;
     limit | batch | follow | keep-last | threads | maxclients | keys-max | '') value=1 ;; # '' is -n
     idle-timeout) value=1s ;;
+    cache) value=64M ;;
     listen | metrics) value=127.0.0.1:0 ;; # (serve runs until stopped: the bound ends it)
     keep-newer | grace) value=1h ;;
     pin) value=10m ;; # (a bare --pin takes no value: 10m is an argument then)
