@@ -142,8 +142,8 @@ static bool conn_write(serve_worker *w, serve_conn *c)
 
 /* Runs the complete requests in c's input, in order, until replies wait
  * past PAUSE_OUTPUT (the rest stays for later), the input runs out, or a
- * request is malformed. */
-static void conn_run(serve_worker *w, serve_conn *c)
+ * request is malformed. Returns whether it ran any. */
+static bool conn_run(serve_worker *w, serve_conn *c)
 {
     size_t off = 0;
     while (!c->closing && off < c->in_len && resp_out_pending(&c->out) < PAUSE_OUTPUT) {
@@ -170,6 +170,22 @@ static void conn_run(serve_worker *w, serve_conn *c)
     }
     memmove(c->in, c->in + off, c->in_len - off);
     c->in_len -= off;
+    return off > 0 || c->closing;
+}
+
+/* Runs c's requests and writes the replies, again while the socket takes
+ * them all and complete requests remain (a client that sent everything
+ * at once gets no further EPOLLIN to wake it). Returns false when the
+ * connection went. */
+static bool conn_serve(serve_worker *w, serve_conn *c)
+{
+    for (;;) {
+        bool ran = conn_run(w, c);
+        if (!conn_write(w, c))
+            return false;
+        if (!ran || c->want_write || !c->in_len)
+            return true;
+    }
 }
 
 static void conn_read(serve_worker *w, serve_conn *c)
@@ -204,8 +220,7 @@ static void conn_read(serve_worker *w, serve_conn *c)
         if ((size_t)n < room)
             break; /* the socket is drained for now */
     }
-    conn_run(w, c);
-    conn_write(w, c);
+    conn_serve(w, c);
 }
 
 static void accept_all(serve_worker *w)
@@ -298,7 +313,7 @@ static void *worker_main(void *arg)
             serve_conn *c = p;
             if (events[i].events & EPOLLOUT) {
                 if (conn_write(w, c) && !c->want_write && c->in_len)
-                    conn_run(w, c), conn_write(w, c);
+                    conn_serve(w, c);
             } else {
                 conn_read(w, c);
             }
