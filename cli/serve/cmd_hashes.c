@@ -1,0 +1,212 @@
+/*
+ * cmd_hashes.c - `cairn serve`'s hash commands, over the layout of
+ * docs/format.md "Redis types" (engine/hashes.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+
+/* ---------------------------------------------------------------- hashes */
+
+/* 0 if key may be read as a hash (one, or nothing), -1 when replied (a
+ * string: WRONGTYPE; an error). */
+static int hash_ok(cmd_ctx *x, const resp_arg *key, bool *exists)
+{
+    cairn_key_type type;
+    if (serve_type_of(x, key, &type))
+        return -1;
+    if (type == CAIRN_TYPE_STRING) {
+        serve_reply_wrongtype(x);
+        return -1;
+    }
+    *exists = type == CAIRN_TYPE_HASH;
+    return 0;
+}
+
+/* One field: 1 found, 0 not, -1 replied. A string key is WRONGTYPE. */
+static int hfield(cmd_ctx *x, const resp_arg *key, const resp_arg *field, cairn_val *v)
+{
+    const char *space = serve_space_of(x);
+    bool exists;
+    if (!space)
+        return 0;
+    int rc = cairn_hget(serve_snap(x), space, key->ptr, key->len, field->ptr, field->len, v);
+    if (rc == 0)
+        return 1;
+    if (rc != CAIRN_NOTFOUND && rc != CAIRN_KEYTOOBIG) {
+        serve_reply_error(x, rc);
+        return -1;
+    }
+    return hash_ok(x, key, &exists);
+}
+
+void redis_hget(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = hfield(x, serve_arg(x, 1), serve_arg(x, 2), &v);
+    if (r < 0)
+        return;
+    atomic_fetch_add(r ? &x->w->srv->stats.keyspace_hits : &x->w->srv->stats.keyspace_misses, 1);
+    if (r)
+        resp_out_bulk(x->out, v.data, v.len);
+    else
+        resp_out_null(x->out);
+}
+
+void redis_hexists(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = hfield(x, serve_arg(x, 1), serve_arg(x, 2), &v);
+    if (r >= 0)
+        resp_out_int(x->out, r);
+}
+
+void redis_hstrlen(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = hfield(x, serve_arg(x, 1), serve_arg(x, 2), &v);
+    if (r >= 0)
+        resp_out_int(x->out, r ? (long long)v.len : 0);
+}
+
+void redis_hmget(cmd_ctx *x)
+{
+    bool exists;
+    if (hash_ok(x, serve_arg(x, 1), &exists))
+        return;
+    resp_out_array(x->out, x->req->argc - 2);
+    for (size_t i = 2; i < x->req->argc; i++) {
+        cairn_val v;
+        int r = exists ? hfield(x, serve_arg(x, 1), serve_arg(x, i), &v) : 0;
+        if (r < 0) /* a store error mid-reply: the rest answer nil */
+            r = 0;
+        if (r)
+            resp_out_bulk(x->out, v.data, v.len);
+        else
+            resp_out_null(x->out);
+    }
+}
+
+void redis_hlen(cmd_ctx *x)
+{
+    const char *space = serve_space_of(x);
+    bool exists;
+    uint64_t n = 0;
+    if (hash_ok(x, serve_arg(x, 1), &exists))
+        return;
+    int rc = exists ? cairn_hlen(serve_snap(x), space, serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, &n) : 0;
+    if (rc && rc != CAIRN_NOTFOUND)
+        return serve_reply_error(x, rc);
+    resp_out_int(x->out, (long long)n);
+}
+
+/* HGETALL, HKEYS, HVALS: the fields in field order. */
+static void hash_all(cmd_ctx *x, bool fields, bool values)
+{
+    const char *space = serve_space_of(x);
+    bool exists;
+    uint64_t n = 0;
+    cairn_iter *it = NULL;
+    if (hash_ok(x, serve_arg(x, 1), &exists))
+        return;
+    int rc = exists ? cairn_hlen(serve_snap(x), space, serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, &n) : 0;
+    if (!rc && n)
+        rc = cairn_hiter_open(serve_snap(x), space, serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, NULL, 0, &it);
+    if (rc && rc != CAIRN_NOTFOUND)
+        return serve_reply_error(x, rc);
+    if (fields && values)
+        resp_out_map(x->out, (size_t)n);
+    else
+        resp_out_array(x->out, (size_t)n);
+    cairn_val f, v;
+    uint64_t got = 0;
+    while (it && got < n && (rc = cairn_iter_next(it, &f, &v)) == 0) {
+        if (fields)
+            resp_out_bulk(x->out, f.data, f.len);
+        if (values)
+            resp_out_bulk(x->out, v.data, v.len);
+        got++;
+    }
+    /* The count promised: a hash whose fields fell short of its count
+     * (a damaged store) is filled with nils rather than a broken reply. */
+    for (; got < n; got++) {
+        if (fields)
+            resp_out_null(x->out);
+        if (values)
+            resp_out_null(x->out);
+    }
+    if (it)
+        cairn_iter_close(it);
+}
+
+void redis_hgetall(cmd_ctx *x)
+{
+    hash_all(x, true, true);
+}
+
+void redis_hkeys(cmd_ctx *x)
+{
+    hash_all(x, true, false);
+}
+
+void redis_hvals(cmd_ctx *x)
+{
+    hash_all(x, false, true);
+}
+
+void redis_hscan(cmd_ctx *x)
+{
+    const resp_arg *pattern = NULL, *unused = NULL;
+    long long count = SCAN_DEFAULT_COUNT, visited = 0;
+    uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
+    size_t from_len = 0, last_len = 0, n_items = 0;
+    bool exists, more = false;
+    if (!serve_cursor_decode(serve_arg(x, 2)->ptr, serve_arg(x, 2)->len, from, &from_len)) {
+        resp_out_error(x->out, "ERR invalid cursor");
+        return;
+    }
+    if (!serve_scan_options(x, 3, false, &pattern, &count, &unused) || hash_ok(x, serve_arg(x, 1), &exists))
+        return;
+    bool started = serve_arg(x, 2)->len != 1 || serve_arg(x, 2)->ptr[0] != '0';
+    cairn_iter *it = NULL;
+    int rc = exists ? cairn_hiter_open(serve_snap(x), serve_space_of(x), serve_arg(x, 1)->ptr, serve_arg(x, 1)->len,
+                                       started ? from : NULL, from_len, &it)
+                    : 0;
+    if (rc)
+        return serve_reply_error(x, rc);
+    resp_out items;
+    if (resp_out_init(&items, resp_out_proto(x->out))) {
+        if (it)
+            cairn_iter_close(it);
+        resp_out_error(x->out, "ERR out of memory");
+        return;
+    }
+    cairn_val f, v;
+    while (it && (rc = cairn_iter_next(it, &f, &v)) == 0) {
+        if (started && f.len == from_len && memcmp(f.data, from, from_len) == 0)
+            continue;
+        if (visited >= count) {
+            more = true;
+            break;
+        }
+        visited++;
+        memcpy(last, f.data, f.len);
+        last_len = f.len;
+        if (pattern && !serve_glob(pattern->ptr, pattern->len, f.data, f.len, 0))
+            continue;
+        resp_out_bulk(&items, f.data, f.len);
+        resp_out_bulk(&items, v.data, v.len);
+        n_items += 2;
+    }
+    if (it)
+        cairn_iter_close(it);
+    if (rc && rc != CAIRN_NOTFOUND)
+        serve_reply_error(x, rc);
+    else
+        serve_scan_reply(x, more, last, last_len, &items, n_items);
+    resp_out_free(&items);
+}
+

@@ -1,0 +1,546 @@
+/*
+ * cmd_keys.c - `cairn serve`'s string commands, the database (DBSIZE,
+ * RANDOMKEY) and the scans (SCAN, KEYS, their cursors and globs).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+
+/* ---------------------------------------------------------------- cursors */
+
+/* A SCAN cursor is the last key returned, as a decimal number (clients
+ * such as redis-py parse cursors as integers): the big-endian value of the
+ * byte 1 followed by the key's bytes (the 1 keeps leading zero bytes), so
+ * "0" stays the start and the end. A scan goes on after that key in key
+ * order, so a key present through the whole scan is returned once even if
+ * the version switches meanwhile. */
+size_t serve_cursor_encode(const uint8_t *key, size_t len, char *out)
+{
+    uint8_t num[CURSOR_KEY_MAX + 1];
+    size_t n = len + 1, digits = 0;
+    num[0] = 1;
+    memcpy(num + 1, key, len);
+    /* Repeated division by 10 of the big-endian number. */
+    size_t start = 0;
+    while (start < n) {
+        unsigned rem = 0;
+        for (size_t i = start; i < n; i++) {
+            unsigned cur = rem * 256 + num[i];
+            num[i] = (uint8_t)(cur / 10);
+            rem = cur % 10;
+        }
+        out[digits++] = (char)('0' + rem);
+        while (start < n && num[start] == 0)
+            start++;
+    }
+    for (size_t i = 0; i < digits / 2; i++) {
+        char t = out[i];
+        out[i] = out[digits - 1 - i];
+        out[digits - 1 - i] = t;
+    }
+    return digits;
+}
+
+/* Decodes a cursor: "0" is the start (*len 0). false: not a cursor. */
+bool serve_cursor_decode(const char *s, size_t len, uint8_t *key, size_t *key_len)
+{
+    uint8_t num[CURSOR_KEY_MAX + 2];
+    size_t n = 0;
+    if (len == 0 || len > CURSOR_DIGITS)
+        return false;
+    if (len == 1 && s[0] == '0') {
+        *key_len = 0;
+        return true;
+    }
+    /* num = num * 10 + digit, big-endian, least significant byte last */
+    memset(num, 0, sizeof(num));
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        unsigned carry = (unsigned)(s[i] - '0');
+        for (size_t j = sizeof(num); j-- > 0;) {
+            unsigned cur = num[j] * 10u + carry;
+            num[j] = (uint8_t)cur;
+            carry = cur >> 8;
+        }
+        if (carry)
+            return false;
+    }
+    while (n < sizeof(num) && num[n] == 0)
+        n++;
+    if (n == sizeof(num) || num[n] != 1)
+        return false; /* not 1 followed by the key */
+    *key_len = sizeof(num) - n - 1;
+    if (*key_len > CURSOR_KEY_MAX)
+        return false;
+    memcpy(key, num + n + 1, *key_len);
+    return true;
+}
+
+/* ---------------------------------------------------------------- strings */
+
+
+void redis_get(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = serve_lookup(x, serve_arg(x, 1), &v);
+    if (r < 0)
+        return;
+    atomic_fetch_add(r ? &x->w->srv->stats.keyspace_hits : &x->w->srv->stats.keyspace_misses, 1);
+    if (r)
+        resp_out_bulk(x->out, v.data, v.len);
+    else
+        resp_out_null(x->out);
+}
+
+void redis_mget(cmd_ctx *x)
+{
+    const char *space = serve_space_of(x);
+    resp_out_array(x->out, x->req->argc - 1);
+    for (size_t i = 1; i < x->req->argc; i++) {
+        cairn_val v;
+        int rc = space ? cairn_get(serve_snap(x), space, serve_arg(x, i)->ptr, serve_arg(x, i)->len, &v)
+                       : CAIRN_NOTFOUND;
+        if (rc == 0) {
+            atomic_fetch_add(&x->w->srv->stats.keyspace_hits, 1);
+            resp_out_bulk(x->out, v.data, v.len);
+        } else {
+            /* Redis answers nil for a key it cannot give (missing, another
+             * type); a store error is nil too, counted and logged once. */
+            atomic_fetch_add(&x->w->srv->stats.keyspace_misses, 1);
+            resp_out_null(x->out);
+        }
+    }
+}
+
+void serve_reply_wrongtype(cmd_ctx *x)
+{
+    resp_out_error(x->out, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+/* The type of key (a string, a hash, none); a negative error (replied). */
+int serve_type_of(cmd_ctx *x, const resp_arg *key, cairn_key_type *type)
+{
+    const char *space = serve_space_of(x);
+    *type = CAIRN_TYPE_NONE;
+    if (!space)
+        return 0;
+    int rc = cairn_type(serve_snap(x), space, key->ptr, key->len, type);
+    if (rc == CAIRN_KEYTOOBIG || rc == CAIRN_NOTFOUND)
+        return 0;
+    if (rc) {
+        serve_reply_error(x, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Looks a string up: 1 found, 0 not, or a negative error (replied; a
+ * hash is WRONGTYPE, as Redis's string commands answer). */
+int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
+{
+    const char *space = serve_space_of(x);
+    cairn_key_type type;
+    if (!space)
+        return 0;
+    int rc = cairn_get(serve_snap(x), space, key->ptr, key->len, v);
+    if (rc == 0)
+        return 1;
+    if (rc == CAIRN_KEYTOOBIG)
+        return 0;
+    if (rc != CAIRN_NOTFOUND) {
+        serve_reply_error(x, rc);
+        return -1;
+    }
+    if (serve_type_of(x, key, &type))
+        return -1;
+    if (type == CAIRN_TYPE_HASH) {
+        serve_reply_wrongtype(x);
+        return -1;
+    }
+    return 0;
+}
+
+void redis_exists(cmd_ctx *x)
+{
+    long long n = 0;
+    for (size_t i = 1; i < x->req->argc; i++) {
+        cairn_key_type type;
+        if (serve_type_of(x, serve_arg(x, i), &type))
+            return;
+        n += type != CAIRN_TYPE_NONE;
+    }
+    resp_out_int(x->out, n);
+}
+
+void redis_strlen(cmd_ctx *x)
+{
+    cairn_val v;
+    int r = serve_lookup(x, serve_arg(x, 1), &v);
+    if (r >= 0)
+        resp_out_int(x->out, r ? (long long)v.len : 0);
+}
+
+void redis_getrange(cmd_ctx *x)
+{
+    long long start, end;
+    cairn_val v;
+    if (!serve_arg_ll(serve_arg(x, 2), &start) || !serve_arg_ll(serve_arg(x, 3), &end))
+        return serve_reply_not_integer(x);
+    int r = serve_lookup(x, serve_arg(x, 1), &v);
+    if (r < 0)
+        return;
+    long long len = r ? (long long)v.len : 0;
+    /* Redis's rules: negative counts from the end; clamp; empty if crossed. */
+    if (start < 0 && end < 0 && start > end) {
+        resp_out_bulk(x->out, "", 0);
+        return;
+    }
+    if (start < 0)
+        start += len;
+    if (end < 0)
+        end += len;
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end >= len)
+        end = len - 1;
+    if (len == 0 || start > end)
+        resp_out_bulk(x->out, "", 0);
+    else
+        resp_out_bulk(x->out, (const char *)v.data + start, (size_t)(end - start + 1));
+}
+
+void redis_type(cmd_ctx *x)
+{
+    cairn_key_type type;
+    if (!serve_type_of(x, serve_arg(x, 1), &type))
+        resp_out_simple(x->out, type == CAIRN_TYPE_STRING ? "string"
+                                : type == CAIRN_TYPE_HASH ? "hash"
+                                                          : "none");
+}
+
+void redis_ttl(cmd_ctx *x)
+{
+    cairn_key_type type;
+    if (!serve_type_of(x, serve_arg(x, 1), &type))
+        resp_out_int(x->out, type != CAIRN_TYPE_NONE ? -1 : -2); /* nothing expires */
+}
+
+/* Strings and hashes of the database, O(log n); 0 for an empty one. */
+int serve_dbsize(cmd_ctx *x, uint64_t *n)
+{
+    const char *space = serve_space_of(x);
+    *n = 0;
+    if (!space)
+        return 0;
+    int rc = cairn_dbsize(serve_snap(x), space, n);
+    return rc == CAIRN_NOTFOUND ? 0 : rc;
+}
+
+void redis_dbsize(cmd_ctx *x)
+{
+    uint64_t n;
+    int rc = serve_dbsize(x, &n);
+    if (rc)
+        serve_reply_error(x, rc);
+    else
+        resp_out_int(x->out, (long long)n);
+}
+
+/* RANDOMKEY: a uniform draw over strings and hashes by rank (subtree
+ * counts), O(log n). */
+void redis_randomkey(cmd_ctx *x)
+{
+    const char *space = serve_space_of(x);
+    uint64_t n, strings = 0;
+    int rc = serve_dbsize(x, &n);
+    if (rc)
+        return serve_reply_error(x, rc);
+    if (n == 0) {
+        resp_out_null(x->out);
+        return;
+    }
+    uint64_t r = ((uint64_t)random() << 31 ^ (uint64_t)random()) % n;
+    char counts[CAIRN_NAME_MAX + 1];
+    cairn_val k, v;
+    if ((rc = cairn_count(serve_snap(x), space, NULL, 0, NULL, 0, &strings)) == CAIRN_NOTFOUND)
+        rc = 0, strings = 0;
+    if (!rc)
+        rc = r < strings ? cairn_key_at(serve_snap(x), space, r, &k, &v)
+                         : cairn_hash_spaces(space, NULL, counts) ? CAIRN_BADARG
+                         : cairn_key_at(serve_snap(x), counts, r - strings, &k, &v);
+    if (rc)
+        return serve_reply_error(x, rc);
+    resp_out_bulk(x->out, k.data, k.len);
+}
+
+/* ---------------------------------------------------------------- scans */
+
+/* Redis's glob (stringmatchlen): * ? [abc] [^a-z] and \ escapes. */
+bool serve_glob(const char *p, size_t pl, const char *s, size_t sl, int depth)
+{
+    if (depth > 64)
+        return false; /* a pattern of many stars: bounded, as Redis bounds it */
+    while (pl && sl) {
+        switch (*p) {
+        case '*':
+            while (pl > 1 && p[1] == '*')
+                p++, pl--;
+            if (pl == 1)
+                return true;
+            for (size_t k = 0; k <= sl; k++)
+                if (serve_glob(p + 1, pl - 1, s + k, sl - k, depth + 1))
+                    return true;
+            return false;
+        case '?':
+            s++, sl--;
+            break;
+        case '[': {
+            bool not = false, match = false;
+            p++, pl--;
+            if (pl && *p == '^')
+                not = true, p++, pl--;
+            while (pl && *p != ']') {
+                if (*p == '\\' && pl >= 2) {
+                    p++, pl--;
+                    match |= *p == *s;
+                } else if (pl >= 3 && p[1] == '-') {
+                    char a = p[0], b = p[2];
+                    if (a > b) {
+                        char t = a;
+                        a = b;
+                        b = t;
+                    }
+                    match |= *s >= a && *s <= b;
+                    p += 2, pl -= 2;
+                } else {
+                    match |= *p == *s;
+                }
+                p++, pl--;
+            }
+            if (not)
+                match = !match;
+            if (!match)
+                return false;
+            s++, sl--;
+            break;
+        }
+        case '\\':
+            if (pl >= 2)
+                p++, pl--;
+            /* fall through */
+        default:
+            if (*p != *s)
+                return false;
+            s++, sl--;
+            break;
+        }
+        if (pl)
+            p++, pl--;
+    }
+    while (pl && *p == '*')
+        p++, pl--;
+    return pl == 0 && sl == 0;
+}
+
+/* The keys of a database in key order: its strings and its hash names
+ * (the keys of the counts keyspace), merged; a key is one or the other. */
+typedef struct key_walk {
+    cairn_iter *it[2];
+    cairn_val k[2];
+    bool have[2];
+} key_walk;
+
+static int walk_advance(key_walk *kw, int i)
+{
+    cairn_val v;
+    int rc = kw->it[i] ? cairn_iter_next(kw->it[i], &kw->k[i], &v) : CAIRN_NOTFOUND;
+    kw->have[i] = rc == 0;
+    return rc == CAIRN_NOTFOUND ? 0 : rc;
+}
+
+static int walk_open(cmd_ctx *x, const void *from, size_t from_len, key_walk *kw)
+{
+    const char *space = serve_space_of(x);
+    char counts[CAIRN_NAME_MAX + 1];
+    int rc = 0;
+    memset(kw, 0, sizeof(*kw));
+    if (!space)
+        return 0;
+    if ((rc = cairn_hash_spaces(space, NULL, counts)))
+        return rc;
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = cairn_iter_open(serve_snap(x), i ? counts : space, from, from_len, NULL, 0, 0, &kw->it[i]);
+        if (rc == CAIRN_NOTFOUND)
+            rc = 0, kw->it[i] = NULL;
+        if (!rc)
+            rc = walk_advance(kw, i);
+    }
+    return rc;
+}
+
+/* The next key: 0 (key and *hash set), CAIRN_NOTFOUND at the end, or an
+ * error. The key stays valid until the next call. */
+static int walk_next(key_walk *kw, cairn_val *key, bool *hash, int *pending)
+{
+    if (*pending >= 0) {
+        int rc = walk_advance(kw, *pending);
+        *pending = -1;
+        if (rc)
+            return rc;
+    }
+    if (!kw->have[0] && !kw->have[1])
+        return CAIRN_NOTFOUND;
+    int i = !kw->have[0] ? 1
+            : !kw->have[1] ? 0
+            : memcmp(kw->k[0].data, kw->k[1].data,
+                     kw->k[0].len < kw->k[1].len ? kw->k[0].len : kw->k[1].len) < 0 ||
+                      (memcmp(kw->k[0].data, kw->k[1].data,
+                              kw->k[0].len < kw->k[1].len ? kw->k[0].len : kw->k[1].len) == 0 &&
+                       kw->k[0].len <= kw->k[1].len)
+                ? 0
+                : 1;
+    *key = kw->k[i];
+    *hash = i == 1;
+    *pending = i; /* advanced at the next call, so that key stays valid */
+    return 0;
+}
+
+static void walk_close(key_walk *kw)
+{
+    for (int i = 0; i < 2; i++)
+        if (kw->it[i])
+            cairn_iter_close(kw->it[i]);
+}
+
+/* SCAN's and HSCAN's options: MATCH, COUNT, TYPE (SCAN only). */
+bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **pattern,
+                         long long *count, const resp_arg **type)
+{
+    for (size_t i = first; i < x->req->argc; i += 2) {
+        if (i + 1 >= x->req->argc) {
+            serve_reply_syntax(x);
+            return false;
+        }
+        if (serve_arg_is(serve_arg(x, i), "match")) {
+            *pattern = serve_arg(x, i + 1);
+        } else if (serve_arg_is(serve_arg(x, i), "count")) {
+            if (!serve_arg_ll(serve_arg(x, i + 1), count)) {
+                serve_reply_not_integer(x);
+                return false;
+            }
+            if (*count < 1) {
+                serve_reply_syntax(x);
+                return false;
+            }
+        } else if (types && serve_arg_is(serve_arg(x, i), "type")) {
+            *type = serve_arg(x, i + 1);
+        } else {
+            serve_reply_syntax(x);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* [cursor, items]: the items gathered in a side buffer (the cursor comes
+ * first but is known last). */
+void serve_scan_reply(cmd_ctx *x, bool more, const uint8_t *last, size_t last_len, resp_out *items,
+                       size_t n_items)
+{
+    char cursor[CURSOR_DIGITS];
+    size_t cursor_len = 1;
+    cursor[0] = '0';
+    if (more)
+        cursor_len = serve_cursor_encode(last, last_len, cursor);
+    resp_out_array(x->out, 2);
+    resp_out_bulk(x->out, cursor, cursor_len);
+    resp_out_array(x->out, n_items);
+    resp_out_raw(x->out, items->buf + items->head, items->len - items->head);
+}
+
+void redis_scan(cmd_ctx *x)
+{
+    const resp_arg *pattern = NULL, *type = NULL;
+    long long count = SCAN_DEFAULT_COUNT, visited = 0;
+    uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
+    size_t from_len = 0, last_len = 0, n_keys = 0;
+    if (!serve_cursor_decode(serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, from, &from_len)) {
+        resp_out_error(x->out, "ERR invalid cursor");
+        return;
+    }
+    if (!serve_scan_options(x, 2, true, &pattern, &count, &type))
+        return;
+    bool started = serve_arg(x, 1)->len != 1 || serve_arg(x, 1)->ptr[0] != '0', more = false, hash;
+    key_walk kw;
+    resp_out keys;
+    cairn_val k;
+    int pending = -1, rc;
+    if ((rc = walk_open(x, started ? from : NULL, from_len, &kw))) {
+        walk_close(&kw);
+        return serve_reply_error(x, rc);
+    }
+    if (resp_out_init(&keys, resp_out_proto(x->out))) {
+        walk_close(&kw);
+        resp_out_error(x->out, "ERR out of memory");
+        return;
+    }
+    while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
+        if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
+            continue; /* the cursor's key: the call before returned it */
+        if (visited >= count) {
+            more = true;
+            break;
+        }
+        visited++;
+        memcpy(last, k.data, k.len);
+        last_len = k.len;
+        if (type && !serve_arg_is(type, hash ? "hash" : "string"))
+            continue;
+        if (pattern && !serve_glob(pattern->ptr, pattern->len, k.data, k.len, 0))
+            continue;
+        resp_out_bulk(&keys, k.data, k.len);
+        n_keys++;
+    }
+    walk_close(&kw);
+    if (rc && rc != CAIRN_NOTFOUND)
+        serve_reply_error(x, rc);
+    else
+        serve_scan_reply(x, more, last, last_len, &keys, n_keys);
+    resp_out_free(&keys);
+}
+
+void redis_keys(cmd_ctx *x)
+{
+    uint64_t n;
+    int rc = serve_dbsize(x, &n), pending = -1;
+    if (rc)
+        return serve_reply_error(x, rc);
+    if (n > x->w->srv->cfg.keys_max) {
+        resp_out_errorf(x->out, "ERR KEYS refused: the database holds %llu keys, more than "
+                        "cairn serve's limit of %u (--keys-max); use SCAN",
+                        (unsigned long long)n, x->w->srv->cfg.keys_max);
+        return;
+    }
+    key_walk kw;
+    cairn_val k;
+    bool hash;
+    size_t matched = 0;
+    resp_mark mark = resp_out_mark(x->out);
+    if (!(rc = walk_open(x, NULL, 0, &kw)))
+        while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0)
+            if (serve_glob(serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, k.data, k.len, 0)) {
+                resp_out_bulk(x->out, k.data, k.len);
+                matched++;
+            }
+    walk_close(&kw);
+    if (rc && rc != CAIRN_NOTFOUND)
+        return serve_reply_error(x, rc);
+    resp_out_end(x->out, mark, RESP_ARRAY, matched);
+}
+

@@ -1,0 +1,103 @@
+/*
+ * command.h - what the files of `cairn serve`'s commands share
+ * (commands.c: the table, dispatch and connection commands; cmd_keys.c:
+ * strings, scans and the database; cmd_hashes.c: hashes).
+ */
+#ifndef CAIRN_SERVE_COMMAND_H
+#define CAIRN_SERVE_COMMAND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "serve.h"
+
+#define SCAN_DEFAULT_COUNT 10
+#define CURSOR_KEY_MAX CAIRN_KEY_MAX
+#define CURSOR_DIGITS (CURSOR_KEY_MAX * 5 / 2 + 8) /* 2.41 digits a byte */
+
+/* One command being run. */
+typedef struct cmd_ctx {
+    serve_worker *w;
+    serve_conn *c;
+    const resp_request *req;
+    resp_out *out;
+} cmd_ctx;
+
+static inline const resp_arg *serve_arg(const cmd_ctx *x, size_t i)
+{
+    return &x->req->argv[i];
+}
+
+/* Whether a equals word (lower case) in any case. */
+static inline bool serve_arg_is(const resp_arg *a, const char *word)
+{
+    size_t n = strlen(word);
+    if (a->len != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = a->ptr[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != word[i])
+            return false;
+    }
+    return true;
+}
+
+/* The snapshot a key command reads: the connection's own (CAIRN.AT) or
+ * the worker's. */
+static inline cairn_snapshot *serve_snap(cmd_ctx *x)
+{
+    return x->c->pinned ? x->c->pinned : x->w->view.snap;
+}
+
+/* commands.c */
+bool serve_arg_ll(const resp_arg *a, long long *out);
+void serve_reply_not_integer(cmd_ctx *x);
+void serve_reply_syntax(cmd_ctx *x);
+void serve_reply_error(cmd_ctx *x, int rc);
+/* The keyspace of the connection's database, or NULL (an empty one). */
+const char *serve_space_of(cmd_ctx *x);
+
+/* cmd_keys.c */
+void serve_reply_wrongtype(cmd_ctx *x);
+/* The type of key; a negative error when replied. */
+int serve_type_of(cmd_ctx *x, const resp_arg *key, cairn_key_type *type);
+/* A string: 1 found, 0 not, -1 replied (a hash: WRONGTYPE). */
+int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v);
+/* Strings and hashes of the database, O(log n). */
+int serve_dbsize(cmd_ctx *x, uint64_t *n);
+/* Redis's glob (stringmatchlen). */
+bool serve_glob(const char *p, size_t pl, const char *s, size_t sl, int depth);
+/* SCAN cursors: the last key returned as a decimal number. */
+size_t serve_cursor_encode(const uint8_t *key, size_t len, char *out);
+bool serve_cursor_decode(const char *s, size_t len, uint8_t *key, size_t *key_len);
+bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **pattern,
+                        long long *count, const resp_arg **type);
+void serve_scan_reply(cmd_ctx *x, bool more, const uint8_t *last, size_t last_len,
+                      resp_out *items, size_t n_items);
+
+/* The commands of cmd_keys.c and cmd_hashes.c. */
+void redis_get(cmd_ctx *x);
+void redis_mget(cmd_ctx *x);
+void redis_exists(cmd_ctx *x);
+void redis_strlen(cmd_ctx *x);
+void redis_getrange(cmd_ctx *x);
+void redis_type(cmd_ctx *x);
+void redis_ttl(cmd_ctx *x);
+void redis_dbsize(cmd_ctx *x);
+void redis_randomkey(cmd_ctx *x);
+void redis_scan(cmd_ctx *x);
+void redis_keys(cmd_ctx *x);
+void redis_hget(cmd_ctx *x);
+void redis_hexists(cmd_ctx *x);
+void redis_hstrlen(cmd_ctx *x);
+void redis_hmget(cmd_ctx *x);
+void redis_hlen(cmd_ctx *x);
+void redis_hgetall(cmd_ctx *x);
+void redis_hkeys(cmd_ctx *x);
+void redis_hvals(cmd_ctx *x);
+void redis_hscan(cmd_ctx *x);
+
+#endif /* CAIRN_SERVE_COMMAND_H */
