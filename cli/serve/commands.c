@@ -24,6 +24,11 @@ typedef struct command {
     int arity;
     bool no_auth; /* may run before AUTH */
     bool no_view; /* needs no snapshot */
+    const char *group, *summary;
+    /* Its arguments for COMMAND DOCS (redis-cli's hints): words of
+     * NAME:TYPE, TYPE a Redis argument type (key, string, integer,
+     * pattern, pure-token), then '?' for optional, '*' for multiple. */
+    const char *args;
 } command;
 
 /* ---------------------------------------------------------------- helpers */
@@ -366,40 +371,74 @@ static void redis_command(cmd_ctx *x);
 /* ---------------------------------------------------------------- tables */
 
 static const command commands[] = {
-    {"ping", redis_ping, -1, true, true},
-    {"echo", redis_echo, 2, false, true},
-    {"quit", redis_quit, -1, true, true},
-    {"hello", redis_hello, -1, true, true},
-    {"auth", redis_auth, -2, true, true},
-    {"select", redis_select, 2, false, false},
-    {"client", redis_client, -2, false, true},
-    {"command", redis_command, -1, false, true},
-    {"info", redis_info, -1, false, false},
-    {"dbsize", redis_dbsize, 1, false, false},
-    {"get", redis_get, 2, false, false},
-    {"mget", redis_mget, -2, false, false},
-    {"exists", redis_exists, -2, false, false},
-    {"strlen", redis_strlen, 2, false, false},
-    {"getrange", redis_getrange, 4, false, false},
-    {"substr", redis_getrange, 4, false, false},
-    {"type", redis_type, 2, false, false},
-    {"ttl", redis_ttl, 2, false, false},
-    {"pttl", redis_ttl, 2, false, false},
-    {"scan", redis_scan, -2, false, false},
-    {"keys", redis_keys, 2, false, false},
-    {"randomkey", redis_randomkey, 1, false, false},
-    {"hget", redis_hget, 3, false, false},
-    {"hmget", redis_hmget, -3, false, false},
-    {"hgetall", redis_hgetall, 2, false, false},
-    {"hlen", redis_hlen, 2, false, false},
-    {"hexists", redis_hexists, 3, false, false},
-    {"hkeys", redis_hkeys, 2, false, false},
-    {"hvals", redis_hvals, 2, false, false},
-    {"hstrlen", redis_hstrlen, 3, false, false},
-    {"hscan", redis_hscan, -3, false, false},
-    {"shutdown", redis_shutdown, -1, false, true},
-    {"cairn.version", redis_cairn_version, 1, false, false},
-    {"cairn.at", redis_cairn_at, 2, false, true},
+    {"ping", redis_ping, -1, true, true, "connection", "Returns the server's liveliness response.",
+     "message:string?"},
+    {"echo", redis_echo, 2, false, true, "connection", "Returns the given string.",
+     "message:string"},
+    {"quit", redis_quit, -1, true, true, "connection", "Closes the connection.",
+     ""},
+    {"hello", redis_hello, -1, true, true, "connection", "Handshakes with the server: the protocol, AUTH, a name.",
+     "protover:integer? AUTH:pure-token? username:string? password:string? SETNAME:pure-token? clientname:string?"},
+    {"auth", redis_auth, -2, true, true, "connection", "Authenticates the connection.",
+     "username:string? password:string"},
+    {"select", redis_select, 2, false, false, "connection", "Changes the database: the n-th keyspace of the version.",
+     "index:integer"},
+    {"client", redis_client, -2, false, true, "connection", "SETNAME, GETNAME, ID, INFO, SETINFO of the connection.",
+     "subcommand:string argument:string?*"},
+    {"command", redis_command, -1, false, true, "server", "Returns the command table (COUNT, INFO, DOCS).",
+     "subcommand:string? command-name:string?*"},
+    {"info", redis_info, -1, false, false, "server", "Returns information about the server and the version served.",
+     "section:string?"},
+    {"dbsize", redis_dbsize, 1, false, false, "server", "Returns the number of keys of the database.",
+     ""},
+    {"get", redis_get, 2, false, false, "string", "Returns the string value of a key.",
+     "key:key"},
+    {"mget", redis_mget, -2, false, false, "string", "Returns the string values of one or more keys.",
+     "key:key*"},
+    {"exists", redis_exists, -2, false, false, "generic", "Counts the keys that exist.",
+     "key:key*"},
+    {"strlen", redis_strlen, 2, false, false, "string", "Returns the length of a string value.",
+     "key:key"},
+    {"getrange", redis_getrange, 4, false, false, "string", "Returns a substring of a string value.",
+     "key:key start:integer end:integer"},
+    {"substr", redis_getrange, 4, false, false, "string", "Returns a substring of a string value.",
+     "key:key start:integer end:integer"},
+    {"type", redis_type, 2, false, false, "generic", "Returns the type of a key.",
+     "key:key"},
+    {"ttl", redis_ttl, 2, false, false, "generic", "Returns -1 (nothing expires in a version), -2 for no key.",
+     "key:key"},
+    {"pttl", redis_ttl, 2, false, false, "generic", "Returns -1 (nothing expires in a version), -2 for no key.",
+     "key:key"},
+    {"scan", redis_scan, -2, false, false, "generic", "Iterates over the keys; the cursor is the last key returned.",
+     "cursor:integer MATCH:pure-token? pattern:pattern? COUNT:pure-token? count:integer? TYPE:pure-token? type:string?"},
+    {"keys", redis_keys, 2, false, false, "generic", "Returns the keys matching a pattern (refused above --keys-max).",
+     "pattern:pattern"},
+    {"randomkey", redis_randomkey, 1, false, false, "generic", "Returns a key drawn uniformly.",
+     ""},
+    {"hget", redis_hget, 3, false, false, "hash", "Returns the value of a field of a hash.",
+     "key:key field:string"},
+    {"hmget", redis_hmget, -3, false, false, "hash", "Returns the values of fields of a hash.",
+     "key:key field:string*"},
+    {"hgetall", redis_hgetall, 2, false, false, "hash", "Returns every field and value of a hash.",
+     "key:key"},
+    {"hlen", redis_hlen, 2, false, false, "hash", "Returns the number of fields of a hash.",
+     "key:key"},
+    {"hexists", redis_hexists, 3, false, false, "hash", "Whether a hash holds a field.",
+     "key:key field:string"},
+    {"hkeys", redis_hkeys, 2, false, false, "hash", "Returns the fields of a hash.",
+     "key:key"},
+    {"hvals", redis_hvals, 2, false, false, "hash", "Returns the values of a hash.",
+     "key:key"},
+    {"hstrlen", redis_hstrlen, 3, false, false, "hash", "Returns the length of a field's value.",
+     "key:key field:string"},
+    {"hscan", redis_hscan, -3, false, false, "hash", "Iterates over the fields of a hash; the cursor is the last field returned.",
+     "key:key cursor:integer MATCH:pure-token? pattern:pattern? COUNT:pure-token? count:integer?"},
+    {"shutdown", redis_shutdown, -1, false, true, "server", "Refused: cairn serve stops on SIGTERM or SIGINT.",
+     ""},
+    {"cairn.version", redis_cairn_version, 1, false, false, "cairn", "Returns the commit id of the version read.",
+     ""},
+    {"cairn.at", redis_cairn_at, 2, false, true, "cairn", "Reads one commit on this connection until CAIRN.AT RELEASE.",
+     "commit:string"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -438,6 +477,71 @@ static bool is_write(const resp_arg *name)
 
 /* COMMAND [COUNT | INFO name... | DOCS [name...]]: enough for clients
  * (redis-cli's hints, redis-py's introspection). */
+/* One command's COMMAND DOCS entry: summary, since, group, arguments. */
+static void command_doc(cmd_ctx *x, const command *c)
+{
+    char args[256];
+    size_t n = 0;
+    snprintf(args, sizeof(args), "%s", c->args);
+    for (char *save = NULL, *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        n++;
+    resp_out_bulk(x->out, c->name, strlen(c->name));
+    resp_out_map(x->out, 4);
+    resp_out_bulk(x->out, "summary", 7);
+    resp_out_bulk(x->out, c->summary, strlen(c->summary));
+    resp_out_bulk(x->out, "since", 5);
+    resp_out_bulk(x->out, "1.0.0", 5);
+    resp_out_bulk(x->out, "group", 5);
+    resp_out_bulk(x->out, c->group, strlen(c->group));
+    resp_out_bulk(x->out, "arguments", 9);
+    resp_out_array(x->out, n);
+    snprintf(args, sizeof(args), "%s", c->args);
+    for (char *save = NULL, *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        char *type = strchr(w, ':');
+        *type++ = 0;
+        bool optional = strchr(type, '?') != NULL, multiple = strchr(type, '*') != NULL;
+        type[strcspn(type, "?*")] = 0;
+        bool token = !strcmp(type, "pure-token");
+        resp_out_map(x->out, 2 + token + (optional || multiple));
+        resp_out_bulk(x->out, "name", 4);
+        resp_out_bulk(x->out, w, strlen(w));
+        resp_out_bulk(x->out, "type", 4);
+        resp_out_bulk(x->out, type, strlen(type));
+        if (token) {
+            resp_out_bulk(x->out, "token", 5);
+            resp_out_bulk(x->out, w, strlen(w));
+        }
+        if (optional || multiple) {
+            resp_out_bulk(x->out, "flags", 5);
+            resp_out_array(x->out, (size_t)optional + multiple);
+            if (optional)
+                resp_out_simple(x->out, "optional");
+            if (multiple)
+                resp_out_simple(x->out, "multiple");
+        }
+    }
+}
+
+/* COMMAND DOCS [name...]: what redis-cli builds its hints from. */
+static void command_docs(cmd_ctx *x)
+{
+    size_t n = 0;
+    if (x->req->argc > 2) {
+        for (size_t i = 2; i < x->req->argc; i++)
+            n += find_command(serve_arg(x, i)) != NULL;
+        resp_out_map(x->out, n);
+        for (size_t i = 2; i < x->req->argc; i++) {
+            const command *c = find_command(serve_arg(x, i));
+            if (c)
+                command_doc(x, c);
+        }
+        return;
+    }
+    resp_out_map(x->out, N_COMMANDS);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        command_doc(x, &commands[i]);
+}
+
 static void redis_command(cmd_ctx *x)
 {
     if (x->req->argc >= 2 && serve_arg_is(serve_arg(x, 1), "count")) {
@@ -445,7 +549,7 @@ static void redis_command(cmd_ctx *x)
         return;
     }
     if (x->req->argc >= 2 && serve_arg_is(serve_arg(x, 1), "docs")) {
-        resp_out_map(x->out, 0);
+        command_docs(x);
         return;
     }
     bool info = x->req->argc >= 2 && serve_arg_is(serve_arg(x, 1), "info");

@@ -72,6 +72,9 @@ rc info keyspace | grep -q '^db0:keys=203' || fail "INFO keyspace: $(rc info key
 expect_eq "$(rc client setname tester)" OK "CLIENT SETNAME"
 expect_eq "$(rc shutdown)" "ERR SHUTDOWN is refused: cairn serve stops on SIGTERM or SIGINT" "SHUTDOWN"
 [ "$(rc command count)" -gt 10 ] || fail "COMMAND COUNT"
+rc command docs hmget >"$tmp/out"
+grep -qx 'Returns the values of fields of a hash.' "$tmp/out" && grep -qx multiple "$tmp/out" ||
+    fail "COMMAND DOCS (redis-cli's hints): $(cat "$tmp/out")"
 rc -3 hello 3 | grep -q 'proto' || fail "HELLO 3 through redis-cli -3"
 
 $py "$client" model "$port" "$tmp/export.tsv" "${CAIRN_TEST_SEED:-1}" || fail "the redis-py model"
