@@ -148,7 +148,9 @@ $py - "$port" <<'EOF' || fail "maxclients and the idle timeout"
 import socket, sys, time
 port = int(sys.argv[1])
 a = socket.create_connection(('127.0.0.1', port)); b = socket.create_connection(('127.0.0.1', port))
-time.sleep(0.2)
+for s in (a, b):  # both accepted and counted before the third comes
+    s.sendall(b'PING\r\n')
+    assert s.recv(100).startswith(b'-NOAUTH'), "a client under maxclients was refused"
 c = socket.create_connection(('127.0.0.1', port))
 got = c.recv(100)
 assert b'max number of clients reached' in got, got
