@@ -371,7 +371,7 @@ static void redis_command(cmd_ctx *x);
 /* ---------------------------------------------------------------- tables */
 
 static const command commands[] = {
-    {"ping", redis_ping, -1, true, true, "connection", "Returns the server's liveliness response.",
+    {"ping", redis_ping, -1, false, true, "connection", "Returns the server's liveliness response.",
      "message:string?"},
     {"echo", redis_echo, 2, false, true, "connection", "Returns the given string.",
      "message:string"},
