@@ -155,7 +155,12 @@ c = socket.create_connection(('127.0.0.1', port))
 got = c.recv(100)
 assert b'max number of clients reached' in got, got
 a.close(); b.close(); c.close()
-d = socket.create_connection(('127.0.0.1', port)); d.settimeout(5)
+for _ in range(100):  # until the server has seen a and b go
+    d = socket.create_connection(('127.0.0.1', port)); d.settimeout(5)
+    d.sendall(b'PING\r\n')
+    if d.recv(100).startswith(b'-NOAUTH'):
+        break
+    d.close(); time.sleep(0.05)
 time.sleep(2.5)   # idle past --idle-timeout 1
 assert d.recv(10) == b'', "an idle client was not closed"
 EOF
