@@ -87,13 +87,8 @@ void redis_get(cmd_ctx *x)
 {
     cairn_val v;
     int r = serve_lookup(x, serve_arg(x, 1), &v);
-    if (r < 0)
-        return;
-    atomic_fetch_add(r ? &x->w->srv->stats.keyspace_hits : &x->w->srv->stats.keyspace_misses, 1);
-    if (r)
-        resp_out_bulk(x->out, v.data, v.len);
-    else
-        resp_out_null(x->out);
+    if (r >= 0)
+        serve_reply_found(x, r, &v);
 }
 
 void redis_mget(cmd_ctx *x)

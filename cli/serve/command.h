@@ -57,6 +57,9 @@ bool serve_arg_ll(const resp_arg *a, long long *out);
 void serve_reply_not_integer(cmd_ctx *x);
 void serve_reply_syntax(cmd_ctx *x);
 void serve_reply_error(cmd_ctx *x, int rc);
+/* A value found (r 1: v) or not (r 0): its bulk or nil, counted as a
+ * keyspace hit or miss. */
+void serve_reply_found(cmd_ctx *x, int r, const cairn_val *v);
 /* The keyspace of the connection's database, or NULL (an empty one). */
 const char *serve_space_of(cmd_ctx *x);
 

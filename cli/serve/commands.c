@@ -49,6 +49,16 @@ bool serve_arg_ll(const resp_arg *a, long long *out)
     return !errno && *end == 0;
 }
 
+void serve_reply_found(cmd_ctx *x, int r, const cairn_val *v)
+{
+    serve_stats *st = &x->w->srv->stats;
+    atomic_fetch_add(r ? &st->keyspace_hits : &st->keyspace_misses, 1);
+    if (r)
+        resp_out_bulk(x->out, v->data, v->len);
+    else
+        resp_out_null(x->out);
+}
+
 void serve_reply_not_integer(cmd_ctx *x)
 {
     resp_out_error(x->out, "ERR value is not an integer or out of range");
