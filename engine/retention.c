@@ -26,7 +26,7 @@
 #include "mpbuf.h"
 #include "retention.h"
 
-#define RETENTION_REF "meta/retention"
+#define RETENTION_REF CAIRN_RETENTION_REF
 #define DEFAULT_GRACE_S 3600
 
 static const char *const rule_names[3] = {"keep_last", "keep_newer_s", "grace_s"};

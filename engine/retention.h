@@ -9,6 +9,8 @@
 #include "engine.h"
 #include "gc_mark.h"
 
+#define CAIRN_RETENTION_REF "meta/retention"
+
 /* Decodes a meta/retention record (blob names it for messages). OUT:
  * *out. Errors: CAIRN_CORRUPT, CAIRN_VERSION (retention.c says when). */
 int cairn__retention_decode(const cairn_id *blob, const void *data, size_t len,

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "id.h"
 #include "idset.h"
+#include "retention.h"
 
 #define SEEN_CHECKED 1u /* a seen-set entry that has been checked */
 
@@ -640,6 +641,30 @@ static void check_settings(verifier *v, size_t k, bool has_refs)
 /* Checks every ref of ref tier k on its own: blobs are read from that tier
  * alone, through a node cache of its own, so that each ref tier must hold
  * everything its refs reach. */
+/* The tier's retention policy, if it has one, must decode: a damaged one
+ * stops gc (retention.c). */
+static void check_retention(verifier *v, size_t k)
+{
+    cairn_tier *t = cairn__stack_tier(v->db->stack, k);
+    cairn_buf buf = {0};
+    cairn_retention policy;
+    cairn_id id;
+    int rc;
+
+    if ((rc = cairn__tier_ref_get(t, CAIRN_RETENTION_REF, &id))) {
+        if (rc == CAIRN_NOTFOUND)
+            cairn__detail_clear();
+        else if (!out_of_memory(v, rc))
+            problem(v, "retention policy (ref meta/retention): %s", cairn_errdetail());
+        return;
+    }
+    if (!read_blob(v, &id, "retention policy", &buf))
+        return;
+    if ((rc = cairn__retention_decode(&id, buf.data, buf.len, &policy)) && !out_of_memory(v, rc))
+        problem(v, "retention policy: %s", cairn_errdetail());
+    cairn__free(buf.data);
+}
+
 static int check_tier(verifier *v, size_t k, bool name_it)
 {
     cairn_tier *t = cairn__stack_tier(v->db->stack, k);
@@ -663,6 +688,8 @@ static int check_tier(verifier *v, size_t k, bool name_it)
     rc = cairn__tier_ref_list(t, "", check_ref, v);
     if (rc >= 0 && !v->stop)
         check_settings(v, k, v->rep.refs > refs_before);
+    if (rc >= 0 && !v->stop)
+        check_retention(v, k);
     if (rc < 0)
         cairn__fail_context(rc, "listing the refs of tier '%s'", t->spec);
     cairn__cache_close(v->ix.cache);

@@ -166,13 +166,18 @@ static void damaged(const char *spec)
         ASSERT_DETAIL("meta/retention");
         ASSERT_RC(cairn_gc(db, &o, &rep), cases[i].rc);
         ASSERT_EQ(rep.tiers[0].blobs_freed, 0);
+        cairn_verify_report vr;
+        ASSERT_RC(cairn_verify(db, NULL, NULL, &vr), CAIRN_VERIFY); /* verify reports it */
+        ASSERT_EQ(vr.problems, 1);
     }
     raw_record(db, "\x81\xa9keep_last\x03", 12); /* a good one, by hand */
     ASSERT_OK(cairn_retention_get(db, &got));
     ASSERT_TRUE(got.has_keep_last && got.keep_last == 3);
+    cairn_verify_report vr;
+    ASSERT_OK(cairn_verify(db, NULL, NULL, &vr));
     cairn_close(db);
-    printf("%s: damaged records are CAIRN_CORRUPT, an unknown rule CAIRN_VERSION, and gc "
-           "deletes nothing then\n", spec);
+    printf("%s: damaged records are CAIRN_CORRUPT, an unknown rule CAIRN_VERSION, gc deletes "
+           "nothing then, and verify reports each\n", spec);
 }
 
 static void replicated(const char *dir)
