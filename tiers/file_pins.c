@@ -86,16 +86,10 @@ int cairn__file_pin_delete(cairn_tier *base, const char *name)
     return t->sync_full ? sync_pins_dir(t) : 0;
 }
 
-struct pin_item {
-    char name[CAIRN_PIN_NAME_MAX + 1];
-    uint8_t *bytes; /* NULL: too large, or unreadable */
-    size_t len;
-};
-
 /* Reads pins/NAME into *item: bytes NULL with the size when it is larger
  * than a record can be. Returns 0, 1 (gone meanwhile, or not a regular
  * file: skipped) or an error. */
-static int read_pin(file_tier *t, const char *name, struct pin_item *item)
+static int read_pin(file_tier *t, const char *name, cairn_pin_record *item)
 {
     char rel[PIN_PATH];
     struct stat st;
@@ -103,8 +97,6 @@ static int read_pin(file_tier *t, const char *name, struct pin_item *item)
     int fd, rc = 0;
 
     snprintf(rel, sizeof(rel), "pins/%.*s", CAIRN_PIN_NAME_MAX, name);
-    snprintf(item->name, sizeof(item->name), "%.*s", CAIRN_PIN_NAME_MAX, name);
-    item->bytes = NULL;
     if ((fd = openat(t->root_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
         return errno == ENOENT || errno == ELOOP ? 1
                                                  : cairn__fail(-errno, "file %s: cannot open %s: %s",
@@ -141,8 +133,8 @@ static int read_pin(file_tier *t, const char *name, struct pin_item *item)
 int cairn__file_pin_list(cairn_tier *base, cairn_pin_fn fn, void *ctx)
 {
     file_tier *t = (file_tier *)base;
-    struct pin_item *items = NULL, *grown;
-    size_t n = 0, cap = 0;
+    cairn_pin_records recs = {0};
+    cairn_pin_record *rec;
     struct dirent *de;
     DIR *d;
     int fd, rc = 0;
@@ -158,24 +150,15 @@ int cairn__file_pin_list(cairn_tier *base, cairn_pin_fn fn, void *ctx)
     while (rc == 0 && (de = readdir(d))) {
         if (!cairn__pin_name_ok(de->d_name))
             continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            if (!(grown = cairn__realloc(items, cap * sizeof(*items)))) {
-                rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory listing pins", t->path);
-                break;
-            }
-            items = grown;
+        if (!(rec = cairn__pin_records_add(&recs, de->d_name))) {
+            rc = cairn__fail(CAIRN_NOMEM, "file %s: out of memory listing pins", t->path);
+            break;
         }
-        if ((rc = read_pin(t, de->d_name, &items[n])) == 0)
-            n++;
-        else if (rc == 1)
+        if ((rc = read_pin(t, de->d_name, rec)) != 0)
+            recs.n--; /* gone meanwhile (1), or an error */
+        if (rc == 1)
             rc = 0;
     }
     closedir(d);
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = fn(ctx, items[i].name, items[i].bytes, items[i].len);
-    for (size_t i = 0; i < n; i++)
-        cairn__free(items[i].bytes);
-    cairn__free(items);
-    return rc;
+    return cairn__pin_records_emit(&recs, rc, fn, ctx);
 }

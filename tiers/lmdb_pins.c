@@ -130,20 +130,14 @@ static int ensure_open(lmdb_tier *t)
     return rc;
 }
 
-struct pin_item {
-    char name[CAIRN_PIN_NAME_MAX + 1];
-    uint8_t *bytes; /* NULL: too large */
-    size_t len;
-};
-
 /* Copies every record out in one read transaction, then calls fn with none
  * open (fn may call back into the tier). A key that is not a pin name is
  * skipped; a record too large is passed with bytes NULL. */
 int cairn__lmdb_pin_list(cairn_tier *base, cairn_pin_fn fn, void *ctx)
 {
     lmdb_tier *t = (lmdb_tier *)base;
-    struct pin_item *items = NULL, *grown;
-    size_t n = 0, cap = 0;
+    cairn_pin_records recs = {0};
+    cairn_pin_record *rec;
     MDB_cursor *cur;
     MDB_txn *txn;
     MDB_val key, val;
@@ -165,34 +159,18 @@ int cairn__lmdb_pin_list(cairn_tier *base, cairn_pin_fn fn, void *ctx)
             name[key.mv_size] = '\0';
             if (!cairn__pin_name_ok(name) || strlen(name) != key.mv_size)
                 continue;
-            if (n == cap) {
-                cap = cap ? 2 * cap : 16;
-                if (!(grown = cairn__realloc(items, cap * sizeof(*items)))) {
-                    rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory listing pins", t->path);
-                    break;
-                }
-                items = grown;
-            }
-            memcpy(items[n].name, name, key.mv_size + 1);
-            items[n].len = val.mv_size;
-            items[n].bytes = NULL;
-            if (val.mv_size <= CAIRN_PIN_RECORD_MAX && val.mv_size &&
-                !(items[n].bytes = cairn__memdup(val.mv_data, val.mv_size))) {
+            bool whole = val.mv_size && val.mv_size <= CAIRN_PIN_RECORD_MAX;
+            if (!(rec = cairn__pin_records_add(&recs, name)) ||
+                (whole && !(rec->bytes = cairn__memdup(val.mv_data, val.mv_size)))) {
                 rc = cairn__fail(CAIRN_NOMEM, "lmdb %s: out of memory listing pins", t->path);
                 break;
             }
-            n++;
+            rec->len = val.mv_size;
         }
         mdb_cursor_close(cur);
     }
     cairn__lmdb_read_end(t, txn);
     if (rc == MDB_NOTFOUND)
         rc = 0;
-    rc = cairn__lmdb_err(t, rc, "listing pins");
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = fn(ctx, items[i].name, items[i].bytes, items[i].len);
-    for (size_t i = 0; i < n; i++)
-        cairn__free(items[i].bytes);
-    cairn__free(items);
-    return rc;
+    return cairn__pin_records_emit(&recs, cairn__lmdb_err(t, rc, "listing pins"), fn, ctx);
 }

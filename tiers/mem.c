@@ -434,29 +434,19 @@ static int mem_pin_put(cairn_tier *t, const char *name, const void *bytes, size_
 static int mem_pin_list(cairn_tier *t, cairn_pin_fn fn, void *ctx)
 {
     mem_tier *mt = (mem_tier *)t;
-    mem_pin *copy;
-    size_t n = 0;
+    cairn_pin_records recs = {0};
+    cairn_pin_record *rec;
     int rc = 0;
 
     pthread_mutex_lock(&mt->mu);
-    if (!(copy = cairn__calloc(mt->n_pins + 1, sizeof(*copy)))) {
-        pthread_mutex_unlock(&mt->mu);
-        return cairn__fail(CAIRN_NOMEM, "mem: out of memory listing pins");
-    }
-    for (; n < mt->n_pins; n++) {
-        copy[n] = mt->pins[n];
-        if (!(copy[n].bytes = cairn__memdup(mt->pins[n].bytes, mt->pins[n].len))) {
+    for (size_t i = 0; i < mt->n_pins && !rc; i++)
+        if (!(rec = cairn__pin_records_add(&recs, mt->pins[i].name)) ||
+            !(rec->bytes = cairn__memdup(mt->pins[i].bytes, mt->pins[i].len)))
             rc = cairn__fail(CAIRN_NOMEM, "mem: out of memory listing pins");
-            break;
-        }
-    }
+        else
+            rec->len = mt->pins[i].len;
     pthread_mutex_unlock(&mt->mu);
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = fn(ctx, copy[i].name, copy[i].bytes, copy[i].len);
-    for (size_t i = 0; i < n; i++)
-        cairn__free(copy[i].bytes);
-    cairn__free(copy);
-    return rc;
+    return cairn__pin_records_emit(&recs, rc, fn, ctx);
 }
 
 static int mem_pin_delete(cairn_tier *t, const char *name)

@@ -604,6 +604,34 @@ void cairn__tier_close(cairn_tier *t)
 
 /* ---------------------------------------------------------------- pins */
 
+cairn_pin_record *cairn__pin_records_add(cairn_pin_records *r, const char *name)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        cairn_pin_record *grown = cairn__realloc(r->v, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        r->v = grown;
+        r->cap = cap;
+    }
+    cairn_pin_record *rec = &r->v[r->n++];
+    snprintf(rec->name, sizeof(rec->name), "%.*s", CAIRN_PIN_NAME_MAX, name);
+    rec->bytes = NULL;
+    rec->len = 0;
+    return rec;
+}
+
+int cairn__pin_records_emit(cairn_pin_records *r, int rc, cairn_pin_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < r->n && !rc; i++)
+        rc = fn(ctx, r->v[i].name, r->v[i].bytes, r->v[i].len);
+    for (size_t i = 0; i < r->n; i++)
+        cairn__free(r->v[i].bytes);
+    cairn__free(r->v);
+    memset(r, 0, sizeof(*r));
+    return rc;
+}
+
 bool cairn__pin_name_ok(const char *name)
 {
     size_t len = name ? strlen(name) : 0;

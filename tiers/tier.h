@@ -302,6 +302,24 @@ int cairn__tier_pin_put(cairn_tier *t, const char *name, const void *bytes, size
 int cairn__tier_pin_list(cairn_tier *t, cairn_pin_fn fn, void *ctx);
 int cairn__tier_pin_delete(cairn_tier *t, const char *name);
 
+/* The common half of a backend's pin_list: records are gathered while its
+ * storage is held (a lock, a read transaction, an open directory), then
+ * handed to the visitor with nothing held (fn may call back into it). */
+typedef struct cairn_pin_record {
+    char name[CAIRN_PIN_NAME_MAX + 1];
+    uint8_t *bytes; /* cairn__malloc'd; NULL: larger than a record, or unreadable */
+    size_t len;
+} cairn_pin_record;
+typedef struct cairn_pin_records {
+    cairn_pin_record *v;
+    size_t n, cap;
+} cairn_pin_records;
+/* A new record named name (bytes NULL, len 0), or NULL when out of memory. */
+cairn_pin_record *cairn__pin_records_add(cairn_pin_records *r, const char *name);
+/* Unless rc is an error already, calls fn for each record in turn; frees
+ * them. Returns rc, else fn's first nonzero value. */
+int cairn__pin_records_emit(cairn_pin_records *r, int rc, cairn_pin_fn fn, void *ctx);
+
 /* ---- fault injection (tests) ------------------------------------------ */
 
 /* Makes the nth wrapper call from now on (1 = the next) on any tier whose
