@@ -327,22 +327,32 @@ static int put_count(cairn_txn *txn, const spaces *sp, const void *key, size_t k
     return cairn_txn_put(txn, sp->counts, key, key_len, text, strlen(text));
 }
 
+/* A field write's start: the writer's keyspaces, the field's key, and
+ * whether the transaction sees the field now. */
+static int field_begin(cairn_txn *txn, const char *space, const void *key, size_t key_len,
+                       const void *field, size_t field_len, spaces *sp, field_key *fk,
+                       bool *exists)
+{
+    cairn_val old;
+    int rc;
+    if ((rc = begin_write(txn, space, sp)))
+        return rc;
+    if ((rc = encode(key, key_len, field, field_len, fk)))
+        return cairn__txn_fail(txn, rc);
+    return txn_read(txn, sp->fields, fk->bytes, fk->len, exists, &old);
+}
+
 int cairn_txn_hset(cairn_txn *txn, const char *space, const void *key, size_t key_len,
                    const void *field, size_t field_len, const void *val, size_t val_len,
                    bool *created)
 {
-    cairn_val old;
     field_key fk;
     uint64_t count;
     bool exists;
     spaces sp;
     int rc;
 
-    if ((rc = begin_write(txn, space, &sp)))
-        return rc;
-    if ((rc = encode(key, key_len, field, field_len, &fk)))
-        return cairn__txn_fail(txn, rc);
-    if ((rc = txn_read(txn, sp.fields, fk.bytes, fk.len, &exists, &old)))
+    if ((rc = field_begin(txn, space, key, key_len, field, field_len, &sp, &fk, &exists)))
         return rc;
     if (!exists) {
         if ((rc = txn_count(txn, &sp, key, key_len, &count)))
@@ -364,18 +374,13 @@ int cairn_txn_hdel(cairn_txn *txn, const char *space, const void *key, size_t ke
                    const void *field, size_t field_len, bool *removed)
 {
     char kq[CAIRN__QUOTE_SIZE(SHOW_MAX)], fq[CAIRN__QUOTE_SIZE(SHOW_MAX)];
-    cairn_val old;
     field_key fk;
     uint64_t count;
     bool exists;
     spaces sp;
     int rc;
 
-    if ((rc = begin_write(txn, space, &sp)))
-        return rc;
-    if ((rc = encode(key, key_len, field, field_len, &fk)))
-        return cairn__txn_fail(txn, rc);
-    if ((rc = txn_read(txn, sp.fields, fk.bytes, fk.len, &exists, &old)))
+    if ((rc = field_begin(txn, space, key, key_len, field, field_len, &sp, &fk, &exists)))
         return rc;
     if (exists) {
         if ((rc = txn_count(txn, &sp, key, key_len, &count)))
