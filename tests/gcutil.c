@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "id.h"
 #include "test.h"
 
 uint64_t gc_digest_commit(cairn_db *db, const cairn_id *commit, int *rc_out)
@@ -36,14 +37,33 @@ uint64_t gc_digest_commit(cairn_db *db, const cairn_id *commit, int *rc_out)
     return h;
 }
 
-cairn_db *gc_open_db(const char *spec)
+cairn_db *gc_open_db_flags(const char *spec, unsigned flags)
 {
     cairn_options o;
     cairn_db *db;
     cairn_options_init(&o);
     o.node_size = 512;
+    o.flags = flags;
     ASSERT_OK(cairn_open(spec, &o, &db));
     return db;
+}
+
+cairn_db *gc_open_db(const char *spec)
+{
+    return gc_open_db_flags(spec, 0);
+}
+
+void gc_history(cairn_db *db, uint64_t *rng, cairn_id *ids, uint64_t *digests, int n)
+{
+    int made = 0, rc;
+    while (made < n) {
+        ASSERT_OK(gc_commit_batch(db, rng, &ids[made]));
+        if (made && cairn__id_eq(&ids[made], &ids[made - 1]))
+            continue; /* nothing changed */
+        digests[made] = gc_digest_commit(db, &ids[made], &rc);
+        ASSERT_OK(rc);
+        made++;
+    }
 }
 
 int gc_commit_batch(cairn_db *db, uint64_t *rng, cairn_id *id)

@@ -84,16 +84,9 @@ static void retention(const char *spec)
     cairn_db *db = gc_open_db(spec);
     uint64_t rng = test_seed * 7919, digests[COMMITS];
     cairn_id ids[COMMITS];
-    int n = 0, rc;
+    int rc;
 
-    while (n < COMMITS) {
-        ASSERT_OK(gc_commit_batch(db, &rng, &ids[n]));
-        if (n && cairn__id_eq(&ids[n], &ids[n - 1]))
-            continue; /* nothing changed */
-        digests[n] = gc_digest_commit(db, &ids[n], &rc);
-        ASSERT_OK(rc);
-        n++;
-    }
+    gc_history(db, &rng, ids, digests, COMMITS);
     cairn_gc_options p;
     cairn_gc_options_init(&p);
     p.keep_last = KEEP;
@@ -282,14 +275,8 @@ static void kills(const char *kind, const char *dir)
 
     snprintf(template_spec, sizeof(template_spec), "%s:%s/kills-%s", kind, dir, kind);
     cairn_db *db = gc_open_db(template_spec);
-    while (n < COMMITS) {
-        ASSERT_OK(gc_commit_batch(db, &rng, &ids[n]));
-        if (n && cairn__id_eq(&ids[n], &ids[n - 1]))
-            continue;
-        digests[n] = gc_digest_commit(db, &ids[n], &rc);
-        ASSERT_OK(rc);
-        n++;
-    }
+    gc_history(db, &rng, ids, digests, COMMITS);
+    n = COMMITS;
     cairn_close(db);
     snprintf(spec, sizeof(spec), "%s:%s/kills-%s-run", kind, dir, kind);
     snprintf(cmd, sizeof(cmd), "rm -rf %s/kills-%s-run && cp -a %s/kills-%s %s/kills-%s-run", dir,
@@ -354,20 +341,13 @@ static void compaction(const char *dir)
     char spec[700], data[700];
     uint64_t rng = test_seed * 6151, digests[COMMITS];
     cairn_id ids[COMMITS];
-    int n = 0, rc, to_child[2], to_parent[2];
+    int rc, to_child[2], to_parent[2];
     char c;
 
     snprintf(spec, sizeof(spec), "lmdb:%s/compact", dir);
     snprintf(data, sizeof(data), "%s/compact/data.mdb", dir);
     cairn_db *db = gc_open_db(spec);
-    while (n < COMMITS) {
-        ASSERT_OK(gc_commit_batch(db, &rng, &ids[n]));
-        if (n && cairn__id_eq(&ids[n], &ids[n - 1]))
-            continue;
-        digests[n] = gc_digest_commit(db, &ids[n], &rc);
-        ASSERT_OK(rc);
-        n++;
-    }
+    gc_history(db, &rng, ids, digests, COMMITS);
     cairn_gc_options o;
     cairn_gc_report r;
     cairn_gc_options_init(&o);

@@ -34,17 +34,6 @@ static int64_t real_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static cairn_db *open_db(const char *spec, unsigned flags)
-{
-    cairn_options o;
-    cairn_db *db;
-    cairn_options_init(&o);
-    o.node_size = 512;
-    o.flags = flags;
-    ASSERT_OK(cairn_open(spec, &o, &db));
-    return db;
-}
-
 /* One commit setting every key to a value of generation gen (so no leaf
  * of one generation is another's). */
 static cairn_id write_generation(cairn_db *db, int gen)
@@ -98,7 +87,7 @@ static cairn_gc_options keep_last_1(void)
  * expired (the gc's clock past it), gc deletes the pin and frees it. */
 static void pinned_survives(const char *spec, bool durable)
 {
-    cairn_db *db = open_db(spec, 0);
+    cairn_db *db = gc_open_db_flags(spec, 0);
     cairn_id old = write_generation(db, 1), old2;
     int rc;
     uint64_t old_digest = gc_digest_commit(db, &old, &rc);
@@ -129,7 +118,7 @@ static void pinned_survives(const char *spec, bool durable)
                   cairn_errdetail());
     if (durable) { /* a fresh handle, nothing cached, reads it the same */
         cairn_close(db);
-        db = open_db(spec, 0);
+        db = gc_open_db_flags(spec, 0);
     }
     if (gc_digest_commit(db, &old, &rc) != old_digest || rc)
         TEST_FAIL("%s: the pinned commit reads otherwise after gc, reopened (rc %d)", spec, rc);
@@ -218,7 +207,7 @@ static int judge(void *ctx, const cairn_pin_info *p)
 
 static void damaged_pins(const char *spec)
 {
-    cairn_db *db = open_db(spec, 0);
+    cairn_db *db = gc_open_db_flags(spec, 0);
     cairn_id c1 = write_generation(db, 1), nowhere;
     write_generation(db, 2);
     uint8_t buf[256];
@@ -270,7 +259,7 @@ static void damaged_pins(const char *spec)
  * the grace period protects it. */
 static void read_only_reader(const char *spec, const char *dir)
 {
-    cairn_db *db = open_db(spec, 0);
+    cairn_db *db = gc_open_db_flags(spec, 0);
     cairn_id c1 = write_generation(db, 1);
     cairn_close(db);
     pid_t pid = fork();
@@ -279,7 +268,7 @@ static void read_only_reader(const char *spec, const char *dir)
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
         cairn_pin_info pin;
-        db = open_db(spec, CAIRN_RDONLY);
+        db = gc_open_db_flags(spec, CAIRN_RDONLY);
         ASSERT_OK(cairn_pin(db, &c1, 60, &pin));
         ASSERT_EQ(pins_of(db), 1);
         ASSERT_OK(cairn_unpin(db, pin.name));
@@ -302,7 +291,7 @@ static void read_only_reader(const char *spec, const char *dir)
             snprintf(cmd, sizeof(cmd), "chmod -R a-w '%s'", dir);
             ASSERT_OK(system(cmd));
         }
-        db = open_db(spec, CAIRN_RDONLY);
+        db = gc_open_db_flags(spec, CAIRN_RDONLY);
         ASSERT_RC(cairn_pin(db, &c1, 60, &pin), CAIRN_RDONLY_STORE);
         ASSERT_DETAIL("grace period");
         ASSERT_EQ(pins_of(db), 0);

@@ -67,21 +67,6 @@ static int object_op(const char *key, const char *body)
     return rc;
 }
 
-/* n commits of gc_commit_batch, each different from the one before. */
-static int make_history(cairn_db *db, uint64_t *rng, cairn_id *ids, uint64_t *digests, int n)
-{
-    int made = 0, rc;
-    while (made < n) {
-        ASSERT_OK(gc_commit_batch(db, rng, &ids[made]));
-        if (made && cairn__id_eq(&ids[made], &ids[made - 1]))
-            continue;
-        digests[made] = gc_digest_commit(db, &ids[made], &rc);
-        ASSERT_OK(rc);
-        made++;
-    }
-    return made;
-}
-
 static void check_kept(cairn_db *db, const char *what, const cairn_id *ids, const uint64_t *digests,
                        int from, int to)
 {
@@ -104,7 +89,7 @@ static void retention(void)
      * all dead, mostly dead and mostly live to deal with. */
     make_spec(spec, sizeof(spec), "ret", "merge_at=1000");
     cairn_db *db = gc_open_db(spec);
-    make_history(db, &rng, ids, digests, COMMITS);
+    gc_history(db, &rng, ids, digests, COMMITS);
     size_t packs_before = s3_of(db)->head.n_packs;
 
     cairn_gc_options o;
@@ -156,7 +141,7 @@ static void old_reader(void)
     int to_child[2], to_parent[2];
     make_spec(spec, sizeof(spec), "reader", "merge_at=1000");
     cairn_db *db = gc_open_db(spec);
-    make_history(db, &rng, ids, digests, COMMITS);
+    gc_history(db, &rng, ids, digests, COMMITS);
     ASSERT_OK(pipe(to_child));
     ASSERT_OK(pipe(to_parent));
 
@@ -219,7 +204,7 @@ static void orphans(void)
     uint64_t digests[4], rng = test_seed * 41;
     make_spec(spec, sizeof(spec), "orphan", "");
     cairn_db *db = gc_open_db(spec);
-    make_history(db, &rng, ids, digests, 4);
+    gc_history(db, &rng, ids, digests, 4);
     const char *prefix = s3_of(db)->prefix;
     snprintf(old_key, sizeof(old_key), "%spacks/0000000000000000-0000000000000001-0badcafe.pack",
              prefix);

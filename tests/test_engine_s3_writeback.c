@@ -33,17 +33,6 @@
 
 static char s3_spec[600], dir[600];
 
-static cairn_db *open_spec(const char *spec, unsigned flags)
-{
-    cairn_options o;
-    cairn_db *db;
-    cairn_options_init(&o);
-    o.node_size = 512;
-    o.flags = flags;
-    ASSERT_OK(cairn_open(spec, &o, &db));
-    return db;
-}
-
 static void writer_spec(char *out, size_t cap, const char *name)
 {
     snprintf(out, cap, "lmdb:%s/%s>%s%swrite=back", dir, name, s3_spec,
@@ -77,7 +66,7 @@ static int count_commit(void *ctx, const cairn_commit_info *info)
  * a boundary. */
 static int s3_log_length(bool *at_boundary)
 {
-    cairn_db *r = open_spec(s3_spec, CAIRN_RDONLY);
+    cairn_db *r = gc_open_db_flags(s3_spec, CAIRN_RDONLY);
     cairn_id head;
     cairn_commit_info info;
     int n = 0;
@@ -113,13 +102,13 @@ static void heads_only(void)
     uint64_t rng = test_seed * 3, digest;
     int rc;
     writer_spec(spec, sizeof(spec), "w");
-    cairn_db *w = open_spec(spec, 0);
+    cairn_db *w = gc_open_db_flags(spec, 0);
     commits(w, &rng, 12, ids);
     digest = gc_digest_commit(w, &ids[11], &rc);
     ASSERT_OK(rc);
     ASSERT_OK(cairn_sync(w));
 
-    cairn_db *r = open_spec(s3_spec, CAIRN_RDONLY);
+    cairn_db *r = gc_open_db_flags(s3_spec, CAIRN_RDONLY);
     if (gc_digest_commit(r, &ids[11], &rc) != digest || rc)
         TEST_FAIL("S3's head does not read as the writer's (rc %d)", rc);
     for (int i = 0; i < 11; i++) {
@@ -165,7 +154,7 @@ static bool sync_child(const char *spec, uint64_t kill_at)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        cairn_db *w = open_spec(spec, 0);
+        cairn_db *w = gc_open_db_flags(spec, 0);
         cairn__tier_fault_arm_kind("*", kill_at, CAIRN_TIER, CAIRN_FAULT_KILL, false);
         int rc = cairn_sync(w);
         if (rc) {
@@ -190,13 +179,13 @@ static void kills(void)
     int killed = 0;
     writer_spec(spec, sizeof(spec), "w");
     for (uint64_t kill_at = 1;; kill_at++) {
-        cairn_db *w = open_spec(spec, 0);
+        cairn_db *w = gc_open_db_flags(spec, 0);
         commits(w, &rng, 3, NULL);
         cairn_close(w);
         if (!sync_child(spec, kill_at))
             break; /* it made fewer calls than kill_at: every point was tried */
         killed++;
-        w = open_spec(spec, 0);
+        w = gc_open_db_flags(spec, 0);
         ASSERT_OK(cairn_sync(w));
         cairn_id head, s3_head;
         int rc;
@@ -204,7 +193,7 @@ static void kills(void)
         uint64_t want = gc_digest_commit(w, &head, &rc);
         ASSERT_OK(rc);
         cairn_close(w);
-        cairn_db *r = open_spec(s3_spec, CAIRN_RDONLY);
+        cairn_db *r = gc_open_db_flags(s3_spec, CAIRN_RDONLY);
         ASSERT_OK(cairn_resolve(r, "main", &s3_head));
         if (!cairn__id_eq(&head, &s3_head) || gc_digest_commit(r, &head, &rc) != want || rc)
             TEST_FAIL("a sync killed at call %llu, then synced: S3 does not hold the writer's "
@@ -224,10 +213,10 @@ static void failover(void)
     uint64_t rng = test_seed * 7;
     cairn_id s3_head, head;
     writer_spec(spec, sizeof(spec), "w2");
-    cairn_db *r = open_spec(s3_spec, CAIRN_RDONLY);
+    cairn_db *r = gc_open_db_flags(s3_spec, CAIRN_RDONLY);
     ASSERT_OK(cairn_resolve(r, "main", &s3_head));
     cairn_close(r);
-    cairn_db *w = open_spec(spec, 0); /* an empty directory: takes S3's history */
+    cairn_db *w = gc_open_db_flags(spec, 0); /* an empty directory: takes S3's history */
     ASSERT_OK(cairn_resolve(w, "main", &head));
     ASSERT_TRUE(cairn__id_eq(&head, &s3_head));
     verify_ok(w, "a new writer after taking S3's head over");
@@ -236,7 +225,7 @@ static void failover(void)
     verify_ok(w, "the new writer after its sync");
     ASSERT_OK(cairn_resolve(w, "main", &head));
     cairn_close(w);
-    r = open_spec(s3_spec, CAIRN_RDONLY);
+    r = gc_open_db_flags(s3_spec, CAIRN_RDONLY);
     ASSERT_OK(cairn_resolve(r, "main", &s3_head));
     ASSERT_TRUE(cairn__id_eq(&head, &s3_head));
     verify_ok(r, "S3 alone after the new writer's sync");
@@ -252,7 +241,7 @@ static void gc_before_sync(void)
     cairn_id s3_head;
     int rc;
     writer_spec(spec, sizeof(spec), "w2");
-    cairn_db *w = open_spec(spec, 0);
+    cairn_db *w = gc_open_db_flags(spec, 0);
     commits(w, &rng, 3, NULL);
     ASSERT_OK(cairn_sync(w));
     ASSERT_OK(cairn_resolve(w, "main", &s3_head));
@@ -268,7 +257,7 @@ static void gc_before_sync(void)
     ASSERT_TRUE(r.tiers[0].blobs_freed > 0);
     verify_ok(w, "the writer's stack after gc");
     cairn_close(w);
-    cairn_db *rd = open_spec(s3_spec, CAIRN_RDONLY);
+    cairn_db *rd = gc_open_db_flags(s3_spec, CAIRN_RDONLY);
     cairn_id got;
     ASSERT_OK(cairn_resolve(rd, "main", &got));
     ASSERT_TRUE(cairn__id_eq(&got, &s3_head));
@@ -276,7 +265,7 @@ static void gc_before_sync(void)
         TEST_FAIL("gc on the writer's stack broke S3's synced head (rc %d)", rc);
     verify_ok(rd, "S3 alone after gc on the writer's stack");
     cairn_close(rd);
-    w = open_spec(spec, 0);
+    w = gc_open_db_flags(spec, 0);
     ASSERT_OK(cairn_sync(w));
     verify_ok(w, "the writer's stack after gc and a sync");
     cairn_close(w);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "resp.h"
+#include "bytesutil.h"
 #include "test.h"
 
 /* ------------------------------------------------------------ the model */
@@ -36,36 +37,6 @@ typedef struct model_list {
     model_req *reqs;
     size_t n, cap;
 } model_list;
-
-/* A growable byte string. */
-typedef struct bytes {
-    char *p;
-    size_t len, cap;
-} bytes;
-
-static void *xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size ? size : 1);
-    if (!q)
-        TEST_FAIL("out of memory (%zu bytes)", size);
-    return q;
-}
-
-static void bytes_add(bytes *b, const void *p, size_t len)
-{
-    if (b->len + len > b->cap) {
-        b->cap = (b->len + len) * 2 + 64;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    if (len)
-        memcpy(b->p + b->len, p, len);
-    b->len += len;
-}
-
-static void bytes_str(bytes *b, const char *s)
-{
-    bytes_add(b, s, strlen(s));
-}
 
 static void model_add(model_list *l, size_t argc, const char *const *argv, const size_t *lens)
 {

@@ -13,39 +13,10 @@
 #include <stdint.h>
 
 #include "resp.h"
+#include "bytesutil.h"
 #include "test.h"
 
 #define LIT(s) (s), (sizeof(s) - 1)
-
-/* A growable byte string. */
-typedef struct bytes {
-    char *p;
-    size_t len, cap;
-} bytes;
-
-static void *xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size ? size : 1);
-    if (!q)
-        TEST_FAIL("out of memory (%zu bytes)", size);
-    return q;
-}
-
-static void bytes_add(bytes *b, const void *p, size_t len)
-{
-    if (b->len + len > b->cap) {
-        b->cap = (b->len + len) * 2 + 64;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    if (len)
-        memcpy(b->p + b->len, p, len);
-    b->len += len;
-}
-
-static void bytes_str(bytes *b, const char *s)
-{
-    bytes_add(b, s, strlen(s));
-}
 
 /* Writes n of o's pending bytes into dst as a server would: gathers at most
  * max_iov iovecs, "writes" what fits, consumes that. */
