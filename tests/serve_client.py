@@ -33,6 +33,18 @@ def fail(msg):
     sys.exit(1)
 
 
+def run_clients(fn, n):
+    """Runs fn(tid, errors) in n threads at once; fails with their first errors."""
+    errors = []
+    threads = [threading.Thread(target=fn, args=(t, errors)) for t in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        fail("; ".join(errors[:3]))
+
+
 def unescape(field):
     out = bytearray()
     i = 0
@@ -138,9 +150,7 @@ def mode_model(port, export, seed):
         if sorted(r.keys(pattern)) != glob_to_keys(model, pattern):
             fail("KEYS %s" % pattern)
     # pipelines, and many clients at once
-    errors = []
-
-    def client(tid):
+    def client(tid, errors):
         try:
             c = redis.Redis(host='127.0.0.1', port=port)
             lr = random.Random(int(seed) * 100 + tid)
@@ -154,13 +164,7 @@ def mode_model(port, export, seed):
                     return
         except Exception as e:  # noqa: BLE001 (any failure is the test's)
             errors.append("client %d: %r" % (tid, e))
-    threads = [threading.Thread(target=client, args=(t,)) for t in range(40)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        fail("; ".join(errors[:3]))
+    run_clients(client, 40)
     # errors a replica gives
     for cmd in (('SET', 'a', 'b'), ('DEL', 'a'), ('HSET', 'h', 'f', 'v'), ('FLUSHALL',)):
         try:
@@ -339,9 +343,8 @@ def mode_versions(port, n_keys, seconds):
     keys = ['v%03d' % i for i in range(n_keys)]
     stop = time.time() + seconds
     seen = set()
-    errors = []
 
-    def hammer(tid):
+    def hammer(tid, errors):
         try:
             c = redis.Redis(host='127.0.0.1', port=port)
             while time.time() < stop:
@@ -352,13 +355,7 @@ def mode_versions(port, n_keys, seconds):
                 seen.add(vals[0])
         except Exception as e:  # noqa: BLE001
             errors.append("client %d: %r" % (tid, e))
-    threads = [threading.Thread(target=hammer, args=(t,)) for t in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        fail("; ".join(errors[:3]))
+    run_clients(hammer, 8)
     print(" ".join(sorted(v.decode() for v in seen)))
 
 
