@@ -138,7 +138,7 @@ int serve_type_of(cmd_ctx *x, const resp_arg *key, cairn_key_type *type)
 int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
 {
     const char *space = serve_space_of(x);
-    cairn_key_type type;
+    uint64_t fields = 0;
     if (!space)
         return 0;
     int rc = cairn_get(serve_snap(x), space, key->ptr, key->len, v);
@@ -146,13 +146,16 @@ int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
         return 1;
     if (rc == CAIRN_KEYTOOBIG)
         return 0;
-    if (rc != CAIRN_NOTFOUND) {
+    /* Not a string: a hash of that name is WRONGTYPE (one lookup of its
+     * count, not cairn_type's second string lookup). */
+    if (rc == CAIRN_NOTFOUND && (rc = cairn_hlen(serve_snap(x), space, key->ptr, key->len,
+                                                 &fields)) == CAIRN_KEYTOOBIG)
+        rc = 0;
+    if (rc) {
         serve_reply_error(x, rc);
         return -1;
     }
-    if (serve_type_of(x, key, &type))
-        return -1;
-    if (type == CAIRN_TYPE_HASH) {
+    if (fields) {
         serve_reply_wrongtype(x);
         return -1;
     }
