@@ -1,7 +1,7 @@
 /*
  * lmdb_int.h - what the LMDB tier's files share: the environment and
- * handle structs (lmdb.c: environments, transactions, refs, the "blobs"
- * layout) and the packed layout (lmdb_packs.c).
+ * handle structs (lmdb_open.c: checking and opening; lmdb.c: transactions,
+ * refs, the "blobs" layout) and the packed layout (lmdb_packs.c).
  */
 #ifndef CAIRN_LMDB_INT_H
 #define CAIRN_LMDB_INT_H
@@ -58,7 +58,25 @@ static inline MDB_val cairn__lmdb_id_val(const cairn_id *id)
     return v;
 }
 
+/* Map doublings or MAP_RESIZED rounds a transaction tries before it gives up. */
+#define CAIRN_LMDB_MAX_RETRIES 48
+
+/* ---- what lmdb_open.c lends the other files ---- */
+
+/* The tier's methods (lmdb.c), for the handles cairn__lmdb_open makes. */
+extern const cairn_tier_methods cairn__lmdb_methods;
+/* Drops a handle's reference to its env; the last one closes it. An env
+ * from before a fork is left alone in the child (LMDB forbids touching it). */
+void cairn__lmdb_env_release(lmdb_env *e);
+/* CAIRN_TIER when t was opened before a fork() of this process. */
+int cairn__lmdb_check_fork(const lmdb_tier *t);
+
 /* ---- what lmdb.c lends the other files ---- */
+
+/* Translates an LMDB return code (MDB_*, or a positive errno) into a cairn
+ * code with a detail naming the store (t's path, or path when t is NULL)
+ * and the step. cairn codes and -errno values pass through. */
+int cairn__lmdb_err_at(const lmdb_tier *t, const char *path, int rc, const char *what);
 
 /* Opens e->env afresh on path's data.mdb with e's settings and a map of
  * map_size bytes, and its databases. On failure e->env is NULL. */

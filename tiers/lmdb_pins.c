@@ -7,7 +7,7 @@
  * created by the first pin written (so that stores without pins keep the
  * databases they had). Each put and delete is one write transaction of
  * its own, which a handle opened read-only may run too when this process
- * may write the store's files (lmdb.c opens its environment writable
+ * may write the store's files (lmdb_open.c opens its environment writable
  * then): pins take no writer lock (cairn.lock), only LMDB's own, held for
  * the few microseconds of the transaction.
  */
