@@ -281,6 +281,40 @@ int cairn_get(cairn_snapshot *snap, const char *space, const void *key, size_t k
     return cairn__value_load(&snap->db->ix, leaf, pos, &snap->scratch, val);
 }
 
+typedef struct get_many_ctx {
+    cairn_snapshot *snap;
+    cairn_get_fn fn;
+    void *ctx;
+} get_many_ctx;
+
+static int get_many_found(void *arg, size_t i, const cairn_node *leaf, uint32_t pos)
+{
+    get_many_ctx *g = arg;
+    cairn_val val;
+    int rc;
+
+    if (!leaf)
+        return g->fn(g->ctx, i, NULL);
+    if ((rc = cairn__value_load(&g->snap->db->ix, leaf, pos, &g->snap->scratch, &val)))
+        return rc;
+    return g->fn(g->ctx, i, &val);
+}
+
+int cairn_get_many(cairn_snapshot *snap, const char *space, const cairn_val *keys, size_t n,
+                   cairn_get_fn fn, void *ctx)
+{
+    get_many_ctx g = {snap, fn, ctx};
+    cairn_node *root;
+    int rc;
+
+    cairn__detail_clear();
+    if (n && (!keys || !fn))
+        return cairn__fail(CAIRN_BADARG, "get_many: NULL keys or callback for %zu keys", n);
+    if ((rc = snap_space_node(snap, space, &root)))
+        return rc;
+    return cairn__tree_find_many(&snap->db->ix, root, keys, n, get_many_found, &g);
+}
+
 int cairn_count(cairn_snapshot *snap, const char *space, const void *lo, size_t lo_len,
                 const void *hi, size_t hi_len, uint64_t *count)
 {

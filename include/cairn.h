@@ -565,6 +565,22 @@ CAIRN_EXTERN int cairn_snapshot_root(cairn_snapshot *snap, const char *space, ca
 CAIRN_EXTERN int cairn_get(cairn_snapshot *snap, const char *space, const void *key,
                            size_t key_len, cairn_val *val);
 
+/* Looks up n keys of space at once (a Redis MGET). The nodes they need
+ * are read level by level, those not cached in one tier batch per level,
+ * so keys past the caches cost one round per tree level instead of one per
+ * key (a file tier submits the reads together, S3 sends them in parallel).
+ * Calls fn(ctx, i, val) for each key in order, val NULL when key i is
+ * absent (a key longer than CAIRN_KEY_MAX is absent: it cannot be
+ * stored); *val is valid during the call only. fn returns 0 to go on,
+ * anything else to stop, and that value is returned. Errors: CAIRN_BADARG
+ * (keyspace name), CAIRN_MISSING, CAIRN_CORRUPT, tier errors. Keys are
+ * taken in batches of 64: an error reading a batch's nodes comes before
+ * its first call; one reading a value stored as a blob of its own (over
+ * CAIRN_INLINE_MAX) comes at that key, instead of its call. */
+typedef int (*cairn_get_fn)(void *ctx, size_t i, const cairn_val *val);
+CAIRN_EXTERN int cairn_get_many(cairn_snapshot *snap, const char *space, const cairn_val *keys,
+                                size_t n, cairn_get_fn fn, void *ctx);
+
 /* Counts the keys k of space with lo <= k < hi in O(log n) node reads. A
  * NULL lo or hi is unbounded on that side. OUT: *count. */
 CAIRN_EXTERN int cairn_count(cairn_snapshot *snap, const char *space, const void *lo,

@@ -295,6 +295,95 @@ int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *ke
     return rc;
 }
 
+/* Moves each of the n cursors at[i] one level down towards keys[i]:
+ * children found in the cache are taken at once; the others are read
+ * together (one batch, duplicates once) and then taken. Inside the
+ * caller's read section. */
+static int descend_level(const cairn_index *ix, const cairn_val *keys, size_t n,
+                         cairn_node **at)
+{
+    uint32_t child[CAIRN_FIND_BATCH];
+    cairn_id want[CAIRN_FIND_BATCH];
+    size_t waiting[CAIRN_FIND_BATCH], n_waiting = 0, n_want = 0;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        const cairn_id *id;
+        cairn_node *nd;
+
+        child[i] = cairn__node_child_for(at[i], keys[i].data, keys[i].len);
+        id = cairn__node_child(at[i], child[i]);
+        if ((nd = cairn__cache_lookup(ix->cache, id))) {
+            if ((rc = cairn__child_check(at[i], child[i], nd)))
+                return rc;
+            at[i] = nd;
+            continue;
+        }
+        waiting[n_waiting++] = i;
+        size_t j = 0;
+        while (j < n_want && !cairn__id_eq(&want[j], id))
+            j++;
+        if (j == n_want)
+            want[n_want++] = *id;
+    }
+    if (n_want > 1)
+        cairn__node_prefetch(ix, want, n_want);
+    /* What the batch could not read (or the cache already dropped again)
+     * is fetched one by one, which reports its error. */
+    for (size_t w = 0; w < n_waiting; w++) {
+        size_t i = waiting[w];
+        if ((rc = child_in_section(ix, at[i], child[i], &at[i])))
+            return rc;
+    }
+    return 0;
+}
+
+/* Up to CAIRN_FIND_BATCH keys: the descent, then the calls. */
+static int find_batch(const cairn_index *ix, cairn_node *root, const cairn_val *keys, size_t n,
+                      size_t first, cairn_found_fn fn, void *ctx)
+{
+    cairn_node *at[CAIRN_FIND_BATCH];
+    uint32_t pos[CAIRN_FIND_BATCH];
+    int rc = 0;
+
+    cairn__ebr_enter();
+    for (size_t i = 0; i < n; i++)
+        at[i] = root;
+    for (unsigned level = root->level; level > 0 && !rc; level--)
+        rc = descend_level(ix, keys, n, at);
+    for (size_t i = 0; i < n && !rc; i++) {
+        pos[i] = cairn__node_lower_bound(at[i], keys[i].data, keys[i].len);
+        if (pos[i] == at[i]->n || cairn__bytes_cmp(cairn__node_key(at[i], pos[i]),
+                                                   at[i]->e[pos[i]].key_len, keys[i].data,
+                                                   keys[i].len) != 0)
+            at[i] = NULL;
+        else
+            cairn__node_pin(at[i]); /* fn runs outside the section */
+    }
+    cairn__ebr_exit();
+    if (rc)
+        return rc; /* nothing pinned yet: pins are taken after the descent */
+    for (size_t i = 0; i < n; i++) {
+        if (!rc)
+            rc = fn(ctx, first + i, at[i], at[i] ? pos[i] : 0);
+        if (at[i])
+            cairn__node_release(at[i]);
+    }
+    return rc;
+}
+
+int cairn__tree_find_many(const cairn_index *ix, cairn_node *root, const cairn_val *keys,
+                          size_t n, cairn_found_fn fn, void *ctx)
+{
+    int rc = 0;
+
+    for (size_t first = 0; first < n && !rc; first += CAIRN_FIND_BATCH) {
+        size_t m = n - first < CAIRN_FIND_BATCH ? n - first : CAIRN_FIND_BATCH;
+        rc = find_batch(ix, root, keys + first, m, first, fn, ctx);
+    }
+    return rc;
+}
+
 int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
                      size_t key_len, uint64_t *out)
 {

@@ -120,6 +120,21 @@ int cairn__tree_find(const cairn_index *ix, const cairn_id *root, const void *ke
 int cairn__tree_find_in(const cairn_index *ix, cairn_node *root, const void *key,
                         size_t key_len, cairn_node **leaf, uint32_t *pos);
 
+/* Finds n keys under root (a node the caller has pinned) at once: the
+ * descent goes level by level, and the nodes of a level that are not
+ * cached are read in one stack batch, so n lookups past the caches cost
+ * one tier round per level instead of n (a file tier's one io_uring
+ * submission, S3's requests in flight together). Then, for each key in
+ * order, calls fn(ctx, i, leaf, pos): leaf is the leaf holding key i
+ * (pinned for the call only; NULL when the key is absent). fn returns 0
+ * to go on, anything else to stop, and that value is returned. Errors
+ * (before any call of fn for the batch of up to CAIRN_FIND_BATCH keys
+ * that meets them): CAIRN_CORRUPT, CAIRN_MISSING, tier errors. */
+#define CAIRN_FIND_BATCH 64
+typedef int (*cairn_found_fn)(void *ctx, size_t i, const cairn_node *leaf, uint32_t pos);
+int cairn__tree_find_many(const cairn_index *ix, cairn_node *root, const cairn_val *keys,
+                          size_t n, cairn_found_fn fn, void *ctx);
+
 /* Number of keys < key under root (key NULL: all keys). */
 int cairn__tree_rank(const cairn_index *ix, const cairn_id *root, const void *key,
                      size_t key_len, uint64_t *out);

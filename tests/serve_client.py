@@ -122,8 +122,10 @@ def mode_model(port, export, seed):
     for k in absent:
         if r.get(k) is not None or r.exists(k) != 0 or r.type(k) != b'none' or r.ttl(k) != -2:
             fail("an absent key %r" % k)
-    for _ in range(50):
-        batch = rnd.sample(keys, min(len(keys), rnd.randint(1, 40))) + rnd.sample(absent, 3)
+    for i in range(50):
+        # every other batch longer than cairn_get_many's 64
+        size = rnd.randint(1, 40) if i % 2 else rnd.randint(60, 200)
+        batch = rnd.sample(keys, min(len(keys), size)) + rnd.sample(absent, 3)
         rnd.shuffle(batch)
         got = r.mget(batch)
         if got != [model.get(k) for k in batch]:

@@ -91,23 +91,49 @@ void redis_get(cmd_ctx *x)
         serve_reply_found(x, r, &v);
 }
 
+/* MGET's reply, one element per key, in order. */
+typedef struct mget_reply {
+    cmd_ctx *x;
+    size_t done; /* elements written */
+} mget_reply;
+
+static int mget_one(void *ctx, size_t i, const cairn_val *val)
+{
+    mget_reply *r = ctx;
+    (void)i;
+    if (val) {
+        atomic_fetch_add(&r->x->w->srv->stats.keyspace_hits, 1);
+        resp_out_bulk(r->x->out, val->data, val->len);
+    } else {
+        atomic_fetch_add(&r->x->w->srv->stats.keyspace_misses, 1);
+        resp_out_null(r->x->out);
+    }
+    r->done++;
+    return 0;
+}
+
+/* The keys go to cairn_get_many in batches, so that those past the node
+ * cache are read together, one tier round per tree level. Redis answers
+ * nil for a key it cannot give (missing, another type); a key that meets
+ * a store error is nil too, and counted as a miss. */
 void redis_mget(cmd_ctx *x)
 {
     const char *space = serve_space_of(x);
-    resp_out_array(x->out, x->req->argc - 1);
-    for (size_t i = 1; i < x->req->argc; i++) {
-        cairn_val v;
-        int rc = space ? cairn_get(serve_snap(x), space, serve_arg(x, i)->ptr, serve_arg(x, i)->len, &v)
-                       : CAIRN_NOTFOUND;
-        if (rc == 0) {
-            atomic_fetch_add(&x->w->srv->stats.keyspace_hits, 1);
-            resp_out_bulk(x->out, v.data, v.len);
-        } else {
-            /* Redis answers nil for a key it cannot give (missing, another
-             * type); a store error is nil too, counted and logged once. */
-            atomic_fetch_add(&x->w->srv->stats.keyspace_misses, 1);
-            resp_out_null(x->out);
+    size_t n = x->req->argc - 1;
+    mget_reply r = {x, 0};
+
+    resp_out_array(x->out, n);
+    while (r.done < n) {
+        cairn_val keys[64];
+        size_t first = r.done, m = n - first < 64 ? n - first : 64;
+
+        for (size_t i = 0; i < m; i++) {
+            keys[i].data = serve_arg(x, 1 + first + i)->ptr;
+            keys[i].len = serve_arg(x, 1 + first + i)->len;
         }
+        if (!space || cairn_get_many(serve_snap(x), space, keys, m, mget_one, &r) != 0)
+            while (r.done < first + m)
+                mget_one(&r, r.done, NULL);
     }
 }
 
