@@ -312,7 +312,12 @@ int cairn_get_many(cairn_snapshot *snap, const char *space, const cairn_val *key
         return cairn__fail(CAIRN_BADARG, "get_many: NULL keys or callback for %zu keys", n);
     if ((rc = snap_space_node(snap, space, &root)))
         return rc;
-    return cairn__tree_find_many(&snap->db->ix, root, keys, n, get_many_found, &g);
+    /* fn may read other keyspaces of snap, whose roots may take this
+     * one's slot in the snapshot's cache: the root stays pinned here. */
+    cairn__node_pin(root);
+    rc = cairn__tree_find_many(&snap->db->ix, root, keys, n, get_many_found, &g);
+    cairn__node_release(root);
+    return rc;
 }
 
 int cairn_count(cairn_snapshot *snap, const char *space, const void *lo, size_t lo_len,

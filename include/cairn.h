@@ -571,7 +571,8 @@ CAIRN_EXTERN int cairn_get(cairn_snapshot *snap, const char *space, const void *
  * key (a file tier submits the reads together, S3 sends them in parallel).
  * Calls fn(ctx, i, val) for each key in order, val NULL when key i is
  * absent (a key longer than CAIRN_KEY_MAX is absent: it cannot be
- * stored); *val is valid during the call only. fn returns 0 to go on,
+ * stored); *val is valid during the call, until fn itself reads snap
+ * (which it may: cairn_get, other keyspaces). fn returns 0 to go on,
  * anything else to stop, and that value is returned. Errors: CAIRN_BADARG
  * (keyspace name), CAIRN_MISSING, CAIRN_CORRUPT, tier errors. Keys are
  * taken in batches of 64: an error reading a batch's nodes comes before

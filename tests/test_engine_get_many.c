@@ -13,7 +13,8 @@
  *  - errors: a tier read failing at each call of a cold batch (once, then
  *    for good), every error path taken twice; the calls made before an
  *    error are right and in order, and end with a whole batch or at a key
- *    whose value is a blob of its own; a callback that stops.
+ *    whose value is a blob of its own; a callback that stops, and one
+ *    that reads other keyspaces of the snapshot itself.
  */
 #include "model.h"
 #include "test.h"
@@ -402,6 +403,56 @@ static void test_faults(const char *dir)
     model_free(&m);
 }
 
+/* fn may read the snapshot itself: here every call reads more keyspaces
+ * than the snapshot keeps roots of (8), so the batch's own keyspace loses
+ * its slot while the batch goes on (its root must stay valid). */
+typedef struct reading_fn {
+    expect x;
+    cairn_snapshot *snap;
+    const model *m;
+} reading_fn;
+
+static int read_inside(void *ctx, size_t i, const cairn_val *val)
+{
+    reading_fn *r = ctx;
+    int rc = check_one(&r->x, i, val);
+    for (int s = 0; s < 12; s++) {
+        char space[8];
+        cairn_val v;
+        snprintf(space, sizeof(space), "s%d", s);
+        const model_entry *e = &r->m->v[(i + (size_t)s) % r->m->n];
+        ASSERT_OK(cairn_get(r->snap, space, e->key, e->key_len, &v));
+        ASSERT_MEM_EQ(v.data, v.len, e->val, e->val_len);
+    }
+    return rc;
+}
+
+static void test_reads_inside_fn(void)
+{
+    cairn_db *db = open_store("mem", 256, 64 << 10); /* a node cache that evicts */
+    cairn_snapshot *snap;
+    keyset ks = {0};
+    model m = {0};
+
+    while (m.n < 3000)
+        random_entry(&m, true);
+    commit_model(db, NULL, &m);
+    for (int s = 0; s < 12; s++) {
+        char space[8];
+        snprintf(space, sizeof(space), "s%d", s);
+        commit_model(db, space, &m);
+    }
+    ASSERT_OK(cairn_snapshot_open(db, NULL, &snap));
+    random_keys(&m, 3 * BATCH, &ks);
+    reading_fn r = {{&m, keyset_vals(&ks), 0, SIZE_MAX}, snap, &m};
+    ASSERT_OK(cairn_get_many(snap, NULL, r.x.keys, ks.n, read_inside, &r));
+    ASSERT_EQ(r.x.calls, ks.n);
+    cairn_snapshot_close(snap);
+    keyset_free(&ks);
+    model_free(&m);
+    cairn_close(db);
+}
+
 int main(void)
 {
     const char *dir = test_tmpdir();
@@ -411,6 +462,7 @@ int main(void)
     test_random_trees(dir);
     test_batching_counted(dir);
     test_faults(dir);
+    test_reads_inside_fn();
     printf("ok\n");
     return 0;
 }
