@@ -336,8 +336,34 @@ def mode_hashes(port, path, seed):
         drawn[k] = drawn.get(k, 0) + 1
     if set(drawn) != every:
         fail("RANDOMKEY never drew %d of %d keys" % (len(every - set(drawn)), len(every)))
+    # Pipelined GETs run together in the server (up to 64 at a time): each
+    # must still answer as alone, a hash WRONGTYPE in its place, whatever
+    # else the pipeline holds between them.
+    names = sorted(every) + [b'absent-%d' % i for i in range(10)]
+    for round_ in range(20):
+        p = r.pipeline(transaction=False)
+        want = []
+        for _ in range(rnd.randint(1, 200)):
+            k = rnd.choice(names)
+            if rnd.random() < 0.05:
+                p.strlen(k) if k not in hashes else p.hlen(k)
+                want.append(len(strings[k]) if k in strings else
+                            len(hashes[k]) if k in hashes else 0)
+                continue
+            p.get(k)
+            want.append('WRONGTYPE' if k in hashes else strings.get(k))
+        got = p.execute(raise_on_error=False)
+        for g, w in zip(got, want):
+            if w == 'WRONGTYPE':
+                if not isinstance(g, redis.exceptions.ResponseError) or 'WRONGTYPE' not in str(g):
+                    fail("pipelined GET of a hash: %r" % g)
+            elif g != w:
+                fail("pipelined GET, round %d: %r, want %r" % (round_, g, w))
+        if len(got) != len(want):
+            fail("pipeline: %d replies for %d commands" % (len(got), len(want)))
     print("hashes: %d hashes and %d strings: HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS "
-          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, RANDOMKEY drew every key"
+          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, RANDOMKEY drew every "
+          "key, pipelines of up to 200 GETs among other commands"
           % (len(hashes), len(strings)))
 
 

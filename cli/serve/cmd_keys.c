@@ -164,7 +164,6 @@ int serve_type_of(cmd_ctx *x, const resp_arg *key, cairn_key_type *type)
 int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
 {
     const char *space = serve_space_of(x);
-    uint64_t fields = 0;
     if (!space)
         return 0;
     int rc = cairn_get(serve_snap(x), space, key->ptr, key->len, v);
@@ -172,12 +171,19 @@ int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
         return 1;
     if (rc == CAIRN_KEYTOOBIG)
         return 0;
-    /* Not a string: a hash of that name is WRONGTYPE (one lookup of its
-     * count, not cairn_type's second string lookup). */
-    if (rc == CAIRN_NOTFOUND && (rc = cairn_hlen(serve_snap(x), space, key->ptr, key->len,
-                                                 &fields)) == CAIRN_KEYTOOBIG)
-        rc = 0;
-    if (rc) {
+    if (rc == CAIRN_NOTFOUND)
+        return serve_string_missing(x, space, key);
+    serve_reply_error(x, rc);
+    return -1;
+}
+
+int serve_string_missing(cmd_ctx *x, const char *space, const resp_arg *key)
+{
+    uint64_t fields = 0;
+    /* One lookup of the hash's count, not cairn_type's second string
+     * lookup. */
+    int rc = cairn_hlen(serve_snap(x), space, key->ptr, key->len, &fields);
+    if (rc && rc != CAIRN_KEYTOOBIG) {
         serve_reply_error(x, rc);
         return -1;
     }
@@ -186,6 +192,40 @@ int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v)
         return -1;
     }
     return 0;
+}
+
+/* A run of pipelined GETs: each key's reply, as its GET would give it. */
+typedef struct get_run {
+    cmd_ctx *x;
+    const char *space;
+    const cairn_val *keys;
+    size_t done; /* replies written */
+} get_run;
+
+static int get_run_one(void *ctx, size_t i, const cairn_val *val)
+{
+    get_run *g = ctx;
+    resp_arg key = {g->keys[i].data, g->keys[i].len};
+    int r = val ? 1 : serve_string_missing(g->x, g->space, &key);
+    if (r >= 0)
+        serve_reply_found(g->x, r, val);
+    g->done++;
+    return 0;
+}
+
+void serve_get_run(cmd_ctx *x, const cairn_val *keys, size_t n)
+{
+    get_run g = {x, serve_space_of(x), keys, 0};
+    if (!g.space || cairn_get_many(serve_snap(x), g.space, keys, n, get_run_one, &g) != 0)
+        /* What the batch could not answer, each GET answers on its own
+         * (a store error is then that GET's reply). */
+        for (; g.done < n; g.done++) {
+            resp_arg key = {keys[g.done].data, keys[g.done].len};
+            cairn_val v;
+            int r = serve_lookup(x, &key, &v);
+            if (r >= 0)
+                serve_reply_found(x, r, &v);
+        }
 }
 
 void redis_exists(cmd_ctx *x)

@@ -69,6 +69,12 @@ void serve_reply_wrongtype(cmd_ctx *x);
 int serve_type_of(cmd_ctx *x, const resp_arg *key, cairn_key_type *type);
 /* A string: 1 found, 0 not, -1 replied (a hash: WRONGTYPE). */
 int serve_lookup(cmd_ctx *x, const resp_arg *key, cairn_val *v);
+/* After a string lookup of key in space found nothing: 0 (nil), or -1
+ * replied (a hash of that name: WRONGTYPE; a store error). */
+int serve_string_missing(cmd_ctx *x, const char *space, const resp_arg *key);
+/* Answers n GETs of keys, in order, as if each ran alone, with one
+ * cairn_get_many (the view is the caller's to refresh). */
+void serve_get_run(cmd_ctx *x, const cairn_val *keys, size_t n);
 /* Strings and hashes of the database, O(log n). */
 int serve_dbsize(cmd_ctx *x, uint64_t *n);
 /* Redis's glob (stringmatchlen). */

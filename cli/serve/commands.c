@@ -638,3 +638,28 @@ void serve_command(serve_worker *w, serve_conn *c, const resp_request *req)
     }
     cmd->run(&x);
 }
+
+bool serve_get_batchable(const serve_conn *c, const resp_request *req)
+{
+    /* An inline request's arguments live in the parser's scratch, which
+     * the next request overwrites. */
+    return req->argc == 2 && !req->is_inline && c->authenticated &&
+           serve_arg_is(&req->argv[0], "get");
+}
+
+void serve_get_run_many(serve_worker *w, serve_conn *c, const cairn_val *keys, size_t n)
+{
+    cmd_ctx x = {w, c, NULL, &c->out};
+    c->last_cmd = "get";
+    /* One view for the run: as if the version switched after it. */
+    if (!c->pinned) {
+        int rc = serve_view_refresh(&w->srv->version, &w->view);
+        if (rc || !w->view.snap) {
+            for (size_t i = 0; i < n; i++)
+                serve_reply_error(&x, rc ? rc : CAIRN_NOTFOUND);
+            atomic_fetch_add(&w->srv->stats.errors, n);
+            return;
+        }
+    }
+    serve_get_run(&x, keys, n);
+}

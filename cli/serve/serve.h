@@ -115,6 +115,15 @@ int serve_run(serve_server *srv);
 /* commands.c: runs one parsed request of conn, appending the reply to
  * conn->out. Sets conn->closing for QUIT. */
 void serve_command(serve_worker *w, serve_conn *conn, const resp_request *req);
+/* Pipelined GETs run together: a client that sends many GETs at once gets
+ * their keys read in one cairn_get_many (one tier batch per tree level
+ * past the caches), with the same replies as one GET after another.
+ * serve_get_batchable says whether req may join such a run (a GET with
+ * its key in the input buffer, from a connection that may run it);
+ * serve_get_run answers n of them, keys[i] being GET i's key. */
+#define SERVE_GET_RUN 64
+bool serve_get_batchable(const serve_conn *conn, const resp_request *req);
+void serve_get_run_many(serve_worker *w, serve_conn *conn, const cairn_val *keys, size_t n);
 
 /* info.c: appends the INFO text of section (NULL: the default sections)
  * to out as a verbatim/bulk reply. */
