@@ -343,9 +343,11 @@ def mode_hashes(port, path, seed):
     for round_ in range(20):
         p = r.pipeline(transaction=False)
         want = []
+        # long runs of GETs, or short ones (a GET alone among others)
+        other = 0.05 if round_ % 2 else 0.5
         for _ in range(rnd.randint(1, 200)):
             k = rnd.choice(names)
-            if rnd.random() < 0.05:
+            if rnd.random() < other:
                 p.strlen(k) if k not in hashes else p.hlen(k)
                 want.append(len(strings[k]) if k in strings else
                             len(hashes[k]) if k in hashes else 0)

@@ -154,6 +154,10 @@ static size_t get_run(serve_worker *w, serve_conn *c, size_t off, const resp_req
 {
     cairn_val keys[SERVE_GET_RUN];
     size_t n = 0;
+    /* Parsing ahead reuses the parser's argument array: first's
+     * arguments (which point into c->in) are kept here. */
+    resp_arg first_argv[2] = {first->argv[0], first->argv[1]};
+    resp_request alone = {2, first_argv, false};
 
     keys[n++] = (cairn_val){first->argv[1].ptr, first->argv[1].len};
     while (n < SERVE_GET_RUN) {
@@ -170,7 +174,7 @@ static size_t get_run(serve_worker *w, serve_conn *c, size_t off, const resp_req
         *used += next_used;
     }
     if (n == 1)
-        serve_command(w, c, first); /* alone: the plain GET */
+        serve_command(w, c, &alone); /* alone: the plain GET */
     else
         serve_get_run_many(w, c, keys, n);
     return n;
