@@ -172,6 +172,11 @@ static int parse_spec(const cairn_tier_config *cfg, redis_settings *s)
         return cairn__fail(CAIRN_BADSPEC, "redis: want redis://HOST[:PORT][/DB], not 'redis:%s'",
                            p);
     p += 2;
+    /* A URL's user:password@ would put a secret on command lines and in
+     * messages: refused without repeating it. */
+    if (memchr(p, '@', strcspn(p, "/")))
+        return cairn__fail(CAIRN_BADSPEC, "redis: no user or password in the address: put "
+                           "the password in a file named by password_file= (and user=)");
     if (*p == '[') { /* [IPv6] */
         host = p + 1;
         host_len = strcspn(host, "]");
@@ -188,9 +193,6 @@ static int parse_spec(const cairn_tier_config *cfg, redis_settings *s)
                            host_len ? "too long a" : "no");
     for (size_t i = 0; i < host_len; i++) {
         char c = host[i];
-        if (c == '@')
-            return cairn__fail(CAIRN_BADSPEC, "redis: no user or password in the address: put "
-                               "the password in a file named by password_file= (and user=)");
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '-' || c == '_' || c == ':'))
             return cairn__fail(CAIRN_BADSPEC, "redis: bad host '%.*s'", (int)host_len, host);
@@ -524,12 +526,33 @@ static int scan_lengths(redis_tier *rt, struct scan_list *l, size_t from)
     }
     if ((rc = cairn__redis_run(rt->pool, cmds, k, true)))
         goto done;
+    /* STRLEN is 0 for an empty blob and for a key gone since the SCAN:
+     * EXISTS tells them apart (empty blobs are rare). */
     for (size_t j = 0; j < k; j++) {
         const redisReply *r = cmds[j].reply;
-        if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0)
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+            argv[j][0] = "EXISTS";
+            lens[j][0] = 6;
+            cmds[j].reply = NULL;
+            int again = cairn__redis_run(rt->pool, &cmds[j], 1, true);
+            freeReplyObject((void *)r);
+            if (again) {
+                rc = again;
+                cairn__redis_cmds_clear(cmds, k);
+                goto done;
+            }
+            if (cmds[j].reply->type == REDIS_REPLY_INTEGER && cmds[j].reply->integer == 1) {
+                freeReplyObject(cmds[j].reply);
+                cmds[j].reply = NULL; /* an empty blob */
+            }
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        const redisReply *r = cmds[j].reply;
+        if (r && (r->type != REDIS_REPLY_INTEGER || r->integer <= 0))
             continue; /* another type, or gone since */
         l->v[kept].id = l->v[from + j].id;
-        l->v[kept++].len = (size_t)r->integer;
+        l->v[kept++].len = r ? (size_t)r->integer : 0;
     }
     l->n = kept;
     cairn__redis_cmds_clear(cmds, k);
