@@ -290,6 +290,28 @@ static void test_basics(void)
     printf("basics: blobs, refs, cas rules, cas_many all or none, publish, pins, stats: ok\n");
 }
 
+/* A prefix with glob characters lists its own blobs only. */
+static void test_glob_prefix(void)
+{
+    char spec_glob[512], spec_plain[512];
+    test_blob a = make_blob(21, 40), b = make_blob(22, 40);
+    size_t n = 0;
+
+    make_spec(spec_glob, sizeof(spec_glob), "g*[ab]\\", "");
+    make_spec(spec_plain, sizeof(spec_plain), "gxa\\", "");
+    cairn_tier *g = open_tier(spec_glob, 0), *p = open_tier(spec_plain, 0);
+    ASSERT_OK(put_one(g, &a));
+    ASSERT_OK(put_one(p, &b));
+    ASSERT_OK(cairn__tier_scan_ids(g, count_visit, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_TRUE(holds(g, &a) && !holds(g, &b));
+    cairn__tier_close(g);
+    cairn__tier_close(p);
+    free(a.data);
+    free(b.data);
+    printf("glob: a prefix of glob characters lists its own blobs only\n");
+}
+
 /* ---------------------------------------------------------------- model */
 
 #define N_BLOBS 64
@@ -593,6 +615,7 @@ int main(void)
     test_seed_init(13);
     test_specs();
     test_basics();
+    test_glob_prefix();
     test_model();
     test_hostile();
     test_lease();

@@ -17,7 +17,9 @@
  * and, when logging is on (a cache), prints one line on stderr; coming
  * back prints another. A broken connection (EOF, a reset, a timeout) is
  * thrown away with every idle one (a restarted server broke them all); an
- * idempotent pipeline is then sent once more on a fresh connection.
+ * idempotent pipeline is then sent once more on a fresh connection. A
+ * fresh connection that breaks (a server that accepts connections but
+ * does not answer within the timeout) also marks the server down.
  */
 #include "redis_int.h"
 
@@ -287,12 +289,13 @@ fail:
 /* Borrows a connection: an idle one, else a new one while fewer than
  * settings.pool exist, else waits for one. A server down fails at once
  * until its retry time. */
-static int take(redis_pool *p, redisContext **out)
+static int take(redis_pool *p, redisContext **out, bool *fresh)
 {
     bool reached;
     int rc;
 
     *out = NULL;
+    *fresh = false;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         if (p->n_idle) {
@@ -325,6 +328,7 @@ static int take(redis_pool *p, redisContext **out)
             mark_down(p, cairn_errdetail());
         pthread_cond_signal(&p->freed);
     } else {
+        *fresh = true;
         mark_up(p);
     }
     pthread_mutex_unlock(&p->mu);
@@ -358,9 +362,10 @@ static void give(redis_pool *p, redisContext *c, bool broken)
 int cairn__redis_pool_probe(redis_pool *p)
 {
     redisContext *c;
+    bool fresh;
     int rc;
 
-    if ((rc = take(p, &c)))
+    if ((rc = take(p, &c, &fresh)))
         return rc;
     give(p, c, false);
     return 0;
@@ -448,10 +453,10 @@ int cairn__redis_run(redis_pool *p, redis_cmd *cmds, size_t n, bool idempotent)
 
     for (int attempt = 0;; attempt++) {
         redisContext *c;
-        bool ok = true;
+        bool ok = true, fresh;
         size_t from = 0;
 
-        if ((rc = take(p, &c))) {
+        if ((rc = take(p, &c, &fresh))) {
             atomic_fetch_add(&p->counters.errors, 1);
             return rc;
         }
@@ -474,6 +479,14 @@ int cairn__redis_run(redis_pool *p, redis_cmd *cmds, size_t n, bool idempotent)
         }
         snprintf(cause, sizeof(cause), "%s", c->errstr[0] ? c->errstr : "connection lost");
         give(p, c, true);
+        /* A connection made for this call that broke (a server that
+         * accepts but does not answer in time, or died meanwhile) is an
+         * outage; a pooled one that broke may only be stale. */
+        if (fresh) {
+            pthread_mutex_lock(&p->mu);
+            mark_down(p, cause);
+            pthread_mutex_unlock(&p->mu);
+        }
         cairn__redis_cmds_clear(cmds, n);
         if (!idempotent || attempt > 0) {
             atomic_fetch_add(&p->counters.errors, 1);
