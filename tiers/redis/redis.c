@@ -616,7 +616,7 @@ static int scan_all(redis_tier *rt, struct scan_list *l)
         if (!rc && l->n > from)
             rc = scan_lengths(rt, l, from);
     } while (!rc && strcmp(cursor, "0"));
-    if (rc)
+    if (rc || l->n == 0)
         return rc;
     qsort(l->v, l->n, sizeof(*l->v), scan_item_order);
     size_t kept = 0;
