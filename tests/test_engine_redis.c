@@ -168,6 +168,7 @@ static uint64_t run_reader(const char *spec)
     uint64_t gets = 0;
 
     ASSERT_TRUE(pipe(fds) == 0);
+    fflush(stdout);
     pid_t pid = fork();
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
@@ -371,6 +372,7 @@ static void test_writers(void)
     spec_of(spec, sizeof(spec), "writers", "lease=1", "");
     cairn_close(open_db(spec, 1 << 20)); /* created before the child races it */
     ASSERT_TRUE(pipe(fds) == 0);
+    fflush(stdout);
     pid_t pid = fork();
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {

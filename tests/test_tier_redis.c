@@ -20,6 +20,7 @@
  *    over; and two processes racing compare-and-swaps lose no move.
  */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -494,6 +495,7 @@ static void test_lease(void)
 
     /* kill -9 of a writer: its lease expires, another takes over. */
     ASSERT_TRUE(pipe(fds) == 0);
+    fflush(stdout);
     pid_t pid = fork();
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
@@ -527,6 +529,55 @@ static void test_lease(void)
     ASSERT_EQ(raw_redis_int("EXISTS %s", key), 0);
     free(a.data);
     free(b.data);
+}
+
+/* ---------------------------------------------------------------- threads */
+
+#define N_THREADS 6
+
+struct worker {
+    cairn_tier *t;
+    unsigned id;
+};
+
+/* Puts and reads its own blobs, and moves a ref of its own, through a
+ * pool smaller than the threads (so they wait for connections). */
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char name[32];
+    cairn_id prev;
+    bool has_prev = false;
+
+    snprintf(name, sizeof(name), "heads/t%u", w->id);
+    for (unsigned i = 0; i < 150; i++) {
+        test_blob b = make_blob(90000 + w->id * 1000 + i, 64 + i);
+        ASSERT_OK(put_one(w->t, &b));
+        ASSERT_TRUE(holds(w->t, &b));
+        ASSERT_OK(cairn__tier_ref_cas(w->t, name, has_prev ? &prev : NULL, &b.id));
+        prev = b.id;
+        has_prev = true;
+        free(b.data);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char spec[512];
+    pthread_t th[N_THREADS];
+    struct worker w[N_THREADS];
+
+    make_spec(spec, sizeof(spec), "threads", "pool=2");
+    cairn_tier *t = open_tier(spec, 0);
+    for (unsigned i = 0; i < N_THREADS; i++) {
+        w[i] = (struct worker){t, i};
+        ASSERT_TRUE(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    for (unsigned i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
+    cairn__tier_close(t);
+    printf("threads: %d threads on a pool of 2 connections\n", N_THREADS);
 }
 
 /* ---------------------------------------------------------------- races */
@@ -584,6 +635,7 @@ static void test_races(void)
     test_blob zero = make_blob(50000, 16);
     ASSERT_OK(cairn__tier_ref_cas(t, "counter", NULL, &zero.id));
     ASSERT_TRUE(pipe(fds) == 0);
+    fflush(stdout);
     for (int i = 0; i < 2; i++) {
         pids[i] = fork();
         ASSERT_TRUE(pids[i] >= 0);
@@ -619,6 +671,7 @@ int main(void)
     test_model();
     test_hostile();
     test_lease();
+    test_threads();
     test_races();
     printf("ok\n");
     return 0;
