@@ -11,6 +11,7 @@ packages=(
   libxxhash-dev               # the 64-bit hash of the chunking rule
   liburing-dev                # the file tier's batched I/O (io_uring)
   libcurl4-openssl-dev        # the S3 tier's HTTP client (libcurl, multi interface)
+  libhiredis-dev              # the Redis tier's client (0.14 on Debian 12: no TLS, so no rediss://)
   librocksdb-dev              # cairn-bench: the RocksDB peer (C API)
   libsqlite3-dev              # cairn-bench: the SQLite peer
   gnuplot-nox                 # cairn-bench: the plots (SVG, PNG)
@@ -20,7 +21,9 @@ packages=(
   ceph-mon ceph-osd radosgw   # tests: a real S3 service, Ceph's RADOS Gateway on one
   ceph-common uuid-runtime    #   node (scripts/s3-server.sh, which installs them too)
   curl                        # tests: signed S3 requests from the shell (--aws-sigv4)
-  redis-tools python3-redis   # tests: real clients of cairn serve (redis-cli, redis-benchmark, redis-py)
+  redis-tools python3-redis   # tests: real clients of cairn serve (redis-cli, redis-benchmark, redis-py);
+                              #   redis-check-rdb is also the server the Redis tier's tests run
+                              #   (scripts/redis-server.sh links it as redis-server: no daemon package)
 )
 
 missing=()

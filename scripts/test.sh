@@ -67,7 +67,7 @@ clang_build build-tsan "" -DCAIRN_TSAN=ON
 phase "threaded tests under ThreadSanitizer"
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 (cd build-tsan && ctest --output-on-failure -j"$jobs" \
-     -R '^test_(engine_concurrency|engine_prefetch|base|engine_import|index_cache|tier_file|tier_file_cache|tier_lmdb|tier_mem|tier_s3|engine_s3_flusher|engine_s3_gc)$')
+     -R '^test_(engine_concurrency|engine_prefetch|base|engine_import|index_cache|tier_file|tier_file_cache|tier_lmdb|tier_mem|tier_s3|engine_s3_flusher|engine_s3_gc|tier_redis|engine_redis)$')
 
 phase "build (clang, libFuzzer targets)"
 clang_build build-fuzz "" -DCMAKE_BUILD_TYPE=Debug -DCAIRN_FUZZ=ON -DCAIRN_BUILD_TESTS=OFF

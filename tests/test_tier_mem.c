@@ -36,7 +36,7 @@ static void test_specs(void)
     cairn_tier *t;
 
     spec_bad("", "empty");
-    spec_bad("foo:x", "spec 'foo:x': unknown tier 'foo' (known: mem, lmdb, file, s3)");
+    spec_bad("foo:x", "spec 'foo:x': unknown tier 'foo' (known: mem, lmdb, file, s3, redis)");
     spec_bad("memory", "unknown tier 'memory'");
     spec_bad("mem:0", "bad capacity '0'");
     spec_bad("mem:abc", "spec 'mem:abc'");

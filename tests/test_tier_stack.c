@@ -52,7 +52,7 @@ static void test_spec_errors(void)
     spec_bad(">", "tier 1 is empty");
     spec_bad("mem:64M", "spec 'mem:64M': mem:64M is a cache and needs a durable tier behind it");
     spec_bad("mem:64M>mem", "mem:64M is a cache and needs a durable tier behind it");
-    spec_bad("mem>foo:x", "spec 'foo:x': unknown tier 'foo' (known: mem, lmdb, file, s3)");
+    spec_bad("mem>foo:x", "spec 'foo:x': unknown tier 'foo' (known: mem, lmdb, file, s3, redis)");
     spec_bad("mem:1M?bogus=1>mem", "spec 'mem:1M?bogus=1': mem: unknown option 'bogus'");
     spec_bad("mem>mem>mem>mem>mem>mem>mem>mem>mem", "more than 8 tiers");
     snprintf(spec, sizeof(spec), "mem:1M>lmdb:%s?sync=maybe", dir_a);

@@ -2,7 +2,9 @@
 #include "tierutil.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
 #include <lmdb.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,4 +330,73 @@ cairn_s3_client *test_s3_client(const char *bucket)
     ASSERT_OK(cairn__s3_settings_resolve(&cfg.settings));
     ASSERT_OK(cairn__s3_client_open(&cfg, &c));
     return c;
+}
+
+const char *test_redis_url(void)
+{
+    const char *url = getenv("CAIRN_REDIS_URL");
+    if (!url || !getenv("CAIRN_REDIS_PORT")) {
+        fprintf(stderr, "skipped: no Redis server (run under scripts/redis-server.sh run)\n");
+        exit(77);
+    }
+    return url;
+}
+
+static redisReply *raw_redis_v(const char *fmt, va_list ap)
+{
+    static redisContext *c;
+    struct timeval tv = {10, 0};
+    redisReply *r;
+
+    test_redis_url();
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!c) {
+            c = redisConnectWithTimeout("127.0.0.1", atoi(getenv("CAIRN_REDIS_PORT")), tv);
+            ASSERT_TRUE(c != NULL);
+            if (c->err)
+                TEST_FAIL("raw_redis: cannot connect: %s", c->errstr);
+            redisSetTimeout(c, tv);
+        }
+        va_list copy;
+        va_copy(copy, ap);
+        r = redisvCommand(c, fmt, copy);
+        va_end(copy);
+        if (r)
+            return r;
+        /* The server restarted under us: one more try on a new connection. */
+        redisFree(c);
+        c = NULL;
+    }
+    TEST_FAIL("raw_redis '%s': no reply", fmt);
+}
+
+redisReply *raw_redis(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = raw_redis_v(fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+long long raw_redis_int(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = raw_redis_v(fmt, ap);
+    va_end(ap);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+void test_redis_fixture(const char *verb)
+{
+    char cmd[1024];
+    const char *script = getenv("CAIRN_REDIS_FIXTURE"), *dir = getenv("CAIRN_REDIS_DIR");
+    if (!script || !dir)
+        TEST_FAIL("no CAIRN_REDIS_FIXTURE/CAIRN_REDIS_DIR: not under redis-server.sh run");
+    snprintf(cmd, sizeof(cmd), "bash '%s' %s '%s'", script, verb, dir);
+    if (system(cmd) != 0)
+        TEST_FAIL("'%s' failed", cmd);
 }

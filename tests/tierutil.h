@@ -71,4 +71,20 @@ void check_tier_pins(cairn_tier *t, const char *what);
  * tier's back. Fails the test if it cannot be made. */
 struct cairn_s3_client *test_s3_client(const char *bucket);
 
+/* The Redis fixture's URL ($CAIRN_REDIS_URL, "redis://127.0.0.1:PORT")
+ * when the test runs under scripts/redis-server.sh run; else says the test
+ * is skipped and exits 77. */
+const char *test_redis_url(void);
+/* One command to the fixture's server behind the tier's back, in
+ * hiredis's redisCommand format ("SET %s %b", key, bytes, len), on a
+ * connection of its own (database 0; "SELECT" is yours to send). Returns
+ * the reply (free it with freeReplyObject); fails the test if the command
+ * cannot be sent. */
+struct redisReply *raw_redis(const char *fmt, ...);
+/* The same, returning the reply's integer (an integer reply, else -1). */
+long long raw_redis_int(const char *fmt, ...);
+/* Runs the fixture script on the fixture's server: "kill" (SIGKILL),
+ * "restart" (the same port and folder). Fails the test if it fails. */
+void test_redis_fixture(const char *verb);
+
 #endif /* CAIRN_TIERUTIL_H */

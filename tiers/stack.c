@@ -70,7 +70,9 @@ static bool promote_given(const char *part)
 
 /* Assigns roles from back to front: a tier is a cache if it has a capacity
  * or is not durable with a durable tier behind it; the first other tier is
- * the primary. A bounded tier with nothing durable behind it would lose
+ * the primary. A tier durable_as_store (redis) is not durable for this
+ * rule, so a durable tier behind it makes it a cache; once it is a store,
+ * it counts as durable for the tiers in front of it. A bounded tier with nothing durable behind it would lose
  * refs and blobs to eviction, and a cache named on a directory that holds a
  * store would evict that store's blobs: both are bad specs, refused before
  * any tier is opened. */
@@ -90,9 +92,9 @@ static int assign_roles(const char *spec, cairn_tier_config *cfgs, size_t n)
             return cairn__fail(CAIRN_BADSPEC,
                                "spec '%s': %s would be a cache, but '%s' holds a store (it has "
                                "refs), whose blobs a cache evicts; refusing. Name it without a "
-                               "capacity to use it as a store",
+                               "capacity (redis: with role=store) to use it as a store",
                                spec, c->spec, c->arg);
-        if (c->caps & CAIRN_TIER_DURABLE)
+        if ((c->caps & CAIRN_TIER_DURABLE) || (c->durable_as_store && !c->is_cache))
             durable_behind = true;
     }
     /* A write-back tier is written by sync from the tiers in front of it:
@@ -202,6 +204,9 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
             goto done;
     if ((rc = assign_roles(spec, cfgs, n_parts)))
         goto done;
+    for (size_t i = 0; i < n_parts; i++)
+        if (cfgs[i].role_check && (rc = cfgs[i].role_check(&cfgs[i])))
+            goto done;
     st->primary = n_parts;
     for (; st->n_tiers < n_parts; st->n_tiers++) {
         size_t i = st->n_tiers;

@@ -30,6 +30,8 @@ static const backend backends[] = {
     {"lmdb", cairn__lmdb_check, cairn__lmdb_open},
     {"file", cairn__file_check, cairn__file_open},
     {"s3", cairn__s3_check, cairn__s3_open},
+    {"redis", cairn__redis_check, cairn__redis_open},
+    {"rediss", cairn__redis_check, cairn__redis_open}, /* refused: no TLS (redis.c) */
 };
 
 static const backend *find_backend(const char *scheme)
@@ -65,7 +67,7 @@ int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *
         memcpy(cfg->scheme, spec, scheme_len);
     if (!(be = find_backend(cfg->scheme)))
         return cairn__fail(CAIRN_BADSPEC,
-                           "spec '%s': unknown tier '%.*s' (known: mem, lmdb, file, s3)", spec,
+                           "spec '%s': unknown tier '%.*s' (known: mem, lmdb, file, s3, redis)", spec,
                            (int)scheme_len, spec);
     if (spec[scheme_len] == ':')
         snprintf(cfg->arg, sizeof(cfg->arg), "%.*s",
@@ -116,7 +118,8 @@ int cairn__tier_open(const char *spec, unsigned open_flags, cairn_tier **out)
     *out = NULL;
     if (!(rc = cairn__tier_parse(spec, open_flags, &cfg))) {
         cfg.is_cache = cfg.capacity != 0;
-        rc = cairn__tier_open_config(&cfg, out);
+        if (!cfg.role_check || !(rc = cfg.role_check(&cfg)))
+            rc = cairn__tier_open_config(&cfg, out);
     }
     cairn__tier_config_clear(&cfg);
     return rc;

@@ -82,7 +82,7 @@ typedef int (*cairn_pin_fn)(void *ctx, const char *name, const void *bytes, size
 
 typedef struct cairn_tier_methods {
     int version;      /* 2; append methods, bump, never reorder */
-    const char *name; /* "mem", "lmdb", "file", "s3" */
+    const char *name; /* "mem", "lmdb", "file", "s3", "redis" */
 
     /* Reads n blobs. For each i, out[i] gets malloc'd bytes, or data = NULL
      * if absent. Returns 0, or an error for a failure that is not absence
@@ -217,7 +217,7 @@ struct cairn_tier {
 /* One tier's spec, parsed and checked. */
 typedef struct cairn_tier_config {
     char spec[256];        /* the tier's part of the stack spec, as given */
-    char scheme[16];       /* "mem", "lmdb", "file", "s3" */
+    char scheme[16];       /* "mem", "lmdb", "file", "s3", "redis", "rediss" */
     char arg[256];         /* the text after "scheme:" up to '?' (may be "") */
     char opts[256];        /* the text after '?' (may be "") */
     unsigned open_flags;   /* CAIRN_RDONLY */
@@ -227,6 +227,15 @@ typedef struct cairn_tier_config {
     bool holds_store;      /* the target already holds a store (refs): it must
                               not be opened as a cache, which would evict it */
     bool write_back;       /* write=back: the stack writes it on sync only */
+    bool durable_as_store; /* durable when it is a store, a cache when a durable
+                              tier is behind it (redis: its durability is the
+                              server's): caps then lack CAIRN_TIER_DURABLE, and
+                              the stack counts it durable once it is a store */
+    /* Optional: called once roles are set (is_cache below), before any
+     * tier of the stack opens, for a check that depends on the role (a
+     * store must be reachable, a cache may start down). Returns 0 or an
+     * error whose detail names the tier; nothing is opened then. */
+    int (*role_check)(struct cairn_tier_config *cfg);
     void *checked;         /* what the check read that the open reuses (the
                               S3 tier: its client and the head it fetched),
                               freed by checked_free unless the open took it */
@@ -264,6 +273,8 @@ int cairn__file_check(cairn_tier_config *cfg);
 int cairn__file_open(const cairn_tier_config *cfg, cairn_tier **out);
 int cairn__s3_check(cairn_tier_config *cfg);
 int cairn__s3_open(const cairn_tier_config *cfg, cairn_tier **out);
+int cairn__redis_check(cairn_tier_config *cfg);
+int cairn__redis_open(const cairn_tier_config *cfg, cairn_tier **out);
 
 /* Option parsing shared by backends: walks "k=v&k=v", calling fn per pair.
  * fn returns 0 or an error (after setting the detail). */
