@@ -282,16 +282,25 @@ void bench_copy(char *dst, size_t size, const char *src);
  * into '-': the template's prefix for runs that read the template in
  * place, a fresh one for loads and writing runs), {bucket}
  * (CAIRN_S3_BUCKET) and {endpoint} (AWS_ENDPOINT_URL_S3, else
- * AWS_ENDPOINT_URL). Returns a malloc'd string. */
+ * AWS_ENDPOINT_URL), and for Redis {redis} (CAIRN_REDIS_URL's HOST:PORT)
+ * and {cache} (the name of a Redis cache's prefix: "cache", one cache a
+ * configuration's runs share as a fleet's readers do, unless
+ * bench_set_cache_name gave another). Returns a malloc'd string. */
 char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const char *run);
-/* Whether a configuration keeps its data (on disk or on S3): it has a
- * template and cold reads. */
+/* Whether a configuration keeps its data (on disk, on S3 or in Redis): it
+ * has a template and cold reads. */
 bool bench_spec_on_disk(const char *tmpl);
 /* Whether the spec names a remote tier (s3://). */
 bool bench_spec_remote(const char *tmpl);
 /* Whether the environment names an S3 service: CAIRN_S3_BUCKET and an
  * endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL). */
 bool bench_s3_env(void);
+/* Whether the spec names a Redis tier (redis://), and whether the
+ * environment names a Redis server (CAIRN_REDIS_URL=redis://HOST:PORT). */
+bool bench_spec_redis(const char *tmpl);
+bool bench_redis_env(void);
+/* What {cache} expands to from now on (NULL: "cache"). */
+void bench_set_cache_name(const char *name);
 
 /* ---------------------------------------------------------------- s3 */
 
@@ -339,6 +348,11 @@ typedef struct bench_s3_row {
     /* writers */
     double upload_ms;         /* the first sync of the copy to an empty prefix */
     bench_s3_req upload_req;
+    /* fleet: two readers in turn, fresh processes sharing the stack's
+     * shared caches (a Redis cache) but nothing else, read the same keys */
+    uint64_t fleet_reads;     /* keys each reader read */
+    bool fleet_shared;        /* the stack has a Redis cache */
+    bench_s3_req fleet_req[2]; /* the S3 requests of the first and the second */
     unsigned writes;          /* measured one-key commits (and syncs) */
     double commit_ms, sync_ms; /* totals over writes */
     bench_s3_req commit_req, sync_req;

@@ -107,6 +107,31 @@ const bench_config bench_configs[] = {
      BENCH_DURABLE, "S3 per commit (pack + head PUT)", "", 0, RA_S3,
      "cold-*,point-*,scan-*,ycsb-c-*"},
 
+    /* Redis (issue 13), when the environment names a server
+     * (CAIRN_REDIS_URL; scripts/redis-server.sh run sets it): Redis as the
+     * store, its data under a prefix named after the data directory (as
+     * S3's: loads get a fresh one, reads the template's; writers would need
+     * a copy of the prefix, so only loads and reads). Durability is the
+     * server's: the fixture keeps neither AOF nor RDB. */
+    {"redis", &bench_cairn_adapter, "redis://{redis}?prefix={prefix}:", BENCH_NONE,
+     "none: redis-server without AOF or RDB (the fixture's; appendfsync always would make"
+     " each commit durable)", "", 0,
+     "Redis tier: a batch of blobs is one pipeline of MGETs; nothing is read from disk",
+     "load-*,cold-*,point-*,scan-*,ycsb-c-*"},
+    /* Redis as a cache between memory and LMDB: one cache, {cache}, which
+     * every run of the configuration shares, as a fleet's readers would
+     * (so a cold run finds what earlier runs put there) */
+    {"mem>redis>lmdb", &bench_cairn_adapter,
+     "mem:256M>redis://{redis}?prefix={cache}-lmdb:>lmdb:{dir}/data", BENCH_DURABLE,
+     "fsync per commit: lmdb tier sync=full (default); the Redis cache is written too", "", 0,
+     RA_CAIRN_LMDB, NULL},
+    /* the S3 reader with a shared Redis cache: the S3 section's fleet probe
+     * (s3.c) compares its S3 GETs per key read with s3+mem's */
+    {"s3+redis", &bench_cairn_adapter,
+     "mem:256M>redis://{redis}?prefix={cache}-s3:>s3://{bucket}/{prefix}?endpoint={endpoint}",
+     BENCH_DURABLE, "S3 per commit (pack + head PUT)", "", 0, RA_S3,
+     "cold-*,point-*,scan-*,ycsb-c-*"},
+
     /* peers, on the same keys, values and batches, run as their users run
      * them: their own defaults, readahead included */
     {"raw-lmdb", &bench_lmdb_adapter, "{dir}/lmdb?sync=full", BENCH_DURABLE,

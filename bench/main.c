@@ -399,8 +399,9 @@ static void run_job(const job *j, bench_result *res, bench_hist *h)
         trace(j, "copy", &t);
     }
     run.data_dir = dir;
-    /* an S3 reader keeps nothing in {dir}: make it, for disk usage */
-    if (bench_spec_remote(j->cfg->spec) && bench_mkdirs(dir)) {
+    /* an S3 or Redis reader keeps nothing in {dir}: make it, for disk usage */
+    if ((bench_spec_remote(j->cfg->spec) || bench_spec_redis(j->cfg->spec)) &&
+        bench_mkdirs(dir)) {
         bench_fmt(res->error, sizeof(res->error), "mkdir %s: %s", dir, strerror(errno));
         return;
     }
@@ -807,7 +808,7 @@ static void run_workload(const cli *c, const bench_workload *w, cstate *cs, size
 int main(int argc, char **argv)
 {
     cli c;
-    char root[4096], path[4096], plots[1024] = "", no_s3[512] = "";
+    char root[4096], path[4096], plots[1024] = "", no_s3[512] = "", no_redis[512] = "";
     bench_machine m;
     rows out = {NULL, 0, 0};
     static cstate cs[64];
@@ -849,6 +850,12 @@ int main(int argc, char **argv)
             bench_fmt(no_s3 + len, sizeof(no_s3) - len, "%s%s", len ? ", " : "", cfg->name);
             continue;
         }
+        if (bench_spec_redis(cfg->spec) && !bench_redis_env()) {
+            size_t len = strlen(no_redis);
+            bench_fmt(no_redis + len, sizeof(no_redis) - len, "%s%s", len ? ", " : "",
+                      cfg->name);
+            continue;
+        }
         memset(x, 0, sizeof(*x));
         x->cfg = cfg;
         x->on_disk = bench_spec_on_disk(cfg->spec);
@@ -863,6 +870,9 @@ int main(int argc, char **argv)
     if (no_s3[0])
         fprintf(stderr, "cairn-bench: skipping %s: no S3 in the environment (CAIRN_S3_BUCKET,"
                         " AWS_ENDPOINT_URL; bench/s3.sh sets them)\n", no_s3);
+    if (no_redis[0])
+        fprintf(stderr, "cairn-bench: skipping %s: no Redis in the environment (CAIRN_REDIS_URL;"
+                        " scripts/redis-server.sh run sets it)\n", no_redis);
     for (const bench_workload *w = bench_workloads; w->name; w++) {
         size_t k = 0;
         for (size_t i = 0; i < n_cs; i++)

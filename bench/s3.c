@@ -48,6 +48,7 @@
 #define FOLLOW_MS 1000     /* the idle follower's poll interval */
 #define IDLE_S 5.0         /* how long the follower is watched */
 #define WRITES 10          /* measured commits (write-through) or syncs (write-back) */
+#define FLEET_READS 200    /* random keys each reader of the fleet reads */
 
 /* US dollars per 1,000 requests (AWS S3 Standard, us-east-1 list prices;
  * storage and transfer ignored). DELETE is free. */
@@ -69,7 +70,8 @@ static uint64_t req_total(const bench_s3_req *r)
     return r->get + r->put + r->head + r->del + r->post;
 }
 
-/* Sums the counters of the remote tiers of db into *out. */
+/* Sums the counters of the S3 tiers of db into *out (a Redis tier counts
+ * its requests in the same fields: not S3's). */
 static int req_now(cairn_db *db, bench_s3_req *out)
 {
     cairn_stats st;
@@ -81,7 +83,7 @@ static int req_now(cairn_db *db, bench_s3_req *out)
         return rc;
     for (unsigned i = 0; i < st.n_tiers; i++) {
         const cairn_tier_stats *t = &st.tiers[i];
-        if (!t->remote)
+        if (!t->remote || strcmp(t->name, "s3") != 0)
             continue;
         out->get += t->req_get;
         out->put += t->req_put;
@@ -291,6 +293,51 @@ out:
     cairn_snapshot_close(snap);
     cairn_close(db);
     return rc;
+}
+
+/* One reader of the fleet: a fresh process reads FLEET_READS random keys
+ * (the same for both readers) and counts its S3 requests. */
+static int fleet_reader(const probe *pr, bench_s3_row *row, int which)
+{
+    cairn_db *db = NULL;
+    cairn_snapshot *snap = NULL;
+    bench_s3_req r0;
+    bench_rng rng;
+    int rc;
+
+    bench_rng_seed(&rng, pr->p->seed ^ 0xf1ee7ull);
+    if (probe_open(pr, pr->tpl, 0, &db, row))
+        return -1;
+    req_now(db, &r0);
+    if ((rc = cairn_snapshot_open(db, NULL, &snap))) {
+        rc = fail(row, "cairn_snapshot_open", rc);
+        goto out;
+    }
+    row->fleet_reads = 0;
+    while (row->fleet_reads < FLEET_READS && row->fleet_reads < pr->p->keys) {
+        if ((rc = get_key(pr, snap, bench_rng_below(&rng, pr->p->keys), row)))
+            goto out;
+        row->fleet_reads++;
+    }
+    bench_s3_req r1;
+    req_now(db, &r1);
+    memset(&row->fleet_req[which], 0, sizeof(row->fleet_req[which]));
+    req_add_delta(&row->fleet_req[which], &r0, &r1);
+    rc = 0;
+out:
+    cairn_snapshot_close(snap);
+    cairn_close(db);
+    return rc;
+}
+
+static int fleet_first(const probe *pr, bench_s3_row *row)
+{
+    return fleet_reader(pr, row, 0);
+}
+
+static int fleet_second(const probe *pr, bench_s3_row *row)
+{
+    return fleet_reader(pr, row, 1);
 }
 
 static void sleep_ms(double ms)
@@ -510,6 +557,7 @@ void bench_s3_measure(const bench_params *p, const bench_config *cfg, const char
     bench_copy(row->config, sizeof(row->config), cfg->name);
     row->writer = strstr(cfg->spec, "lmdb:") != NULL;
     row->write_back = strstr(cfg->spec, "write=back") != NULL;
+    row->fleet_shared = bench_spec_redis(cfg->spec);
     row->rtt_ms = -1;
     memset(&pr, 0, sizeof(pr));
     pr.p = p;
@@ -523,6 +571,14 @@ void bench_s3_measure(const bench_params *p, const bench_config *cfg, const char
     in_child(&pr, "cold point read", probe_cold_get, row);
     in_child(&pr, "cold scan", probe_cold_scan, row);
     in_child(&pr, "idle follower", probe_follower, row);
+    /* A Redis cache of the fleet's own, empty at its start, shared by its
+     * two readers only. */
+    char name[64];
+    bench_fmt(name, sizeof(name), "fleet%d", (int)getpid());
+    bench_set_cache_name(name);
+    in_child(&pr, "fleet, first reader", fleet_first, row);
+    in_child(&pr, "fleet, second reader", fleet_second, row);
+    bench_set_cache_name(NULL);
 }
 
 /* ---------------------------------------------------------------- report */
@@ -633,6 +689,14 @@ void bench_s3_report(FILE *f, const bench_s3_row *rows, size_t n)
                     (unsigned long long)req_total(&r->idle_req),
                     hours > 0 ? (double)req_total(&r->idle_req) / hours : 0,
                     hours > 0 ? bench_s3_dollars(&r->idle_req) / hours : 0);
+            if (r->fleet_reads)
+                fprintf(f, "    fleet of two readers (fresh processes in turn, the same %llu"
+                           " random keys; shared: %s): S3 GET per key read: first %.2f, second"
+                           " %.2f\n",
+                        (unsigned long long)r->fleet_reads,
+                        r->fleet_shared ? "a Redis cache" : "nothing",
+                        (double)r->fleet_req[0].get / (double)r->fleet_reads,
+                        (double)r->fleet_req[1].get / (double)r->fleet_reads);
             fprintf(f, "    requests and dollars per million operations:\n");
             per_million(f, "cold open + first key", &r->cold_req, 1);
             per_million(f, "point read (after the first)", &r->read_req, (double)r->reads);
@@ -689,6 +753,8 @@ int bench_s3_json(const char *path, const bench_s3_row *rows, size_t n)
         json_req(f, "scan", &r->scan_req, (double)r->scan_keys);
         json_req(f, "scan_first", &r->scan_first_req, 1);
         json_req(f, "idle", &r->idle_req, (double)r->idle_lookups);
+        json_req(f, "fleet_first", &r->fleet_req[0], (double)r->fleet_reads);
+        json_req(f, "fleet_second", &r->fleet_req[1], (double)r->fleet_reads);
         json_req(f, "upload", &r->upload_req, 1);
         json_req(f, "commits", &r->commit_req, r->writes);
         json_req(f, "syncs", &r->sync_req, r->write_back ? r->writes : 0);

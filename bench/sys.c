@@ -357,6 +357,30 @@ bool bench_s3_env(void)
     return s3_bucket() && s3_endpoint();
 }
 
+/* The Redis server of the environment (CAIRN_REDIS_URL, as
+ * scripts/redis-server.sh sets it) as HOST:PORT, without the scheme. */
+static const char *redis_address(void)
+{
+    const char *v = getenv("CAIRN_REDIS_URL");
+
+    if (!v || strncmp(v, "redis://", 8) != 0 || !v[8])
+        return NULL;
+    return v + 8;
+}
+
+bool bench_redis_env(void)
+{
+    return redis_address() != NULL;
+}
+
+/* {cache}: see bench.h. */
+static char cache_name[128] = "cache";
+
+void bench_set_cache_name(const char *name)
+{
+    bench_copy(cache_name, sizeof(cache_name), name ? name : "cache");
+}
+
 /* Appends path as one path-free name ('/' turned into '-', no leading one). */
 static size_t put_name(char *out, const char *path)
 {
@@ -369,15 +393,17 @@ static size_t put_name(char *out, const char *path)
 
 char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const char *run)
 {
-    const char *bucket = s3_bucket(), *endpoint = s3_endpoint();
+    const char *bucket = s3_bucket(), *endpoint = s3_endpoint(), *redis = redis_address();
     size_t cap = strlen(tmpl) + 1, len = 0;
     char *out;
     const char *p;
 
     bucket = bucket ? bucket : "";
     endpoint = endpoint ? endpoint : "";
+    redis = redis ? redis : "";
     for (p = tmpl; (p = strchr(p, '{')); p++)
-        cap += strlen(dir) + strlen(tmp) + strlen(run) + strlen(bucket) + strlen(endpoint);
+        cap += strlen(dir) + strlen(tmp) + strlen(run) + strlen(bucket) + strlen(endpoint) +
+               strlen(redis) + strlen(cache_name);
     if (!(out = malloc(cap)))
         return NULL;
     for (p = tmpl; *p;) {
@@ -402,6 +428,12 @@ char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const cha
         } else if (strncmp(p, "{endpoint}", 10) == 0) {
             len += (size_t)sprintf(out + len, "%s", endpoint);
             p += 10;
+        } else if (strncmp(p, "{redis}", 7) == 0) {
+            len += (size_t)sprintf(out + len, "%s", redis);
+            p += 7;
+        } else if (strncmp(p, "{cache}", 7) == 0) {
+            len += (size_t)sprintf(out + len, "%s", cache_name);
+            p += 7;
         } else {
             out[len++] = *p++;
         }
@@ -412,7 +444,12 @@ char *bench_expand(const char *tmpl, const char *dir, const char *tmp, const cha
 
 bool bench_spec_on_disk(const char *tmpl)
 {
-    return strstr(tmpl, "{dir}") != NULL || bench_spec_remote(tmpl);
+    return strstr(tmpl, "{dir}") != NULL || bench_spec_remote(tmpl) || bench_spec_redis(tmpl);
+}
+
+bool bench_spec_redis(const char *tmpl)
+{
+    return strstr(tmpl, "redis://") != NULL;
 }
 
 bool bench_spec_remote(const char *tmpl)

@@ -256,7 +256,17 @@ static void stats_text(const cairn_stats *st, const char *version, uint32_t node
         if (t->io_ops)
             printf("      io: %s, %" PRIu64 " submissions, %" PRIu64 " operations\n",
                    t->io_uring ? "io_uring" : "system calls", t->io_submits, t->io_ops);
-        if (t->remote) {
+        if (t->remote && strcmp(t->name, "redis") == 0) {
+            /* the same counters, by kind of Redis command (docs/tiers.md) */
+            printf("      requests: reads %" PRIu64 ", writes %" PRIu64 ", lookups %" PRIu64
+                   ", deletes %" PRIu64 ", other %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
+                   "\n",
+                   t->req_get, t->req_put, t->req_head, t->req_delete, t->req_post, t->bytes_in,
+                   t->bytes_out);
+            printf("      latency p50 <= %" PRIu64 " us, p99 <= %" PRIu64 " us; errors %" PRIu64
+                   ", retries %" PRIu64 ", outages %" PRIu64 "\n",
+                   t->latency_p50_us, t->latency_p99_us, t->errors, t->retries, t->breaker_trips);
+        } else if (t->remote) {
             printf("      requests: GET %" PRIu64 ", PUT %" PRIu64 ", HEAD %" PRIu64
                    ", DELETE %" PRIu64 ", POST %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
                    "\n",

@@ -96,11 +96,13 @@ static int open_store(const char *spec, unsigned flags, cairn_db **out)
     o.flags = flags;
     if ((rc = cairn_open(spec, &o, out)) == 0)
         return 0;
+    char shown[1024];
+    cairn_spec_redact(spec, shown, sizeof(shown));
     if (rc == CAIRN_NOTFOUND) {
-        cli_error(rc, "no store at '%s' (nothing has been written there yet)", spec);
+        cli_error(rc, "no store at '%s' (nothing has been written there yet)", shown);
         return EXIT_USAGE;
     }
-    return cli_error(rc, "cannot open store '%s'", spec);
+    return cli_error(rc, "cannot open store '%s'", shown);
 }
 
 int cmd_copy(cli *c)
@@ -125,7 +127,10 @@ int cmd_copy(cli *c)
             cairn_options_init(&mo);
             rc = cairn_open("mem", &mo, &dst);
         }
-        status = rc ? cli_error(rc, "cannot open store '%s'", dst_spec) : 0;
+        char shown[1024];
+        status = rc ? cli_error(rc, "cannot open store '%s'",
+                                cairn_spec_redact(dst_spec, shown, sizeof(shown)))
+                    : 0;
     } else {
         status = open_store(dst_spec, 0, &dst);
     }

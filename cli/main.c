@@ -1025,11 +1025,13 @@ int main(int argc, char **argv)
         rc = cairn_open("mem", &opts, &c.db);
     }
     if (rc) {
+        char shown[1024];
+        cairn_spec_redact(c.spec, shown, sizeof(shown));
         if (rc == CAIRN_NOTFOUND && (opts.flags & (CAIRN_RDONLY | CAIRN_EXISTING))) {
-            cli_error(rc, "no store at '%s' (nothing has been written there yet)", c.spec);
+            cli_error(rc, "no store at '%s' (nothing has been written there yet)", shown);
             return EXIT_USAGE;
         }
-        return cli_error(rc, "cannot open store '%s'", c.spec);
+        return cli_error(rc, "cannot open store '%s'", shown);
     }
     status = cmd->run(&c);
     cli_pins_release(&c); /* the pins of --pin go before the store closes */

@@ -194,6 +194,12 @@ CAIRN_EXTERN const char *cairn_errname(int rc);
  * cairn. */
 CAIRN_EXTERN const char *cairn_errdetail(void);
 
+/* Copies spec into out (cap bytes, truncated, always NUL-terminated) with
+ * the user part of every address ("redis://USER:PASSWORD@HOST") replaced
+ * by "***", for messages and logs: a spec that carries a password is
+ * refused, and its error must not repeat the password. Returns out. */
+CAIRN_EXTERN char *cairn_spec_redact(const char *spec, char *out, size_t cap);
+
 /* ---------------------------------------------------------------- memory */
 
 /* A replacement for libc's allocator, for embedders that account for or

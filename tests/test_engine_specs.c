@@ -180,8 +180,38 @@ static void expand(const char *fmt, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* cairn_spec_redact: the user part of every address, and nothing else. */
+static void test_redact(void)
+{
+    static const char *const cases[][2] = {
+        {"redis://bob:pw@h:1/0", "redis://***@h:1/0"},
+        {"redis://:pw@h", "redis://***@h"},
+        {"mem>redis://u:p@h:1?prefix=a@b>lmdb:/x@y", "mem>redis://***@h:1?prefix=a@b>lmdb:/x@y"},
+        {"s3://b/p?endpoint=http://k:s@h:9000", "s3://b/p?endpoint=http://***@h:9000"},
+        {"redis://a@h>redis://b@h", "redis://***@h>redis://***@h"},
+        {"lmdb:/data>file:/cache", "lmdb:/data>file:/cache"},
+        {"redis://h/0", "redis://h/0"},
+        {"redis://", "redis://"},
+        {"", ""},
+    };
+    char out[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cairn_spec_redact(cases[i][0], out, sizeof(out));
+        if (strcmp(out, cases[i][1]) != 0)
+            TEST_FAIL("redact '%s': '%s', want '%s'", cases[i][0], out, cases[i][1]);
+    }
+    /* truncated, always terminated, never past cap */
+    memset(out, 'z', sizeof(out));
+    cairn_spec_redact("redis://user:secret@host", out, 12);
+    ASSERT_TRUE(strcmp(out, "redis://***") == 0);
+    ASSERT_TRUE(out[12] == 'z');
+    ASSERT_TRUE(cairn_spec_redact(NULL, out, sizeof(out)) == out && out[0] == 0);
+}
+
 int main(void)
 {
+    test_redact();
     /* %1 file store, %2 lmdb store, %3 unrelated files, %4 foreign LMDB,
      * %5 and %6 do not exist. */
     static const refusal cases[] = {

@@ -88,3 +88,37 @@ int cairn__opts_each(const char *opts, int (*fn)(void *ctx, const char *key, con
     cairn__free(copy);
     return rc;
 }
+
+/* ---------------------------------------------------------------- messages */
+
+char *cairn_spec_redact(const char *spec, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    if (!cap)
+        return out;
+    for (const char *p = spec ? spec : ""; *p && len + 1 < cap;) {
+        const char *host = strstr(p, "://"), *at, *end;
+
+        if (!host) {
+            out[len++] = *p++;
+            continue;
+        }
+        host += 3;
+        /* the address ends at the first '/', '?' or '>' after "://" */
+        end = host + strcspn(host, "/?>");
+        at = memchr(host, '@', (size_t)(end - host));
+        for (const char *q = p; q < host && len + 1 < cap; q++)
+            out[len++] = *q;
+        if (at) {
+            for (const char *q = "***"; *q && len + 1 < cap; q++)
+                out[len++] = *q;
+            host = at;
+        }
+        p = host;
+        for (; p < end && len + 1 < cap; p++)
+            out[len++] = *p;
+    }
+    out[len] = '\0';
+    return out;
+}

@@ -75,8 +75,10 @@ int cairn__tier_parse(const char *spec, unsigned open_flags, cairn_tier_config *
                  spec + scheme_len + 1);
     if (q)
         snprintf(cfg->opts, sizeof(cfg->opts), "%s", q + 1);
-    if ((rc = be->check(cfg)) && rc == CAIRN_BADSPEC)
-        cairn__fail_context(rc, "spec '%s'", spec);
+    if ((rc = be->check(cfg)) && rc == CAIRN_BADSPEC) {
+        char shown[sizeof(cfg->spec)];
+        cairn__fail_context(rc, "spec '%s'", cairn_spec_redact(spec, shown, sizeof(shown)));
+    }
     if (rc)
         cairn__tier_config_clear(cfg);
     return rc;

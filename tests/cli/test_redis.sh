@@ -6,7 +6,8 @@
 # prefix in the same server kept apart, a mem>redis>lmdb stack whose
 # Redis is the cache (a second process reads lmdb for nothing), a cache
 # whose server is down (reads work, one line said), and specs refused
-# clearly: an unreachable store, rediss://, a bad option.
+# clearly: an unreachable store, rediss://, a bad option, a password in
+# the address (never repeated in the message).
 # Usage: test_redis.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -30,8 +31,8 @@ grep -Eq "freed [1-9][0-9]* blobs" "$tmp/out" || fail "gc freed nothing: $(cat "
 expect_eq "$(c get key3)" "value 17" "get after gc"
 expect_status 0 "verify after gc" c verify
 expect_status 0 "stats" c stats
-grep -Eq "requests: GET [1-9]" "$tmp/out" || fail "stats shows no requests: $(cat "$tmp/out")"
-grep -q "breaker trips 0" "$tmp/out" || fail "stats: $(cat "$tmp/out")"
+grep -Eq "requests: reads [1-9]" "$tmp/out" || fail "stats shows no requests: $(cat "$tmp/out")"
+grep -q "outages 0" "$tmp/out" || fail "stats: $(cat "$tmp/out")"
 expect_status 0 "stats --json" c stats --json
 /usr/bin/python3 - "$tmp/out" <<'PY' || fail "stats --json"
 import json, sys
@@ -69,4 +70,9 @@ expect_status 2 "rediss" "$bin" -s "rediss://127.0.0.1:1" get x
 expect_err "TLS to Redis needs hiredis >= 1.0" "rediss"
 expect_status 2 "a bad option" "$bin" -s "$CAIRN_REDIS_URL?pool=0" get x
 expect_err "pool must be a whole number" "a bad option"
+# a password in the address: refused, and never repeated
+expect_status 2 "a password in the address" "$bin" -s "mem>redis://bob:hunter2@127.0.0.1:1/0>lmdb:$tmp/data" get x
+expect_err "no user or password in the address" "a password in the address"
+expect_err "cannot open store 'mem>redis://\*\*\*@127\.0\.0\.1:1/0>lmdb:" "the spec shown without it"
+if grep -q hunter2 "$tmp/err"; then fail "the password was repeated: $(cat "$tmp/err")"; fi
 echo "ok"
