@@ -703,3 +703,21 @@ int cairn__tier_pin_delete(cairn_tier *t, const char *name)
         return rc;
     return t->m->pin_delete(t, name);
 }
+
+/* ---------------------------------------------------------------- stats */
+
+uint64_t cairn__latency_quantile(const _Atomic uint64_t hist[CAIRN_LATENCY_BUCKETS], double p)
+{
+    uint64_t total = 0, seen = 0;
+
+    for (int i = 0; i < CAIRN_LATENCY_BUCKETS; i++)
+        total += atomic_load(&hist[i]);
+    if (!total)
+        return 0;
+    for (int i = 0; i < CAIRN_LATENCY_BUCKETS; i++) {
+        seen += atomic_load(&hist[i]);
+        if ((double)seen >= p * (double)total)
+            return (uint64_t)2 << i;
+    }
+    return (uint64_t)1 << CAIRN_LATENCY_BUCKETS;
+}

@@ -331,6 +331,12 @@ cairn_pin_record *cairn__pin_records_add(cairn_pin_records *r, const char *name)
  * them. Returns rc, else fn's first nonzero value. */
 int cairn__pin_records_emit(cairn_pin_records *r, int rc, cairn_pin_fn fn, void *ctx);
 
+/* The p-quantile (0 to 1) of a remote tier's latency histogram, whose
+ * bucket i counts round trips of [2^i, 2^(i+1)) microseconds, as the upper
+ * bound of its bucket; 0 when it is empty (remote_stats' p50 and p99). */
+#define CAIRN_LATENCY_BUCKETS 32
+uint64_t cairn__latency_quantile(const _Atomic uint64_t hist[CAIRN_LATENCY_BUCKETS], double p);
+
 /* ---- fault injection (tests) ------------------------------------------ */
 
 /* Makes the nth wrapper call from now on (1 = the next) on any tier whose

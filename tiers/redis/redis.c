@@ -701,24 +701,6 @@ static void redis_identity(cairn_tier *t, char *out, size_t cap)
     snprintf(out, cap, "redis %s %s", rt->s.where, rt->s.prefix);
 }
 
-/* The p-quantile of the latency histogram, as its bucket's upper bound
- * (as the S3 tier reports it). */
-static uint64_t latency_quantile(const redis_counters *c, double p)
-{
-    uint64_t total = 0, seen = 0;
-
-    for (int i = 0; i < 32; i++)
-        total += atomic_load(&c->latency_us[i]);
-    if (!total)
-        return 0;
-    for (int i = 0; i < 32; i++) {
-        seen += atomic_load(&c->latency_us[i]);
-        if ((double)seen >= p * (double)total)
-            return (uint64_t)2 << i;
-    }
-    return (uint64_t)1 << 32;
-}
-
 static void redis_remote_stats(cairn_tier *t, cairn_tier_stats *out)
 {
     const redis_counters *c = cairn__redis_counters(((redis_tier *)t)->pool);
@@ -734,8 +716,8 @@ static void redis_remote_stats(cairn_tier *t, cairn_tier_stats *out)
     out->errors = atomic_load(&c->errors);
     out->retries = atomic_load(&c->retries);
     out->breaker_trips = atomic_load(&c->outages);
-    out->latency_p50_us = latency_quantile(c, 0.50);
-    out->latency_p99_us = latency_quantile(c, 0.99);
+    out->latency_p50_us = cairn__latency_quantile(c->latency_us, 0.50);
+    out->latency_p99_us = cairn__latency_quantile(c->latency_us, 0.99);
 }
 
 static const cairn_tier_methods redis_methods = {

@@ -65,7 +65,7 @@ typedef struct redis_counters {
     _Atomic uint64_t errors;   /* round trips that failed for good, error replies */
     _Atomic uint64_t retries;  /* round trips repeated on a fresh connection */
     _Atomic uint64_t outages;  /* times the server was found down (breaker_trips) */
-    _Atomic uint64_t latency_us[32]; /* round trips: [i] counts [2^i, 2^(i+1)) us */
+    _Atomic uint64_t latency_us[CAIRN_LATENCY_BUCKETS]; /* round trips: [i] counts [2^i, 2^(i+1)) us */
 } redis_counters;
 
 /* A server-side Lua script, run by EVALSHA (EVAL when the server lacks it). */

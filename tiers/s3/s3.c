@@ -757,23 +757,6 @@ static int s3_usage(cairn_tier *t, uint64_t *blobs, uint64_t *bytes)
     return rc;
 }
 
-/* The p-quantile of the latency histogram, as the upper bound of its
- * bucket. */
-static uint64_t latency_quantile(const cairn_s3_counters *c, double p)
-{
-    uint64_t total = 0, seen = 0;
-    for (int i = 0; i < 32; i++)
-        total += atomic_load(&c->latency_us[i]);
-    if (!total)
-        return 0;
-    for (int i = 0; i < 32; i++) {
-        seen += atomic_load(&c->latency_us[i]);
-        if ((double)seen >= p * (double)total)
-            return (uint64_t)2 << i;
-    }
-    return (uint64_t)1 << 32;
-}
-
 static void s3_remote_stats(cairn_tier *t, cairn_tier_stats *out)
 {
     s3_tier *st = (s3_tier *)t;
@@ -789,8 +772,8 @@ static void s3_remote_stats(cairn_tier *t, cairn_tier_stats *out)
     out->errors = atomic_load(&c->errors);
     out->retries = atomic_load(&c->retries);
     out->breaker_trips = atomic_load(&c->breaker_trips);
-    out->latency_p50_us = latency_quantile(c, 0.50);
-    out->latency_p99_us = latency_quantile(c, 0.99);
+    out->latency_p50_us = cairn__latency_quantile(c->latency_us, 0.50);
+    out->latency_p99_us = cairn__latency_quantile(c->latency_us, 0.99);
     pthread_mutex_lock(&st->mu);
     out->pending_blobs = st->n_pending;
     out->pending_bytes = st->pending_bytes;
