@@ -363,9 +363,55 @@ def mode_hashes(port, path, seed):
                 fail("pipelined GET, round %d: %r, want %r" % (round_, g, w))
         if len(got) != len(want):
             fail("pipeline: %d replies for %d commands" % (len(got), len(want)))
+    # The same through a raw socket, sent in pieces cut anywhere (a run of
+    # GETs then meets requests not complete yet), with inline GETs among
+    # them, and ending in a malformed request: every GET before it is
+    # answered, then the protocol error, then the connection closes.
+    def bulk(*args):
+        out = b'*%d\r\n' % len(args)
+        for a in args:
+            out += b'$%d\r\n%s\r\n' % (len(a), a)
+        return out
+    plain = [k for k in names if all(32 < c < 127 and c != 34 for c in k)]
+    for round_ in range(6):
+        stream, want = b'', []
+        for _ in range(rnd.randint(50, 300)):
+            k = rnd.choice(names)
+            if rnd.random() < 0.1 and k in plain:
+                stream += b'GET ' + k + b'\r\n'  # inline: never joins a run
+            elif rnd.random() < 0.05:
+                stream += bulk(b'STRLEN', k) if k not in hashes else bulk(b'HLEN', k)
+                want.append(len(strings[k]) if k in strings else
+                            len(hashes[k]) if k in hashes else 0)
+                continue
+            else:
+                stream += bulk(b'GET', k)
+            want.append('-WRONGTYPE' if k in hashes else strings.get(k))
+        stream += b'*2\r\n$3\r\nGET\r\n$-5\r\n'
+        s, f = conn(port)
+        at = 0
+        while at < len(stream):
+            n = rnd.randint(1, 64)
+            s.sendall(stream[at:at + n])
+            at += n
+            if rnd.random() < 0.1:
+                time.sleep(0.001)
+        for i, w in enumerate(want):
+            g = resp_read(f)
+            if w == '-WRONGTYPE' and not (isinstance(g, str) and g.startswith('-WRONGTYPE')):
+                fail("chunked pipeline, reply %d: %r, want WRONGTYPE" % (i, g))
+            elif w != '-WRONGTYPE' and g != w:
+                fail("chunked pipeline, round %d, reply %d: %r, want %r" % (round_, i, g, w))
+        g = resp_read(f)
+        if not (isinstance(g, str) and 'invalid bulk length' in g):
+            fail("chunked pipeline: the malformed request's reply: %r" % g)
+        if f.read(1) != b'':
+            fail("chunked pipeline: the connection stayed open after a protocol error")
+        s.close()
     print("hashes: %d hashes and %d strings: HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS "
           "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, RANDOMKEY drew every "
-          "key, pipelines of up to 200 GETs among other commands"
+          "key, pipelines of up to 200 GETs among other commands, and sent in pieces cut "
+          "anywhere"
           % (len(hashes), len(strings)))
 
 
