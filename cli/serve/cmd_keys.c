@@ -101,13 +101,7 @@ static int mget_one(void *ctx, size_t i, const cairn_val *val)
 {
     mget_reply *r = ctx;
     (void)i;
-    if (val) {
-        atomic_fetch_add(&r->x->w->srv->stats.keyspace_hits, 1);
-        resp_out_bulk(r->x->out, val->data, val->len);
-    } else {
-        atomic_fetch_add(&r->x->w->srv->stats.keyspace_misses, 1);
-        resp_out_null(r->x->out);
-    }
+    serve_reply_found(r->x, val != NULL, val);
     r->done++;
     return 0;
 }
@@ -124,8 +118,8 @@ void redis_mget(cmd_ctx *x)
 
     resp_out_array(x->out, n);
     while (r.done < n) {
-        cairn_val keys[64];
-        size_t first = r.done, m = n - first < 64 ? n - first : 64;
+        cairn_val keys[SERVE_GET_RUN];
+        size_t first = r.done, m = n - first < SERVE_GET_RUN ? n - first : SERVE_GET_RUN;
 
         for (size_t i = 0; i < m; i++) {
             keys[i].data = serve_arg(x, 1 + first + i)->ptr;

@@ -121,7 +121,7 @@ void serve_command(serve_worker *w, serve_conn *conn, const resp_request *req);
  * serve_get_batchable says whether req may join such a run (a GET with
  * its key in the input buffer, from a connection that may run it);
  * serve_get_run answers n of them, keys[i] being GET i's key. */
-#define SERVE_GET_RUN 64
+#define SERVE_GET_RUN 64 /* GETs in a run; also MGET's keys per cairn_get_many */
 bool serve_get_batchable(const serve_conn *conn, const resp_request *req);
 void serve_get_run_many(serve_worker *w, serve_conn *conn, const cairn_val *keys, size_t n);
 

@@ -140,9 +140,6 @@ static bool conn_write(serve_worker *w, serve_conn *c)
     return true;
 }
 
-/* Runs the complete requests in c's input, in order, until replies wait
- * past PAUSE_OUTPUT (the rest stays for later), the input runs out, or a
- * request is malformed. Returns whether it ran any. */
 /* The GET first (parsed at off, *used bytes) and the GETs right after it
  * in c's input, up to SERVE_GET_RUN, answered as one run. The parser looks
  * ahead: a request that ends the run (another command, one not complete
@@ -180,6 +177,9 @@ static size_t get_run(serve_worker *w, serve_conn *c, size_t off, const resp_req
     return n;
 }
 
+/* Runs the complete requests in c's input, in order, until replies wait
+ * past PAUSE_OUTPUT (the rest stays for later), the input runs out, or a
+ * request is malformed. Returns whether it ran any. */
 static bool conn_run(serve_worker *w, serve_conn *c)
 {
     size_t off = 0;
