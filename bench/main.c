@@ -62,6 +62,9 @@ typedef struct cli {
     const char *configs;   /* comma list, NULL: all */
     const char *workloads; /* comma list, NULL: all */
     bool keep, no_plots, list, strict;
+    const char *serve_spec; /* --serve: cairn serve against redis-server instead */
+    const char *serve_opts; /* --serve-opts */
+    uint64_t serve_requests; /* --ops given: redis-benchmark requests per run */
 } cli;
 
 static volatile sig_atomic_t interrupted;
@@ -116,7 +119,13 @@ static void usage(FILE *f)
             "  --keep             keep the data directory\n"
             "  --no-plots         do not run gnuplot\n"
             "  --strict           exit 1 if any run failed (unavailable and skipped are fine)\n"
-            "  --list             list configurations and workloads, then exit\n");
+            "  --list             list configurations and workloads, then exit\n"
+            "  --serve SPEC       instead of the workloads: cairn serve against redis-server\n"
+            "                     (bench/serve.sh) on --keys keys of --value-size bytes,\n"
+            "                     SPEC the stack served ({dir}: a data directory, e.g.\n"
+            "                     lmdb:{dir}/data); --threads server threads, --ops\n"
+            "                     redis-benchmark requests per run; results in OUT/serve\n"
+            "  --serve-opts 'O'   more options of cairn serve (e.g. '--cache 32M')\n");
 }
 
 static bool in_list(const char *list, const char *name)
@@ -183,7 +192,7 @@ static void parse(int argc, char **argv, cli *c)
     enum { O_QUICK = 256, O_OUT, O_DIR, O_CONFIGS, O_WORKLOADS, O_KEYS, O_OPS, O_READOPS,
            O_MAXSEC, O_BATCH, O_COMMITS, O_THREADS, O_VSIZE, O_SCANLEN, O_SEED, O_TIMEOUT,
            O_KEEP, O_NOPLOTS, O_STRICT, O_REPEAT, O_LIST, O_HELP, O_LARGE, O_TEMPLATE,
-           O_MINOPS, O_WINDOW, O_AGE };
+           O_MINOPS, O_WINDOW, O_AGE, O_SERVE, O_SERVE_OPTS };
     static const struct option opts[] = {
         {"quick", no_argument, NULL, O_QUICK}, {"out", required_argument, NULL, O_OUT},
         {"dir", required_argument, NULL, O_DIR},
@@ -207,6 +216,8 @@ static void parse(int argc, char **argv, cli *c)
         {"commit-window", required_argument, NULL, O_WINDOW},
         {"age-commits", required_argument, NULL, O_AGE},
         {"list", no_argument, NULL, O_LIST},
+        {"serve", required_argument, NULL, O_SERVE},
+        {"serve-opts", required_argument, NULL, O_SERVE_OPTS},
         {"help", no_argument, NULL, O_HELP}, {NULL, 0, NULL, 0}};
     uint64_t keys = 0, ops = 0, read_ops = 0, commits = 0, timeout = 0, batch = 0;
     uint64_t min_ops = 0, window = 0, age = 0, repeat = 0;
@@ -267,6 +278,8 @@ static void parse(int argc, char **argv, cli *c)
         case O_WINDOW: window = num(optarg, "--commit-window"); break;
         case O_AGE: age = num(optarg, "--age-commits"); break;
         case O_LIST: c->list = true; break;
+        case O_SERVE: c->serve_spec = optarg; break;
+        case O_SERVE_OPTS: c->serve_opts = optarg; break;
         case O_HELP: case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -279,6 +292,7 @@ static void parse(int argc, char **argv, cli *c)
     c->p.keys = keys ? keys : c->p.quick ? 10000 : 1000000;
     c->p.batch = batch ? batch : c->p.quick ? 1000 : 10000;
     c->p.ops = ops ? ops : c->p.quick ? 2000 : 10000000;
+    c->serve_requests = ops ? ops : c->p.quick ? 20000 : 1000000;
     c->p.read_ops = read_ops ? read_ops : c->p.quick ? 200000 : 100000000;
     c->p.min_ops = min_ops ? min_ops : c->p.quick ? 50 : 2000;
     c->p.commits = commits ? commits : c->p.quick ? 300 : 1000000;
@@ -805,6 +819,38 @@ static void run_workload(const cli *c, const bench_workload *w, cstate *cs, size
     }
 }
 
+/* --serve: runs bench/serve.sh, which loads the same data into a cairn
+ * store and a redis-server and runs redis-benchmark against cairn serve
+ * and the server side by side; its report is the result. The cairn
+ * command is the one built next to this program. Does not return. */
+static void run_serve(const cli *c)
+{
+    char self[4096], cairn[4200], out[4200], keys[32], vsize[32], threads[32], requests[32];
+    const char *script = CAIRN_BENCH_SOURCE_DIR "/serve.sh";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (n <= 0) {
+        fprintf(stderr, "cairn-bench: cannot find this program: %s\n", strerror(errno));
+        exit(1);
+    }
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    bench_fmt(cairn, sizeof(cairn), "%s/cairn", self);
+    bench_fmt(out, sizeof(out), "%s/serve", c->out);
+    bench_fmt(keys, sizeof(keys), "%llu", (unsigned long long)c->p.keys);
+    bench_fmt(vsize, sizeof(vsize), "%zu", c->p.value_size);
+    bench_fmt(threads, sizeof(threads), "%u", c->p.threads);
+    bench_fmt(requests, sizeof(requests), "%llu", (unsigned long long)c->serve_requests);
+    char *args[] = {"bash", (char *)script, "--keys", keys, "--value-bytes", vsize,
+                    "--threads", threads, "--requests", requests,
+                    "--spec", (char *)c->serve_spec, "--serve-opts",
+                    (char *)(c->serve_opts ? c->serve_opts : ""), "--out", out, cairn, NULL};
+    fflush(NULL);
+    execvp("bash", args);
+    fprintf(stderr, "cairn-bench: cannot run %s: %s\n", script, strerror(errno));
+    exit(1);
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -820,6 +866,8 @@ int main(int argc, char **argv)
     FILE *f;
 
     parse(argc, argv, &c);
+    if (c.serve_spec)
+        run_serve(&c);
     if (c.list) {
         printf("configurations:\n");
         for (const bench_config *cfg = bench_configs; cfg->name; cfg++)
