@@ -15,12 +15,17 @@ Usage: serve_client.py MODE PORT [ARGS...]
                                hashes): the hash commands (HGET HMGET HGETALL HLEN
                                HEXISTS HKEYS HVALS HSTRLEN HSCAN), TYPE, WRONGTYPE,
                                DBSIZE, SCAN TYPE, RANDOMKEY
-  versions PORT N_KEYS SECONDS hammers MGET of all keys from 8 threads while the
-                               served version switches: every reply must hold one
-                               version (all values equal); prints the versions seen
+  versions PORT N_KEYS SECONDS hammers MGET, and transactions (MULTI, GETs, EXEC),
+                               of all keys from 8 threads while the served version
+                               switches: every reply must hold one version (all
+                               values equal); prints the versions seen
+  tx PORT CAIRN SPEC           MULTI EXEC DISCARD WATCH UNWATCH on a following
+                               server, the version switched by `CAIRN -s SPEC put`
+                               (the key v000) under a WATCH and a queued MULTI
 """
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -279,6 +284,11 @@ def mode_hashes(port, path, seed):
     r = redis.Redis(host='127.0.0.1', port=port)
     if r.dbsize() != len(strings) + len(hashes):
         fail("DBSIZE %d, want %d" % (r.dbsize(), len(strings) + len(hashes)))
+    if r.info('keyspace').get('db0', {}).get('keys') != len(strings) + len(hashes):
+        fail("INFO keyspace %r, want %d keys" % (r.info('keyspace'), len(strings) + len(hashes)))
+    info = r.client_info()  # redis-py parses every field Redis 7 gives
+    if info['db'] != 0 or info['multi'] != -1 or info['laddr'] != '127.0.0.1:%d' % port:
+        fail("CLIENT INFO %r" % info)
     for h, fields in hashes.items():
         if r.type(h) != b'hash' or r.hlen(h) != len(fields) or r.ttl(h) != -1:
             fail("TYPE/HLEN/TTL of hash %r" % h)
@@ -424,15 +434,99 @@ def mode_versions(port, n_keys, seconds):
         try:
             c = redis.Redis(host='127.0.0.1', port=port)
             while time.time() < stop:
-                vals = c.mget(keys)
+                if tid % 2:
+                    vals = c.mget(keys)
+                else:  # a transaction of GETs: EXEC reads one version too
+                    p = c.pipeline(transaction=True)
+                    for k in keys:
+                        p.get(k)
+                    vals = p.execute()
                 if len(set(vals)) != 1:
-                    errors.append("one MGET held several versions: %r" % sorted(set(vals))[:4])
+                    errors.append("one %s held several versions: %r"
+                                  % ("MGET" if tid % 2 else "EXEC", sorted(set(vals))[:4]))
                     return
                 seen.add(vals[0])
         except Exception as e:  # noqa: BLE001
             errors.append("client %d: %r" % (tid, e))
     run_clients(hammer, 8)
     print(" ".join(sorted(v.decode() for v in seen)))
+
+
+def mode_tx(port, cairn, spec):
+    """MULTI/EXEC/DISCARD/WATCH/UNWATCH, with the version switched under
+    a WATCH by a writer (cairn put) while the server follows."""
+    r = redis.Redis(host='127.0.0.1', port=port)
+    other = redis.Redis(host='127.0.0.1', port=port)
+
+    def publish(value):
+        before = other.execute_command('CAIRN.VERSION')
+        subprocess.run([cairn, '-s', spec, 'put', 'v000', value], check=True,
+                       stdout=subprocess.DEVNULL)
+        for _ in range(200):
+            if other.execute_command('CAIRN.VERSION') != before:
+                return
+            time.sleep(0.05)
+        fail("the server did not switch to the version put")
+
+    # WATCH then a switch: EXEC fails (redis-py: WatchError)
+    with r.pipeline(transaction=True) as p:
+        p.watch('v000')
+        publish('tx1')
+        p.multi()
+        p.get('v000')
+        try:
+            p.execute()
+            fail("EXEC ran although the version changed since WATCH")
+        except redis.exceptions.WatchError:
+            pass
+    # WATCH with no switch: EXEC runs
+    with r.pipeline(transaction=True) as p:
+        p.watch('v000')
+        p.multi()
+        p.get('v000')
+        p.mget(['v000', 'v001'])
+        got = p.execute()
+        if got[0] != b'tx1' or got[1][0] != b'tx1':
+            fail("EXEC after an unchanged WATCH: %r" % got)
+    # UNWATCH forgets it
+    with r.pipeline(transaction=True) as p:
+        p.watch('v000')
+        p.unwatch()
+        publish('tx2')
+        p.multi()
+        p.get('v000')
+        if p.execute() != [b'tx2']:
+            fail("EXEC after UNWATCH")
+    # the queue runs at EXEC, on the version served then, whole
+    s, f = conn(port)
+    s.sendall(b'MULTI\r\nGET v000\r\nGET v001\r\n')
+    for want in ('+OK', '+QUEUED', '+QUEUED'):
+        if resp_read(f) != want:
+            fail("MULTI/QUEUED")
+    publish('tx3')
+    s.sendall(b'GET v000\r\nEXEC\r\n')
+    if resp_read(f) != '+QUEUED':
+        fail("QUEUED")
+    got = resp_read(f)
+    if got[0] != b'tx3' or got[2] != b'tx3':
+        fail("EXEC did not run on the version served at EXEC: %r" % got)
+    # a refused command (a write, unknown, wrong arity) aborts the EXEC;
+    # MULTI does not nest; WATCH inside MULTI is refused; DISCARD drops
+    for bad in (b'SET a b', b'NOSUCH x', b'GET', b'HELLO 3'):
+        s.sendall(b'MULTI\r\nGET v000\r\n' + bad + b'\r\nGET v001\r\nEXEC\r\n')
+        got = [resp_read(f) for _ in range(5)]
+        if got[:2] != ['+OK', '+QUEUED'] or not got[2].startswith('-') or got[3] != '+QUEUED' or \
+                not str(got[4]).startswith('-EXECABORT'):
+            fail("MULTI with %r: %r" % (bad, got))
+    s.sendall(b'MULTI\r\nMULTI\r\nWATCH x\r\nGET v000\r\nDISCARD\r\nEXEC\r\nDISCARD\r\n')
+    got = [resp_read(f) for _ in range(7)]
+    if got[0] != '+OK' or 'nested' not in got[1] or 'WATCH inside MULTI' not in got[2] or \
+            got[3] != '+QUEUED' or got[4] != '+OK' or 'EXEC without MULTI' not in got[5] or \
+            'DISCARD without MULTI' not in got[6]:
+        fail("MULTI errors: %r" % got)
+    s.close()
+    print("transactions: WATCH fails across a switch and holds without one, UNWATCH, "
+          "EXEC reads the version served at EXEC, refused commands abort, nesting refused")
 
 
 def main():
@@ -443,6 +537,8 @@ def main():
         mode_raw(port)
     elif mode == 'hashes':
         mode_hashes(port, sys.argv[3], sys.argv[4])
+    elif mode == 'tx':
+        mode_tx(port, sys.argv[3], sys.argv[4])
     elif mode == 'versions':
         mode_versions(port, int(sys.argv[3]), float(sys.argv[4]))
     else:

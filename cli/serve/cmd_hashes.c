@@ -190,7 +190,7 @@ void redis_hscan(cmd_ctx *x)
         visited++;
         memcpy(last, f.data, f.len);
         last_len = f.len;
-        if (pattern && !serve_glob(pattern->ptr, pattern->len, f.data, f.len, 0))
+        if (pattern && !resp_glob_match(pattern->ptr, pattern->len, f.data, f.len))
             continue;
         resp_out_bulk(&items, f.data, f.len);
         resp_out_bulk(&items, v.data, v.len);

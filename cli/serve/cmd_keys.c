@@ -339,73 +339,6 @@ void redis_randomkey(cmd_ctx *x)
 
 /* ---------------------------------------------------------------- scans */
 
-/* Redis's glob (stringmatchlen): * ? [abc] [^a-z] and \ escapes. */
-bool serve_glob(const char *p, size_t pl, const char *s, size_t sl, int depth)
-{
-    if (depth > 64)
-        return false; /* a pattern of many stars: bounded, as Redis bounds it */
-    while (pl && sl) {
-        switch (*p) {
-        case '*':
-            while (pl > 1 && p[1] == '*')
-                p++, pl--;
-            if (pl == 1)
-                return true;
-            for (size_t k = 0; k <= sl; k++)
-                if (serve_glob(p + 1, pl - 1, s + k, sl - k, depth + 1))
-                    return true;
-            return false;
-        case '?':
-            s++, sl--;
-            break;
-        case '[': {
-            bool not = false, match = false;
-            p++, pl--;
-            if (pl && *p == '^')
-                not = true, p++, pl--;
-            while (pl && *p != ']') {
-                if (*p == '\\' && pl >= 2) {
-                    p++, pl--;
-                    match |= *p == *s;
-                } else if (pl >= 3 && p[1] == '-') {
-                    char a = p[0], b = p[2];
-                    if (a > b) {
-                        char t = a;
-                        a = b;
-                        b = t;
-                    }
-                    match |= *s >= a && *s <= b;
-                    p += 2, pl -= 2;
-                } else {
-                    match |= *p == *s;
-                }
-                p++, pl--;
-            }
-            if (not)
-                match = !match;
-            if (!match)
-                return false;
-            s++, sl--;
-            break;
-        }
-        case '\\':
-            if (pl >= 2)
-                p++, pl--;
-            /* fall through */
-        default:
-            if (*p != *s)
-                return false;
-            s++, sl--;
-            break;
-        }
-        if (pl)
-            p++, pl--;
-    }
-    while (pl && *p == '*')
-        p++, pl--;
-    return pl == 0 && sl == 0;
-}
-
 /* The keys of a database in key order: its strings and its hash names
  * (the keys of the counts keyspace), merged; a key is one or the other. */
 typedef struct key_walk {
@@ -560,7 +493,7 @@ void redis_scan(cmd_ctx *x)
         last_len = k.len;
         if (type && !serve_arg_is(type, hash ? "hash" : "string"))
             continue;
-        if (pattern && !serve_glob(pattern->ptr, pattern->len, k.data, k.len, 0))
+        if (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len))
             continue;
         resp_out_bulk(&keys, k.data, k.len);
         n_keys++;
@@ -592,7 +525,7 @@ void redis_keys(cmd_ctx *x)
     resp_mark mark = resp_out_mark(x->out);
     if (!(rc = walk_open(x, NULL, 0, &kw)))
         while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0)
-            if (serve_glob(serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, k.data, k.len, 0)) {
+            if (resp_glob_match(serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, k.data, k.len)) {
                 resp_out_bulk(x->out, k.data, k.len);
                 matched++;
             }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "resp_glob.h"
 #include "serve.h"
 
 #define SCAN_DEFAULT_COUNT 10
@@ -77,8 +78,6 @@ int serve_string_missing(cmd_ctx *x, const char *space, const resp_arg *key);
 void serve_get_run(cmd_ctx *x, const cairn_val *keys, size_t n);
 /* Strings and hashes of the database, O(log n). */
 int serve_dbsize(cmd_ctx *x, uint64_t *n);
-/* Redis's glob (stringmatchlen). */
-bool serve_glob(const char *p, size_t pl, const char *s, size_t sl, int depth);
 /* SCAN cursors: the last key returned as a decimal number. */
 size_t serve_cursor_encode(const uint8_t *key, size_t len, char *out);
 bool serve_cursor_decode(const char *s, size_t len, uint8_t *key, size_t *key_len);
@@ -86,6 +85,19 @@ bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **p
                         long long *count, const resp_arg **type);
 void serve_scan_reply(cmd_ctx *x, bool more, const uint8_t *last, size_t last_len,
                       resp_out *items, size_t n_items);
+
+/* multi.c */
+/* Queues the command (MULTI is on), answering +QUEUED or an error. */
+void serve_multi_queue(cmd_ctx *x);
+/* A command was refused while MULTI is on: EXEC answers EXECABORT. */
+void serve_multi_refuse(serve_conn *c);
+/* Commands queued; 0 outside MULTI. */
+size_t serve_multi_queued(const serve_conn *c);
+void redis_multi(cmd_ctx *x);
+void redis_exec(cmd_ctx *x);
+void redis_discard(cmd_ctx *x);
+void redis_watch(cmd_ctx *x);
+void redis_unwatch(cmd_ctx *x);
 
 /* The commands of cmd_keys.c and cmd_hashes.c. */
 void redis_get(cmd_ctx *x);

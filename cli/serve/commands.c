@@ -270,14 +270,16 @@ static void client_info_line(serve_worker *w, serve_conn *c, char *buf, size_t c
 {
     int64_t now = serve_now_us();
     snprintf(buf, cap,
-             "id=%llu addr=%s laddr=? fd=%d name=%s age=%lld idle=%lld flags=N db=%u sub=0 "
-             "psub=0 ssub=0 multi=-1 qbuf=%zu argv-mem=0 obl=0 oll=0 omem=%zu resp=%d "
-             "lib-name= lib-ver= cmd=%s\n",
-             (unsigned long long)c->id, c->addr, c->fd, c->name,
+             "id=%llu addr=%s laddr=%s:%d fd=%d name=%s age=%lld idle=%lld flags=N db=%u sub=0 "
+             "psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 obl=0 oll=0 "
+             "omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 resp=%d "
+             "lib-name= lib-ver=\n",
+             (unsigned long long)c->id, c->addr, w->srv->cfg.host, w->srv->port, c->fd, c->name,
              (long long)((now - c->created_us) / 1000000), (long long)((now - c->last_us) / 1000000),
-             c->db, c->in_len, resp_out_pending(&c->out), resp_out_proto(&c->out),
-             c->last_cmd ? c->last_cmd : "NULL");
-    (void)w;
+             c->db, c->multi ? (long long)serve_multi_queued(c) : -1LL, c->in_len,
+             c->in_cap - c->in_len, resp_out_pending(&c->out),
+             c->in_cap + resp_out_pending(&c->out), c->last_cmd ? c->last_cmd : "NULL",
+             resp_out_proto(&c->out));
 }
 
 static void redis_client(cmd_ctx *x)
@@ -443,6 +445,16 @@ static const command commands[] = {
      "key:key field:string"},
     {"hscan", redis_hscan, -3, false, false, "hash", "Iterates over the fields of a hash; the cursor is the last field returned.",
      "key:key cursor:integer MATCH:pure-token? pattern:pattern? COUNT:pure-token? count:integer?"},
+    {"multi", redis_multi, 1, false, true, "transactions", "Starts a transaction: the commands up to EXEC run on one version.",
+     ""},
+    {"exec", redis_exec, 1, false, true, "transactions", "Runs the commands queued since MULTI, on one version.",
+     ""},
+    {"discard", redis_discard, 1, false, true, "transactions", "Drops the commands queued since MULTI.",
+     ""},
+    {"watch", redis_watch, -2, false, true, "transactions", "EXEC fails if the version read changes before it.",
+     "key:key*"},
+    {"unwatch", redis_unwatch, 1, false, true, "transactions", "Forgets WATCH.",
+     ""},
     {"shutdown", redis_shutdown, -1, false, true, "server", "Refused: cairn serve stops on SIGTERM or SIGINT.",
      ""},
     {"cairn.version", redis_cairn_version, 1, false, false, "cairn", "Returns the commit id of the version read.",
@@ -591,6 +603,13 @@ static void redis_command(cmd_ctx *x)
     }
 }
 
+/* Whether cmd runs at once while MULTI is on rather than being queued. */
+static bool runs_in_multi(const command *cmd)
+{
+    return cmd->run == redis_exec || cmd->run == redis_discard || cmd->run == redis_multi ||
+           cmd->run == redis_watch || cmd->run == redis_quit;
+}
+
 void serve_command(serve_worker *w, serve_conn *c, const resp_request *req)
 {
     cmd_ctx x = {w, c, req, &c->out};
@@ -598,6 +617,7 @@ void serve_command(serve_worker *w, serve_conn *c, const resp_request *req)
     const command *cmd = find_command(name);
     c->last_cmd = cmd ? cmd->name : NULL;
     if (!cmd) {
+        serve_multi_refuse(c);
         if (!c->authenticated) {
             resp_out_error(&c->out, "NOAUTH Authentication required.");
         } else if (is_write(name)) {
@@ -618,17 +638,29 @@ void serve_command(serve_worker *w, serve_conn *c, const resp_request *req)
         return;
     }
     if (!c->authenticated && !cmd->no_auth) {
+        serve_multi_refuse(c);
         resp_out_error(&c->out, "NOAUTH Authentication required.");
         atomic_fetch_add(&w->srv->stats.errors, 1);
         return;
     }
     if ((cmd->arity > 0 && req->argc != (size_t)cmd->arity) ||
         (cmd->arity < 0 && req->argc < (size_t)-cmd->arity)) {
+        serve_multi_refuse(c);
         resp_out_errorf(&c->out, "ERR wrong number of arguments for '%s' command", cmd->name);
         atomic_fetch_add(&w->srv->stats.errors, 1);
         return;
     }
-    if (!cmd->no_view && !c->pinned) {
+    if (c->multi && !runs_in_multi(cmd)) {
+        if (cmd->run == redis_hello) { /* EXEC's reply would change protocol midway */
+            serve_multi_refuse(c);
+            resp_out_error(&c->out, "ERR Command not allowed inside a transaction");
+            atomic_fetch_add(&w->srv->stats.errors, 1);
+        } else {
+            serve_multi_queue(&x);
+        }
+        return;
+    }
+    if (!cmd->no_view && !c->pinned && !c->in_exec) {
         int rc = serve_view_refresh(&w->srv->version, &w->view);
         if (rc || !w->view.snap) {
             serve_reply_error(&x, rc ? rc : CAIRN_NOTFOUND);
@@ -643,7 +675,7 @@ bool serve_get_batchable(const serve_conn *c, const resp_request *req)
 {
     /* An inline request's arguments live in the parser's scratch, which
      * the next request overwrites. */
-    return req->argc == 2 && !req->is_inline && c->authenticated &&
+    return req->argc == 2 && !req->is_inline && c->authenticated && !c->multi &&
            serve_arg_is(&req->argv[0], "get");
 }
 

@@ -99,7 +99,7 @@ static void info_text(serve_worker *w, const char *section, size_t len, text *t)
         add(t, "# Server\r\nredis_version:7.0.0\r\ncairn_version:%s\r\nredis_mode:standalone\r\n"
             "os:Linux\r\nprocess_id:%ld\r\nrun_id:%s\r\ntcp_port:%d\r\nuptime_in_seconds:%" PRId64
             "\r\nexecutable:cairn\r\n\r\n",
-            cairn_version(), (long)getpid(), srv->run_id, srv->cfg.port, up_s);
+            cairn_version(), (long)getpid(), srv->run_id, srv->port, up_s);
     if (want(section, len, "clients", true))
         add(t, "# Clients\r\nconnected_clients:%" PRIu64 "\r\nmaxclients:%u\r\n\r\n",
             atomic_load(&st->clients), srv->cfg.maxclients);
@@ -127,7 +127,7 @@ static void info_text(serve_worker *w, const char *section, size_t len, text *t)
         add(t, "# Keyspace\r\n");
         for (size_t i = 0; i < w->n_spaces; i++) {
             uint64_t n = 0;
-            if (cairn_count(w->view.snap, w->spaces[i], NULL, 0, NULL, 0, &n) == 0 && n)
+            if (cairn_dbsize(w->view.snap, w->spaces[i], &n) == 0 && n) /* strings and hashes */
                 add(t, "db%zu:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n", i, n);
         }
         add(t, "\r\n");

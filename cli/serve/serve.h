@@ -63,8 +63,11 @@ typedef struct serve_server {
     serve_stats stats;
     _Atomic bool stopping;
     int wake_fd;               /* eventfd: wakes every worker to stop */
+    int port;                  /* the port listened on (the one chosen for --listen HOST:0) */
     char run_id[41];
 } serve_server;
+
+typedef struct serve_multi serve_multi;
 
 /* One client connection, owned by one worker. */
 typedef struct serve_conn {
@@ -84,6 +87,10 @@ typedef struct serve_conn {
     char addr[64];
     const char *last_cmd;
     cairn_snapshot *pinned;    /* CAIRN.AT: this connection's own version */
+    struct serve_multi *multi; /* MULTI: the commands queued (multi.c), or NULL */
+    bool in_exec;              /* EXEC is running the queue: keep the view */
+    bool watching;             /* WATCH: EXEC fails unless watched is still read */
+    cairn_id watched;
     struct serve_conn *prev, *next; /* the worker's list */
 } serve_conn;
 
@@ -106,6 +113,8 @@ typedef struct serve_worker {
  * a cairn error. */
 int serve_spaces_load(serve_worker *w, cairn_snapshot *snap);
 void serve_spaces_free(serve_worker *w);
+/* Frees a connection's MULTI queue (NULL: nothing). */
+void serve_multi_free(serve_multi *m);
 
 /* Runs the server until SIGTERM/SIGINT or SHUTDOWN-less stop: binds, starts
  * the workers and the metrics listener, waits. Returns 0 or an exit status

@@ -91,6 +91,7 @@ static void conn_close(serve_worker *w, serve_conn *c)
     resp_out_free(&c->out);
     if (c->pinned)
         cairn_snapshot_close(c->pinned);
+    serve_multi_free(c->multi);
     free(c->in);
     free(c);
     atomic_fetch_sub(&w->srv->stats.clients, 1);
@@ -420,6 +421,7 @@ int serve_run(serve_server *srv)
         if (i == 0)
             port = bound_port(workers[0].listen_fd); /* --listen HOST:0: the port chosen */
     }
+    srv->port = port;
     if (!rc && cfg->metrics_port && (rc = serve_metrics_start(srv)))
         rc = EXIT_FAILURE_;
     for (unsigned i = 0; i < n && !rc; i++, started++)

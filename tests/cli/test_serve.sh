@@ -7,9 +7,9 @@
 #    SCAN with COUNT and MATCH, pipelines from 40 clients at once;
 #  - RESP3 (HELLO 3), a mixed pipeline in one write, malformed and
 #    oversized requests (each closes only its own connection);
-#  - following: a writer publishes versions while 8 clients MGET every key:
-#    no reply mixes two versions; a reset of the branch rolls the server
-#    back;
+#  - following: a writer publishes versions while 8 clients MGET every key
+#    or GET them all in a MULTI ... EXEC: no reply mixes two versions; a
+#    reset of the branch rolls the server back; WATCH fails across a switch;
 #  - AUTH from --requirepass-file, maxclients, idle timeout, the metrics
 #    over HTTP, and a clean exit on SIGTERM.
 # Usage: test_serve.sh PATH/TO/cairn
@@ -132,6 +132,7 @@ c reset main "$second" --force >/dev/null
 for _ in $(seq 60); do [ "$(rc get v000)" = 2 ] && break; sleep 0.1; done
 expect_eq "$(rc get v000)" 2 "a reset of the branch rolls the server back"
 expect_eq "$(rc cairn.version)" "$second" "CAIRN.VERSION after the rollback"
+$py "$client" tx "$port" "$bin" "$db" || fail "transactions on a following server"
 kill -TERM "$pid"; wait "$pid" || true
 
 # ---- AUTH, maxclients, idle timeout, metrics
