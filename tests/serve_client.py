@@ -286,6 +286,10 @@ def mode_hashes(port, path, seed):
         fail("DBSIZE %d, want %d" % (r.dbsize(), len(strings) + len(hashes)))
     if r.info('keyspace').get('db0', {}).get('keys') != len(strings) + len(hashes):
         fail("INFO keyspace %r, want %d keys" % (r.info('keyspace'), len(strings) + len(hashes)))
+    ic = r.info('cairn')
+    if not isinstance(ic.get('tier0_spec'), str) or not isinstance(ic.get('tier0_gets'), int) or \
+            len(ic.get('commit', '')) != 64:
+        fail("INFO cairn as redis-py parses it: %r" % ic)
     info = r.client_info()  # redis-py parses every field Redis 7 gives
     if info['db'] != 0 or info['multi'] != -1 or info['laddr'] != '127.0.0.1:%d' % port:
         fail("CLIENT INFO %r" % info)

@@ -239,6 +239,8 @@ int main(void)
         {"file:%1", 0, 1024, CAIRN_BADARG, "node size"},
         {"lmdb:%5", CAIRN_RDONLY, 0, CAIRN_NOTFOUND, "no store"},
         {"file:%5", CAIRN_RDONLY, 0, CAIRN_NOTFOUND, "no store"},
+        {"mem:1M>file:%5>lmdb:%2", CAIRN_RDONLY, 0, CAIRN_NOTFOUND, "?capacity=SIZE"},
+        {"file:%5?sync=none>lmdb:%2", CAIRN_RDONLY, 0, CAIRN_NOTFOUND, "&capacity=SIZE"},
         {"mem:1K", 0, 0, CAIRN_BADSPEC, "needs a durable tier"},
     };
     fingerprint *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));

@@ -181,6 +181,19 @@ static void front_put(void *ctx, const cairn_blob *blob)
     cairn__detail_clear();
 }
 
+/* A read-only open found no store in a tier in front of another: most
+ * likely meant as a cache, which a capacity makes it (a cache is created
+ * even by a read-only open). */
+static int hint_missing_front(const char *part)
+{
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", cairn_errdetail());
+    return cairn__fail(CAIRN_NOTFOUND,
+                       "%s (a tier in front of another without a capacity is a store of its "
+                       "own; to make it a cache, give it one: '%s%scapacity=SIZE')",
+                       detail, part, strchr(part, '?') ? "&" : "?");
+}
+
 /* Parses and checks every tier, assigns roles, and only then opens the
  * tiers: nothing is created or changed on disk for a spec that is refused. */
 int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
@@ -200,8 +213,11 @@ int cairn__stack_open(const char *spec, unsigned open_flags, cairn_stack **out)
         goto done;
     }
     for (size_t i = 0; i < n_parts; i++)
-        if ((rc = cairn__tier_parse(parts[i], open_flags, &cfgs[i])))
+        if ((rc = cairn__tier_parse(parts[i], open_flags, &cfgs[i]))) {
+            if (rc == CAIRN_NOTFOUND && i + 1 < n_parts)
+                rc = hint_missing_front(parts[i]);
             goto done;
+        }
     if ((rc = assign_roles(spec, cfgs, n_parts)))
         goto done;
     for (size_t i = 0; i < n_parts; i++)

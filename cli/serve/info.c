@@ -149,9 +149,12 @@ static void info_text(serve_worker *w, const char *section, size_t len, text *t)
             srv->cfg.spec ? srv->cfg.spec : "", srv->version.ref ? srv->version.ref : "(fixed)",
             srv->version.follow_s, hex, root, atomic_load(&srv->version.switches),
             cs.cache_hits, cs.cache_misses, cs.cache_bytes);
+        /* One field a line: a spec may hold '=' and ',', which clients
+         * (redis-py's parse_info) read as the parts of a composite value. */
         for (unsigned i = 0; i < cs.n_tiers; i++)
-            add(t, "tier%u:spec=%s,gets=%" PRIu64 ",hits=%" PRIu64 ",misses=%" PRIu64 "\r\n", i,
-                cs.tiers[i].spec, cs.tiers[i].gets, cs.tiers[i].hits, cs.tiers[i].misses);
+            add(t, "tier%u_spec:%s\r\ntier%u_gets:%" PRIu64 "\r\ntier%u_hits:%" PRIu64
+                "\r\ntier%u_misses:%" PRIu64 "\r\n", i, cs.tiers[i].spec, i, cs.tiers[i].gets,
+                i, cs.tiers[i].hits, i, cs.tiers[i].misses);
         add(t, "\r\n");
     }
 }
