@@ -99,6 +99,7 @@ typedef struct serve_worker {
     serve_server *srv;
     serve_view view;           /* its snapshot of the served version */
     int epoll_fd, listen_fd;
+    int spare_fd;              /* /dev/null, given up to accept a client past EMFILE */
     serve_conn *conns;         /* its connections */
     unsigned index;
     /* The databases (SELECT) of the version last asked: its keyspaces in

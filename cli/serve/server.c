@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -266,6 +268,27 @@ static void conn_read(serve_worker *w, serve_conn *c)
     conn_serve(w, c);
 }
 
+/* Out of file descriptors (EMFILE, ENFILE): the client waiting would keep
+ * the listening socket readable, and the loop spinning on it. The spare
+ * descriptor is given up to accept it and tell it so; without a spare, a
+ * short nap bounds the spin until descriptors come back. */
+static void refuse_past_fd_limit(serve_worker *w)
+{
+    static const char msg[] = "-ERR max number of clients reached (open files limit)\r\n";
+    if (w->spare_fd < 0) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    } else {
+        close(w->spare_fd);
+        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            (void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            close(fd);
+            atomic_fetch_add(&w->srv->stats.rejected_connections, 1);
+        }
+    }
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void accept_all(serve_worker *w)
 {
     serve_server *srv = w->srv;
@@ -273,6 +296,10 @@ static void accept_all(serve_worker *w)
         struct sockaddr_in sa;
         socklen_t len = sizeof(sa);
         int fd = accept4(w->listen_fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            refuse_past_fd_limit(w);
+            continue;
+        }
         if (fd < 0)
             return; /* EAGAIN, or a transient error: the next event retries */
         atomic_fetch_add(&srv->stats.connections_received, 1);
@@ -378,6 +405,7 @@ static int worker_setup(serve_server *srv, serve_worker *w, unsigned index, int 
     int rc;
     w->srv = srv;
     w->index = index;
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if ((rc = listen_socket(&srv->cfg, port, &w->listen_fd)))
         return rc;
     if ((w->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
@@ -387,6 +415,44 @@ static int worker_setup(serve_server *srv, serve_worker *w, unsigned index, int 
     if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->listen_fd, &l) != 0 ||
         epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, srv->wake_fd, &wk) != 0)
         return cli_say(EXIT_FAILURE_, "serve: epoll: %s", strerror(errno));
+    return 0;
+}
+
+/* Descriptors kept out of maxclients: the store's files and sockets (LMDB,
+ * the file tier, S3 and Redis connections), the metrics listener, and per
+ * worker its listener, epoll and spare (Redis keeps 32). */
+#define RESERVED_FDS 64
+#define RESERVED_FDS_PER_WORKER 3
+
+/* Makes room for maxclients connections under the open files limit
+ * (RLIMIT_NOFILE): the soft limit is raised as far as the hard one allows,
+ * else maxclients is lowered to fit and the lowering said, as Redis does. So
+ * a client past the limit gets "max number of clients reached", not a
+ * connection the server cannot accept. */
+static int fit_open_files(serve_config *cfg, unsigned workers)
+{
+    struct rlimit rl;
+    rlim_t reserve = RESERVED_FDS + (rlim_t)RESERVED_FDS_PER_WORKER * workers;
+    rlim_t want = (rlim_t)cfg->maxclients + reserve;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return 0;
+    struct rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+        rl = raised;
+    if (rl.rlim_cur >= want)
+        return 0;
+    if (rl.rlim_cur <= reserve)
+        return cli_say(EXIT_FAILURE_,
+                       "serve: the open files limit (ulimit -n) is %llu: the store and %u "
+                       "workers need %llu of them, leaving none for clients",
+                       (unsigned long long)rl.rlim_cur, workers, (unsigned long long)reserve);
+    unsigned fit = (unsigned)(rl.rlim_cur - reserve);
+    fprintf(stderr,
+            "cairn serve: maxclients lowered from %u to %u: the open files limit (ulimit -n) "
+            "is %llu and cannot be raised\n",
+            cfg->maxclients, fit, (unsigned long long)rl.rlim_cur);
+    cfg->maxclients = fit;
     return 0;
 }
 
@@ -401,6 +467,8 @@ int serve_run(serve_server *srv)
 
     if (n < 1)
         n = 1;
+    if ((rc = fit_open_files(cfg, n)))
+        return rc;
     workers = calloc(n, sizeof(*workers));
     threads = calloc(n, sizeof(*threads));
     if (!workers || !threads)
@@ -453,6 +521,8 @@ int serve_run(serve_server *srv)
             close(workers[i].listen_fd);
         if (workers[i].epoll_fd > 0)
             close(workers[i].epoll_fd);
+        if (workers[i].spare_fd > 0)
+            close(workers[i].spare_fd);
     }
     close(srv->wake_fd);
     free(workers);

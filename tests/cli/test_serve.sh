@@ -10,8 +10,8 @@
 #  - following: a writer publishes versions while 8 clients MGET every key
 #    or GET them all in a MULTI ... EXEC: no reply mixes two versions; a
 #    reset of the branch rolls the server back; WATCH fails across a switch;
-#  - AUTH from --requirepass-file, maxclients, idle timeout, the metrics
-#    over HTTP, and a clean exit on SIGTERM.
+#  - AUTH from --requirepass-file, maxclients (and under a low ulimit -n),
+#    idle timeout, the metrics over HTTP, and a clean exit on SIGTERM.
 # Usage: test_serve.sh PATH/TO/cairn
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -169,5 +169,34 @@ curl -s "http://127.0.0.1:$mport/metrics" >"$tmp/metrics" || fail "the metrics e
 grep -q '^cairn_serve_commands_total [1-9]' "$tmp/metrics" || fail "metrics: $(head -5 "$tmp/metrics")"
 grep -q 'cairn_serve_command_duration_seconds_bucket{le="+Inf"}' "$tmp/metrics" ||
     fail "the latency histogram is missing"
+kill -TERM "$pid"; wait "$pid" || true
+
+# ---- the open files limit: a hard limit of 100 leaves room for 100 - 64 -
+# 2 x 3 = 30 clients; maxclients is lowered to that, and said, so that the
+# 31st client is told, not left unaccepted while the loop spins on it.
+( ulimit -n 100; exec "$bin" -s "$db" serve --listen 127.0.0.1:0 --threads 2 ) 2>"$tmp/nofile.err" &
+pid=$!
+pids+=("$pid")
+for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/nofile.err")
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+grep -q "maxclients lowered from 10000 to 30: the open files limit (ulimit -n) is 100" \
+    "$tmp/nofile.err" || fail "maxclients under ulimit -n 100: $(cat "$tmp/nofile.err")"
+$py - "$port" <<'EOF' || fail "clients past the open files limit"
+import socket, sys
+port = int(sys.argv[1])
+socks, got = [], []
+for i in range(40):
+    s = socket.create_connection(('127.0.0.1', port)); s.settimeout(10)
+    s.sendall(b'PING\r\n'); got.append(s.recv(100)); socks.append(s)
+assert got[:30] == [b'+PONG\r\n'] * 30, got[:30]
+assert all(b'max number of clients reached' in g for g in got[30:]), got[30:]
+EOF
+(ulimit -n 60; "$bin" -s "$db" serve --listen 127.0.0.1:0 --threads 2) >"$tmp/out" 2>&1 &&
+    fail "serve started with no descriptors left for clients"
+grep -q "open files limit (ulimit -n) is 60: the store and 2 workers need 70" "$tmp/out" ||
+    fail "ulimit -n 60: $(cat "$tmp/out")"
 kill -TERM "$pid"; wait "$pid" || true
 echo "ok"
