@@ -23,12 +23,14 @@ $py -c 'import redis' 2>/dev/null || fail "python3-redis is missing (scripts/dep
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 
-# serve NAME ARGS...: starts cairn serve on $db in the background; sets
-# port and pid, the log in $tmp/NAME.err.
+# serve NAME ARGS...: starts cairn serve on $db in the background (run by
+# the command ${serve_with[@]} when set); sets port and pid, the log in
+# $tmp/NAME.err.
+serve_with=()
 serve() {
     local name=$1
     shift
-    "$bin" -s "$db" serve --listen 127.0.0.1:0 "$@" 2>"$tmp/$name.err" &
+    "${serve_with[@]}" "$bin" -s "$db" serve --listen 127.0.0.1:0 "$@" 2>"$tmp/$name.err" &
     pid=$!
     pids+=("$pid")
     for _ in $(seq 200); do
@@ -174,14 +176,9 @@ kill -TERM "$pid"; wait "$pid" || true
 # ---- the open files limit: a hard limit of 100 leaves room for 100 - 64 -
 # 2 x 3 = 30 clients; maxclients is lowered to that, and said, so that the
 # 31st client is told, not left unaccepted while the loop spins on it.
-( ulimit -n 100; exec "$bin" -s "$db" serve --listen 127.0.0.1:0 --threads 2 ) 2>"$tmp/nofile.err" &
-pid=$!
-pids+=("$pid")
-for _ in $(seq 200); do
-    port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/nofile.err")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
+serve_with=(prlimit --nofile=100)
+serve nofile --threads 2
+serve_with=()
 grep -q "maxclients lowered from 10000 to 30: the open files limit (ulimit -n) is 100" \
     "$tmp/nofile.err" || fail "maxclients under ulimit -n 100: $(cat "$tmp/nofile.err")"
 $py - "$port" <<'EOF' || fail "clients past the open files limit"
@@ -194,7 +191,7 @@ for i in range(40):
 assert got[:30] == [b'+PONG\r\n'] * 30, got[:30]
 assert all(b'max number of clients reached' in g for g in got[30:]), got[30:]
 EOF
-(ulimit -n 60; "$bin" -s "$db" serve --listen 127.0.0.1:0 --threads 2) >"$tmp/out" 2>&1 &&
+prlimit --nofile=60 "$bin" -s "$db" serve --listen 127.0.0.1:0 --threads 2 >"$tmp/out" 2>&1 &&
     fail "serve started with no descriptors left for clients"
 grep -q "open files limit (ulimit -n) is 60: the store and 2 workers need 70" "$tmp/out" ||
     fail "ulimit -n 60: $(cat "$tmp/out")"
