@@ -351,7 +351,7 @@ int cairn_key_at(cairn_snapshot *snap, const char *space, uint64_t rank, cairn_v
         return rc;
     cairn__node_release(snap->pinned);
     snap->pinned = leaf;
-    if ((rc = cairn__value_load(&snap->db->ix, leaf, pos, &snap->scratch, val)))
+    if (val && (rc = cairn__value_load(&snap->db->ix, leaf, pos, &snap->scratch, val)))
         return rc;
     key->data = cairn__node_key(leaf, pos);
     key->len = leaf->e[pos].key_len;

@@ -599,7 +599,8 @@ CAIRN_EXTERN int cairn_count(cairn_snapshot *snap, const char *space, const void
  * Redis RANDOMKEY); cairn_count of the keys below a key gives its rank back.
  * Works on every keyspace, reserved ones too (cairn_dbsize says how a
  * keyspace's hashes are counted).
- * OUT: *key and *val, valid until the next call on snap or its close.
+ * OUT: *key and *val (val may be NULL: the value is then not read), valid
+ * until the next call on snap or its close.
  * Errors: CAIRN_NOTFOUND (rank >= the keyspace's key count; an empty or
  * missing keyspace has none), CAIRN_BADARG (keyspace name), CAIRN_MISSING,
  * CAIRN_CORRUPT, tier errors. */

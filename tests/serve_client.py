@@ -19,10 +19,14 @@ Usage: serve_client.py MODE PORT [ARGS...]
                                of all keys from 8 threads while the served version
                                switches: every reply must hold one version (all
                                values equal); prints the versions seen
+  scan PORT PORT2 CAIRN SPEC SEED  SCAN and HSCAN cursors: 63-bit numbers, continued by
+                               a second server (PORT2) on the same version, and
+                               across switches made by `CAIRN -s SPEC apply/import`
   tx PORT CAIRN SPEC           MULTI EXEC DISCARD WATCH UNWATCH on a following
                                server, the version switched by `CAIRN -s SPEC put`
                                (the key v000) under a WATCH and a queued MULTI
 """
+import os
 import random
 import socket
 import subprocess
@@ -533,6 +537,126 @@ def mode_tx(port, cairn, spec):
           "EXEC reads the version served at EXEC, refused commands abort, nesting refused")
 
 
+def mode_scan(port, port2, cairn, spec, seed):
+    """SCAN and HSCAN cursors: plain 64-bit numbers; continued by a replica
+    serving the same version; and across version switches, where every key
+    present throughout is returned exactly once and keys come in key
+    order, however many keys are added and removed around the cursor."""
+    import json
+    import tempfile
+    rnd = random.Random(int(seed))
+    r = redis.Redis(host='127.0.0.1', port=port)
+    r2 = redis.Redis(host='127.0.0.1', port=port2)
+    work = tempfile.mkdtemp()
+
+    def publish(puts=(), dels=(), records=()):
+        before = r.execute_command('CAIRN.VERSION')
+        path = os.path.join(work, 'batch')
+        if records:
+            with open(path, 'w') as f:
+                for rec in records:
+                    f.write(json.dumps(rec) + '\n')
+            cmd = [cairn, '-s', spec, 'import', '--format', 'jsonl', '--key', 'key', path]
+        else:
+            with open(path, 'w') as f:
+                for k in puts:
+                    f.write('put\t%s\tx\n' % k)
+                for k in dels:
+                    f.write('del\t%s\n' % k)
+            cmd = [cairn, '-s', spec, 'apply', path]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if r.execute_command('CAIRN.VERSION') != before:
+                return
+            time.sleep(0.05)
+        fail("the server did not switch to the version published")
+
+    fields = {'f%03d' % i: 'v' for i in range(0, 400, 2)}
+    publish(records=[{'key': 'scanhash', 'type': 'hash', 'value': fields}])
+    publish(puts=['s%04d' % i for i in range(0, 3000, 10)])
+    for _ in range(200):  # the replica on the same version
+        if r2.execute_command('CAIRN.VERSION') == r.execute_command('CAIRN.VERSION'):
+            break
+        time.sleep(0.05)
+    every = sorted(r.keys('*'))
+    # Cursors are numbers clients hold in 64 bits; a replica continues them.
+    got, cursor, calls = [], 0, 0
+    while True:
+        cursor, batch = (r if calls % 2 else r2).scan(cursor=cursor, count=5)
+        if not 0 <= cursor < 2 ** 63:
+            fail("cursor %d does not fit 63 bits" % cursor)
+        got += batch
+        calls += 1
+        if cursor == 0 or calls > len(every) + 5:
+            break
+    if got != every:
+        fail("SCAN alternating between two replicas of one version: %d keys, want %d"
+             % (len(got), len(every)))
+    # Keys added and removed around the cursor between calls.
+    existed, deleted, added, switches = set(every), set(), 0, 0
+    got, cursor, calls = [], 0, 0
+    while True:
+        cursor, batch = r.scan(cursor=cursor, count=7)
+        got += batch
+        calls += 1
+        if cursor == 0 or calls > 10 * len(every):
+            break
+        if calls % 6 == 0:
+            live = sorted(existed - deleted)
+            dels = rnd.sample([k for k in live if k.startswith(b's')], 4)
+            puts = ['s%04d' % rnd.randrange(3000) + rnd.choice(['', 'a', 'zz']) for _ in range(4)]
+            publish(puts=puts, dels=[k.decode() for k in dels])
+            deleted |= set(dels)
+            existed |= set(p.encode() for p in puts)
+            added += len(puts)
+            switches += 1
+    if got != sorted(set(got)):
+        fail("SCAN across switches repeated a key or left key order")
+    missing = set(every) - deleted - set(got)
+    if missing:
+        fail("SCAN across switches missed %d keys present throughout, e.g. %r"
+             % (len(missing), sorted(missing)[:3]))
+    if set(got) - existed:
+        fail("SCAN returned keys that never existed: %r" % sorted(set(got) - existed)[:3])
+    # HSCAN: the hash's fields replaced between calls.
+    hexisted, hdeleted = set(f.encode() for f in fields), set()
+    got, cursor, calls = [], 0, 0
+    while True:
+        cursor, batch = r.hscan('scanhash', cursor=cursor, count=7)
+        got += sorted(batch)
+        calls += 1
+        if cursor == 0 or calls > 1000:
+            break
+        if calls % 5 == 0:
+            for f in rnd.sample(sorted(fields), 5):
+                del fields[f]
+                hdeleted.add(f.encode())
+            for _ in range(5):
+                f = 'f%03d%s' % (rnd.randrange(400), rnd.choice(['', 'b']))
+                fields[f] = 'w'
+                hexisted.add(f.encode())
+            publish(records=[{'key': 'scanhash', 'type': 'hash', 'value': fields}])
+            switches += 1
+    if got != sorted(set(got)):
+        fail("HSCAN across switches repeated a field or left field order")
+    hmissing = set(f.encode() for f in ('f%03d' % i for i in range(0, 400, 2))) - hdeleted - set(got)
+    if hmissing or set(got) - hexisted:
+        fail("HSCAN across switches: missed %r, never existed %r"
+             % (sorted(hmissing)[:3], sorted(set(got) - hexisted)[:3]))
+    # cursors no server made: a valid number goes on somewhere, others fail
+    r.scan(cursor=12345)
+    for bad in (2 ** 63, 2 ** 64 + 5, 5 << 43, -1):
+        try:
+            r.execute_command('SCAN', bad)
+            fail("SCAN %d was accepted" % bad)
+        except redis.exceptions.ResponseError as e:
+            if 'invalid cursor' not in str(e):
+                fail("SCAN %d: %s" % (bad, e))
+    print("scan: cursors below 2^63, continued across two replicas; %d switches during a "
+          "SCAN (%d keys added) and an HSCAN (fields replaced): every key present throughout once, in order"
+          % (switches, added))
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == 'model':
@@ -541,6 +665,8 @@ def main():
         mode_raw(port)
     elif mode == 'hashes':
         mode_hashes(port, sys.argv[3], sys.argv[4])
+    elif mode == 'scan':
+        mode_scan(port, int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
     elif mode == 'tx':
         mode_tx(port, sys.argv[3], sys.argv[4])
     elif mode == 'versions':

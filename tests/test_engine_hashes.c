@@ -221,6 +221,8 @@ static void check_space(cairn_snapshot *snap, const state *st, int s)
         n = name_order[i];
         if (!st->strings[s][n].present)
             continue;
+        ASSERT_OK(cairn_key_at(snap, space, rank, &k, NULL)); /* the key alone */
+        ASSERT_MEM_EQ(k.data, k.len, names[n].data, names[n].len);
         ASSERT_OK(cairn_key_at(snap, space, rank++, &k, &v));
         ASSERT_MEM_EQ(k.data, k.len, names[n].data, names[n].len);
         expect_value(v, &st->strings[s][n]);

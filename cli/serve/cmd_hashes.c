@@ -158,18 +158,21 @@ void redis_hscan(cmd_ctx *x)
     long long count = SCAN_DEFAULT_COUNT, visited = 0;
     uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
     size_t from_len = 0, last_len = 0, n_items = 0;
-    bool exists, more = false;
-    if (!serve_cursor_decode(serve_arg(x, 2)->ptr, serve_arg(x, 2)->len, from, &from_len)) {
-        resp_out_error(x->out, "ERR invalid cursor");
+    bool exists = false, more = false, started = false;
+    scan_set set;
+    int rc = serve_scan_set_hash(x, serve_arg(x, 1), &set), done = 1;
+    if (rc && rc != CAIRN_NOTFOUND)
+        return serve_reply_error(x, rc);
+    if (!rc && (done = serve_cursor_resume(x, &set, serve_arg(x, 2), from, &from_len, &started)) < 0)
         return;
-    }
-    if (!serve_scan_options(x, 3, false, &pattern, &count, &unused) || hash_ok(x, serve_arg(x, 1), &exists))
+    if (!serve_scan_options(x, 3, false, &pattern, &count, &unused) ||
+        hash_ok(x, serve_arg(x, 1), &exists))
         return;
-    bool started = serve_arg(x, 2)->len != 1 || serve_arg(x, 2)->ptr[0] != '0';
     cairn_iter *it = NULL;
-    int rc = exists ? cairn_hiter_open(serve_snap(x), serve_space_of(x), serve_arg(x, 1)->ptr, serve_arg(x, 1)->len,
-                                       started ? from : NULL, from_len, &it)
-                    : 0;
+    rc = exists && !done ? cairn_hiter_open(serve_snap(x), serve_space_of(x), serve_arg(x, 1)->ptr,
+                                            serve_arg(x, 1)->len, started ? from : NULL, from_len,
+                                            &it)
+                         : 0;
     if (rc)
         return serve_reply_error(x, rc);
     resp_out items;
@@ -198,10 +201,14 @@ void redis_hscan(cmd_ctx *x)
     }
     if (it)
         cairn_iter_close(it);
-    if (rc && rc != CAIRN_NOTFOUND)
+    uint64_t cursor = 0;
+    if (rc == CAIRN_NOTFOUND)
+        rc = 0;
+    if (!rc && more)
+        rc = serve_cursor_after(x, &set, last, last_len, &cursor);
+    if (rc)
         serve_reply_error(x, rc);
     else
-        serve_scan_reply(x, more, last, last_len, &items, n_items);
+        serve_scan_reply(x, cursor, &items, n_items);
     resp_out_free(&items);
 }
-

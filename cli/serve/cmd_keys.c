@@ -9,77 +9,6 @@
 
 #include "command.h"
 
-/* ---------------------------------------------------------------- cursors */
-
-/* A SCAN cursor is the last key returned, as a decimal number (clients
- * such as redis-py parse cursors as integers): the big-endian value of the
- * byte 1 followed by the key's bytes (the 1 keeps leading zero bytes), so
- * "0" stays the start and the end. A scan goes on after that key in key
- * order, so a key present through the whole scan is returned once even if
- * the version switches meanwhile. */
-size_t serve_cursor_encode(const uint8_t *key, size_t len, char *out)
-{
-    uint8_t num[CURSOR_KEY_MAX + 1];
-    size_t n = len + 1, digits = 0;
-    num[0] = 1;
-    memcpy(num + 1, key, len);
-    /* Repeated division by 10 of the big-endian number. */
-    size_t start = 0;
-    while (start < n) {
-        unsigned rem = 0;
-        for (size_t i = start; i < n; i++) {
-            unsigned cur = rem * 256 + num[i];
-            num[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-        }
-        out[digits++] = (char)('0' + rem);
-        while (start < n && num[start] == 0)
-            start++;
-    }
-    for (size_t i = 0; i < digits / 2; i++) {
-        char t = out[i];
-        out[i] = out[digits - 1 - i];
-        out[digits - 1 - i] = t;
-    }
-    return digits;
-}
-
-/* Decodes a cursor: "0" is the start (*len 0). false: not a cursor. */
-bool serve_cursor_decode(const char *s, size_t len, uint8_t *key, size_t *key_len)
-{
-    uint8_t num[CURSOR_KEY_MAX + 2];
-    size_t n = 0;
-    if (len == 0 || len > CURSOR_DIGITS)
-        return false;
-    if (len == 1 && s[0] == '0') {
-        *key_len = 0;
-        return true;
-    }
-    /* num = num * 10 + digit, big-endian, least significant byte last */
-    memset(num, 0, sizeof(num));
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        unsigned carry = (unsigned)(s[i] - '0');
-        for (size_t j = sizeof(num); j-- > 0;) {
-            unsigned cur = num[j] * 10u + carry;
-            num[j] = (uint8_t)cur;
-            carry = cur >> 8;
-        }
-        if (carry)
-            return false;
-    }
-    while (n < sizeof(num) && num[n] == 0)
-        n++;
-    if (n == sizeof(num) || num[n] != 1)
-        return false; /* not 1 followed by the key */
-    *key_len = sizeof(num) - n - 1;
-    if (*key_len > CURSOR_KEY_MAX)
-        return false;
-    memcpy(key, num + n + 1, *key_len);
-    return true;
-}
-
 /* ---------------------------------------------------------------- strings */
 
 
@@ -441,16 +370,12 @@ bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **p
 
 /* [cursor, items]: the items gathered in a side buffer (the cursor comes
  * first but is known last). */
-void serve_scan_reply(cmd_ctx *x, bool more, const uint8_t *last, size_t last_len, resp_out *items,
-                       size_t n_items)
+void serve_scan_reply(cmd_ctx *x, uint64_t cursor, resp_out *items, size_t n_items)
 {
-    char cursor[CURSOR_DIGITS];
-    size_t cursor_len = 1;
-    cursor[0] = '0';
-    if (more)
-        cursor_len = serve_cursor_encode(last, last_len, cursor);
+    char digits[24];
+    int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)cursor);
     resp_out_array(x->out, 2);
-    resp_out_bulk(x->out, cursor, cursor_len);
+    resp_out_bulk(x->out, digits, (size_t)n);
     resp_out_array(x->out, n_items);
     resp_out_raw(x->out, items->buf + items->head, items->len - items->head);
 }
@@ -461,48 +386,52 @@ void redis_scan(cmd_ctx *x)
     long long count = SCAN_DEFAULT_COUNT, visited = 0;
     uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
     size_t from_len = 0, last_len = 0, n_keys = 0;
-    if (!serve_cursor_decode(serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, from, &from_len)) {
-        resp_out_error(x->out, "ERR invalid cursor");
+    bool started, more = false, hash;
+    scan_set set;
+    resp_out keys;
+    int rc = serve_scan_set_db(x, &set), done = 1;
+    if (rc && rc != CAIRN_NOTFOUND)
+        return serve_reply_error(x, rc);
+    if (!rc && (done = serve_cursor_resume(x, &set, serve_arg(x, 1), from, &from_len, &started)) < 0)
         return;
-    }
     if (!serve_scan_options(x, 2, true, &pattern, &count, &type))
         return;
-    bool started = serve_arg(x, 1)->len != 1 || serve_arg(x, 1)->ptr[0] != '0', more = false, hash;
-    key_walk kw;
-    resp_out keys;
-    cairn_val k;
-    int pending = -1, rc;
-    if ((rc = walk_open(x, started ? from : NULL, from_len, &kw))) {
-        walk_close(&kw);
-        return serve_reply_error(x, rc);
-    }
     if (resp_out_init(&keys, resp_out_proto(x->out))) {
-        walk_close(&kw);
         resp_out_error(x->out, "ERR out of memory");
         return;
     }
-    while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
-        if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
-            continue; /* the cursor's key: the call before returned it */
-        if (visited >= count) {
-            more = true;
-            break;
+    key_walk kw;
+    cairn_val k;
+    int pending = -1;
+    if (!done && !(rc = walk_open(x, started ? from : NULL, from_len, &kw))) {
+        while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
+            if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
+                continue; /* the cursor's key: the call before returned it */
+            if (visited >= count) {
+                more = true;
+                break;
+            }
+            visited++;
+            memcpy(last, k.data, k.len);
+            last_len = k.len;
+            if (type && !serve_arg_is(type, hash ? "hash" : "string"))
+                continue;
+            if (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len))
+                continue;
+            resp_out_bulk(&keys, k.data, k.len);
+            n_keys++;
         }
-        visited++;
-        memcpy(last, k.data, k.len);
-        last_len = k.len;
-        if (type && !serve_arg_is(type, hash ? "hash" : "string"))
-            continue;
-        if (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len))
-            continue;
-        resp_out_bulk(&keys, k.data, k.len);
-        n_keys++;
+        walk_close(&kw);
     }
-    walk_close(&kw);
-    if (rc && rc != CAIRN_NOTFOUND)
+    uint64_t cursor = 0;
+    if (rc == CAIRN_NOTFOUND)
+        rc = 0;
+    if (!rc && more)
+        rc = serve_cursor_after(x, &set, last, last_len, &cursor);
+    if (rc)
         serve_reply_error(x, rc);
     else
-        serve_scan_reply(x, more, last, last_len, &keys, n_keys);
+        serve_scan_reply(x, cursor, &keys, n_keys);
     resp_out_free(&keys);
 }
 

@@ -15,7 +15,6 @@
 
 #define SCAN_DEFAULT_COUNT 10
 #define CURSOR_KEY_MAX CAIRN_KEY_MAX
-#define CURSOR_DIGITS (CURSOR_KEY_MAX * 5 / 2 + 8) /* 2.41 digits a byte */
 
 /* One command being run. */
 typedef struct cmd_ctx {
@@ -78,13 +77,32 @@ int serve_string_missing(cmd_ctx *x, const char *space, const resp_arg *key);
 void serve_get_run(cmd_ctx *x, const cairn_val *keys, size_t n);
 /* Strings and hashes of the database, O(log n). */
 int serve_dbsize(cmd_ctx *x, uint64_t *n);
-/* SCAN cursors: the last key returned as a decimal number. */
-size_t serve_cursor_encode(const uint8_t *key, size_t len, char *out);
-bool serve_cursor_decode(const char *s, size_t len, uint8_t *key, size_t *key_len);
 bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **pattern,
                         long long *count, const resp_arg **type);
-void serve_scan_reply(cmd_ctx *x, bool more, const uint8_t *last, size_t last_len,
-                      resp_out *items, size_t n_items);
+/* [cursor, items]: cursor 0 ends the scan. */
+void serve_scan_reply(cmd_ctx *x, uint64_t cursor, resp_out *items, size_t n_items);
+
+/* cursor.c: SCAN's and HSCAN's cursors. A set is what a scan walks: a
+ * database's keys (strings and hash names merged) or one hash's fields. */
+typedef struct scan_set {
+    char space[CAIRN_NAME_MAX + 1]; /* SCAN: the strings; HSCAN: the fields' keyspace */
+    char names[CAIRN_NAME_MAX + 1]; /* SCAN: the hash names' keyspace */
+    bool hash;                      /* HSCAN: members are the keys after prefix */
+    uint8_t prefix[16 + CURSOR_KEY_MAX];
+    size_t prefix_len;
+} scan_set;
+/* The database's keys; CAIRN_NOTFOUND for an empty database. */
+int serve_scan_set_db(cmd_ctx *x, scan_set *set);
+/* The fields of hash key; CAIRN_NOTFOUND for an empty database. */
+int serve_scan_set_hash(cmd_ctx *x, const resp_arg *key, scan_set *set);
+/* Decodes cursor arg into the last member returned (CURSOR_KEY_MAX bytes
+ * at last; *started false for cursor 0, the start). Returns 0, 1 when no
+ * member is left after it, or -1 replied (an invalid cursor, an error). */
+int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, uint8_t *last,
+                        size_t *len, bool *started);
+/* The cursor that goes on after member last of the version read now. */
+int serve_cursor_after(cmd_ctx *x, const scan_set *set, const uint8_t *last, size_t len,
+                       uint64_t *cursor);
 
 /* multi.c */
 /* Queues the command (MULTI is on), answering +QUEUED or an error. */

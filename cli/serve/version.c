@@ -16,6 +16,7 @@ static void publish(serve_version *v, const cairn_id *commit)
 {
     pthread_mutex_lock(&v->mu);
     v->commit = *commit;
+    v->recent[v->n_recent++ % SERVE_RECENT] = *commit;
     atomic_fetch_add(&v->seq, 1);
     pthread_mutex_unlock(&v->mu);
     atomic_fetch_add(&v->switches, 1);
@@ -84,6 +85,22 @@ void serve_version_stop(serve_version *v)
     if (v->running)
         pthread_join(v->thread, NULL);
     v->running = false;
+}
+
+bool serve_version_recent(serve_version *v, uint32_t tag, unsigned tag_bits, cairn_id *commit)
+{
+    bool found = false;
+    pthread_mutex_lock(&v->mu);
+    uint64_t n = v->n_recent < SERVE_RECENT ? v->n_recent : SERVE_RECENT;
+    for (uint64_t i = 0; i < n && !found; i++) {
+        const cairn_id *c = &v->recent[(v->n_recent - 1 - i) % SERVE_RECENT];
+        if (serve_commit_tag(c, tag_bits) == tag) {
+            *commit = *c;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&v->mu);
+    return found;
 }
 
 uint64_t serve_version_get(serve_version *v, cairn_id *commit)

@@ -23,6 +23,8 @@
 
 #include "cairn.h"
 
+#define SERVE_RECENT 64
+
 typedef struct serve_version {
     cairn_db *db;
     const char *ref;      /* the branch followed, or NULL (--at) */
@@ -37,7 +39,24 @@ typedef struct serve_version {
     bool running;
     _Atomic bool stop;
     _Atomic bool failing; /* the last refresh failed (reported once) */
+    /* The last SERVE_RECENT commits served, newest at recent[(n_recent -
+     * 1) % SERVE_RECENT] (guarded by mu): a SCAN cursor names the version
+     * it was made on, and finds it here after a switch. */
+    cairn_id recent[SERVE_RECENT];
+    uint64_t n_recent;
 } serve_version;
+
+/* The first bits (at most 32) of a commit id: what a SCAN cursor keeps
+ * of the version it was made on. */
+static inline uint32_t serve_commit_tag(const cairn_id *c, unsigned bits)
+{
+    return ((uint32_t)c->bytes[0] << 24 | (uint32_t)c->bytes[1] << 16 |
+            (uint32_t)c->bytes[2] << 8 | c->bytes[3]) >> (32 - bits);
+}
+
+/* The newest of the commits served recently whose tag of tag_bits is
+ * tag, into *commit; false if none. */
+bool serve_version_recent(serve_version *v, uint32_t tag, unsigned tag_bits, cairn_id *commit);
 
 /* Resolves what to serve (at: a commit, tag or branch, fixed; else ref,
  * default "main") and, with follow_s > 0 and a ref, starts following it.

@@ -135,6 +135,17 @@ for _ in $(seq 60); do [ "$(rc get v000)" = 2 ] && break; sleep 0.1; done
 expect_eq "$(rc get v000)" 2 "a reset of the branch rolls the server back"
 expect_eq "$(rc cairn.version)" "$second" "CAIRN.VERSION after the rollback"
 $py "$client" tx "$port" "$bin" "$db" || fail "transactions on a following server"
+port1=$port pid1=$pid
+serve follow2 --follow 1 --threads 1
+port2=$port port=$port1
+$py "$client" scan "$port" "$port2" "$bin" "$db" "${CAIRN_TEST_SEED:-1}" ||
+    fail "SCAN and HSCAN cursors"
+expect_eq "$(rc --scan | wc -l)" "$(rc dbsize)" "redis-cli --scan (strtoull cursors)"
+rc --bigkeys >"$tmp/out" 2>&1 || fail "redis-cli --bigkeys: $(tail -3 "$tmp/out")"
+grep -q "keys in $(rc dbsize) keys" "$tmp/out" || grep -q "Sampled $(rc dbsize) keys" "$tmp/out" ||
+    fail "redis-cli --bigkeys: $(tail -5 "$tmp/out")"
+kill -TERM "$pid"; wait "$pid" || true
+pid=$pid1
 kill -TERM "$pid"; wait "$pid" || true
 
 # ---- AUTH, maxclients, idle timeout, metrics
