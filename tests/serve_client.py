@@ -267,9 +267,38 @@ def mode_raw(port):
             by.sendall(b'PING\r\n')
             if resp_read(byf) != '+PONG':
                 fail("a bystander after %r" % (req[:30],))
+    # A slow reader: 2000 pipelined ECHOs of 60 KB (120 MB of replies) sent
+    # while it reads nothing. The server stops reading its requests while
+    # replies wait, so its memory stays bounded and a bystander is served;
+    # then the reader takes every reply, none lost.
+    def rss():
+        by.sendall(b'INFO memory\r\n')
+        text = resp_read(byf).decode()
+        return int(text.split('used_memory_rss:')[1].split()[0])
+    rss_before = rss()
+    slow, slowf = conn(port)
+    slow.settimeout(120)
+    arg = bytes(range(256)) * 234 + b'end'
+    request = b'*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n' % (len(arg), arg)
+    sender = threading.Thread(target=lambda: slow.sendall(request * 2000))
+    sender.start()
+    time.sleep(1)
+    for _ in range(20):
+        by.sendall(b'PING\r\n')
+        if resp_read(byf) != '+PONG':
+            fail("a bystander while a client reads nothing")
+    grown = rss() - rss_before
+    if grown > 64 << 20:
+        fail("the server grew by %d MB for a client that reads nothing" % (grown >> 20))
+    for i in range(2000):
+        if resp_read(slowf) != arg:
+            fail("the slow reader's reply %d" % i)
+    sender.join()
+    slow.close()
     by.close()
     print("raw: RESP3 via HELLO 3, a mixed pipeline in one write, %d malformed requests each "
-          "refused twice and closed, a bystander unaffected" % len(bad))
+          "refused twice and closed, a bystander unaffected; a client reading nothing of 120 MB "
+          "of replies grew the server by %d MB, then got them all" % (len(bad), grown >> 20))
 
 
 def mode_hashes(port, path, seed):

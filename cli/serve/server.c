@@ -108,6 +108,18 @@ static void conn_watch(serve_worker *w, serve_conn *c, bool want_write)
     c->want_write = want_write;
 }
 
+/* Before closing a connection after its last reply (a protocol error,
+ * QUIT): bytes it sent that were never read would make the kernel answer
+ * with a reset, which can destroy that reply before the client reads it.
+ * Reads what has arrived, up to a bound (a client still sending gets the
+ * reset). */
+static void drain_input(serve_conn *c)
+{
+    char buf[16384];
+    for (int i = 0; i < 64 && read(c->fd, buf, sizeof(buf)) > 0; i++)
+        ;
+}
+
 /* Writes what the socket takes. Returns false when the connection went
  * (closed, or done with QUIT). */
 static bool conn_write(serve_worker *w, serve_conn *c)
@@ -136,6 +148,7 @@ static bool conn_write(serve_worker *w, serve_conn *c)
     }
     resp_out_shrink(&c->out);
     if (c->closing) {
+        drain_input(c);
         conn_close(w, c);
         return false;
     }
@@ -262,8 +275,12 @@ static void conn_read(serve_worker *w, serve_conn *c)
         c->in_len += (size_t)n;
         c->last_us = serve_now_us();
         atomic_fetch_add(&w->srv->stats.bytes_in, (uint64_t)n);
-        if ((size_t)n < room)
-            break; /* the socket is drained for now */
+        /* Stop when the socket is drained, or when the request in progress
+         * is complete: it runs first, so a client that sends faster than it
+         * reads its replies is held back by the socket (the server reads no
+         * more of it while replies wait: conn_run), not buffered here. */
+        if ((size_t)n < room || c->in_len >= need)
+            break;
     }
     conn_serve(w, c);
 }
