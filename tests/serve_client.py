@@ -674,6 +674,9 @@ def mode_scan(port, port2, cairn, spec, seed):
              % (sorted(hmissing)[:3], sorted(set(got) - hexisted)[:3]))
     # cursors no server made: a valid number goes on somewhere, others fail
     r.scan(cursor=12345)
+    for name in (b'x' * 1025, b'y' * 70000):  # no hash has so long a name
+        if r.hscan(name, cursor=0) != (0, {}) or r.hscan(name, cursor=123) != (0, {}):
+            fail("HSCAN of a %d-byte name" % len(name))
     for bad in (2 ** 63, 2 ** 64 + 5, 5 << 43, -1):
         try:
             r.execute_command('SCAN', bad)

@@ -93,7 +93,8 @@ typedef struct scan_set {
 } scan_set;
 /* The database's keys; CAIRN_NOTFOUND for an empty database. */
 int serve_scan_set_db(cmd_ctx *x, scan_set *set);
-/* The fields of hash key; CAIRN_NOTFOUND for an empty database. */
+/* The fields of hash key; CAIRN_NOTFOUND for an empty database or a name
+ * too long for any hash. */
 int serve_scan_set_hash(cmd_ctx *x, const resp_arg *key, scan_set *set);
 /* Decodes cursor arg into the last member returned (CURSOR_KEY_MAX bytes
  * at last; *started false for cursor 0, the start). Returns 0, 1 when no

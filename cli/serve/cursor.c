@@ -52,6 +52,8 @@ int serve_scan_set_hash(cmd_ctx *x, const resp_arg *key, scan_set *set)
     memset(set, 0, sizeof(*set));
     if (!space)
         return CAIRN_NOTFOUND;
+    if (key->len > CAIRN_KEY_MAX)
+        return CAIRN_NOTFOUND; /* no such hash can exist */
     int rc = cairn_hash_spaces(space, set->space, NULL);
     if (rc)
         return rc;
