@@ -14,7 +14,7 @@ Usage: serve_client.py MODE PORT [ARGS...]
   hashes PORT RECORDS.jsonl SEED  a store loaded from typed jsonl records (strings and
                                hashes): the hash commands (HGET HMGET HGETALL HLEN
                                HEXISTS HKEYS HVALS HSTRLEN HSCAN), TYPE, WRONGTYPE,
-                               DBSIZE, SCAN TYPE, RANDOMKEY
+                               DBSIZE, SCAN TYPE, RANDOMKEY, MEMORY USAGE
   versions PORT N_KEYS SECONDS hammers MGET, and transactions (MULTI, GETs, EXEC),
                                of all keys from 8 threads while the served version
                                switches: every reply must hold one version (all
@@ -336,6 +336,8 @@ def mode_hashes(port, path, seed):
         for f, v in fields.items():
             if r.hget(h, f) != v or not r.hexists(h, f) or r.hstrlen(h, f) != len(v):
                 fail("HGET/HEXISTS/HSTRLEN %r %r" % (h, f))
+        if r.memory_usage(h, samples=0) != len(h) + sum(len(f) + len(v) for f, v in fields.items()):
+            fail("MEMORY USAGE %r SAMPLES 0" % h)
         if r.hget(h, b'no-such-field') is not None or r.hexists(h, b'no-such-field'):
             fail("an absent field of %r" % h)
         pick = rnd.sample(sorted(fields), min(3, len(fields))) + [b'nope']
@@ -360,12 +362,16 @@ def mode_hashes(port, path, seed):
     for k, v in strings.items():
         if r.get(k) != v or r.type(k) != b'string':
             fail("string %r" % k)
+        if r.memory_usage(k) != len(k) + len(v):
+            fail("MEMORY USAGE %r" % k)
         try:
             r.hget(k, b'f')
             fail("HGET of a string answered")
         except redis.exceptions.ResponseError as e:
             if 'WRONGTYPE' not in str(e):
                 fail("HGET of a string: %s" % e)
+    if r.memory_usage(b'no-such-key') is not None:
+        fail("MEMORY USAGE of no key")
     if r.hgetall(b'no-such-hash') != {} or r.hlen(b'no-such-hash') != 0:
         fail("an absent hash")
     if sorted(r.scan_iter(_type='hash', count=3)) != sorted(hashes):
@@ -456,7 +462,7 @@ def mode_hashes(port, path, seed):
             fail("chunked pipeline: the connection stayed open after a protocol error")
         s.close()
     print("hashes: %d hashes and %d strings: HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS "
-          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, RANDOMKEY drew every "
+          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, MEMORY USAGE, RANDOMKEY drew every "
           "key, pipelines of up to 200 GETs among other commands, and sent in pieces cut "
           "anywhere"
           % (len(hashes), len(strings)))

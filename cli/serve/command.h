@@ -139,5 +139,6 @@ void redis_hgetall(cmd_ctx *x);
 void redis_hkeys(cmd_ctx *x);
 void redis_hvals(cmd_ctx *x);
 void redis_hscan(cmd_ctx *x);
+void redis_memory(cmd_ctx *x);
 
 #endif /* CAIRN_SERVE_COMMAND_H */

@@ -445,6 +445,8 @@ static const command commands[] = {
      "key:key field:string"},
     {"hscan", redis_hscan, -3, false, false, "hash", "Iterates over the fields of a hash in field order.",
      "key:key cursor:integer MATCH:pure-token? pattern:pattern? COUNT:pure-token? count:integer?"},
+    {"memory", redis_memory, -2, false, false, "server", "USAGE key [SAMPLES n]: the bytes of a key's data.",
+     "subcommand:string key:key SAMPLES:pure-token? count:integer?"},
     {"multi", redis_multi, 1, false, true, "transactions", "Starts a transaction: the commands up to EXEC run on one version.",
      ""},
     {"exec", redis_exec, 1, false, true, "transactions", "Runs the commands queued since MULTI, on one version.",
@@ -591,6 +593,7 @@ static void redis_command(cmd_ctx *x)
         bool keyed = !c->no_view && strcmp(c->name, "info") && strcmp(c->name, "dbsize") &&
                      strcmp(c->name, "select") && strcmp(c->name, "scan") &&
                      strcmp(c->name, "keys") && strcmp(c->name, "randomkey") &&
+                     strcmp(c->name, "memory") &&
                      strncmp(c->name, "cairn.", 6);
         resp_out_array(x->out, 6);
         resp_out_bulk(x->out, c->name, strlen(c->name));
