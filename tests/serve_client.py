@@ -462,9 +462,9 @@ def mode_hashes(port, path, seed):
             fail("chunked pipeline: the connection stayed open after a protocol error")
         s.close()
     print("hashes: %d hashes and %d strings: HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS "
-          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, MEMORY USAGE, RANDOMKEY drew every "
-          "key, pipelines of up to 200 GETs among other commands, and sent in pieces cut "
-          "anywhere"
+          "HSTRLEN HSCAN, TYPE, WRONGTYPE both ways, DBSIZE, SCAN TYPE, MEMORY USAGE, "
+          "RANDOMKEY drew every key, pipelines of up to 200 GETs among other commands, and "
+          "sent in pieces cut anywhere"
           % (len(hashes), len(strings)))
 
 
