@@ -258,14 +258,5 @@ void redis_hscan(cmd_ctx *x)
     }
     if (it)
         cairn_iter_close(it);
-    uint64_t cursor = 0;
-    if (rc == CAIRN_NOTFOUND)
-        rc = 0;
-    if (!rc && more)
-        rc = serve_cursor_after(x, &set, last, last_len, &cursor);
-    if (rc)
-        serve_reply_error(x, rc);
-    else
-        serve_scan_reply(x, cursor, &items, n_items);
-    resp_out_free(&items);
+    serve_scan_end(x, rc, &set, more, last, last_len, &items, n_items);
 }

@@ -368,16 +368,26 @@ bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **p
     return true;
 }
 
-/* [cursor, items]: the items gathered in a side buffer (the cursor comes
- * first but is known last). */
-void serve_scan_reply(cmd_ctx *x, uint64_t cursor, resp_out *items, size_t n_items)
+/* Replies [cursor, items] (the items gathered in a side buffer: the
+ * cursor comes first but is known last), or the error rc, and frees the
+ * items. */
+void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, bool more, const uint8_t *last,
+                    size_t last_len, resp_out *items, size_t n_items)
 {
+    uint64_t cursor = 0;
     char digits[24];
-    int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)cursor);
-    resp_out_array(x->out, 2);
-    resp_out_bulk(x->out, digits, (size_t)n);
-    resp_out_array(x->out, n_items);
-    resp_out_raw(x->out, items->buf + items->head, items->len - items->head);
+    if ((!rc || rc == CAIRN_NOTFOUND) && more)
+        rc = serve_cursor_after(x, set, last, last_len, &cursor);
+    if (rc && rc != CAIRN_NOTFOUND) {
+        serve_reply_error(x, rc);
+    } else {
+        int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)cursor);
+        resp_out_array(x->out, 2);
+        resp_out_bulk(x->out, digits, (size_t)n);
+        resp_out_array(x->out, n_items);
+        resp_out_raw(x->out, items->buf + items->head, items->len - items->head);
+    }
+    resp_out_free(items);
 }
 
 void redis_scan(cmd_ctx *x)
@@ -403,36 +413,29 @@ void redis_scan(cmd_ctx *x)
     key_walk kw;
     cairn_val k;
     int pending = -1;
-    if (!done && !(rc = walk_open(x, started ? from : NULL, from_len, &kw))) {
-        while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
-            if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
-                continue; /* the cursor's key: the call before returned it */
-            if (visited >= count) {
-                more = true;
-                break;
+    if (!done) {
+        /* (walk_close also closes what a failed walk_open opened) */
+        if (!(rc = walk_open(x, started ? from : NULL, from_len, &kw)))
+            while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
+                if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
+                    continue; /* the cursor's key: the call before returned it */
+                if (visited >= count) {
+                    more = true;
+                    break;
+                }
+                visited++;
+                memcpy(last, k.data, k.len);
+                last_len = k.len;
+                if (type && !serve_arg_is(type, hash ? "hash" : "string"))
+                    continue;
+                if (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len))
+                    continue;
+                resp_out_bulk(&keys, k.data, k.len);
+                n_keys++;
             }
-            visited++;
-            memcpy(last, k.data, k.len);
-            last_len = k.len;
-            if (type && !serve_arg_is(type, hash ? "hash" : "string"))
-                continue;
-            if (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len))
-                continue;
-            resp_out_bulk(&keys, k.data, k.len);
-            n_keys++;
-        }
         walk_close(&kw);
     }
-    uint64_t cursor = 0;
-    if (rc == CAIRN_NOTFOUND)
-        rc = 0;
-    if (!rc && more)
-        rc = serve_cursor_after(x, &set, last, last_len, &cursor);
-    if (rc)
-        serve_reply_error(x, rc);
-    else
-        serve_scan_reply(x, cursor, &keys, n_keys);
-    resp_out_free(&keys);
+    serve_scan_end(x, rc, &set, more, last, last_len, &keys, n_keys);
 }
 
 void redis_keys(cmd_ctx *x)

@@ -79,8 +79,6 @@ void serve_get_run(cmd_ctx *x, const cairn_val *keys, size_t n);
 int serve_dbsize(cmd_ctx *x, uint64_t *n);
 bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **pattern,
                         long long *count, const resp_arg **type);
-/* [cursor, items]: cursor 0 ends the scan. */
-void serve_scan_reply(cmd_ctx *x, uint64_t cursor, resp_out *items, size_t n_items);
 
 /* cursor.c: SCAN's and HSCAN's cursors. A set is what a scan walks: a
  * database's keys (strings and hash names merged) or one hash's fields. */
@@ -104,6 +102,11 @@ int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, ui
 /* The cursor that goes on after member last of the version read now. */
 int serve_cursor_after(cmd_ctx *x, const scan_set *set, const uint8_t *last, size_t len,
                        uint64_t *cursor);
+/* (cmd_keys.c) Ends a scan whose walk ended with rc (0 or CAIRN_NOTFOUND:
+ * fine): replies [cursor, items], the cursor going on after last when
+ * more, else "0"; or the error. Frees items. */
+void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, bool more, const uint8_t *last,
+                    size_t last_len, resp_out *items, size_t n_items);
 
 /* multi.c */
 /* Queues the command (MULTI is on), answering +QUEUED or an error. */
