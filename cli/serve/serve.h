@@ -10,8 +10,11 @@
  * hot path but counters.
  *
  * Files: server.c (sockets, loops, connections, limits), commands.c (the
- * command table and what each does), info.c (INFO and the metrics),
- * version.c (the version served).
+ * command table, dispatch, connection commands), cmd_keys.c and
+ * cmd_hashes.c (strings, scans, hashes), cursor.c (SCAN's cursors),
+ * multi.c (transactions), info.c (INFO and the metrics), version.c (the
+ * version served); resp*.c (the protocol and globs) are a library of
+ * their own.
  */
 #ifndef CAIRN_SERVE_H
 #define CAIRN_SERVE_H
