@@ -78,7 +78,8 @@ phase "fuzz targets, briefly, from their corpus"
 rm -rf "$fuzz_logs" build-fuzz/corpus build-fuzz/crashes
 mkdir -p "$fuzz_logs" build-fuzz/crashes
 fuzz_failed=()
-for spec in tree:25 import:15 node:10 commit:10 spec:10 settings:5 pack:5 s3head:5 resp:5; do
+for spec in tree:25 import:15 node:10 commit:10 spec:10 settings:5 pack:5 s3head:5 resp:5 \
+    resp_glob:5; do
   target=fuzz_${spec%%:*} secs=${spec##*:}
   mkdir -p "build-fuzz/corpus/$target"
   log=$fuzz_logs/$target.log

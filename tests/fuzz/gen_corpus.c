@@ -218,6 +218,17 @@ int main(int argc, char **argv)
         put_file("fuzz_resp", 5, resp_bad, sizeof(resp_bad) - 1);
     }
 
+    /* globs: pattern, NUL, subject */
+    {
+        static const char glob_stars[] = "a*a*a*a*a*a*a*b\0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        static const char glob_class[] = "h[^e]l[a-z]o\\*?\0hallo*x";
+        static const char glob_open[] = "[abc\0b";
+
+        put_file("fuzz_resp_glob", 1, glob_stars, sizeof(glob_stars) - 1);
+        put_file("fuzz_resp_glob", 2, glob_class, sizeof(glob_class) - 1);
+        put_file("fuzz_resp_glob", 3, glob_open, sizeof(glob_open) - 1);
+    }
+
     /* specs */
     put_text("fuzz_spec", 1, "mem");
     put_text("fuzz_spec", 2, "mem:64M>lmdb:data?map_size=1G&sync=0");
