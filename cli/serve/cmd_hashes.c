@@ -176,27 +176,26 @@ void redis_memory(cmd_ctx *x)
         if (!serve_arg_ll(serve_arg(x, 4), &samples) || samples < 0)
             return serve_reply_not_integer(x);
     }
-    cairn_key_type type;
+    /* A string first (one read), else a hash's count (one more). */
+    const char *space = serve_space_of(x);
+    uint64_t n = 0, seen = 0, bytes = 0;
     cairn_val v;
-    if (serve_type_of(x, key, &type))
+    int rc = space ? cairn_get(serve_snap(x), space, key->ptr, key->len, &v) : CAIRN_NOTFOUND;
+    if (rc == 0) {
+        resp_out_int(x->out, (long long)(key->len + v.len));
         return;
-    if (type == CAIRN_TYPE_NONE) {
+    }
+    if (rc == CAIRN_NOTFOUND && space)
+        rc = cairn_hlen(serve_snap(x), space, key->ptr, key->len, &n);
+    if (rc && rc != CAIRN_NOTFOUND && rc != CAIRN_KEYTOOBIG)
+        return serve_reply_error(x, rc);
+    if (!n) {
         resp_out_null(x->out);
         return;
     }
-    if (type == CAIRN_TYPE_STRING) {
-        int r = serve_lookup(x, key, &v);
-        if (r >= 0)
-            resp_out_int(x->out, (long long)(key->len + (r ? v.len : 0)));
-        return;
-    }
-    const char *space = serve_space_of(x);
-    uint64_t n = 0, seen = 0, bytes = 0;
     cairn_iter *it = NULL;
     cairn_val f;
-    int rc = cairn_hlen(serve_snap(x), space, key->ptr, key->len, &n);
-    if (!rc)
-        rc = cairn_hiter_open(serve_snap(x), space, key->ptr, key->len, NULL, 0, &it);
+    rc = cairn_hiter_open(serve_snap(x), space, key->ptr, key->len, NULL, 0, &it);
     while (!rc && (samples == 0 || seen < (uint64_t)samples) &&
            (rc = cairn_iter_next(it, &f, &v)) == 0) {
         bytes += f.len + v.len;
@@ -212,23 +211,22 @@ void redis_memory(cmd_ctx *x)
 void redis_hscan(cmd_ctx *x)
 {
     const resp_arg *pattern = NULL, *unused = NULL;
-    long long count = SCAN_DEFAULT_COUNT, visited = 0;
-    uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
-    size_t from_len = 0, last_len = 0, n_items = 0;
-    bool exists = false, more = false, started = false;
+    scan_page pg = {.count = SCAN_DEFAULT_COUNT};
+    size_t n_items = 0;
+    bool exists = false;
     scan_set set;
-    int rc = serve_scan_set_hash(x, serve_arg(x, 1), &set), done = 1;
+    int rc = serve_scan_set_hash(x, serve_arg(x, 1), &set), done = 1, step;
     if (rc && rc != CAIRN_NOTFOUND)
         return serve_reply_error(x, rc);
-    if (!rc && (done = serve_cursor_resume(x, &set, serve_arg(x, 2), from, &from_len, &started)) < 0)
+    if (!rc && (done = serve_cursor_resume(x, &set, serve_arg(x, 2), &pg)) < 0)
         return;
-    if (!serve_scan_options(x, 3, false, &pattern, &count, &unused) ||
+    if (!serve_scan_options(x, 3, false, &pattern, &pg.count, &unused) ||
         hash_ok(x, serve_arg(x, 1), &exists))
         return;
     cairn_iter *it = NULL;
     rc = exists && !done ? cairn_hiter_open(serve_snap(x), serve_space_of(x), serve_arg(x, 1)->ptr,
-                                            serve_arg(x, 1)->len, started ? from : NULL, from_len,
-                                            &it)
+                                            serve_arg(x, 1)->len, pg.started ? pg.from : NULL,
+                                            pg.from_len, &it)
                          : 0;
     if (rc)
         return serve_reply_error(x, rc);
@@ -240,17 +238,10 @@ void redis_hscan(cmd_ctx *x)
         return;
     }
     cairn_val f, v;
-    while (it && (rc = cairn_iter_next(it, &f, &v)) == 0) {
-        if (started && f.len == from_len && memcmp(f.data, from, from_len) == 0)
-            continue;
-        if (visited >= count) {
-            more = true;
-            break;
-        }
-        visited++;
-        memcpy(last, f.data, f.len);
-        last_len = f.len;
-        if (pattern && !resp_glob_match(pattern->ptr, pattern->len, f.data, f.len))
+    while (it && (rc = cairn_iter_next(it, &f, &v)) == 0 &&
+           (step = serve_scan_visit(&pg, &f)) != SCAN_STOP) {
+        if (step == SCAN_SKIP ||
+            (pattern && !resp_glob_match(pattern->ptr, pattern->len, f.data, f.len)))
             continue;
         resp_out_bulk(&items, f.data, f.len);
         resp_out_bulk(&items, v.data, v.len);
@@ -258,5 +249,5 @@ void redis_hscan(cmd_ctx *x)
     }
     if (it)
         cairn_iter_close(it);
-    serve_scan_end(x, rc, &set, more, last, last_len, &items, n_items);
+    serve_scan_end(x, rc, &set, &pg, &items, n_items);
 }

@@ -284,18 +284,16 @@ static int walk_advance(key_walk *kw, int i)
     return rc == CAIRN_NOTFOUND ? 0 : rc;
 }
 
-static int walk_open(cmd_ctx *x, const void *from, size_t from_len, key_walk *kw)
+/* Opens the walk of set's members (a database's) after from (NULL: from
+ * the first). walk_close closes what a failed open opened. */
+static int walk_open(cmd_ctx *x, const scan_set *set, const void *from, size_t from_len,
+                     key_walk *kw)
 {
-    const char *space = serve_space_of(x);
-    char counts[CAIRN_NAME_MAX + 1];
     int rc = 0;
     memset(kw, 0, sizeof(*kw));
-    if (!space)
-        return 0;
-    if ((rc = cairn_hash_spaces(space, NULL, counts)))
-        return rc;
     for (int i = 0; i < 2 && !rc; i++) {
-        rc = cairn_iter_open(serve_snap(x), i ? counts : space, from, from_len, NULL, 0, 0, &kw->it[i]);
+        rc = cairn_iter_open(serve_snap(x), i ? set->names : set->space, from, from_len, NULL, 0,
+                             0, &kw->it[i]);
         if (rc == CAIRN_NOTFOUND)
             rc = 0, kw->it[i] = NULL;
         if (!rc)
@@ -371,13 +369,13 @@ bool serve_scan_options(cmd_ctx *x, size_t first, bool types, const resp_arg **p
 /* Replies [cursor, items] (the items gathered in a side buffer: the
  * cursor comes first but is known last), or the error rc, and frees the
  * items. */
-void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, bool more, const uint8_t *last,
-                    size_t last_len, resp_out *items, size_t n_items)
+void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, const scan_page *pg,
+                    resp_out *items, size_t n_items)
 {
     uint64_t cursor = 0;
     char digits[24];
-    if ((!rc || rc == CAIRN_NOTFOUND) && more)
-        rc = serve_cursor_after(x, set, last, last_len, &cursor);
+    if ((!rc || rc == CAIRN_NOTFOUND) && pg->more)
+        rc = serve_cursor_after(x, set, pg->last, pg->last_len, &cursor);
     if (rc && rc != CAIRN_NOTFOUND) {
         serve_reply_error(x, rc);
     } else {
@@ -393,18 +391,17 @@ void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, bool more, const ui
 void redis_scan(cmd_ctx *x)
 {
     const resp_arg *pattern = NULL, *type = NULL;
-    long long count = SCAN_DEFAULT_COUNT, visited = 0;
-    uint8_t from[CURSOR_KEY_MAX], last[CURSOR_KEY_MAX];
-    size_t from_len = 0, last_len = 0, n_keys = 0;
-    bool started, more = false, hash;
+    scan_page pg = {.count = SCAN_DEFAULT_COUNT};
+    size_t n_keys = 0;
+    bool hash;
     scan_set set;
     resp_out keys;
     int rc = serve_scan_set_db(x, &set), done = 1;
     if (rc && rc != CAIRN_NOTFOUND)
         return serve_reply_error(x, rc);
-    if (!rc && (done = serve_cursor_resume(x, &set, serve_arg(x, 1), from, &from_len, &started)) < 0)
+    if (!rc && (done = serve_cursor_resume(x, &set, serve_arg(x, 1), &pg)) < 0)
         return;
-    if (!serve_scan_options(x, 2, true, &pattern, &count, &type))
+    if (!serve_scan_options(x, 2, true, &pattern, &pg.count, &type))
         return;
     if (resp_out_init(&keys, resp_out_proto(x->out))) {
         resp_out_error(x->out, "ERR out of memory");
@@ -412,30 +409,20 @@ void redis_scan(cmd_ctx *x)
     }
     key_walk kw;
     cairn_val k;
-    int pending = -1;
+    int pending = -1, step;
     if (!done) {
-        /* (walk_close also closes what a failed walk_open opened) */
-        if (!(rc = walk_open(x, started ? from : NULL, from_len, &kw)))
-            while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0) {
-                if (started && k.len == from_len && memcmp(k.data, from, from_len) == 0)
-                    continue; /* the cursor's key: the call before returned it */
-                if (visited >= count) {
-                    more = true;
-                    break;
-                }
-                visited++;
-                memcpy(last, k.data, k.len);
-                last_len = k.len;
-                if (type && !serve_arg_is(type, hash ? "hash" : "string"))
-                    continue;
-                if (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len))
+        if (!(rc = walk_open(x, &set, pg.started ? pg.from : NULL, pg.from_len, &kw)))
+            while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0 &&
+                   (step = serve_scan_visit(&pg, &k)) != SCAN_STOP) {
+                if (step == SCAN_SKIP || (type && !serve_arg_is(type, hash ? "hash" : "string")) ||
+                    (pattern && !resp_glob_match(pattern->ptr, pattern->len, k.data, k.len)))
                     continue;
                 resp_out_bulk(&keys, k.data, k.len);
                 n_keys++;
             }
         walk_close(&kw);
     }
-    serve_scan_end(x, rc, &set, more, last, last_len, &keys, n_keys);
+    serve_scan_end(x, rc, &set, &pg, &keys, n_keys);
 }
 
 void redis_keys(cmd_ctx *x)
@@ -455,7 +442,12 @@ void redis_keys(cmd_ctx *x)
     bool hash;
     size_t matched = 0;
     resp_mark mark = resp_out_mark(x->out);
-    if (!(rc = walk_open(x, NULL, 0, &kw)))
+    scan_set set;
+    if ((rc = serve_scan_set_db(x, &set)) == CAIRN_NOTFOUND) {
+        resp_out_array(x->out, 0); /* an empty database */
+        return;
+    }
+    if (!rc && !(rc = walk_open(x, &set, NULL, 0, &kw)))
         while ((rc = walk_next(&kw, &k, &hash, &pending)) == 0)
             if (resp_glob_match(serve_arg(x, 1)->ptr, serve_arg(x, 1)->len, k.data, k.len)) {
                 resp_out_bulk(x->out, k.data, k.len);

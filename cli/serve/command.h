@@ -94,19 +94,43 @@ int serve_scan_set_db(cmd_ctx *x, scan_set *set);
 /* The fields of hash key; CAIRN_NOTFOUND for an empty database or a name
  * too long for any hash. */
 int serve_scan_set_hash(cmd_ctx *x, const resp_arg *key, scan_set *set);
-/* Decodes cursor arg into the last member returned (CURSOR_KEY_MAX bytes
- * at last; *started false for cursor 0, the start). Returns 0, 1 when no
- * member is left after it, or -1 replied (an invalid cursor, an error). */
-int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, uint8_t *last,
-                        size_t *len, bool *started);
+/* One SCAN or HSCAN call: after which member it starts, how many it may
+ * visit, and where it stopped. */
+typedef struct scan_page {
+    uint8_t from[CURSOR_KEY_MAX]; /* the last member the call before returned */
+    size_t from_len;
+    bool started;                 /* false: cursor 0, from the first member */
+    long long count, visited;     /* COUNT, and members visited so far */
+    uint8_t last[CURSOR_KEY_MAX]; /* the last member visited */
+    size_t last_len;
+    bool more;                    /* members are left past last */
+} scan_page;
+/* What the walk does with the next member m. */
+enum { SCAN_SKIP, SCAN_STOP, SCAN_TAKE };
+static inline int serve_scan_visit(scan_page *pg, const cairn_val *m)
+{
+    if (pg->started && m->len == pg->from_len && memcmp(m->data, pg->from, m->len) == 0)
+        return SCAN_SKIP; /* the cursor's member: the call before returned it */
+    if (pg->visited >= pg->count) {
+        pg->more = true;
+        return SCAN_STOP;
+    }
+    pg->visited++;
+    memcpy(pg->last, m->data, m->len);
+    pg->last_len = m->len;
+    return SCAN_TAKE; /* counted; the caller's filters (MATCH, TYPE) may drop it */
+}
+/* Decodes cursor arg into pg (from, started). Returns 0, 1 when no member
+ * is left after it, or -1 replied (an invalid cursor, an error). */
+int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, scan_page *pg);
 /* The cursor that goes on after member last of the version read now. */
 int serve_cursor_after(cmd_ctx *x, const scan_set *set, const uint8_t *last, size_t len,
                        uint64_t *cursor);
 /* (cmd_keys.c) Ends a scan whose walk ended with rc (0 or CAIRN_NOTFOUND:
- * fine): replies [cursor, items], the cursor going on after last when
- * more, else "0"; or the error. Frees items. */
-void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, bool more, const uint8_t *last,
-                    size_t last_len, resp_out *items, size_t n_items);
+ * fine): replies [cursor, items], the cursor going on after pg's last
+ * member when more are left, else "0"; or the error. Frees items. */
+void serve_scan_end(cmd_ctx *x, int rc, const scan_set *set, const scan_page *pg,
+                    resp_out *items, size_t n_items);
 
 /* multi.c */
 /* Queues the command (MULTI is on), answering +QUEUED or an error. */

@@ -161,13 +161,12 @@ static int set_member(cairn_snapshot *snap, const scan_set *set, uint64_t q, uin
 
 /* ---------------------------------------------------------------- cursors */
 
-int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, uint8_t *last,
-                        size_t *len, bool *started)
+int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, scan_page *pg)
 {
     char digits[24];
     char *end;
-    *started = false;
-    *len = 0;
+    pg->started = false;
+    pg->from_len = 0;
     if (arg->len == 0 || arg->len >= sizeof(digits) || arg->ptr[0] < '0' || arg->ptr[0] > '9')
         goto invalid;
     memcpy(digits, arg->ptr, arg->len);
@@ -189,7 +188,7 @@ int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, ui
         serve_version_recent(&x->w->srv->version, tag, TAG_BITS, &commit) &&
         cairn_snapshot_open_commit(x->w->srv->db, &commit, &then) != 0)
         then = now; /* gone meanwhile (a gc): as if never served */
-    int rc = set_member(then, set, rank - 1, last, len);
+    int rc = set_member(then, set, rank - 1, pg->from, &pg->from_len);
     if (then != now)
         cairn_snapshot_close(then);
     if (rc == CAIRN_NOTFOUND)
@@ -198,7 +197,7 @@ int serve_cursor_resume(cmd_ctx *x, const scan_set *set, const resp_arg *arg, ui
         serve_reply_error(x, rc);
         return -1;
     }
-    *started = true;
+    pg->started = true;
     return 0;
 invalid:
     resp_out_error(x->out, "ERR invalid cursor");
